@@ -1,0 +1,20 @@
+"""Entry point of the ``slurm-carbon`` command."""
+
+from __future__ import annotations
+
+import click
+
+from slurm_carbon import __version__
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="slurm-carbon")
+def cli() -> None:
+    """Energy and carbon accounting for Slurm jobs."""
+
+
+def main() -> None:
+    """Run the command line."""
+    cli()
