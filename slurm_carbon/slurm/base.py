@@ -1,0 +1,129 @@
+"""What slurm_carbon needs from Slurm, as one small interface.
+
+:class:`SlurmClient` is implemented over the command-line tools in
+:mod:`slurm_carbon.slurm.commands`; a pyslurm-backed client can sit beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+__all__ = ["TERMINAL_STATES", "JobQuery", "SlurmClient", "SlurmJob"]
+
+#: Job states after which the job holds no resources and its record is final.
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+    }
+)
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    """One job allocation as Slurm's accounting records it.
+
+    Attributes:
+        job_id: Slurm's id for addressing the job: ``"42"``, or ``"40_2"`` for
+            task 2 of array job 40.
+        job_id_raw: The unique numeric id Slurm gave this allocation.
+        array_job_id: The array's id for an array task, else ``None``.
+        array_task_id: The task's index for an array task, else ``None``.
+        name: The job name; may contain any character, ``|`` included.
+        user: The submitting user's name.
+        uid: The submitting user's numeric id.
+        account: The account charged.
+        partition: The partition it ran in.
+        state: Base state without detail, e.g. ``"CANCELLED"`` for
+            ``"CANCELLED by 0"``.
+        exit_code: Slurm's ``"<code>:<signal>"``.
+        submit_time: When it was submitted (UTC).
+        start_time: When it started (UTC), ``None`` while pending.
+        end_time: When it ended (UTC), ``None`` while it runs.
+        elapsed_s: Run time so far. Units: seconds.
+        alloc_cpus: CPUs allocated.
+        req_gpus: GPUs requested (``gres/gpu`` in ReqTRES).
+        alloc_gpus: GPUs allocated (``gres/gpu`` in AllocTRES).
+        node_list: Slurm's compressed list of the nodes it ran on.
+        comment: The user's ``--comment``.
+        admin_comment: The AdminComment field.
+    """
+
+    job_id: str
+    job_id_raw: int
+    array_job_id: int | None
+    array_task_id: int | None
+    name: str
+    user: str
+    uid: int
+    account: str
+    partition: str
+    state: str
+    exit_code: str
+    submit_time: datetime
+    start_time: datetime | None
+    end_time: datetime | None
+    elapsed_s: int
+    alloc_cpus: int
+    req_gpus: int
+    alloc_gpus: int
+    node_list: str
+    comment: str
+    admin_comment: str
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job has ended and Slurm's record of it is final."""
+        return self.end_time is not None and self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class JobQuery:
+    """Which jobs to read; empty fields do not filter.
+
+    Attributes:
+        job_ids: Job ids (an array id selects all its tasks).
+        users: User names.
+        accounts: Account names.
+        partitions: Partition names.
+        states: Job states, e.g. ``"COMPLETED"``.
+        start: Jobs in a state at or after this time.
+        end: Jobs in a state before this time.
+    """
+
+    job_ids: Sequence[str] = ()
+    users: Sequence[str] = ()
+    accounts: Sequence[str] = ()
+    partitions: Sequence[str] = ()
+    states: Sequence[str] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class SlurmClient(Protocol):
+    """Reads jobs from and writes AdminComment into Slurm."""
+
+    def jobs(self, query: JobQuery) -> list[SlurmJob]:
+        """Return the job allocations (no steps) matching ``query``."""
+        ...
+
+    def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
+        """Set a job's AdminComment.
+
+        Args:
+            job_id: The job, ``"<array_id>_<task>"`` for one array task.
+            text: The whole new AdminComment.
+            finished: Whether the job has ended; a running job is changed
+                through slurmctld, a finished one in the accounting database.
+        """
+        ...

@@ -1,0 +1,200 @@
+"""The Slurm client over ``sacct``, ``scontrol`` and ``sacctmgr``.
+
+Jobs are read with ``sacct -P -n -X --noconvert`` under ``SLURM_TIME_FORMAT=%s``
+and ``TZ=UTC``. Fields are separated by the ASCII unit separator rather than
+``|`` and the free-text fields come last, so that a ``|`` in a job name or a
+newline in a comment cannot shift the fields of a record.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+from slurm_carbon.errors import SlurmError, SlurmJobNotFound
+from slurm_carbon.slurm.base import JobQuery, SlurmJob
+from slurm_carbon.slurm.runner import CommandResult, CommandRunner, SubprocessRunner
+
+__all__ = ["SACCT_FIELDS", "CommandLineSlurm", "parse_sacct"]
+
+logger = logging.getLogger(__name__)
+
+_DELIMITER = "\x1f"
+_FIXED_FIELDS = (
+    "JobID",
+    "JobIDRaw",
+    "User",
+    "UID",
+    "Account",
+    "Partition",
+    "State",
+    "ExitCode",
+    "Submit",
+    "Start",
+    "End",
+    "ElapsedRaw",
+    "AllocCPUS",
+    "ReqTRES",
+    "AllocTRES",
+    "NodeList",
+)
+# Free text, last; JobName very last so that a stray delimiter in it is kept in it.
+_FREE_FIELDS = ("Comment", "AdminComment", "JobName")
+#: The fields read from sacct, in order.
+SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
+_ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
+_ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
+
+
+def _time(value: str) -> datetime | None:
+    if not value.isdigit():  # "Unknown", "None" or empty: not reached yet
+        return None
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _gpus(tres: str) -> int:
+    """Count GPUs in a TRES string such as ``cpu=2,gres/gpu=2,gres/gpu:a100=2``."""
+    total = typed = 0
+    for item in filter(None, tres.split(",")):
+        name, _, count = item.partition("=")
+        if name == "gres/gpu":
+            total += int(count)
+        elif name.startswith("gres/gpu:"):
+            typed += int(count)
+    return total or typed
+
+
+def _record(fields: list[str]) -> SlurmJob:
+    row = dict(zip(SACCT_FIELDS, fields, strict=True))
+    match = _ARRAY_ID.match(row["JobID"])
+    submit = _time(row["Submit"])
+    if submit is None:
+        raise SlurmError(f"sacct gave job {row['JobID']} no submit time: {row['Submit']!r}")
+    return SlurmJob(
+        job_id=row["JobID"],
+        job_id_raw=int(row["JobIDRaw"]),
+        array_job_id=int(match["array"]) if match else None,
+        array_task_id=int(match["task"]) if match and match["task"] else None,
+        name=row["JobName"],
+        user=row["User"],
+        uid=int(row["UID"]),
+        account=row["Account"],
+        partition=row["Partition"],
+        state=row["State"].split(" ", 1)[0],
+        exit_code=row["ExitCode"],
+        submit_time=submit,
+        start_time=_time(row["Start"]),
+        end_time=_time(row["End"]),
+        elapsed_s=int(row["ElapsedRaw"] or 0),
+        alloc_cpus=int(row["AllocCPUS"] or 0),
+        req_gpus=_gpus(row["ReqTRES"]),
+        alloc_gpus=_gpus(row["AllocTRES"]),
+        node_list=row["NodeList"],
+        comment=row["Comment"],
+        admin_comment=row["AdminComment"],
+    )
+
+
+def parse_sacct(text: str) -> list[SlurmJob]:
+    """Parse the output of ``sacct`` run with :data:`SACCT_FIELDS`.
+
+    A record is complete once it holds a delimiter for every field; a shorter
+    line continues on the next one (a free-text field held a newline).
+    """
+    jobs: list[SlurmJob] = []
+    need = len(SACCT_FIELDS) - 1
+    pending: list[str] = []
+    for line in text.split("\n"):
+        pending.append(line)
+        record = "\n".join(pending)
+        if record.count(_DELIMITER) >= need:
+            jobs.append(_record(record.split(_DELIMITER, need)))
+            pending = []
+    leftover = "\n".join(pending).strip()
+    if leftover:
+        raise SlurmError(f"sacct printed an incomplete record: {leftover[:200]!r}")
+    return jobs
+
+
+def _failure(result: CommandResult, command: str) -> str:
+    """The last thing the command said, on one line."""
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines()]
+    said = next((line for line in reversed(lines) if line), f"exit code {result.returncode}")
+    prefix = f"{command}: error: "
+    return said.removeprefix(prefix)
+
+
+class CommandLineSlurm:
+    """A :class:`~slurm_carbon.slurm.base.SlurmClient` over Slurm's command-line tools."""
+
+    def __init__(self, runner: CommandRunner | None = None) -> None:
+        """Use ``runner`` to run the commands (default: :class:`SubprocessRunner`)."""
+        self._run = runner if runner is not None else SubprocessRunner()
+
+    def jobs(self, query: JobQuery) -> list[SlurmJob]:
+        """Return the job allocations matching ``query``, as sacct lists them."""
+        argv = ["sacct", "-P", "-n", "-X", "--noconvert", f"--delimiter={_DELIMITER}"]
+        argv += ["-o", ",".join(SACCT_FIELDS)]
+        argv += _selection(query)
+        result = self._run(argv, extra_env=_ENV)
+        if result.returncode != 0:
+            raise SlurmError(f"sacct failed: {_failure(result, 'sacct')}")
+        return parse_sacct(result.stdout)
+
+    def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
+        """Set a job's AdminComment with scontrol (running) or sacctmgr (finished)."""
+        if "\n" in text:
+            raise ValueError("an AdminComment must be one line")
+        if finished:
+            self._set_finished(job_id, text)
+        else:
+            self._set_running(job_id, text)
+
+    def _set_running(self, job_id: str, text: str) -> None:
+        argv = ["scontrol", "update", f"jobid={job_id}", f"AdminComment={text}"]
+        result = self._run(argv, extra_env={})
+        if result.returncode == 0:
+            return
+        said = _failure(result, "scontrol")
+        if "Invalid job id" in said:
+            raise SlurmJobNotFound(f"scontrol: no job {job_id}: {said}")
+        raise SlurmError(f"scontrol update of job {job_id} failed: {said}")
+
+    def _set_finished(self, job_id: str, text: str) -> None:
+        argv = ["sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}"]
+        argv += ["set", f"AdminComment={text}"]
+        result = self._run(argv, extra_env={})
+        said = _failure(result, "sacctmgr")
+        if "Nothing modified" in result.stdout + result.stderr:
+            raise SlurmJobNotFound(f"sacctmgr: no finished job {job_id} to modify")
+        if result.returncode != 0:
+            raise SlurmError(f"sacctmgr modify of job {job_id} failed: {said}")
+        logger.debug("AdminComment of job %s set: %s", job_id, said)
+
+
+def _selection(query: JobQuery) -> list[str]:
+    args: list[str] = []
+    for flag, values in (
+        ("-j", query.job_ids),
+        ("-u", query.users),
+        ("-A", query.accounts),
+        ("-r", query.partitions),
+        ("-s", query.states),
+    ):
+        if values:
+            args += [flag, ",".join(values)]
+    if not query.users:
+        args.append("--allusers")
+    # sacct's own default start is today's midnight; a query without one means "ever".
+    start = query.start or datetime(1970, 1, 1, tzinfo=UTC)
+    args += ["-S", _slurm_time(start)]
+    if query.end is not None:
+        args += ["-E", _slurm_time(query.end)]
+    return args
+
+
+def _slurm_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError(f"time {moment} has no time zone")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
