@@ -117,6 +117,10 @@ class SlurmClient(Protocol):
         """Return the job allocations (no steps) matching ``query``."""
         ...
 
+    def submit(self, sbatch_args: Sequence[str]) -> str:
+        """Submit a batch job with ``sbatch`` options and return its job id."""
+        ...
+
     def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
         """Set a job's AdminComment.
 

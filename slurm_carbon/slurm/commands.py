@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
@@ -141,6 +142,16 @@ class CommandLineSlurm:
         if result.returncode != 0:
             raise SlurmError(f"sacct failed: {_failure(result, 'sacct')}")
         return parse_sacct(result.stdout)
+
+    def submit(self, sbatch_args: Sequence[str]) -> str:
+        """Submit a batch job with ``sbatch --parsable`` and return its job id."""
+        result = self._run(["sbatch", "--parsable", *sbatch_args], extra_env={})
+        if result.returncode != 0:
+            raise SlurmError(f"sbatch failed: {_failure(result, 'sbatch')}")
+        job_id = result.stdout.strip().split(";", 1)[0]
+        if not job_id.isdigit():
+            raise SlurmError(f"sbatch printed no job id: {result.stdout.strip()!r}")
+        return job_id
 
     def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
         """Set a job's AdminComment with scontrol (running) or sacctmgr (finished)."""

@@ -1,0 +1,205 @@
+"""The command-line Slurm client against output recorded from Slurm 22.05.8."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from slurm_carbon.errors import SlurmCommandNotFound, SlurmError, SlurmJobNotFound
+from slurm_carbon.slurm import (
+    CommandLineSlurm,
+    CommandResult,
+    JobQuery,
+    RecordedRunner,
+    SubprocessRunner,
+)
+from slurm_carbon.slurm.commands import SACCT_FIELDS, parse_sacct
+
+RECORDED = Path(__file__).parents[2] / "fixtures" / "slurm"
+
+
+def replay(stdout: str = "", stderr: str = "", returncode: int = 0) -> RecordedRunner:
+    return RecordedRunner(lambda _argv: CommandResult(returncode, stdout, stderr))
+
+
+def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
+    jobs = parse_sacct((RECORDED / "sacct_gpu_array_failed.txt").read_text())
+
+    assert [j.job_id for j in jobs] == ["6", "8", "7_0", "7_1", "7_2"]
+    gpu = jobs[0]
+    assert gpu.name == "train|resnet50"
+    assert (gpu.req_gpus, gpu.alloc_gpus, gpu.alloc_cpus) == (2, 2, 1)
+    assert gpu.comment == "carbon_budget=5kg"
+    assert gpu.admin_comment == ""
+    assert (gpu.user, gpu.uid, gpu.account, gpu.partition) == ("root", 0, "carbon", "debug")
+    assert gpu.start_time == datetime(2026, 11, 23, 15, 10, tzinfo=UTC)
+    assert gpu.end_time == datetime(2026, 11, 23, 15, 10, 2, tzinfo=UTC)
+    assert gpu.elapsed_s == 2
+    assert gpu.finished
+    failed = jobs[1]
+    assert (failed.state, failed.exit_code, failed.alloc_gpus) == ("FAILED", "3:0", 0)
+    tasks = jobs[2:]
+    assert [(t.array_job_id, t.array_task_id, t.job_id_raw) for t in tasks] == [
+        (7, 0, 9),
+        (7, 1, 10),
+        (7, 2, 7),
+    ]
+    assert gpu.array_job_id is None
+
+
+def test_comment_with_newline_and_pending_array_are_parsed() -> None:
+    jobs = parse_sacct((RECORDED / "sacct_newline_pending_array.txt").read_text())
+
+    assert [j.job_id for j in jobs] == ["12", "14_[1-2]"]
+    assert jobs[0].comment == "line one\nline two"
+    assert jobs[0].name == "odd"
+    pending = jobs[1]
+    assert (pending.array_job_id, pending.array_task_id) == (14, None)
+    assert pending.state == "PENDING"
+    assert pending.start_time is None
+    assert pending.end_time is None
+    assert not pending.finished
+
+
+def test_cancelled_state_loses_its_detail() -> None:
+    fields = ["5", "5", "u", "1000", "a", "p", "CANCELLED by 0", "0:15", "100", "101", "102"]
+    fields += ["1", "2", "cpu=2", "cpu=2", "n1", "", "", "j"]
+    assert len(fields) == len(SACCT_FIELDS)
+
+    (job,) = parse_sacct("\x1f".join(fields) + "\n")
+
+    assert job.state == "CANCELLED"
+    assert job.finished
+
+
+def test_truncated_output_is_an_error() -> None:
+    with pytest.raises(SlurmError, match="incomplete record"):
+        parse_sacct("6\x1f6\x1froot\n")
+
+
+def test_query_becomes_sacct_options() -> None:
+    runner = replay()
+    query = JobQuery(
+        job_ids=["6", "7_1"],
+        accounts=["carbon"],
+        states=["COMPLETED", "FAILED"],
+        start=datetime(2026, 11, 1, tzinfo=UTC),
+        end=datetime(2026, 11, 2, 12, tzinfo=UTC),
+    )
+
+    assert CommandLineSlurm(runner).jobs(query) == []
+
+    ((argv, env),) = runner.calls
+    assert argv[:6] == ["sacct", "-P", "-n", "-X", "--noconvert", "--delimiter=\x1f"]
+    assert argv[argv.index("-o") + 1].endswith("Comment,AdminComment,JobName")
+    assert argv[argv.index("-j") + 1] == "6,7_1"
+    assert argv[argv.index("-A") + 1] == "carbon"
+    assert argv[argv.index("-s") + 1] == "COMPLETED,FAILED"
+    assert argv[argv.index("-S") + 1] == "2026-11-01T00:00:00"
+    assert argv[argv.index("-E") + 1] == "2026-11-02T12:00:00"
+    assert "--allusers" in argv
+    assert env == {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
+
+
+def test_user_query_does_not_ask_for_all_users_and_starts_at_the_epoch() -> None:
+    runner = replay()
+
+    CommandLineSlurm(runner).jobs(JobQuery(users=["alice"]))
+
+    ((argv, _),) = runner.calls
+    assert argv[argv.index("-u") + 1] == "alice"
+    assert "--allusers" not in argv
+    assert argv[argv.index("-S") + 1] == "1970-01-01T00:00:00"
+
+
+def test_naive_time_is_refused() -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        CommandLineSlurm(replay()).jobs(JobQuery(start=datetime(2026, 1, 1)))  # noqa: DTZ001
+
+
+def test_sacct_failure_names_the_cause_on_one_line() -> None:
+    stderr = (
+        "sacct: error: slurm_persist_conn_open_without_init: failed to open persistent "
+        "connection to host:localhost:6819: Connection refused\n"
+        "sacct: error: Sending PersistInit msg: Connection refused\n"
+        "sacct: error: Problem talking to the database: Connection refused\n"
+    )
+    client = CommandLineSlurm(replay(stderr=stderr, returncode=1))
+
+    with pytest.raises(SlurmError) as caught:
+        client.jobs(JobQuery(job_ids=["1"]))
+
+    assert str(caught.value) == "sacct failed: Problem talking to the database: Connection refused"
+
+
+def test_finished_job_comment_goes_through_sacctmgr() -> None:
+    runner = replay(stdout=" Modified jobs...\n  6 submitted at 2026-11-23T15:10:00\n")
+
+    CommandLineSlurm(runner).set_admin_comment("6", "sc1:co2e_g=1.5", finished=True)
+
+    ((argv, _),) = runner.calls
+    assert argv == [
+        "sacctmgr", "-i", "modify", "job", "where", "jobid=6",
+        "set", "AdminComment=sc1:co2e_g=1.5",
+    ]  # fmt: skip
+
+
+def test_sacctmgr_modifying_nothing_is_job_not_found() -> None:
+    runner = replay(
+        stdout=" Nothing modified\n",
+        stderr=(
+            "sacctmgr: accounting_storage/slurmdbd: acct_storage_p_modify_job: Request didn't "
+            "affect anything or your user doesn't have privilege to perform this action\n"
+        ),
+        returncode=1,
+    )
+
+    with pytest.raises(SlurmJobNotFound, match="99999"):
+        CommandLineSlurm(runner).set_admin_comment("99999", "x", finished=True)
+
+
+def test_running_job_comment_goes_through_scontrol() -> None:
+    runner = replay()
+
+    CommandLineSlurm(runner).set_admin_comment("7_1", "sc1:co2e_g=2", finished=False)
+
+    assert runner.calls[0][0] == ["scontrol", "update", "jobid=7_1", "AdminComment=sc1:co2e_g=2"]
+
+
+@pytest.mark.parametrize(
+    ("stderr", "error"),
+    [
+        ("Invalid job id specified for job 99999\n", SlurmJobNotFound),
+        ("Job has already finished for job 6\n", SlurmError),
+    ],
+)
+def test_scontrol_failures_keep_slurms_words(stderr: str, error: type[SlurmError]) -> None:
+    client = CommandLineSlurm(replay(stderr=stderr, returncode=1))
+
+    with pytest.raises(error, match=stderr.strip()):
+        client.set_admin_comment("6", "x", finished=False)
+
+
+def test_multiline_comment_is_refused_before_calling_slurm() -> None:
+    runner = replay()
+    with pytest.raises(ValueError, match="one line"):
+        CommandLineSlurm(runner).set_admin_comment("6", "a\nb", finished=True)
+    assert runner.calls == []
+
+
+def test_submit_returns_the_job_id_and_reports_sbatch_errors() -> None:
+    assert CommandLineSlurm(replay(stdout="42;sclocal\n")).submit(["--wrap", "true"]) == "42"
+    failing = replay(
+        stderr="sbatch: error: Invalid generic resource (gres) specification\n", returncode=1
+    )
+    with pytest.raises(SlurmError, match="Invalid generic resource"):
+        CommandLineSlurm(failing).submit(["--gres=gpu:9"])
+
+
+def test_missing_command_is_a_one_line_error(tmp_path: Path) -> None:
+    runner = SubprocessRunner(env={"PATH": str(tmp_path)})
+
+    with pytest.raises(SlurmCommandNotFound, match="sacct: command not found"):
+        CommandLineSlurm(runner).jobs(JobQuery(job_ids=["1"]))
