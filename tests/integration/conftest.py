@@ -1,0 +1,202 @@
+"""Fixtures for integration tests against the private Slurm cluster (deploy/local/cluster).
+
+The cluster is started once per session and left running afterwards: a warm start
+takes ~3 s (~7 s cold), a rerun finds it up and starts nothing, and every integration
+module shares it. ``scripts/test`` stops it again when it was the one to start it;
+``deploy/local/cluster stop`` does so by hand.
+
+The helpers are methods of the fixture's value, so test modules need no imports
+from here.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+TERMINAL_STATES = frozenset(
+    {
+        "BOOT_FAIL",
+        "CANCELLED",
+        "COMPLETED",
+        "DEADLINE",
+        "FAILED",
+        "NODE_FAIL",
+        "OUT_OF_MEMORY",
+        "PREEMPTED",
+        "TIMEOUT",
+    }
+)
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One line of hooks.log: ``<time> <hook> key=value ... [comment=<free text>]``."""
+
+    hook: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    """A running local cluster, as the tests see it."""
+
+    script: ClassVar[Path] = Path(__file__).resolve().parents[2] / "deploy/local/cluster"
+
+    env: dict[str, str]  # os.environ, SLURM_CONF etc., SBATCH_OUTPUT: pass it to subprocess
+    state_dir: Path
+    hooks_log: Path
+    node_name: str
+
+    def run(self, *args: str, timeout_s: float = 30) -> str:
+        """Runs a Slurm client command against the cluster; returns its stdout."""
+        result = subprocess.run(
+            args, env=self.env, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+        if result.returncode != 0:
+            pytest.fail(f"{shlex.join(args)} exited {result.returncode}: {result.stderr.strip()}")
+        return result.stdout
+
+    def sbatch(self, *args: str) -> str:
+        """Submits a batch job; returns its id (the array id for an array)."""
+        return self.run("sbatch", "--parsable", *args).strip().split(";")[0]
+
+    def sacct(self, job_id: str, fields: Sequence[str]) -> list[dict[str, str]]:
+        """One dict per allocation (each array task apart) of ``job_id``, as sacct has it now.
+
+        Times are epoch seconds. Only the last field may contain ``|``.
+        """
+        out = self.run(
+            "sacct", "-P", "-n", "-X", "--noconvert", "-j", job_id, "-o", ",".join(fields)
+        )
+        return [
+            dict(zip(fields, line.split("|", len(fields) - 1), strict=True))
+            for line in out.splitlines()
+            if line
+        ]
+
+    def wait_for_job(
+        self,
+        job_id: str,
+        *,
+        tasks: int = 1,
+        fields: Sequence[str] = ("JobID", "State", "ExitCode"),
+        timeout_s: float = 60,
+    ) -> list[dict[str, str]]:
+        """Polls sacct until ``job_id`` has ``tasks`` rows, all in a terminal state.
+
+        ``sbatch --wait`` polls only every 10 s, hence this. ``fields`` must include
+        State. Returns the rows; fails the test at the deadline with what sacct said.
+        """
+        deadline = time.monotonic() + timeout_s
+        rows: list[dict[str, str]] = []
+        while time.monotonic() < deadline:
+            rows = self.sacct(job_id, fields)
+            # A state may carry a reason: "CANCELLED by 0".
+            if len(rows) == tasks and all(r["State"].split()[0] in TERMINAL_STATES for r in rows):
+                return rows
+            time.sleep(0.25)
+        pytest.fail(f"job {job_id}: not {tasks} finished row(s) after {timeout_s} s: {rows}")
+
+    def hook_calls(self) -> list[HookCall]:
+        """Parses the hook shims' log; a missing log holds no calls."""
+        calls = []
+        text = self.hooks_log.read_text() if self.hooks_log.exists() else ""
+        for line in text.splitlines():
+            head, sep, comment = line.partition(" comment=")
+            _time, hook, *pairs = head.split(" ")
+            fields = dict(pair.split("=", 1) for pair in pairs)
+            if sep:
+                fields["comment"] = comment
+            calls.append(HookCall(hook=hook, fields=fields))
+        return calls
+
+    def wait_for_hooks(
+        self, job_id: str, hooks: Sequence[str], timeout_s: float = 30
+    ) -> dict[str, HookCall]:
+        """Polls hooks.log until each of ``hooks`` has logged a call for ``job_id``.
+
+        ``job_id`` is the raw id (an array task's own id). Returns the last call per
+        hook; fails the test at the deadline.
+        """
+        deadline = time.monotonic() + timeout_s
+        found: dict[str, HookCall] = {}
+        while time.monotonic() < deadline:
+            found = {c.hook: c for c in self.hook_calls() if c.fields.get("job") == job_id}
+            if all(hook in found for hook in hooks):
+                return found
+            time.sleep(0.2)
+        pytest.fail(f"hooks {list(hooks)} for job {job_id} not all in {self.hooks_log}: {found}")
+
+    def cluster_script(
+        self, command: str, timeout_s: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """Runs ``deploy/local/cluster <command>``."""
+        return run_cluster_script(command, timeout_s)
+
+
+def run_cluster_script(command: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
+    """Runs ``deploy/local/cluster <command>``."""
+    return subprocess.run(
+        [str(SlurmCluster.script), command],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """Reads the ``export NAME=value`` lines that ``deploy/local/cluster env`` prints."""
+    variables = {}
+    for line in text.splitlines():
+        words = shlex.split(line)
+        if len(words) == 2 and words[0] == "export" and "=" in words[1]:
+            name, value = words[1].split("=", 1)
+            variables[name] = value
+    return variables
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> SlurmCluster:
+    """Starts the local cluster (or finds it running) and describes it.
+
+    Fails, never skips: a test that needs Slurm must not pass unnoticed without it.
+    """
+    started = run_cluster_script("start")
+    if started.returncode != 0:
+        pytest.fail(
+            f"deploy/local/cluster start failed ({started.returncode}):\n"
+            f"{started.stdout}{started.stderr}",
+            pytrace=False,
+        )
+    printed = run_cluster_script("env")
+    assert printed.returncode == 0, printed.stderr
+    exported = parse_env(printed.stdout)
+    node_name = subprocess.run(
+        ["hostname", "-s"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    state_dir = Path(exported["SLURM_CONF"]).parent.parent
+    # Job output goes to the state dir, not into whatever directory pytest runs in.
+    job_output_dir = state_dir / "jobs"
+    job_output_dir.mkdir(exist_ok=True)
+    env = {
+        **os.environ,
+        **exported,
+        "SLURM_TIME_FORMAT": "%s",
+        "SBATCH_OUTPUT": str(job_output_dir / "slurm-%j.out"),
+    }
+    return SlurmCluster(
+        env=env,
+        state_dir=state_dir,
+        hooks_log=Path(exported["SLURM_CARBON_SPOOL"]) / "hooks.log",
+        node_name=node_name,
+    )
