@@ -1,0 +1,80 @@
+"""The store: SQLAlchemy models, engines and sessions, idempotent writes, migrations.
+
+The only package that imports SQLAlchemy. PostgreSQL in production, SQLite as
+the embedded default; both behave the same (string enums with CHECK
+constraints, aware UTC times, ``ON CONFLICT`` writes)::
+
+    engine = make_engine(url)                # errors on connect -> StoreError
+    with session_factory(engine)() as session, session.begin():
+        node = get_or_create_node(session, cluster.id, "gpu01")
+        new = add_intervals(session, intervals)  # a re-sent batch adds 0
+
+Schema changes are Alembic revisions in ``migrations/versions``, applied with
+:func:`upgrade` (``slurm-carbon db upgrade``).
+"""
+
+from __future__ import annotations
+
+from slurm_carbon.store.engine import make_engine, redact_url, session_factory, sqlite_file
+from slurm_carbon.store.migrate import current_revision, downgrade, head_revision, upgrade
+from slurm_carbon.store.models import (
+    Base,
+    CarbonIntensityPoint,
+    CiKind,
+    CiSignal,
+    Cluster,
+    CommentWrite,
+    CommentWriteState,
+    Device,
+    DeviceKind,
+    EnergyInterval,
+    EnergyMethod,
+    Job,
+    JobResult,
+    Node,
+    PueSetting,
+    ResultQuality,
+    Sharing,
+)
+from slurm_carbon.store.repositories import (
+    NewInterval,
+    add_intervals,
+    get_or_create_cluster,
+    get_or_create_device,
+    get_or_create_node,
+    upsert_job,
+)
+
+__all__ = [
+    "Base",
+    "CarbonIntensityPoint",
+    "CiKind",
+    "CiSignal",
+    "Cluster",
+    "CommentWrite",
+    "CommentWriteState",
+    "Device",
+    "DeviceKind",
+    "EnergyInterval",
+    "EnergyMethod",
+    "Job",
+    "JobResult",
+    "NewInterval",
+    "Node",
+    "PueSetting",
+    "ResultQuality",
+    "Sharing",
+    "add_intervals",
+    "current_revision",
+    "downgrade",
+    "get_or_create_cluster",
+    "get_or_create_device",
+    "get_or_create_node",
+    "head_revision",
+    "make_engine",
+    "redact_url",
+    "session_factory",
+    "sqlite_file",
+    "upgrade",
+    "upsert_job",
+]

@@ -1,0 +1,126 @@
+"""Engines and sessions, with driver errors on connect turned into ``StoreError``."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from slurm_carbon.errors import StoreError
+
+__all__ = ["make_engine", "redact_url", "session_factory", "sqlite_file"]
+
+# How long to wait for a PostgreSQL server that does not answer at all.
+CONNECT_TIMEOUT_S = 10
+# How long SQLite waits for another writer before "database is locked".
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+
+def _parse(url: str | URL) -> URL:
+    try:
+        return make_url(url)
+    except ArgumentError as err:
+        # The message would repeat the URL, password included.
+        raise StoreError("invalid database URL (expected e.g. postgresql+psycopg://...)") from err
+
+
+def redact_url(url: str | URL) -> str:
+    """Return the URL as text with its password, if any, replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid URL>"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """Return the file of a SQLite URL, or None for other backends and in-memory SQLite."""
+    parsed = _parse(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
+    """Create an engine for a PostgreSQL or SQLite URL.
+
+    SQLite connections get ``PRAGMA foreign_keys=ON`` (unless
+    ``sqlite_foreign_keys`` is false, which migrations that rebuild tables need),
+    WAL journaling and a busy timeout, and real transactions: BEGIN is emitted by
+    SQLAlchemy rather than by the driver, so SAVEPOINTs and transactional DDL work.
+
+    Nothing connects here. When a later connection attempt fails, the driver's
+    error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
+    database (password hidden) and the cause in one line.
+
+    Raises:
+        StoreError: the URL cannot be parsed or names no installed driver.
+    """
+    parsed = _parse(url)
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    try:
+        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as err:
+        raise StoreError(
+            f"unsupported database URL {redact_url(parsed)}: no driver for"
+            f" {parsed.drivername!r} (use postgresql+psycopg:// or sqlite://)"
+        ) from err
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+    event.listen(engine, "handle_error", _translate_connect_error)
+    return engine
+
+
+def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:
+    """Return a factory of sessions bound to ``bind``; objects stay usable after commit."""
+    return sessionmaker(bind=bind, expire_on_commit=False)
+
+
+def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Autocommit at the driver level: pysqlite's own implicit BEGIN handling
+        # breaks SAVEPOINT; the "begin" listener below starts transactions instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA journal_mode=WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def _translate_connect_error(context: ExceptionContext) -> None:
+    """Replace a driver error raised while connecting by a one-line StoreError."""
+    if context.connection is not None or context.is_pre_ping:
+        # A statement's error on an open connection is the caller's to judge; a
+        # failed pre-ping makes the pool reconnect, and that connect is judged here.
+        return
+    engine = context.engine
+    where = redact_url(engine.url) if engine is not None else "the database"
+    cause = _one_line_cause(context.original_exception, engine.url if engine else None)
+    verb = "open" if engine is not None and engine.dialect.name == "sqlite" else "reach"
+    raise StoreError(f"cannot {verb} database at {where}: {cause}") from context.original_exception
+
+
+def _one_line_cause(error: BaseException, url: URL | None) -> str:
+    """The useful part of a libpq/sqlite message, e.g. ``connection refused``."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    # libpq: 'connection failed: connection to server at "h", port 5 failed: Connection refused'
+    cause = first.rsplit("failed: ", 1)[-1]
+    cause = re.sub(r"^(FATAL|ERROR):\s+", "", cause).strip()
+    cause = re.sub(r"\s+", " ", cause)
+    if url is not None and url.password:
+        cause = cause.replace(str(url.password), "***")
+    return (cause[:1].lower() + cause[1:]) or type(error).__name__

@@ -1,0 +1,335 @@
+"""The database schema as SQLAlchemy models (version 1).
+
+Every change here needs an Alembic revision in ``migrations/versions``;
+``tests/integration/test_migrations.py`` fails when models and migrations drift.
+
+Units: energy in joules (``energy_j``), carbon intensity in grams CO2e per kWh
+(``ci_g_per_kwh``), emissions in grams CO2e (``co2e_g``); PUE is dimensionless;
+every time is an aware UTC ``datetime``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from slurm_carbon.store.types import UTCDateTime
+
+__all__ = [
+    "Base",
+    "CarbonIntensityPoint",
+    "CiKind",
+    "CiSignal",
+    "Cluster",
+    "CommentWrite",
+    "CommentWriteState",
+    "Device",
+    "DeviceKind",
+    "EnergyInterval",
+    "EnergyMethod",
+    "Job",
+    "JobResult",
+    "Node",
+    "PueSetting",
+    "ResultQuality",
+    "Sharing",
+]
+
+# Constraint names follow from these patterns, so migrations name them the same
+# way on every backend and a later revision can drop them by name.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Row ids of the tables that grow without bound. SQLite only auto-increments a
+# column declared exactly INTEGER PRIMARY KEY (which is 64-bit there anyway).
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DeviceKind(enum.StrEnum):
+    """What a measured device is."""
+
+    GPU = "gpu"
+    CPU = "cpu"
+    DRAM = "dram"
+
+
+class EnergyMethod(enum.StrEnum):
+    """How an interval's energy was obtained, best first."""
+
+    COUNTER = "counter"  # difference of a hardware energy counter
+    INTEGRATED = "integrated"  # power samples integrated over time
+    ESTIMATED = "estimated"  # a model (TDP share, profile), nothing measured
+
+
+class Sharing(enum.StrEnum):
+    """Whether the job held the device (or node) alone while it was measured."""
+
+    EXCLUSIVE = "exclusive"
+    SHARED = "shared"
+
+
+class CiKind(enum.StrEnum):
+    """Whether a carbon-intensity point was observed or predicted."""
+
+    ACTUAL = "actual"
+    FORECAST = "forecast"
+
+
+class CiSignal(enum.StrEnum):
+    """Which carbon intensity a point gives."""
+
+    AVERAGE = "average"  # of the generation mix
+    MARGINAL = "marginal"  # of the plant that follows a change in demand
+
+
+class ResultQuality(enum.StrEnum):
+    """The weakest method behind a job's figures."""
+
+    COUNTER = "counter"
+    INTEGRATED = "integrated"
+    ESTIMATED = "estimated"
+
+
+class CommentWriteState(enum.StrEnum):
+    """Progress of writing a job's result into Slurm's AdminComment."""
+
+    PENDING = "pending"
+    WRITTEN = "written"
+    FAILED = "failed"
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
+    """A string column restricted by a CHECK constraint to the members' values.
+
+    Not a native PostgreSQL ENUM, so SQLite and PostgreSQL behave the same and a
+    new member needs only a new CHECK, not an ``ALTER TYPE``. Python does not
+    validate strings, so the database's CHECK is what refuses a bad value.
+    """
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        validate_strings=False,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Base(DeclarativeBase):
+    """Base of every model; its ``metadata`` is what migrations are compared with."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012 (SQLAlchemy's API)
+
+
+class Cluster(Base):
+    """A Slurm cluster (``ClusterName``), at a site."""
+
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str | None] = mapped_column(String(128))
+
+
+class Node(Base):
+    """A compute node of a cluster."""
+
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("cluster_id", "hostname"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    hostname: Mapped[str] = mapped_column(String(255))
+
+
+class Device(Base):
+    """A measured device of a node: a GPU, a CPU package or its DRAM.
+
+    ``uuid`` identifies it on its node (the NVML UUID of a GPU, e.g. ``GPU-5e...``;
+    the RAPL domain of a CPU or DRAM, e.g. ``intel-rapl:0``). ``minor`` is the
+    GPU's minor number (``/dev/nvidia<minor>``, what ``CUDA_VISIBLE_DEVICES`` holds
+    in the Prolog) or the CPU package index; never NVML's enumeration index.
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("node_id", "uuid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    uuid: Mapped[str] = mapped_column(String(96))
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "kind"))
+    model: Mapped[str | None] = mapped_column(String(128))
+    minor: Mapped[int | None]
+
+
+class Job(Base):
+    """A Slurm job (one array task is one job, with its own ``slurm_job_id``)."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "slurm_job_id"),
+        Index(None, "cluster_id", "array_job_id"),
+        CheckConstraint("budget_co2e_g >= 0", name="budget_co2e_g_nonnegative"),
+        CheckConstraint("requested_gpus >= 0", name="requested_gpus_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    slurm_job_id: Mapped[int] = mapped_column(BigInteger)
+    array_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    array_task_id: Mapped[int | None]
+    user_name: Mapped[str | None] = mapped_column(String(64))
+    account: Mapped[str | None] = mapped_column(String(64))
+    partition: Mapped[str | None] = mapped_column(String(64))
+    submit_time: Mapped[datetime | None]
+    start_time: Mapped[datetime | None]
+    end_time: Mapped[datetime | None]
+    state: Mapped[str | None] = mapped_column(String(32))  # Slurm's own word, e.g. COMPLETED
+    requested_gpus: Mapped[int] = mapped_column(default=0)
+    comment: Mapped[str | None] = mapped_column(Text)
+    budget_co2e_g: Mapped[float | None] = mapped_column(Float)
+
+
+class EnergyInterval(Base):
+    """Energy one device used for one job over one interval.
+
+    The unique key (node, device, job, interval start) makes a re-sent batch
+    idempotent. Units: ``energy_j`` in joules.
+    """
+
+    __tablename__ = "energy_intervals"
+    __table_args__ = (
+        UniqueConstraint("node_id", "device_id", "job_id", "interval_start"),
+        Index(None, "job_id", "interval_start"),
+        CheckConstraint("energy_j >= 0", name="energy_j_nonnegative"),
+        CheckConstraint("interval_end > interval_start", name="interval_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    interval_start: Mapped[datetime]
+    interval_end: Mapped[datetime]
+    energy_j: Mapped[float] = mapped_column(Float)
+    method: Mapped[EnergyMethod] = mapped_column(_enum(EnergyMethod, "method"))
+    sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
+
+
+class CarbonIntensityPoint(Base):
+    """Carbon intensity of a grid region at a time, from one source.
+
+    ``issued_at`` is when the source published the value: a forecast's issue
+    time, or for an actual value when it was observed (``time`` itself if the
+    source does not say). It is part of the key, so successive forecasts for the
+    same hour are all kept. Units: ``ci_g_per_kwh`` in gCO2e/kWh.
+    """
+
+    __tablename__ = "carbon_intensity"
+    __table_args__ = (
+        UniqueConstraint("region", "source", "time", "kind", "signal", "issued_at"),
+        CheckConstraint("ci_g_per_kwh >= 0", name="ci_g_per_kwh_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    region: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime]
+    ci_g_per_kwh: Mapped[float] = mapped_column(Float)
+    kind: Mapped[CiKind] = mapped_column(_enum(CiKind, "kind"))
+    signal: Mapped[CiSignal] = mapped_column(_enum(CiSignal, "signal"))
+    issued_at: Mapped[datetime]
+
+
+class PueSetting(Base):
+    """The PUE of a cluster, or of one partition of it, from ``valid_from`` on.
+
+    ``partition`` is the empty string for the whole cluster (not NULL, so that
+    the unique key holds on every backend). Units: dimensionless, >= 1.
+    """
+
+    __tablename__ = "pue_settings"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "partition", "valid_from"),
+        CheckConstraint("pue >= 1", name="pue_at_least_one"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
+    partition: Mapped[str] = mapped_column(String(64), default="")
+    pue: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[datetime]
+
+
+class JobResult(Base):
+    """A job's computed energy and emissions (one row per job, replaced on recompute).
+
+    Units: ``*_energy_j`` in joules at the devices (before PUE), ``co2e_g`` in
+    grams CO2e (after PUE), ``ci_mean_g_per_kwh`` energy-weighted mean in gCO2e/kWh.
+    """
+
+    __tablename__ = "job_results"
+    __table_args__ = (
+        CheckConstraint(
+            "gpu_energy_j >= 0 AND cpu_energy_j >= 0 AND dram_energy_j >= 0",
+            name="energy_j_nonnegative",
+        ),
+        CheckConstraint("co2e_g >= 0", name="co2e_g_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    gpu_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
+    cpu_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
+    dram_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
+    co2e_g: Mapped[float] = mapped_column(Float)
+    ci_mean_g_per_kwh: Mapped[float | None] = mapped_column(Float)
+    ci_region: Mapped[str | None] = mapped_column(String(64))
+    ci_source: Mapped[str | None] = mapped_column(String(64))
+    pue: Mapped[float] = mapped_column(Float)
+    quality: Mapped[ResultQuality] = mapped_column(_enum(ResultQuality, "quality"))
+    sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
+    computed_at: Mapped[datetime]
+
+
+class CommentWrite(Base):
+    """A write of a job's result into Slurm's AdminComment, and how it went."""
+
+    __tablename__ = "comment_writes"
+    __table_args__ = (
+        Index(None, "state"),
+        CheckConstraint("attempts >= 0", name="attempts_nonnegative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[CommentWriteState] = mapped_column(
+        _enum(CommentWriteState, "state"), default=CommentWriteState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    written_at: Mapped[datetime | None]
