@@ -52,8 +52,10 @@ class PostgresDatabases:
         self._created: list[str] = []
 
     def create(self, purpose: str) -> str:
-        """Create an empty database ``slurm_carbon_<purpose>_<pid>``; return its URL."""
+        """Create an empty database ``slurm_carbon_<purpose>_<pid>[_<n>]``; return its URL."""
         name = f"slurm_carbon_{purpose}_{os.getpid()}"
+        if name in self._created:
+            name = f"{name}_{len(self._created)}"
         with self._admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(text(f'CREATE DATABASE "{name}"'))
