@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from slurm_carbon import __version__
+from slurm_carbon.cli.db import db
+from slurm_carbon.cli.demo import demo
 
 __all__ = ["cli", "main"]
 
@@ -13,6 +15,10 @@ __all__ = ["cli", "main"]
 @click.version_option(__version__, prog_name="slurm-carbon")
 def cli() -> None:
     """Energy and carbon accounting for Slurm jobs."""
+
+
+cli.add_command(db)
+cli.add_command(demo)
 
 
 def main() -> None:

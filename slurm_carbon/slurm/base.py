@@ -34,6 +34,7 @@ class SlurmJob:
     """One job allocation as Slurm's accounting records it.
 
     Attributes:
+        cluster: The cluster's name (ClusterName in slurm.conf).
         job_id: Slurm's id for addressing the job: ``"42"``, or ``"40_2"`` for
             task 2 of array job 40.
         job_id_raw: The unique numeric id Slurm gave this allocation.
@@ -59,6 +60,7 @@ class SlurmJob:
         admin_comment: The AdminComment field.
     """
 
+    cluster: str
     job_id: str
     job_id_raw: int
     array_job_id: int | None

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 _DELIMITER = "\x1f"
 _FIXED_FIELDS = (
+    "Cluster",
     "JobID",
     "JobIDRaw",
     "User",
@@ -73,6 +74,7 @@ def _record(fields: list[str]) -> SlurmJob:
     if submit is None:
         raise SlurmError(f"sacct gave job {row['JobID']} no submit time: {row['Submit']!r}")
     return SlurmJob(
+        cluster=row["Cluster"],
         job_id=row["JobID"],
         job_id_raw=int(row["JobIDRaw"]),
         array_job_id=int(match["array"]) if match else None,

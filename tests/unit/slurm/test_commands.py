@@ -32,7 +32,8 @@ def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
     assert gpu.name == "train|resnet50"
     assert (gpu.req_gpus, gpu.alloc_gpus, gpu.alloc_cpus) == (2, 2, 1)
     assert gpu.comment == "carbon_budget=5kg"
-    assert gpu.admin_comment == ""
+    assert gpu.admin_comment == "sc1:co2e_g=1.5"
+    assert gpu.cluster == "sclocal"
     assert (gpu.user, gpu.uid, gpu.account, gpu.partition) == ("root", 0, "carbon", "debug")
     assert gpu.start_time == datetime(2026, 11, 23, 15, 10, tzinfo=UTC)
     assert gpu.end_time == datetime(2026, 11, 23, 15, 10, 2, tzinfo=UTC)
@@ -49,22 +50,23 @@ def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
     assert gpu.array_job_id is None
 
 
-def test_comment_with_newline_and_pending_array_are_parsed() -> None:
+def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> None:
     jobs = parse_sacct((RECORDED / "sacct_newline_pending_array.txt").read_text())
 
     assert [j.job_id for j in jobs] == ["12", "14_[1-2]"]
     assert jobs[0].comment == "line one\nline two"
     assert jobs[0].name == "odd"
-    pending = jobs[1]
-    assert (pending.array_job_id, pending.array_task_id) == (14, None)
-    assert pending.state == "PENDING"
-    assert pending.start_time is None
-    assert pending.end_time is None
-    assert not pending.finished
+    never_ran = jobs[1]
+    assert (never_ran.array_job_id, never_ran.array_task_id) == (14, None)
+    assert never_ran.state == "CANCELLED"
+    assert never_ran.start_time is None
+    assert never_ran.end_time == datetime(2026, 11, 23, 15, 10, 30, tzinfo=UTC)
+    assert never_ran.node_list == "None assigned"
+    assert never_ran.finished
 
 
 def test_cancelled_state_loses_its_detail() -> None:
-    fields = ["5", "5", "u", "1000", "a", "p", "CANCELLED by 0", "0:15", "100", "101", "102"]
+    fields = ["c", "5", "5", "u", "1000", "a", "p", "CANCELLED by 0", "0:15", "100", "101", "102"]
     fields += ["1", "2", "cpu=2", "cpu=2", "n1", "", "", "j"]
     assert len(fields) == len(SACCT_FIELDS)
 
@@ -76,7 +78,7 @@ def test_cancelled_state_loses_its_detail() -> None:
 
 def test_truncated_output_is_an_error() -> None:
     with pytest.raises(SlurmError, match="incomplete record"):
-        parse_sacct("6\x1f6\x1froot\n")
+        parse_sacct("sclocal\x1f6\x1f6\x1froot\n")
 
 
 def test_query_becomes_sacct_options() -> None:
