@@ -89,19 +89,25 @@ class SlurmCluster:
         *,
         tasks: int = 1,
         fields: Sequence[str] = ("JobID", "State", "ExitCode"),
+        filled: Sequence[str] = (),
         timeout_s: float = 60,
     ) -> list[dict[str, str]]:
         """Polls sacct until ``job_id`` has ``tasks`` rows, all in a terminal state.
 
         ``sbatch --wait`` polls only every 10 s, hence this. ``fields`` must include
-        State. Returns the rows; fails the test at the deadline with what sacct said.
+        State. Slurm 22.05 fills some fields of a finished job's row seconds after
+        its state (ReqTRES, and whole rows of array tasks, can lag ~5 s): name those
+        the test reads in ``filled`` to wait until they are non-empty as well.
+        Returns the rows; fails the test at the deadline with what sacct said.
         """
         deadline = time.monotonic() + timeout_s
         rows: list[dict[str, str]] = []
         while time.monotonic() < deadline:
             rows = self.sacct(job_id, fields)
             # A state may carry a reason: "CANCELLED by 0".
-            if len(rows) == tasks and all(r["State"].split()[0] in TERMINAL_STATES for r in rows):
+            if len(rows) == tasks and all(
+                r["State"].split()[0] in TERMINAL_STATES and all(r[f] for f in filled) for r in rows
+            ):
                 return rows
             time.sleep(0.25)
         pytest.fail(f"job {job_id}: not {tasks} finished row(s) after {timeout_s} s: {rows}")

@@ -30,7 +30,9 @@ def test_gpu_job_completes_with_gpus_accounted(slurm_cluster: SlurmCluster) -> N
     job_id = slurm_cluster.sbatch("--gres=gpu:2", "--wrap", "sleep 1")
 
     [row] = slurm_cluster.wait_for_job(
-        job_id, fields=("JobID", "State", "ExitCode", "AllocTRES", "ReqTRES")
+        job_id,
+        fields=("JobID", "State", "ExitCode", "AllocTRES", "ReqTRES"),
+        filled=("AllocTRES", "ReqTRES"),
     )
 
     assert (row["JobID"], row["State"], row["ExitCode"]) == (job_id, "COMPLETED", "0:0")
