@@ -53,6 +53,9 @@ class SlurmJob:
         end_time: When it ended (UTC), ``None`` while it runs.
         elapsed_s: Run time so far. Units: seconds.
         alloc_cpus: CPUs allocated.
+        req_tres: Trackable resources requested, as Slurm writes them
+            (``billing=1,cpu=1,gres/gpu=2,mem=256M,node=1``).
+        alloc_tres: Trackable resources allocated, in the same form.
         req_gpus: GPUs requested (``gres/gpu`` in ReqTRES).
         alloc_gpus: GPUs allocated (``gres/gpu`` in AllocTRES).
         node_list: Slurm's compressed list of the nodes it ran on.
@@ -77,6 +80,8 @@ class SlurmJob:
     end_time: datetime | None
     elapsed_s: int
     alloc_cpus: int
+    req_tres: str
+    alloc_tres: str
     req_gpus: int
     alloc_gpus: int
     node_list: str
@@ -85,8 +90,13 @@ class SlurmJob:
 
     @property
     def finished(self) -> bool:
-        """Whether the job has ended and Slurm's record of it is final."""
-        return self.end_time is not None and self.state in TERMINAL_STATES
+        """Whether the job has ended and Slurm's record of it is final.
+
+        Slurm 22.05's accounting can list a job as ended a few seconds before
+        its start record arrives: until then ReqTRES is empty and the name is
+        a placeholder. Such a record is not final.
+        """
+        return self.end_time is not None and self.state in TERMINAL_STATES and bool(self.req_tres)
 
 
 @dataclass(frozen=True)

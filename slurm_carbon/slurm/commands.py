@@ -91,6 +91,8 @@ def _record(fields: list[str]) -> SlurmJob:
         end_time=_time(row["End"]),
         elapsed_s=int(row["ElapsedRaw"] or 0),
         alloc_cpus=int(row["AllocCPUS"] or 0),
+        req_tres=row["ReqTRES"],
+        alloc_tres=row["AllocTRES"],
         req_gpus=_gpus(row["ReqTRES"]),
         alloc_gpus=_gpus(row["AllocTRES"]),
         node_list=row["NodeList"],

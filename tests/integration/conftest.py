@@ -22,19 +22,7 @@ from typing import ClassVar
 
 import pytest
 
-TERMINAL_STATES = frozenset(
-    {
-        "BOOT_FAIL",
-        "CANCELLED",
-        "COMPLETED",
-        "DEADLINE",
-        "FAILED",
-        "NODE_FAIL",
-        "OUT_OF_MEMORY",
-        "PREEMPTED",
-        "TIMEOUT",
-    }
-)
+from slurm_carbon.slurm import TERMINAL_STATES
 
 
 @dataclass(frozen=True)

@@ -65,15 +65,29 @@ def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> 
     assert never_ran.finished
 
 
-def test_cancelled_state_loses_its_detail() -> None:
-    fields = ["c", "5", "5", "u", "1000", "a", "p", "CANCELLED by 0", "0:15", "100", "101", "102"]
-    fields += ["1", "2", "cpu=2", "cpu=2", "n1", "", "", "j"]
+def sacct_line(state: str, end: str, req_tres: str) -> str:
+    fields = ["c", "5", "5", "u", "1000", "a", "p", state, "0:15", "100", "101", end]
+    fields += ["1", "2", req_tres, req_tres, "n1", "", "", "j"]
     assert len(fields) == len(SACCT_FIELDS)
+    return "\x1f".join(fields) + "\n"
 
-    (job,) = parse_sacct("\x1f".join(fields) + "\n")
 
-    assert job.state == "CANCELLED"
-    assert job.finished
+@pytest.mark.parametrize(
+    ("state", "end", "req_tres", "base_state", "finished"),
+    [
+        ("CANCELLED by 0", "102", "cpu=2", "CANCELLED", True),
+        ("RUNNING", "Unknown", "cpu=2", "RUNNING", False),
+        # Slurm 22.05 can list a job as ended before its start record arrives.
+        ("COMPLETED", "102", "", "COMPLETED", False),
+    ],
+)
+def test_state_and_whether_the_record_is_final(
+    state: str, end: str, req_tres: str, base_state: str, *, finished: bool
+) -> None:
+    (job,) = parse_sacct(sacct_line(state, end, req_tres))
+
+    assert job.state == base_state
+    assert job.finished is finished
 
 
 def test_truncated_output_is_an_error() -> None:

@@ -1,0 +1,99 @@
+"""The command-line Slurm client against the real local cluster."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from slurm_carbon.errors import SlurmError, SlurmJobNotFound
+from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob, SubprocessRunner
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def client(slurm_cluster) -> CommandLineSlurm:
+    return CommandLineSlurm(SubprocessRunner(env=slurm_cluster.env))
+
+
+def wait_finished(client: CommandLineSlurm, job_id: str, tasks: int = 1) -> list[SlurmJob]:
+    deadline = time.monotonic() + 60
+    jobs: list[SlurmJob] = []
+    while time.monotonic() < deadline:
+        jobs = client.jobs(JobQuery(job_ids=[job_id]))
+        if len(jobs) == tasks and all(job.finished for job in jobs):
+            return jobs
+        time.sleep(0.25)
+    pytest.fail(f"job {job_id} not finished after 60 s: {jobs}")
+
+
+def test_gpu_job_is_read_back_with_its_fields(client: CommandLineSlurm) -> None:
+    job_id = client.submit(
+        ["--gres=gpu:2", "-J", "train|resnet 50", "--comment=carbon_budget=5kg", "--wrap=sleep 1"]
+    )
+
+    (job,) = wait_finished(client, job_id)
+
+    assert job.job_id == job_id
+    assert job.job_id_raw == int(job_id)
+    assert job.name == "train|resnet 50"
+    assert job.state == "COMPLETED"
+    assert job.exit_code == "0:0"
+    assert (job.req_gpus, job.alloc_gpus) == (2, 2)
+    assert job.comment == "carbon_budget=5kg"
+    assert job.user == "root"
+    assert job.partition == "debug"
+    assert job.start_time is not None
+    assert job.end_time is not None
+    assert job.submit_time <= job.start_time <= job.end_time
+    assert job.elapsed_s >= 1
+
+
+def test_array_tasks_are_read_back_each(client: CommandLineSlurm) -> None:
+    array_id = client.submit(["--array=0-2", "--wrap=true"])
+
+    tasks = wait_finished(client, array_id, tasks=3)
+
+    assert sorted(t.job_id for t in tasks) == [f"{array_id}_{i}" for i in range(3)]
+    assert {t.array_job_id for t in tasks} == {int(array_id)}
+    assert sorted(t.array_task_id or 0 for t in tasks) == [0, 1, 2]
+    assert len({t.job_id_raw for t in tasks}) == 3
+
+
+def test_admin_comment_of_finished_array_task_is_read_back(client: CommandLineSlurm) -> None:
+    array_id = client.submit(["--array=0-1", "--wrap=true"])
+    wait_finished(client, array_id, tasks=2)
+
+    client.set_admin_comment(f"{array_id}_1", "sc1:co2e_g=812.4;kwh=2.13", finished=True)
+
+    comments = {t.job_id: t.admin_comment for t in client.jobs(JobQuery(job_ids=[array_id]))}
+    assert comments == {f"{array_id}_0": "", f"{array_id}_1": "sc1:co2e_g=812.4;kwh=2.13"}
+
+
+def test_admin_comment_of_running_job_keeps_its_case(
+    client: CommandLineSlurm, slurm_cluster
+) -> None:
+    job_id = client.submit(["--wrap=sleep 30"])
+    try:
+        client.set_admin_comment(job_id, "Live:CO2e_g=1.5", finished=False)
+        # slurmctld holds it while the job runs; accounting gets it when the job ends.
+        assert "AdminComment=Live:CO2e_g=1.5 " in slurm_cluster.run(
+            "scontrol", "show", "job", job_id
+        )
+    finally:
+        slurm_cluster.run("scancel", job_id)
+    (job,) = wait_finished(client, job_id)
+    assert job.state == "CANCELLED"
+    assert job.admin_comment == "Live:CO2e_g=1.5"
+
+
+def test_errors_carry_slurms_words(client: CommandLineSlurm) -> None:
+    with pytest.raises(SlurmJobNotFound):
+        client.set_admin_comment("999999", "x", finished=True)
+    with pytest.raises(SlurmJobNotFound, match="Invalid job id"):
+        client.set_admin_comment("999999", "x", finished=False)
+    with pytest.raises(
+        SlurmError, match=r"sbatch failed: .*Requested node configuration is not available"
+    ):
+        client.submit(["--gres=gpu:9", "--wrap=true"])
