@@ -9,13 +9,21 @@ they are caught, keeping the original as ``__cause__``::
     ├── SlurmError               a Slurm command failed or could not run
     │   ├── SlurmCommandNotFound the command is not installed / not on PATH
     │   └── SlurmJobNotFound     no such job (or nothing was modified)
-    └── StoreError               the database could not be reached or used
+    ├── StoreError               the database could not be reached or used
+    └── SensorError              a device could not be read or set
+        ├── SensorUnsupported    the device lacks the feature (e.g. no energy counter)
+        ├── SensorPermission     reading or setting needs privileges we lack
+        └── DeviceLost           the device is gone (GPU fell off the bus, domain vanished)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "DeviceLost",
+    "SensorError",
+    "SensorPermission",
+    "SensorUnsupported",
     "SlurmCarbonError",
     "SlurmCommandNotFound",
     "SlurmError",
@@ -46,3 +54,19 @@ class SlurmJobNotFound(SlurmError):
 
 class StoreError(SlurmCarbonError):
     """The store (PostgreSQL or SQLite) could not be reached or used."""
+
+
+class SensorError(SlurmCarbonError):
+    """A device could not be read or set."""
+
+
+class SensorUnsupported(SensorError):
+    """The device does not have the feature asked for."""
+
+
+class SensorPermission(SensorError):
+    """Reading or setting the device needs privileges this process lacks."""
+
+
+class DeviceLost(SensorError):
+    """The device is gone: removed, fallen off the bus, or its driver unloaded."""
