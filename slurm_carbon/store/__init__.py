@@ -9,6 +9,11 @@ constraints, aware UTC times, ``ON CONFLICT`` writes)::
         node = get_or_create_node(session, cluster.id, "gpu01")
         new = add_intervals(session, intervals)  # a re-sent batch adds 0
 
+Nodes report with bearer tokens kept as hashes (:func:`issue_token`,
+:func:`node_for_token`, :func:`revoke_tokens`); a node's batch is written by
+:func:`ingest_batch` inside :func:`transaction`, which turns a lost database
+into :class:`~slurm_carbon.errors.StoreError`.
+
 Schema changes are Alembic revisions in ``migrations/versions``, applied with
 :func:`upgrade` (``slurm-carbon db upgrade``).
 """
@@ -16,6 +21,7 @@ Schema changes are Alembic revisions in ``migrations/versions``, applied with
 from __future__ import annotations
 
 from slurm_carbon.store.engine import make_engine, redact_url, session_factory, sqlite_file
+from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.migrate import current_revision, downgrade, head_revision, upgrade
 from slurm_carbon.store.models import (
     Base,
@@ -32,6 +38,7 @@ from slurm_carbon.store.models import (
     Job,
     JobResult,
     Node,
+    NodeToken,
     PueSetting,
     ResultQuality,
     Sharing,
@@ -44,6 +51,8 @@ from slurm_carbon.store.repositories import (
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.store.tokens import hash_token, issue_token, node_for_token, revoke_tokens
+from slurm_carbon.store.transactions import SessionFactory, ping, transaction
 
 __all__ = [
     "Base",
@@ -61,8 +70,12 @@ __all__ = [
     "JobResult",
     "NewInterval",
     "Node",
+    "NodeToken",
     "PueSetting",
+    "ReportedDevice",
+    "ReportedInterval",
     "ResultQuality",
+    "SessionFactory",
     "Sharing",
     "add_intervals",
     "current_revision",
@@ -70,11 +83,18 @@ __all__ = [
     "get_or_create_cluster",
     "get_or_create_device",
     "get_or_create_node",
+    "hash_token",
     "head_revision",
+    "ingest_batch",
+    "issue_token",
     "make_engine",
+    "node_for_token",
+    "ping",
     "redact_url",
+    "revoke_tokens",
     "session_factory",
     "sqlite_file",
+    "transaction",
     "upgrade",
     "upsert_job",
 ]

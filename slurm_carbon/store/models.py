@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (version 1).
+"""The database schema as SQLAlchemy models (revision 0002: node tokens).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -45,6 +45,7 @@ __all__ = [
     "Job",
     "JobResult",
     "Node",
+    "NodeToken",
     "PueSetting",
     "ResultQuality",
     "Sharing",
@@ -333,3 +334,21 @@ class CommentWrite(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     written_at: Mapped[datetime | None]
+
+
+class NodeToken(Base):
+    """A bearer token with which one node reports its energy to the service.
+
+    Only the SHA-256 of the token is stored (hex, 64 characters): a copy of the
+    database cannot be used to report as a node. The token is shown once, when
+    issued. The cluster and hostname are the node's; a node may hold several
+    tokens at once (for rotation), each valid until ``revoked_at``.
+    """
+
+    __tablename__ = "node_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]

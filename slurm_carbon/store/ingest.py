@@ -1,0 +1,98 @@
+"""One node's batch of energy intervals, written in the caller's transaction.
+
+The service validates what a node sent and hands it over as
+:class:`ReportedInterval` values; :func:`ingest_batch` creates what is missing
+(cluster, node, devices, jobs, all idempotently) and adds the intervals not
+stored yet. The caller owns the transaction, so a batch is stored whole or not
+at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from slurm_carbon.store.models import DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.store.repositories import (
+    NewInterval,
+    add_intervals,
+    get_or_create_cluster,
+    get_or_create_device,
+    get_or_create_node,
+    upsert_job,
+)
+
+__all__ = ["ReportedDevice", "ReportedInterval", "ingest_batch"]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedDevice:
+    """A device as its node names it; ``model`` and ``minor`` describe a new one only."""
+
+    uuid: str
+    kind: DeviceKind
+    model: str | None = None
+    minor: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedInterval:
+    """Energy one device used for one Slurm job, as the node reported it.
+
+    Units: ``energy_j`` in joules; ``start`` and ``end`` are aware datetimes.
+    ``slurm_job_id`` is Slurm's raw job id (an array task's own id).
+    """
+
+    slurm_job_id: int
+    device: ReportedDevice
+    start: datetime
+    end: datetime
+    energy_j: float
+    method: EnergyMethod
+    sharing: Sharing
+
+
+def ingest_batch(
+    session: Session, cluster: str, node: str, intervals: Sequence[ReportedInterval]
+) -> int:
+    """Store a node's intervals; return how many were new (a re-sent batch gives 0).
+
+    Jobs are keyed by (cluster, Slurm job id) and created bare if unknown; devices
+    by (node, uuid). Nothing commits here.
+    """
+    cluster_row = get_or_create_cluster(session, cluster)
+    node_row = get_or_create_node(session, cluster_row.id, node)
+    device_ids: dict[str, int] = {}
+    job_ids: dict[int, int] = {}
+    rows = []
+    for interval in intervals:
+        device = interval.device
+        if device.uuid not in device_ids:
+            device_ids[device.uuid] = get_or_create_device(
+                session,
+                node_row.id,
+                device.uuid,
+                kind=device.kind,
+                model=device.model,
+                minor=device.minor,
+            ).id
+        if interval.slurm_job_id not in job_ids:
+            job_ids[interval.slurm_job_id] = upsert_job(
+                session, cluster_row.id, interval.slurm_job_id
+            ).id
+        rows.append(
+            NewInterval(
+                job_id=job_ids[interval.slurm_job_id],
+                node_id=node_row.id,
+                device_id=device_ids[device.uuid],
+                interval_start=interval.start,
+                interval_end=interval.end,
+                energy_j=interval.energy_j,
+                method=interval.method,
+                sharing=interval.sharing,
+            )
+        )
+    return add_intervals(session, rows)
