@@ -7,6 +7,7 @@ import click
 from slurm_carbon import __version__
 from slurm_carbon.cli.db import db
 from slurm_carbon.cli.demo import demo
+from slurm_carbon.cli.service import service, token
 
 __all__ = ["cli", "main"]
 
@@ -19,6 +20,8 @@ def cli() -> None:
 
 cli.add_command(db)
 cli.add_command(demo)
+cli.add_command(service)
+cli.add_command(token)
 
 
 def main() -> None:

@@ -1,0 +1,154 @@
+"""``slurm-carbon service`` runs the ingest service; ``slurm-carbon token`` manages node tokens."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import click
+import uvicorn
+import uvicorn.config
+from starlette.applications import Starlette
+
+from slurm_carbon.cli.db import url_option
+from slurm_carbon.errors import StoreError
+from slurm_carbon.service import create_app
+from slurm_carbon.store import (
+    current_revision,
+    head_revision,
+    issue_token,
+    make_engine,
+    redact_url,
+    revoke_tokens,
+    session_factory,
+    transaction,
+)
+
+__all__ = ["app_from_environment", "require_head", "service", "token"]
+
+DEFAULT_PORT = 8350
+# The service's worker processes import the app by name and find the URL here.
+_URL_VARIABLE = "SLURM_CARBON_DB_URL"
+
+
+def require_head(url: str) -> None:
+    """Check that the database's schema is the one this code needs.
+
+    Raises:
+        click.ClickException: it is not, or the database cannot be reached (one line).
+    """
+    try:
+        current = current_revision(url)
+    except StoreError as err:
+        raise click.ClickException(str(err)) from err
+    head = head_revision()
+    if current != head:
+        state = f"is at revision {current}" if current else "has no schema"
+        raise click.ClickException(
+            f"database {redact_url(url)} {state}, this version needs {head}:"
+            " run `slurm-carbon db upgrade` first"
+        )
+
+
+def app_from_environment() -> Starlette:
+    """The app of a worker process: uvicorn's factory, over ``$SLURM_CARBON_DB_URL``."""
+    return create_app(os.environ[_URL_VARIABLE])
+
+
+def _log_config() -> dict[str, Any]:
+    """The logging of uvicorn, plus our loggers at INFO on stderr (set up in every worker)."""
+    config: dict[str, Any] = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["slurm_carbon"] = {
+        "format": "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    }
+    config["handlers"]["slurm_carbon"] = {
+        "formatter": "slurm_carbon",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["slurm_carbon"] = {
+        "handlers": ["slurm_carbon"],
+        "level": "INFO",
+        "propagate": False,
+    }
+    return config
+
+
+@click.command()
+@url_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to listen on.")
+@click.option(
+    "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
+)
+def service(url: str, host: str, port: int, workers: int) -> None:
+    """Run the service: nodes POST their energy to /api/v1/intervals.
+
+    Refuses to start unless the database is at the newest revision.
+    """
+    require_head(url)
+    os.environ[_URL_VARIABLE] = url
+    uvicorn.run(
+        "slurm_carbon.cli.service:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=_log_config(),
+    )
+
+
+@click.group()
+def token() -> None:
+    """Issue and revoke the tokens nodes report with."""
+
+
+_node_option = click.option("--node", required=True, help="The node's hostname, as Slurm has it.")
+_cluster_option = click.option("--cluster", required=True, help="Slurm's ClusterName.")
+
+
+@token.command("issue")
+@_node_option
+@_cluster_option
+@url_option
+@click.option(
+    "--replace", is_flag=True, help="Revoke the node's other tokens in the same transaction."
+)
+def issue_command(node: str, cluster: str, url: str, replace: bool) -> None:
+    """Create a token for a node and print it, alone, on stdout.
+
+    It is shown only this once: the database keeps its SHA-256.
+    """
+    require_head(url)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            if replace:
+                revoke_tokens(session, cluster, node)
+            plain = issue_token(session, cluster, node)
+    except StoreError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+    click.echo(plain)
+
+
+@token.command("revoke")
+@_node_option
+@_cluster_option
+@url_option
+def revoke_command(node: str, cluster: str, url: str) -> None:
+    """Revoke every token of a node; fails if it held none (a mistyped name, say)."""
+    require_head(url)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            revoked = revoke_tokens(session, cluster, node)
+    except StoreError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+    if revoked == 0:
+        raise click.ClickException(f"node {node!r} of cluster {cluster!r} has no valid token")
+    click.echo(f"revoked {revoked} token(s) of node {node!r} of cluster {cluster!r}")

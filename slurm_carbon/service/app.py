@@ -1,0 +1,85 @@
+"""The service's ASGI application, built by :func:`create_app` (nothing at import time)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from slurm_carbon.errors import StoreError
+from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
+from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(store: str | SessionFactory, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+    """The ingest service over ``store``: a database URL, or a session factory.
+
+    Given a URL, the app owns its engine and disposes of it at shutdown; a
+    factory stays the caller's. Nothing connects before the first request.
+
+    Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`)
+    and ``GET /healthz`` (200 when the database answers, 503 otherwise).
+
+    Raises:
+        StoreError: ``store`` is a URL that cannot be parsed or has no driver.
+    """
+    engine = make_engine(store) if isinstance(store, str) else None
+    factory = session_factory(engine) if engine is not None else store
+    assert not isinstance(factory, str)  # noqa: S101 (narrowing for mypy)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        if engine is not None:
+            engine.dispose()
+
+    async def healthz(_request: Request) -> Response:
+        try:
+            await run_in_threadpool(ping, factory)
+        except StoreError as err:
+            logger.warning("health check failed: %s", err)
+            return JSONResponse({"status": "unavailable", "error": "database unavailable"}, 503)
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route(
+                "/api/v1/intervals",
+                IngestEndpoint(factory, max_body_bytes=max_body_bytes).handle,
+                methods=["POST"],
+            ),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        exception_handlers={
+            ApiError: _api_error,
+            StoreError: _store_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+async def _api_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)  # noqa: S101 (Starlette's handler signature)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    return JSONResponse({"error": exc.message}, exc.status_code, headers=headers)
+
+
+async def _store_error(_request: Request, exc: Exception) -> Response:
+    # Logged where it happened; the agent keeps the batch in its spool and retries.
+    return JSONResponse({"error": "database unavailable, retry later"}, 503)
+
+
+async def _internal_error(_request: Request, _exc: Exception) -> Response:
+    # Starlette re-raises the exception after this answer, and the server logs it.
+    return JSONResponse({"error": "internal error"}, 500)
