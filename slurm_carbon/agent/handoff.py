@@ -1,0 +1,136 @@
+"""The files the Prolog/Epilog shims and ``agent set-cap`` leave for the agent.
+
+``$SPOOL/jobs/<jobid>.start`` and ``<jobid>.stop`` hold ``KEY=VALUE`` lines:
+``JOB_ID``, ``SLURM_JOB_GPUS``, ``CUDA_VISIBLE_DEVICES``, ``SLURM_JOB_UID``,
+``COMMENT_HEX`` (the job comment's bytes in hex) and ``TIME`` (seconds since
+the epoch). ``$SPOOL/caps/*.req`` hold ``JOB_ID``, ``GPU`` (UUID or minor) and
+``WATTS``. Every file is written to a temporary name in the same directory and
+renamed into place, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "CapRequest",
+    "HandoffRecord",
+    "parse_cap_request",
+    "parse_handoff",
+    "parse_key_values",
+    "write_cap_request",
+    "write_key_values",
+]
+
+
+@dataclass(frozen=True)
+class HandoffRecord:
+    """One ``.start`` or ``.stop`` file.
+
+    Attributes:
+        job_id: ``SLURM_JOB_ID``.
+        time_s: When the hook ran. Units: seconds since the epoch.
+        job_gpus: ``SLURM_JOB_GPUS`` (minor numbers), possibly empty.
+        cuda_visible_devices: ``CUDA_VISIBLE_DEVICES`` as the Prolog saw it.
+        uid: ``SLURM_JOB_UID`` or ``None``.
+        comment: ``SLURM_JOB_COMMENT`` (decoded), possibly empty.
+    """
+
+    job_id: int
+    time_s: float
+    job_gpus: str = ""
+    cuda_visible_devices: str = ""
+    uid: int | None = None
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class CapRequest:
+    """A power cap asked for one GPU of one job. Units: watts."""
+
+    job_id: int
+    gpu: str
+    watts: float
+
+
+def parse_key_values(text: str) -> dict[str, str]:
+    """Return the ``KEY=VALUE`` pairs of ``text``; lines without ``=`` are skipped."""
+    pairs: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def parse_handoff(text: str) -> HandoffRecord:
+    """Parse a ``.start``/``.stop`` file.
+
+    Raises:
+        ValueError: ``JOB_ID`` or ``TIME`` is missing or not a number.
+    """
+    pairs = parse_key_values(text)
+    job_id = int(pairs["JOB_ID"]) if "JOB_ID" in pairs else None
+    if job_id is None or "TIME" not in pairs:
+        raise ValueError("JOB_ID and TIME are required")
+    uid_text = pairs.get("SLURM_JOB_UID", "")
+    try:
+        comment = bytes.fromhex(pairs.get("COMMENT_HEX", "")).decode("utf-8", "replace")
+    except ValueError:
+        comment = ""
+    return HandoffRecord(
+        job_id=job_id,
+        time_s=float(pairs["TIME"]),
+        job_gpus=pairs.get("SLURM_JOB_GPUS", ""),
+        cuda_visible_devices=pairs.get("CUDA_VISIBLE_DEVICES", ""),
+        uid=int(uid_text) if uid_text.isdigit() else None,
+        comment=comment,
+    )
+
+
+def parse_cap_request(text: str) -> CapRequest:
+    """Parse a cap request file.
+
+    Raises:
+        ValueError: A field is missing or malformed.
+    """
+    pairs = parse_key_values(text)
+    try:
+        return CapRequest(int(pairs["JOB_ID"]), pairs["GPU"], float(pairs["WATTS"]))
+    except KeyError as err:
+        raise ValueError(f"missing {err.args[0]}") from err
+
+
+def write_key_values(directory: Path, name: str, pairs: Mapping[str, object]) -> Path:
+    """Write ``pairs`` to ``directory/name`` atomically (temporary file, fsync, rename)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    body = "".join(f"{key}={value}\n" for key, value in pairs.items())
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as stream:
+            stream.write(body)
+            stream.flush()
+            os.fsync(stream.fileno())
+        target = directory / name
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def write_cap_request(caps_dir: Path, request: CapRequest) -> Path:
+    """Leave ``request`` in ``caps_dir`` for the agent's next tick; return the file."""
+    if "\n" in request.gpu or "=" in request.gpu:
+        raise ValueError(f"bad GPU name {request.gpu!r}")
+    name = f"{time.time_ns():020d}-{request.job_id}.req"
+    return write_key_values(
+        caps_dir,
+        name,
+        {"JOB_ID": request.job_id, "GPU": request.gpu, "WATTS": request.watts},
+    )

@@ -1,0 +1,252 @@
+"""Sampling every device and turning readings into per-job interval energy.
+
+GPU: the delta of ``energy_mj`` between two readings (method ``counter``);
+where the GPU has no counter or it went backwards (reset), power integrated
+over the sample period (method ``integrated``). CPU/DRAM: each RAPL domain's
+delta (wraparound handled) split among the node's jobs by CPU-time share, or,
+without RAPL, an estimate per job (method ``estimated``).
+
+The energy between a device's last reading and now is spread over that span,
+but never before ``floor_s`` (the time up to which intervals are already
+closed): after a restart or a GPU that could not be read for a while, the
+energy of the gap lands in the jobs' open intervals, none lost, none twice.
+Units: joules, seconds; counters in their own units.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from slurm_carbon.agent.cpu import CpuEnergyEstimate, JobCpuTime
+from slurm_carbon.agent.intervals import Holder, attribute
+from slurm_carbon.agent.registry import Job
+from slurm_carbon.agent.spool import DeviceRef, Reading, Spool
+from slurm_carbon.errors import SensorError, SensorUnsupported
+from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, Gpu
+from slurm_carbon.sensors.counters import counter_delta
+
+__all__ = ["Sampler", "cpu_device_id"]
+
+logger = logging.getLogger(__name__)
+
+
+def cpu_device_id(domain: CpuDomain) -> str:
+    """The wire name of a RAPL domain: ``cpu-package-0``, ``dram-package-0``."""
+    return f"{domain.kind.value}-{domain.name.split('/')[0]}"
+
+
+@dataclass
+class Sampler:
+    """Reads devices and adds their energy to the spool's open intervals.
+
+    Args:
+        spool: Where energy and readings go (the caller holds the transaction).
+        interval_s: Interval length. Units: seconds.
+        cpu_backend: RAPL counters, or ``None``.
+        cpu_estimate: Used when ``cpu_backend`` is ``None``.
+        cpu_time: Jobs' CPU time, to split RAPL energy; ``None`` splits by time.
+    """
+
+    spool: Spool
+    interval_s: float
+    cpu_backend: CpuEnergyBackend | None = None
+    cpu_estimate: CpuEnergyEstimate | None = None
+    cpu_time: JobCpuTime | None = None
+    _readings: dict[str, Reading] = field(default_factory=dict)
+    _failing: set[str] = field(default_factory=set)
+    _cpu_seen: dict[int, float] = field(default_factory=dict)
+
+    def load(self) -> None:
+        """Resume from the readings persisted by the last run."""
+        self._readings = self.spool.readings()
+
+    # -- bookkeeping -----------------------------------------------------------
+
+    def _failed(self, device: str, err: Exception) -> None:
+        if device not in self._failing:
+            self._failing.add(device)
+            logger.warning(
+                "cannot read %s (its energy loses precision until it can): %s", device, err
+            )
+
+    def _ok(self, device: str) -> None:
+        if device in self._failing:
+            self._failing.discard(device)
+            logger.info("%s can be read again", device)
+
+    def _record(self, device: str, reading: Reading) -> Reading | None:
+        previous = self._readings.get(device)
+        self._readings[device] = reading
+        self.spool.set_reading(device, reading)
+        return previous
+
+    def _add(  # noqa: PLR0913 - one span of one device
+        self,
+        *,
+        device: DeviceRef,
+        t0_s: float,
+        t1_s: float,
+        energy_j: float,
+        holders: Sequence[Holder],
+        method: str,
+    ) -> None:
+        for share in attribute(t0_s, t1_s, energy_j, holders, self.interval_s):
+            self.spool.add_energy(
+                job_id=share.job_id,
+                device=device,
+                slot_start_s=share.slot_start_s,
+                energy_j=share.energy_j,
+                method=method,
+                sharing="shared" if share.shared else "exclusive",
+            )
+
+    # -- GPUs ------------------------------------------------------------------
+
+    def sample_gpus(
+        self, now_s: float, floor_s: float, gpus: Sequence[Gpu], holders: Mapping[str, list[Job]]
+    ) -> None:
+        """Read every GPU; give each job its share of its GPUs' energy."""
+        for gpu in gpus:
+            info = gpu.info
+            try:
+                self._sample_gpu(now_s, floor_s, gpu, holders.get(info.uuid, []))
+            except SensorError as err:
+                self._failed(f"GPU {info.uuid} (minor {info.minor})", err)
+            else:
+                self._ok(f"GPU {info.uuid} (minor {info.minor})")
+
+    def _sample_gpu(self, now_s: float, floor_s: float, gpu: Gpu, jobs: Sequence[Job]) -> None:
+        info = gpu.info
+        try:
+            energy_mj: int | None = gpu.energy_mj()
+        except SensorUnsupported:
+            energy_mj = None
+        previous = self._readings.get(info.uuid)
+        delta_mj = None
+        if previous is not None and previous.value is not None and energy_mj is not None:
+            delta_mj = counter_delta(previous.value, energy_mj, None)
+        power_mw = None
+        if delta_mj is None:
+            power_mw = gpu.power_mw()
+        self._record(info.uuid, Reading(energy_mj, power_mw, now_s))
+        if previous is None or now_s <= previous.t_s:
+            return
+        if delta_mj is not None:
+            energy_j, method = delta_mj / 1000, "counter"
+        else:
+            assert power_mw is not None  # noqa: S101 - read just above
+            mean_mw = power_mw if previous.power_mw is None else (power_mw + previous.power_mw) / 2
+            energy_j, method = mean_mw * (now_s - previous.t_s) / 1e6, "integrated"
+        device = DeviceRef(info.uuid, "gpu", info.model, info.minor)
+        holders = [Holder(j.job_id, j.start_s, j.stop_s) for j in jobs]
+        self._add(
+            device=device,
+            t0_s=max(previous.t_s, floor_s),
+            t1_s=now_s,
+            energy_j=energy_j,
+            holders=holders,
+            method=method,
+        )
+
+    # -- CPU and DRAM ----------------------------------------------------------
+
+    def sample_cpu(self, now_s: float, floor_s: float, jobs: Sequence[Job]) -> None:
+        """Read RAPL (or the estimate) and share it among ``jobs``."""
+        if self.cpu_backend is not None:
+            self._sample_rapl(now_s, floor_s, jobs, self.cpu_backend)
+        elif self.cpu_estimate is not None:
+            self._sample_estimate(now_s, floor_s, jobs, self.cpu_estimate)
+
+    def _cpu_weights(self, jobs: Sequence[Job]) -> dict[int, float]:
+        """Each job's CPU seconds since the last tick; all 1.0 when any is unknown."""
+        if self.cpu_time is None:
+            return {job.job_id: 1.0 for job in jobs}
+        now_seen = {job.job_id: self.cpu_time.cpu_time_s(job) for job in jobs}
+        weights: dict[int, float] = {}
+        for job_id, seen in now_seen.items():
+            before = self._cpu_seen.get(job_id)
+            if seen is None or before is None:
+                weights = {}
+                break
+            weights[job_id] = max(seen - before, 0.0)
+        self._cpu_seen = {k: v for k, v in now_seen.items() if v is not None}
+        if not weights:
+            return {job.job_id: 1.0 for job in jobs}
+        return weights
+
+    def _sample_rapl(
+        self, now_s: float, floor_s: float, jobs: Sequence[Job], backend: CpuEnergyBackend
+    ) -> None:
+        weights = self._cpu_weights(jobs)
+        holders = [Holder(j.job_id, j.start_s, j.stop_s, weights[j.job_id]) for j in jobs]
+        try:
+            domains = backend.domains()
+        except SensorError as err:
+            self._failed("RAPL", err)
+            return
+        self._ok("RAPL")
+        for domain in domains:
+            device_id = cpu_device_id(domain)
+            try:
+                energy_uj = backend.energy_uj(domain)
+            except SensorError as err:
+                self._failed(f"RAPL domain {domain.name}", err)
+                continue
+            self._ok(f"RAPL domain {domain.name}")
+            previous = self._record(device_id, Reading(energy_uj, None, now_s))
+            if previous is None or previous.value is None or now_s <= previous.t_s:
+                continue
+            delta_uj = counter_delta(previous.value, energy_uj, domain.max_energy_uj)
+            if delta_uj is None:
+                logger.warning("RAPL domain %s: reading %d out of range", domain.name, energy_uj)
+                continue
+            device = DeviceRef(device_id, domain.kind.value)
+            self._add(
+                device=device,
+                t0_s=max(previous.t_s, floor_s),
+                t1_s=now_s,
+                energy_j=delta_uj / 1e6,
+                holders=holders,
+                method="counter",
+            )
+
+    def _sample_estimate(
+        self, now_s: float, floor_s: float, jobs: Sequence[Job], estimate: CpuEnergyEstimate
+    ) -> None:
+        for kind in (DomainKind.CPU, DomainKind.DRAM):
+            device_id = f"{kind.value}-estimate"
+            previous = self._record(device_id, Reading(None, None, now_s))
+            if previous is None or now_s <= previous.t_s:
+                continue
+            t0_s = max(previous.t_s, floor_s)
+            running = [
+                j for j in jobs if j.start_s < now_s and (j.stop_s is None or j.stop_s > t0_s)
+            ]
+            device = DeviceRef(device_id, kind.value)
+            for job in running:
+                start_s = max(t0_s, job.start_s)
+                end_s = now_s if job.stop_s is None else min(now_s, job.stop_s)
+                if end_s <= start_s:
+                    continue
+                try:
+                    energy_j = estimate.energy_j(job.job_id, kind, start_s, end_s)
+                except SensorError as err:
+                    self._failed(f"{kind.value} estimate", err)
+                    continue
+                for share in attribute(
+                    start_s,
+                    end_s,
+                    energy_j,
+                    [Holder(job.job_id, job.start_s, job.stop_s)],
+                    self.interval_s,
+                ):
+                    self.spool.add_energy(
+                        job_id=job.job_id,
+                        device=device,
+                        slot_start_s=share.slot_start_s,
+                        energy_j=share.energy_j,
+                        method="estimated",
+                        sharing="shared" if len(running) > 1 else "exclusive",
+                    )

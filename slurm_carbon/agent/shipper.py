@@ -1,0 +1,232 @@
+"""Shipping closed intervals from the outbox to the service.
+
+``POST {service_url}/api/v1/intervals`` with ``Authorization: Bearer <token>``
+and ``{"cluster", "node", "intervals": [...]}`` (at most ``batch_max`` per
+request). Rows leave the outbox only after a 200. Connection errors, 5xx and
+429 are retried with exponential backoff and jitter (429's ``Retry-After``
+honoured); 401/403 too — a wrong token or node is the operator's to fix, and
+the data must survive until then. Any other 4xx refuses the batch itself: it
+moves to ``dead_letter`` with the service's error message (413 first halves
+the batch). An outage is logged once when it starts and once when it ends.
+
+The shipper has its own SQLite connection and runs on its own thread, so a
+slow or absent service never delays sampling.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+from slurm_carbon.agent.spool import OutboxRow, Spool
+
+__all__ = ["Shipper", "interval_json", "iso_utc"]
+
+logger = logging.getLogger(__name__)
+
+_RETRYABLE_4XX = {401, 403, 408, 429}
+
+
+def iso_utc(t_s: float) -> str:
+    """ISO-8601 with offset, e.g. ``2026-11-23T15:00:00+00:00``."""
+    return datetime.fromtimestamp(t_s, UTC).isoformat()
+
+
+def interval_json(row: OutboxRow) -> dict[str, object]:
+    """One interval as the wire format has it."""
+    return {
+        "job_id": row.job_id,
+        "device": row.device.as_wire(),
+        "start": iso_utc(row.start_s),
+        "end": iso_utc(row.end_s),
+        "energy_j": max(row.energy_j, 0.0),
+        "method": row.method,
+        "sharing": row.sharing,
+    }
+
+
+def _retry_after_s(value: str | None, now_s: float) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - now_s, 0.0)
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500]
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return str(body)[:500]
+
+
+class Shipper:
+    """Delivers the outbox of ``agent.db``.
+
+    Args:
+        db_path: ``$STATE/agent.db`` (opened lazily, in the shipping thread).
+        service_url: e.g. ``https://carbon.example.org``.
+        token: The node's bearer token.
+        cluster: The cluster name.
+        node: This node's short host name.
+        session: The HTTP session (inject one with a test adapter).
+        timeout_s: (connect, read) timeouts. Units: seconds.
+        batch_max: Intervals per request.
+        backoff_s: First retry delay; doubles per failure up to ``backoff_max_s``.
+        clock: Wall clock, for dead letters and ``Retry-After`` dates.
+        jitter: Returns a float in [0, 1); the delay is scaled by ``0.5 + jitter/2``.
+    """
+
+    def __init__(  # noqa: PLR0913 - every knob is injected for tests
+        self,
+        db_path: Path,
+        *,
+        service_url: str,
+        token: str,
+        cluster: str,
+        node: str,
+        session: requests.Session,
+        timeout_s: tuple[float, float] = (5.0, 30.0),
+        batch_max: int = 1000,
+        backoff_s: float = 1.0,
+        backoff_max_s: float = 300.0,
+        clock: Callable[[], float] = time.time,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.db_path = db_path
+        self.url = service_url.rstrip("/") + "/api/v1/intervals"
+        self.cluster = cluster
+        self.node = node
+        self.session = session
+        self.timeout_s = timeout_s
+        self.batch_max = batch_max
+        self._batch = batch_max
+        self.backoff_s = backoff_s
+        self.backoff_max_s = backoff_max_s
+        self.clock = clock
+        self.jitter = jitter
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._spool: Spool | None = None
+        self._failures = 0
+        self._outage_since: float | None = None
+
+    @property
+    def spool(self) -> Spool:
+        """The shipper's own connection to ``agent.db``."""
+        if self._spool is None:
+            self._spool = Spool(self.db_path)
+        return self._spool
+
+    def close(self) -> None:
+        """Close the connection."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _backoff(self) -> float:
+        delay = min(self.backoff_max_s, self.backoff_s * 2.0 ** min(self._failures, 30))
+        self._failures += 1
+        return delay * (0.5 + self.jitter() / 2)
+
+    def _outage(self, reason: str) -> None:
+        if self._outage_since is None:
+            self._outage_since = self.clock()
+            logger.warning(
+                "service %s unavailable (%s): intervals stay spooled, retrying with backoff",
+                self.url,
+                reason,
+            )
+
+    def _recovered(self) -> None:
+        if self._outage_since is not None:
+            logger.warning(
+                "service %s available again after %.0f s and %d failed attempts",
+                self.url,
+                self.clock() - self._outage_since,
+                self._failures,
+            )
+        self._outage_since = None
+        self._failures = 0
+
+    def ship_once(self) -> float | None:
+        """Send one batch.
+
+        Returns:
+            ``0.0`` when more is waiting, a delay before the next attempt
+            after a failure (seconds), or ``None`` when the outbox is empty.
+        """
+        rows = self.spool.outbox(self._batch)
+        if not rows:
+            return None
+        body: dict[str, object] = {
+            "cluster": self.cluster,
+            "node": self.node,
+            "intervals": [interval_json(row) for row in rows],
+        }
+        try:
+            response = self.session.post(
+                self.url, data=json.dumps(body), headers=self._headers, timeout=self.timeout_s
+            )
+        except requests.RequestException as err:
+            self._outage(f"{type(err).__name__}: {err}")
+            return self._backoff()
+        status = response.status_code
+        if status == 200:
+            self.spool.delete_outbox([row.id for row in rows])
+            self._recovered()
+            self._batch = self.batch_max
+            return 0.0 if self.spool.outbox_count() else None
+        if status >= 500 or status in _RETRYABLE_4XX or status < 400:
+            self._outage(f"HTTP {status}: {_error_message(response)}")
+            delay = self._backoff()
+            if status == 429:
+                retry_after = _retry_after_s(response.headers.get("Retry-After"), self.clock())
+                if retry_after is not None:
+                    delay = retry_after
+            return delay
+        if status == 413 and len(rows) > 1:
+            self._batch = max(1, len(rows) // 2)
+            logger.warning(
+                "service says %d intervals are too many: sending %d", len(rows), self._batch
+            )
+            return 0.0
+        message = _error_message(response)
+        logger.error(
+            "service refused %d intervals with HTTP %d: %s; kept in dead_letter",
+            len(rows),
+            status,
+            message,
+        )
+        self.spool.dead_letter(
+            [row.id for row in rows], body, status=status, error=message, t_s=self.clock()
+        )
+        return 0.0
+
+    def run(self, stop: threading.Event, idle_s: float = 5.0) -> None:
+        """Ship until ``stop`` is set; any unexpected error is logged, never fatal."""
+        while not stop.is_set():
+            try:
+                delay = self.ship_once()
+            except Exception:
+                logger.exception("shipper error (retrying)")
+                delay = self._backoff()
+            stop.wait(idle_s if delay is None else delay)
+        self.close()

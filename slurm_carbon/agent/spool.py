@@ -1,0 +1,387 @@
+"""The agent's durable state: ``$STATE/agent.db`` (stdlib SQLite, WAL, synchronous=FULL).
+
+Tables:
+
+* ``open_interval`` — energy accumulated so far per (job, device, aligned
+  interval start), updated every tick;
+* ``reading`` — the last counter reading per device and when it was taken,
+  written in the same transaction as the energy it produced, so a restarted
+  agent resumes from exactly the reading its energy was counted up to;
+* ``outbox`` — closed intervals waiting to be shipped, unique on
+  (node, device, job, start);
+* ``dead_letter`` — batches the service refused (kept, never retried);
+* ``saved_cap`` — each capped GPU's original limit, written before the cap;
+* ``finished_job`` — jobs fully accounted (a second Epilog is then a no-op);
+* ``meta`` — e.g. ``closed_until``, the time up to which intervals are closed.
+
+Units: joules, milliwatts, seconds since the epoch.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "DeviceRef",
+    "OpenInterval",
+    "OutboxRow",
+    "Reading",
+    "SavedCap",
+    "Spool",
+]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS open_interval (
+    job_id INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    slot_start REAL NOT NULL,
+    kind TEXT NOT NULL,
+    model TEXT,
+    minor INTEGER,
+    energy_j REAL NOT NULL,
+    method TEXT NOT NULL,
+    sharing TEXT NOT NULL,
+    PRIMARY KEY (job_id, device, slot_start)
+);
+CREATE TABLE IF NOT EXISTS reading (
+    device TEXT PRIMARY KEY,
+    value INTEGER,
+    power_mw INTEGER,
+    t REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL,
+    device TEXT NOT NULL,
+    job_id INTEGER NOT NULL,
+    start_s REAL NOT NULL,
+    end_s REAL NOT NULL,
+    kind TEXT NOT NULL,
+    model TEXT,
+    minor INTEGER,
+    energy_j REAL NOT NULL,
+    method TEXT NOT NULL,
+    sharing TEXT NOT NULL,
+    UNIQUE (node, device, job_id, start_s)
+);
+CREATE TABLE IF NOT EXISTS dead_letter (
+    id INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    status INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS saved_cap (
+    uuid TEXT PRIMARY KEY,
+    original_mw INTEGER NOT NULL,
+    job_id INTEGER,
+    saved_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS finished_job (
+    job_id INTEGER PRIMARY KEY,
+    stop_s REAL NOT NULL,
+    t REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value REAL NOT NULL
+);
+"""
+
+# A merged interval keeps the weakest method seen (counter > integrated > estimated)
+# and is shared if any part of it was.
+_ADD_ENERGY_SQL = (
+    "INSERT INTO open_interval (job_id, device, slot_start, kind, model, minor, "
+    "energy_j, method, sharing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (job_id, device, slot_start) DO UPDATE SET "
+    "energy_j = energy_j + excluded.energy_j, method = "
+    "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
+    "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
+    "ELSE 'counter' END, "
+    "sharing = CASE WHEN excluded.sharing = 'shared' THEN 'shared' ELSE sharing END"
+)
+_CLOSE_SQL = (
+    "INSERT INTO outbox (node, device, job_id, start_s, end_s, kind, model, minor, "
+    "energy_j, method, sharing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (node, device, job_id, start_s) DO UPDATE SET "
+    "energy_j = energy_j + excluded.energy_j, end_s = max(end_s, excluded.end_s), method = "
+    "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
+    "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
+    "ELSE 'counter' END, "
+    "sharing = CASE WHEN excluded.sharing = 'shared' THEN 'shared' ELSE sharing END"
+)
+
+
+@dataclass(frozen=True)
+class DeviceRef:
+    """A device as the wire names it: GPU UUID or e.g. ``cpu-package-0``."""
+
+    uuid: str
+    kind: str
+    model: str | None = None
+    minor: int | None = None
+
+    def as_wire(self) -> dict[str, object]:
+        """The ``device`` object of the wire format."""
+        return {"uuid": self.uuid, "kind": self.kind, "model": self.model, "minor": self.minor}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """The last reading of a device. Units: counter's own, milliwatts, seconds."""
+
+    value: int | None
+    power_mw: int | None
+    t_s: float
+
+
+@dataclass(frozen=True)
+class OpenInterval:
+    """Energy accumulated for one job, device and aligned interval. Units: joules."""
+
+    job_id: int
+    device: DeviceRef
+    slot_start_s: float
+    energy_j: float
+    method: str
+    sharing: str
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """A closed interval waiting to be shipped. Units: seconds, joules."""
+
+    id: int
+    job_id: int
+    device: DeviceRef
+    start_s: float
+    end_s: float
+    energy_j: float
+    method: str
+    sharing: str
+
+
+@dataclass(frozen=True)
+class SavedCap:
+    """A GPU's original power limit, saved before we changed it. Units: milliwatts."""
+
+    uuid: str
+    original_mw: int
+    job_id: int | None
+
+
+class Spool:
+    """``agent.db``: one connection, used by one thread.
+
+    Args:
+        path: The database file; its directory is created 0700.
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._in_transaction = False
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Run the block in one write transaction (nested calls join the outer one)."""
+        if self._in_transaction:
+            yield
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._in_transaction = False
+
+    # -- meta and readings -----------------------------------------------------
+
+    def meta(self, key: str) -> float | None:
+        """A stored number, or ``None``."""
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def set_meta(self, key: str, value: float) -> None:
+        """Store a number."""
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def readings(self) -> dict[str, Reading]:
+        """Every device's last reading."""
+        rows = self._db.execute("SELECT device, value, power_mw, t FROM reading").fetchall()
+        return {device: Reading(value, power, t) for device, value, power, t in rows}
+
+    def set_reading(self, device: str, reading: Reading) -> None:
+        """Store a device's last reading."""
+        self._db.execute(
+            "INSERT INTO reading (device, value, power_mw, t) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (device) DO UPDATE SET value = excluded.value, "
+            "power_mw = excluded.power_mw, t = excluded.t",
+            (device, reading.value, reading.power_mw, reading.t_s),
+        )
+
+    # -- intervals -------------------------------------------------------------
+
+    def add_energy(  # noqa: PLR0913 - one column each
+        self,
+        *,
+        job_id: int,
+        device: DeviceRef,
+        slot_start_s: float,
+        energy_j: float,
+        method: str,
+        sharing: str,
+    ) -> None:
+        """Add energy to an open interval, creating it if needed."""
+        self._db.execute(
+            _ADD_ENERGY_SQL,
+            (
+                job_id,
+                device.uuid,
+                slot_start_s,
+                device.kind,
+                device.model,
+                device.minor,
+                energy_j,
+                method,
+                sharing,
+            ),
+        )
+
+    def open_intervals(self) -> list[OpenInterval]:
+        """Every open interval."""
+        rows = self._db.execute(
+            "SELECT job_id, device, kind, model, minor, slot_start, energy_j, method, sharing "
+            "FROM open_interval ORDER BY job_id, device, slot_start"
+        ).fetchall()
+        return [
+            OpenInterval(r[0], DeviceRef(r[1], r[2], r[3], r[4]), r[5], r[6], r[7], r[8])
+            for r in rows
+        ]
+
+    def close_interval(
+        self, node: str, interval: OpenInterval, start_s: float, end_s: float | None
+    ) -> None:
+        """Move an open interval to the outbox as ``[start_s, end_s)``; ``None`` drops it."""
+        self._db.execute(
+            "DELETE FROM open_interval WHERE job_id = ? AND device = ? AND slot_start = ?",
+            (interval.job_id, interval.device.uuid, interval.slot_start_s),
+        )
+        if end_s is None:
+            return
+        device = interval.device
+        self._db.execute(
+            _CLOSE_SQL,
+            (
+                node,
+                device.uuid,
+                interval.job_id,
+                start_s,
+                end_s,
+                device.kind,
+                device.model,
+                device.minor,
+                interval.energy_j,
+                interval.method,
+                interval.sharing,
+            ),
+        )
+
+    # -- outbox ----------------------------------------------------------------
+
+    def outbox(self, limit: int) -> list[OutboxRow]:
+        """The oldest ``limit`` closed intervals."""
+        rows = self._db.execute(
+            "SELECT id, job_id, device, kind, model, minor, start_s, end_s, energy_j, method, "
+            "sharing FROM outbox ORDER BY id LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            OutboxRow(r[0], r[1], DeviceRef(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9], r[10])
+            for r in rows
+        ]
+
+    def outbox_count(self) -> int:
+        """How many intervals wait to be shipped."""
+        return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def delete_outbox(self, ids: Sequence[int]) -> None:
+        """Forget shipped intervals."""
+        with self.transaction():
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def dead_letter(
+        self, ids: Sequence[int], body: object, status: int, error: str, t_s: float
+    ) -> None:
+        """Move refused intervals to ``dead_letter`` with the service's answer."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO dead_letter (t, status, error, body) VALUES (?, ?, ?, ?)",
+                (t_s, status, error, json.dumps(body)),
+            )
+            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def dead_letters(self) -> list[tuple[int, str, object]]:
+        """Every dead letter as (status, error, body)."""
+        rows = self._db.execute("SELECT status, error, body FROM dead_letter ORDER BY id")
+        return [(int(s), str(e), json.loads(b)) for s, e, b in rows.fetchall()]
+
+    # -- jobs ------------------------------------------------------------------
+
+    def finished_jobs(self) -> set[int]:
+        """Jobs fully accounted."""
+        return {int(r[0]) for r in self._db.execute("SELECT job_id FROM finished_job")}
+
+    def mark_finished(self, job_id: int, stop_s: float, t_s: float) -> None:
+        """Record that a job is fully accounted."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO finished_job (job_id, stop_s, t) VALUES (?, ?, ?)",
+            (job_id, stop_s, t_s),
+        )
+
+    def forget_finished_before(self, t_s: float) -> None:
+        """Drop finished-job records older than ``t_s``."""
+        self._db.execute("DELETE FROM finished_job WHERE t < ?", (t_s,))
+
+    # -- caps ------------------------------------------------------------------
+
+    def saved_caps(self) -> list[SavedCap]:
+        """Every GPU whose original limit is saved."""
+        rows = self._db.execute("SELECT uuid, original_mw, job_id FROM saved_cap ORDER BY uuid")
+        return [SavedCap(u, int(mw), j) for u, mw, j in rows.fetchall()]
+
+    def save_cap(self, uuid: str, original_mw: int, job_id: int, t_s: float) -> None:
+        """Durably save a GPU's original limit (committed before returning); keep an older one."""
+        with self.transaction():
+            self._db.execute(
+                "INSERT INTO saved_cap (uuid, original_mw, job_id, saved_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (uuid) DO UPDATE SET job_id = excluded.job_id",
+                (uuid, original_mw, job_id, t_s),
+            )
+
+    def delete_cap(self, uuid: str) -> None:
+        """Forget a GPU's saved limit (after it was restored)."""
+        with self.transaction():
+            self._db.execute("DELETE FROM saved_cap WHERE uuid = ?", (uuid,))
