@@ -75,8 +75,9 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.message}, exc.status_code, headers=headers)
 
 
-async def _store_error(_request: Request, exc: Exception) -> Response:
-    # Logged where it happened; the agent keeps the batch in its spool and retries.
+async def _store_error(request: Request, exc: Exception) -> Response:
+    # The agent keeps the batch in its spool and sends it again later.
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse({"error": "database unavailable, retry later"}, 503)
 
 

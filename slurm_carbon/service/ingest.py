@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.errors import StoreError
 from slurm_carbon.service.schemas import Batch, first_error
 from slurm_carbon.store import SessionFactory, ingest_batch, node_for_token, transaction
 
@@ -107,17 +106,8 @@ class IngestEndpoint:
                 f"this token reports for node {owner[1]!r} of cluster {owner[0]!r} only",
             )
         intervals = [interval.to_store() for interval in batch.intervals]
-        try:
-            with transaction(self.factory) as session:
-                stored = ingest_batch(session, batch.cluster, batch.node, intervals)
-        except StoreError:
-            logger.exception(
-                "ingest failed: cluster=%s node=%s intervals=%d",
-                batch.cluster,
-                batch.node,
-                len(intervals),
-            )
-            raise
+        with transaction(self.factory) as session:
+            stored = ingest_batch(session, batch.cluster, batch.node, intervals)
         logger.info(
             "ingest cluster=%s node=%s received=%d stored=%d duration_ms=%.1f",
             batch.cluster,

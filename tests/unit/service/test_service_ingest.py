@@ -298,3 +298,19 @@ def test_healthz_answers_when_the_database_does(api: Any) -> None:
 
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_bug_is_a_500_with_a_json_body(
+    factory: SessionFactory, api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: Any) -> int:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr("slurm_carbon.service.ingest.ingest_batch", broken)
+    with TestClient(create_app(factory), raise_server_exceptions=False) as client:
+        response = client.post(
+            "/api/v1/intervals", json=api.batch(), headers={"Authorization": f"Bearer {api.token}"}
+        )
+
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal error"}

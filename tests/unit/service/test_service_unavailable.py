@@ -8,6 +8,7 @@ import socket
 import pytest
 from starlette.testclient import TestClient
 
+from slurm_carbon.errors import StoreError
 from slurm_carbon.service import create_app
 from slurm_carbon.service.schemas import error_path
 
@@ -36,8 +37,10 @@ def test_healthz_is_503_when_the_database_is_down(
     assert "s3cret" not in caplog.text
 
 
-def test_ingest_is_503_when_the_database_is_down(client: TestClient) -> None:
-    with client:
+def test_ingest_is_503_when_the_database_is_down(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with client, caplog.at_level(logging.WARNING, logger="slurm_carbon.service"):
         response = client.post(
             "/api/v1/intervals",
             json={"cluster": "sclocal", "node": "vm", "intervals": []},
@@ -46,10 +49,11 @@ def test_ingest_is_503_when_the_database_is_down(client: TestClient) -> None:
 
     assert response.status_code == 503
     assert response.json() == {"error": "database unavailable, retry later"}
+    assert "database unavailable on POST /api/v1/intervals: cannot reach database" in caplog.text
 
 
 def test_a_bad_url_is_refused_when_the_app_is_built() -> None:
-    with pytest.raises(Exception, match="invalid database URL"):
+    with pytest.raises(StoreError, match="invalid database URL"):
         create_app("not a url")
 
 
