@@ -138,7 +138,7 @@ class Sampler:
         else:
             assert power_mw is not None  # noqa: S101 - read just above
             mean_mw = power_mw if previous.power_mw is None else (power_mw + previous.power_mw) / 2
-            energy_j, method = mean_mw * (now_s - previous.t_s) / 1e6, "integrated"
+            energy_j, method = mean_mw * (now_s - previous.t_s) / 1000, "integrated"
         device = DeviceRef(info.uuid, "gpu", info.model, info.minor)
         holders = [Holder(j.job_id, j.start_s, j.stop_s) for j in jobs]
         self._add(
