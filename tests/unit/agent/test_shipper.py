@@ -1,0 +1,214 @@
+"""The shipper against a real HTTP server on 127.0.0.1 (stdlib http.server in a thread)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from slurm_carbon.agent.shipper import Shipper
+from slurm_carbon.agent.spool import DeviceRef, OpenInterval, Spool
+
+
+class Service:
+    """Answers POSTs from a script of (status, headers, body); records what it got."""
+
+    def __init__(self) -> None:
+        self.script: list[tuple[int, dict[str, str], Any]] = []
+        self.received: list[tuple[dict[str, str], Any]] = []
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                service.received.append((dict(self.headers), body))
+                status, headers, answer = (
+                    service.script.pop(0)
+                    if service.script
+                    else (200, {}, {"received": len(body["intervals"]), "stored": 0})
+                )
+                data = json.dumps(answer).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+
+@pytest.fixture
+def service() -> Iterator[Service]:
+    service = Service()
+    service.thread.start()
+    yield service
+    service.server.shutdown()
+    service.server.server_close()
+
+
+def fill(db: Path, count: int) -> None:
+    spool = Spool(db)
+    with spool.transaction():
+        for i in range(count):
+            interval = OpenInterval(
+                job_id=100 + i // 50,
+                device=DeviceRef("GPU-abc", "gpu", "Fake GPU", 0),
+                slot_start_s=60.0 * i,
+                energy_j=1.5 * i,
+                method="counter",
+                sharing="exclusive",
+            )
+            spool.close_interval("n1", interval, 60.0 * i, 60.0 * i + 60)
+    spool.close()
+
+
+def make_shipper(db: Path, url: str, session: requests.Session) -> Shipper:
+    return Shipper(
+        db,
+        service_url=url,
+        token="s3cret",  # noqa: S106 - a test token
+        cluster="sclocal",
+        node="n1",
+        session=session,
+        timeout_s=(2.0, 5.0),
+        jitter=lambda: 0.0,
+    )
+
+
+def test_a_batch_is_delivered_once_in_the_wire_format(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 3)
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url + "/", session)
+        assert shipper.ship_once() is None
+        assert shipper.ship_once() is None
+
+    assert len(service.received) == 1
+    headers, body = service.received[0]
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert body["cluster"] == "sclocal"
+    assert body["node"] == "n1"
+    assert body["intervals"][1] == {
+        "job_id": 100,
+        "device": {"uuid": "GPU-abc", "kind": "gpu", "model": "Fake GPU", "minor": 0},
+        "start": "1970-01-01T00:01:00+00:00",
+        "end": "1970-01-01T00:02:00+00:00",
+        "energy_j": 1.5,
+        "method": "counter",
+        "sharing": "exclusive",
+    }
+    assert shipper.spool.outbox_count() == 0
+
+
+def test_an_outage_is_logged_once_and_everything_arrives_after_it(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 2500)
+    service.script = [(503, {}, {"error": "db down"})] * 3
+    with requests.Session() as session, caplog.at_level(logging.INFO):
+        shipper = make_shipper(db, service.url, session)
+        delays = [shipper.ship_once() for _ in range(3)]
+        results = [shipper.ship_once() for _ in range(3)]
+
+    assert delays == [0.5, 1.0, 2.0]  # exponential, jitter 0 -> half the ceiling
+    assert results == [0.0, 0.0, None]
+    sizes = [len(body["intervals"]) for _, body in service.received]
+    assert sizes == [1000, 1000, 1000, 1000, 1000, 500]
+    delivered = [i["energy_j"] for _, body in service.received[3:] for i in body["intervals"]]
+    assert delivered == [1.5 * i for i in range(2500)]
+    messages = [r.getMessage() for r in caplog.records if r.name == "slurm_carbon.agent.shipper"]
+    assert len(messages) == 2
+    assert "unavailable (HTTP 503: db down)" in messages[0]
+    assert "available again" in messages[1]
+
+
+def test_connection_refused_keeps_the_outbox(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 2)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once closed
+    with requests.Session() as session:
+        shipper = make_shipper(db, f"http://127.0.0.1:{port}", session)
+        assert shipper.ship_once() == 0.5
+    assert shipper.spool.outbox_count() == 2
+
+
+def test_a_refused_batch_goes_to_dead_letter_with_the_services_message(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 3)
+    service.script = [(422, {}, {"error": "energy_j must be >= 0"})]
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        assert shipper.ship_once() == 0.0
+        assert shipper.ship_once() is None
+
+    assert shipper.spool.outbox_count() == 0
+    [(status, error, body)] = shipper.spool.dead_letters()
+    assert (status, error) == (422, "energy_j must be >= 0")
+    assert len(body["intervals"]) == 3  # type: ignore[index]
+    assert len(service.received) == 1
+
+
+def test_429_retry_after_is_honoured(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 1)
+    service.script = [(429, {"Retry-After": "7"}, {"error": "slow down"})]
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        assert shipper.ship_once() == 7.0
+        assert shipper.spool.outbox_count() == 1
+        assert shipper.ship_once() is None
+    assert shipper.spool.outbox_count() == 0
+
+
+def test_413_halves_the_batch_then_delivers(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 10)
+    service.script = [(413, {}, {"error": "too large"})]
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        while shipper.ship_once() is not None:
+            pass
+    assert [len(body["intervals"]) for _, body in service.received] == [10, 5, 5]
+    assert shipper.spool.dead_letters() == []
+
+
+def test_run_waits_the_returned_delay_and_stops(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 1)
+    service.script = [(429, {"Retry-After": "0.05"}, {})]
+    stop = threading.Event()
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        thread = threading.Thread(target=shipper.run, args=(stop, 0.01))
+        thread.start()
+        deadline = threading.Event()
+        for _ in range(200):
+            if len(service.received) >= 2:
+                break
+            deadline.wait(0.01)
+        stop.set()
+        thread.join(timeout=5)
+    assert len(service.received) == 2
+    assert Spool(db).outbox_count() == 0
