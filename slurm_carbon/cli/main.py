@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from slurm_carbon import __version__
+from slurm_carbon.cli.agent import agent
 from slurm_carbon.cli.db import db
 from slurm_carbon.cli.demo import demo
 from slurm_carbon.cli.service import service, token
@@ -18,6 +19,7 @@ def cli() -> None:
     """Energy and carbon accounting for Slurm jobs."""
 
 
+cli.add_command(agent)
 cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(service)

@@ -1,0 +1,241 @@
+"""``slurm-carbon agent``: run the node agent; ask it for a GPU power cap."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import socket
+import stat
+from pathlib import Path
+from typing import Any
+
+import click
+import requests
+
+from slurm_carbon.agent import Agent, AgentConfig
+from slurm_carbon.agent.cpu import CgroupCpuTime, CpuEnergyEstimate
+from slurm_carbon.agent.handoff import CapRequest, write_cap_request
+from slurm_carbon.agent.shipper import Shipper
+from slurm_carbon.errors import SensorError
+from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
+
+__all__ = ["agent"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_SPOOL = "/var/spool/slurm-carbon"
+DEFAULT_STATE = "/var/lib/slurm-carbon/agent"
+
+spool_option = click.option(
+    "--spool",
+    envvar="SLURM_CARBON_SPOOL",
+    default=DEFAULT_SPOOL,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Hand-off directory shared with the prolog/epilog [env: SLURM_CARBON_SPOOL]",
+)
+
+
+def read_token(path: Path) -> str:
+    """Read the node token from a file only its owner can read.
+
+    Raises:
+        click.ClickException: Unreadable, empty, or readable by group/others.
+    """
+    try:
+        mode = path.stat().st_mode
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as err:
+        raise click.ClickException(f"cannot read token file {path}: {err.strerror}") from err
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise click.ClickException(
+            f"token file {path} is readable by others (mode {stat.S_IMODE(mode):o}): chmod 600 it"
+        )
+    if not token:
+        raise click.ClickException(f"token file {path} is empty")
+    return token
+
+
+def _gpu_backend(kind: str, sim_dir: Path | None) -> GpuBackend | None:
+    try:
+        if kind == "nvml":
+            from slurm_carbon.sensors.nvml import NvmlBackend  # noqa: PLC0415 - needs pynvml
+
+            return NvmlBackend()
+        if kind == "sim":
+            if sim_dir is None:
+                raise click.ClickException("--gpu-backend sim needs --sim-dir")
+            from slurm_carbon.sensors.sim import SimBackend  # noqa: PLC0415 - on demand
+
+            return SimBackend(sim_dir)
+    except SensorError as err:
+        raise click.ClickException(f"GPU backend {kind}: {err}") from err
+    return None
+
+
+def _cpu_backend(tdp_w: float | None) -> tuple[CpuEnergyBackend | None, CpuEnergyEstimate | None]:
+    from slurm_carbon.sensors.rapl import RaplBackend  # noqa: PLC0415 - on demand
+
+    try:
+        return RaplBackend(), None
+    except SensorError as err:
+        logger.warning("no RAPL (%s): CPU/DRAM energy will be estimated", err)
+    try:
+        estimate: Any = importlib.import_module("slurm_carbon.sensors.estimate")
+        kwargs = {} if tdp_w is None else {"tdp_w": tdp_w}
+        return None, estimate.EstimatedCpuEnergy(**kwargs)
+    except (ImportError, AttributeError, TypeError) as err:
+        logger.warning("no CPU/DRAM energy estimate available (%s): CPU/DRAM not accounted", err)
+        return None, None
+
+
+@click.group()
+def agent() -> None:
+    """The node agent: measure every job's energy on this node."""
+
+
+@agent.command("run")
+@spool_option
+@click.option(
+    "--state",
+    envvar="SLURM_CARBON_STATE",
+    default=DEFAULT_STATE,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of agent.db [env: SLURM_CARBON_STATE]",
+)
+@click.option(
+    "--service-url",
+    envvar="SLURM_CARBON_SERVICE_URL",
+    required=True,
+    help="The service, e.g. https://carbon.example.org [env: SLURM_CARBON_SERVICE_URL]",
+)
+@click.option(
+    "--token-file",
+    envvar="SLURM_CARBON_TOKEN_FILE",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File holding this node's token, mode 600 [env: SLURM_CARBON_TOKEN_FILE]",
+)
+@click.option(
+    "--cluster", envvar="SLURM_CARBON_CLUSTER", required=True, help="[env: SLURM_CARBON_CLUSTER]"
+)
+@click.option(
+    "--node",
+    envvar="SLURM_CARBON_NODE",
+    default=None,
+    help="This node's name (default: hostname -s) [env: SLURM_CARBON_NODE]",
+)
+@click.option(
+    "--gpu-backend",
+    envvar="SLURM_CARBON_GPU_BACKEND",
+    type=click.Choice(["nvml", "sim", "none"]),
+    default="nvml",
+    show_default=True,
+    help="[env: SLURM_CARBON_GPU_BACKEND]",
+)
+@click.option(
+    "--sim-dir",
+    envvar="SLURM_CARBON_SIM_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Simulated GPUs' directory, for --gpu-backend sim [env: SLURM_CARBON_SIM_DIR]",
+)
+@click.option(
+    "--sample-s",
+    envvar="SLURM_CARBON_SAMPLE_S",
+    type=click.FloatRange(min=0.05),
+    default=1.0,
+    show_default=True,
+    help="Seconds between samples [env: SLURM_CARBON_SAMPLE_S]",
+)
+@click.option(
+    "--interval-s",
+    envvar="SLURM_CARBON_INTERVAL_S",
+    type=click.FloatRange(min=1.0),
+    default=60.0,
+    show_default=True,
+    help="Interval length, aligned to UTC multiples [env: SLURM_CARBON_INTERVAL_S]",
+)
+@click.option(
+    "--tdp-w",
+    envvar="SLURM_CARBON_TDP_W",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="CPU TDP for the estimate used when RAPL is missing [env: SLURM_CARBON_TDP_W]",
+)
+@click.option(
+    "--log-level",
+    envvar="SLURM_CARBON_LOG_LEVEL",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
+    default="INFO",
+    show_default=True,
+    help="[env: SLURM_CARBON_LOG_LEVEL]",
+)
+def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes them
+    spool: Path,
+    state: Path,
+    service_url: str,
+    token_file: Path,
+    cluster: str,
+    node: str | None,
+    gpu_backend: str,
+    sim_dir: Path | None,
+    sample_s: float,
+    interval_s: float,
+    tdp_w: float | None,
+    log_level: str,
+) -> None:
+    """Run the agent until SIGTERM/SIGINT (as root, one per node)."""
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    token = read_token(token_file)
+    node_name = node or socket.gethostname().split(".")[0]
+    gpus = _gpu_backend(gpu_backend, sim_dir)
+    cpu_backend, cpu_estimate = _cpu_backend(tdp_w)
+    config = AgentConfig(
+        node=node_name,
+        spool_dir=spool,
+        state_dir=state,
+        sample_s=sample_s,
+        interval_s=interval_s,
+    )
+    session = requests.Session()
+    shipper = Shipper(
+        config.db_path,
+        service_url=service_url,
+        token=token,
+        cluster=cluster,
+        node=node_name,
+        session=session,
+    )
+    daemon = Agent(
+        config,
+        gpu_backend=gpus,
+        cpu_backend=cpu_backend,
+        cpu_estimate=cpu_estimate,
+        cpu_time=CgroupCpuTime(),
+        shipper=shipper,
+    )
+    daemon.run_forever()
+    session.close()
+
+
+@agent.command("set-cap")
+@spool_option
+@click.option("--job", "job_id", type=click.IntRange(min=1), required=True, help="Slurm job id.")
+@click.option("--gpu", required=True, help="The GPU: UUID (GPU-...) or minor number.")
+@click.option(
+    "--watts",
+    type=click.FloatRange(min=0.0, min_open=True),
+    required=True,
+    help="The limit; clamped to the GPU's range.",
+)
+def set_cap_command(spool: Path, job_id: int, gpu: str, watts: float) -> None:
+    """Ask the agent to cap a GPU the job holds alone (applied at its next tick)."""
+    if not (gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))) or any(c.isspace() for c in gpu):
+        raise click.ClickException(f"--gpu must be a UUID (GPU-...) or a minor number, got {gpu!r}")
+    try:
+        path = write_cap_request(spool / "caps", CapRequest(job_id, gpu, watts))
+    except OSError as err:
+        raise click.ClickException(f"cannot write to {spool / 'caps'}: {err.strerror}") from err
+    click.echo(f"cap request for job {job_id} on {gpu} at {watts:g} W: {path}")
