@@ -9,6 +9,7 @@ from slurm_carbon.cli.agent import agent
 from slurm_carbon.cli.db import db
 from slurm_carbon.cli.demo import demo
 from slurm_carbon.cli.service import service, token
+from slurm_carbon.cli.sim import sim
 
 __all__ = ["cli", "main"]
 
@@ -23,6 +24,7 @@ cli.add_command(agent)
 cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(service)
+cli.add_command(sim)
 cli.add_command(token)
 
 
