@@ -175,3 +175,35 @@ def test_dead_workload_leaves_the_gpu_idle(sim_dir: Path, clock: FakeClock) -> N
 def test_bad_workload_arguments(sim_dir: Path, units: float, minors: list[int]) -> None:
     with pytest.raises(ValueError, match="need units"):
         run_workload(sim_dir, minors, units)
+
+
+_HAMMER = """
+import sys
+from pathlib import Path
+from slurm_carbon.sensors.sim import SimBackend
+gpu = SimBackend(Path(sys.argv[1])).gpus()[0]
+for i in range(150):
+    gpu.set_power_limit_mw(100_000 if i % 2 else 300_000)
+"""
+
+
+def test_concurrent_writers_keep_energy_exact_and_monotone(tmp_path: Path) -> None:
+    init_devices(tmp_path, 1)
+    writers = [subprocess.Popen([sys.executable, "-c", _HAMMER, str(tmp_path)]) for _ in range(2)]
+    gpu = SimBackend(tmp_path).gpus()[0]
+    readings = []
+    try:
+        result = run_workload(
+            tmp_path, [0], 0.5, tick_s=0.01, progress=lambda _: readings.append(gpu.energy_mj())
+        )
+        while any(w.poll() is None for w in writers):
+            readings.append(gpu.energy_mj())
+    finally:
+        for writer in writers:
+            writer.wait(timeout=60)
+    assert [w.returncode for w in writers] == [0, 0]
+    assert len(readings) > 10
+    assert readings == sorted(readings)
+    # whatever the interleaving, the GPU drew between 100 W and 270 W while busy
+    assert 100 * result.duration_s <= result.gpus[0].energy_j <= 270 * result.duration_s
+    assert json.loads((tmp_path / "gpu0.json").read_text())["busy_pid"] is None
