@@ -163,7 +163,7 @@ class Sampler:
         """Each job's CPU seconds since the last tick; all 1.0 when any is unknown."""
         if self.cpu_time is None:
             return {job.job_id: 1.0 for job in jobs}
-        now_seen = {job.job_id: self.cpu_time.cpu_time_s(job) for job in jobs}
+        now_seen = {job.job_id: self.cpu_time.cpu_time_s(job.job_id) for job in jobs}
         weights: dict[int, float] = {}
         for job_id, seen in now_seen.items():
             before = self._cpu_seen.get(job_id)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 import socket
 import stat
 from pathlib import Path
-from typing import Any
 
 import click
 import requests
 
 from slurm_carbon.agent import Agent, AgentConfig
-from slurm_carbon.agent.cpu import CgroupCpuTime, CpuEnergyEstimate
+from slurm_carbon.agent.cpu import CpuEnergyEstimate
 from slurm_carbon.agent.handoff import CapRequest, write_cap_request
 from slurm_carbon.agent.shipper import Shipper
-from slurm_carbon.errors import SensorError
+from slurm_carbon.errors import SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
+from slurm_carbon.sensors.estimate import CpuTimeReader, EstimatedCpuEnergy
+from slurm_carbon.sensors.rapl import RaplBackend
 
 __all__ = ["agent"]
 
@@ -73,19 +73,17 @@ def _gpu_backend(kind: str, sim_dir: Path | None) -> GpuBackend | None:
     return None
 
 
-def _cpu_backend(tdp_w: float | None) -> tuple[CpuEnergyBackend | None, CpuEnergyEstimate | None]:
-    from slurm_carbon.sensors.rapl import RaplBackend  # noqa: PLC0415 - on demand
-
+def _cpu_backend(
+    tdp_w: float | None, tdp_table: Path | None
+) -> tuple[CpuEnergyBackend | None, CpuEnergyEstimate | None]:
     try:
         return RaplBackend(), None
     except SensorError as err:
         logger.warning("no RAPL (%s): CPU/DRAM energy will be estimated", err)
     try:
-        estimate: Any = importlib.import_module("slurm_carbon.sensors.estimate")
-        kwargs = {} if tdp_w is None else {"tdp_w": tdp_w}
-        return None, estimate.EstimatedCpuEnergy(**kwargs)
-    except (ImportError, AttributeError, TypeError) as err:
-        logger.warning("no CPU/DRAM energy estimate available (%s): CPU/DRAM not accounted", err)
+        return None, EstimatedCpuEnergy(tdp_w, tdp_table=tdp_table)
+    except SlurmCarbonError as err:
+        logger.warning("CPU/DRAM energy not accounted: %s", err)
         return None, None
 
 
@@ -165,6 +163,14 @@ def agent() -> None:
     help="CPU TDP for the estimate used when RAPL is missing [env: SLURM_CARBON_TDP_W]",
 )
 @click.option(
+    "--tdp-table",
+    envvar="SLURM_CARBON_TDP_TABLE",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="CSV of CPU models and TDPs (Name,TDP; codecarbon's cpu_power.csv) to look the "
+    "TDP up in when --tdp-w is not given [env: SLURM_CARBON_TDP_TABLE]",
+)
+@click.option(
     "--log-level",
     envvar="SLURM_CARBON_LOG_LEVEL",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -184,6 +190,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     sample_s: float,
     interval_s: float,
     tdp_w: float | None,
+    tdp_table: Path | None,
     log_level: str,
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (as root, one per node)."""
@@ -191,7 +198,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     token = read_token(token_file)
     node_name = node or socket.gethostname().split(".")[0]
     gpus = _gpu_backend(gpu_backend, sim_dir)
-    cpu_backend, cpu_estimate = _cpu_backend(tdp_w)
+    cpu_backend, cpu_estimate = _cpu_backend(tdp_w, tdp_table)
     config = AgentConfig(
         node=node_name,
         spool_dir=spool,
@@ -213,7 +220,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         gpu_backend=gpus,
         cpu_backend=cpu_backend,
         cpu_estimate=cpu_estimate,
-        cpu_time=CgroupCpuTime(),
+        cpu_time=CpuTimeReader(),
         shipper=shipper,
     )
     daemon.run_forever()

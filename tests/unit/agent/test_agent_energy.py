@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.agent import Agent
-from slurm_carbon.agent.registry import Job
 from slurm_carbon.errors import DeviceLost
 from slurm_carbon.sensors.base import DomainKind
 from slurm_carbon.sensors.fake import FakeCpuEnergy, FakeGpu, FakeGpuBackend
@@ -271,8 +270,8 @@ def test_rapl_wraparound_is_counted_and_split_by_cpu_time(
         def __init__(self) -> None:
             self.seen = {1: 0.0, 2: 0.0}
 
-        def cpu_time_s(self, job: Job) -> float | None:
-            return self.seen[job.job_id]
+        def cpu_time_s(self, job_id: int) -> float | None:
+            return self.seen[job_id]
 
     times = CpuTimes()
     agent = make_agent(cpu_backend=cpu, cpu_time=times)
