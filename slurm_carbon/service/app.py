@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -33,15 +33,20 @@ def create_app(store: str | SessionFactory, *, max_body_bytes: int = MAX_BODY_BY
     Raises:
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
     """
-    engine = make_engine(store) if isinstance(store, str) else None
-    factory = session_factory(engine) if engine is not None else store
-    assert not isinstance(factory, str)  # noqa: S101 (narrowing for mypy)
+    if isinstance(store, str):
+        engine = make_engine(store)
+        return _build(session_factory(engine), max_body_bytes, on_shutdown=engine.dispose)
+    return _build(store, max_body_bytes, on_shutdown=None)
 
+
+def _build(
+    factory: SessionFactory, max_body_bytes: int, on_shutdown: Callable[[], None] | None
+) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
-        if engine is not None:
-            engine.dispose()
+        if on_shutdown is not None:
+            on_shutdown()
 
     async def healthz(_request: Request) -> Response:
         try:

@@ -4,7 +4,9 @@ Order of checks: a bearer token is present (401), the body's size (413), the
 token is known and valid (401), the JSON (400), its fields (422, or 413 for too
 many intervals), the token's node is the one the body names (403); then one
 transaction writes the whole batch. Authentication comes before validation, so
-only nodes learn what the service thinks of a body.
+only nodes learn what the service thinks of a body. The token is looked up in
+a transaction of its own, before the write: a token revoked in between still
+gets that one batch in.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.service.schemas import Batch, first_error
+from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
 from slurm_carbon.store import SessionFactory, ingest_batch, node_for_token, transaction
 
 __all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint"]
@@ -67,7 +69,7 @@ def _parse(body: bytes) -> Batch:
         if any(kind == "json_invalid" for kind, _ in kinds):
             raise ApiError(400, f"malformed JSON: {err.errors()[0]['msg']}") from None
         if ("too_long", ("intervals",)) in kinds:
-            raise ApiError(413, "more than 10000 intervals in one batch") from None
+            raise ApiError(413, f"more than {MAX_INTERVALS} intervals in one batch") from None
         raise ApiError(422, first_error(err)) from None
 
 
