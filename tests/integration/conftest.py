@@ -13,16 +13,21 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
+import socket
 import subprocess
+import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
+import requests
 
 from slurm_carbon.slurm import TERMINAL_STATES
+from slurm_carbon.store import upgrade
 
 
 @dataclass(frozen=True)
@@ -194,3 +199,65 @@ def slurm_cluster() -> SlurmCluster:
         hooks_log=Path(exported["SLURM_CARBON_SPOOL"]) / "hooks.log",
         node_name=node_name,
     )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """``slurm-carbon service`` on a free loopback port over a fresh PostgreSQL database."""
+
+    db_url: str
+    log: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, workers: int = 1) -> None:
+        """Starts the service and waits, with a deadline, until /healthz answers 200."""
+        command = [str(Path(sys.executable).with_name("slurm-carbon")), "service"]
+        command += ["--url", self.db_url, "--port", str(self.port), "--workers", str(workers)]
+        with self.log.open("ab") as output:
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"service exited {self.process.returncode}:\n{self.log.read_text()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"service not healthy after 30 s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        """Stops it with SIGTERM (SIGKILL after 15 s)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def service_process(postgres_databases: Any, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The service running over a fresh, migrated PostgreSQL database; always stopped after."""
+    db_url: str = postgres_databases.create("service")
+    upgrade(db_url)
+    service = ServiceProcess(db_url, tmp_path / "service.log")
+    service.start()
+    try:
+        yield service
+    finally:
+        service.stop()

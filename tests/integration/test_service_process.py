@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,76 +13,27 @@ from slurm_carbon.store import (
     issue_token,
     make_engine,
     session_factory,
-    upgrade,
 )
 
 pytestmark = pytest.mark.integration
 
-STARTUP_DEADLINE_S = 30
-SLURM_CARBON = Path(sys.executable).with_name("slurm-carbon")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_DEADLINE_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"service exited {process.returncode}:\n{log.read_text()}")
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"service not healthy after {STARTUP_DEADLINE_S} s:\n{log.read_text()}")
-
 
 @pytest.fixture
-def database(postgres_databases: Any) -> tuple[str, str]:
-    """A migrated PostgreSQL database and a token for node ``vm`` of ``sclocal``."""
-    url: str = postgres_databases.create("service")
-    upgrade(url)
-    engine = make_engine(url)
+def two_workers(service_process: Any) -> tuple[str, str, str]:
+    """The service restarted with two workers; its base URL, database URL and a node token."""
+    service_process.stop()
+    service_process.start(workers=2)
+    engine = make_engine(service_process.db_url)
     try:
         with session_factory(engine).begin() as session:
             token = issue_token(session, "sclocal", "vm")
     finally:
         engine.dispose()
-    return url, token
+    return service_process.url, service_process.db_url, token
 
 
-@pytest.fixture
-def service(database: tuple[str, str], tmp_path: Path) -> Iterator[str]:
-    """The service running with two workers; its base URL. Always stopped afterwards."""
-    url, _ = database
-    port = _free_port()
-    log = tmp_path / "service.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [str(SLURM_CARBON), "service", "--url", url, "--port", str(port), "--workers", "2"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        _wait_healthy(base, process, log)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def test_the_service_stores_a_batch_once(database: tuple[str, str], service: str) -> None:
-    url, token = database
+def test_the_service_stores_a_batch_once(two_workers: tuple[str, str, str]) -> None:
+    service, url, token = two_workers
     body = {
         "cluster": "sclocal",
         "node": "vm",
