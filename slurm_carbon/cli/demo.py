@@ -68,6 +68,7 @@ def _run(url: str, gpus: int, timeout_s: float) -> None:
                 job.job_id_raw,
                 array_job_id=job.array_job_id,
                 array_task_id=job.array_task_id,
+                name=job.name,
                 user_name=job.user,
                 account=job.account,
                 partition=job.partition,

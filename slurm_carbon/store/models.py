@@ -192,6 +192,8 @@ class Job(Base):
     __table_args__ = (
         UniqueConstraint("cluster_id", "slurm_job_id"),
         Index(None, "cluster_id", "array_job_id"),
+        Index(None, "user_name", "end_time"),
+        Index(None, "end_time"),
         CheckConstraint("budget_co2e_g >= 0", name="budget_co2e_g_nonnegative"),
         CheckConstraint("requested_gpus >= 0", name="requested_gpus_nonnegative"),
     )
@@ -201,6 +203,7 @@ class Job(Base):
     slurm_job_id: Mapped[int] = mapped_column(BigInteger)
     array_job_id: Mapped[int | None] = mapped_column(BigInteger)
     array_task_id: Mapped[int | None]
+    name: Mapped[str | None] = mapped_column(Text)
     user_name: Mapped[str | None] = mapped_column(String(64))
     account: Mapped[str | None] = mapped_column(String(64))
     partition: Mapped[str | None] = mapped_column(String(64))

@@ -123,6 +123,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     *,
     array_job_id: int | None = None,
     array_task_id: int | None = None,
+    name: str | None = None,
     user_name: str | None = None,
     account: str | None = None,
     partition: str | None = None,
@@ -140,10 +141,11 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     at start) and ``sacct`` (which knows the end) can each write what they know.
     """
     fields = {
-        name: value
-        for name, value in {
+        column: value
+        for column, value in {
             "array_job_id": array_job_id,
             "array_task_id": array_task_id,
+            "name": name,
             "user_name": user_name,
             "account": account,
             "partition": partition,
@@ -162,7 +164,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     index = [*key]
     if fields:
         upsert = insert.on_conflict_do_update(
-            index_elements=index, set_={name: insert.excluded[name] for name in fields}
+            index_elements=index, set_={column: insert.excluded[column] for column in fields}
         )
     else:
         upsert = insert.on_conflict_do_nothing(index_elements=index)
