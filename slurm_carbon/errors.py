@@ -10,6 +10,7 @@ they are caught, keeping the original as ``__cause__``::
     │   ├── SlurmCommandNotFound the command is not installed / not on PATH
     │   └── SlurmJobNotFound     no such job (or nothing was modified)
     ├── StoreError               the database could not be reached or used
+    ├── IntensityUnavailable     a carbon-intensity provider could not answer
     └── SensorError              a device could not be read or set
         ├── SensorUnsupported    the device lacks the feature (e.g. no energy counter)
         ├── SensorPermission     reading or setting needs privileges we lack
@@ -21,6 +22,7 @@ from __future__ import annotations
 __all__ = [
     "ConfigError",
     "DeviceLost",
+    "IntensityUnavailable",
     "SensorError",
     "SensorPermission",
     "SensorUnsupported",
@@ -54,6 +56,10 @@ class SlurmJobNotFound(SlurmError):
 
 class StoreError(SlurmCarbonError):
     """The store (PostgreSQL or SQLite) could not be reached or used."""
+
+
+class IntensityUnavailable(SlurmCarbonError):
+    """A carbon-intensity provider could not answer (down, refused, no data, no plan)."""
 
 
 class SensorError(SlurmCarbonError):

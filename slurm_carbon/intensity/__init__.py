@@ -1,0 +1,1 @@
+"""Carbon intensity of electricity: providers behind one protocol, and the embedded default."""
