@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,3 +117,16 @@ def session(engine: Engine) -> Iterator[Session]:
         finally:
             session.close()
             outer.rollback()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
+def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """A factory of empty, unmigrated databases on the backend of the test's parameter."""
+
+    def create(purpose: str) -> str:
+        if request.param == "sqlite":
+            return f"sqlite:///{tmp_path / purpose}.db"
+        databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+        return databases.create(purpose)
+
+    return create

@@ -23,21 +23,6 @@ from slurm_carbon.store import (
     upgrade,
 )
 
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """A factory of empty databases on the backend of the test's parameter."""
-
-    def create(purpose: str) -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path / purpose}.db"
-        databases = request.getfixturevalue("postgres_databases")
-        return str(databases.create(purpose))
-
-    return create
-
 
 def _drift(url: str) -> list[Any]:
     engine = make_engine(url)

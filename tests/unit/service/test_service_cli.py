@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,20 +10,6 @@ from click.testing import CliRunner
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.store import head_revision, make_engine, node_for_token, session_factory, upgrade
-
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
-
-
-@pytest.fixture(params=BACKENDS)
-def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    """A factory of empty databases on the backend of the test's parameter."""
-
-    def create(purpose: str) -> str:
-        if request.param == "sqlite":
-            return f"sqlite:///{tmp_path / purpose}.db"
-        return str(request.getfixturevalue("postgres_databases").create(purpose))
-
-    return create
 
 
 @pytest.fixture
