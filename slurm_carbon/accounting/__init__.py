@@ -1,0 +1,56 @@
+"""Pure accounting: energy spans x carbon intensity x PUE -> a job's figures.
+
+No I/O here: callers (the service, the CLI) load spans, CI series and the PUE
+and pass them in.
+
+- :mod:`.spans`: :class:`EnergySpan`, the input.
+- :mod:`.pue`: a PUE constant, series or function of time.
+- :mod:`.align`: spans split over the CI series' periods (best kind wins, gaps marked).
+- :mod:`.footprint`: kWh by device kind, facility kWh, gCO2e, mean CI, quality.
+- :mod:`.counterfactual`: the same profile at another start or in another region.
+- :mod:`.card`: the publication energy card and the AdminComment payload.
+- :mod:`.equivalents`: everyday equivalents (approximations, with cited factors).
+
+Units: energy in joules or kWh, CI in gCO2e/kWh, emissions in grams CO2e.
+"""
+
+from slurm_carbon.accounting.align import AlignedPart, CiTimeline, align, best_timeline
+from slurm_carbon.accounting.card import EnergyCard, comment_payload, energy_card, round_sig
+from slurm_carbon.accounting.counterfactual import (
+    Counterfactual,
+    cleanest_start,
+    in_region,
+    shifted,
+)
+from slurm_carbon.accounting.equivalents import Equivalent, equivalents
+from slurm_carbon.accounting.footprint import J_PER_KWH, Footprint, Quality, footprint
+from slurm_carbon.accounting.pue import PueLike, PueSeries, pue_function
+from slurm_carbon.accounting.spans import DeviceKind, EnergyMethod, EnergySpan, Sharing
+
+__all__ = [
+    "J_PER_KWH",
+    "AlignedPart",
+    "CiTimeline",
+    "Counterfactual",
+    "DeviceKind",
+    "EnergyCard",
+    "EnergyMethod",
+    "EnergySpan",
+    "Equivalent",
+    "Footprint",
+    "PueLike",
+    "PueSeries",
+    "Quality",
+    "Sharing",
+    "align",
+    "best_timeline",
+    "cleanest_start",
+    "comment_payload",
+    "energy_card",
+    "equivalents",
+    "footprint",
+    "in_region",
+    "pue_function",
+    "round_sig",
+    "shifted",
+]

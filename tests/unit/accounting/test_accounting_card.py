@@ -1,0 +1,189 @@
+"""The energy card (Markdown and JSON against a schema), the AdminComment payload, equivalents."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import jsonschema
+import pytest
+
+from slurm_carbon.accounting import (
+    EnergySpan,
+    comment_payload,
+    energy_card,
+    equivalents,
+    footprint,
+    round_sig,
+)
+from slurm_carbon.accounting.equivalents import CAR_G_PER_KM, SMARTPHONE_CHARGE_G
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+
+KWH = 3.6e6
+T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
+PAYLOAD = re.compile(
+    r"^sc1:co2e_g=[0-9]+(\.[0-9]+)?;kwh=[0-9]+(\.[0-9]+)?;ci=([0-9]+(\.[0-9]+)?|na)"
+    r";pue=([0-9]+(\.[0-9]+)?|na);q=(meas|int|est|none)$"
+)
+
+
+def point(hour: int, ci: float, kind: CiKind = CiKind.ACTUAL, source: str = "uk") -> CiPoint:
+    t = T0 + timedelta(hours=hour)
+    return CiPoint("GB", t, 3600, ci, source, kind, CiSignal.AVERAGE, t)
+
+
+SPANS = [
+    EnergySpan("gpu", T0 + timedelta(minutes=30), T0 + timedelta(minutes=90), 1 * KWH),  # type: ignore[arg-type]
+    EnergySpan("cpu", T0, T0 + timedelta(hours=1), 0.5 * KWH, "estimated"),  # type: ignore[arg-type]
+]
+SERIES = [point(0, 100), point(1, 300, CiKind.ANNUAL, "codecarbon-annual")]
+
+CARD_SCHEMA = {
+    "type": "object",
+    "required": [
+        "title",
+        "accelerator",
+        "period",
+        "energy_kwh",
+        "pue",
+        "region",
+        "carbon_intensity",
+        "co2e_g",
+        "quality",
+        "equivalents",
+    ],
+    "properties": {
+        "title": {"type": "string"},
+        "accelerator": {
+            "type": "object",
+            "required": ["type", "count", "hours"],
+            "properties": {
+                "type": {"type": "string"},
+                "count": {"type": "integer", "minimum": 0},
+                "hours": {"type": "number", "minimum": 0},
+            },
+        },
+        "period": {
+            "type": "object",
+            "required": ["start", "end"],
+            "properties": {"start": {"type": "string"}, "end": {"type": "string"}},
+        },
+        "energy_kwh": {
+            "type": "object",
+            "required": ["gpu", "cpu", "dram", "devices", "facility"],
+            "additionalProperties": {"type": "number", "minimum": 0},
+        },
+        "pue": {"type": "number", "minimum": 1},
+        "region": {"type": "string"},
+        "carbon_intensity": {
+            "type": "object",
+            "required": ["mean_g_per_kwh", "sources", "kinds", "signal", "estimated"],
+            "properties": {
+                "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                "kinds": {
+                    "type": "object",
+                    "propertyNames": {"enum": ["actual", "forecast", "annual"]},
+                },
+                "estimated": {"type": "boolean"},
+            },
+        },
+        "co2e_g": {"type": "number", "minimum": 0},
+        "quality": {
+            "type": "object",
+            "required": ["energy_methods", "summary"],
+            "properties": {"summary": {"enum": ["meas", "int", "est", "none"]}},
+        },
+        "equivalents": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "quantity", "source", "approximate"],
+                "properties": {"approximate": {"const": True}},
+            },
+        },
+    },
+}
+
+
+def test_comment_payload_is_exact_for_the_hand_computed_example() -> None:
+    fp = footprint(SPANS, [point(0, 100), point(1, 300)], 1.2)
+
+    assert comment_payload(fp) == "sc1:co2e_g=300;kwh=1.8;ci=167;pue=1.2;q=est"
+
+
+@pytest.mark.parametrize(
+    ("kwh", "ci", "pue"),
+    [(1.0, 100.0, 1.2), (12345.678, 812.4321, 1.3456), (1e-6, 0.0, 1.0), (0.0, 380.0, 1.1)],
+)
+def test_comment_payload_is_short_lower_case_ascii(kwh: float, ci: float, pue: float) -> None:
+    spans = [EnergySpan("gpu", T0, T0 + timedelta(hours=1), kwh * KWH)]  # type: ignore[arg-type]
+    payload = comment_payload(footprint(spans, [point(0, ci)], pue))
+
+    assert PAYLOAD.match(payload), payload
+    assert payload == payload.lower()
+    assert payload.isascii()
+    assert len(payload) <= 120
+    assert not set(payload) & set("|\"' \n`")
+
+
+def test_round_sig_keeps_sensible_digits() -> None:
+    assert round_sig(812.4321, 4) == "812.4"
+    assert round_sig(2.1345, 3) == "2.13"
+    assert round_sig(381.2, 3) == "381"
+    assert round_sig(123456.0, 4) == "123500"
+    assert round_sig(0.000123456, 3) == "0.000123"
+    assert round_sig(0.0, 3) == "0"
+
+
+def test_markdown_card_shows_the_figures_and_marks_annual_estimates() -> None:
+    fp = footprint(SPANS, SERIES, 1.2)
+    card = energy_card(
+        fp, title="resnet50", accelerator="NVIDIA A40", accelerator_count=4, region="GB"
+    )
+
+    text = card.to_markdown()
+
+    # GPU: 0.5 kWh at 100, 0.5 at 300 (annual); CPU 0.5 at 100 -> 1.2 * 250 = 300 g
+    assert fp.co2e_g == pytest.approx(300.0)
+    assert "| Emissions | 300.0 gCO2e (0.300 kgCO2e) |" in text
+    assert "NVIDIA A40 x 4" in text
+    assert "6.0 h" in text  # 4 GPUs x 1.5 h
+    assert "| PUE | 1.20 |" in text
+    assert "1.500 kWh (GPU 1.000, CPU 0.500, DRAM 0.000)" in text
+    assert "| Energy at the facility | 1.800 kWh |" in text
+    assert "annual mean (estimate) 33 %" in text
+    assert "codecarbon-annual" in text
+    assert "(includes estimates)" in text
+    assert "2024-03-01 10:00 - 2024-03-01 11:30 UTC" in text
+    assert "Patterson et al. 2021" in text
+    assert "approx" in text
+
+
+def test_json_card_validates_against_the_schema() -> None:
+    fp = footprint(SPANS, SERIES, 1.2)
+    card = energy_card(
+        fp, title="r", accelerator="A40", accelerator_count=2, region="GB", accelerator_hours=7.5
+    )
+
+    data = json.loads(json.dumps(card.to_dict()))
+
+    jsonschema.validate(data, CARD_SCHEMA)
+    assert data["accelerator"] == {"type": "A40", "count": 2, "hours": 7.5}
+    assert data["co2e_g"] == pytest.approx(300.0)
+    assert data["carbon_intensity"]["estimated"] is True
+    assert data["carbon_intensity"]["kinds"] == pytest.approx({"actual": 2 / 3, "annual": 1 / 3})
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**data, "pue": 0.8}, CARD_SCHEMA)
+
+
+def test_equivalents_use_the_cited_factors() -> None:
+    car, phone = equivalents(1098.0)
+
+    assert car.quantity == pytest.approx(10.0)
+    assert phone.quantity == pytest.approx(1098.0 / 8.22)
+    assert (CAR_G_PER_KM, SMARTPHONE_CHARGE_G) == (109.8, 8.22)
+    assert car.approximate
+    assert phone.approximate
+    assert "EEA 2022" in car.source
+    assert "EPA" in phone.source
