@@ -1,0 +1,544 @@
+"""``slurm-carbon report``: each job's energy and CO2e, with sacct's options and habits.
+
+Selection (as sacct): ``-j/--jobs`` (``12`` is a job or every task of array 12,
+``12_3`` one task), ``-u/--user``, ``-A/--account``, ``-r/--partition``,
+``-s/--state`` (names or sacct's abbreviations: CD, F, CA, TO, OOM, ...),
+``-S/--starttime`` and ``-E/--endtime`` (sacct's time formats, local time).
+A job is reported in the window in which it *ended* (its carbon is settled
+then; each job is counted once). Defaults, as sacct's: the window starts at
+00:00 today and ends now; with ``-j`` and no ``-S``/``-E`` there is no window.
+
+Output: a table (rich) with totals; ``-P/--parsable2`` (``|``-separated, no
+trailing ``|``, header unless ``-n``; JobName is the last field and may itself
+hold ``|``: split with ``maxsplit=15``); ``--csv``; ``--json`` (schema:
+:data:`~slurm_carbon.cli.report_format.REPORT_JSON_SCHEMA`). ``--by
+job|user|account|partition`` prints totals per group instead of jobs. A job
+without a result yet is ``pending`` (empty figures, never zero); estimated
+figures (estimated energy, or a yearly-mean carbon intensity) are marked.
+``-j`` naming exactly one job shows its detail: the split by device and its
+energy (and carbon intensity, when the store holds it) over time.
+
+Permissions: the caller is the real uid. Users see only their own jobs and are
+refused (not shown an empty table) when they ask for someone else's. Admins
+(root, and the users or ``@groups`` in ``--admins`` / ``$SLURM_CARBON_ADMINS``)
+see everything. This is a courtesy of the command, not a security boundary:
+whoever can read the database URL can read the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import grp
+import json
+import math
+import os
+import pwd
+import sys
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.report_format import (
+    GROUP_COLUMNS,
+    JOB_COLUMNS,
+    JOULES_PER_KWH,
+    format_elapsed,
+    group_fields,
+    group_json,
+    job_fields,
+    job_json,
+    parse_jobs,
+    parse_names,
+    parse_states,
+    parse_time,
+    quality_text,
+)
+from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.store import make_engine, session_factory, transaction
+from slurm_carbon.store.reports import (
+    WASTE_STATES,
+    GroupBy,
+    GroupTotals,
+    JobRow,
+    ReportQuery,
+    TimelinePoint,
+    foreign_jobs,
+    iter_jobs,
+    job_timeline,
+    totals,
+)
+
+__all__ = ["Caller", "current_caller", "is_admin", "report"]
+
+# Rows of a detail view's timeline; longer jobs have their intervals merged.
+MAX_TIMELINE_ROWS = 48
+# Rows between two updates of the progress display.
+_PROGRESS_EVERY = 2000
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who runs the report, and when: the real uid's name, its groups, the local time."""
+
+    name: str
+    groups: frozenset[str] = frozenset()
+    now: datetime = field(default_factory=lambda: datetime.now().astimezone())
+
+
+def current_caller() -> Caller:
+    """The real uid's user name and groups (primary and supplementary)."""
+    entry = pwd.getpwuid(os.getuid())
+    groups = {group.gr_name for group in grp.getgrall() if entry.pw_name in group.gr_mem}
+    with contextlib.suppress(KeyError):
+        groups.add(grp.getgrgid(entry.pw_gid).gr_name)
+    return Caller(entry.pw_name, frozenset(groups))
+
+
+def is_admin(caller: Caller, admins: Sequence[str]) -> bool:
+    """Whether the caller is root, a listed user, or in a listed ``@group``."""
+    if caller.name == "root" or caller.name in admins:
+        return True
+    return any(entry.startswith("@") and entry[1:] in caller.groups for entry in admins)
+
+
+@click.command()
+@click.option("-j", "--jobs", "jobs_text", help="Job ids, comma-separated: 12, 12_3 (array task).")
+@click.option("-u", "--user", "users_text", help="Users, comma-separated.")
+@click.option("-A", "--account", "accounts_text", help="Accounts, comma-separated.")
+@click.option("-r", "--partition", "partitions_text", help="Partitions, comma-separated.")
+@click.option("-s", "--state", "states_text", help="States or abbreviations: CD,F,CA,TO,OOM,...")
+@click.option("-S", "--starttime", help="Jobs that ended at or after this (default: 00:00 today).")
+@click.option("-E", "--endtime", help="Jobs that ended at or before this (default: now).")
+@click.option(
+    "--by",
+    type=click.Choice(["job", "user", "account", "partition"]),
+    help="Totals per array/job, user, account or partition instead of jobs.",
+)
+@click.option("-P", "--parsable2", "output", flag_value="parsable2", help="'|'-separated.")
+@click.option("--csv", "output", flag_value="csv", help="CSV (RFC 4180).")
+@click.option("--json", "output", flag_value="json", help="JSON (schema in the docs).")
+@click.option("-n", "--noheader", is_flag=True, help="No header line (-P and --csv).")
+@click.option(
+    "--admins",
+    envvar="SLURM_CARBON_ADMINS",
+    default="",
+    help="Users and @groups who see every job, comma-separated [env: SLURM_CARBON_ADMINS].",
+)
+@url_option
+@click.pass_context
+def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one parameter each)
+    ctx: click.Context,
+    jobs_text: str | None,
+    users_text: str | None,
+    accounts_text: str | None,
+    partitions_text: str | None,
+    states_text: str | None,
+    starttime: str | None,
+    endtime: str | None,
+    by: GroupBy | None,
+    output: str | None,
+    noheader: bool,
+    admins: str,
+    url: str,
+) -> None:
+    """Energy and CO2e of jobs, sacct-style; one job (-j ID) in detail.
+
+    Jobs are those that ended between -S (default 00:00 today) and -E (default
+    now); with -j and neither, whenever they ended. TotalkWh is the facility's
+    energy (devices x PUE). Parsable output puts JobName last.
+    """
+    caller = ctx.find_object(Caller) or current_caller()
+    try:
+        query = _query(
+            jobs=jobs_text,
+            users=users_text,
+            accounts=accounts_text,
+            partitions=partitions_text,
+            states=states_text,
+        )
+        query = _window(query, caller.now, starttime, endtime)
+        engine = make_engine(url)
+        try:
+            factory = session_factory(engine)
+            with transaction(factory) as session:
+                if not is_admin(caller, parse_names(admins)):
+                    query = _restrict_to_caller(session, query, caller)
+                _output(session, query, by, output, noheader=noheader, now=caller.now)
+        finally:
+            engine.dispose()
+    except (ConfigError, StoreError) as err:
+        raise click.ClickException(str(err)) from err
+
+
+def _output(  # noqa: PLR0913 (what report was asked)
+    session: Any,
+    query: ReportQuery,
+    by: GroupBy | None,
+    output: str | None,
+    *,
+    noheader: bool,
+    now: datetime,
+) -> None:
+    """Write the report; the jobs are read (streamed) only when they are shown."""
+    writer = _Writer(sys.stdout, noheader=noheader)
+    groups = totals(session, query, by) if by else None
+    if output == "json":
+        overall = totals(session, query)[0]
+        rows = () if groups is not None else _progress(iter_jobs(session, query))
+        writer.json(query=query, by=by, rows=rows, groups=groups, overall=overall, now=now)
+    elif output in ("parsable2", "csv"):
+        write = writer.parsable2 if output == "parsable2" else writer.csv
+        if groups is not None:
+            write((), groups)
+        else:
+            write(_progress(iter_jobs(session, query)), None)
+    elif groups is not None:
+        _table(session, query, by, groups=groups)
+    else:
+        _table(session, query, None, rows=_progress(iter_jobs(session, query)))
+
+
+def _query(
+    *,
+    jobs: str | None,
+    users: str | None,
+    accounts: str | None,
+    partitions: str | None,
+    states: str | None,
+) -> ReportQuery:
+    return ReportQuery(
+        jobs=parse_jobs(jobs) if jobs else (),
+        users=parse_names(users) if users else (),
+        accounts=parse_names(accounts) if accounts else (),
+        partitions=parse_names(partitions) if partitions else (),
+        states=parse_states(states) if states else (),
+    )
+
+
+def _window(
+    query: ReportQuery, now: datetime, starttime: str | None, endtime: str | None
+) -> ReportQuery:
+    if query.jobs and starttime is None and endtime is None:
+        return query
+    start = parse_time(starttime, now) if starttime else parse_time("midnight", now)
+    end = parse_time(endtime, now) if endtime else now
+    if start > end:
+        raise ConfigError(f"start {start:%Y-%m-%dT%H:%M:%S} is after end {end:%Y-%m-%dT%H:%M:%S}")
+    return replace(query, start=start.astimezone(UTC), end=end.astimezone(UTC))
+
+
+def _restrict_to_caller(session: Any, query: ReportQuery, caller: Caller) -> ReportQuery:
+    others = sorted(set(query.users) - {caller.name})
+    if others:
+        raise ConfigError(
+            f"permission denied: {caller.name} may only see their own jobs, not those of"
+            f" {', '.join(others)} (ask an admin)"
+        )
+    foreign = foreign_jobs(session, query.jobs, caller.name)
+    if foreign:
+        raise ConfigError(
+            f"permission denied: {caller.name} may only see their own jobs, and job"
+            f" {', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''} is not"
+            f" {caller.name}'s (ask an admin)"
+        )
+    return replace(query, users=(caller.name,))
+
+
+def _progress(rows: Iterable[JobRow]) -> Iterator[JobRow]:
+    """The rows, counted on stderr while they stream in, if stderr is a terminal."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield from rows
+        return
+    columns = (SpinnerColumn(), TextColumn("reading jobs: {task.completed:,}"))
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("jobs", total=None)
+        count = 0
+        for count, row in enumerate(rows, 1):
+            if count % _PROGRESS_EVERY == 0:
+                progress.update(task, completed=count)
+            yield row
+        progress.update(task, completed=count)
+
+
+class _Writer:
+    """The machine-readable outputs, streamed line by line."""
+
+    def __init__(self, out: IO[str], *, noheader: bool) -> None:
+        self._out = out
+        self._noheader = noheader
+
+    def parsable2(self, rows: Iterable[JobRow], groups: list[GroupTotals] | None) -> None:
+        write = self._out.write
+        if groups is not None:
+            if not self._noheader:
+                write("|".join(GROUP_COLUMNS) + "\n")
+            for group in groups:
+                write("|".join(group_fields(group)) + "\n")
+            return
+        if not self._noheader:
+            write("|".join(JOB_COLUMNS) + "\n")
+        batch: list[str] = []
+        for row in rows:
+            batch.append("|".join(job_fields(row)))
+            if len(batch) >= 1000:
+                write("\n".join(batch) + "\n")
+                batch.clear()
+        if batch:
+            write("\n".join(batch) + "\n")
+
+    def csv(self, rows: Iterable[JobRow], groups: list[GroupTotals] | None) -> None:
+        writer = csv.writer(self._out, lineterminator="\n")
+        if groups is not None:
+            if not self._noheader:
+                writer.writerow(GROUP_COLUMNS)
+            writer.writerows(group_fields(group) for group in groups)
+            return
+        if not self._noheader:
+            writer.writerow(JOB_COLUMNS)
+        writer.writerows(job_fields(row) for row in rows)
+
+    def json(  # noqa: PLR0913 (the parts of one document)
+        self,
+        *,
+        query: ReportQuery,
+        by: GroupBy | None,
+        rows: Iterable[JobRow],
+        groups: list[GroupTotals] | None,
+        overall: GroupTotals,
+        now: datetime,
+    ) -> None:
+        write = self._out.write
+        head: dict[str, Any] = {
+            "schema_version": 1,
+            "generated_at": now.astimezone(UTC).isoformat(),
+            "window": {
+                "start": None if query.start is None else query.start.isoformat(),
+                "end": None if query.end is None else query.end.isoformat(),
+            },
+        }
+        if by is not None:
+            head["by"] = by
+        text = json.dumps(head)
+        write(text[:-1])
+        if groups is not None:
+            write(', "groups": ' + json.dumps([group_json(group) for group in groups]))
+        else:
+            write(', "jobs": [')
+            for index, row in enumerate(rows):
+                write(("\n" if index == 0 else ",\n") + json.dumps(job_json(row)))
+            write("]")
+        write(', "totals": ' + json.dumps(group_json(overall)) + "}\n")
+
+
+def _grams(co2e_g: float) -> str:
+    return f"{co2e_g / 1000:,.2f} kg" if co2e_g >= 10_000 else f"{co2e_g:,.1f} g"
+
+
+def _table(
+    session: Any,
+    query: ReportQuery,
+    by: GroupBy | None,
+    *,
+    rows: Iterable[JobRow] = (),
+    groups: list[GroupTotals] | None = None,
+) -> None:
+    console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
+    if by is not None and groups is not None:
+        _groups_table(console, by, groups)
+    else:
+        listed = list(rows)
+        if len(query.jobs) == 1 and len(listed) == 1:
+            _detail(console, listed[0], job_timeline(session, listed[0]))
+            return
+        _jobs_table(console, listed)
+    _footer(console, query, totals(session, query)[0])
+
+
+def _jobs_table(console: Console, rows: list[JobRow]) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    for name in JOB_COLUMNS[:7]:
+        table.add_column(name)
+    for name in ("kWh GPU", "kWh CPU", "kWh DRAM", "kWh total", "gCO2e", "CI g/kWh", "PUE"):
+        table.add_column(name, justify="right")
+    table.add_column("Quality")
+    table.add_column("JobName", overflow="fold")
+    for row in rows:
+        fields = job_fields(row)
+        figures = row.figures
+        if figures is None:
+            numbers = ["-"] * 4 + ["[yellow]pending[/]", "-", "-"]
+        else:
+            mark = "~" if figures.estimated else ""
+            ci = figures.ci_mean_g_per_kwh
+            numbers = [
+                f"{figures.gpu_energy_j / JOULES_PER_KWH:.3f}",
+                f"{figures.cpu_energy_j / JOULES_PER_KWH:.3f}",
+                f"{figures.dram_energy_j / JOULES_PER_KWH:.3f}",
+                f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f}",
+                f"{mark}{figures.co2e_g:,.1f}",
+                "" if ci is None else f"{ci:.0f}",
+                f"{figures.pue:.2f}",
+            ]
+        table.add_row(*(_plain(f) for f in fields[:7]), *numbers, fields[14], _plain(fields[15]))
+    console.print(table)
+
+
+def _plain(text: str) -> str:
+    """Text shown as is (no rich markup in a job name)."""
+    return text.replace("[", r"\[")
+
+
+def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> None:
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column(by.capitalize())
+    for name in ("Jobs", "Pending", "Estimated", "kWh GPU", "kWh CPU", "kWh DRAM", "kWh total"):
+        table.add_column(name, justify="right")
+    table.add_column("gCO2e", justify="right")
+    table.add_column("waste gCO2e", justify="right")
+    for group in groups:
+        fields = group_fields(group)
+        table.add_row(
+            _plain(fields[0]),
+            *fields[1:4],
+            *(f"{float(value):.3f}" for value in fields[4:8]),
+            f"{group.co2e_g:,.1f}",
+            f"{group.waste_co2e_g:,.1f}",
+        )
+    console.print(table)
+
+
+def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
+    if query.start is not None and query.end is not None:
+        start = query.start.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
+        end = query.end.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
+        console.print(f"Jobs that ended from {start} to {end} (local time).")
+    share = overall.waste_co2e_g / overall.co2e_g * 100 if overall.co2e_g else 0.0
+    console.print(
+        f"Total: {overall.jobs} jobs ({overall.pending_jobs} pending,"
+        f" {overall.estimated_jobs} estimated): {_grams(overall.co2e_g)} CO2e,"
+        f" {overall.facility_energy_j / JOULES_PER_KWH:,.3f} kWh at the facility"
+        f" ({overall.device_energy_j / JOULES_PER_KWH:,.3f} kWh at the devices: GPU"
+        f" {overall.gpu_energy_j / JOULES_PER_KWH:,.3f}, CPU"
+        f" {overall.cpu_energy_j / JOULES_PER_KWH:,.3f}, DRAM"
+        f" {overall.dram_energy_j / JOULES_PER_KWH:,.3f})."
+    )
+    console.print(
+        f"Waste: {_grams(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"
+        f" {', '.join(WASTE_STATES)}."
+    )
+    if overall.pending_jobs:
+        console.print("pending: no result computed yet; not counted in the sums.")
+    if overall.estimated_jobs:
+        console.print(
+            "~ estimate: energy estimated (no counter) or a yearly-mean carbon intensity"
+            " (annual-ci) instead of the hour's."
+        )
+
+
+def _detail(console: Console, row: JobRow, timeline: list[TimelinePoint]) -> None:
+    figures = row.figures
+    title = f"Job {row.job_id_text}" + (f" ({_plain(row.name)})" if row.name else "")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    start = "" if row.start_time is None else row.start_time.astimezone().isoformat()
+    end = "" if row.end_time is None else row.end_time.astimezone().isoformat()
+    for label, value in (
+        ("User", row.user_name or ""),
+        ("Account", row.account or ""),
+        ("Partition", row.partition or ""),
+        ("State", row.state or ""),
+        ("Start", start),
+        ("End", end),
+        ("Elapsed", format_elapsed(row.elapsed)),
+        ("GPUs", str(row.requested_gpus)),
+    ):
+        facts.add_row(label, _plain(value))
+    if figures is None:
+        facts.add_row("Result", "[yellow]pending[/]: no result computed yet")
+    else:
+        device_j = figures.device_energy_j
+        for label, energy_j in (
+            ("GPU", figures.gpu_energy_j),
+            ("CPU", figures.cpu_energy_j),
+            ("DRAM", figures.dram_energy_j),
+        ):
+            share = energy_j / device_j * 100 if device_j else 0.0
+            facts.add_row(f"Energy {label}", f"{energy_j / JOULES_PER_KWH:.3f} kWh ({share:.0f} %)")
+        mark = "~" if figures.estimated else ""
+        facts.add_row("PUE", f"{figures.pue:.2f}")
+        facts.add_row("Facility", f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f} kWh")
+        facts.add_row("CO2e", f"{mark}{_grams(figures.co2e_g)}")
+        ci = figures.ci_mean_g_per_kwh
+        facts.add_row(
+            "Intensity",
+            ("" if ci is None else f"{ci:.0f} gCO2e/kWh (energy-weighted mean) ")
+            + _plain(f"[{figures.ci_region or '?'}, {figures.ci_source or '?'}]"),
+        )
+        facts.add_row("Quality", quality_text(figures) + f", {figures.sharing}")
+        if figures.estimated:
+            facts.add_row("", "~ an estimate (estimated energy or a yearly-mean intensity)")
+    console.print(f"[bold]{title}[/]")
+    console.print(facts)
+    if timeline:
+        _timeline(console, timeline)
+    else:
+        console.print("No energy intervals stored for this job.")
+
+
+def _merge(points: list[TimelinePoint]) -> TimelinePoint:
+    energy_j = [p.gpu_energy_j + p.cpu_energy_j + p.dram_energy_j for p in points]
+    weighted = [(e, p.ci_g_per_kwh) for e, p in zip(energy_j, points, strict=True)]
+    known = [(e, ci) for e, ci in weighted if ci is not None]
+    total = sum(e for e, _ in known)
+    if known and total > 0:
+        ci: float | None = sum(e * c for e, c in known) / total
+    else:
+        ci = known[0][1] if known else None
+    return TimelinePoint(
+        points[0].start,
+        points[-1].end,
+        sum(p.gpu_energy_j for p in points),
+        sum(p.cpu_energy_j for p in points),
+        sum(p.dram_energy_j for p in points),
+        ci,
+    )
+
+
+def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:
+    size = math.ceil(len(timeline) / MAX_TIMELINE_ROWS)
+    merged = [_merge(timeline[i : i + size]) for i in range(0, len(timeline), size)]
+    with_ci = any(point.ci_g_per_kwh is not None for point in merged)
+    table = Table(title="Energy over time (at the devices)", show_edge=False, pad_edge=False)
+    table.add_column("From")
+    table.add_column("To")
+    for name in ("Wh GPU", "Wh CPU", "Wh DRAM", "mean W"):
+        table.add_column(name, justify="right")
+    if with_ci:
+        table.add_column("CI g/kWh", justify="right")
+    for point in merged:
+        energy_j = point.gpu_energy_j + point.cpu_energy_j + point.dram_energy_j
+        seconds = (point.end - point.start).total_seconds()
+        cells = [
+            point.start.astimezone().strftime("%m-%d %H:%M:%S"),
+            point.end.astimezone().strftime("%m-%d %H:%M:%S"),
+            f"{point.gpu_energy_j / 3600:.1f}",
+            f"{point.cpu_energy_j / 3600:.1f}",
+            f"{point.dram_energy_j / 3600:.1f}",
+            f"{energy_j / seconds:.0f}" if seconds > 0 else "",
+        ]
+        if with_ci:
+            cells.append("" if point.ci_g_per_kwh is None else f"{point.ci_g_per_kwh:.0f}")
+        table.add_row(*cells)
+    console.print(table)
+    if not with_ci:
+        console.print("The carbon intensity per interval is not stored: energy over time only.")
