@@ -1,0 +1,191 @@
+"""A finished job's result: its stored energy x carbon intensity x PUE, stored and as a payload.
+
+:func:`settle_result` takes a job as Slurm's accounting has it (final record),
+stores its metadata, computes its figures from its stored intervals, the
+carbon-intensity series of its region over the time it ran and the site's
+PUE, and replaces its :class:`~slurm_carbon.store.models.JobResult`. It
+returns the AdminComment payload (``sc1:co2e_g=...``) to write back.
+
+What is site policy comes in through :class:`Site` (region of a partition and
+node, PUE of a partition at a time) and what gives carbon intensity through
+:class:`~slurm_carbon.intensity.base.IntensityProvider`'s ``history``.
+
+Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from slurm_carbon import accounting as acc
+from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
+from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store import ResultQuality, Sharing, get_or_create_cluster, upsert_job
+from slurm_carbon.store.results import ResultValues, StoredInterval, job_intervals, save_result
+
+__all__ = [
+    "Computed",
+    "NoEnergy",
+    "Site",
+    "StaticSite",
+    "compute_result",
+    "settle_result",
+    "store_job",
+]
+
+logger = logging.getLogger(__name__)
+
+
+class Site(Protocol):
+    """Where a job's electricity came from, and the facility's overhead."""
+
+    def region_for(self, partition: str, node: str) -> str:
+        """The carbon-intensity region of a node of a partition."""
+        ...
+
+    def pue_at(self, partition: str, when: datetime) -> float:
+        """The PUE of a partition at a time (dimensionless, >= 1)."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaticSite:
+    """One region and one PUE for every partition and node."""
+
+    region: str
+    pue: float = 1.0
+
+    def region_for(self, partition: str, node: str) -> str:
+        """The one region."""
+        return self.region
+
+    def pue_at(self, partition: str, when: datetime) -> float:
+        """The one PUE."""
+        return self.pue
+
+
+class NoEnergy(SlurmCarbonError):
+    """No energy interval of the job is stored (yet)."""
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A job's figures and the AdminComment payload that carries them."""
+
+    values: ResultValues
+    payload: str
+
+
+def _spans(intervals: Sequence[StoredInterval]) -> list[acc.EnergySpan]:
+    return [
+        acc.EnergySpan(
+            device_kind=acc.DeviceKind(row.kind.value),
+            start=row.start,
+            end=row.end,
+            energy_j=row.energy_j,
+            method=acc.EnergyMethod(row.method.value),
+            sharing=acc.Sharing(row.sharing.value),
+        )
+        for row in intervals
+    ]
+
+
+def compute_result(
+    job: SlurmJob,
+    intervals: Sequence[StoredInterval],
+    site: Site,
+    intensity: IntensityProvider,
+    now: datetime,
+) -> Computed:
+    """The job's figures: ``co2e_g = sum_t E_t x CI_t x PUE_t`` over its intervals.
+
+    The region is the site's for the job's partition and the node of its first
+    interval; the series covers the intervals' whole time; the PUE is the
+    partition's at each part's start (see :func:`slurm_carbon.accounting.footprint`).
+
+    Raises:
+        NoEnergy: ``intervals`` is empty.
+        IntensityUnavailable: no carbon intensity for the job's region and time.
+    """
+    if not intervals:
+        raise NoEnergy(f"job {job.job_id}: no energy stored")
+    region = site.region_for(job.partition, intervals[0].node)
+    start = min(row.start for row in intervals)
+    end = max(row.end for row in intervals)
+    points = list(intensity.history(region, start, end))
+    if not points:
+        raise IntensityUnavailable(f"no carbon intensity for {region} from {start} to {end}")
+    partition = job.partition
+    figures = acc.footprint(_spans(intervals), points, lambda when: site.pue_at(partition, when))
+    weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
+    values = ResultValues(
+        gpu_energy_j=figures.gpu_kwh * acc.J_PER_KWH,
+        cpu_energy_j=figures.cpu_kwh * acc.J_PER_KWH,
+        dram_energy_j=figures.dram_kwh * acc.J_PER_KWH,
+        co2e_g=figures.co2e_g,
+        ci_mean_g_per_kwh=figures.ci_mean_g_per_kwh,
+        ci_region=region,
+        ci_source=",".join(figures.quality.ci_sources)[:64] or None,
+        pue=figures.pue if figures.pue is not None else site.pue_at(partition, start),
+        quality=ResultQuality(weakest.value),
+        sharing=Sharing.SHARED if figures.quality.any_shared else Sharing.EXCLUSIVE,
+        computed_at=now,
+    )
+    return Computed(values, acc.comment_payload(figures))
+
+
+def store_job(session: Session, job: SlurmJob) -> int:
+    """Store what Slurm's record says of the job; return its row id (``jobs.id``)."""
+    cluster = get_or_create_cluster(session, job.cluster)
+    row = upsert_job(
+        session,
+        cluster.id,
+        job.job_id_raw,
+        array_job_id=job.array_job_id,
+        array_task_id=job.array_task_id,
+        name=job.name,
+        user_name=job.user,
+        account=job.account,
+        partition=job.partition,
+        submit_time=job.submit_time,
+        start_time=job.start_time,
+        end_time=job.end_time,
+        state=job.state,
+        requested_gpus=job.req_gpus,
+        comment=job.comment,
+    )
+    return row.id
+
+
+def settle_result(
+    session: Session,
+    job: SlurmJob,
+    site: Site,
+    intensity: IntensityProvider,
+    now: datetime,
+) -> Computed:
+    """Store the job's metadata and its (re)computed result; return it with its payload.
+
+    Raises:
+        NoEnergy: nothing of the job is stored yet.
+        IntensityUnavailable: as :func:`compute_result`.
+    """
+    job_id = store_job(session, job)
+    computed = compute_result(job, job_intervals(session, job_id), site, intensity, now)
+    save_result(session, job_id, computed.values)
+    logger.info(
+        "result job=%s co2e_g=%.1f region=%s source=%s quality=%s",
+        job.job_id,
+        computed.values.co2e_g,
+        computed.values.ci_region,
+        computed.values.ci_source,
+        computed.values.quality,
+    )
+    return computed

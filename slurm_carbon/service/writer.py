@@ -1,0 +1,382 @@
+"""The writer: finished jobs' results, computed and mirrored into Slurm's AdminComment.
+
+Where jobs come from:
+
+- the EpilogSlurmctld shim drops ``<spool>/ended/<raw job id>.end`` when a job
+  ends; :meth:`Writer.intake` reads Slurm's record of those jobs, stores it,
+  queues the job (a :class:`~slurm_carbon.store.models.CommentWrite` row) and
+  removes the file. The database is the queue from then on;
+- :meth:`Writer.sweep` finds measured jobs that were never queued (or have no
+  result): jobs that ended while the writer was down or whose hand-off was lost.
+  Those Slurm reports finished are queued.
+
+For each queued job, :meth:`Writer.write_due` waits until ``sacct`` shows the
+job's record final (:attr:`~slurm_carbon.slurm.SlurmJob.finished`: End set,
+start record arrived), so slurmctld can no longer overwrite what is written;
+then it stores the job's metadata and result, writes the payload with
+``sacctmgr`` (``finished=True``), addressing an array task as
+``<array_id>_<task>``, and reads it back through ``sacct``. A foreign
+AdminComment is kept: the payload is appended after a space, or replaces our
+own earlier ``sc1:`` part (:func:`merge_admin_comment`). Slurm 22.05's sacctmgr
+lower-cases the whole comment and turns quotes into backticks, the foreign part
+included; the read-back compares our part only.
+
+A try that fails (record not final yet, no energy stored yet, Slurm or
+carbon intensity unavailable, read-back mismatch) counts one attempt, keeps the
+error and is tried again after an exponential backoff (:class:`Backoff`, kept
+in memory: a restarted writer tries every pending job once at once); after
+``max_attempts`` the write is marked failed. Run one writer per database.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
+from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.service.results import NoEnergy, Site, settle_result, store_job
+from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
+from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.results import (
+    PendingComment,
+    jobs_to_settle,
+    pending_comments,
+    record_comment_attempt,
+    request_comment,
+)
+
+__all__ = [
+    "ENDED_DIR",
+    "PAYLOAD_PREFIX",
+    "Backoff",
+    "PassReport",
+    "Writer",
+    "merge_admin_comment",
+    "our_part",
+]
+
+logger = logging.getLogger(__name__)
+
+PAYLOAD_PREFIX = "sc1:"
+#: Subdirectory of the spool where the EpilogSlurmctld shim drops ``<raw id>.end``.
+ENDED_DIR = "ended"
+_ENDED_FILE = re.compile(r"^(\d+)\.end$")
+# A hand-off whose job sacct never lists is dropped after this long.
+_STALE_HANDOFF = timedelta(days=1)
+# Job ids per sacct call.
+_SACCT_CHUNK = 100
+
+
+def our_part(comment: str) -> str | None:
+    """Our ``sc1:`` token in an AdminComment (the last one, compared lower-cased), if any."""
+    ours = [word for word in comment.split() if word.lower().startswith(PAYLOAD_PREFIX)]
+    return ours[-1].lower() if ours else None
+
+
+def merge_admin_comment(existing: str, payload: str) -> str:
+    """The AdminComment holding ``payload``: ours replaced, anything foreign kept before it.
+
+    >>> merge_admin_comment("", "sc1:co2e_g=1.0")
+    'sc1:co2e_g=1.0'
+    >>> merge_admin_comment("checked by ops sc1:co2e_g=9.9", "sc1:co2e_g=1.0")
+    'checked by ops sc1:co2e_g=1.0'
+    """
+    if not payload.startswith(PAYLOAD_PREFIX) or any(c.isspace() for c in payload):
+        raise ValueError(f"not a payload of ours: {payload!r}")
+    foreign = [w for w in existing.split() if not w.lower().startswith(PAYLOAD_PREFIX)]
+    return " ".join([*foreign, payload])
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """When to try a failed write again.
+
+    Attributes:
+        first_s: Delay after the first failed try. Units: seconds.
+        factor: Each further failure multiplies the delay by this.
+        max_s: The delay's ceiling. Units: seconds.
+        max_attempts: Tries before the write is marked failed.
+    """
+
+    first_s: float = 5.0
+    factor: float = 2.0
+    max_s: float = 1800.0
+    max_attempts: int = 12
+
+    def delay_s(self, attempts: int) -> float:
+        """Delay after ``attempts`` failed tries (>= 1). Units: seconds."""
+        return float(min(self.max_s, self.first_s * self.factor ** max(attempts - 1, 0)))
+
+
+@dataclass
+class PassReport:
+    """What one pass did: jobs queued, comments written, tries failed, writes given up."""
+
+    queued: int = 0
+    written: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for index in range(0, len(items), size):
+        yield items[index : index + size]
+
+
+class Writer:
+    """Computes finished jobs' results and writes them into Slurm (see the module docstring).
+
+    Args:
+        factory: Sessions on the store.
+        slurm: The Slurm client (sacct to read, sacctmgr to write).
+        site: Region and PUE policy.
+        intensity: Carbon-intensity series (``history``) for a region.
+        spool: The spool directory holding ``ended/`` (None: no hand-off files).
+        backoff: Retry policy.
+        clock: Current time (aware UTC).
+    """
+
+    def __init__(  # noqa: PLR0913 (what the writer touches, injected)
+        self,
+        factory: SessionFactory,
+        slurm: SlurmClient,
+        site: Site,
+        intensity: IntensityProvider,
+        *,
+        spool: Path | None = None,
+        backoff: Backoff | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._factory = factory
+        self._slurm = slurm
+        self._site = site
+        self._intensity = intensity
+        self._spool = spool
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._not_before: dict[int, datetime] = {}
+
+    # -- reading Slurm -------------------------------------------------------------
+
+    def _records(self, raw_ids: Sequence[int]) -> dict[int, SlurmJob]:
+        """Slurm's records of these raw job ids, by raw id.
+
+        ``sacct -j <id>`` also lists an array's every task when ``<id>`` is the
+        array's id (the last task's raw id): only exact raw ids are kept.
+        """
+        wanted = set(raw_ids)
+        found: dict[int, SlurmJob] = {}
+        for chunk in _chunks(sorted({str(i) for i in wanted}), _SACCT_CHUNK):
+            for job in self._slurm.jobs(JobQuery(job_ids=chunk)):
+                if job.job_id_raw in wanted:
+                    found[job.job_id_raw] = job
+        return found
+
+    # -- queueing ------------------------------------------------------------------
+
+    def intake(self) -> int:
+        """Queue the jobs the EpilogSlurmctld shim handed over; return how many.
+
+        A file is removed once its job is queued; a file whose job sacct does
+        not list yet stays for the next pass (and is dropped after a day).
+        """
+        if self._spool is None:
+            return 0
+        directory = self._spool / ENDED_DIR
+        try:
+            entries = list(directory.iterdir())
+        except FileNotFoundError:
+            return 0
+        files: dict[int, Path] = {}
+        for path in entries:
+            match = _ENDED_FILE.match(path.name)
+            if match:
+                files[int(match[1])] = path
+        if not files:
+            return 0
+        records = self._records(list(files))
+        queued = 0
+        now = self._clock()
+        for raw_id, path in sorted(files.items()):
+            job = records.get(raw_id)
+            if job is None:
+                self._drop_if_stale(path, raw_id, now)
+                continue
+            with transaction(self._factory) as session:
+                request_comment(session, store_job(session, job), now)
+            path.unlink(missing_ok=True)
+            queued += 1
+            logger.info("queued job=%s (ended, handed over by EpilogSlurmctld)", job.job_id)
+        return queued
+
+    def _drop_if_stale(self, path: Path, raw_id: int, now: datetime) -> None:
+        try:
+            age = now - datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        except FileNotFoundError:
+            return
+        if age > _STALE_HANDOFF:
+            logger.warning("job %d: sacct has no record after %s; hand-off dropped", raw_id, age)
+            path.unlink(missing_ok=True)
+
+    def sweep(self, limit: int = 500) -> int:
+        """Queue measured jobs, never queued, that Slurm reports finished; return how many."""
+        with transaction(self._factory) as session:
+            keys = jobs_to_settle(session, limit)
+        if not keys:
+            return 0
+        records = self._records([key.slurm_job_id for key in keys])
+        queued = 0
+        now = self._clock()
+        for key in keys:
+            job = records.get(key.slurm_job_id)
+            if job is None or job.cluster != key.cluster or not job.finished:
+                continue
+            with transaction(self._factory) as session:
+                request_comment(session, store_job(session, job), now)
+            queued += 1
+            logger.info("queued job=%s (found by the sweep)", job.job_id)
+        return queued
+
+    # -- writing -------------------------------------------------------------------
+
+    def write_due(self, limit: int = 100) -> PassReport:
+        """Try every queued write whose backoff has passed."""
+        report = PassReport()
+        now = self._clock()
+        with transaction(self._factory) as session:
+            due = [
+                p
+                for p in pending_comments(session, limit)
+                if self._not_before.get(p.write_id, now) <= now
+            ]
+        if not due:
+            return report
+        try:
+            records = self._records([p.job.slurm_job_id for p in due])
+        except SlurmError as err:
+            for pending in due:
+                self._failed(pending, None, f"sacct: {err}", report)
+            return report
+        for pending in due:
+            record = records.get(pending.job.slurm_job_id)
+            if record is not None and record.cluster != pending.job.cluster:
+                record = None
+            self._write_one(pending, record, report)
+        return report
+
+    def _write_one(self, pending: PendingComment, job: SlurmJob | None, report: PassReport) -> None:
+        key = pending.job
+        if job is None:
+            self._failed(pending, None, f"sacct lists no job {key.slurm_job_id}", report)
+            return
+        if not job.finished:
+            self._failed(
+                pending, None, f"job {job.job_id}: Slurm's record is not final yet", report
+            )
+            return
+        try:
+            with transaction(self._factory) as session:
+                computed = settle_result(session, job, self._site, self._intensity, self._clock())
+        except (NoEnergy, IntensityUnavailable) as err:
+            self._failed(pending, None, str(err), report)
+            return
+        payload = computed.payload
+        if our_part(job.admin_comment) == payload:
+            self._written(pending, payload, job, report)
+            return
+        text = merge_admin_comment(job.admin_comment, payload)
+        try:
+            self._slurm.set_admin_comment(job.job_id, text, finished=True)
+            back = self._slurm.jobs(JobQuery(job_ids=[job.job_id]))
+        except SlurmError as err:
+            self._failed(pending, payload, str(err), report)
+            return
+        seen = next((b.admin_comment for b in back if b.job_id_raw == job.job_id_raw), None)
+        if seen is None or our_part(seen) != payload:
+            self._failed(pending, payload, f"job {job.job_id}: sacct reads back {seen!r}", report)
+            return
+        self._written(pending, payload, job, report)
+
+    def _written(
+        self, pending: PendingComment, payload: str, job: SlurmJob, report: PassReport
+    ) -> None:
+        with transaction(self._factory) as session:
+            record_comment_attempt(session, pending.write_id, now=self._clock(), payload=payload)
+        self._not_before.pop(pending.write_id, None)
+        report.written += 1
+        logger.info("AdminComment written job=%s %s", job.job_id, payload)
+
+    def _failed(
+        self, pending: PendingComment, payload: str | None, error: str, report: PassReport
+    ) -> None:
+        attempts = pending.attempts + 1
+        give_up = attempts >= self._backoff.max_attempts
+        now = self._clock()
+        with transaction(self._factory) as session:
+            record_comment_attempt(
+                session, pending.write_id, now=now, payload=payload, error=error, give_up=give_up
+            )
+        report.errors.append(error)
+        if give_up:
+            self._not_before.pop(pending.write_id, None)
+            report.failed += 1
+            logger.warning(
+                "AdminComment of job %s given up after %d tries: %s",
+                pending.job.slurm_job_id,
+                attempts,
+                error,
+            )
+            return
+        delay = self._backoff.delay_s(attempts)
+        self._not_before[pending.write_id] = now + timedelta(seconds=delay)
+        report.retried += 1
+        logger.info(
+            "job %s: try %d failed (%s); again in %.0f s",
+            pending.job.slurm_job_id,
+            attempts,
+            error,
+            delay,
+        )
+
+    # -- running -------------------------------------------------------------------
+
+    def run_once(self, *, sweep: bool = True) -> PassReport:
+        """One pass: take hand-offs, sweep (if ``sweep``), write what is due.
+
+        Raises:
+            StoreError: the database is unavailable.
+            SlurmError: sacct failed while queueing.
+        """
+        queued = self.intake()
+        if sweep:
+            queued += self.sweep()
+        report = self.write_due()
+        report.queued = queued
+        return report
+
+    def run(self, stop: threading.Event, *, poll_s: float = 2.0, sweep_s: float = 300.0) -> None:
+        """Pass after pass until ``stop`` is set; a failed pass is logged in one line."""
+        next_sweep = self._clock()
+        while not stop.is_set():
+            now = self._clock()
+            sweep = now >= next_sweep
+            try:
+                self.run_once(sweep=sweep)
+            except (StoreError, SlurmError) as err:
+                logger.warning("writer pass failed: %s", err)
+            except SlurmCarbonError as err:
+                logger.error("writer pass failed: %s", err)  # noqa: TRY400 (one line, no trace)
+            if sweep:
+                next_sweep = now + timedelta(seconds=sweep_s)
+            stop.wait(poll_s)

@@ -1,0 +1,516 @@
+"""The writer against a fake Slurm that behaves as 22.05 does, on SQLite and PostgreSQL.
+
+The fake lists jobs as ``sacct -j`` does (an array's id also selects all its
+tasks), lower-cases what it is asked to write (sacctmgr 22.05), and can be
+told to refuse writes or to report a record that is not final yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from slurm_carbon.errors import SlurmError
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.service.results import StaticSite
+from slurm_carbon.service.writer import Backoff, Writer, merge_admin_comment, our_part
+from slurm_carbon.slurm import JobQuery, SlurmJob
+from slurm_carbon.store import (
+    CommentWrite,
+    CommentWriteState,
+    DeviceKind,
+    EnergyMethod,
+    Job,
+    JobResult,
+    ReportedDevice,
+    ReportedInterval,
+    SessionFactory,
+    Sharing,
+    ingest_batch,
+)
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+CLUSTER = "sclocal"
+GPU = ReportedDevice("GPU-aaaa", DeviceKind.GPU, minor=0)
+CPU = ReportedDevice("cpu-estimate", DeviceKind.CPU)
+PUE = 1.5
+REPO = Path(__file__).resolve().parents[3]
+
+
+def slurm_job(raw: int, **fields: object) -> SlurmJob:
+    values: dict[str, object] = {
+        "cluster": CLUSTER,
+        "job_id": str(raw),
+        "job_id_raw": raw,
+        "array_job_id": None,
+        "array_task_id": None,
+        "name": "train|resnet",
+        "user": "alice",
+        "uid": 1000,
+        "account": "carbon",
+        "partition": "debug",
+        "state": "COMPLETED",
+        "exit_code": "0:0",
+        "submit_time": T0 - timedelta(minutes=1),
+        "start_time": T0,
+        "end_time": T0 + timedelta(hours=2),
+        "elapsed_s": 7200,
+        "alloc_cpus": 1,
+        "req_tres": "billing=1,cpu=1,gres/gpu=1,mem=256M,node=1",
+        "alloc_tres": "billing=1,cpu=1,gres/gpu=1,mem=256M,node=1",
+        "req_gpus": 1,
+        "alloc_gpus": 1,
+        "node_list": "vm",
+        "comment": "carbon_budget=5kg",
+        "admin_comment": "",
+    }
+    values.update(fields)
+    return SlurmJob(**values)  # type: ignore[arg-type]
+
+
+class FakeSlurm:
+    """A SlurmClient over a dict of records, as Slurm 22.05 answers."""
+
+    def __init__(self, *jobs: SlurmJob) -> None:
+        self.records = {job.job_id_raw: job for job in jobs}
+        self.writes: list[tuple[str, str, bool]] = []
+        self.refuse: str | None = None
+        self.ignore_writes = False
+
+    def jobs(self, query: JobQuery) -> list[SlurmJob]:
+        selected = set(query.job_ids)
+        return [
+            job
+            for job in self.records.values()
+            if job.job_id in selected
+            or str(job.job_id_raw) in selected
+            or str(job.array_job_id) in selected
+        ]
+
+    def submit(self, sbatch_args: Sequence[str]) -> str:
+        raise NotImplementedError
+
+    def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
+        self.writes.append((job_id, text, finished))
+        if self.refuse is not None:
+            raise SlurmError(self.refuse)
+        if self.ignore_writes:
+            return
+        for raw, job in self.records.items():
+            if job.job_id == job_id:
+                lowered = text.lower().replace("'", "`").replace('"', "`")
+                self.records[raw] = dataclasses.replace(job, admin_comment=lowered)
+
+    def set(self, raw: int, **fields: object) -> None:
+        self.records[raw] = dataclasses.replace(self.records[raw], **fields)  # type: ignore[arg-type]
+
+
+class Hourly:
+    """A carbon-intensity provider: 100 gCO2e/kWh in T0's hour, 300 in the next, ..."""
+
+    name = "hourly-test"
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        assert region == "SE"
+        return [
+            CiPoint(
+                region,
+                T0 + timedelta(hours=h),
+                3600,
+                100.0 + 200 * h,
+                self.name,
+                CiKind.ACTUAL,
+                CiSignal.AVERAGE,
+                T0 + timedelta(hours=h),
+            )
+            for h in range(4)
+            if T0 + timedelta(hours=h + 1) > start and T0 + timedelta(hours=h) < end
+        ]
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        raise NotImplementedError
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0 + timedelta(hours=3)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def measure(session: Session, raw: int, *, hours: Sequence[int] = (0, 1)) -> None:
+    """One 10-minute GPU interval (0.1 kWh) and one CPU interval (0.05 kWh) per hour."""
+    intervals = []
+    for hour in hours:
+        start = T0 + timedelta(hours=hour)
+        end = start + timedelta(minutes=10)
+        for device, energy_j in ((GPU, 360_000.0), (CPU, 180_000.0)):
+            method = EnergyMethod.COUNTER if device is GPU else EnergyMethod.ESTIMATED
+            intervals.append(
+                ReportedInterval(raw, device, start, end, energy_j, method, Sharing.EXCLUSIVE)
+            )
+    ingest_batch(session, CLUSTER, "vm", intervals)
+    session.commit()
+
+
+def expected_co2e(hours: Sequence[int] = (0, 1)) -> float:
+    return sum((0.1 + 0.05) * (100.0 + 200 * h) * PUE for h in hours)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_writer(
+    factory: SessionFactory, slurm: FakeSlurm, clock: Clock, spool: Path | None = None
+) -> Writer:
+    return Writer(
+        factory,
+        slurm,
+        StaticSite("SE", PUE),
+        Hourly(),
+        spool=spool,
+        backoff=Backoff(first_s=10, factor=2, max_s=60, max_attempts=4),
+        clock=clock,
+    )
+
+
+def hand_off(spool: Path, raw: int) -> Path:
+    ended = spool / "ended"
+    ended.mkdir(parents=True, exist_ok=True)
+    path = ended / f"{raw}.end"
+    path.write_text(f"JOB_ID={raw}\n")
+    return path
+
+
+def write_of(session: Session, raw: int) -> CommentWrite:
+    session.expire_all()
+    return session.execute(
+        select(CommentWrite).join(Job, Job.id == CommentWrite.job_id).where(Job.slurm_job_id == raw)
+    ).scalar_one()
+
+
+def result_of(session: Session, raw: int) -> JobResult:
+    session.expire_all()
+    return session.execute(
+        select(JobResult).join(Job, Job.id == JobResult.job_id).where(Job.slurm_job_id == raw)
+    ).scalar_one()
+
+
+def test_handed_over_job_gets_its_result_stored_and_written(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 101)
+    slurm = FakeSlurm(slurm_job(101))
+    handoff = hand_off(tmp_path, 101)
+
+    report = make_writer(factory, slurm, clock, tmp_path).run_once()
+
+    assert (report.queued, report.written, report.retried) == (1, 1, 0)
+    assert not handoff.exists()
+    result = result_of(session, 101)
+    assert result.co2e_g == pytest.approx(expected_co2e())  # 0.15 kWh x (100 + 300) x 1.5 = 90
+    assert result.co2e_g == pytest.approx(90.0)
+    assert result.gpu_energy_j == pytest.approx(720_000.0)
+    assert result.cpu_energy_j == pytest.approx(360_000.0)
+    assert result.ci_mean_g_per_kwh == pytest.approx(200.0)
+    assert (result.ci_region, result.ci_source) == ("SE", "hourly-test")
+    assert result.pue == pytest.approx(PUE)
+    assert (result.quality, result.sharing) == ("estimated", "exclusive")
+    payload = "sc1:co2e_g=90;kwh=0.45;ci=200;pue=1.5;q=est"
+    assert slurm.writes == [("101", payload, True)]
+    write = write_of(session, 101)
+    assert (write.state, write.attempts, write.payload, write.last_error) == (
+        CommentWriteState.WRITTEN,
+        1,
+        payload,
+        None,
+    )
+    assert write.written_at == clock.now
+    job = session.execute(select(Job).where(Job.slurm_job_id == 101)).scalar_one()
+    assert (job.name, job.user_name, job.account, job.partition) == (
+        "train|resnet",
+        "alice",
+        "carbon",
+        "debug",
+    )
+    assert (job.state, job.requested_gpus, job.comment) == ("COMPLETED", 1, "carbon_budget=5kg")
+    assert job.end_time == T0 + timedelta(hours=2)
+
+
+def test_a_record_not_final_yet_is_tried_again_after_the_backoff(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 102)
+    # 22.05 lists a job as ended before its start record arrives: ReqTRES still empty.
+    slurm = FakeSlurm(slurm_job(102, req_tres=""))
+    hand_off(tmp_path, 102)
+    writer = make_writer(factory, slurm, clock, tmp_path)
+
+    first = writer.run_once()
+
+    assert (first.queued, first.written, first.retried) == (1, 0, 1)
+    assert slurm.writes == []
+    write = write_of(session, 102)
+    assert (write.state, write.attempts) == (CommentWriteState.PENDING, 1)
+    assert "not final" in (write.last_error or "")
+
+    slurm.set(102, req_tres="cpu=1,gres/gpu=1")
+    clock.advance(9)
+    assert writer.run_once().written == 0  # backoff: 10 s after the first failure
+    assert write_of(session, 102).attempts == 1
+    clock.advance(1)
+    assert writer.run_once().written == 1
+
+    write = write_of(session, 102)
+    assert (write.state, write.attempts, write.last_error) == (CommentWriteState.WRITTEN, 2, None)
+    assert [job_id for job_id, *_ in slurm.writes] == ["102"]
+
+
+def test_a_foreign_admin_comment_is_kept_and_only_our_part_replaced(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 103)
+    measure(session, 104)
+    slurm = FakeSlurm(
+        slurm_job(103, admin_comment="Checked by OPS"),
+        slurm_job(104, admin_comment="ticket 7 sc1:co2e_g=1.0;kwh=0.00;ci=1;pue=1.00;q=meas"),
+    )
+    hand_off(tmp_path, 103)
+    hand_off(tmp_path, 104)
+
+    assert make_writer(factory, slurm, clock, tmp_path).run_once().written == 2
+
+    payload = "sc1:co2e_g=90;kwh=0.45;ci=200;pue=1.5;q=est"
+    assert slurm.writes == [
+        ("103", f"Checked by OPS {payload}", True),
+        ("104", f"ticket 7 {payload}", True),
+    ]
+    # What 22.05 keeps: the foreign text lower-cased, ours as written.
+    assert slurm.records[103].admin_comment == f"checked by ops {payload}"
+
+
+def test_array_tasks_are_addressed_as_array_underscore_task(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    # Array 264 of two tasks: 264_0 got raw id 265, the last task 264_1 the array's id 264.
+    measure(session, 265, hours=[0])
+    measure(session, 264, hours=[1])
+    task0 = slurm_job(265, job_id="264_0", array_job_id=264, array_task_id=0)
+    task1 = slurm_job(264, job_id="264_1", array_job_id=264, array_task_id=1)
+    slurm = FakeSlurm(task0, task1)
+    hand_off(tmp_path, 264)
+    hand_off(tmp_path, 265)
+
+    assert make_writer(factory, slurm, clock, tmp_path).run_once().written == 2
+
+    written = {job_id: text for job_id, text, _ in slurm.writes}
+    assert set(written) == {"264_0", "264_1"}
+    assert written["264_0"].startswith("sc1:co2e_g=22.5;")  # 0.15 kWh x 100 x 1.5
+    assert written["264_1"].startswith("sc1:co2e_g=67.5;")  # 0.15 kWh x 300 x 1.5
+    assert result_of(session, 265).co2e_g == pytest.approx(expected_co2e([0]))
+    job = session.execute(select(Job).where(Job.slurm_job_id == 265)).scalar_one()
+    assert (job.array_job_id, job.array_task_id) == (264, 0)
+
+
+def test_failed_writes_count_attempts_back_off_and_give_up(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 105)
+    slurm = FakeSlurm(slurm_job(105))
+    slurm.refuse = "sacctmgr modify of job 105 failed: Access/permission denied"
+    hand_off(tmp_path, 105)
+    writer = make_writer(factory, slurm, clock, tmp_path)
+
+    seen = []
+    for step_s in (0, 10, 20, 40):  # backoff 10, 20, 40 s; the 4th try is the last
+        clock.advance(step_s)
+        report = writer.run_once()
+        write = write_of(session, 105)
+        seen.append((write.attempts, write.state, report.retried, report.failed))
+        clock.advance(step_s and -1)
+        assert writer.run_once().errors == []  # nothing due a second early
+        clock.advance(step_s and 1)
+
+    assert seen == [
+        (1, CommentWriteState.PENDING, 1, 0),
+        (2, CommentWriteState.PENDING, 1, 0),
+        (3, CommentWriteState.PENDING, 1, 0),
+        (4, CommentWriteState.FAILED, 0, 1),
+    ]
+    assert write_of(session, 105).last_error == slurm.refuse
+    assert len(slurm.writes) == 4
+    clock.advance(3600)
+    assert writer.run_once().errors == []
+    assert len(slurm.writes) == 4
+    assert result_of(session, 105).co2e_g == pytest.approx(90.0)  # the result is kept
+
+
+def test_a_read_back_that_differs_is_a_failed_try(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 106)
+    slurm = FakeSlurm(slurm_job(106, admin_comment="ops"))
+    slurm.ignore_writes = True
+    hand_off(tmp_path, 106)
+
+    report = make_writer(factory, slurm, clock, tmp_path).run_once()
+
+    assert (report.written, report.retried) == (0, 1)
+    write = write_of(session, 106)
+    assert write.state == CommentWriteState.PENDING
+    assert write.last_error == "job 106: sacct reads back 'ops'"
+
+
+def test_the_sweep_finds_finished_jobs_never_handed_over_and_skips_running_ones(
+    session: Session, factory: SessionFactory, clock: Clock
+) -> None:
+    measure(session, 107)
+    measure(session, 108)
+    running = slurm_job(108, state="RUNNING", end_time=None)
+    slurm = FakeSlurm(slurm_job(107), running)
+    writer = make_writer(factory, slurm, clock)
+
+    report = writer.run_once()
+
+    assert (report.queued, report.written) == (1, 1)
+    assert [job_id for job_id, *_ in slurm.writes] == ["107"]
+    assert write_of(session, 107).state == CommentWriteState.WRITTEN
+    count = select(func.count()).select_from(CommentWrite)
+    assert session.execute(count).scalar_one() == 1
+    # Once it ends, the next sweep finds it; a written job is not swept again.
+    slurm.set(108, state="COMPLETED", end_time=T0 + timedelta(hours=2))
+    assert writer.run_once().written == 1
+    assert writer.run_once().queued == 0
+    assert [job_id for job_id, *_ in slurm.writes] == ["107", "108"]
+
+
+def test_an_already_present_payload_is_not_written_again_and_a_requeue_recomputes(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 109, hours=[0])
+    slurm = FakeSlurm(slurm_job(109))
+    writer = make_writer(factory, slurm, clock, tmp_path)
+    hand_off(tmp_path, 109)
+    writer.run_once()
+    assert len(slurm.writes) == 1
+
+    hand_off(tmp_path, 109)  # the job ends again, unchanged: already in Slurm
+    assert writer.run_once().written == 1
+    assert len(slurm.writes) == 1
+
+    measure(session, 109, hours=[1])  # requeued, ran on: recomputed, replaced
+    hand_off(tmp_path, 109)
+    assert writer.run_once().written == 1
+    assert result_of(session, 109).co2e_g == pytest.approx(expected_co2e([0, 1]))
+    assert slurm.writes[-1][1].startswith("sc1:co2e_g=90;")
+    assert session.execute(select(func.count()).select_from(JobResult)).scalar_one() == 1
+
+
+def test_a_job_without_energy_is_retried_and_its_handoff_consumed(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    slurm = FakeSlurm(slurm_job(110))
+    handoff = hand_off(tmp_path, 110)
+
+    report = make_writer(factory, slurm, clock, tmp_path).run_once()
+
+    assert (report.queued, report.written, report.retried) == (1, 0, 1)
+    assert not handoff.exists()
+    assert write_of(session, 110).last_error == "job 110: no energy stored"
+    assert slurm.writes == []
+
+
+def test_a_handoff_for_a_job_sacct_does_not_list_stays(
+    factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    handoff = hand_off(tmp_path, 111)
+    (tmp_path / "ended" / ".111.end.42").write_text("partial")
+
+    assert make_writer(factory, FakeSlurm(), clock, tmp_path).run_once().queued == 0
+
+    assert handoff.exists()
+
+
+@pytest.mark.parametrize(
+    ("existing", "merged"),
+    [
+        ("", "sc1:x=1"),
+        ("sc1:x=0", "sc1:x=1"),
+        ("SC1:X=0", "sc1:x=1"),
+        ("Checked by OPS", "Checked by OPS sc1:x=1"),
+        ("a sc1:x=0 b", "a b sc1:x=1"),
+    ],
+)
+def test_merge_admin_comment(existing: str, merged: str) -> None:
+    assert merge_admin_comment(existing, "sc1:x=1") == merged
+    assert our_part(merged) == "sc1:x=1"
+
+
+def test_merge_refuses_what_is_not_a_payload() -> None:
+    with pytest.raises(ValueError, match="not a payload"):
+        merge_admin_comment("", "co2e_g=1")
+
+
+SHIM = REPO / "epilog" / "slurm-carbon-epilog-slurmctld"
+
+
+def run_shim(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["/usr/bin/env", "-i", *(f"{k}={v}" for k, v in env.items()), str(SHIM)],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+
+
+def test_epilog_slurmctld_shim_hands_the_job_over_atomically(tmp_path: Path) -> None:
+    done = run_shim(
+        {
+            "SLURM_JOB_ID": "265",
+            "SLURM_ARRAY_JOB_ID": "264",
+            "SLURM_ARRAY_TASK_ID": "0",
+            "SLURM_JOB_EXIT_CODE2": "0:0",
+            "SLURM_JOB_COMMENT": "x\ny",
+            "SLURM_CLUSTER_NAME": "sclocal",
+            "SLURM_CARBON_SPOOL": str(tmp_path),
+        }
+    )
+
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+    handoff = tmp_path / "ended" / "265.end"
+    lines = handoff.read_text().splitlines()
+    assert lines[:5] == [
+        "JOB_ID=265",
+        "ARRAY_JOB_ID=264",
+        "ARRAY_TASK_ID=0",
+        "EXIT_CODE=0:0",
+        "CLUSTER=sclocal",
+    ]
+    assert lines[5].startswith("TIME=")
+    assert sorted(p.name for p in (tmp_path / "ended").iterdir()) == ["265.end"]
+    assert oct(handoff.stat().st_mode & 0o777) == "0o600"
+
+
+def test_epilog_slurmctld_shim_exits_0_when_it_cannot_hand_over(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    env = {"SLURM_JOB_ID": "7", "SLURM_CARBON_SPOOL": str(blocked)}
+    assert run_shim(env).returncode == 0
+    assert run_shim({"SLURM_JOB_ID": "7;rm", "SLURM_CARBON_SPOOL": str(tmp_path)}).returncode == 0
+    assert not (tmp_path / "ended").exists() or not list((tmp_path / "ended").iterdir())
+    assert os.access(SHIM, os.X_OK)
