@@ -1,0 +1,392 @@
+"""The site configuration: one TOML file, typed and checked when it is loaded.
+
+Read it in entry points with :func:`load_config`; nothing is read at import
+time. Every key is documented in ``deploy/site.example.toml``. A mistake
+raises :class:`~slurm_carbon.errors.ConfigError` with one line naming the
+file, the key's dotted path and the problem, e.g.
+``site.toml: pue.partitions.gpu: PUE must be a number >= 1, got 0.9``.
+Unknown keys are refused, so a misspelt key is never silently ignored.
+
+Secrets never live in this file: providers name the *environment variable*
+that holds their token (``token_env``), and the entry point reads it.
+
+Units: PUE dimensionless (>= 1); power in watts (``_w``); times aware UTC.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import itertools
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from slurm_carbon.accounting.pue import PueSeries
+from slurm_carbon.errors import ConfigError
+
+__all__ = [
+    "CI_SOURCES",
+    "AdminCommentPolicy",
+    "AdminsConfig",
+    "BudgetsConfig",
+    "CounterfactualConfig",
+    "IntensityConfig",
+    "NodeType",
+    "ProviderConfig",
+    "PueConfig",
+    "RegionsConfig",
+    "SiteConfig",
+    "load_config",
+    "parse_config",
+]
+
+CI_SOURCES = ("trace", "electricitymaps", "uk", "watttime", "annual")
+"""Carbon-intensity sources a site may list, by the names used in the file."""
+
+SourceName = Literal["trace", "electricitymaps", "uk", "watttime", "annual"]
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _pue_value(value: Any) -> PueSeries:
+    """A PUE constant or a list of ``{valid_from, value}`` tables, as a series."""
+    if isinstance(value, bool) or not isinstance(value, int | float | list):
+        raise ValueError(  # noqa: TRY004 - pydantic turns ValueError into its error
+            "PUE must be a number >= 1 or a list of {valid_from, value} tables"
+        )
+    if isinstance(value, int | float):
+        if not value >= 1:
+            raise ValueError(f"PUE must be a number >= 1, got {value}")
+        return PueSeries(((datetime.min.replace(tzinfo=UTC), float(value)),))
+    if not value:
+        raise ValueError("a PUE series needs at least one {valid_from, value} table")
+    points: list[tuple[datetime, float]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict) or set(item) != {"valid_from", "value"}:
+            raise ValueError(f"item {index} must be a table with exactly valid_from and value")
+        when, pue = item["valid_from"], item["value"]
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise ValueError(f"item {index}: valid_from must be a date-time with a UTC offset")
+        if isinstance(pue, bool) or not isinstance(pue, int | float) or not pue >= 1:
+            raise ValueError(f"item {index}: PUE must be a number >= 1, got {pue!r}")
+        points.append((when.astimezone(UTC), float(pue)))
+    if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
+        raise ValueError("valid_from times must be strictly increasing")
+    return PueSeries(tuple(points))
+
+
+Pue = Annotated[PueSeries, BeforeValidator(_pue_value)]
+
+
+class RegionsConfig(_Model):
+    """Which grid region a job's energy comes from.
+
+    Attributes:
+        default: The cluster's region (a provider zone code, e.g. ``"DE"``).
+        partitions: Region by partition name.
+        nodes: Region by node-name pattern (``fnmatch``, e.g. ``"gpu-a*"``; not a
+            Slurm hostlist); the first matching pattern in file order wins.
+    """
+
+    default: str = Field(min_length=1)
+    partitions: dict[str, str] = Field(default_factory=dict)
+    nodes: dict[str, str] = Field(default_factory=dict)
+
+
+class PueConfig(_Model):
+    """The PUE of the cluster and of partitions that differ.
+
+    Attributes:
+        default: The cluster's PUE: a constant or a series.
+        partitions: PUE by partition name.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True
+    )
+
+    default: Pue
+    partitions: dict[str, Pue] = Field(default_factory=dict)
+
+
+class ProviderConfig(_Model):
+    """Settings of one carbon-intensity provider.
+
+    Attributes:
+        base_url: The API's base URL (None: the provider's default).
+        token_env: NAME of the environment variable holding the API token.
+        username_env: NAME of the environment variable holding a user name.
+        password_env: NAME of the environment variable holding a password.
+        path: A file the provider reads (the CSV trace).
+        zones: The provider's zone code by our region code.
+    """
+
+    base_url: str | None = None
+    token_env: str | None = None
+    username_env: str | None = None
+    password_env: str | None = None
+    path: str | None = None
+    zones: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("token_env", "username_env", "password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. SLURM_CARBON_EM_TOKEN), "
+                "never the secret itself"
+            )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {value!r}")
+        return value
+
+
+def _default_sources() -> list[SourceName]:
+    return ["annual"]
+
+
+class IntensityConfig(_Model):
+    """Where carbon intensity comes from.
+
+    Attributes:
+        sources: Sources to try, best first (names from :data:`CI_SOURCES`).
+        providers: Settings by source name.
+    """
+
+    sources: list[SourceName] = Field(default_factory=_default_sources, min_length=1)
+    providers: dict[SourceName, ProviderConfig] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique(cls, value: list[SourceName]) -> list[SourceName]:
+        if len(set(value)) != len(value):
+            raise ValueError("a source is listed twice")
+        return value
+
+
+class CounterfactualConfig(_Model):
+    """What-if comparisons shown in reports.
+
+    Attributes:
+        regions: Other regions to compare the job's footprint with.
+        window_h: How far after the actual start to look for a cleaner start. Units: hours.
+        step_min: Distance between candidate starts. Units: minutes.
+    """
+
+    regions: list[str] = Field(default_factory=list)
+    window_h: float = Field(default=24.0, ge=0, le=168)
+    step_min: int = Field(default=60, gt=0)
+
+
+class NodeType(_Model):
+    """A kind of node, with the power of the parts we do not measure.
+
+    Attributes:
+        nodes: Node-name patterns (``fnmatch``) of this type.
+        unmeasured_power_w: Fixed power of the unmeasured parts (fans, disks,
+            NICs, mainboard), charged to the node's jobs. Units: watts.
+    """
+
+    nodes: list[str] = Field(min_length=1)
+    unmeasured_power_w: float | None = Field(default=None, ge=0)
+
+
+class AdminsConfig(_Model):
+    """Who may see every job in reports.
+
+    Attributes:
+        users: User names.
+        groups: Unix group names.
+    """
+
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+
+class AdminCommentPolicy(_Model):
+    """How results are mirrored into Slurm.
+
+    Attributes:
+        enabled: Whether to write at all.
+        field: The job field written (only ``admin_comment``).
+        foreign: What to do when the field holds another tool's value:
+            ``append`` ours after it, or ``skip`` the job. Never overwrite.
+    """
+
+    enabled: bool = True
+    field: Literal["admin_comment"] = "admin_comment"
+    foreign: Literal["append", "skip"] = "append"
+
+
+class BudgetsConfig(_Model):
+    """Per-job carbon budgets (``--comment carbon_budget=5kg``).
+
+    Attributes:
+        action: What happens when a job's predicted total exceeds its budget.
+    """
+
+    action: Literal["notify", "cancel"] = "notify"
+
+
+class SiteConfig(_Model):
+    """The whole site configuration.
+
+    Attributes:
+        cluster: Slurm's ``ClusterName``.
+        regions: Grid region lookup.
+        pue: PUE lookup.
+        intensity: Carbon-intensity sources.
+        counterfactual: What-if comparisons.
+        node_types: Node types by name.
+        admins: Who sees every job.
+        admin_comment: The AdminComment policy.
+        budgets: The budgets policy.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True
+    )
+
+    cluster: str = Field(min_length=1, pattern=r"^\S+$")
+    regions: RegionsConfig
+    pue: PueConfig
+    intensity: IntensityConfig = Field(default_factory=IntensityConfig)
+    counterfactual: CounterfactualConfig = Field(default_factory=CounterfactualConfig)
+    node_types: dict[str, NodeType] = Field(default_factory=dict)
+    admins: AdminsConfig = Field(default_factory=AdminsConfig)
+    admin_comment: AdminCommentPolicy = Field(default_factory=AdminCommentPolicy)
+    budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+
+    def region_for(self, partition: str | None, node: str | None) -> str:
+        """The grid region of a job on ``node`` in ``partition``.
+
+        A node pattern wins over the partition, which wins over the default.
+        """
+        if node is not None:
+            for pattern, region in self.regions.nodes.items():
+                if fnmatch.fnmatchcase(node, pattern):
+                    return region
+        if partition is not None and partition in self.regions.partitions:
+            return self.regions.partitions[partition]
+        return self.regions.default
+
+    def pue_at(self, partition: str | None, when: datetime) -> float:
+        """The PUE of ``partition`` (or the cluster's) in force at ``when``.
+
+        A time before a series' first ``valid_from`` takes its first value.
+
+        Raises:
+            ValueError: ``when`` is naive.
+        """
+        if when.tzinfo is None:
+            raise ValueError("pue_at needs a timezone-aware datetime")
+        return self.pue_series(partition).at(when)
+
+    def pue_series(self, partition: str | None) -> PueSeries:
+        """The PUE series of ``partition`` (or the cluster's), for the accounting functions."""
+        if partition is not None and partition in self.pue.partitions:
+            return self.pue.partitions[partition]
+        return self.pue.default
+
+    def node_type_for(self, node: str) -> str | None:
+        """The name of the first node type with a pattern matching ``node``."""
+        for name, node_type in self.node_types.items():
+            if any(fnmatch.fnmatchcase(node, pattern) for pattern in node_type.nodes):
+                return name
+        return None
+
+    def unmeasured_power_w(self, node: str) -> float | None:
+        """Fixed power of ``node``'s unmeasured parts, if configured. Units: watts."""
+        name = self.node_type_for(node)
+        return self.node_types[name].unmeasured_power_w if name is not None else None
+
+    def is_admin(self, user: str, groups: Sequence[str] = ()) -> bool:
+        """Whether ``user`` (member of ``groups``) may see every job."""
+        return user in self.admins.users or any(g in self.admins.groups for g in groups)
+
+
+def _path(loc: Sequence[int | str]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if item == "[key]":  # pydantic's marker for a bad dict key: the key names itself
+            continue
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif parts:
+            parts.append(f".{item}")
+        else:
+            parts.append(item)
+    return "".join(parts) or "(top level)"
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    if error["type"] == "extra_forbidden":
+        last = error["loc"][-1] if error["loc"] else ""
+        if last in {"token", "password", "api_key", "secret"}:
+            return "unknown key (put the secret in an environment variable and name it in *_env)"
+        return "unknown key"
+    if error["type"] == "missing":
+        return "missing key"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
+
+
+def parse_config(data: Mapping[str, Any], source: str = "<config>") -> SiteConfig:
+    """Validate an already parsed TOML document.
+
+    Args:
+        data: The document, as :func:`tomllib.loads` returns it.
+        source: Named in error messages (usually the file's path).
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: The first problem found (and how many more there are).
+    """
+    try:
+        return SiteConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        line = f"{source}: {_path(first['loc'])}: {_problem(first)}{more}"
+        raise ConfigError(" ".join(line.split())) from exc
+
+
+def load_config(path: str | Path) -> SiteConfig:
+    """Read and check the site configuration file.
+
+    Args:
+        path: The TOML file.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: The file cannot be read, is not TOML, or breaks a rule.
+    """
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {' '.join(str(exc).split())}") from exc
+    return parse_config(data, str(path))

@@ -1,0 +1,159 @@
+"""The site configuration: the documented example loads; mistakes name file, key and problem."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from slurm_carbon.config import load_config, parse_config
+from slurm_carbon.errors import ConfigError
+
+EXAMPLE = Path(__file__).parents[2] / "deploy" / "site.example.toml"
+
+MINIMAL = """
+cluster = "c1"
+[regions]
+default = "DE"
+[pue]
+default = 1.25
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, text))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'site.toml'}: ")
+    return message
+
+
+def test_the_example_loads_and_answers_lookups() -> None:
+    config = load_config(EXAMPLE)
+
+    assert config.cluster == "hpc1"
+    assert config.region_for("batch", "cn001") == "DE"
+    assert config.region_for("remote", "cn001") == "SE"
+    assert config.region_for("remote", "fr-gpu-07") == "FR"  # node pattern beats partition
+    assert config.region_for(None, None) == "DE"
+    assert config.pue_at("batch", datetime(2024, 1, 1, tzinfo=UTC)) == 1.4
+    assert config.pue_at("gpu", datetime(2024, 6, 30, 23, tzinfo=UTC)) == 1.3
+    assert config.pue_at("gpu", datetime(2024, 7, 1, tzinfo=UTC)) == 1.15
+    assert config.pue_at("gpu", datetime(2020, 1, 1, tzinfo=UTC)) == 1.3  # before the series
+    assert config.intensity.sources[0] == "trace"
+    em = config.intensity.providers["electricitymaps"]
+    assert em.token_env == "SLURM_CARBON_ELECTRICITYMAPS_TOKEN"  # noqa: S105 - a name
+    assert em.zones["SE"] == "SE-SE3"
+    assert config.counterfactual.regions == ["SE", "FR", "PL"]
+    assert config.unmeasured_power_w("gpu-a12") == 180.0
+    assert config.unmeasured_power_w("cn3") is None
+    assert config.node_type_for("cn3") == "cpu"
+    assert config.node_type_for("login1") is None
+    assert config.is_admin("root")
+    assert config.is_admin("alice", ["users", "hpc-admins"])
+    assert not config.is_admin("alice", ["users"])
+    assert config.admin_comment.foreign == "append"
+    assert config.budgets.action == "notify"
+
+
+def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+
+    assert config.intensity.sources == ["annual"]
+    assert config.counterfactual.window_h == 24
+    assert config.admin_comment.field == "admin_comment"
+    assert config.admin_comment.enabled
+    assert config.pue_series("any").at(datetime(2030, 1, 1, tzinfo=UTC)) == 1.25
+
+
+def test_node_patterns_match_in_file_order(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, MINIMAL + '[regions.nodes]\n"gpu-a1*" = "SE"\n"gpu-*" = "FR"\n')
+    )
+
+    assert config.region_for("batch", "gpu-a17") == "SE"
+    assert config.region_for("batch", "gpu-b17") == "FR"
+    assert config.region_for("batch", "GPU-b17") == "DE"  # case-sensitive
+
+
+EM = "[intensity.providers.electricitymaps]\n"
+WT = "[intensity.providers.watttime]\n"
+GPU_PUE = "[pue.partitions]\ngpu = "
+JAN, FEB = "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"
+POWER = "node_types.x.unmeasured_power_w"
+
+
+@pytest.mark.parametrize(
+    ("extra", "key", "problem"),
+    [
+        ("[regions.partiton]\n", "regions.partiton", "unknown key"),
+        ("[colour]\nred = 1\n", "colour", "unknown key"),
+        (WT + 'zone = {DE = "DE"}\n', "intensity.providers.watttime.zone", "unknown key"),
+        (EM + 'token = "abc"\n', "intensity.providers.electricitymaps.token", "environment"),
+        (EM + 'token_env = "sk 1"\n', "intensity.providers.electricitymaps.token_env", "NAME of"),
+        ('[intensity]\nsources = ["annual", "bing"]\n', "intensity.sources[1]", "Input should"),
+        ('[intensity]\nsources = ["annual", "annual"]\n', "intensity.sources", "listed twice"),
+        ("[intensity.providers.bing]\n", "intensity.providers.bing", "Input should be 'trace'"),
+        (GPU_PUE + "0.9\n", "pue.partitions.gpu", "PUE must be a number >= 1, got 0.9"),
+        (GPU_PUE + '"1.2"\n', "pue.partitions.gpu", "PUE must be a number"),
+        (GPU_PUE + "true\n", "pue.partitions.gpu", "PUE must be a number"),
+        (
+            GPU_PUE + f"[{{valid_from = {JAN}, value = 0.5}}]\n",
+            "pue.partitions.gpu",
+            "item 0: PUE must be a number >= 1",
+        ),
+        (
+            GPU_PUE + "[{valid_from = 2024-01-01T00:00:00, value = 1.2}]\n",
+            "pue.partitions.gpu",
+            "UTC offset",
+        ),
+        (
+            GPU_PUE
+            + f"[{{valid_from = {FEB}, value = 1.2}}, {{valid_from = {JAN}, value = 1.3}}]\n",
+            "pue.partitions.gpu",
+            "strictly increasing",
+        ),
+        ('[budgets]\naction = "kill"\n', "budgets.action", "'notify' or 'cancel'"),
+        ('[admin_comment]\nforeign = "overwrite"\n', "admin_comment.foreign", "'append' or 'skip'"),
+        ("[node_types.x]\nnodes = []\n", "node_types.x.nodes", "at least 1"),
+        ('[node_types.x]\nnodes = ["a*"]\nunmeasured_power_w = -5\n', POWER, "greater than or"),
+        ("[counterfactual]\nstep_min = 0\n", "counterfactual.step_min", "greater than 0"),
+    ],
+)
+def test_mistakes_name_the_key_and_the_problem(
+    tmp_path: Path, extra: str, key: str, problem: str
+) -> None:
+    message = error_of(tmp_path, MINIMAL + extra)
+
+    assert f": {key}: " in message
+    assert problem in message
+
+
+def test_missing_and_malformed(tmp_path: Path) -> None:
+    assert ": regions: missing key" in error_of(tmp_path, 'cluster = "c"\n[pue]\ndefault = 1.2\n')
+    assert ": cluster: " in error_of(tmp_path, MINIMAL.replace('"c1"', '"my cluster"'))
+    assert "invalid TOML" in error_of(tmp_path, "cluster = \n")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_several_problems_are_counted_in_one_line() -> None:
+    data: dict[str, Any] = tomllib.loads("a = 1\nb = 2\n" + MINIMAL)
+    with pytest.raises(ConfigError, match=r"^x\.toml: a: unknown key \(and 1 more\)$"):
+        parse_config(data, "x.toml")
+
+
+def test_pue_at_refuses_a_naive_time(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    with pytest.raises(ValueError, match="timezone"):
+        config.pue_at(None, datetime(2024, 1, 1))  # noqa: DTZ001
