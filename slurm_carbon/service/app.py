@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from slurm_carbon.errors import StoreError
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
+from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
 
 __all__ = ["create_app"]
@@ -21,30 +22,43 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 
-def create_app(store: str | SessionFactory, *, max_body_bytes: int = MAX_BODY_BYTES) -> Starlette:
+def create_app(
+    store: str | SessionFactory,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    intensity_poller: IntensityPoller | None = None,
+) -> Starlette:
     """The ingest service over ``store``: a database URL, or a session factory.
 
     Given a URL, the app owns its engine and disposes of it at shutdown; a
     factory stays the caller's. Nothing connects before the first request.
 
     Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`)
-    and ``GET /healthz`` (200 when the database answers, 503 otherwise).
+    and ``GET /healthz`` (200 when the database answers, 503 otherwise). An
+    ``intensity_poller`` (built over the same store) runs while the app does.
 
     Raises:
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
     """
     if isinstance(store, str):
         engine = make_engine(store)
-        return _build(session_factory(engine), max_body_bytes, on_shutdown=engine.dispose)
-    return _build(store, max_body_bytes, on_shutdown=None)
+        return _build(session_factory(engine), max_body_bytes, engine.dispose, intensity_poller)
+    return _build(store, max_body_bytes, None, intensity_poller)
 
 
 def _build(
-    factory: SessionFactory, max_body_bytes: int, on_shutdown: Callable[[], None] | None
+    factory: SessionFactory,
+    max_body_bytes: int,
+    on_shutdown: Callable[[], None] | None,
+    poller: IntensityPoller | None,
 ) -> Starlette:
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if poller is not None:
+            poller.start()
         yield
+        if poller is not None:
+            await run_in_threadpool(poller.stop)
         if on_shutdown is not None:
             on_shutdown()
 

@@ -1,0 +1,138 @@
+"""``slurm-carbon intensity``: import traces, show stored series and annual figures."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.service import require_head
+from slurm_carbon.errors import ConfigError, IntensityUnavailable, StoreError
+from slurm_carbon.intensity.base import CiSignal
+from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.stored import save_points
+from slurm_carbon.intensity.trace import count_rows, parse_time, read_trace
+from slurm_carbon.store import make_engine, redact_url, session_factory, transaction
+from slurm_carbon.store.intensity import ci_summary
+
+__all__ = ["intensity"]
+
+# Files with more rows than this get a progress bar (on stderr).
+PROGRESS_MIN_ROWS = 5000
+
+
+def _time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+@click.group()
+def intensity() -> None:
+    """Carbon intensity of electricity: traces, stored series, annual defaults."""
+
+
+@intensity.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--region", required=True, help="Region the trace is for, e.g. SE, CISO, DE.")
+@click.option("--source", default="trace", show_default=True, help="Source name to store.")
+@click.option(
+    "--signal",
+    type=click.Choice([signal.value for signal in CiSignal]),
+    default=CiSignal.AVERAGE.value,
+    show_default=True,
+    help="Average (grid mix) or marginal intensity.",
+)
+@url_option
+def import_command(file: Path, region: str, source: str, signal: str, url: str) -> None:
+    """Store a CSV trace's points as actual figures (re-importing adds nothing).
+
+    Columns are found by name: datetime_utc/time/timestamp (ISO 8601 or epoch
+    seconds) and carbon_intensity_gco2_per_kwh/ci_g_per_kwh/carbon_intensity
+    (gCO2e/kWh). Parquet is not supported.
+    """
+    if len(source) > 64 or len(region) > 64:
+        raise click.BadParameter("at most 64 characters", param_hint="--source/--region")
+    require_head(url)
+    try:
+        rows = count_rows(file)
+        if rows >= PROGRESS_MIN_ROWS:
+            bar = click.progressbar(length=rows, label=f"Reading {file.name}", file=sys.stderr)
+            with bar:
+                trace = read_trace(
+                    file,
+                    region=region,
+                    source=source,
+                    signal=CiSignal(signal),
+                    on_row=lambda: bar.update(1),
+                )
+        else:
+            trace = read_trace(file, region=region, source=source, signal=CiSignal(signal))
+        engine = make_engine(url)
+        try:
+            new = save_points(session_factory(engine), trace.points)
+        finally:
+            engine.dispose()
+    except (ConfigError, StoreError) as err:
+        raise click.ClickException(str(err)) from err
+    points = trace.points
+    click.echo(
+        f"{file.name}: {len(points)} rows, {points[0].time.isoformat()} to"
+        f" {points[-1].time.isoformat()}, step {trace.step_s} s; {new} new,"
+        f" {len(points) - new} already stored ({region}, source {source}, {signal})"
+        f" in {redact_url(url)}"
+    )
+
+
+@intensity.command("show")
+@click.option("--region", required=True, help="Region, e.g. SE, GB, DE.")
+@click.option("--start", callback=_time, help="From this time (ISO 8601 or epoch; UTC if bare).")
+@click.option("--end", callback=_time, help="Until this time (exclusive).")
+@url_option
+def show_command(region: str, start: datetime | None, end: datetime | None, url: str) -> None:
+    """Summarise the stored series of a region, and its embedded annual figure."""
+    require_head(url)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            series = ci_summary(session, region, start, end)
+    except StoreError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
+    if not series:
+        click.echo(f"{region}: nothing stored in that range")
+    for item in series:
+        click.echo(
+            f"{region} {item.source} {item.kind.value} {item.signal.value}: {item.count} points,"
+            f" {item.first.isoformat()} to {item.last.isoformat()};"
+            f" mean {item.mean_g_per_kwh:.2f}, min {item.min_g_per_kwh:.2f},"
+            f" max {item.max_g_per_kwh:.2f} gCO2e/kWh"
+        )
+    _echo_annual(region)
+
+
+@intensity.command("annual")
+@click.argument("region")
+def annual_command(region: str) -> None:
+    """Show the embedded annual figure of a region (country code, US-XX, SE3)."""
+    if not _echo_annual(region):
+        raise click.ClickException(f"no embedded annual carbon intensity for region {region!r}")
+
+
+def _echo_annual(region: str) -> bool:
+    try:
+        figure = EmbeddedAnnual().figure(region)
+    except IntensityUnavailable:
+        return False
+    click.echo(
+        f"{region} annual ({figure.name}, {figure.year}): {figure.ci_g_per_kwh:.2f} gCO2e/kWh"
+        f" [source: {figure.attribution}]"
+    )
+    return True

@@ -1,0 +1,106 @@
+"""Carbon-intensity points to and from the store.
+
+The store keeps no step: it is read back as the gap to the next point of the
+same series (the last point repeats the previous gap). Annual figures are
+never stored; they are read from the embedded table when needed. Units: gCO2e/kWh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from itertools import pairwise
+
+from slurm_carbon.errors import ConfigError
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.store import CiKind as StoredKind
+from slurm_carbon.store import CiSignal as StoredSignal
+from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.intensity import NewCiPoint, add_ci_points, ci_points
+
+__all__ = ["DEFAULT_STEP_S", "from_stored", "save_points", "stored_actuals", "to_stored"]
+
+# The step of a series with a single point. Units: seconds.
+DEFAULT_STEP_S = 3600
+
+
+def to_stored(point: CiPoint) -> NewCiPoint:
+    """The row for ``point``.
+
+    Raises:
+        ConfigError: the point is annual (those are not stored).
+    """
+    if point.kind is CiKind.ANNUAL:
+        raise ConfigError("annual carbon-intensity figures are not stored")
+    return NewCiPoint(
+        region=point.region,
+        source=point.source,
+        time=point.time,
+        ci_g_per_kwh=point.ci_g_per_kwh,
+        kind=StoredKind(point.kind.value),
+        signal=StoredSignal(point.signal.value),
+        issued_at=point.issued_at,
+    )
+
+
+def from_stored(rows: Sequence[NewCiPoint]) -> list[CiPoint]:
+    """Points from stored rows (of one or more series), with steps inferred per series."""
+    series: dict[tuple[str, str, StoredKind, StoredSignal, datetime | None], list[NewCiPoint]] = {}
+    for row in rows:
+        issued = row.issued_at if row.kind is StoredKind.FORECAST else None
+        series.setdefault((row.region, row.source, row.kind, row.signal, issued), []).append(row)
+    points: list[CiPoint] = []
+    for members in series.values():
+        members.sort(key=lambda row: row.time)
+        steps = [int((b.time - a.time).total_seconds()) for a, b in pairwise(members)]
+        steps.append(steps[-1] if steps else DEFAULT_STEP_S)
+        points.extend(
+            CiPoint(
+                region=row.region,
+                time=row.time,
+                step_s=step,
+                ci_g_per_kwh=row.ci_g_per_kwh,
+                source=row.source,
+                kind=CiKind(row.kind.value),
+                signal=CiSignal(row.signal.value),
+                issued_at=row.issued_at,
+            )
+            for row, step in zip(members, steps, strict=True)
+        )
+    return sorted(points, key=lambda p: (p.time, p.source))
+
+
+def save_points(factory: SessionFactory, points: Iterable[CiPoint]) -> int:
+    """Store the points (annual ones skipped) in one transaction; return how many were new.
+
+    Raises:
+        StoreError: the database could not be used.
+    """
+    rows = [to_stored(point) for point in points if point.kind is not CiKind.ANNUAL]
+    with transaction(factory) as session:
+        return add_ci_points(session, rows)
+
+
+def stored_actuals(
+    factory: SessionFactory, *, signal: CiSignal = CiSignal.AVERAGE
+) -> Callable[[str, datetime, datetime], list[CiPoint]]:
+    """A reader of stored actual points for :func:`~slurm_carbon.intensity.chain.best_series`.
+
+    The reader returns the points of the source with the most of them in the
+    range (series from different sources are not mixed).
+    """
+
+    def read(region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        with transaction(factory) as session:
+            rows = ci_points(
+                session, region, start, end, kind=StoredKind.ACTUAL, signal=StoredSignal(signal)
+            )
+        by_source: dict[str, list[NewCiPoint]] = {}
+        for row in rows:
+            by_source.setdefault(row.source, []).append(row)
+        if not by_source:
+            return []
+        best = max(by_source.values(), key=len)
+        return from_stored(best)
+
+    return read

@@ -1,0 +1,36 @@
+"""Times as the providers write them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from slurm_carbon.errors import IntensityUnavailable
+
+__all__ = ["iso_z", "parse_api_time"]
+
+
+def iso_z(time: datetime, *, seconds: bool = True) -> str:
+    """``2024-03-01T12:00:00Z`` (or ``2024-03-01T12:00Z`` without seconds) in UTC."""
+    utc = time.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")
+
+
+def parse_api_time(value: Any, provider: str) -> datetime:
+    """An aware UTC datetime from an API's ISO 8601 text.
+
+    Raises:
+        IntensityUnavailable: the value is not such a time (message names the provider).
+    """
+    if not isinstance(value, str):
+        raise IntensityUnavailable(f"{provider}: unexpected answer shape (time {value!r})")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise IntensityUnavailable(f"{provider}: unexpected time {value!r} in the answer") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)

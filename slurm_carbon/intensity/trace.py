@@ -1,0 +1,225 @@
+"""Carbon-intensity traces from CSV files: a reader, and a provider over one trace.
+
+A trace has a time column (``datetime_utc``, ``time`` or ``timestamp``) and an
+intensity column (``carbon_intensity_gco2_per_kwh``, ``ci_g_per_kwh`` or
+``carbon_intensity``), matched case-insensitively; other columns are ignored.
+Times are ISO 8601 (a time without an offset is taken as UTC) or Unix epoch
+seconds. The step is the most common gap between consecutive rows. Parquet is
+not read: pyarrow is not a dependency.
+
+Units: gCO2e/kWh::
+
+    trace = read_trace(Path("SE_direct_2020.csv"), region="SE", source="dacf")
+    trace.step_s, len(trace.points)            # (3600, 8784)
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import itertools
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from slurm_carbon.errors import ConfigError, IntensityUnavailable
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+
+__all__ = [
+    "CI_COLUMNS",
+    "TIME_COLUMNS",
+    "Trace",
+    "TraceProvider",
+    "count_rows",
+    "parse_time",
+    "read_trace",
+]
+
+TIME_COLUMNS = ("datetime_utc", "time", "timestamp")
+CI_COLUMNS = ("carbon_intensity_gco2_per_kwh", "ci_g_per_kwh", "carbon_intensity")
+# A step that cannot be inferred (a one-row trace): one hour.
+DEFAULT_STEP_S = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """The points of one trace file, oldest first, and its step. Units: seconds."""
+
+    points: list[CiPoint]
+    step_s: int
+
+
+def parse_time(text: str) -> datetime:
+    """An aware UTC datetime from ISO 8601 (``Z`` or an offset; none means UTC) or epoch seconds.
+
+    Raises:
+        ValueError: neither.
+    """
+    value = text.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            raise ValueError(f"not a time: {text!r}")
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time or epoch seconds: {text!r}") from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def count_rows(path: Path) -> int:
+    """The number of data rows in a CSV file (its lines, less the header); for progress bars."""
+    try:
+        with path.open("rb") as handle:
+            lines = sum(1 for line in handle if line.strip())
+    except OSError as err:
+        raise ConfigError(f"cannot read trace {path}: {err.strerror or err}") from err
+    return max(0, lines - 1)
+
+
+def _pick(header: Sequence[str], names: Sequence[str], what: str, path: Path) -> int:
+    lowered = [column.strip().lower() for column in header]
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    raise ConfigError(
+        f"{path}: no {what} column (expected one of {', '.join(names)}; found {', '.join(header)})"
+    )
+
+
+def _rows(path: Path, on_row: Callable[[], None] | None) -> Iterator[tuple[int, datetime, float]]:
+    """(line number, time, ci) for each data row, validated."""
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as err:
+        raise ConfigError(f"cannot read trace {path}: {err.strerror or err}") from err
+    with handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise ConfigError(f"{path}: empty file, expected a CSV header") from None
+        time_at = _pick(header, TIME_COLUMNS, "time", path)
+        ci_at = _pick(header, CI_COLUMNS, "carbon-intensity", path)
+        for row in reader:
+            if on_row is not None:
+                on_row()
+            if not any(cell.strip() for cell in row):
+                continue
+            line = reader.line_num
+            try:
+                time = parse_time(row[time_at])
+                ci = float(row[ci_at])
+            except IndexError:
+                raise ConfigError(f"{path}, line {line}: too few columns") from None
+            except ValueError as err:
+                raise ConfigError(f"{path}, line {line}: {err}") from None
+            if not math.isfinite(ci) or ci < 0:
+                raise ConfigError(
+                    f"{path}, line {line}: carbon intensity {row[ci_at]!r} is not a number >= 0"
+                )
+            yield line, time, ci
+
+
+def read_trace(
+    path: Path,
+    *,
+    region: str,
+    source: str,
+    signal: CiSignal = CiSignal.AVERAGE,
+    on_row: Callable[[], None] | None = None,
+) -> Trace:
+    """Read a CSV trace into actual points of ``region`` from ``source``.
+
+    ``on_row`` is called once per data row read (a progress bar's update).
+
+    Raises:
+        ConfigError: the file cannot be read, lacks a known column, or a row is
+            bad (the message names the line), or times repeat or go backwards.
+    """
+    rows: list[tuple[int, datetime, float]] = []
+    for line, time, ci in _rows(path, on_row):
+        if rows and time <= rows[-1][1]:
+            raise ConfigError(
+                f"{path}, line {line}: time {time.isoformat()} is not after the previous row's"
+            )
+        rows.append((line, time, ci))
+    if not rows:
+        raise ConfigError(f"{path}: no data rows")
+    gaps = Counter(int((b[1] - a[1]).total_seconds()) for a, b in itertools.pairwise(rows))
+    step_s = gaps.most_common(1)[0][0] if gaps else DEFAULT_STEP_S
+    points = [
+        CiPoint(
+            region=region,
+            time=time,
+            step_s=step_s,
+            ci_g_per_kwh=ci,
+            source=source,
+            kind=CiKind.ACTUAL,
+            signal=signal,
+            issued_at=time,
+        )
+        for _line, time, ci in rows
+    ]
+    return Trace(points=points, step_s=step_s)
+
+
+class TraceProvider:
+    """A provider that answers from one trace held in memory (tests, demos, replays).
+
+    Args:
+        trace: The points; their region is the only region served.
+        name: The provider's name; the points keep their own ``source``.
+    """
+
+    def __init__(self, trace: Trace, *, name: str = "trace") -> None:
+        self.name = name
+        self._points = trace.points
+        self._times = [point.time for point in trace.points]
+        self._region = trace.points[0].region if trace.points else ""
+
+    @classmethod
+    def from_csv(cls, path: Path, *, region: str, source: str = "trace") -> TraceProvider:
+        """A provider over the CSV trace at ``path`` (see :func:`read_trace`)."""
+        return cls(read_trace(path, region=region, source=source), name=source)
+
+    def history(self, region: str, start: datetime, end: datetime) -> Sequence[CiPoint]:
+        """The points overlapping ``[start, end)``.
+
+        Raises:
+            IntensityUnavailable: another region, or the trace does not cover the range.
+        """
+        if region != self._region:
+            raise IntensityUnavailable(f"trace {self.name!r} has no region {region!r}")
+        first = max(0, bisect.bisect_right(self._times, start) - 1)
+        last = bisect.bisect_left(self._times, end)
+        found = [
+            point
+            for point in self._points[first:last]
+            if point.time + timedelta(seconds=point.step_s) > start
+        ]
+        if not found:
+            raise IntensityUnavailable(
+                f"trace {self.name!r} has no figures for {region} from {start.isoformat()}"
+                f" to {end.isoformat()}"
+            )
+        return found
+
+    def forecast(self, region: str, start: datetime, hours: int) -> Sequence[CiPoint]:
+        """A trace forecasts nothing (replay the history of a later range instead).
+
+        Raises:
+            IntensityUnavailable: always.
+        """
+        raise IntensityUnavailable(f"trace {self.name!r} has no forecast")

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slurm_carbon.errors import ConfigError, IntensityUnavailable
+from slurm_carbon.intensity.base import CiKind, CiSignal
+from slurm_carbon.intensity.trace import TraceProvider, count_rows, parse_time, read_trace
+from tests.unit.intensity.conftest import FIXTURES, shared_file
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def test_iso_trace_with_other_column_names_and_a_blank_line() -> None:
+    calls = []
+    trace = read_trace(
+        FIXTURES / "small_iso.csv", region="X", source="fx", on_row=lambda: calls.append(1)
+    )
+    assert trace.step_s == 1800
+    assert [p.ci_g_per_kwh for p in trace.points] == [100.5, 110.0, 120.25, 90.0]
+    assert [p.time for p in trace.points] == [T0 + timedelta(minutes=30 * i) for i in range(4)]
+    assert {(p.kind, p.signal, p.source, p.region) for p in trace.points} == {
+        (CiKind.ACTUAL, CiSignal.AVERAGE, "fx", "X")
+    }
+    assert len(calls) == 5  # the blank line too
+    assert count_rows(FIXTURES / "small_iso.csv") == 4
+
+
+def test_epoch_trace_case_insensitive_columns() -> None:
+    trace = read_trace(
+        FIXTURES / "small_epoch.csv", region="Y", source="s", signal=CiSignal.MARGINAL
+    )
+    assert trace.step_s == 3600
+    assert trace.points[0].time == T0
+    assert trace.points[0].signal is CiSignal.MARGINAL
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bad_value.csv", r"bad_value.csv, line 3: could not convert string to float: 'abc'"),
+        (
+            "bad_time.csv",
+            r"bad_time.csv, line 4: not an ISO 8601 time or epoch seconds: 'yesterday'",
+        ),
+        ("no_ci_column.csv", r"no carbon-intensity column \(expected one of carbon_intensity_gco2"),
+        ("backwards.csv", r"backwards.csv, line 3: time 2024-03-01T00:00:00\+00:00 is not after"),
+    ],
+)
+def test_bad_files_name_the_line(name: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        read_trace(FIXTURES / name, region="X", source="s")
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read trace"):
+        read_trace(tmp_path / "nope.csv", region="X", source="s")
+
+
+def test_parse_time_forms() -> None:
+    assert parse_time("2024-03-01T01:00:00+01:00") == T0
+    assert parse_time("2024-03-01 00:00") == T0
+    assert parse_time("1709251200.0") == T0
+    with pytest.raises(ValueError, match="not an ISO 8601"):
+        parse_time("March")
+
+
+def test_trace_provider_slices_by_overlap() -> None:
+    provider = TraceProvider.from_csv(FIXTURES / "small_iso.csv", region="X")
+    points = provider.history("X", T0 + timedelta(minutes=45), T0 + timedelta(minutes=61))
+    assert [p.ci_g_per_kwh for p in points] == [110.0, 120.25]
+    with pytest.raises(IntensityUnavailable, match="no region 'Z'"):
+        provider.history("Z", T0, T0 + timedelta(hours=1))
+    with pytest.raises(IntensityUnavailable, match="no figures"):
+        provider.history("X", T0 + timedelta(days=1), T0 + timedelta(days=2))
+    with pytest.raises(IntensityUnavailable, match="no forecast"):
+        provider.forecast("X", T0, 1)
+
+
+def test_real_dacf_trace_matches_the_readme() -> None:
+    path = shared_file("carbon_intensity/SE_direct_2020.csv")
+    trace = read_trace(path, region="SE", source="dacf")
+    values = [p.ci_g_per_kwh for p in trace.points]
+    assert (len(values), trace.step_s) == (8784, 3600)
+    assert round(statistics.fmean(values), 2) == 39.79
+    assert (min(values), max(values)) == (8.63, 62.09)
