@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
@@ -79,6 +80,10 @@ def our_part(comment: str) -> str | None:
     return ours[-1].lower() if ours else None
 
 
+def _has_foreign(comment: str) -> bool:
+    return any(not word.lower().startswith(PAYLOAD_PREFIX) for word in comment.split())
+
+
 def merge_admin_comment(existing: str, payload: str) -> str:
     """The AdminComment holding ``payload``: ours replaced, anything foreign kept before it.
 
@@ -116,12 +121,16 @@ class Backoff:
 
 @dataclass
 class PassReport:
-    """What one pass did: jobs queued, comments written, tries failed, writes given up."""
+    """What one pass did: jobs queued, comments written, tries failed, writes given up.
+
+    ``waiting`` counts ended jobs left until their agents' last intervals are in.
+    """
 
     queued: int = 0
     written: int = 0
     retried: int = 0
     failed: int = 0
+    waiting: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -145,6 +154,14 @@ class Writer:
         spool: The spool directory holding ``ended/`` (None: no hand-off files).
         backoff: Retry policy.
         clock: Current time (aware UTC).
+        settle_delay_s: How long after a job's End to compute its result, so
+            that its nodes' agents can deliver the final intervals first
+            (energy that arrives later still makes the sweep recompute it).
+            Units: seconds.
+        write_comments: Write into Slurm at all (False: results only; the
+            write is marked failed with the reason).
+        foreign: With a foreign AdminComment, ``append`` ours after it or
+            ``skip`` the job (marked failed with the reason). Never overwrite.
     """
 
     def __init__(  # noqa: PLR0913 (what the writer touches, injected)
@@ -157,6 +174,9 @@ class Writer:
         spool: Path | None = None,
         backoff: Backoff | None = None,
         clock: Callable[[], datetime] = _utcnow,
+        settle_delay_s: float = 30.0,
+        write_comments: bool = True,
+        foreign: Literal["append", "skip"] = "append",
     ) -> None:
         self._factory = factory
         self._slurm = slurm
@@ -165,6 +185,9 @@ class Writer:
         self._spool = spool
         self._backoff = backoff or Backoff()
         self._clock = clock
+        self._write_comments = write_comments
+        self._settle_delay = timedelta(seconds=settle_delay_s)
+        self._foreign = foreign
         self._not_before: dict[int, datetime] = {}
 
     # -- reading Slurm -------------------------------------------------------------
@@ -276,14 +299,19 @@ class Writer:
         return report
 
     def _write_one(self, pending: PendingComment, job: SlurmJob | None, report: PassReport) -> None:
-        key = pending.job
         if job is None:
-            self._failed(pending, None, f"sacct lists no job {key.slurm_job_id}", report)
+            error = f"sacct lists no job {pending.job.slurm_job_id}"
+            self._failed(pending, None, error, report)
             return
         if not job.finished:
-            self._failed(
-                pending, None, f"job {job.job_id}: Slurm's record is not final yet", report
-            )
+            error = f"job {job.job_id}: Slurm's record is not final yet"
+            self._failed(pending, None, error, report)
+            return
+        assert job.end_time is not None  # noqa: S101 (finished)
+        settle_at = job.end_time + self._settle_delay
+        if self._clock() < settle_at:
+            self._not_before[pending.write_id] = settle_at  # waiting, not a failed try
+            report.waiting += 1
             return
         try:
             with transaction(self._factory) as session:
@@ -292,20 +320,31 @@ class Writer:
             self._failed(pending, None, str(err), report)
             return
         payload = computed.payload
-        if our_part(job.admin_comment) == payload:
-            self._written(pending, payload, job, report)
-            return
-        text = merge_admin_comment(job.admin_comment, payload)
-        try:
-            self._slurm.set_admin_comment(job.job_id, text, finished=True)
-            back = self._slurm.jobs(JobQuery(job_ids=[job.job_id]))
-        except SlurmError as err:
-            self._failed(pending, payload, str(err), report)
-            return
-        seen = next((b.admin_comment for b in back if b.job_id_raw == job.job_id_raw), None)
-        if seen is None or our_part(seen) != payload:
-            self._failed(pending, payload, f"job {job.job_id}: sacct reads back {seen!r}", report)
-            return
+        if not self._write_comments:
+            self._give_up(pending, payload, "AdminComment writing is disabled by the site", report)
+        elif self._foreign == "skip" and _has_foreign(job.admin_comment):
+            error = f"job {job.job_id}: foreign AdminComment {job.admin_comment!r} left alone"
+            self._give_up(pending, payload, error, report)
+        else:
+            self._mirror(pending, job, payload, report)
+
+    def _mirror(
+        self, pending: PendingComment, job: SlurmJob, payload: str, report: PassReport
+    ) -> None:
+        """Write ``payload`` into the ended job's AdminComment (unless there); read it back."""
+        if our_part(job.admin_comment) != payload:
+            text = merge_admin_comment(job.admin_comment, payload)
+            try:
+                self._slurm.set_admin_comment(job.job_id, text, finished=True)
+                back = self._slurm.jobs(JobQuery(job_ids=[job.job_id]))
+            except SlurmError as err:
+                self._failed(pending, payload, str(err), report)
+                return
+            seen = next((b.admin_comment for b in back if b.job_id_raw == job.job_id_raw), None)
+            if seen is None or our_part(seen) != payload:
+                error = f"job {job.job_id}: sacct reads back {seen!r}"
+                self._failed(pending, payload, error, report)
+                return
         self._written(pending, payload, job, report)
 
     def _written(
@@ -317,11 +356,22 @@ class Writer:
         report.written += 1
         logger.info("AdminComment written job=%s %s", job.job_id, payload)
 
-    def _failed(
+    def _give_up(
         self, pending: PendingComment, payload: str | None, error: str, report: PassReport
     ) -> None:
+        self._failed(pending, payload, error, report, final=True)
+
+    def _failed(
+        self,
+        pending: PendingComment,
+        payload: str | None,
+        error: str,
+        report: PassReport,
+        *,
+        final: bool = False,
+    ) -> None:
         attempts = pending.attempts + 1
-        give_up = attempts >= self._backoff.max_attempts
+        give_up = final or attempts >= self._backoff.max_attempts
         now = self._clock()
         with transaction(self._factory) as session:
             record_comment_attempt(

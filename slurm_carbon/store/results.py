@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from slurm_carbon.store.models import (
@@ -33,6 +33,11 @@ from slurm_carbon.store.models import (
     Sharing,
 )
 from slurm_carbon.store.repositories import _insert
+
+# A result accounts its job's intervals when the energies agree this closely
+# (the result's per-kind energies go through kWh and back). Units: joules.
+_STALE_ABS_J = 1e-3
+_STALE_REL = 1e-9
 
 __all__ = [
     "JobKey",
@@ -246,21 +251,36 @@ def record_comment_attempt(  # noqa: PLR0913 (what one try left behind)
 
 
 def jobs_to_settle(session: Session, limit: int = 500) -> list[JobKey]:
-    """Measured jobs never queued for a comment, or queued (not pending) without a result.
+    """Measured jobs whose result is missing or stale, and that are not queued.
 
-    These are the jobs whose end the writer may have missed; the caller asks
-    Slurm which of them have finished.
+    That is: jobs with intervals that were never queued; queued ones that have
+    no result (their write failed before one was computed); and jobs whose
+    stored result accounts a different energy than their intervals now add up
+    to (intervals arrived after it was computed, e.g. from an agent that was
+    down). These are the jobs whose end the writer may have missed or settled
+    too early; the caller asks Slurm which of them have finished.
     """
+    energy_j = (
+        select(func.sum(EnergyInterval.energy_j))
+        .where(EnergyInterval.job_id == JobResult.job_id)
+        .correlate_except(EnergyInterval)
+        .scalar_subquery()
+    )
+    accounted_j = JobResult.gpu_energy_j + JobResult.cpu_energy_j + JobResult.dram_energy_j
     has_interval = exists().where(EnergyInterval.job_id == Job.id)
     has_write = exists().where(CommentWrite.job_id == Job.id)
     has_result = exists().where(JobResult.job_id == Job.id)
+    stale_result = exists().where(
+        JobResult.job_id == Job.id,
+        func.abs(accounted_j - energy_j) > _STALE_ABS_J + _STALE_REL * energy_j,
+    )
     pending = exists().where(
         and_(CommentWrite.job_id == Job.id, CommentWrite.state == CommentWriteState.PENDING)
     )
     query = (
         select(Cluster.name, Job.slurm_job_id)
         .join(Cluster, Cluster.id == Job.cluster_id)
-        .where(has_interval, or_(~has_write, and_(~has_result, ~pending)))
+        .where(has_interval, or_(~has_write, and_(~pending, or_(~has_result, stale_result))))
         .order_by(Job.id)
         .limit(limit)
     )

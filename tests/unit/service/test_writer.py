@@ -13,6 +13,7 @@ import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -175,7 +176,11 @@ def clock() -> Clock:
 
 
 def make_writer(
-    factory: SessionFactory, slurm: FakeSlurm, clock: Clock, spool: Path | None = None
+    factory: SessionFactory,
+    slurm: FakeSlurm,
+    clock: Clock,
+    spool: Path | None = None,
+    **options: Any,
 ) -> Writer:
     return Writer(
         factory,
@@ -185,6 +190,7 @@ def make_writer(
         spool=spool,
         backoff=Backoff(first_s=10, factor=2, max_s=60, max_attempts=4),
         clock=clock,
+        **options,
     )
 
 
@@ -443,6 +449,68 @@ def test_a_handoff_for_a_job_sacct_does_not_list_stays(
     assert make_writer(factory, FakeSlurm(), clock, tmp_path).run_once().queued == 0
 
     assert handoff.exists()
+
+
+def test_energy_that_arrives_after_the_result_makes_the_sweep_recompute_and_rewrite(
+    session: Session, factory: SessionFactory, clock: Clock
+) -> None:
+    measure(session, 112, hours=[0])
+    slurm = FakeSlurm(slurm_job(112, admin_comment="ops"))
+    writer = make_writer(factory, slurm, clock)
+    assert writer.run_once().written == 1
+    assert writer.run_once().queued == 0
+
+    measure(session, 112, hours=[1])  # an agent that was down delivers the rest
+
+    report = writer.run_once()
+
+    assert (report.queued, report.written) == (1, 1)
+    assert result_of(session, 112).co2e_g == pytest.approx(expected_co2e([0, 1]))
+    assert slurm.records[112].admin_comment.startswith("ops sc1:co2e_g=90;")
+    assert write_of(session, 112).attempts == 1  # queued again: attempts start over
+    assert writer.run_once().queued == 0
+
+
+def test_an_ended_job_waits_for_its_last_intervals_without_counting_a_try(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 113)
+    slurm = FakeSlurm(slurm_job(113, end_time=clock.now - timedelta(seconds=10)))
+    hand_off(tmp_path, 113)
+    writer = make_writer(factory, slurm, clock, tmp_path, settle_delay_s=30)
+
+    first = writer.run_once()
+    clock.advance(19)
+    second = writer.run_once()
+    clock.advance(1)
+    third = writer.run_once()
+
+    assert [(r.waiting, r.written) for r in (first, second, third)] == [(1, 0), (0, 0), (0, 1)]
+    assert write_of(session, 113).attempts == 1
+
+
+def test_site_policy_skip_leaves_a_foreign_comment_and_disabled_writes_nothing(
+    session: Session, factory: SessionFactory, clock: Clock
+) -> None:
+    measure(session, 114)
+    measure(session, 115)
+    slurm = FakeSlurm(slurm_job(114, admin_comment="Checked by OPS"), slurm_job(115))
+
+    report = make_writer(factory, slurm, clock, foreign="skip").run_once()
+
+    assert (report.written, report.failed) == (1, 1)
+    assert [job_id for job_id, *_ in slurm.writes] == ["115"]
+    skipped = write_of(session, 114)
+    assert skipped.state == CommentWriteState.FAILED
+    assert skipped.last_error == "job 114: foreign AdminComment 'Checked by OPS' left alone"
+    assert result_of(session, 114).co2e_g == pytest.approx(90.0)
+
+    measure(session, 116)
+    slurm.records[116] = slurm_job(116)
+    report = make_writer(factory, slurm, clock, write_comments=False).run_once()
+    assert (report.written, report.failed) == (0, 1)
+    assert len(slurm.writes) == 1
+    assert result_of(session, 116).co2e_g == pytest.approx(90.0)
 
 
 @pytest.mark.parametrize(
