@@ -20,9 +20,16 @@ energy (and carbon intensity, when the store holds it) over time.
 
 Permissions: the caller is the real uid. Users see only their own jobs and are
 refused (not shown an empty table) when they ask for someone else's. Admins
-(root, and the users or ``@groups`` in ``--admins`` / ``$SLURM_CARBON_ADMINS``)
-see everything. This is a courtesy of the command, not a security boundary:
-whoever can read the database URL can read the database.
+(root, and the ``[admins]`` users and groups of the site configuration,
+``--config`` / ``$SLURM_CARBON_CONFIG``) see everything. This is a courtesy of
+the command, not a security boundary: whoever can read the database URL can
+read the database.
+
+Totals come with everyday equivalents (car km, phone charges) whose factors
+and sources are printed beside them (:mod:`slurm_carbon.accounting.equivalents`).
+The detail view adds, from :mod:`slurm_carbon.accounting`, the cleanest start
+within the configured window, the same job in the configured other regions,
+and the job's energy card (Markdown).
 """
 
 from __future__ import annotations
@@ -37,7 +44,8 @@ import pwd
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -45,11 +53,24 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
+from slurm_carbon.accounting import (
+    DeviceKind,
+    EnergyMethod,
+    EnergySpan,
+    Sharing,
+    best_timeline,
+    cleanest_start,
+    energy_card,
+    equivalents,
+    footprint,
+    in_region,
+)
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
     JOULES_PER_KWH,
+    equivalents_json,
     format_elapsed,
     group_fields,
     group_json,
@@ -61,17 +82,22 @@ from slurm_carbon.cli.report_format import (
     parse_time,
     quality_text,
 )
+from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
     WASTE_STATES,
+    CiRecord,
     GroupBy,
     GroupTotals,
     JobRow,
     ReportQuery,
     TimelinePoint,
+    ci_series,
     foreign_jobs,
     iter_jobs,
+    job_intervals,
     job_timeline,
     totals,
 )
@@ -102,11 +128,9 @@ def current_caller() -> Caller:
     return Caller(entry.pw_name, frozenset(groups))
 
 
-def is_admin(caller: Caller, admins: Sequence[str]) -> bool:
-    """Whether the caller is root, a listed user, or in a listed ``@group``."""
-    if caller.name == "root" or caller.name in admins:
-        return True
-    return any(entry.startswith("@") and entry[1:] in caller.groups for entry in admins)
+def is_admin(caller: Caller, users: Sequence[str] = (), groups: Sequence[str] = ()) -> bool:
+    """Whether the caller is root, one of ``users``, or in one of ``groups``."""
+    return caller.name == "root" or caller.name in users or bool(caller.groups & set(groups))
 
 
 @click.command()
@@ -127,10 +151,11 @@ def is_admin(caller: Caller, admins: Sequence[str]) -> bool:
 @click.option("--json", "output", flag_value="json", help="JSON (schema in the docs).")
 @click.option("-n", "--noheader", is_flag=True, help="No header line (-P and --csv).")
 @click.option(
-    "--admins",
-    envvar="SLURM_CARBON_ADMINS",
-    default="",
-    help="Users and @groups who see every job, comma-separated [env: SLURM_CARBON_ADMINS].",
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="SLURM_CARBON_CONFIG",
+    help="Site configuration: [admins], [counterfactual] [env: SLURM_CARBON_CONFIG].",
 )
 @url_option
 @click.pass_context
@@ -146,7 +171,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
     by: GroupBy | None,
     output: str | None,
     noheader: bool,
-    admins: str,
+    config_path: Path | None,
     url: str,
 ) -> None:
     """Energy and CO2e of jobs, sacct-style; one job (-j ID) in detail.
@@ -165,13 +190,15 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
             states=states_text,
         )
         query = _window(query, caller.now, starttime, endtime)
+        site = None if config_path is None else load_config(config_path)
         engine = make_engine(url)
         try:
             factory = session_factory(engine)
             with transaction(factory) as session:
-                if not is_admin(caller, parse_names(admins)):
+                admins = site.admins if site is not None else AdminsConfig()
+                if not is_admin(caller, admins.users, admins.groups):
                     query = _restrict_to_caller(session, query, caller)
-                _output(session, query, by, output, noheader=noheader, now=caller.now)
+                _output(session, query, by, output, noheader=noheader, now=caller.now, site=site)
         finally:
             engine.dispose()
     except (ConfigError, StoreError) as err:
@@ -186,6 +213,7 @@ def _output(  # noqa: PLR0913 (what report was asked)
     *,
     noheader: bool,
     now: datetime,
+    site: SiteConfig | None,
 ) -> None:
     """Write the report; the jobs are read (streamed) only when they are shown."""
     writer = _Writer(sys.stdout, noheader=noheader)
@@ -203,7 +231,8 @@ def _output(  # noqa: PLR0913 (what report was asked)
     elif groups is not None:
         _table(session, query, by, groups=groups)
     else:
-        _table(session, query, None, rows=_progress(iter_jobs(session, query)))
+        rows = _progress(iter_jobs(session, query))
+        _table(session, query, None, rows=rows, counterfactual=_counterfactual_config(site))
 
 
 def _query(
@@ -336,20 +365,22 @@ class _Writer:
             for index, row in enumerate(rows):
                 write(("\n" if index == 0 else ",\n") + json.dumps(job_json(row)))
             write("]")
-        write(', "totals": ' + json.dumps(group_json(overall)) + "}\n")
+        write(', "totals": ' + json.dumps(group_json(overall)))
+        write(', "equivalents": ' + json.dumps(equivalents_json(overall.co2e_g)) + "}\n")
 
 
 def _grams(co2e_g: float) -> str:
     return f"{co2e_g / 1000:,.2f} kg" if co2e_g >= 10_000 else f"{co2e_g:,.1f} g"
 
 
-def _table(
+def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
     session: Any,
     query: ReportQuery,
     by: GroupBy | None,
     *,
     rows: Iterable[JobRow] = (),
     groups: list[GroupTotals] | None = None,
+    counterfactual: CounterfactualConfig | None = None,
 ) -> None:
     console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
     if by is not None and groups is not None:
@@ -358,6 +389,7 @@ def _table(
         listed = list(rows)
         if len(query.jobs) == 1 and len(listed) == 1:
             _detail(console, listed[0], job_timeline(session, listed[0]))
+            _what_if(console, session, listed[0], counterfactual or CounterfactualConfig())
             return
         _jobs_table(console, listed)
     _footer(console, query, totals(session, query)[0])
@@ -435,6 +467,17 @@ def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
         f"Waste: {_grams(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"
         f" {', '.join(WASTE_STATES)}."
     )
+    if overall.co2e_g > 0:
+        found = equivalents(overall.co2e_g)
+        console.print(
+            "About as much as "
+            + " or ".join(
+                f"{eq.quantity:,.1f} {eq.description}[{i}]" for i, eq in enumerate(found, 1)
+            )
+            + " (approximations)."
+        )
+        for i, eq in enumerate(found, 1):
+            console.print(f"  \\[{i}] {eq.factor_g:g} gCO2e each: {eq.source}")
     if overall.pending_jobs:
         console.print("pending: no result computed yet; not counted in the sums.")
     if overall.estimated_jobs:
@@ -542,3 +585,95 @@ def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:
     console.print(table)
     if not with_ci:
         console.print("The carbon intensity per interval is not stored: energy over time only.")
+
+
+def _counterfactual_config(site: SiteConfig | None) -> CounterfactualConfig:
+    return site.counterfactual if site is not None else CounterfactualConfig()
+
+
+def _ci_points(records: list[CiRecord]) -> list[CiPoint]:
+    """Stored points as a CI series: each lasts until the next, the last as the one before."""
+    points: list[CiPoint] = []
+    for index, record in enumerate(records):
+        if index + 1 < len(records):
+            step_s = int((records[index + 1].time - record.time).total_seconds())
+        else:
+            step_s = int((record.time - records[index - 1].time).total_seconds()) if index else 3600
+        points.append(
+            CiPoint(
+                region=record.region,
+                time=record.time,
+                step_s=max(step_s, 1),
+                ci_g_per_kwh=record.ci_g_per_kwh,
+                source=record.source,
+                kind=CiKind(record.kind),
+                signal=CiSignal(record.signal),
+                issued_at=record.issued_at,
+            )
+        )
+    return points
+
+
+def _what_if(console: Console, session: Any, row: JobRow, config: CounterfactualConfig) -> None:
+    """The cleanest start, other regions, and the energy card, from stored intervals and CI."""
+    figures = row.figures
+    records = job_intervals(session, row.row_id)
+    if figures is None or not records or figures.ci_region is None or figures.ci_source is None:
+        return
+    spans = [
+        EnergySpan(
+            DeviceKind(r.kind),
+            r.start,
+            r.end,
+            r.energy_j,
+            EnergyMethod(r.method),
+            Sharing(r.sharing),
+        )
+        for r in records
+    ]
+    first = min(span.start for span in spans)
+    last = max(span.end for span in spans)
+    window = timedelta(hours=config.window_h)
+    region, source = figures.ci_region, figures.ci_source
+    points = _ci_points(ci_series(session, region, source, first, last + window))
+    if not points or not best_timeline(points).covers(first, last):
+        console.print(
+            f"No stored carbon intensity of {region} ({source}) covers the job: no counterfactual."
+        )
+    else:
+        best = cleanest_start(
+            spans, points, figures.pue, config.window_h, timedelta(minutes=config.step_min)
+        )
+        if best.start == first:
+            console.print(
+                f"Cleanest start within {config.window_h:g} h (stored CI): the actual one."
+            )
+        else:
+            console.print(
+                f"Cleanest start within {config.window_h:g} h (stored CI):"
+                f" {best.start.astimezone():%Y-%m-%d %H:%M}, {_grams(best.co2e_g)} CO2e"
+                f" instead of {_grams(best.actual_co2e_g)}"
+                f" (saves {_grams(best.savings_g)}, {best.savings_pct or 0:.0f} %)."
+            )
+        regions = {}
+        for other in config.regions:
+            if other != region:
+                series = _ci_points(ci_series(session, other, source, first, last))
+                if series:
+                    regions[other] = series
+        for result in in_region(spans, points, figures.pue, regions) if regions else []:
+            console.print(
+                f"Same job in {result.label.removeprefix('region=')} ({source}):"
+                f" {_grams(result.co2e_g)} CO2e ({-result.savings_g:+,.1f} g)."
+            )
+        models = sorted({r.model for r in records if r.kind == "gpu" and r.model})
+        card = energy_card(
+            footprint(spans, points, figures.pue),
+            title=row.name or f"job {row.job_id_text}",
+            accelerator=", ".join(models) or "n/a",
+            accelerator_count=row.requested_gpus,
+            region=region,
+        )
+        console.print()
+        console.print("Energy card (recomputed from the stored intervals and carbon intensity):")
+        console.print(card.to_markdown(), markup=False, highlight=False)

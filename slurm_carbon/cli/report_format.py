@@ -22,6 +22,7 @@ import re
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from slurm_carbon.accounting import equivalents
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.store.reports import GroupTotals, JobFigures, JobRow, JobSelector
 
@@ -31,6 +32,7 @@ __all__ = [
     "JOULES_PER_KWH",
     "REPORT_JSON_SCHEMA",
     "STATE_ABBREVIATIONS",
+    "equivalents_json",
     "format_elapsed",
     "group_fields",
     "group_json",
@@ -303,6 +305,20 @@ def group_fields(group: GroupTotals) -> list[str]:
     ]
 
 
+def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
+    """Everyday equivalents of ``co2e_g`` with their factors and sources (approximations)."""
+    return [
+        {
+            "name": eq.name,
+            "description": eq.description,
+            "quantity": eq.quantity,
+            "factor_g": eq.factor_g,
+            "source": eq.source,
+        }
+        for eq in equivalents(co2e_g)
+    ]
+
+
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -413,7 +429,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         " without --by, `groups` (one per job/user/account/partition) with it."
     ),
     "type": "object",
-    "required": ["schema_version", "generated_at", "window", "totals"],
+    "required": ["schema_version", "generated_at", "window", "totals", "equivalents"],
     "additionalProperties": False,
     "properties": {
         "schema_version": {"const": 1},
@@ -479,6 +495,22 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         },
         "groups": {"type": "array", "items": _TOTALS_SCHEMA},
         "totals": _TOTALS_SCHEMA,
+        "equivalents": {
+            "description": "Everyday equivalents of totals.co2e_g (approximations).",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "description", "quantity", "factor_g", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "quantity": {"type": "number", "minimum": 0},
+                    "factor_g": {"type": "number", "exclusiveMinimum": 0},
+                    "source": {"type": "string"},
+                },
+            },
+        },
     },
 }
 """JSON Schema (draft 2020-12) of ``slurm-carbon report --json``."""

@@ -41,15 +41,20 @@ from slurm_carbon.store.models import (
 
 __all__ = [
     "WASTE_STATES",
+    "CiRecord",
     "GroupBy",
     "GroupTotals",
+    "IntervalRecord",
     "JobFigures",
     "JobRow",
     "JobSelector",
     "ReportQuery",
     "TimelinePoint",
+    "ci_series",
     "foreign_jobs",
+    "is_waste_state",
     "iter_jobs",
+    "job_intervals",
     "job_timeline",
     "totals",
 ]
@@ -209,6 +214,35 @@ class TimelinePoint:
     cpu_energy_j: float
     dram_energy_j: float
     ci_g_per_kwh: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class IntervalRecord:
+    """One stored energy interval of a job, with its device's kind and model.
+
+    Units: ``energy_j`` in joules at the device.
+    """
+
+    kind: str
+    start: datetime
+    end: datetime
+    energy_j: float
+    method: str
+    sharing: str
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CiRecord:
+    """One stored carbon-intensity point. Units: ``ci_g_per_kwh`` in gCO2e/kWh."""
+
+    region: str
+    source: str
+    time: datetime
+    ci_g_per_kwh: float
+    kind: str
+    signal: str
+    issued_at: datetime
 
 
 def is_waste_state(state: str | None) -> bool:
@@ -492,3 +526,67 @@ def _ci_points(
         .order_by(CarbonIntensityPoint.time, CarbonIntensityPoint.issued_at)
     )
     return [(time, float(value)) for time, value in session.execute(statement)]
+
+
+def _value(member: Any) -> str:
+    return str(getattr(member, "value", member))
+
+
+def job_intervals(session: Session, row_id: int) -> list[IntervalRecord]:
+    """Every stored interval of the job (row id), by start, with device kind and model."""
+    statement = (
+        select(
+            Device.kind,
+            EnergyInterval.interval_start,
+            EnergyInterval.interval_end,
+            EnergyInterval.energy_j,
+            EnergyInterval.method,
+            EnergyInterval.sharing,
+            Device.model,
+        )
+        .join(Device, Device.id == EnergyInterval.device_id)
+        .where(EnergyInterval.job_id == row_id)
+        .order_by(EnergyInterval.interval_start, EnergyInterval.id)
+    )
+    return [
+        IntervalRecord(
+            _value(kind), start, end, float(energy_j), _value(method), _value(sharing), model
+        )
+        for kind, start, end, energy_j, method, sharing, model in session.execute(statement)
+    ]
+
+
+def ci_series(
+    session: Session, region: str, source: str, start: datetime, end: datetime
+) -> list[CiRecord]:
+    """Actual CI points of a region and source from the last one at or before ``start`` to ``end``.
+
+    Oldest first; for a time with several issues, the latest issue only.
+    """
+    where = (
+        CarbonIntensityPoint.region == region,
+        CarbonIntensityPoint.source == source,
+        CarbonIntensityPoint.kind == CiKind.ACTUAL,
+    )
+    first = session.execute(
+        select(func.max(CarbonIntensityPoint.time)).where(
+            *where, CarbonIntensityPoint.time <= start
+        )
+    ).scalar_one_or_none()
+    statement = (
+        select(
+            CarbonIntensityPoint.time,
+            CarbonIntensityPoint.ci_g_per_kwh,
+            CarbonIntensityPoint.signal,
+            CarbonIntensityPoint.issued_at,
+        )
+        .where(*where, CarbonIntensityPoint.time >= (first or start))
+        .where(CarbonIntensityPoint.time <= end)
+        .order_by(CarbonIntensityPoint.time, CarbonIntensityPoint.issued_at)
+    )
+    latest: dict[datetime, CiRecord] = {}
+    for time, value, signal, issued_at in session.execute(statement):
+        latest[time] = CiRecord(
+            region, source, time, float(value), CiKind.ACTUAL.value, _value(signal), issued_at
+        )
+    return list(latest.values())

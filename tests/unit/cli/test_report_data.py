@@ -129,11 +129,16 @@ def seed(session: Session) -> dict[int, int]:
         for device, energy_j in ((gpu.id, 1800.0 * 1000), (cpu.id, 900.0 * 1000))
     ]  # fmt: skip
     add_intervals(session, intervals)
-    for minutes, value in ((-15, 200.0), (30, 300.0), (90, 999.0)):
+    # FR: 200 g/kWh from 09:45, 300 from 10:30, 999 from 11:30, 50 from 12:30 to 14:30
+    # (the last point lasts as long as the one before). SE: 20 g/kWh, 09:00 to 12:00.
+    fr = [("FR", -15, 200.0), ("FR", 30, 300.0), ("FR", 90, 999.0), ("FR", 150, 50.0)]
+    fr.append(("FR", 210, 50.0))
+    se = [("SE", minutes, 20.0) for minutes in (-60, 0, 60)]
+    for region, minutes, value in fr + se:
         time = start + timedelta(minutes=minutes)
         session.add(
             CarbonIntensityPoint(
-                region="FR",
+                region=region,
                 source="electricitymaps",
                 time=time,
                 ci_g_per_kwh=value,
