@@ -12,6 +12,7 @@ from slurm_carbon.cli.intensity import intensity
 from slurm_carbon.cli.report import report
 from slurm_carbon.cli.service import service, token
 from slurm_carbon.cli.sim import sim
+from slurm_carbon.cli.writer import writer
 
 __all__ = ["cli", "main"]
 
@@ -30,6 +31,7 @@ cli.add_command(report)
 cli.add_command(service)
 cli.add_command(sim)
 cli.add_command(token)
+cli.add_command(writer)
 
 
 def main() -> None:

@@ -1,0 +1,146 @@
+"""``slurm-carbon writer``: finished jobs' results, and their AdminComment in Slurm.
+
+Runs beside the service, on a host with Slurm's client commands and the
+rights to ``sacctmgr modify job`` (root, SlurmUser or an operator), reading the
+EpilogSlurmctld hand-offs from ``--spool``. One writer per database.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Literal
+
+import click
+
+from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.service import require_head
+from slurm_carbon.config import load_config
+from slurm_carbon.errors import ConfigError, IntensityUnavailable, SlurmCarbonError
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.intensity.chain import best_series
+from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.stored import stored_actuals
+from slurm_carbon.service.results import Site, StaticSite
+from slurm_carbon.service.writer import Backoff, Writer
+from slurm_carbon.slurm import CommandLineSlurm
+from slurm_carbon.store import SessionFactory, make_engine, session_factory
+
+__all__ = ["StoredOrAnnual", "writer"]
+
+DEFAULT_SPOOL = "/var/spool/slurm-carbon"
+
+
+class StoredOrAnnual:
+    """Carbon intensity for results: stored actuals covering the job, else the annual figure."""
+
+    name = "stored-or-annual"
+
+    def __init__(self, factory: SessionFactory) -> None:
+        self._stored = stored_actuals(factory)
+        self._annual = EmbeddedAnnual()
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        """The best series for ``[start, end)``."""
+        return best_series(region, start, end, stored=self._stored, annual=self._annual)
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        """Not offered: results need history only."""
+        raise IntensityUnavailable(f"{self.name} gives no forecast ({region}, {start}, {hours})")
+
+
+def _site(
+    config: Path | None, region: str | None, pue: float | None
+) -> tuple[Site, bool, Literal["append", "skip"]]:
+    """The site policy, whether to write comments, and what to do with a foreign one."""
+    if config is not None:
+        site = load_config(config)
+        policy = site.admin_comment
+        return site, policy.enabled, policy.foreign
+    if region is None:
+        raise ConfigError("no region: pass --config site.toml or --region (e.g. SE)")
+    return StaticSite(region, 1.0 if pue is None else pue), True, "append"
+
+
+@click.command()
+@url_option
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_SPOOL,
+    show_default=True,
+    envvar="SLURM_CARBON_SPOOL",
+    help="Spool dir of the EpilogSlurmctld shim (hand-offs in <spool>/ended).",
+)
+@click.option(
+    "--config",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="SLURM_CARBON_CONFIG",
+    help="Site configuration (regions, PUE, AdminComment policy).",
+)
+@click.option("--region", envvar="SLURM_CARBON_REGION", help="Region without --config, e.g. SE.")
+@click.option("--pue", type=click.FloatRange(min=1.0), help="PUE without --config [1.0].")
+@click.option("--once", is_flag=True, help="One pass (hand-offs, sweep, due writes), then exit.")
+@click.option("--poll-s", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
+@click.option("--sweep-s", default=300.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--log-level", default="INFO", show_default=True)
+def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
+    url: str,
+    spool: Path,
+    config: Path | None,
+    region: str | None,
+    pue: float | None,
+    once: bool,
+    poll_s: float,
+    sweep_s: float,
+    log_level: str,
+) -> None:
+    """Compute finished jobs' results and write them into Slurm's AdminComment.
+
+    A job is written once sacct shows its final record; a foreign AdminComment
+    is kept. Failed writes are tried again with backoff.
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    require_head(url)
+    try:
+        site, enabled, foreign = _site(config, region, pue)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    engine = make_engine(url)
+    factory = session_factory(engine)
+    job_writer = Writer(
+        factory,
+        CommandLineSlurm(),
+        site,
+        StoredOrAnnual(factory),
+        spool=spool,
+        backoff=Backoff(),
+        write_comments=enabled,
+        foreign=foreign,
+    )
+    try:
+        if once:
+            report = job_writer.run_once()
+            click.echo(
+                f"queued {report.queued}, written {report.written},"
+                f" retrying {report.retried}, failed {report.failed}"
+            )
+            return
+        stop = threading.Event()
+
+        def _stop(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        job_writer.run(stop, poll_s=poll_s, sweep_s=sweep_s)
+    except SlurmCarbonError as err:
+        raise click.ClickException(str(err)) from err
+    finally:
+        engine.dispose()
