@@ -368,7 +368,8 @@ def iter_jobs(session: Session, query: ReportQuery, *, batch_size: int = 5000) -
         .order_by(Job.slurm_job_id)
         .execution_options(yield_per=batch_size)
     )
-    result = session.execute(statement)  # now, so that errors come before any output
+    # Core execution (no ORM row processing); now, so that errors come before any output.
+    result = session.connection().execute(statement)
     return _rows(result)
 
 
