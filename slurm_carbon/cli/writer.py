@@ -87,6 +87,13 @@ def _site(
 @click.option("--once", is_flag=True, help="One pass (hand-offs, sweep, due writes), then exit.")
 @click.option("--poll-s", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
 @click.option("--sweep-s", default=300.0, show_default=True, type=click.FloatRange(min=1))
+@click.option(
+    "--settle-delay-s",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds after a job's End before its result is computed (agents deliver first).",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     url: str,
@@ -97,6 +104,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     once: bool,
     poll_s: float,
     sweep_s: float,
+    settle_delay_s: float,
     log_level: str,
 ) -> None:
     """Compute finished jobs' results and write them into Slurm's AdminComment.
@@ -121,6 +129,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         StoredOrAnnual(factory),
         spool=spool,
         backoff=Backoff(),
+        settle_delay_s=settle_delay_s,
         write_comments=enabled,
         foreign=foreign,
     )
