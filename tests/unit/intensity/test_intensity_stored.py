@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from slurm_carbon.errors import ConfigError
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.chain import best_series
+from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.stored import from_stored, save_points, stored_actuals, to_stored
+
+T = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+def _actual(i: int, source: str = "trace", step_s: int = 1800) -> CiPoint:
+    time = T + timedelta(seconds=step_s * i)
+    return CiPoint("ST", time, step_s, 50.0 + i, source, CiKind.ACTUAL, CiSignal.AVERAGE, time)
+
+
+@pytest.fixture
+def factory(session: Session) -> sessionmaker[Session]:
+    return sessionmaker(bind=session.connection(), join_transaction_mode="create_savepoint")
+
+
+def test_round_trip_infers_the_step(factory: sessionmaker[Session]) -> None:
+    points = [_actual(i) for i in range(4)]
+    annual = EmbeddedAnnual().history("DE", T, T + timedelta(hours=1))
+    assert save_points(factory, [*points, *annual]) == 4  # annual figures are not stored
+    assert save_points(factory, points) == 0
+    read = stored_actuals(factory)("ST", T, T + timedelta(hours=2))
+    assert read == points  # steps of 1800 s recovered from the gaps
+
+
+def test_best_series_reads_stored_actuals_first(factory: sessionmaker[Session]) -> None:
+    save_points(factory, [_actual(i, "big") for i in range(4)] + [_actual(0, "small")])
+    series = best_series("ST", T, T + timedelta(hours=2), stored=stored_actuals(factory))
+    assert [p.source for p in series] == ["big"] * 4
+    # Not covered by what is stored: the annual figure of the country asked for.
+    series = best_series(
+        "ST", T, T + timedelta(hours=3), stored=stored_actuals(factory), annual_region="SE"
+    )
+    assert [p.kind for p in series] == [CiKind.ANNUAL]
+
+
+def test_single_point_and_annual_refused() -> None:
+    (point,) = from_stored([to_stored(_actual(0))])
+    assert point.step_s == 3600
+    with pytest.raises(ConfigError, match="annual"):
+        to_stored(EmbeddedAnnual().history("DE", T, T + timedelta(hours=1))[0])
