@@ -8,62 +8,85 @@ EpilogSlurmctld hand-offs from ``--spool``. One writer per database.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Literal
 
 import click
+import requests
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
 from slurm_carbon.errors import ConfigError, IntensityUnavailable, SlurmCarbonError
-from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.intensity.chain import best_series
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.service.results import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import CommandLineSlurm
 from slurm_carbon.store import SessionFactory, make_engine, session_factory
 
-__all__ = ["StoredOrAnnual", "writer"]
+__all__ = ["BestSeries", "writer"]
 
 DEFAULT_SPOOL = "/var/spool/slurm-carbon"
 
 
-class StoredOrAnnual:
-    """Carbon intensity for results: stored actuals covering the job, else the annual figure."""
+class BestSeries:
+    """Carbon intensity for results: stored actuals, else live providers, else annual.
 
-    name = "stored-or-annual"
+    Stored actuals count only when they cover the whole job; ``live`` is the
+    site's provider chain (None: none configured).
+    """
 
-    def __init__(self, factory: SessionFactory) -> None:
+    name = "best-series"
+
+    def __init__(self, factory: SessionFactory, live: IntensityProvider | None = None) -> None:
         self._stored = stored_actuals(factory)
+        self._live = live
         self._annual = EmbeddedAnnual()
 
     def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
         """The best series for ``[start, end)``."""
-        return best_series(region, start, end, stored=self._stored, annual=self._annual)
+        return best_series(
+            region, start, end, stored=self._stored, live=self._live, annual=self._annual
+        )
 
     def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
         """Not offered: results need history only."""
         raise IntensityUnavailable(f"{self.name} gives no forecast ({region}, {start}, {hours})")
 
 
-def _site(
-    config: Path | None, region: str | None, pue: float | None
-) -> tuple[Site, bool, Literal["append", "skip"]]:
-    """The site policy, whether to write comments, and what to do with a foreign one."""
+@dataclass(frozen=True)
+class _Settings:
+    site: Site
+    live: IntensityProvider | None
+    write_comments: bool
+    foreign: Literal["append", "skip"]
+
+
+def _settings(config: Path | None, region: str | None, pue: float | None) -> _Settings:
+    """Site policy, live CI providers and AdminComment policy.
+
+    From the site file, else from ``--region`` and ``--pue`` (no live providers).
+    """
     if config is not None:
         site = load_config(config)
+        live = build_chain(
+            site.intensity, os.environ, requests.Session(), trace_region=site.regions.default
+        )
         policy = site.admin_comment
-        return site, policy.enabled, policy.foreign
+        return _Settings(site, live, policy.enabled, policy.foreign)
     if region is None:
         raise ConfigError("no region: pass --config site.toml or --region (e.g. SE)")
-    return StaticSite(region, 1.0 if pue is None else pue), True, "append"
+    return _Settings(StaticSite(region, 1.0 if pue is None else pue), None, True, "append")
 
 
 @click.command()
@@ -117,7 +140,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     )
     require_head(url)
     try:
-        site, enabled, foreign = _site(config, region, pue)
+        settings = _settings(config, region, pue)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     engine = make_engine(url)
@@ -125,13 +148,13 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     job_writer = Writer(
         factory,
         CommandLineSlurm(),
-        site,
-        StoredOrAnnual(factory),
+        settings.site,
+        BestSeries(factory, settings.live),
         spool=spool,
         backoff=Backoff(),
         settle_delay_s=settle_delay_s,
-        write_comments=enabled,
-        foreign=foreign,
+        write_comments=settings.write_comments,
+        foreign=settings.foreign,
     )
     try:
         if once:

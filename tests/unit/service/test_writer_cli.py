@@ -57,3 +57,16 @@ def test_an_unmigrated_database_is_refused_in_one_line(empty_db: Any, tmp_path: 
     assert result.exit_code == 1
     assert len(result.stderr.splitlines()) == 1
     assert "slurm-carbon db upgrade" in result.stderr
+
+
+def test_once_with_a_site_file(migrated: str, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(
+        'cluster = "sclocal"\n[regions]\ndefault = "SE"\n[pue]\ndefault = 1.2\n'
+        '[intensity]\nsources = ["annual"]\n[admin_comment]\nforeign = "skip"\n'
+    )
+
+    result = _writer("--url", migrated, "--spool", str(tmp_path), "--config", str(config), "--once")
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "queued 0, written 0, retrying 0, failed 0\n"

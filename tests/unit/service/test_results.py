@@ -1,0 +1,132 @@
+"""compute_result with the site file's policy: region by node pattern, a PUE series, quality."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from slurm_carbon.config import parse_config
+from slurm_carbon.errors import IntensityUnavailable
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.service.results import NoEnergy, compute_result
+from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store import DeviceKind, EnergyMethod, ResultQuality, Sharing
+from slurm_carbon.store.results import StoredInterval
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+SITE = parse_config(
+    tomllib.loads(
+        """
+cluster = "sclocal"
+[regions]
+default = "DE"
+[regions.nodes]
+"gpu-se*" = "SE"
+[pue]
+default = [
+  { valid_from = 2026-01-01T00:00:00Z, value = 1.5 },
+  { valid_from = 2026-11-23T11:00:00Z, value = 1.1 },
+]
+"""
+    )
+)
+JOB = SlurmJob(
+    cluster="sclocal",
+    job_id="7_1",
+    job_id_raw=9,
+    array_job_id=7,
+    array_task_id=1,
+    name="x",
+    user="alice",
+    uid=1000,
+    account="carbon",
+    partition="debug",
+    state="COMPLETED",
+    exit_code="0:0",
+    submit_time=T0,
+    start_time=T0,
+    end_time=T0 + timedelta(hours=2),
+    elapsed_s=7200,
+    alloc_cpus=1,
+    req_tres="cpu=1",
+    alloc_tres="cpu=1",
+    req_gpus=1,
+    alloc_gpus=1,
+    node_list="gpu-se01",
+    comment="",
+    admin_comment="",
+)
+
+
+class Series:
+    """200 gCO2e/kWh in T0's hour, 50 in the next; remembers what it was asked."""
+
+    name = "series"
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, datetime, datetime]] = []
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        self.asked.append((region, start, end))
+        return [
+            CiPoint(
+                region,
+                T0 + timedelta(hours=h),
+                3600,
+                ci,
+                "series",
+                CiKind.ACTUAL,
+                CiSignal.AVERAGE,
+                T0 + timedelta(hours=h),
+            )
+            for h, ci in ((0, 200.0), (1, 50.0))
+        ]
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        raise IntensityUnavailable("no forecast")
+
+
+def interval(hour: int, energy_j: float, sharing: Sharing = Sharing.EXCLUSIVE) -> StoredInterval:
+    start = T0 + timedelta(hours=hour, minutes=30)
+    return StoredInterval(
+        "gpu-se01",
+        "GPU-1",
+        DeviceKind.GPU,
+        start,
+        start + timedelta(minutes=10),
+        energy_j,
+        EnergyMethod.INTEGRATED,
+        sharing,
+    )
+
+
+def test_region_by_node_pue_in_force_per_hour_and_quality() -> None:
+    series = Series()
+    rows = [interval(0, 3.6e6), interval(1, 7.2e6, Sharing.SHARED)]  # 1 kWh, then 2 kWh
+
+    computed = compute_result(JOB, rows, SITE, series, now=T0 + timedelta(hours=3))
+
+    # 1 kWh x 200 x 1.5 + 2 kWh x 50 x 1.1 = 300 + 110
+    values = computed.values
+    assert values.co2e_g == pytest.approx(410.0)
+    assert series.asked == [("SE", rows[0].start, rows[1].end)]
+    assert (values.ci_region, values.ci_source) == ("SE", "series")
+    assert values.gpu_energy_j == pytest.approx(10.8e6)
+    assert values.pue == pytest.approx((1.5 + 2 * 1.1) / 3)
+    assert values.ci_mean_g_per_kwh == pytest.approx(410.0 / 3.7)
+    assert (values.quality, values.sharing) == (ResultQuality.INTEGRATED, Sharing.SHARED)
+    assert computed.payload == "sc1:co2e_g=410;kwh=3.7;ci=111;pue=1.23;q=int"
+
+
+def test_no_energy_and_no_intensity_are_errors() -> None:
+    with pytest.raises(NoEnergy, match="job 7_1: no energy stored"):
+        compute_result(JOB, [], SITE, Series(), now=T0)
+
+    class Nothing(Series):
+        def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+            return []
+
+    with pytest.raises(IntensityUnavailable, match="no carbon intensity for SE"):
+        compute_result(JOB, [interval(0, 1.0)], SITE, Nothing(), now=T0)
