@@ -96,6 +96,9 @@ class FakeSlurm:
             or str(job.array_job_id) in selected
         ]
 
+    def cluster_name(self) -> str:
+        return CLUSTER
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         raise NotImplementedError
 
