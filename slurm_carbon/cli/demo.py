@@ -1,122 +1,314 @@
-"""``slurm-carbon demo``: submit a GPU job, follow it, store it and read it back."""
+"""``slurm-carbon demo``: the whole story on a running Slurm cluster and the embedded defaults.
+
+It stores a carbon-intensity series (a trace replayed as if live, or one
+synthesised from the region's annual mean, labelled synthetic), creates four
+simulated GPUs, starts the service, a node agent and the writer as child
+processes, submits a GPU job, a CPU-only job and a GPU array job with sbatch,
+waits for their AdminComments, and prints ``slurm-carbon report`` and
+``sacct -o JobID,AdminComment``. The children are always stopped at the end.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
+import requests
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.errors import SlurmCarbonError
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.replay import replayed, synthetic_daily
+from slurm_carbon.intensity.stored import save_points
+from slurm_carbon.intensity.trace import read_trace
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
 from slurm_carbon.store import (
-    get_or_create_cluster,
+    issue_token,
     make_engine,
     session_factory,
     sqlite_file,
+    transaction,
     upgrade,
-    upsert_job,
 )
 
 __all__ = ["demo"]
 
-_POLL_S = 0.5
+_POLL_S = 1.0
+# The CPU estimate needs a TDP; the demo assumes one rather than guess the host's.
+_DEMO_TDP_W = 100.0
 
 
 @click.command()
 @url_option
-@click.option("--gpus", default=2, show_default=True, help="GPUs the demo job asks for.")
 @click.option(
-    "--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds to wait for the job."
+    "--work-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Where the simulated GPUs, the agent's state and the logs go.",
 )
-def demo(url: str, gpus: int, timeout_s: float) -> None:
-    """Submit a GPU job to Slurm, follow it, store it and show it read back.
+@click.option(
+    "--spool",
+    envvar="SLURM_CARBON_SPOOL",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="The cluster's hand-off spool, where its shims write [env: SLURM_CARBON_SPOOL].",
+)
+@click.option("--region", default="SE", show_default=True, help="Region of the cluster.")
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="CSV carbon-intensity trace of --region, replayed as if live "
+    "(default: a synthetic day around the region's annual mean).",
+)
+@click.option("--pue", default=1.2, show_default=True, type=click.FloatRange(min=1.0))
+@click.option(
+    "--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for jobs."
+)
+def demo(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes them
+    url: str,
+    work_dir: Path,
+    spool: Path,
+    region: str,
+    trace: Path | None,
+    pue: float,
+    timeout_s: float,
+) -> None:
+    """Run GPU, CPU and array jobs and show their measured carbon, in Slurm and in reports.
 
-    Needs a running Slurm cluster (scripts/demo starts a private one).
+    Needs a running Slurm cluster whose hooks hand jobs to --spool
+    (scripts/demo starts a private one).
     """
     try:
-        _run(url, gpus, timeout_s)
+        _run(
+            url=url,
+            work_dir=work_dir,
+            spool=spool,
+            region=region,
+            trace=trace,
+            pue=pue,
+            timeout_s=timeout_s,
+        )
     except SlurmCarbonError as err:
         raise click.ClickException(str(err)) from err
 
 
-def _run(url: str, gpus: int, timeout_s: float) -> None:
+def _run(  # noqa: PLR0913 - the options, passed on
+    *,
+    url: str,
+    work_dir: Path,
+    spool: Path,
+    region: str,
+    trace: Path | None,
+    pue: float,
+    timeout_s: float,
+) -> None:
+    work_dir.mkdir(parents=True, exist_ok=True)
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(url)
-    slurm = CommandLineSlurm()
-    job_id = slurm.submit(
-        [
-            f"--gres=gpu:{gpus}",
-            "--job-name=slurm-carbon-demo",
-            "--output=/dev/null",
-            "--comment=carbon_budget=5kg",
-            "--wrap=sleep 3",
-        ]
-    )
-    click.echo(f"submitted job {job_id} asking for {gpus} GPUs")
-    job = _follow(slurm, job_id, timeout_s)
-
+    now = datetime.now(UTC)
+    points, label = _intensity(region, trace, now)
     engine = make_engine(url)
     try:
-        with session_factory(engine).begin() as session:
-            cluster = get_or_create_cluster(session, job.cluster)
-            stored = upsert_job(
-                session,
-                cluster.id,
-                job.job_id_raw,
-                array_job_id=job.array_job_id,
-                array_task_id=job.array_task_id,
-                name=job.name,
-                user_name=job.user,
-                account=job.account,
-                partition=job.partition,
-                submit_time=job.submit_time,
-                start_time=job.start_time,
-                end_time=job.end_time,
-                state=job.state,
-                requested_gpus=job.req_gpus,
-                comment=job.comment,
-            )
-            click.echo(f"stored in {url.split('://', 1)[0]} as job row {stored.id}")
+        factory = session_factory(engine)
+        save_points(factory, points)
+        slurm = CommandLineSlurm()
+        cluster = slurm.cluster_name()
+        node = socket.gethostname().split(".")[0]
+        with transaction(factory) as session:
+            token = issue_token(session, cluster, node)
     finally:
         engine.dispose()
-    _show(job)
+    click.echo(f"carbon intensity of {region}: {label}")
+    _reset_spool(spool)
+    sim_dir = work_dir / "sim"
+    _self("sim", "init", "--dir", str(sim_dir), "--gpus", "4")
+    token_file = work_dir / "token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+
+    port = _free_port()
+    service_url = f"http://127.0.0.1:{port}"
+    with ExitStack() as children:
+        children.enter_context(
+            _child(work_dir / "service.log", "service", "--url", url, "--port", str(port))
+        )
+        _wait_healthy(service_url)
+        children.enter_context(
+            _child(
+                work_dir / "agent.log",
+                *("agent", "run", "--spool", str(spool), "--state", str(work_dir / "agent")),
+                *("--service-url", service_url, "--token-file", str(token_file)),
+                *("--cluster", cluster, "--node", node, "--gpu-backend", "sim"),
+                *("--sim-dir", str(sim_dir), "--sample-s", "0.5", "--interval-s", "10"),
+                *("--tdp-w", str(_DEMO_TDP_W)),
+            )
+        )
+        children.enter_context(
+            _child(
+                work_dir / "writer.log",
+                *("writer", "--url", url, "--spool", str(spool), "--region", region),
+                *("--pue", str(pue), "--poll-s", "1", "--settle-delay-s", "3"),
+            )
+        )
+        time.sleep(2)  # the agent reads the GPUs once before the first job starts
+        jobs = _submit(slurm, sim_dir)
+        finished = _wait(slurm, jobs, timeout_s)
+        click.echo("waiting for the writer to put each job's CO2e into Slurm ...")
+        _wait_comments(slurm, jobs, timeout_s)
+    click.echo(f"\nCPU energy is estimated from an assumed {_DEMO_TDP_W:g} W TDP.")
+    click.echo(f"Carbon intensity: {label}; PUE {pue:g}.\n")
+    started = min(job.submit_time for job in finished) - timedelta(minutes=1)
+    _show(["report", "--url", url, "-S", started.strftime("%Y-%m-%dT%H:%M:%S")])
+    _show(["report", "--url", url, "-j", jobs[0]])
+    ids = ",".join(jobs)
+    click.echo(f"$ sacct -X -j {ids} -o JobID,JobName,State,AdminComment%70")
+    click.echo(
+        subprocess.run(
+            ["sacct", "-X", "-j", ids, "-o", "JobID,JobName,State,AdminComment%70"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+    )
 
 
-def _follow(slurm: CommandLineSlurm, job_id: str, timeout_s: float) -> SlurmJob:
-    """Poll sacct until the job is finished, printing each new state."""
+def _intensity(region: str, trace: Path | None, now: datetime) -> tuple[list[CiPoint], str]:
+    """The series to store, and how to describe it."""
+    if trace is not None:
+        read = read_trace(trace, region=region, source=trace.name)
+        return replayed(read.points, now, trace.name), f"trace {trace.name}, replayed as if live"
+    annual = EmbeddedAnnual().figure(region)
+    start = now - timedelta(days=2)
+    points = synthetic_daily(region, annual.ci_g_per_kwh, start, hours=4 * 24)
+    return points, (
+        f"SYNTHETIC daily cycle around the annual mean {annual.ci_g_per_kwh:.0f} g/kWh "
+        f"({annual.year}; {annual.attribution})"
+    )
+
+
+def _reset_spool(spool: Path) -> None:
+    """Drop hand-offs of jobs that ran before the demo: no agent saw them."""
+    for folder in ("jobs", "ended"):
+        for stale in (spool / folder).glob("*"):
+            stale.unlink(missing_ok=True)
+
+
+def _submit(slurm: CommandLineSlurm, sim_dir: Path) -> list[str]:
+    work = f"{sys.executable} -m slurm_carbon sim work --dir {sim_dir} --tick 0.05"
+    common = ["--output=/dev/null"]
+    jobs = [
+        slurm.submit(
+            [*common, "--gres=gpu:2", "--job-name=train|resnet50", "--comment=carbon_budget=5kg"]
+            + [f"--wrap={work} --units 40"]
+        ),
+        slurm.submit(
+            [*common, "--job-name=preprocess"]
+            + ["--wrap=timeout 15 sh -c 'while :; do :; done'; exit 0"]
+        ),
+        slurm.submit(
+            [*common, "--gres=gpu:1", "--array=0-2", "--job-name=sweep"]
+            + [f"--wrap={work} --units 15"]
+        ),
+    ]
+    click.echo(f"submitted: GPU job {jobs[0]}, CPU job {jobs[1]}, GPU array job {jobs[2]}")
+    return jobs
+
+
+def _wait(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: float) -> list[SlurmJob]:
     deadline = time.monotonic() + timeout_s
-    seen = ""
+    last = ""
     while True:
-        found = slurm.jobs(JobQuery(job_ids=[job_id]))
-        if found and found[0].state != seen:
-            seen = found[0].state
-            click.echo(f"  job {job_id}: {seen}")
-        if found and found[0].finished:
-            return found[0]
+        found = slurm.jobs(JobQuery(job_ids=list(jobs)))
+        states = ", ".join(f"{job.job_id} {job.state}" for job in found)
+        if states != last:
+            click.echo(f"  {states}")
+            last = states
+        if len(found) >= len(jobs) + 2 and all(job.finished for job in found):
+            return found
         if time.monotonic() > deadline:
-            raise SlurmCarbonError(f"job {job_id} not finished after {timeout_s:g} s")
+            raise SlurmCarbonError(f"jobs not finished after {timeout_s:g} s: {states}")
         time.sleep(_POLL_S)
 
 
-def _show(job: SlurmJob) -> None:
-    click.echo("read back from Slurm's accounting (sacct):")
-    rows = {
-        "cluster": job.cluster,
-        "job id": job.job_id,
-        "name": job.name,
-        "user": f"{job.user} (uid {job.uid})",
-        "account / partition": f"{job.account} / {job.partition}",
-        "state / exit code": f"{job.state} / {job.exit_code}",
-        "GPUs requested / allocated": f"{job.req_gpus} / {job.alloc_gpus}",
-        "node": job.node_list,
-        "start": job.start_time.isoformat() if job.start_time else "-",
-        "end": job.end_time.isoformat() if job.end_time else "-",
-        "elapsed": f"{job.elapsed_s} s",
-        "comment": job.comment,
-    }
-    width = max(map(len, rows))
-    for key, value in rows.items():
-        click.echo(f"  {key:<{width}}  {value}")
+def _wait_comments(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = slurm.jobs(JobQuery(job_ids=list(jobs)))
+        missing = [job.job_id for job in found if "sc1:" not in job.admin_comment]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise SlurmCarbonError(f"no AdminComment after {timeout_s:g} s for {missing}")
+        time.sleep(_POLL_S)
+
+
+def _self(*args: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "slurm_carbon", *args], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        raise SlurmCarbonError(f"slurm-carbon {args[0]}: {result.stderr.strip()}")
+
+
+def _show(args: Sequence[str]) -> None:
+    click.echo(f"$ slurm-carbon {' '.join(args)}")
+    result = subprocess.run(
+        [sys.executable, "-m", "slurm_carbon", *args], capture_output=True, text=True, check=False
+    )
+    click.echo(result.stdout + result.stderr)
+
+
+@contextmanager
+def _child(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``slurm-carbon`` child process logging to ``log``, stopped with SIGTERM on exit."""
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "slurm_carbon", *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "160"},
+        )
+    try:
+        time.sleep(0.5)
+        if process.poll() is not None:
+            raise SlurmCarbonError(f"slurm-carbon {args[0]} exited at once; see {log}")
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise SlurmCarbonError(f"the service at {base} did not become healthy in 30 s")

@@ -8,7 +8,7 @@ never stored; they are read from the embedded table when needed. Units: gCO2e/kW
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 
 from slurm_carbon.errors import ConfigError
@@ -22,6 +22,9 @@ __all__ = ["DEFAULT_STEP_S", "from_stored", "save_points", "stored_actuals", "to
 
 # The step of a series with a single point. Units: seconds.
 DEFAULT_STEP_S = 3600
+# How far before a range a point may start and still cover its beginning: a
+# day covers hourly, half-hourly and daily series.
+LOOKBACK = timedelta(days=1)
 
 
 def to_stored(point: CiPoint) -> NewCiPoint:
@@ -87,20 +90,28 @@ def stored_actuals(
     """A reader of stored actual points for :func:`~slurm_carbon.intensity.chain.best_series`.
 
     The reader returns the points of the source with the most of them in the
-    range (series from different sources are not mixed).
+    range (series from different sources are not mixed), starting with the
+    point whose period holds ``start`` (it may begin up to :data:`LOOKBACK`
+    earlier).
     """
 
     def read(region: str, start: datetime, end: datetime) -> list[CiPoint]:
         with transaction(factory) as session:
             rows = ci_points(
-                session, region, start, end, kind=StoredKind.ACTUAL, signal=StoredSignal(signal)
+                session,
+                region,
+                start - LOOKBACK,
+                end,
+                kind=StoredKind.ACTUAL,
+                signal=StoredSignal(signal),
             )
         by_source: dict[str, list[NewCiPoint]] = {}
         for row in rows:
             by_source.setdefault(row.source, []).append(row)
         if not by_source:
             return []
-        best = max(by_source.values(), key=len)
-        return from_stored(best)
+        best = from_stored(max(by_source.values(), key=len))
+        first = max((i for i, p in enumerate(best) if p.time <= start), default=0)
+        return best[first:]
 
     return read

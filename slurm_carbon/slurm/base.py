@@ -129,6 +129,10 @@ class SlurmClient(Protocol):
         """Return the job allocations (no steps) matching ``query``."""
         ...
 
+    def cluster_name(self) -> str:
+        """The name of the cluster the client talks to."""
+        ...
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch`` options and return its job id."""
         ...

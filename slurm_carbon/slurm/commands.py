@@ -147,6 +147,17 @@ class CommandLineSlurm:
             raise SlurmError(f"sacct failed: {_failure(result, 'sacct')}")
         return parse_sacct(result.stdout)
 
+    def cluster_name(self) -> str:
+        """The ClusterName that ``scontrol show config`` reports."""
+        result = self._run(["scontrol", "show", "config"], extra_env={})
+        if result.returncode != 0:
+            raise SlurmError(f"scontrol show config failed: {_failure(result, 'scontrol')}")
+        for line in result.stdout.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "ClusterName":
+                return value.strip()
+        raise SlurmError("scontrol show config printed no ClusterName")
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch --parsable`` and return its job id."""
         result = self._run(["sbatch", "--parsable", *sbatch_args], extra_env={})

@@ -44,6 +44,19 @@ def test_best_series_reads_stored_actuals_first(factory: sessionmaker[Session]) 
     assert [p.kind for p in series] == [CiKind.ANNUAL]
 
 
+def test_a_range_inside_one_period_is_covered_by_the_point_before_it(
+    factory: sessionmaker[Session],
+) -> None:
+    points = [_actual(i) for i in range(4)]  # every 1800 s from T
+    save_points(factory, points)
+
+    inside = T + timedelta(seconds=1800 + 100), T + timedelta(seconds=1800 + 200)
+    read = stored_actuals(factory)("ST", *inside)
+
+    assert read == points[1:2]
+    assert best_series("ST", *inside, stored=stored_actuals(factory)) == points[1:2]
+
+
 def test_single_point_and_annual_refused() -> None:
     (point,) = from_stored([to_stored(_actual(0))])
     assert point.step_s == 3600

@@ -219,3 +219,17 @@ def test_missing_command_is_a_one_line_error(tmp_path: Path) -> None:
 
     with pytest.raises(SlurmCommandNotFound, match="sacct: command not found"):
         CommandLineSlurm(runner).jobs(JobQuery(job_ids=["1"]))
+
+
+def test_cluster_name_is_read_from_scontrol_show_config() -> None:
+    config = (
+        "Configuration data as of 2026-11-23T16:07:03\n"
+        "AccountingStorageBackupHost = (null)\n"
+        "ClusterName             = sclocal\n"
+    )
+    runner = replay(stdout=config)
+
+    assert CommandLineSlurm(runner).cluster_name() == "sclocal"
+    assert runner.calls[0][0] == ["scontrol", "show", "config"]
+    with pytest.raises(SlurmError, match="no ClusterName"):
+        CommandLineSlurm(replay(stdout="Configuration data\n")).cluster_name()
