@@ -33,9 +33,13 @@ def test_demo_without_slurm_installed_says_so_in_one_line(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch there
 
-    result = CliRunner().invoke(cli, ["demo", "--url", f"sqlite:///{tmp_path}/demo.db"])
+    result = CliRunner().invoke(
+        cli,
+        ["demo", "--url", f"sqlite:///{tmp_path}/demo.db", "--work-dir", str(tmp_path)]
+        + ["--spool", str(tmp_path / "spool")],
+    )
 
     assert result.exit_code == 1
     assert result.output == (
-        "Error: sbatch: command not found (is Slurm's client installed and on PATH?)\n"
+        "Error: scontrol: command not found (is Slurm's client installed and on PATH?)\n"
     )
