@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 import click
+import requests
 import uvicorn
 import uvicorn.config
 from starlette.applications import Starlette
 
 from slurm_carbon.cli.db import url_option
-from slurm_carbon.errors import StoreError
+from slurm_carbon.config import SiteConfig, load_config
+from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service import create_app
+from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import (
+    SessionFactory,
     current_revision,
     head_revision,
     issue_token,
@@ -30,6 +36,9 @@ __all__ = ["app_from_environment", "require_head", "service", "token"]
 DEFAULT_PORT = 8350
 # The service's worker processes import the app by name and find the URL here.
 _URL_VARIABLE = "SLURM_CARBON_DB_URL"
+_CONFIG_VARIABLE = "SLURM_CARBON_CONFIG"
+# Sources whose figures are polled and stored; "annual" is never stored.
+_POLLED = frozenset({"trace", "electricitymaps", "uk", "watttime"})
 
 
 def require_head(url: str) -> None:
@@ -52,8 +61,33 @@ def require_head(url: str) -> None:
 
 
 def app_from_environment() -> Starlette:
-    """The app of a worker process: uvicorn's factory, over ``$SLURM_CARBON_DB_URL``."""
-    return create_app(os.environ[_URL_VARIABLE])
+    """The app of a worker process: uvicorn's factory, over ``$SLURM_CARBON_DB_URL``.
+
+    With a site configuration (``$SLURM_CARBON_CONFIG``) that lists sources
+    other than the annual table, the app also polls them for every configured
+    region; each worker polls, which stores nothing twice (the keys are unique).
+    """
+    url = os.environ[_URL_VARIABLE]
+    config = os.environ.get(_CONFIG_VARIABLE)
+    if not config:
+        return create_app(url)
+    # The poller shares the app's store, so the app gets a session factory; its
+    # engine lives as long as the worker process.
+    factory = session_factory(make_engine(url))
+    poller = intensity_poller(load_config(Path(config)), factory)
+    return create_app(factory, intensity_poller=poller)
+
+
+def intensity_poller(site: SiteConfig, factory: SessionFactory) -> IntensityPoller | None:
+    """A poller of the site's sources for all its regions, or None when none is polled."""
+    if not _POLLED.intersection(site.intensity.sources):
+        return None
+    regions = site.regions
+    chain = build_chain(
+        site.intensity, os.environ, requests.Session(), trace_region=regions.default
+    )
+    polled = sorted({regions.default, *regions.partitions.values(), *regions.nodes.values()})
+    return IntensityPoller(factory, chain, polled)
 
 
 def _log_config() -> dict[str, Any]:
@@ -82,12 +116,28 @@ def _log_config() -> dict[str, Any]:
 @click.option(
     "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
 )
-def service(url: str, host: str, port: int, workers: int) -> None:
+@click.option(
+    "--config",
+    envvar=_CONFIG_VARIABLE,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Site configuration: the carbon-intensity sources polled for its regions "
+    f"[env: {_CONFIG_VARIABLE}]",
+)
+def service(url: str, host: str, port: int, workers: int, config: Path | None) -> None:
     """Run the service: nodes POST their energy to /api/v1/intervals.
 
-    Refuses to start unless the database is at the newest revision.
+    With --config it also keeps each configured region's carbon intensity
+    (actuals and forecasts) fresh in the store. Refuses to start unless the
+    database is at the newest revision.
     """
     require_head(url)
+    if config is not None:
+        try:
+            load_config(config)  # refuse a bad file here, in one line, not in each worker
+        except ConfigError as err:
+            raise click.ClickException(str(err)) from err
+        os.environ[_CONFIG_VARIABLE] = str(config)
     os.environ[_URL_VARIABLE] = url
     uvicorn.run(
         "slurm_carbon.cli.service:app_from_environment",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from slurm_carbon.cli.main import cli
+from slurm_carbon.cli.service import intensity_poller
+from slurm_carbon.config import load_config
 from slurm_carbon.store import head_revision, make_engine, node_for_token, session_factory, upgrade
 
 
@@ -132,3 +135,35 @@ def test_service_help_names_its_options() -> None:
     for option in ("--url", "--host", "--port", "--workers"):
         assert option in result.output
     assert "8350" in result.output
+
+
+def _site(tmp_path: Path, sources: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(
+        'cluster = "c"\n'
+        '[regions]\ndefault = "GB"\npartitions = { remote = "SE" }\nnodes = { "fr-*" = "FR" }\n'
+        "[pue]\ndefault = 1.2\n"
+        f"[intensity]\nsources = {sources}\n"
+    )
+    return path
+
+
+def test_the_service_polls_the_configured_sources_for_every_region(tmp_path: Path) -> None:
+    factory = session_factory(make_engine("sqlite://"))
+
+    poller = intensity_poller(load_config(_site(tmp_path, '["uk", "annual"]')), factory)
+
+    assert poller is not None
+    assert poller.regions == ["FR", "GB", "SE"]
+    assert intensity_poller(load_config(_site(tmp_path, '["annual"]')), factory) is None
+
+
+def test_service_refuses_a_bad_site_file_in_one_line(migrated: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('cluster = "c"\n[regions]\ndefault = "GB"\nregion = "x"\n')
+
+    result = CliRunner().invoke(cli, ["service", "--url", migrated, "--config", str(bad)])
+
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ")
+    assert result.output.count("\n") == 1
