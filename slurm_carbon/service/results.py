@@ -36,6 +36,7 @@ __all__ = [
     "Site",
     "StaticSite",
     "compute_result",
+    "live_payload",
     "settle_result",
     "store_job",
 ]
@@ -189,3 +190,21 @@ def settle_result(
         computed.values.quality,
     )
     return computed
+
+
+def live_payload(
+    session: Session,
+    job: SlurmJob,
+    site: Site,
+    intensity: IntensityProvider,
+    now: datetime,
+) -> str:
+    """The AdminComment payload of a running job so far, marked ``live=1``; nothing is saved.
+
+    Raises:
+        NoEnergy: nothing of the job is stored yet.
+        IntensityUnavailable: as :func:`compute_result`.
+    """
+    job_id = store_job(session, job)
+    computed = compute_result(job, job_intervals(session, job_id), site, intensity, now)
+    return f"{computed.payload};live=1"

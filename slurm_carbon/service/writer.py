@@ -8,7 +8,10 @@ Where jobs come from:
   removes the file. The database is the queue from then on;
 - :meth:`Writer.sweep` finds measured jobs that were never queued (or have no
   result): jobs that ended while the writer was down or whose hand-off was lost.
-  Those Slurm reports finished are queued.
+  Those Slurm reports finished are queued. Those still running get a live
+  value (``...;live=1``) through ``scontrol``, at most once a sweep, after their
+  current AdminComment was read from slurmctld so that a foreign one is kept;
+  the final value replaces it once the job has ended.
 
 For each queued job, :meth:`Writer.write_due` waits until ``sacct`` shows the
 job's record final (:attr:`~slurm_carbon.slurm.SlurmJob.finished`: End set,
@@ -41,7 +44,13 @@ from typing import Literal
 
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
-from slurm_carbon.service.results import NoEnergy, Site, settle_result, store_job
+from slurm_carbon.service.results import (
+    NoEnergy,
+    Site,
+    live_payload,
+    settle_result,
+    store_job,
+)
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.results import (
@@ -160,6 +169,7 @@ class Writer:
             Units: seconds.
         write_comments: Write into Slurm at all (False: results only; the
             write is marked failed with the reason).
+        live_comments: Give running jobs a live value at each sweep.
         foreign: With a foreign AdminComment, ``append`` ours after it or
             ``skip`` the job (marked failed with the reason). Never overwrite.
     """
@@ -176,6 +186,7 @@ class Writer:
         clock: Callable[[], datetime] = _utcnow,
         settle_delay_s: float = 30.0,
         write_comments: bool = True,
+        live_comments: bool = True,
         foreign: Literal["append", "skip"] = "append",
     ) -> None:
         self._factory = factory
@@ -186,6 +197,7 @@ class Writer:
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._write_comments = write_comments
+        self._live_comments = live_comments and write_comments
         self._settle_delay = timedelta(seconds=settle_delay_s)
         self._foreign = foreign
         self._not_before: dict[int, datetime] = {}
@@ -263,13 +275,35 @@ class Writer:
         now = self._clock()
         for key in keys:
             job = records.get(key.slurm_job_id)
-            if job is None or job.cluster != key.cluster or not job.finished:
+            if job is None or job.cluster != key.cluster:
+                continue
+            if not job.finished:
+                if job.state == "RUNNING" and self._live_comments:
+                    self._write_live(job, now)
                 continue
             with transaction(self._factory) as session:
                 request_comment(session, store_job(session, job), now)
             queued += 1
             logger.info("queued job=%s (found by the sweep)", job.job_id)
         return queued
+
+    def _write_live(self, job: SlurmJob, now: datetime) -> None:
+        """Put the running job's figures so far into its AdminComment (best effort)."""
+        if self._foreign == "skip" and _has_foreign(job.admin_comment):
+            return
+        try:
+            with transaction(self._factory) as session:
+                payload = live_payload(session, job, self._site, self._intensity, now)
+            held = self._slurm.running_admin_comment(job.job_id)
+            if self._foreign == "skip" and _has_foreign(held):
+                return
+            self._slurm.set_admin_comment(
+                job.job_id, merge_admin_comment(held, payload), finished=False
+            )
+        except (NoEnergy, IntensityUnavailable, SlurmError) as err:
+            logger.info("no live value for job=%s: %s", job.job_id, err)
+            return
+        logger.info("live value job=%s %s", job.job_id, payload)
 
     # -- writing -------------------------------------------------------------------
 

@@ -137,6 +137,14 @@ class SlurmClient(Protocol):
         """Submit a batch job with ``sbatch`` options and return its job id."""
         ...
 
+    def running_admin_comment(self, job_id: str) -> str:
+        """The AdminComment slurmctld holds for a job that has not ended.
+
+        sacct shows a comment set while the job runs only after it ends, so a
+        writer must read it here before changing it, or lose another tool's.
+        """
+        ...
+
     def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
         """Set a job's AdminComment.
 

@@ -177,6 +177,20 @@ class CommandLineSlurm:
         else:
             self._set_running(job_id, text)
 
+    def running_admin_comment(self, job_id: str) -> str:
+        """A running job's AdminComment, from ``scontrol show job`` (on a line of its own)."""
+        result = self._run(["scontrol", "show", "job", job_id], extra_env={})
+        if result.returncode != 0:
+            said = _failure(result, "scontrol")
+            if "Invalid job id" in said:
+                raise SlurmJobNotFound(f"scontrol: no job {job_id}: {said}")
+            raise SlurmError(f"scontrol show job {job_id} failed: {said}")
+        for line in result.stdout.splitlines():
+            field = line.strip()
+            if field.startswith("AdminComment="):
+                return field.removeprefix("AdminComment=")
+        return ""
+
     def _set_running(self, job_id: str, text: str) -> None:
         argv = ["scontrol", "update", f"jobid={job_id}", f"AdminComment={text}"]
         result = self._run(argv, extra_env={})

@@ -78,9 +78,7 @@ def test_admin_comment_of_running_job_keeps_its_case(
     try:
         client.set_admin_comment(job_id, "Live:CO2e_g=1.5", finished=False)
         # slurmctld holds it while the job runs; accounting gets it when the job ends.
-        assert "AdminComment=Live:CO2e_g=1.5 " in slurm_cluster.run(
-            "scontrol", "show", "job", job_id
-        )
+        assert client.running_admin_comment(job_id) == "Live:CO2e_g=1.5"
     finally:
         slurm_cluster.run("scancel", job_id)
     (job,) = wait_finished(client, job_id)

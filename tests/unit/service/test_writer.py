@@ -102,6 +102,9 @@ class FakeSlurm:
     def submit(self, sbatch_args: Sequence[str]) -> str:
         raise NotImplementedError
 
+    def running_admin_comment(self, job_id: str) -> str:
+        return next(job.admin_comment for job in self.records.values() if job.job_id == job_id)
+
     def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
         self.writes.append((job_id, text, finished))
         if self.refuse is not None:
@@ -396,7 +399,7 @@ def test_the_sweep_finds_finished_jobs_never_handed_over_and_skips_running_ones(
     report = writer.run_once()
 
     assert (report.queued, report.written) == (1, 1)
-    assert [job_id for job_id, *_ in slurm.writes] == ["107"]
+    assert [job_id for job_id, _, final in slurm.writes if final] == ["107"]
     assert write_of(session, 107).state == CommentWriteState.WRITTEN
     count = select(func.count()).select_from(CommentWrite)
     assert session.execute(count).scalar_one() == 1
@@ -404,7 +407,22 @@ def test_the_sweep_finds_finished_jobs_never_handed_over_and_skips_running_ones(
     slurm.set(108, state="COMPLETED", end_time=T0 + timedelta(hours=2))
     assert writer.run_once().written == 1
     assert writer.run_once().queued == 0
-    assert [job_id for job_id, *_ in slurm.writes] == ["107", "108"]
+    assert [job_id for job_id, _, final in slurm.writes if final] == ["107", "108"]
+
+
+def test_a_running_job_gets_a_live_value_that_keeps_a_foreign_comment(
+    session: Session, factory: SessionFactory, clock: Clock
+) -> None:
+    measure(session, 112)
+    slurm = FakeSlurm(slurm_job(112, state="RUNNING", end_time=None, admin_comment="ops: keep"))
+
+    make_writer(factory, slurm, clock).run_once()
+
+    ((job_id, text, final),) = slurm.writes
+    assert (job_id, final) == ("112", False)
+    assert text == f"ops: keep sc1:co2e_g=90;{text.split(';', 1)[1]}"
+    assert text.endswith(";live=1")
+    assert session.execute(select(func.count()).select_from(JobResult)).scalar_one() == 0
 
 
 def test_an_already_present_payload_is_not_written_again_and_a_requeue_recomputes(

@@ -233,3 +233,25 @@ def test_cluster_name_is_read_from_scontrol_show_config() -> None:
     assert runner.calls[0][0] == ["scontrol", "show", "config"]
     with pytest.raises(SlurmError, match="no ClusterName"):
         CommandLineSlurm(replay(stdout="Configuration data\n")).cluster_name()
+
+
+def test_running_admin_comment_is_read_from_its_own_line_of_scontrol() -> None:
+    # Recorded from Slurm 22.05.8 (abridged): the value may hold spaces and "|".
+    shown = (
+        "JobId=315 JobName=wrap\n"
+        "   UserId=root(0) GroupId=root(0) MCS_label=N/A\n"
+        "   WorkDir=/work/main\n"
+        "   AdminComment=foreign tool: a b|c \n"
+        "   StdErr=/dev/null\n"
+    )
+    runner = replay(stdout=shown)
+
+    assert CommandLineSlurm(runner).running_admin_comment("315") == "foreign tool: a b|c"
+    assert runner.calls[0][0] == ["scontrol", "show", "job", "315"]
+    assert (
+        CommandLineSlurm(replay(stdout="JobId=316 JobName=wrap\n")).running_admin_comment("316")
+        == ""
+    )
+    gone = replay(stderr="slurm_load_jobs error: Invalid job id specified\n", returncode=1)
+    with pytest.raises(SlurmJobNotFound):
+        CommandLineSlurm(gone).running_admin_comment("9")
