@@ -130,3 +130,20 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], 
         return databases.create(purpose)
 
     return create
+
+
+#: Real traces and profiles beside the repository (../shared/data); never copied in.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Callable[[str], Path]:
+    """A file of ../shared/data by its relative path; the test skips, naming it, if absent."""
+
+    def get(relative: str) -> Path:
+        path = SHARED_DATA / relative
+        if not path.is_file():
+            pytest.skip(f"shared data file {path} is absent")
+        return path
+
+    return get

@@ -16,7 +16,6 @@ import pytest
 import requests
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "intensity"
-SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 
 
 @dataclass
@@ -110,11 +109,3 @@ def http() -> Iterator[requests.Session]:
     session.trust_env = False  # no proxy from the environment for 127.0.0.1
     yield session
     session.close()
-
-
-def shared_file(relative: str) -> Path:
-    """A file of ../shared/data, or skip the test naming it."""
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"shared data file {path} is absent")
-    return path

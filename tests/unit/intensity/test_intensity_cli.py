@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from slurm_carbon.cli.main import cli
-from tests.unit.intensity.conftest import FIXTURES, shared_file
+from tests.unit.intensity.conftest import FIXTURES
 
 
 def _run(*args: str) -> tuple[int, str]:
@@ -12,8 +15,8 @@ def _run(*args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_import_real_trace_twice_and_show(db_url: str) -> None:
-    path = shared_file("carbon_intensity/SE_direct_2020.csv")
+def test_import_real_trace_twice_and_show(db_url: str, shared_data: Callable[[str], Path]) -> None:
+    path = shared_data("carbon_intensity/SE_direct_2020.csv")
     code, out = _run("import", str(path), "--region", "SE-cli", "--source", "dacf", "--url", db_url)
     assert code == 0, out
     assert "8784 rows" in out

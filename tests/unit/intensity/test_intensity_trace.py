@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiSignal
 from slurm_carbon.intensity.trace import TraceProvider, count_rows, parse_time, read_trace
-from tests.unit.intensity.conftest import FIXTURES, shared_file
+from tests.unit.intensity.conftest import FIXTURES
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -80,8 +81,8 @@ def test_trace_provider_slices_by_overlap() -> None:
         provider.forecast("X", T0, 1)
 
 
-def test_real_dacf_trace_matches_the_readme() -> None:
-    path = shared_file("carbon_intensity/SE_direct_2020.csv")
+def test_real_dacf_trace_matches_the_readme(shared_data: Callable[[str], Path]) -> None:
+    path = shared_data("carbon_intensity/SE_direct_2020.csv")
     trace = read_trace(path, region="SE", source="dacf")
     values = [p.ci_g_per_kwh for p in trace.points]
     assert (len(values), trace.step_s) == (8784, 3600)

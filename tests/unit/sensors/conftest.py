@@ -15,7 +15,6 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"
-SHARED_DATA = REPO_ROOT / ".." / "shared" / "data"
 
 
 @dataclass
@@ -122,11 +121,3 @@ def two_nvml_devices() -> list[NvmlDevice]:
 @pytest.fixture
 def fake_nvml() -> FakeNvmlModule:
     return FakeNvmlModule(two_nvml_devices())
-
-
-def shared_data_file(relative: str) -> Path:
-    """A file under ../shared/data, or skip the test naming it."""
-    path = SHARED_DATA / relative
-    if not path.is_file():
-        pytest.skip(f"shared data file not found: {path.resolve()}")
-    return path

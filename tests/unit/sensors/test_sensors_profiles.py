@@ -1,8 +1,8 @@
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import shared_data_file
 
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.sensors.profiles import (
@@ -78,8 +78,8 @@ def test_zeus_missing_file_and_wrong_columns(tmp_path: Path) -> None:
         load_zeus_profile(other, "a/b")
 
 
-def test_real_v100_resnet50_profile() -> None:
-    profile = load_zeus_profile(shared_data_file(V100), "imagenet/resnet50/256")
+def test_real_v100_resnet50_profile(shared_data: Callable[[str], Path]) -> None:
+    profile = load_zeus_profile(shared_data(V100), "imagenet/resnet50/256")
     assert profile.name == "v100 imagenet/resnet50/256/adadelta"
     assert [p.limit_w for p in profile.points] == [100, 125, 150, 175, 200, 225, 250]
     assert profile.at(250).throughput == pytest.approx(1 / 3514.986666666666)

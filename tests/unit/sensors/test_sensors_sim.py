@@ -2,10 +2,10 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import shared_data_file
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorUnsupported
 from slurm_carbon.sensors.profiles import load_zeus_profile, synthetic_profile
@@ -127,8 +127,10 @@ def test_cap_set_by_another_party_slows_the_job_within_a_tick(
     assert result.gpus[0].limits_w == [[0.0, 300.0], [4.0, 100.0]]
 
 
-def test_lower_limit_saves_energy_on_the_v100_profile(sim_dir: Path, clock: FakeClock) -> None:
-    path = shared_data_file("gpu_power_profiles/zeus_nsdi23/summary_power_v100.csv")
+def test_lower_limit_saves_energy_on_the_v100_profile(
+    sim_dir: Path, clock: FakeClock, shared_data: Callable[[str], Path]
+) -> None:
+    path = shared_data("gpu_power_profiles/zeus_nsdi23/summary_power_v100.csv")
     profile = load_zeus_profile(path, "imagenet/resnet50/256")
     init_devices(sim_dir, 1, profile, clock=clock)
     gpu = SimBackend(sim_dir, clock).gpus()[0]

@@ -3,11 +3,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import shared_data_file
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.sensors.sim import SimBackend, state_path
@@ -43,8 +43,8 @@ def test_work_on_gpus_from_slurm_environment(sim_dir: Path, tmp_path: Path) -> N
     assert truth["gpus"][0]["energy_j"] == pytest.approx(81, rel=0.05)
 
 
-def test_zeus_profile_at_init(tmp_path: Path) -> None:
-    csv_path = shared_data_file("gpu_power_profiles/zeus_nsdi23/summary_power_p100.csv")
+def test_zeus_profile_at_init(tmp_path: Path, shared_data: Callable[[str], Path]) -> None:
+    csv_path = shared_data("gpu_power_profiles/zeus_nsdi23/summary_power_p100.csv")
     result = CliRunner().invoke(
         cli,
         [
