@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 import requests
@@ -250,10 +250,16 @@ class ServiceProcess:
             self.process.wait()
 
 
-@pytest.fixture
-def service_process(postgres_databases: Any, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """The service running over a fresh, migrated PostgreSQL database; always stopped after."""
-    db_url: str = postgres_databases.create("service")
+@pytest.fixture(params=["postgresql"])
+def service_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """The service over a fresh, migrated database; always stopped after.
+
+    PostgreSQL unless a module parametrizes it indirectly with ``"sqlite"`` too.
+    """
+    if request.param == "sqlite":
+        db_url = f"sqlite:///{tmp_path / 'service.db'}"
+    else:
+        db_url = request.getfixturevalue("postgres_databases").create("service")
     upgrade(db_url)
     service = ServiceProcess(db_url, tmp_path / "service.log")
     service.start()

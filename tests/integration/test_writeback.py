@@ -33,7 +33,11 @@ from slurm_carbon.store import (
     session_factory,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [
+    pytest.mark.integration,
+    # The store's two backends, with the service and the writer as separate processes.
+    pytest.mark.parametrize("service_process", ["sqlite", "postgresql"], indirect=True),
+]
 
 SLURM_CARBON = str(Path(sys.executable).with_name("slurm-carbon"))
 CLUSTER = "sclocal"
