@@ -97,10 +97,10 @@ from slurm_carbon.store.reports import (
     ci_series,
     foreign_jobs,
     iter_jobs,
-    job_intervals,
     job_timeline,
     totals,
 )
+from slurm_carbon.store.results import job_intervals
 
 __all__ = ["Caller", "current_caller", "is_admin", "report"]
 
@@ -622,12 +622,12 @@ def _what_if(console: Console, session: Any, row: JobRow, config: Counterfactual
         return
     spans = [
         EnergySpan(
-            DeviceKind(r.kind),
+            DeviceKind(r.kind.value),
             r.start,
             r.end,
             r.energy_j,
-            EnergyMethod(r.method),
-            Sharing(r.sharing),
+            EnergyMethod(r.method.value),
+            Sharing(r.sharing.value),
         )
         for r in records
     ]
@@ -666,7 +666,7 @@ def _what_if(console: Console, session: Any, row: JobRow, config: Counterfactual
                 f"Same job in {result.label.removeprefix('region=')} ({source}):"
                 f" {_grams(result.co2e_g)} CO2e ({-result.savings_g:+,.1f} g)."
             )
-        models = sorted({r.model for r in records if r.kind == "gpu" and r.model})
+        models = sorted({r.device_model for r in records if r.kind == "gpu" and r.device_model})
         card = energy_card(
             footprint(spans, points, figures.pue),
             title=row.name or f"job {row.job_id_text}",

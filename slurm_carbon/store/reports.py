@@ -44,7 +44,6 @@ __all__ = [
     "CiRecord",
     "GroupBy",
     "GroupTotals",
-    "IntervalRecord",
     "JobFigures",
     "JobRow",
     "JobSelector",
@@ -54,7 +53,6 @@ __all__ = [
     "foreign_jobs",
     "is_waste_state",
     "iter_jobs",
-    "job_intervals",
     "job_timeline",
     "totals",
 ]
@@ -214,22 +212,6 @@ class TimelinePoint:
     cpu_energy_j: float
     dram_energy_j: float
     ci_g_per_kwh: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class IntervalRecord:
-    """One stored energy interval of a job, with its device's kind and model.
-
-    Units: ``energy_j`` in joules at the device.
-    """
-
-    kind: str
-    start: datetime
-    end: datetime
-    energy_j: float
-    method: str
-    sharing: str
-    model: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -531,30 +513,6 @@ def _ci_points(
 
 def _value(member: Any) -> str:
     return str(getattr(member, "value", member))
-
-
-def job_intervals(session: Session, row_id: int) -> list[IntervalRecord]:
-    """Every stored interval of the job (row id), by start, with device kind and model."""
-    statement = (
-        select(
-            Device.kind,
-            EnergyInterval.interval_start,
-            EnergyInterval.interval_end,
-            EnergyInterval.energy_j,
-            EnergyInterval.method,
-            EnergyInterval.sharing,
-            Device.model,
-        )
-        .join(Device, Device.id == EnergyInterval.device_id)
-        .where(EnergyInterval.job_id == row_id)
-        .order_by(EnergyInterval.interval_start, EnergyInterval.id)
-    )
-    return [
-        IntervalRecord(
-            _value(kind), start, end, float(energy_j), _value(method), _value(sharing), model
-        )
-        for kind, start, end, energy_j, method, sharing, model in session.execute(statement)
-    ]
 
 
 def ci_series(

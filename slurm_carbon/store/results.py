@@ -71,6 +71,7 @@ class StoredInterval:
     energy_j: float
     method: EnergyMethod
     sharing: Sharing
+    device_model: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +135,7 @@ def job_intervals(session: Session, job_id: int) -> list[StoredInterval]:
             EnergyInterval.energy_j,
             EnergyInterval.method,
             EnergyInterval.sharing,
+            Device.model,
         )
         .join(Device, Device.id == EnergyInterval.device_id)
         .join(Node, Node.id == EnergyInterval.node_id)

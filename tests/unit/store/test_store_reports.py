@@ -32,10 +32,10 @@ from slurm_carbon.store.reports import (
     foreign_jobs,
     is_waste_state,
     iter_jobs,
-    job_intervals,
     job_timeline,
     totals,
 )
+from slurm_carbon.store.results import job_intervals
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -238,4 +238,4 @@ def test_timeline_and_ci_series(session: Session) -> None:
         (timedelta(minutes=20), 70.0),
     ]
     assert len(intervals) == 4
-    assert {(r.kind, r.model) for r in intervals} == {("gpu", "A100"), ("dram", None)}
+    assert {(r.kind, r.device_model) for r in intervals} == {("gpu", "A100"), ("dram", None)}
