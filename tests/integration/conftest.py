@@ -15,10 +15,11 @@ import os
 import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -27,7 +28,7 @@ import pytest
 import requests
 
 from slurm_carbon.slurm import TERMINAL_STATES
-from slurm_carbon.store import upgrade
+from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
 
 
 @dataclass(frozen=True)
@@ -267,3 +268,135 @@ def service_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         yield service
     finally:
         service.stop()
+
+
+SLURM_CARBON = str(Path(sys.executable).with_name("slurm-carbon"))
+
+
+@dataclass
+class Rig:
+    """The local cluster with 4 simulated GPUs, a service, and a node agent of our own.
+
+    Child processes (the agent, a writer) log to ``work``; every one still running
+    is stopped when the test ends.
+    """
+
+    cluster: SlurmCluster
+    service: ServiceProcess
+    work: Path
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def spool(self) -> Path:
+        return Path(self.cluster.env["SLURM_CARBON_SPOOL"])
+
+    @property
+    def sim_dir(self) -> Path:
+        return self.work / "sim"
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Starts ``slurm-carbon <args>`` as the child called ``name``."""
+        log = self.work / f"{name}-{len(self.logs)}.log"
+        self.logs.append(log)
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                [SLURM_CARBON, *args], stdout=output, stderr=subprocess.STDOUT, env=self.cluster.env
+            )
+        self.processes[name] = process
+        return process
+
+    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Ends the child ``name`` with ``sig`` (SIGKILL after 15 s) and waits for it."""
+        process = self.processes.pop(name, None)
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def start_agent(self) -> subprocess.Popen[bytes]:
+        """The agent on the simulated GPUs, once it has read them all (energy before an
+        agent's first reading of a GPU cannot be known, so jobs start after it)."""
+        agent = self.start(
+            "agent",
+            *("agent", "run", "--spool", str(self.spool), "--state", str(self.work / "agent")),
+            *("--service-url", self.service.url, "--token-file", str(self.work / "token")),
+            *("--cluster", "sclocal", "--node", self.cluster.node_name, "--gpu-backend", "sim"),
+            *("--sim-dir", str(self.sim_dir), "--sample-s", "0.2", "--interval-s", "5"),
+            *("--tdp-w", "100", "--log-level", "DEBUG"),
+        )
+        self.wait_for(lambda: self._gpus_read() == 4, "the agent's first reading of 4 GPUs")
+        return agent
+
+    def _agent_db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.work / "agent" / "agent.db")
+
+    def _gpus_read(self) -> int:
+        try:
+            with self._agent_db() as spool:
+                query = "SELECT count(*) FROM reading WHERE device LIKE 'GPU-%'"
+                return int(spool.execute(query).fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    def agent_holds(self, job_id: str | int) -> bool:
+        """Whether the agent still tracks the job or holds intervals it has not shipped."""
+        jobs = self.spool / "jobs"
+        if (jobs / f"{job_id}.start").exists() or (jobs / f"{job_id}.stop").exists():
+            return True
+        with self._agent_db() as spool:
+            return bool(spool.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def submit_work(self, *sbatch: str, units: float) -> str:
+        """A job running ``units`` of simulated GPU work; its ground truth in ``run-<id>.json``."""
+        return self.cluster.sbatch(
+            *sbatch,
+            f"--wrap={SLURM_CARBON} sim work --dir {self.sim_dir} --units {units}"
+            f" --tick 0.05 --result {self.work}/run-$SLURM_JOB_ID.json",
+        )
+
+    def log_tails(self) -> str:
+        return "\n".join(f"--- {log}\n{log.read_text()[-3000:]}" for log in self.logs)
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+        """Polls ``condition`` until true; fails the test at the deadline with the logs."""
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not after {timeout_s} s\n{self.log_tails()}")
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def rig(
+    slurm_cluster: SlurmCluster, service_process: ServiceProcess, tmp_path: Path
+) -> Iterator[Rig]:
+    """A :class:`Rig` with its agent running; a token issued for the node; clean hand-offs."""
+    subprocess.run(
+        [SLURM_CARBON, "sim", "init", "--dir", str(tmp_path / "sim"), "--gpus", "4"],
+        check=True,
+        capture_output=True,
+    )
+    engine = make_engine(service_process.db_url)
+    try:
+        with session_factory(engine).begin() as session:
+            token = issue_token(session, "sclocal", slurm_cluster.node_name)
+    finally:
+        engine.dispose()
+    (tmp_path / "token").write_text(token + "\n")
+    (tmp_path / "token").chmod(0o600)
+    spool = Path(slurm_cluster.env["SLURM_CARBON_SPOOL"])
+    # Hand-offs of earlier sessions' jobs are not ours to account.
+    for old in [*(spool / "jobs").glob("*"), *(spool / "ended").glob("*")]:
+        old.unlink()
+    rig = Rig(slurm_cluster, service_process, tmp_path)
+    rig.start_agent()
+    try:
+        yield rig
+    finally:
+        for name in list(rig.processes):
+            rig.stop(name)
