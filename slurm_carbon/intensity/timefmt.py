@@ -7,13 +7,25 @@ from typing import Any
 
 from slurm_carbon.errors import IntensityUnavailable
 
-__all__ = ["iso_z", "parse_api_time"]
+__all__ = ["iso_utc", "iso_z", "parse_api_time"]
 
 
 def iso_z(time: datetime, *, seconds: bool = True) -> str:
     """``2024-03-01T12:00:00Z`` (or ``2024-03-01T12:00Z`` without seconds) in UTC."""
     utc = time.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")
+
+
+def iso_utc(text: str) -> datetime:
+    """An aware UTC datetime from ISO 8601 text; no offset means UTC.
+
+    Raises:
+        ValueError: the text is not ISO 8601.
+    """
+    parsed = datetime.fromisoformat(text.strip())  # accepts "Z" since Python 3.11
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def parse_api_time(value: Any, provider: str) -> datetime:
@@ -24,13 +36,7 @@ def parse_api_time(value: Any, provider: str) -> datetime:
     """
     if not isinstance(value, str):
         raise IntensityUnavailable(f"{provider}: unexpected answer shape (time {value!r})")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(text)
+        return iso_utc(value)
     except ValueError:
         raise IntensityUnavailable(f"{provider}: unexpected time {value!r} in the answer") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.timefmt import iso_utc
 
 __all__ = [
     "CI_COLUMNS",
@@ -67,15 +68,10 @@ def parse_time(text: str) -> datetime:
         if not math.isfinite(seconds):
             raise ValueError(f"not a time: {text!r}")
         return datetime.fromtimestamp(seconds, tz=UTC)
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
     try:
-        parsed = datetime.fromisoformat(value)
+        return iso_utc(value)
     except ValueError:
         raise ValueError(f"not an ISO 8601 time or epoch seconds: {text!r}") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def count_rows(path: Path) -> int:
