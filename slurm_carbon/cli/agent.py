@@ -16,7 +16,11 @@ from slurm_carbon.agent.handoff import CapRequest, write_cap_request
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.errors import SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
-from slurm_carbon.sensors.estimate import CpuTimeReader, EstimatedCpuEnergy
+from slurm_carbon.sensors.estimate import (
+    CpuTimeReader,
+    EstimatedCpuEnergy,
+    codecarbon_tdp_table,
+)
 from slurm_carbon.sensors.rapl import RaplBackend
 
 __all__ = ["agent"]
@@ -81,7 +85,8 @@ def _cpu_backend(
     except SensorError as err:
         logger.warning("no RAPL (%s): CPU/DRAM energy will be estimated", err)
     try:
-        return None, EstimatedCpuEnergy(tdp_w, tdp_table=tdp_table)
+        table = tdp_table if tdp_table is not None else codecarbon_tdp_table()
+        return None, EstimatedCpuEnergy(tdp_w, tdp_table=table)
     except SlurmCarbonError as err:
         logger.warning("CPU/DRAM energy not accounted: %s", err)
         return None, None
@@ -167,8 +172,8 @@ def agent() -> None:
     envvar="SLURM_CARBON_TDP_TABLE",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
-    help="CSV of CPU models and TDPs (Name,TDP; codecarbon's cpu_power.csv) to look the "
-    "TDP up in when --tdp-w is not given [env: SLURM_CARBON_TDP_TABLE]",
+    help="CSV of CPU models and TDPs (Name,TDP) to look the TDP up in when --tdp-w is "
+    "not given (default: the table codecarbon ships) [env: SLURM_CARBON_TDP_TABLE]",
 )
 @click.option(
     "--log-level",

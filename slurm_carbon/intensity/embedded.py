@@ -37,6 +37,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from slurm_carbon.codecarbon_data import codecarbon_data
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 
@@ -45,7 +46,6 @@ __all__ = [
     "SOURCE",
     "AnnualFigure",
     "EmbeddedAnnual",
-    "codecarbon_data",
 ]
 
 SOURCE = "codecarbon-annual"
@@ -77,12 +77,6 @@ class AnnualFigure:
     year: int
     attribution: str
     name: str
-
-
-def codecarbon_data() -> Traversable:
-    """The ``data`` directory of the installed codecarbon package (nothing is imported)."""
-    spec_root = resources.files("codecarbon")
-    return spec_root / "data"
 
 
 class EmbeddedAnnual:

@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from slurm_carbon.codecarbon_data import codecarbon_data
 from slurm_carbon.errors import ConfigError, SensorError
 from slurm_carbon.sensors.base import DomainKind
 
@@ -36,11 +37,18 @@ __all__ = [
     "DRAM_W_PER_GIB",
     "CpuTimeReader",
     "EstimatedCpuEnergy",
+    "codecarbon_tdp_table",
     "cpu_model",
     "lookup_tdp_w",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+def codecarbon_tdp_table() -> Path:
+    """The CPU TDP table (``Name,TDP``) codecarbon ships, for :func:`lookup_tdp_w`."""
+    return codecarbon_data() / "hardware" / "cpu_power.csv"
+
 
 DRAM_W_PER_GIB = 0.3725
 """Estimated DRAM power per unit of memory. Units: W/GiB.
@@ -92,7 +100,8 @@ def lookup_tdp_w(model: str, table: Path) -> float | None:
 
     Names are compared without ``(R)``, ``(TM)``, "CPU", "Processor" and the
     clock (``@ 2.20GHz``), case-insensitively; failing an exact match, the
-    longest table name contained in the model name wins.
+    longest table name contained in the model name wins. A row whose TDP is
+    not a number (codecarbon's table has one, ``27.29.5``) is skipped.
 
     Returns:
         The TDP, or ``None`` when no row matches. Units: watts.
@@ -109,17 +118,19 @@ def lookup_tdp_w(model: str, table: Path) -> float | None:
                 raise ConfigError(f"{table}: expected columns Name,TDP")
             for row in reader:
                 name = _normalise(row["Name"] or "")
+                try:
+                    tdp = float(row["TDP"] or "")
+                except ValueError:
+                    logger.debug("%s: skipping %r: TDP %r is not a number", table, name, row["TDP"])
+                    continue
                 if not name:
                     continue
-                tdp = float(row["TDP"])
                 if name == wanted:
                     return tdp
                 if name in wanted and (best is None or len(name) > best[0]):
                     best = (len(name), tdp)
     except OSError as exc:
         raise ConfigError(f"cannot read CPU TDP table {table}: {exc.strerror or exc}") from exc
-    except ValueError as exc:
-        raise ConfigError(f"{table}: bad TDP value: {exc}") from exc
     return None if best is None else best[1]
 
 

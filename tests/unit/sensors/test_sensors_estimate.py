@@ -10,6 +10,7 @@ from slurm_carbon.sensors.estimate import (
     DRAM_W_PER_GIB,
     CpuTimeReader,
     EstimatedCpuEnergy,
+    codecarbon_tdp_table,
     cpu_model,
     lookup_tdp_w,
 )
@@ -26,6 +27,7 @@ def _table(tmp_path: Path) -> Path:
         "Intel Xeon Gold 6248,150\n"
         "Intel Xeon Gold 6248R,205\n"
         "Intel Xeon Gold,999\n"
+        "Intel Core i5-1230U,27.29.5\n"  # as in codecarbon's table: skipped
         "AMD EPYC 7742,225\n"
     )
     return table
@@ -41,6 +43,11 @@ def test_tdp_lookup_prefers_the_exact_name_over_prefixes(tmp_path: Path) -> None
     assert lookup_tdp_w("Intel(R) Xeon(R) Gold 6248R CPU @ 3.00GHz", table) == 205
     assert lookup_tdp_w("AMD EPYC 7742 64-Core Processor", table) == 225
     assert lookup_tdp_w("Apple M2", table) is None
+    assert lookup_tdp_w("12th Gen Intel(R) Core(TM) i5-1230U", table) is None
+
+
+def test_codecarbons_own_table_reads_past_its_malformed_row() -> None:
+    assert lookup_tdp_w("Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz", codecarbon_tdp_table()) == 150
 
 
 def test_proc_cpu_time_sums_the_jobs_processes_in_clock_ticks() -> None:
