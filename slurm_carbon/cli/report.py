@@ -85,6 +85,7 @@ from slurm_carbon.cli.report_format import (
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
     WASTE_STATES,
@@ -422,6 +423,22 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
             ]
         table.add_row(*(_plain(f) for f in fields[:7]), *numbers, fields[14], _plain(fields[15]))
     console.print(table)
+    _sources(console, rows)
+
+
+def _sources(console: Console, rows: list[JobRow]) -> None:
+    """Which carbon-intensity series the listed figures used; a synthetic one said loudly."""
+    used: dict[str, int] = {}
+    for row in rows:
+        if row.figures is not None and row.figures.ci_source is not None:
+            label = f"{row.figures.ci_source} ({row.figures.ci_region or '?'})"
+            used[label] = used.get(label, 0) + 1
+    if not used:
+        return
+    listed = "; ".join(f"{label}: {count} job(s)" for label, count in sorted(used.items()))
+    console.print(_plain(f"Carbon intensity from {listed}."))
+    if any(label.startswith(SYNTHETIC_SOURCE) for label in used):
+        console.print("SYNTHETIC carbon intensity: an illustration, not data.")
 
 
 def _plain(text: str) -> str:

@@ -166,6 +166,9 @@ def test_the_table_marks_pending_estimates_and_waste(url: str) -> None:
     assert "train|v2 [x]" in out
     assert "Waste: 1,250.0 g CO2e (55.6 %)" in out
     assert "Total: 7 jobs (1 pending, 1 estimated): 2,250.0 g CO2e, 8.200 kWh" in out
+    sources = "codecarbon-annual (FR): 1 job(s); electricitymaps (FR): 5 job(s)."
+    assert f"Carbon intensity from {sources}" in out
+    assert "SYNTHETIC" not in out
 
 
 # Filters
