@@ -51,11 +51,11 @@ def intensity() -> None:
 )
 @url_option
 def import_command(file: Path, region: str, source: str, signal: str, url: str) -> None:
-    """Store a CSV trace's points as actual figures (re-importing adds nothing).
+    """Store a CSV or Parquet trace's points as actual figures (re-importing adds nothing).
 
     Columns are found by name: datetime_utc/time/timestamp (ISO 8601 or epoch
     seconds) and carbon_intensity_gco2_per_kwh/ci_g_per_kwh/carbon_intensity
-    (gCO2e/kWh). Parquet is not supported.
+    (gCO2e/kWh). A file ending in .parquet is read as Parquet.
     """
     if len(source) > 64 or len(region) > 64:
         raise click.BadParameter("at most 64 characters", param_hint="--source/--region")

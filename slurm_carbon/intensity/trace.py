@@ -1,11 +1,11 @@
-"""Carbon-intensity traces from CSV files: a reader, and a provider over one trace.
+"""Carbon-intensity traces from CSV or Parquet files: a reader, and a provider over one trace.
 
 A trace has a time column (``datetime_utc``, ``time`` or ``timestamp``) and an
 intensity column (``carbon_intensity_gco2_per_kwh``, ``ci_g_per_kwh`` or
 ``carbon_intensity``), matched case-insensitively; other columns are ignored.
 Times are ISO 8601 (a time without an offset is taken as UTC) or Unix epoch
-seconds. The step is the most common gap between consecutive rows. Parquet is
-not read: pyarrow is not a dependency.
+seconds (in Parquet also timestamp columns). The step is the most common gap
+between consecutive rows. A file ending in ``.parquet`` is read as Parquet.
 
 Units: gCO2e/kWh::
 
@@ -20,10 +20,13 @@ import csv
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
@@ -75,12 +78,14 @@ def parse_time(text: str) -> datetime:
 
 
 def count_rows(path: Path) -> int:
-    """The number of data rows in a CSV file (its lines, less the header); for progress bars."""
+    """The number of data rows in a trace (a CSV file's lines, less the header); for progress."""
     try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            return int(pq.ParquetFile(path).metadata.num_rows)
         with path.open("rb") as handle:
             lines = sum(1 for line in handle if line.strip())
-    except OSError as err:
-        raise ConfigError(f"cannot read trace {path}: {err.strerror or err}") from err
+    except (OSError, pa.ArrowException) as err:
+        raise ConfigError(f"cannot read trace {path}: {err}") from err
     return max(0, lines - 1)
 
 
@@ -94,38 +99,72 @@ def _pick(header: Sequence[str], names: Sequence[str], what: str, path: Path) ->
     )
 
 
-def _rows(path: Path, on_row: Callable[[], None] | None) -> Iterator[tuple[int, datetime, float]]:
-    """(line number, time, ci) for each data row, validated."""
+PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
+
+
+def _parquet_cells(path: Path) -> tuple[list[str], Iterator[tuple[str, list[str]]]]:
+    """The column names and (where, cells) of each row of a Parquet file, as text."""
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as err:
+        raise ConfigError(f"cannot read Parquet trace {path}: {err}") from err
+    header = list(table.column_names)
+    columns = [table.column(name).to_pylist() for name in header]
+
+    def text(value: object) -> str:
+        return value.isoformat() if isinstance(value, datetime) else str(value)
+
+    def rows() -> Iterator[tuple[str, list[str]]]:
+        for index, values in enumerate(zip(*columns, strict=True)):
+            yield f"row {index + 1}", [text(value) for value in values]
+
+    return header, rows()
+
+
+def _rows(path: Path, on_row: Callable[[], None] | None) -> Iterator[tuple[str, datetime, float]]:
+    """(where, time, ci) for each data row, validated; Parquet by the file's suffix."""
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        header, rows = _parquet_cells(path)
+        yield from _validated(path, header, rows, on_row)
+        return
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
     except OSError as err:
         raise ConfigError(f"cannot read trace {path}: {err.strerror or err}") from err
     with handle:
         reader = csv.reader(handle)
+        first: list[str] | None = next(reader, None)
+        if first is None:
+            raise ConfigError(f"{path}: empty file, expected a CSV header")
+        lines = ((f"line {reader.line_num}", row) for row in reader)
+        yield from _validated(path, first, lines, on_row)
+
+
+def _validated(
+    path: Path,
+    header: Sequence[str],
+    rows: Iterable[tuple[str, list[str]]],
+    on_row: Callable[[], None] | None,
+) -> Iterator[tuple[str, datetime, float]]:
+    time_at = _pick(header, TIME_COLUMNS, "time", path)
+    ci_at = _pick(header, CI_COLUMNS, "carbon-intensity", path)
+    for where, row in rows:
+        if on_row is not None:
+            on_row()
+        if not any(cell.strip() for cell in row):
+            continue
         try:
-            header = next(reader)
-        except StopIteration:
-            raise ConfigError(f"{path}: empty file, expected a CSV header") from None
-        time_at = _pick(header, TIME_COLUMNS, "time", path)
-        ci_at = _pick(header, CI_COLUMNS, "carbon-intensity", path)
-        for row in reader:
-            if on_row is not None:
-                on_row()
-            if not any(cell.strip() for cell in row):
-                continue
-            line = reader.line_num
-            try:
-                time = parse_time(row[time_at])
-                ci = float(row[ci_at])
-            except IndexError:
-                raise ConfigError(f"{path}, line {line}: too few columns") from None
-            except ValueError as err:
-                raise ConfigError(f"{path}, line {line}: {err}") from None
-            if not math.isfinite(ci) or ci < 0:
-                raise ConfigError(
-                    f"{path}, line {line}: carbon intensity {row[ci_at]!r} is not a number >= 0"
-                )
-            yield line, time, ci
+            time = parse_time(row[time_at])
+            ci = float(row[ci_at])
+        except IndexError:
+            raise ConfigError(f"{path}, {where}: too few columns") from None
+        except ValueError as err:
+            raise ConfigError(f"{path}, {where}: {err}") from None
+        if not math.isfinite(ci) or ci < 0:
+            raise ConfigError(
+                f"{path}, {where}: carbon intensity {row[ci_at]!r} is not a number >= 0"
+            )
+        yield where, time, ci
 
 
 def read_trace(
@@ -144,13 +183,13 @@ def read_trace(
         ConfigError: the file cannot be read, lacks a known column, or a row is
             bad (the message names the line), or times repeat or go backwards.
     """
-    rows: list[tuple[int, datetime, float]] = []
-    for line, time, ci in _rows(path, on_row):
+    rows: list[tuple[str, datetime, float]] = []
+    for where, time, ci in _rows(path, on_row):
         if rows and time <= rows[-1][1]:
             raise ConfigError(
-                f"{path}, line {line}: time {time.isoformat()} is not after the previous row's"
+                f"{path}, {where}: time {time.isoformat()} is not after the previous row's"
             )
-        rows.append((line, time, ci))
+        rows.append((where, time, ci))
     if not rows:
         raise ConfigError(f"{path}: no data rows")
     gaps = Counter(int((b[1] - a[1]).total_seconds()) for a, b in itertools.pairwise(rows))
@@ -166,7 +205,7 @@ def read_trace(
             signal=signal,
             issued_at=time,
         )
-        for _line, time, ci in rows
+        for _where, time, ci in rows
     ]
     return Trace(points=points, step_s=step_s)
 

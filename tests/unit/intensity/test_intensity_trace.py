@@ -5,6 +5,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
@@ -88,3 +90,33 @@ def test_real_dacf_trace_matches_the_readme(shared_data: Callable[[str], Path]) 
     assert (len(values), trace.step_s) == (8784, 3600)
     assert round(statistics.fmean(values), 2) == 39.79
     assert (min(values), max(values)) == (8.63, 62.09)
+
+
+def test_parquet_trace_with_timestamp_and_text_times(tmp_path: Path) -> None:
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    times = [start + timedelta(hours=h) for h in range(3)]
+    stamped = tmp_path / "stamped.parquet"
+    pq.write_table(pa.table({"datetime_utc": times, "ci_g_per_kwh": [10.0, 20.0, 30.0]}), stamped)
+    texts = tmp_path / "texts.parquet"
+    pq.write_table(
+        pa.table({"time": [t.isoformat() for t in times], "carbon_intensity": [1.0, 2.0, 3.0]}),
+        texts,
+    )
+
+    trace = read_trace(stamped, region="SE", source="parquet")
+    assert [(p.time, p.ci_g_per_kwh) for p in trace.points] == list(
+        zip(times, [10.0, 20.0, 30.0], strict=True)
+    )
+    assert trace.step_s == 3600
+    assert count_rows(stamped) == 3
+    assert [p.ci_g_per_kwh for p in read_trace(texts, region="SE", source="p").points] == [1, 2, 3]
+
+
+def test_a_bad_parquet_row_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.parquet"
+    pq.write_table(
+        pa.table({"time": ["2024-03-01T00:00Z", "soon"], "ci_g_per_kwh": [1.0, 2.0]}), bad
+    )
+
+    with pytest.raises(ConfigError, match=r"bad\.parquet, row 2: not an ISO 8601 time"):
+        read_trace(bad, region="SE", source="p")
