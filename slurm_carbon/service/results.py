@@ -21,13 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy.orm import Session
-
 from slurm_carbon import accounting as acc
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store import ResultQuality, Sharing, get_or_create_cluster, upsert_job
+from slurm_carbon.store import (
+    ResultQuality,
+    Session,
+    Sharing,
+    get_or_create_cluster,
+    upsert_job,
+)
 from slurm_carbon.store.results import ResultValues, StoredInterval, job_intervals, save_result
 
 __all__ = [

@@ -52,7 +52,7 @@ from slurm_carbon.store.repositories import (
     upsert_job,
 )
 from slurm_carbon.store.tokens import hash_token, issue_token, node_for_token, revoke_tokens
-from slurm_carbon.store.transactions import SessionFactory, ping, transaction
+from slurm_carbon.store.transactions import Session, SessionFactory, ping, transaction
 
 __all__ = [
     "Base",
@@ -75,6 +75,7 @@ __all__ = [
     "ReportedDevice",
     "ReportedInterval",
     "ResultQuality",
+    "Session",
     "SessionFactory",
     "Sharing",
     "add_intervals",

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import StoreError
 
-__all__ = ["SessionFactory", "ping", "transaction"]
+__all__ = ["Session", "SessionFactory", "ping", "transaction"]
 
 SessionFactory = sessionmaker[Session]
 """What :func:`~slurm_carbon.store.session_factory` returns."""
