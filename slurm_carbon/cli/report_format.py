@@ -34,6 +34,7 @@ __all__ = [
     "STATE_ABBREVIATIONS",
     "equivalents_json",
     "format_elapsed",
+    "grams",
     "group_fields",
     "group_json",
     "job_fields",
@@ -42,6 +43,7 @@ __all__ = [
     "parse_names",
     "parse_states",
     "parse_time",
+    "plain",
     "quality_text",
 ]
 
@@ -514,3 +516,13 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
     },
 }
 """JSON Schema (draft 2020-12) of ``slurm-carbon report --json``."""
+
+
+def grams(co2e_g: float) -> str:
+    """``812.4 g`` or, from 10 kg, ``12.35 kg``."""
+    return f"{co2e_g / 1000:,.2f} kg" if co2e_g >= 10_000 else f"{co2e_g:,.1f} g"
+
+
+def plain(text: str) -> str:
+    """Text shown as is by rich (no markup in a job name)."""
+    return text.replace("[", r"\[")
