@@ -127,6 +127,7 @@ class EnergyCard:
                 "gpu": fp.gpu_kwh,
                 "cpu": fp.cpu_kwh,
                 "dram": fp.dram_kwh,
+                "other": fp.other_kwh,
                 "devices": fp.device_kwh,
                 "facility": fp.facility_kwh,
             },
@@ -185,7 +186,7 @@ class EnergyCard:
             (
                 "Energy at the devices",
                 f"{fp.device_kwh:.3f} kWh (GPU {fp.gpu_kwh:.3f}, CPU {fp.cpu_kwh:.3f}, "
-                f"DRAM {fp.dram_kwh:.3f})",
+                f"DRAM {fp.dram_kwh:.3f}, unmeasured parts {fp.other_kwh:.3f})",
             ),
             ("PUE", f"{pue:.2f}" if pue is not None else "n/a"),
             ("Energy at the facility", f"{fp.facility_kwh:.3f} kWh"),

@@ -124,6 +124,11 @@ class Footprint:
         return self.energy_kwh[DeviceKind.DRAM]
 
     @property
+    def other_kwh(self) -> float:
+        """Energy of the node parts not measured (an estimate from a fixed power). Units: kWh."""
+        return self.energy_kwh[DeviceKind.OTHER]
+
+    @property
     def pue(self) -> float | None:
         """Effective PUE: facility over device energy (None without energy)."""
         device = self.device_kwh

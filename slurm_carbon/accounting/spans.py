@@ -14,11 +14,12 @@ __all__ = ["DeviceKind", "EnergyMethod", "EnergySpan", "Sharing"]
 
 
 class DeviceKind(enum.StrEnum):
-    """What the energy was used by (the values of the store's ``DeviceKind``)."""
+    """What the energy was used by (the store's ``DeviceKind`` values, and ``other``)."""
 
     GPU = "gpu"
     CPU = "cpu"
     DRAM = "dram"
+    OTHER = "other"  # node parts not measured (fans, disks, NICs): a configured fixed power
 
 
 class EnergyMethod(enum.StrEnum):

@@ -378,7 +378,8 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for name in JOB_COLUMNS[:7]:
         table.add_column(name)
-    for name in ("kWh GPU", "kWh CPU", "kWh DRAM", "kWh total", "gCO2e", "CI g/kWh", "PUE"):
+    numeric = ("kWh GPU", "kWh CPU", "kWh DRAM", "kWh other", "kWh total", "gCO2e", "CI g/kWh")
+    for name in (*numeric, "PUE"):
         table.add_column(name, justify="right")
     table.add_column("Quality")
     table.add_column("JobName", overflow="fold")
@@ -386,7 +387,7 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
         fields = job_fields(row)
         figures = row.figures
         if figures is None:
-            numbers = ["-"] * 4 + ["[yellow]pending[/]", "-", "-"]
+            numbers = ["-"] * 5 + ["[yellow]pending[/]", "-", "-"]
         else:
             mark = "~" if figures.estimated else ""
             ci = figures.ci_mean_g_per_kwh
@@ -394,12 +395,15 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
                 f"{figures.gpu_energy_j / JOULES_PER_KWH:.3f}",
                 f"{figures.cpu_energy_j / JOULES_PER_KWH:.3f}",
                 f"{figures.dram_energy_j / JOULES_PER_KWH:.3f}",
+                f"~{figures.other_energy_j / JOULES_PER_KWH:.3f}"
+                if figures.other_energy_j
+                else "-",
                 f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f}",
                 f"{mark}{figures.co2e_g:,.1f}",
                 "" if ci is None else f"{ci:.0f}",
                 f"{figures.pue:.2f}",
             ]
-        table.add_row(*(plain(f) for f in fields[:7]), *numbers, fields[14], plain(fields[15]))
+        table.add_row(*(plain(f) for f in fields[:7]), *numbers, fields[-2], plain(fields[-1]))
     console.print(table)
     _sources(console, rows)
 
@@ -422,7 +426,9 @@ def _sources(console: Console, rows: list[JobRow]) -> None:
 def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> None:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column(by.capitalize())
-    for name in ("Jobs", "Pending", "Estimated", "kWh GPU", "kWh CPU", "kWh DRAM", "kWh total"):
+    for name in ("Jobs", "Pending", "Estimated", "kWh GPU", "kWh CPU", "kWh DRAM"):
+        table.add_column(name, justify="right")
+    for name in ("kWh other", "kWh total"):
         table.add_column(name, justify="right")
     table.add_column("gCO2e", justify="right")
     table.add_column("waste gCO2e", justify="right")
@@ -431,7 +437,7 @@ def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> N
         table.add_row(
             plain(fields[0]),
             *fields[1:4],
-            *(f"{float(value):.3f}" for value in fields[4:8]),
+            *(f"{float(value):.3f}" for value in fields[4:9]),
             f"{group.co2e_g:,.1f}",
             f"{group.waste_co2e_g:,.1f}",
         )
@@ -451,7 +457,8 @@ def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
         f" ({overall.device_energy_j / JOULES_PER_KWH:,.3f} kWh at the devices: GPU"
         f" {overall.gpu_energy_j / JOULES_PER_KWH:,.3f}, CPU"
         f" {overall.cpu_energy_j / JOULES_PER_KWH:,.3f}, DRAM"
-        f" {overall.dram_energy_j / JOULES_PER_KWH:,.3f})."
+        f" {overall.dram_energy_j / JOULES_PER_KWH:,.3f}, unmeasured parts"
+        f" {overall.other_energy_j / JOULES_PER_KWH:,.3f})."
     )
     console.print(
         f"Waste: {grams(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"

@@ -76,9 +76,14 @@ def _detail(console: Console, row: JobRow, timeline: list[TimelinePoint]) -> Non
             ("GPU", figures.gpu_energy_j),
             ("CPU", figures.cpu_energy_j),
             ("DRAM", figures.dram_energy_j),
+            ("other", figures.other_energy_j),
         ):
+            if label == "other" and not energy_j:
+                continue
             share = energy_j / device_j * 100 if device_j else 0.0
             facts.add_row(f"Energy {label}", f"{energy_j / JOULES_PER_KWH:.3f} kWh ({share:.0f} %)")
+        if figures.other_energy_j:
+            facts.add_row("", "~ other: the node's unmeasured parts (a configured fixed power)")
         mark = "~" if figures.estimated else ""
         facts.add_row("PUE", f"{figures.pue:.2f}")
         facts.add_row("Facility", f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f} kWh")

@@ -79,6 +79,7 @@ JOB_COLUMNS = (
     "GPUkWh",
     "CPUkWh",
     "DRAMkWh",
+    "OtherkWh",
     "TotalkWh",
     "gCO2e",
     "CIgPerkWh",
@@ -86,7 +87,9 @@ JOB_COLUMNS = (
     "Quality",
     "JobName",
 )
-"""Columns of a job line; ``TotalkWh`` is facility energy (after PUE); JobName is last."""
+"""Columns of a job line; ``OtherkWh`` is the job's share of its nodes' unmeasured parts
+(a configured fixed power, an estimate); ``TotalkWh`` is facility energy (after PUE);
+JobName is last."""
 
 GROUP_COLUMNS = (
     "Group",
@@ -96,6 +99,7 @@ GROUP_COLUMNS = (
     "GPUkWh",
     "CPUkWh",
     "DRAMkWh",
+    "OtherkWh",
     "TotalkWh",
     "gCO2e",
     "WastegCO2e",
@@ -276,13 +280,14 @@ def job_fields(row: JobRow) -> list[str]:
         str(row.requested_gpus),
     ]
     if figures is None:
-        numbers = [""] * 7
+        numbers = [""] * 8
     else:
         ci = figures.ci_mean_g_per_kwh
         numbers = [
             _kwh(figures.gpu_energy_j),
             _kwh(figures.cpu_energy_j),
             _kwh(figures.dram_energy_j),
+            _kwh(figures.other_energy_j),
             _kwh(figures.facility_energy_j),
             f"{figures.co2e_g:.3f}",
             "" if ci is None else f"{ci:.1f}",
@@ -301,6 +306,7 @@ def group_fields(group: GroupTotals) -> list[str]:
         _kwh(group.gpu_energy_j),
         _kwh(group.cpu_energy_j),
         _kwh(group.dram_energy_j),
+        _kwh(group.other_energy_j),
         _kwh(group.facility_energy_j),
         f"{group.co2e_g:.3f}",
         f"{group.waste_co2e_g:.3f}",
@@ -352,6 +358,7 @@ def job_json(row: JobRow) -> dict[str, Any]:
             gpu_kwh=figures.gpu_energy_j / JOULES_PER_KWH,
             cpu_kwh=figures.cpu_energy_j / JOULES_PER_KWH,
             dram_kwh=figures.dram_energy_j / JOULES_PER_KWH,
+            other_kwh=figures.other_energy_j / JOULES_PER_KWH,
             facility_kwh=figures.facility_energy_j / JOULES_PER_KWH,
             co2e_g=figures.co2e_g,
             ci_g_per_kwh=figures.ci_mean_g_per_kwh,
@@ -372,6 +379,7 @@ def group_json(group: GroupTotals) -> dict[str, Any]:
         "gpu_kwh": group.gpu_energy_j / JOULES_PER_KWH,
         "cpu_kwh": group.cpu_energy_j / JOULES_PER_KWH,
         "dram_kwh": group.dram_energy_j / JOULES_PER_KWH,
+        "other_kwh": group.other_energy_j / JOULES_PER_KWH,
         "facility_kwh": group.facility_energy_j / JOULES_PER_KWH,
         "co2e_g": group.co2e_g,
         "waste_co2e_g": group.waste_co2e_g,
@@ -382,6 +390,7 @@ _FIGURE_KEYS = (
     "gpu_kwh",
     "cpu_kwh",
     "dram_kwh",
+    "other_kwh",
     "facility_kwh",
     "co2e_g",
     "ci_g_per_kwh",
@@ -401,6 +410,7 @@ _TOTALS_SCHEMA: dict[str, Any] = {
         "gpu_kwh",
         "cpu_kwh",
         "dram_kwh",
+        "other_kwh",
         "facility_kwh",
         "co2e_g",
         "waste_co2e_g",
@@ -414,6 +424,7 @@ _TOTALS_SCHEMA: dict[str, Any] = {
         "gpu_kwh": {"type": "number", "minimum": 0},
         "cpu_kwh": {"type": "number", "minimum": 0},
         "dram_kwh": {"type": "number", "minimum": 0},
+        "other_kwh": {"type": "number", "minimum": 0},
         "facility_kwh": {"type": "number", "minimum": 0},
         "co2e_g": {"type": "number", "minimum": 0},
         "waste_co2e_g": {"type": "number", "minimum": 0},
@@ -486,6 +497,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,
+                    "other_kwh": _NUMBER_OR_NULL,
                     "facility_kwh": _NUMBER_OR_NULL,
                     "co2e_g": _NUMBER_OR_NULL,
                     "ci_g_per_kwh": _NUMBER_OR_NULL,

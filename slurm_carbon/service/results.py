@@ -16,7 +16,7 @@ Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -32,7 +32,13 @@ from slurm_carbon.store import (
     get_or_create_cluster,
     upsert_job,
 )
-from slurm_carbon.store.results import ResultValues, StoredInterval, job_intervals, save_result
+from slurm_carbon.store.results import (
+    ResultValues,
+    StoredInterval,
+    job_intervals,
+    jobs_on_node_slots,
+    save_result,
+)
 
 __all__ = [
     "Computed",
@@ -59,6 +65,10 @@ class Site(Protocol):
         """The PUE of a partition at a time (dimensionless, >= 1)."""
         ...
 
+    def unmeasured_power_w(self, node: str) -> float | None:
+        """Fixed power of a node's parts not measured, if configured. Units: watts."""
+        ...
+
 
 @dataclass(frozen=True)
 class StaticSite:
@@ -66,6 +76,7 @@ class StaticSite:
 
     region: str
     pue: float = 1.0
+    node_unmeasured_power_w: float | None = None
 
     def region_for(self, partition: str, node: str) -> str:
         """The one region."""
@@ -74,6 +85,10 @@ class StaticSite:
     def pue_at(self, partition: str, when: datetime) -> float:
         """The one PUE."""
         return self.pue
+
+    def unmeasured_power_w(self, node: str) -> float | None:
+        """The one fixed power of unmeasured node parts, if any."""
+        return self.node_unmeasured_power_w
 
 
 class NoEnergy(SlurmCarbonError):
@@ -102,18 +117,57 @@ def _spans(intervals: Sequence[StoredInterval]) -> list[acc.EnergySpan]:
     ]
 
 
-def compute_result(
+def _unmeasured(
+    intervals: Sequence[StoredInterval],
+    site: Site,
+    sharers: Mapping[tuple[str, datetime], int],
+) -> list[acc.EnergySpan]:
+    """The job's share of its nodes' unmeasured parts, one estimated span per node and slot.
+
+    A node's fixed power over the job's time in each interval slot, divided
+    among the jobs that have energy on that node in that slot.
+    """
+    windows: dict[tuple[str, datetime], datetime] = {}
+    for row in intervals:
+        key = (row.node, row.start)
+        windows[key] = max(windows.get(key, row.end), row.end)
+    spans = []
+    for (node, start), end in sorted(windows.items()):
+        power_w = site.unmeasured_power_w(node)
+        if not power_w:
+            continue
+        jobs = max(1, sharers.get((node, start), 1))
+        spans.append(
+            acc.EnergySpan(
+                device_kind=acc.DeviceKind.OTHER,
+                start=start,
+                end=end,
+                energy_j=power_w * (end - start).total_seconds() / jobs,
+                method=acc.EnergyMethod.ESTIMATED,
+                sharing=acc.Sharing.SHARED if jobs > 1 else acc.Sharing.EXCLUSIVE,
+            )
+        )
+    return spans
+
+
+def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the context)
     job: SlurmJob,
     intervals: Sequence[StoredInterval],
     site: Site,
     intensity: IntensityProvider,
     now: datetime,
+    *,
+    sharers: Mapping[tuple[str, datetime], int] | None = None,
 ) -> Computed:
     """The job's figures: ``co2e_g = sum_t E_t x CI_t x PUE_t`` over its intervals.
 
     The region is the site's for the job's partition and the node of its first
     interval; the series covers the intervals' whole time; the PUE is the
     partition's at each part's start (see :func:`slurm_carbon.accounting.footprint`).
+    Where the site configures a fixed power for a node's unmeasured parts, the
+    job's share of it (``sharers``: jobs per node and interval start, see
+    :func:`~slurm_carbon.store.results.jobs_on_node_slots`) is added as
+    estimated ``other`` energy.
 
     Raises:
         NoEnergy: ``intervals`` is empty.
@@ -128,12 +182,14 @@ def compute_result(
     if not points:
         raise IntensityUnavailable(f"no carbon intensity for {region} from {start} to {end}")
     partition = job.partition
-    figures = acc.footprint(_spans(intervals), points, lambda when: site.pue_at(partition, when))
+    spans = _spans(intervals) + _unmeasured(intervals, site, sharers or {})
+    figures = acc.footprint(spans, points, lambda when: site.pue_at(partition, when))
     weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
     values = ResultValues(
         gpu_energy_j=figures.gpu_kwh * acc.J_PER_KWH,
         cpu_energy_j=figures.cpu_kwh * acc.J_PER_KWH,
         dram_energy_j=figures.dram_kwh * acc.J_PER_KWH,
+        other_energy_j=figures.other_kwh * acc.J_PER_KWH,
         co2e_g=figures.co2e_g,
         ci_mean_g_per_kwh=figures.ci_mean_g_per_kwh,
         ci_region=region,
@@ -183,7 +239,7 @@ def settle_result(
         IntensityUnavailable: as :func:`compute_result`.
     """
     job_id = store_job(session, job)
-    computed = compute_result(job, job_intervals(session, job_id), site, intensity, now)
+    computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
     save_result(session, job_id, computed.values)
     logger.info(
         "result job=%s co2e_g=%.1f region=%s source=%s quality=%s",
@@ -210,5 +266,19 @@ def live_payload(
         IntensityUnavailable: as :func:`compute_result`.
     """
     job_id = store_job(session, job)
-    computed = compute_result(job, job_intervals(session, job_id), site, intensity, now)
+    computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
     return f"{computed.payload};live=1"
+
+
+def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the context)
+    session: Session,
+    job: SlurmJob,
+    job_id: int,
+    *,
+    site: Site,
+    intensity: IntensityProvider,
+    now: datetime,
+) -> Computed:
+    intervals = job_intervals(session, job_id)
+    sharers = jobs_on_node_slots(session, job_id)
+    return compute_result(job, intervals, site, intensity, now, sharers=sharers)

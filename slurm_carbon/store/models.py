@@ -292,6 +292,8 @@ class JobResult(Base):
 
     Units: ``*_energy_j`` in joules at the devices (before PUE), ``co2e_g`` in
     grams CO2e (after PUE), ``ci_mean_g_per_kwh`` energy-weighted mean in gCO2e/kWh.
+    ``other_energy_j`` is the job's share of its nodes' unmeasured parts (a
+    configured fixed power: an estimate).
     """
 
     __tablename__ = "job_results"
@@ -301,6 +303,7 @@ class JobResult(Base):
             name="energy_j_nonnegative",
         ),
         CheckConstraint("co2e_g >= 0", name="co2e_g_nonnegative"),
+        CheckConstraint("other_energy_j >= 0", name="other_energy_j_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -308,6 +311,7 @@ class JobResult(Base):
     gpu_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
     cpu_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
     dram_energy_j: Mapped[float] = mapped_column(Float, default=0.0)
+    other_energy_j: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     co2e_g: Mapped[float] = mapped_column(Float)
     ci_mean_g_per_kwh: Mapped[float | None] = mapped_column(Float)
     ci_region: Mapped[str | None] = mapped_column(String(64))

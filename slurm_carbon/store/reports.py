@@ -114,11 +114,12 @@ class JobFigures:
     quality: str
     sharing: str
     computed_at: datetime
+    other_energy_j: float = 0.0
 
     @property
     def device_energy_j(self) -> float:
-        """GPU + CPU + DRAM energy at the devices, before PUE."""
-        return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j
+        """GPU + CPU + DRAM energy, and the share of unmeasured node parts, before PUE."""
+        return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j + self.other_energy_j
 
     @property
     def facility_energy_j(self) -> float:
@@ -191,11 +192,12 @@ class GroupTotals:
     facility_energy_j: float
     co2e_g: float
     waste_co2e_g: float
+    other_energy_j: float = 0.0
 
     @property
     def device_energy_j(self) -> float:
-        """GPU + CPU + DRAM energy at the devices, before PUE."""
-        return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j
+        """GPU + CPU + DRAM energy, and the share of unmeasured node parts, before PUE."""
+        return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j + self.other_energy_j
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +302,7 @@ _JOB_COLUMNS = (
     JobResult.quality,
     JobResult.sharing,
     JobResult.computed_at,
+    JobResult.other_energy_j,
 )
 
 
@@ -318,6 +321,7 @@ def _row(values: Sequence[Any]) -> JobRow:
             quality=str(values[21].value if hasattr(values[21], "value") else values[21]),
             sharing=str(values[22].value if hasattr(values[22], "value") else values[22]),
             computed_at=values[23],
+            other_energy_j=values[24],
         )
     return JobRow(
         row_id=values[0],
@@ -379,7 +383,12 @@ def totals(session: Session, query: ReportQuery, by: GroupBy | None = None) -> l
     With ``by`` None, a single group with key None (also when no job matched).
     One aggregate SELECT; nothing but the sums leaves the database.
     """
-    device_j = JobResult.gpu_energy_j + JobResult.cpu_energy_j + JobResult.dram_energy_j
+    device_j = (
+        JobResult.gpu_energy_j
+        + JobResult.cpu_energy_j
+        + JobResult.dram_energy_j
+        + JobResult.other_energy_j
+    )
     waste = or_(*(or_(Job.state == s, Job.state.like(f"{s} %")) for s in WASTE_STATES))
     estimated = or_(
         JobResult.quality == ResultQuality.ESTIMATED,
@@ -396,6 +405,7 @@ def totals(session: Session, query: ReportQuery, by: GroupBy | None = None) -> l
         func.coalesce(func.sum(device_j * JobResult.pue), 0.0),
         func.coalesce(func.sum(JobResult.co2e_g), 0.0),
         func.coalesce(func.sum(case((waste, JobResult.co2e_g), else_=0.0)), 0.0),
+        func.coalesce(func.sum(JobResult.other_energy_j), 0.0),
     )
     columns = sums if group is None else (group, *sums)
     statement = (
@@ -407,7 +417,7 @@ def totals(session: Session, query: ReportQuery, by: GroupBy | None = None) -> l
     for values in session.execute(statement):
         offset = 0 if group is None else 1
         key = None if group is None else (None if values[0] is None else str(values[0]))
-        count, done, est, gpu, cpu, dram, facility, co2e, wasted = values[offset:]
+        count, done, est, gpu, cpu, dram, facility, co2e, wasted, other = values[offset:]
         result.append(
             GroupTotals(
                 key=key,
@@ -420,6 +430,7 @@ def totals(session: Session, query: ReportQuery, by: GroupBy | None = None) -> l
                 facility_energy_j=float(facility),
                 co2e_g=float(co2e),
                 waste_co2e_g=float(wasted),
+                other_energy_j=float(other),
             )
         )
     return result

@@ -48,6 +48,7 @@ __all__ = [
     "find_job",
     "get_result",
     "job_intervals",
+    "jobs_on_node_slots",
     "jobs_to_settle",
     "pending_comments",
     "record_comment_attempt",
@@ -93,6 +94,7 @@ class ResultValues:
     quality: ResultQuality
     sharing: Sharing
     computed_at: datetime
+    other_energy_j: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +145,34 @@ def job_intervals(session: Session, job_id: int) -> list[StoredInterval]:
         .order_by(EnergyInterval.interval_start, Device.uuid)
     )
     return [StoredInterval(*row) for row in session.execute(query)]
+
+
+def jobs_on_node_slots(session: Session, job_id: int) -> dict[tuple[str, datetime], int]:
+    """For each (node, interval start) of the job (``jobs.id``), how many jobs have energy there.
+
+    The node's unmeasured parts are shared among those jobs.
+    """
+    own = (
+        select(EnergyInterval.node_id, EnergyInterval.interval_start)
+        .where(EnergyInterval.job_id == job_id)
+        .distinct()
+        .subquery()
+    )
+    query = (
+        select(
+            Node.hostname, own.c.interval_start, func.count(func.distinct(EnergyInterval.job_id))
+        )
+        .join(Node, Node.id == own.c.node_id)
+        .join(
+            EnergyInterval,
+            and_(
+                EnergyInterval.node_id == own.c.node_id,
+                EnergyInterval.interval_start == own.c.interval_start,
+            ),
+        )
+        .group_by(Node.hostname, own.c.interval_start)
+    )
+    return {(node, start): int(count) for node, start, count in session.execute(query)}
 
 
 def save_result(session: Session, job_id: int, values: ResultValues) -> JobResult:

@@ -71,7 +71,7 @@ CARD_SCHEMA = {
         },
         "energy_kwh": {
             "type": "object",
-            "required": ["gpu", "cpu", "dram", "devices", "facility"],
+            "required": ["gpu", "cpu", "dram", "other", "devices", "facility"],
             "additionalProperties": {"type": "number", "minimum": 0},
         },
         "pue": {"type": "number", "minimum": 1},
@@ -150,7 +150,7 @@ def test_markdown_card_shows_the_figures_and_marks_annual_estimates() -> None:
     assert "NVIDIA A40 x 4" in text
     assert "6.0 h" in text  # 4 GPUs x 1.5 h
     assert "| PUE | 1.20 |" in text
-    assert "1.500 kWh (GPU 1.000, CPU 0.500, DRAM 0.000)" in text
+    assert "1.500 kWh (GPU 1.000, CPU 0.500, DRAM 0.000, unmeasured parts 0.000)" in text
     assert "| Energy at the facility | 1.800 kWh |" in text
     assert "annual mean (estimate) 33 %" in text
     assert "codecarbon-annual" in text

@@ -10,7 +10,7 @@ import pytest
 from slurm_carbon.config import parse_config
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
-from slurm_carbon.service.results import NoEnergy, compute_result
+from slurm_carbon.service.results import NoEnergy, StaticSite, compute_result
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import DeviceKind, EnergyMethod, ResultQuality, Sharing
 from slurm_carbon.store.results import StoredInterval
@@ -130,3 +130,22 @@ def test_no_energy_and_no_intensity_are_errors() -> None:
 
     with pytest.raises(IntensityUnavailable, match="no carbon intensity for SE"):
         compute_result(JOB, [interval(0, 1.0)], SITE, Nothing(), now=T0)
+
+
+def test_unmeasured_node_parts_are_shared_among_the_nodes_jobs_and_estimated() -> None:
+    site = StaticSite("SE", pue=1.0, node_unmeasured_power_w=360.0)
+    rows = [interval(0, 3.6e6), interval(1, 3.6e6)]  # 10 min each, 200 then 50 g/kWh
+    # Alone on the node in the first slot, one of three jobs in the second.
+    sharers = {("gpu-se01", rows[0].start): 1, ("gpu-se01", rows[1].start): 3}
+
+    computed = compute_result(JOB, rows, site, Series(), T0, sharers=sharers)
+
+    # 360 W x 600 s = 0.06 kWh in the first slot; a third of it in the second.
+    other_kwh = 0.06 + 0.02
+    assert computed.values.other_energy_j == pytest.approx(other_kwh * 3.6e6)
+    assert computed.values.co2e_g == pytest.approx((1 + 0.06) * 200 + (1 + 0.02) * 50)
+    assert computed.values.quality is ResultQuality.ESTIMATED
+    assert computed.values.sharing is Sharing.SHARED
+    without = compute_result(JOB, rows, StaticSite("SE"), Series(), T0, sharers=sharers)
+    assert without.values.other_energy_j == 0
+    assert without.values.co2e_g == pytest.approx(200 + 50)
