@@ -19,6 +19,7 @@ from slurm_carbon.accounting.equivalents import equivalents
 from slurm_carbon.accounting.footprint import Footprint
 from slurm_carbon.accounting.spans import EnergyMethod
 from slurm_carbon.intensity.base import CiKind
+from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 
 __all__ = ["COMMENT_PREFIX", "EnergyCard", "comment_payload", "energy_card", "round_sig"]
 
@@ -55,7 +56,8 @@ def comment_payload(footprint: Footprint) -> str:
     significant figures), facility energy (3), mean CI (3), effective PUE (3)
     and the weakest energy method. ``co2e_g ~= kwh * ci``. Lower-case ASCII
     without spaces, quotes or ``|`` (Slurm 22.05's sacctmgr lower-cases it);
-    ``na`` stands for a figure that does not exist (no energy).
+    ``na`` stands for a figure that does not exist (no energy). A figure from a
+    synthetic carbon-intensity series (a demonstration) ends in ``;ci_src=synthetic``.
 
     Args:
         footprint: The job's footprint.
@@ -72,6 +74,8 @@ def comment_payload(footprint: Footprint) -> str:
         f"pue={round_sig(pue, 3) if pue is not None else 'na'}",
         f"q={footprint.summary_quality()}",
     ]
+    if SYNTHETIC_SOURCE in footprint.quality.ci_sources:
+        fields.append(f"ci_src={SYNTHETIC_SOURCE}")
     return COMMENT_PREFIX + ";".join(fields)
 
 

@@ -24,7 +24,7 @@ KWH = 3.6e6
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 PAYLOAD = re.compile(
     r"^sc1:co2e_g=[0-9]+(\.[0-9]+)?;kwh=[0-9]+(\.[0-9]+)?;ci=([0-9]+(\.[0-9]+)?|na)"
-    r";pue=([0-9]+(\.[0-9]+)?|na);q=(meas|int|est|none)$"
+    r";pue=([0-9]+(\.[0-9]+)?|na);q=(meas|int|est|none)(;ci_src=synthetic)?$"
 )
 
 
@@ -110,6 +110,15 @@ def test_comment_payload_is_exact_for_the_hand_computed_example() -> None:
     fp = footprint(SPANS, [point(0, 100), point(1, 300)], 1.2)
 
     assert comment_payload(fp) == "sc1:co2e_g=300;kwh=1.8;ci=167;pue=1.2;q=est"
+
+
+def test_comment_payload_says_when_the_intensity_was_synthetic() -> None:
+    fp = footprint(SPANS, [point(0, 100, source="synthetic"), point(1, 300, source="synthetic")], 1)
+
+    payload = comment_payload(fp)
+
+    assert payload.endswith(";q=est;ci_src=synthetic")
+    assert PAYLOAD.match(payload), payload
 
 
 @pytest.mark.parametrize(
