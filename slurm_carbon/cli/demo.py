@@ -174,10 +174,10 @@ def _run(  # noqa: PLR0913 - the options, passed on
     _show(["report", "--url", url, "-S", started.strftime("%Y-%m-%dT%H:%M:%S")])
     _show(["report", "--url", url, "-j", jobs[0]])
     ids = ",".join(jobs)
-    click.echo(f"$ sacct -X -j {ids} -o JobID,JobName,State,AdminComment%70")
+    click.echo(f"$ sacct -X -j {ids} -o JobID,JobName,State,AdminComment%90")
     click.echo(
         subprocess.run(
-            ["sacct", "-X", "-j", ids, "-o", "JobID,JobName,State,AdminComment%70"],
+            ["sacct", "-X", "-j", ids, "-o", "JobID,JobName,State,AdminComment%90"],
             capture_output=True,
             text=True,
             check=False,
