@@ -14,6 +14,7 @@ from slurm_carbon.agent import Agent, AgentConfig
 from slurm_carbon.agent.cpu import CpuEnergyEstimate
 from slurm_carbon.agent.handoff import CapRequest, write_cap_request
 from slurm_carbon.agent.shipper import Shipper
+from slurm_carbon.cli.options import spool_option
 from slurm_carbon.errors import SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
 from slurm_carbon.sensors.estimate import (
@@ -27,17 +28,7 @@ __all__ = ["agent"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SPOOL = "/var/spool/slurm-carbon"
 DEFAULT_STATE = "/var/lib/slurm-carbon/agent"
-
-spool_option = click.option(
-    "--spool",
-    envvar="SLURM_CARBON_SPOOL",
-    default=DEFAULT_SPOOL,
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Hand-off directory shared with the prolog/epilog [env: SLURM_CARBON_SPOOL]",
-)
 
 
 def read_token(path: Path) -> str:

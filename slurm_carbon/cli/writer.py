@@ -21,6 +21,7 @@ import click
 import requests
 
 from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
 from slurm_carbon.errors import ConfigError, IntensityUnavailable, SlurmCarbonError
@@ -35,8 +36,6 @@ from slurm_carbon.slurm import CommandLineSlurm
 from slurm_carbon.store import SessionFactory, make_engine, session_factory
 
 __all__ = ["BestSeries", "writer"]
-
-DEFAULT_SPOOL = "/var/spool/slurm-carbon"
 
 
 class BestSeries:
@@ -91,14 +90,7 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
 
 @click.command()
 @url_option
-@click.option(
-    "--spool",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=DEFAULT_SPOOL,
-    show_default=True,
-    envvar="SLURM_CARBON_SPOOL",
-    help="Spool dir of the EpilogSlurmctld shim (hand-offs in <spool>/ended).",
-)
+@spool_option
 @click.option(
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
