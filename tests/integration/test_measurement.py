@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from slurm_carbon.sensors.sim import state_path
-from slurm_carbon.store import Device, EnergyInterval, Job, make_engine, session_factory
+from slurm_carbon.store import make_engine, session_factory
+from slurm_carbon.store.results import find_job, job_intervals
 from tests.integration.conftest import SLURM_CARBON, Rig
 
 pytestmark = pytest.mark.integration
@@ -36,25 +36,21 @@ def stored(rig: Rig, job_id: str) -> list[tuple[str, str, float, float, float, s
     engine = make_engine(rig.service.db_url)
     try:
         with session_factory(engine)() as session:
-            rows = session.execute(
-                select(
-                    Device.uuid,
-                    Device.kind,
-                    EnergyInterval.interval_start,
-                    EnergyInterval.interval_end,
-                    EnergyInterval.energy_j,
-                    EnergyInterval.method,
-                    EnergyInterval.sharing,
-                )
-                .join(Device, EnergyInterval.device_id == Device.id)
-                .join(Job, EnergyInterval.job_id == Job.id)
-                .where(Job.slurm_job_id == int(job_id))
-            ).all()
+            job = find_job(session, "sclocal", int(job_id))
+            rows = [] if job is None else job_intervals(session, job.id)
     finally:
         engine.dispose()
     return [
-        (uuid, str(kind), start.timestamp(), end.timestamp(), energy, str(method), str(share))
-        for uuid, kind, start, end, energy, method, share in rows
+        (
+            row.device_uuid,
+            str(row.kind),
+            row.start.timestamp(),
+            row.end.timestamp(),
+            row.energy_j,
+            str(row.method),
+            str(row.sharing),
+        )
+        for row in rows
     ]
 
 
