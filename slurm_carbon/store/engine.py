@@ -52,6 +52,9 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
     ``sqlite_foreign_keys`` is false, which migrations that rebuild tables need),
     WAL journaling and a busy timeout, and real transactions: BEGIN is emitted by
     SQLAlchemy rather than by the driver, so SAVEPOINTs and transactional DDL work.
+    Every SQLite transaction is ``BEGIN IMMEDIATE``: it queues for the write lock
+    (up to ``SQLITE_BUSY_TIMEOUT_MS``) instead of failing when it would write, so
+    concurrent nodes are served one transaction at a time, never refused.
 
     Nothing connects here. When a later connection attempt fails, the driver's
     error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
@@ -98,7 +101,11 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE takes the write lock at the start, waiting up to the busy
+        # timeout for it. A deferred BEGIN reads first and upgrades later, and
+        # SQLite refuses that upgrade at once ("database is locked") when another
+        # writer committed in between: concurrent nodes would be refused, not queued.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _translate_connect_error(context: ExceptionContext) -> None:
