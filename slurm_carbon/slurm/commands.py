@@ -1,27 +1,37 @@
 """The Slurm client over ``sacct``, ``scontrol`` and ``sacctmgr``.
 
 Jobs are read with ``sacct -P -n -X --noconvert`` under ``SLURM_TIME_FORMAT=%s``
-and ``TZ=UTC``. Fields are separated by the ASCII unit separator rather than
-``|`` and the free-text fields come last, so that a ``|`` in a job name or a
-newline in a comment cannot shift the fields of a record.
+and ``TZ=UTC``. The job name, the comment and the AdminComment are someone
+else's text and may hold any byte but NUL, newlines and Slurm's separators
+included. So every call separates fields with a fresh delimiter of its own
+(:func:`_delimiter`: 64 random bits between two ASCII unit separators), which
+no such text can hold: job_submit.lua refuses control characters in comments,
+and a guess succeeds once in 2**64. Records end with a newline; the first field
+(the cluster's name) holds none, so a record ends at the last newline before
+the next record's first delimiter, whatever newlines its free text holds. A
+running job's AdminComment is read the same way from ``squeue``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
 from slurm_carbon.slurm.base import JobQuery, SlurmJob
 from slurm_carbon.slurm.runner import CommandResult, CommandRunner, SubprocessRunner
+from slurm_carbon.text import escape_control
 
 __all__ = ["SACCT_FIELDS", "CommandLineSlurm", "parse_sacct"]
 
 logger = logging.getLogger(__name__)
 
-_DELIMITER = "\x1f"
+# Random bytes in each call's delimiter: 64 bits make guessing it (to plant it in
+# a comment before the call) a 2**-64 chance.
+_DELIMITER_RANDOM_BYTES = 8
 _FIXED_FIELDS = (
     "Cluster",
     "JobID",
@@ -41,12 +51,17 @@ _FIXED_FIELDS = (
     "AllocTRES",
     "NodeList",
 )
-# Free text, last; JobName very last so that a stray delimiter in it is kept in it.
+# Free text, last (any field could be: the first, the cluster, must not).
 _FREE_FIELDS = ("Comment", "AdminComment", "JobName")
 #: The fields read from sacct, in order.
 SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
 _ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
 _ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
+
+
+def _delimiter() -> str:
+    """A field delimiter no job name or comment holds: random hex between unit separators."""
+    return f"\x1f{secrets.token_hex(_DELIMITER_RANDOM_BYTES)}\x1f"
 
 
 def _time(value: str) -> datetime | None:
@@ -101,25 +116,43 @@ def _record(fields: list[str]) -> SlurmJob:
     )
 
 
-def parse_sacct(text: str) -> list[SlurmJob]:
-    """Parse the output of ``sacct`` run with :data:`SACCT_FIELDS`.
+def parse_sacct(text: str, *, delimiter: str) -> list[SlurmJob]:
+    """Parse the output of ``sacct`` run with :data:`SACCT_FIELDS` and ``--delimiter``.
 
-    A record is complete once it holds a delimiter for every field; a shorter
-    line continues on the next one (a free-text field held a newline).
+    Raises:
+        SlurmError: the output does not split into whole records.
     """
-    jobs: list[SlurmJob] = []
-    need = len(SACCT_FIELDS) - 1
-    pending: list[str] = []
-    for line in text.split("\n"):
-        pending.append(line)
-        record = "\n".join(pending)
-        if record.count(_DELIMITER) >= need:
-            jobs.append(_record(record.split(_DELIMITER, need)))
-            pending = []
-    leftover = "\n".join(pending).strip()
-    if leftover:
-        raise SlurmError(f"sacct printed an incomplete record: {leftover[:200]!r}")
-    return jobs
+    return [_record(fields) for fields in _split_records(text, delimiter, len(SACCT_FIELDS))]
+
+
+def _split_records(text: str, delimiter: str, width: int) -> list[list[str]]:
+    """Records of ``width`` fields, fields joined by ``delimiter``, each record ending in a newline.
+
+    Only the first field must hold no newline: between two records the
+    delimited piece is the last field, a newline and the next first field;
+    it is split at its last newline.
+    """
+    body = text.removesuffix("\n")
+    if not body:
+        return []
+    pieces = body.split(delimiter)
+    if (len(pieces) - 1) % (width - 1):
+        raise SlurmError(
+            f"sacct printed output that does not split into {width}-field records:"
+            f" {escape_control(body[:200])}"
+        )
+    records: list[list[str]] = []
+    first = pieces[0]
+    for index in range(1, len(pieces), width - 1):
+        *middle, last = pieces[index : index + width - 1]
+        following = ""
+        if index + width - 1 < len(pieces):
+            last, newline, following = last.rpartition("\n")
+            if not newline:
+                raise SlurmError(f"sacct printed two records on one line: {escape_control(last)}")
+        records.append([first, *middle, last])
+        first = following
+    return records
 
 
 def _failure(result: CommandResult, command: str) -> str:
@@ -139,13 +172,14 @@ class CommandLineSlurm:
 
     def jobs(self, query: JobQuery) -> list[SlurmJob]:
         """Return the job allocations matching ``query``, as sacct lists them."""
-        argv = ["sacct", "-P", "-n", "-X", "--noconvert", f"--delimiter={_DELIMITER}"]
+        delimiter = _delimiter()
+        argv = ["sacct", "-P", "-n", "-X", "--noconvert", f"--delimiter={delimiter}"]
         argv += ["-o", ",".join(SACCT_FIELDS)]
         argv += _selection(query)
         result = self._run(argv, extra_env=_ENV)
         if result.returncode != 0:
             raise SlurmError(f"sacct failed: {_failure(result, 'sacct')}")
-        return parse_sacct(result.stdout)
+        return parse_sacct(result.stdout, delimiter=delimiter)
 
     def cluster_name(self) -> str:
         """The ClusterName that ``scontrol show config`` reports."""
@@ -178,18 +212,31 @@ class CommandLineSlurm:
             self._set_running(job_id, text)
 
     def running_admin_comment(self, job_id: str) -> str:
-        """A running job's AdminComment, from ``scontrol show job`` (on a line of its own)."""
-        result = self._run(["scontrol", "show", "job", job_id], extra_env={})
+        """A running job's AdminComment as slurmctld holds it, from ``squeue``.
+
+        ``squeue -O`` appends a suffix to each field: this call's delimiter, so
+        the output is ``<job id><delimiter><comment><delimiter>`` whatever the
+        comment holds (``scontrol show job`` prints user text, the job name,
+        work directory and comment, in lines that can pass for the AdminComment's).
+        """
+        delimiter = _delimiter()
+        fields = f"JobID:0{delimiter},admin_comment:0{delimiter}"
+        result = self._run(["squeue", "-h", "-j", job_id, "-O", fields], extra_env={})
         if result.returncode != 0:
-            said = _failure(result, "scontrol")
+            said = _failure(result, "squeue")
             if "Invalid job id" in said:
-                raise SlurmJobNotFound(f"scontrol: no job {job_id}: {said}")
-            raise SlurmError(f"scontrol show job {job_id} failed: {said}")
-        for line in result.stdout.splitlines():
-            field = line.strip()
-            if field.startswith("AdminComment="):
-                return field.removeprefix("AdminComment=")
-        return ""
+                raise SlurmJobNotFound(f"squeue: no job {job_id}: {said}")
+            raise SlurmError(f"squeue -j {job_id} failed: {said}")
+        if not result.stdout.strip():
+            raise SlurmJobNotFound(f"squeue: no pending or running job {job_id}")
+        match result.stdout.split(delimiter):
+            case [shown_id, comment, end] if shown_id == job_id and not end.strip():
+                return comment
+            case _:
+                raise SlurmError(
+                    f"squeue -j {job_id} printed something else than that job's"
+                    f" AdminComment: {escape_control(result.stdout[:200])}"
+                )
 
     def _set_running(self, job_id: str, text: str) -> None:
         argv = ["scontrol", "update", f"jobid={job_id}", f"AdminComment={text}"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ def replay(stdout: str = "", stderr: str = "", returncode: int = 0) -> RecordedR
 
 
 def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
-    jobs = parse_sacct((RECORDED / "sacct_gpu_array_failed.txt").read_text())
+    jobs = parse_sacct((RECORDED / "sacct_gpu_array_failed.txt").read_text(), delimiter="\x1f")
 
     assert [j.job_id for j in jobs] == ["6", "8", "7_0", "7_1", "7_2"]
     gpu = jobs[0]
@@ -51,7 +52,7 @@ def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
 
 
 def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> None:
-    jobs = parse_sacct((RECORDED / "sacct_newline_pending_array.txt").read_text())
+    jobs = parse_sacct((RECORDED / "sacct_newline_pending_array.txt").read_text(), delimiter="\x1f")
 
     assert [j.job_id for j in jobs] == ["12", "14_[1-2]"]
     assert jobs[0].comment == "line one\nline two"
@@ -84,15 +85,15 @@ def sacct_line(state: str, end: str, req_tres: str) -> str:
 def test_state_and_whether_the_record_is_final(
     state: str, end: str, req_tres: str, base_state: str, *, finished: bool
 ) -> None:
-    (job,) = parse_sacct(sacct_line(state, end, req_tres))
+    (job,) = parse_sacct(sacct_line(state, end, req_tres), delimiter="\x1f")
 
     assert job.state == base_state
     assert job.finished is finished
 
 
 def test_truncated_output_is_an_error() -> None:
-    with pytest.raises(SlurmError, match="incomplete record"):
-        parse_sacct("sclocal\x1f6\x1f6\x1froot\n")
+    with pytest.raises(SlurmError, match="does not split into"):
+        parse_sacct("sclocal\x1f6\x1f6\x1froot\n", delimiter="\x1f")
 
 
 def test_query_becomes_sacct_options() -> None:
@@ -108,7 +109,8 @@ def test_query_becomes_sacct_options() -> None:
     assert CommandLineSlurm(runner).jobs(query) == []
 
     ((argv, env),) = runner.calls
-    assert argv[:6] == ["sacct", "-P", "-n", "-X", "--noconvert", "--delimiter=\x1f"]
+    assert argv[:5] == ["sacct", "-P", "-n", "-X", "--noconvert"]
+    assert argv[5].startswith("--delimiter=\x1f")
     assert argv[argv.index("-o") + 1].endswith("Comment,AdminComment,JobName")
     assert argv[argv.index("-j") + 1] == "6,7_1"
     assert argv[argv.index("-A") + 1] == "carbon"
@@ -235,23 +237,72 @@ def test_cluster_name_is_read_from_scontrol_show_config() -> None:
         CommandLineSlurm(replay(stdout="Configuration data\n")).cluster_name()
 
 
-def test_running_admin_comment_is_read_from_its_own_line_of_scontrol() -> None:
-    # Recorded from Slurm 22.05.8 (abridged): the value may hold spaces and "|".
-    shown = (
-        "JobId=315 JobName=wrap\n"
-        "   UserId=root(0) GroupId=root(0) MCS_label=N/A\n"
-        "   WorkDir=/work/main\n"
-        "   AdminComment=foreign tool: a b|c \n"
-        "   StdErr=/dev/null\n"
-    )
-    runner = replay(stdout=shown)
+def sacct_as_slurm_prints(argv: Sequence[str], *records: dict[str, str]) -> str:
+    """What ``sacct -P`` prints for ``records``: the fields ``argv`` asks for, its delimiter."""
+    delimiter = next(a.removeprefix("--delimiter=") for a in argv if a.startswith("--delimiter="))
+    fields = argv[argv.index("-o") + 1].split(",")
+    line = sacct_line("COMPLETED", "102", "cpu=2")
+    base = dict(zip(SACCT_FIELDS, line.removesuffix("\n").split("\x1f"), strict=True))
+    return "".join(delimiter.join({**base, **r}[f] for f in fields) + "\n" for r in records)
 
-    assert CommandLineSlurm(runner).running_admin_comment("315") == "foreign tool: a b|c"
-    assert runner.calls[0][0] == ["scontrol", "show", "job", "315"]
-    assert (
-        CommandLineSlurm(replay(stdout="JobId=316 JobName=wrap\n")).running_admin_comment("316")
-        == ""
+
+HOSTILE = {
+    "Comment": "x\x1fops-approved=yes",
+    # A newline and a whole forged record (with the old separator) in the job name.
+    "JobName": "a\n" + sacct_line("COMPLETED", "102", "cpu=2").replace("\x1fj\n", "\x1fforged"),
+}
+
+
+def test_user_text_cannot_move_a_field_or_forge_a_record() -> None:
+    runner = RecordedRunner(
+        lambda argv: CommandResult(0, sacct_as_slurm_prints(argv, HOSTILE, {"JobIDRaw": "6"}), "")
     )
-    gone = replay(stderr="slurm_load_jobs error: Invalid job id specified\n", returncode=1)
-    with pytest.raises(SlurmJobNotFound):
-        CommandLineSlurm(gone).running_admin_comment("9")
+
+    first, second = CommandLineSlurm(runner).jobs(JobQuery(job_ids=["5", "6"]))
+
+    assert first.comment == "x\x1fops-approved=yes"
+    assert first.admin_comment == ""
+    assert first.name == HOSTILE["JobName"]
+    assert (second.job_id_raw, second.name, second.admin_comment) == (6, "j", "")
+
+
+def test_every_call_separates_fields_with_a_fresh_unguessable_delimiter() -> None:
+    runner = replay()
+    client = CommandLineSlurm(runner)
+    client.jobs(JobQuery(job_ids=["5"]))
+    client.jobs(JobQuery(job_ids=["5"]))
+
+    first, second = (
+        next(a.removeprefix("--delimiter=") for a in argv if a.startswith("--delimiter="))
+        for argv, _ in runner.calls
+    )
+    assert first != second
+    # Control characters (refused in comments by job_submit.lua) around 64 random bits.
+    assert first[0] == first[-1] == "\x1f"
+    assert len(first) == 2 + 16
+
+
+def test_raw_output_with_the_separator_in_a_comment_is_refused_not_misread() -> None:
+    line = sacct_line("COMPLETED", "102", "cpu=2").replace(
+        "\x1f\x1f\x1fj", "\x1fx\x1fok=yes\x1f\x1fj"
+    )
+
+    with pytest.raises(SlurmError, match="does not split into"):
+        parse_sacct(line, delimiter="\x1f")
+
+
+def test_running_admin_comment_is_read_from_squeue_between_delimiters() -> None:
+    def answer(argv: Sequence[str]) -> CommandResult:
+        assert argv[:4] == ["squeue", "-h", "-j", "315"]
+        delimiter = argv[-1].split(":0", 2)[1].split(",")[0]
+        text = "foreign tool: a b|c\n   AdminComment=forged"
+        return CommandResult(0, f"315{delimiter}{text}{delimiter}\n", "")
+
+    runner = RecordedRunner(answer)
+
+    held = CommandLineSlurm(runner).running_admin_comment("315")
+
+    assert held == "foreign tool: a b|c\n   AdminComment=forged"
+    gone = replay(stdout="")
+    with pytest.raises(SlurmJobNotFound, match="315"):
+        CommandLineSlurm(gone).running_admin_comment("315")
