@@ -20,17 +20,19 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import click
 import requests
 
 from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_options
 from slurm_carbon.errors import SlurmCarbonError
-from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.intensity.base import CiPoint, CiSignal
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.replay import replayed, synthetic_daily
 from slurm_carbon.intensity.stored import save_points
-from slurm_carbon.intensity.trace import read_trace
+from slurm_carbon.intensity.trace import TraceColumns
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
 from slurm_carbon.store import (
     issue_token,
@@ -66,11 +68,12 @@ _DEMO_TDP_W = 100.0
 @click.option("--region", default="SE", show_default=True, help="Region of the cluster.")
 @click.option(
     "--trace",
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    type=click.Path(path_type=Path),
     default=None,
-    help="CSV carbon-intensity trace of --region, replayed as if live "
-    "(default: a synthetic day around the region's annual mean).",
+    help="Carbon-intensity trace of --region (any format `intensity import` reads), replayed"
+    " as if live (default: a synthetic day around the region's annual mean).",
 )
+@trace_options
 @click.option("--pue", default=1.2, show_default=True, type=click.FloatRange(min=1.0))
 @click.option(
     "--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for jobs."
@@ -81,6 +84,10 @@ def demo(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes 
     spool: Path,
     region: str,
     trace: Path | None,
+    time_column: str | None,
+    value_column: str | None,
+    unit: str | None,
+    tz: ZoneInfo | None,
     pue: float,
     timeout_s: float,
 ) -> None:
@@ -96,6 +103,7 @@ def demo(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes 
             spool=spool,
             region=region,
             trace=trace,
+            columns=trace_columns(time_column, value_column, unit, tz),
             pue=pue,
             timeout_s=timeout_s,
         )
@@ -110,16 +118,17 @@ def _run(  # noqa: PLR0913 - the options, passed on
     spool: Path,
     region: str,
     trace: Path | None,
+    columns: TraceColumns,
     pue: float,
     timeout_s: float,
 ) -> None:
+    now = datetime.now(UTC)
+    points, label = _intensity(region, trace, columns, now)
     work_dir.mkdir(parents=True, exist_ok=True)
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
     upgrade(url)
-    now = datetime.now(UTC)
-    points, label = _intensity(region, trace, now)
     engine = make_engine(url)
     try:
         factory = session_factory(engine)
@@ -185,10 +194,14 @@ def _run(  # noqa: PLR0913 - the options, passed on
     )
 
 
-def _intensity(region: str, trace: Path | None, now: datetime) -> tuple[list[CiPoint], str]:
+def _intensity(
+    region: str, trace: Path | None, columns: TraceColumns, now: datetime
+) -> tuple[list[CiPoint], str]:
     """The series to store, and how to describe it."""
     if trace is not None:
-        read = read_trace(trace, region=region, source=trace.name)
+        read = read_trace_file(
+            trace, region=region, source=trace.name, signal=CiSignal.AVERAGE, columns=columns
+        )
         return replayed(read.points, now, trace.name), f"trace {trace.name}, replayed as if live"
     annual = EmbeddedAnnual().figure(region)
     start = now - timedelta(days=2)

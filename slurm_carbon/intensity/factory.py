@@ -101,7 +101,7 @@ def build_provider(  # noqa: PLR0913 (one source's settings and the injected wor
     elif source == "trace":
         if settings.path is None:
             raise ConfigError("intensity.providers.trace.path: required for source 'trace'")
-        return TraceProvider.from_csv(Path(settings.path), region=trace_region, source="trace")
+        return TraceProvider.from_file(Path(settings.path), region=trace_region, source="trace")
     else:
         raise ConfigError(f"intensity.sources: unknown source {source!r}")
     return ZoneMapped(provider, settings.zones)

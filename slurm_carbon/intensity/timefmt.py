@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from slurm_carbon.errors import IntensityUnavailable
@@ -16,16 +16,19 @@ def iso_z(time: datetime, *, seconds: bool = True) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%SZ" if seconds else "%Y-%m-%dT%H:%MZ")
 
 
-def iso_utc(text: str) -> datetime:
-    """An aware UTC datetime from ISO 8601 text; no offset means UTC.
+def iso_utc(text: str, tz: tzinfo | None = None) -> datetime:
+    """An aware UTC datetime from ISO 8601 text; no offset means ``tz`` (default UTC).
 
     Raises:
-        ValueError: the text is not ISO 8601.
+        ValueError: the text is not ISO 8601, or its UTC time is outside years 1..9999.
     """
     parsed = datetime.fromisoformat(text.strip())  # accepts "Z" since Python 3.11
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+        parsed = parsed.replace(tzinfo=tz or UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text.strip()!r} is outside years 1..9999 in UTC") from None
 
 
 def parse_api_time(value: Any, provider: str) -> datetime:

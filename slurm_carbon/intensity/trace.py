@@ -1,28 +1,30 @@
-"""Carbon-intensity traces from CSV or Parquet files: a reader, and a provider over one trace.
+"""Carbon-intensity traces from files: a reader, and a provider over one trace.
 
-A trace has a time column (``datetime_utc``, ``time`` or ``timestamp``) and an
-intensity column (``carbon_intensity_gco2_per_kwh``, ``ci_g_per_kwh`` or
-``carbon_intensity``), matched case-insensitively; other columns are ignored.
-Times are ISO 8601 (a time without an offset is taken as UTC) or Unix epoch
-seconds (in Parquet also timestamp columns). The step is the most common gap
-between consecutive rows. A file ending in ``.parquet`` is read as Parquet.
+A trace is a file in one of its sources' formats (CSV, Parquet, the UK Carbon
+Intensity API's or WattTime's JSON; see :mod:`.traceformat` for the columns
+recognised and :class:`~.traceformat.TraceColumns` to name others) with one
+time and one carbon-intensity column; other columns are ignored. Times are ISO
+8601 (a time without an offset is in ``TraceColumns.tz``, UTC by default) or
+Unix epoch seconds (in Parquet also timestamp columns); values are converted
+to gCO2e/kWh. The step is the most common gap between consecutive rows.
 
 Units: gCO2e/kWh::
 
     trace = read_trace(Path("SE_direct_2020.csv"), region="SE", source="dacf")
     trace.step_s, len(trace.points)            # (3600, 8784)
+    trace.columns.describe()                   # "time from column 'datetime_utc', ..."
 """
 
 from __future__ import annotations
 
 import bisect
-import csv
 import itertools
+import logging
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,36 +33,63 @@ import pyarrow.parquet as pq
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.intensity.timefmt import iso_utc
+from slurm_carbon.intensity.traceformat import (
+    MAX_TRACE_ROWS,
+    ColumnChoice,
+    TraceColumns,
+    choose_columns,
+    file_bytes,
+    is_parquet,
+    load_table,
+    shorten,
+)
+from slurm_carbon.text import escape_control
 
 __all__ = [
-    "CI_COLUMNS",
-    "TIME_COLUMNS",
+    "MAX_CI_G_PER_KWH",
     "Trace",
+    "TraceColumns",
     "TraceProvider",
     "count_rows",
     "parse_time",
     "read_trace",
 ]
 
-TIME_COLUMNS = ("datetime_utc", "time", "timestamp")
-CI_COLUMNS = ("carbon_intensity_gco2_per_kwh", "ci_g_per_kwh", "carbon_intensity")
+logger = logging.getLogger(__name__)
+
 # A step that cannot be inferred (a one-row trace): one hour.
 DEFAULT_STEP_S = 3600
+#: The largest carbon intensity accepted, in gCO2e/kWh: lignite, the dirtiest
+#: generation, is about 1,200 (life cycle); a figure several times that is a
+#: wrong unit (g/MWh, or lb/MWh read as g/kWh would still pass: WattTime's is
+#: converted by name) or a wrong column.
+MAX_CI_G_PER_KWH = 5000.0
+#: Times a trace may hold. Grid carbon-intensity records begin in the 1990s at the
+#: earliest; a time outside this window is a misread column (epoch milliseconds
+#: read as seconds land far in the future, small numbers in 1970).
+EARLIEST_TRACE_TIME = datetime(1990, 1, 1, tzinfo=UTC)
+LATEST_TRACE_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
 class Trace:
-    """The points of one trace file, oldest first, and its step. Units: seconds."""
+    """The points of one trace file, oldest first, its step, and the columns read.
+
+    Units: seconds.
+    """
 
     points: list[CiPoint]
     step_s: int
+    columns: ColumnChoice
 
 
-def parse_time(text: str) -> datetime:
-    """An aware UTC datetime from ISO 8601 (``Z`` or an offset; none means UTC) or epoch seconds.
+def parse_time(text: str, tz: tzinfo | None = None) -> datetime:
+    """An aware UTC datetime from ISO 8601 or epoch seconds.
+
+    A time without an offset is in ``tz`` (default UTC).
 
     Raises:
-        ValueError: neither.
+        ValueError: neither, or out of Python's range of dates.
     """
     value = text.strip()
     try:
@@ -68,123 +97,108 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         pass
     else:
-        if not math.isfinite(seconds):
-            raise ValueError(f"not a time: {text!r}")
-        return datetime.fromtimestamp(seconds, tz=UTC)
+        try:
+            return datetime.fromtimestamp(seconds, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ValueError(f"not a time: {shorten(text)}") from None
     try:
-        return iso_utc(value)
+        return iso_utc(value, tz)
     except ValueError:
-        raise ValueError(f"not an ISO 8601 time or epoch seconds: {text!r}") from None
+        raise ValueError(f"not an ISO 8601 time or epoch seconds: {shorten(text)}") from None
 
 
 def count_rows(path: Path) -> int:
-    """The number of data rows in a trace (a CSV file's lines, less the header); for progress."""
-    try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
-            return int(pq.ParquetFile(path).metadata.num_rows)
-        with path.open("rb") as handle:
-            lines = sum(1 for line in handle if line.strip())
-    except (OSError, pa.ArrowException) as err:
-        raise ConfigError(f"cannot read trace {path}: {err}") from err
-    return max(0, lines - 1)
+    """About how many data rows a trace has (a CSV file's lines less the header); for progress.
 
-
-def _pick(header: Sequence[str], names: Sequence[str], what: str, path: Path) -> int:
-    lowered = [column.strip().lower() for column in header]
-    for name in names:
-        if name in lowered:
-            return lowered.index(name)
-    raise ConfigError(
-        f"{path}: no {what} column (expected one of {', '.join(names)}; found {', '.join(header)})"
-    )
-
-
-PARQUET_SUFFIXES = frozenset({".parquet", ".pq"})
-
-
-def _parquet_cells(path: Path) -> tuple[list[str], Iterator[tuple[str, list[str]]]]:
-    """The column names and (where, cells) of each row of a Parquet file, as text."""
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as err:
-        raise ConfigError(f"cannot read Parquet trace {path}: {err}") from err
-    header = list(table.column_names)
-    columns = [table.column(name).to_pylist() for name in header]
-
-    def text(value: object) -> str:
-        return value.isoformat() if isinstance(value, datetime) else str(value)
-
-    def rows() -> Iterator[tuple[str, list[str]]]:
-        for index, values in enumerate(zip(*columns, strict=True)):
-            yield f"row {index + 1}", [text(value) for value in values]
-
-    return header, rows()
-
-
-def _rows(path: Path, on_row: Callable[[], None] | None) -> Iterator[tuple[str, datetime, float]]:
-    """(where, time, ci) for each data row, validated; Parquet by the file's suffix."""
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        header, rows = _parquet_cells(path)
-        yield from _validated(path, header, rows, on_row)
-        return
-    try:
-        handle = path.open(newline="", encoding="utf-8-sig")
-    except OSError as err:
-        raise ConfigError(f"cannot read trace {path}: {err.strerror or err}") from err
-    with handle:
-        reader = csv.reader(handle)
-        first: list[str] | None = next(reader, None)
-        if first is None:
-            raise ConfigError(f"{path}: empty file, expected a CSV header")
-        lines = ((f"line {reader.line_num}", row) for row in reader)
-        yield from _validated(path, first, lines, on_row)
-
-
-def _validated(
-    path: Path,
-    header: Sequence[str],
-    rows: Iterable[tuple[str, list[str]]],
-    on_row: Callable[[], None] | None,
-) -> Iterator[tuple[str, datetime, float]]:
-    time_at = _pick(header, TIME_COLUMNS, "time", path)
-    ci_at = _pick(header, CI_COLUMNS, "carbon-intensity", path)
-    for where, row in rows:
-        if on_row is not None:
-            on_row()
-        if not any(cell.strip() for cell in row):
-            continue
+    Raises:
+        ConfigError: the file cannot be read or is too large.
+    """
+    data = file_bytes(path)
+    if is_parquet(path, data):
         try:
-            time = parse_time(row[time_at])
-            ci = float(row[ci_at])
-        except IndexError:
-            raise ConfigError(f"{path}, {where}: too few columns") from None
-        except ValueError as err:
-            raise ConfigError(f"{path}, {where}: {err}") from None
-        if not math.isfinite(ci) or ci < 0:
-            raise ConfigError(
-                f"{path}, {where}: carbon intensity {row[ci_at]!r} is not a number >= 0"
-            )
-        yield where, time, ci
+            return int(pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows)
+        except (OSError, pa.ArrowException) as err:
+            raise ConfigError(f"cannot read Parquet trace {path}: {err}") from None
+    return max(0, sum(1 for line in data.splitlines() if line.strip()) - 1)
 
 
-def read_trace(
+def _rows(
+    path: Path, columns: TraceColumns, on_row: Callable[[], None] | None
+) -> tuple[ColumnChoice, Iterator[tuple[str, datetime, float]]]:
+    """The columns chosen, and (where, time, ci in g/kWh) for each data row, validated."""
+    table = load_table(path)
+    choice = choose_columns(table.header, columns, path)
+
+    def validated() -> Iterator[tuple[str, datetime, float]]:
+        for count, (where, row) in enumerate(table.rows, 1):
+            if count > MAX_TRACE_ROWS:
+                raise ConfigError(
+                    f"{path}, {where}: more than the {MAX_TRACE_ROWS:,} rows a trace may have"
+                    " (split it by year)"
+                )
+            if on_row is not None:
+                on_row()
+            if not any(cell.strip() for cell in row):
+                continue
+            yield where, *_point(path, where, row, choice, columns.tz)
+
+    return choice, validated()
+
+
+def _point(
+    path: Path, where: str, row: list[str], choice: ColumnChoice, tz: tzinfo | None
+) -> tuple[datetime, float]:
+    try:
+        time_text, value_text = row[choice.time_at], row[choice.value_at]
+    except IndexError:
+        raise ConfigError(f"{path}, {where}: too few columns") from None
+    try:
+        time = parse_time(time_text, tz)
+    except ValueError as err:
+        raise ConfigError(f"{path}, {where}: {err}") from None
+    if not EARLIEST_TRACE_TIME <= time < LATEST_TRACE_TIME:
+        raise ConfigError(
+            f"{path}, {where}: time {time.isoformat()} is outside"
+            f" {EARLIEST_TRACE_TIME.year}..{LATEST_TRACE_TIME.year - 1} (a wrong column or unit?)"
+        )
+    if not value_text.strip():
+        raise ConfigError(
+            f"{path}, {where}: no value in column {shorten(choice.value_name)}"
+            " (choose another with --value-column)"
+        )
+    try:
+        ci = float(value_text) * choice.to_g_per_kwh
+    except ValueError:
+        ci = math.nan
+    if not (math.isfinite(ci) and 0 <= ci <= MAX_CI_G_PER_KWH):
+        raise ConfigError(
+            f"{path}, {where}: carbon intensity {shorten(value_text)} is not a number from 0 to"
+            f" {MAX_CI_G_PER_KWH:g} g/kWh"
+        )
+    return time, ci
+
+
+def read_trace(  # noqa: PLR0913 (the file, what to label its points with, and how to read it)
     path: Path,
     *,
     region: str,
     source: str,
     signal: CiSignal = CiSignal.AVERAGE,
+    columns: TraceColumns | None = None,
     on_row: Callable[[], None] | None = None,
 ) -> Trace:
-    """Read a CSV trace into actual points of ``region`` from ``source``.
+    """Read a trace file into actual points of ``region`` from ``source``.
 
+    ``columns`` names columns, unit and zone the file does not make plain;
     ``on_row`` is called once per data row read (a progress bar's update).
 
     Raises:
         ConfigError: the file cannot be read, lacks a known column, or a row is
             bad (the message names the line), or times repeat or go backwards.
     """
+    choice, validated = _rows(path, columns or TraceColumns(), on_row)
     rows: list[tuple[str, datetime, float]] = []
-    for where, time, ci in _rows(path, on_row):
+    for where, time, ci in validated:
         if rows and time <= rows[-1][1]:
             raise ConfigError(
                 f"{path}, {where}: time {time.isoformat()} is not after the previous row's"
@@ -207,7 +221,7 @@ def read_trace(
         )
         for _where, time, ci in rows
     ]
-    return Trace(points=points, step_s=step_s)
+    return Trace(points=points, step_s=step_s, columns=choice)
 
 
 class TraceProvider:
@@ -225,9 +239,11 @@ class TraceProvider:
         self._region = trace.points[0].region if trace.points else ""
 
     @classmethod
-    def from_csv(cls, path: Path, *, region: str, source: str = "trace") -> TraceProvider:
-        """A provider over the CSV trace at ``path`` (see :func:`read_trace`)."""
-        return cls(read_trace(path, region=region, source=source), name=source)
+    def from_file(cls, path: Path, *, region: str, source: str = "trace") -> TraceProvider:
+        """A provider over the trace file at ``path`` (see :func:`read_trace`); logs its columns."""
+        trace = read_trace(path, region=region, source=source)
+        logger.info("trace %s: %s", escape_control(str(path)), trace.columns.describe())
+        return cls(trace, name=source)
 
     def history(self, region: str, start: datetime, end: datetime) -> Sequence[CiPoint]:
         """The points overlapping ``[start, end)``.

@@ -70,7 +70,7 @@ def test_import_small_fixture_marginal_and_show_annual(db_url: str) -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("bad_value.csv", "bad_value.csv, line 3: could not convert"),
+        ("bad_value.csv", "bad_value.csv, line 3: carbon intensity 'abc' is not a number"),
         ("no_ci_column.csv", "no carbon-intensity column"),
     ],
 )

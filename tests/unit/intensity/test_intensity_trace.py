@@ -44,12 +44,12 @@ def test_epoch_trace_case_insensitive_columns() -> None:
 @pytest.mark.parametrize(
     ("name", "message"),
     [
-        ("bad_value.csv", r"bad_value.csv, line 3: could not convert string to float: 'abc'"),
+        ("bad_value.csv", r"bad_value.csv, line 3: carbon intensity 'abc' is not a number"),
         (
             "bad_time.csv",
             r"bad_time.csv, line 4: not an ISO 8601 time or epoch seconds: 'yesterday'",
         ),
-        ("no_ci_column.csv", r"no carbon-intensity column \(expected one of carbon_intensity_gco2"),
+        ("no_ci_column.csv", r"no carbon-intensity column \(known: carbon_intensity_gco2"),
         ("backwards.csv", r"backwards.csv, line 3: time 2024-03-01T00:00:00\+00:00 is not after"),
     ],
 )
@@ -72,7 +72,7 @@ def test_parse_time_forms() -> None:
 
 
 def test_trace_provider_slices_by_overlap() -> None:
-    provider = TraceProvider.from_csv(FIXTURES / "small_iso.csv", region="X")
+    provider = TraceProvider.from_file(FIXTURES / "small_iso.csv", region="X")
     points = provider.history("X", T0 + timedelta(minutes=45), T0 + timedelta(minutes=61))
     assert [p.ci_g_per_kwh for p in points] == [110.0, 120.25]
     with pytest.raises(IntensityUnavailable, match="no region 'Z'"):
