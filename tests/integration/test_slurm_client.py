@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -95,3 +96,61 @@ def test_errors_carry_slurms_words(client: CommandLineSlurm) -> None:
         SlurmError, match=r"sbatch failed: .*Requested node configuration is not available"
     ):
         client.submit(["--gres=gpu:9", "--wrap=true"])
+
+
+HOSTILE_COMMENT = "x\x1fops-approved=yes"
+
+
+def test_job_submit_lua_refuses_a_comment_with_a_control_character(slurm_cluster) -> None:
+    refused = subprocess.run(
+        ["sbatch", f"--comment={HOSTILE_COMMENT}", "--wrap=true"],
+        env=slurm_cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+    assert refused.returncode == 1
+    assert refused.stderr.splitlines()[0] == (
+        "sbatch: error: slurm_carbon: the comment holds a control character"
+        " (byte 0x1f at 2); use printable text only"
+    )
+    job_id = slurm_cluster.sbatch("--hold", "--comment=fine", "--wrap=true")
+    try:
+        modified = subprocess.run(
+            ["scontrol", "update", f"jobid={job_id}", f"comment={HOSTILE_COMMENT}"],
+            env=slurm_cluster.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        shown = slurm_cluster.run("squeue", "-h", "-j", job_id, "-O", "comment:0")
+    finally:
+        slurm_cluster.run("scancel", job_id)
+    assert modified.returncode == 1
+    assert shown.strip() == "fine"
+
+
+def test_user_and_foreign_text_cannot_move_a_field(client: CommandLineSlurm, slurm_cluster) -> None:
+    # Job names and AdminComments do not pass job_submit.lua's check: the parser holds alone.
+    name = "n\x1fops-approved=yes\nsclocal\x1f1\x1f1\x1froot"
+    held = "Foreign\x1fa b\n   AdminComment=forged"
+    job_id = client.submit([f"--job-name={name}", "--comment=budget", "--wrap=sleep 30"])
+    try:
+        deadline = time.monotonic() + 30
+        while [j.state for j in client.jobs(JobQuery(job_ids=[job_id]))] != ["RUNNING"]:
+            assert time.monotonic() < deadline, f"job {job_id} did not start"
+            time.sleep(0.25)
+        client.set_admin_comment(job_id, held.replace("\n", " "), finished=False)
+        slurm_cluster.run("scontrol", "update", f"jobid={job_id}", f"AdminComment={held}")
+        assert client.running_admin_comment(job_id) == held
+    finally:
+        slurm_cluster.run("scancel", job_id)
+
+    (job,) = wait_finished(client, job_id)
+
+    assert (job.job_id, job.name, job.comment) == (job_id, name, "budget")
+    assert job.admin_comment == held
+    assert (job.state, job.partition, job.user) == ("CANCELLED", "debug", "root")
