@@ -270,6 +270,13 @@ def load_table(path: Path) -> Table:
 
 def _decode(path: Path, data: bytes) -> str:
     encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    nul = data.find(b"\x00") if encoding != "utf-16" else -1
+    if nul >= 0:
+        line = data.count(b"\n", 0, nul) + 1
+        raise ConfigError(
+            f"{path}, line {line}: a NUL byte: a binary file (or UTF-16"
+            " without a BOM), not a CSV, JSON or Parquet trace"
+        )
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as err:
@@ -278,12 +285,8 @@ def _decode(path: Path, data: bytes) -> str:
             f"{path}, line {line}: not {encoding.upper()} text (byte {data[err.start]:#04x});"
             " save the trace as UTF-8"
         ) from None
-    nul = text.find("\x00")
-    if nul >= 0:
-        line = text.count("\n", 0, nul) + 1
-        raise ConfigError(
-            f"{path}, line {line}: a NUL character: a binary file, not a CSV, JSON or Parquet trace"
-        )
+    if "\x00" in text:
+        raise ConfigError(f"{path}: a NUL character: not a CSV or JSON trace")
     return text
 
 
