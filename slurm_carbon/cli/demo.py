@@ -27,10 +27,10 @@ import requests
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_options
-from slurm_carbon.errors import SlurmCarbonError
+from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, CiSignal
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.intensity.replay import replayed, synthetic_daily
+from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
 from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.intensity.trace import TraceColumns
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
@@ -42,6 +42,7 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
+from slurm_carbon.text import escape_control
 
 __all__ = ["demo"]
 
@@ -202,7 +203,15 @@ def _intensity(
         read = read_trace_file(
             trace, region=region, source=trace.name, signal=CiSignal.AVERAGE, columns=columns
         )
-        return replayed(read.points, now, trace.name), f"trace {trace.name}, replayed as if live"
+        try:
+            shift = replay_shift(read.points, now)
+        except ConfigError as err:
+            raise ConfigError(f"{trace}: {err}") from None
+        today = (now - shift).strftime("%a %Y-%m-%d %H:%M UTC")
+        return replayed(read.points, shift, trace.name), (
+            f"trace {escape_control(trace.name)}, replayed as if live"
+            f" (its {today} is now; shifted {shift.days // 7} weeks)"
+        )
     annual = EmbeddedAnnual().figure(region)
     start = now - timedelta(days=2)
     points = synthetic_daily(region, annual.ci_g_per_kwh, start, hours=4 * 24)

@@ -1,6 +1,8 @@
 """Carbon-intensity series for demonstrations: a trace replayed as if live, or a synthetic day.
 
-Both are labelled in their ``source`` so that every figure computed from them
+A replayed trace is moved by whole weeks so that now falls inside it on the
+same weekday and time of day, at the trace's date nearest to today's (see
+:func:`replay_shift`). Both are labelled in their ``source`` so that every figure computed from them
 says where it came from: ``"<name> (replayed)"`` and ``"synthetic"``.
 Units: gCO2e/kWh; times UTC.
 """
@@ -12,37 +14,81 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 
-__all__ = ["SYNTHETIC_SOURCE", "replayed", "synthetic_daily"]
+__all__ = [
+    "REPLAY_AFTER",
+    "REPLAY_BEFORE",
+    "SYNTHETIC_SOURCE",
+    "replay_shift",
+    "replayed",
+    "synthetic_daily",
+]
 
 SYNTHETIC_SOURCE = "synthetic"
 #: Relative swing of the synthetic daily cycle around the annual mean.
 DAILY_SWING = 0.3
 #: Hour (UTC) of the synthetic cycle's cleanest point, as a solar dip gives.
 CLEANEST_HOUR_UTC = 13
+#: How much of a replayed trace must lie before now: the report's intensity over
+#: time and the writer's series look back over the demo's jobs (minutes) and an hour.
+REPLAY_BEFORE = timedelta(days=1)
+#: How much must lie after now: the demo's jobs run (300 s at most by default) and the
+#: cleanest-start search looks a day ahead.
+REPLAY_AFTER = timedelta(days=1)
+_WEEK = timedelta(days=7)
 
 
-def replayed(points: Sequence[CiPoint], now: datetime, source: str) -> list[CiPoint]:
-    """Shift a trace by whole days so that its day matching today's date is today.
+def _same_moment(now: datetime, year: int) -> datetime:
+    """``now`` in ``year`` (29 February becomes the 28th in a common year)."""
+    try:
+        return now.replace(year=year)
+    except ValueError:
+        return now.replace(year=year, day=28)
 
-    The hour of day is kept, so daily cycles stay where they were. A trace
-    from a leap year shifts by the same number of days throughout.
+
+def replay_shift(points: Sequence[CiPoint], now: datetime) -> timedelta:
+    """Whole weeks to add to a trace so that it holds ``now``, nearest to today's date.
+
+    The moment of the trace that becomes ``now`` has ``now``'s weekday and time of
+    day (weekly and daily cycles stay in place), lies at least
+    :data:`REPLAY_BEFORE` after the trace's start and :data:`REPLAY_AFTER` before
+    its end, and is, of all such moments, the nearest to today's date and time in
+    any of the trace's years (the season is kept as well as the trace allows).
 
     Raises:
         ValueError: ``points`` is empty or ``now`` is naive.
+        ConfigError: no such moment: the trace is too short (what always suffices
+            is named).
     """
     if not points:
         raise ValueError("the trace has no points")
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    now = now.astimezone(UTC)
     first = points[0].time.astimezone(UTC)
-    day = now.astimezone(UTC).date()
-    try:
-        same_day = day.replace(year=first.year)
-    except ValueError:  # 29 February, in a trace from a common year
-        same_day = day.replace(year=first.year, day=28)
-    shift = timedelta(days=(day - same_day).days)
+    end = points[-1].time.astimezone(UTC) + timedelta(seconds=points[-1].step_s)
+    earliest, latest = first + REPLAY_BEFORE, end - REPLAY_AFTER
+    found: list[tuple[timedelta, datetime]] = []  # (distance to today's date, moment)
+    for year in range(first.year, end.year + 1):
+        target = _same_moment(now, year)
+        weeks = round((now - min(max(target, earliest), latest)) / _WEEK)
+        moments = (now - k * _WEEK for k in (weeks - 1, weeks, weeks + 1))
+        found += [(abs(m - target), m) for m in moments if earliest <= m <= latest]
+    if not found:
+        needed = (REPLAY_BEFORE + _WEEK + REPLAY_AFTER).days
+        raise ConfigError(
+            f"the trace runs from {first.isoformat()} to {end.isoformat()}: too short to replay"
+            f" (now must fall on its weekday and time of day with"
+            f" {REPLAY_BEFORE.days} day(s) of the trace before and {REPLAY_AFTER.days} after;"
+            f" {needed} days always suffice)"
+        )
+    return now - min(found)[1]
+
+
+def replayed(points: Sequence[CiPoint], shift: timedelta, source: str) -> list[CiPoint]:
+    """The points moved by ``shift`` (:func:`replay_shift`), labelled ``<source> (replayed)``."""
     label = f"{source} (replayed)"
     return [
         replace(p, time=p.time + shift, issued_at=p.issued_at + shift, source=label) for p in points
