@@ -16,15 +16,17 @@ Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from slurm_carbon import accounting as acc
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
-from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import (
     ResultQuality,
     Session,
@@ -39,19 +41,31 @@ from slurm_carbon.store.results import (
     jobs_on_node_slots,
     save_result,
 )
+from slurm_carbon.text import escape_control
 
 __all__ = [
+    "RUN_TIME_SLACK",
     "Computed",
+    "JobFootprint",
     "NoEnergy",
+    "ResultNotFinite",
     "Site",
     "StaticSite",
     "compute_result",
+    "job_footprint",
     "live_payload",
+    "own_intervals",
     "settle_result",
     "store_job",
 ]
 
 logger = logging.getLogger(__name__)
+
+#: How far before a job's Start and after its End its intervals still count. The
+#: agent clips intervals to the job's start and stop as its node saw them, so only
+#: clock skew between the node and slurmctld and the hooks' delay need room: one
+#: agent interval (60 s, its default length) holds both.
+RUN_TIME_SLACK = timedelta(seconds=60)
 
 
 class Site(Protocol):
@@ -93,6 +107,10 @@ class StaticSite:
 
 class NoEnergy(SlurmCarbonError):
     """No energy interval of the job is stored (yet)."""
+
+
+class ResultNotFinite(SlurmCarbonError):
+    """A job's figures came out infinite or NaN (from absurd stored energies); not written."""
 
 
 @dataclass(frozen=True)
@@ -150,6 +168,108 @@ def _unmeasured(
     return spans
 
 
+def own_intervals(
+    label: str,
+    intervals: Sequence[StoredInterval],
+    *,
+    node_list: str | None,
+    start: datetime | None,
+    end: datetime,
+) -> list[StoredInterval]:
+    """The intervals a job can have used: from its nodes, within its run time.
+
+    A node's token may report energy for any job of its cluster; intervals
+    from a node not in ``node_list`` (Slurm's host list; None: not known, not
+    checked) or outside
+    ``[start - RUN_TIME_SLACK, end + RUN_TIME_SLACK]`` (all of them when the job
+    never started) are dropped, and what was dropped is logged in one line.
+    """
+    nodes = None if node_list is None else set(expand_hostlist(node_list))
+    kept: list[StoredInterval] = []
+    foreign: list[StoredInterval] = []
+    outside: list[StoredInterval] = []
+    for row in intervals:
+        if nodes is not None and row.node not in nodes:
+            foreign.append(row)
+        elif start is None or row.start < start - RUN_TIME_SLACK or row.end > end + RUN_TIME_SLACK:
+            outside.append(row)
+        else:
+            kept.append(row)
+    if foreign or outside:
+        names = ",".join(sorted({row.node for row in foreign}))
+        logger.warning(
+            "job %s: %d of %d intervals dropped: %d from nodes not in its NodeList %s (%s),"
+            " %d outside its run time",
+            escape_control(label),
+            len(foreign) + len(outside),
+            len(intervals),
+            len(foreign),
+            escape_control(node_list or "?"),
+            escape_control(names),
+            len(outside),
+        )
+    return kept
+
+
+@dataclass(frozen=True)
+class JobFootprint:
+    """A job's footprint and what it was computed from.
+
+    Attributes:
+        region: The carbon-intensity region.
+        spans: The job's measured spans and its share of unmeasured node parts.
+        points: The carbon-intensity series used.
+        pue: The PUE in force at a time.
+        figures: The footprint.
+    """
+
+    region: str
+    spans: list[acc.EnergySpan]
+    points: list[CiPoint]
+    pue: Callable[[datetime], float]
+    figures: acc.Footprint
+
+
+def job_footprint(
+    partition: str,
+    intervals: Sequence[StoredInterval],
+    site: Site,
+    intensity: IntensityProvider,
+    *,
+    sharers: Mapping[tuple[str, datetime], int] | None = None,
+) -> JobFootprint:
+    """The footprint of a job's stored intervals: ``co2e_g = sum_t E_t x CI_t x PUE_t``.
+
+    The one place that turns stored intervals into figures (the writer's
+    result, the report's detail view and energy card). The region is the
+    site's for the partition and the node of the first interval; the series
+    covers the intervals' whole time; the PUE is the partition's at each
+    part's start (see :func:`slurm_carbon.accounting.footprint`). Where the
+    site configures a fixed power for a node's unmeasured parts, the job's
+    share of it (``sharers``: jobs per node and interval start, see
+    :func:`~slurm_carbon.store.results.jobs_on_node_slots`) is added as
+    estimated ``other`` energy.
+
+    Raises:
+        NoEnergy: ``intervals`` is empty.
+        IntensityUnavailable: no carbon intensity for the region and time.
+    """
+    if not intervals:
+        raise NoEnergy("no energy stored")
+    region = site.region_for(partition, intervals[0].node)
+    start = min(row.start for row in intervals)
+    end = max(row.end for row in intervals)
+    points = list(intensity.history(region, start, end))
+    if not points:
+        raise IntensityUnavailable(f"no carbon intensity for {region} from {start} to {end}")
+
+    def pue(when: datetime) -> float:
+        return site.pue_at(partition, when)
+
+    spans = _spans(intervals) + _unmeasured(intervals, site, sharers or {})
+    return JobFootprint(region, spans, points, pue, acc.footprint(spans, points, pue))
+
+
 def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the context)
     job: SlurmJob,
     intervals: Sequence[StoredInterval],
@@ -159,31 +279,27 @@ def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the con
     *,
     sharers: Mapping[tuple[str, datetime], int] | None = None,
 ) -> Computed:
-    """The job's figures: ``co2e_g = sum_t E_t x CI_t x PUE_t`` over its intervals.
-
-    The region is the site's for the job's partition and the node of its first
-    interval; the series covers the intervals' whole time; the PUE is the
-    partition's at each part's start (see :func:`slurm_carbon.accounting.footprint`).
-    Where the site configures a fixed power for a node's unmeasured parts, the
-    job's share of it (``sharers``: jobs per node and interval start, see
-    :func:`~slurm_carbon.store.results.jobs_on_node_slots`) is added as
-    estimated ``other`` energy.
+    """The job's figures from its own intervals (:func:`own_intervals`, :func:`job_footprint`).
 
     Raises:
-        NoEnergy: ``intervals`` is empty.
+        NoEnergy: none of ``intervals`` is the job's.
         IntensityUnavailable: no carbon intensity for the job's region and time.
+        ResultNotFinite: a figure is infinite or NaN.
     """
-    if not intervals:
+    kept = own_intervals(
+        job.job_id,
+        intervals,
+        node_list=job.node_list,
+        start=job.start_time,
+        end=job.end_time or now,
+    )
+    if not kept:
         raise NoEnergy(f"job {job.job_id}: no energy stored")
-    region = site.region_for(job.partition, intervals[0].node)
-    start = min(row.start for row in intervals)
-    end = max(row.end for row in intervals)
-    points = list(intensity.history(region, start, end))
-    if not points:
-        raise IntensityUnavailable(f"no carbon intensity for {region} from {start} to {end}")
-    partition = job.partition
-    spans = _spans(intervals) + _unmeasured(intervals, site, sharers or {})
-    figures = acc.footprint(spans, points, lambda when: site.pue_at(partition, when))
+    try:
+        found = job_footprint(job.partition, kept, site, intensity, sharers=sharers)
+    except NoEnergy as err:
+        raise NoEnergy(f"job {job.job_id}: {err}") from err
+    figures = found.figures
     weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
     values = ResultValues(
         gpu_energy_j=figures.gpu_kwh * acc.J_PER_KWH,
@@ -192,14 +308,25 @@ def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the con
         other_energy_j=figures.other_kwh * acc.J_PER_KWH,
         co2e_g=figures.co2e_g,
         ci_mean_g_per_kwh=figures.ci_mean_g_per_kwh,
-        ci_region=region,
+        ci_region=found.region,
         ci_source=",".join(figures.quality.ci_sources)[:64] or None,
-        pue=figures.pue if figures.pue is not None else site.pue_at(partition, start),
+        pue=figures.pue if figures.pue is not None else found.pue(found.spans[0].start),
         quality=ResultQuality(weakest.value),
         sharing=Sharing.SHARED if figures.quality.any_shared else Sharing.EXCLUSIVE,
         computed_at=now,
     )
+    _check_finite(job.job_id, values)
     return Computed(values, acc.comment_payload(figures))
+
+
+def _check_finite(label: str, values: ResultValues) -> None:
+    bad = [
+        f"{name}={value}"
+        for name, value in asdict(values).items()
+        if isinstance(value, float) and not math.isfinite(value)
+    ]
+    if bad:
+        raise ResultNotFinite(f"job {label}: result not finite ({', '.join(bad)})")
 
 
 def store_job(session: Session, job: SlurmJob) -> int:

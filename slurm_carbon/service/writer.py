@@ -46,6 +46,7 @@ from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmErr
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.results import (
     NoEnergy,
+    ResultNotFinite,
     Site,
     live_payload,
     settle_result,
@@ -60,6 +61,7 @@ from slurm_carbon.store.results import (
     record_comment_attempt,
     request_comment,
 )
+from slurm_carbon.text import escape_control
 
 __all__ = [
     "ENDED_DIR",
@@ -300,7 +302,7 @@ class Writer:
             self._slurm.set_admin_comment(
                 job.job_id, merge_admin_comment(held, payload), finished=False
             )
-        except (NoEnergy, IntensityUnavailable, SlurmError) as err:
+        except (NoEnergy, IntensityUnavailable, SlurmError, ResultNotFinite) as err:
             logger.info("no live value for job=%s: %s", job.job_id, err)
             return
         logger.info("live value job=%s %s", job.job_id, payload)
@@ -329,8 +331,23 @@ class Writer:
             record = records.get(pending.job.slurm_job_id)
             if record is not None and record.cluster != pending.job.cluster:
                 record = None
-            self._write_one(pending, record, report)
+            try:
+                self._write_one(pending, record, report)
+            except StoreError:
+                raise  # the database, not this job: the pass fails
+            except Exception as err:
+                self._job_error(pending, err, report)
         return report
+
+    def _job_error(self, pending: PendingComment, err: Exception, report: PassReport) -> None:
+        """Log one job's unexpected error in one line and count a failed try (with backoff)."""
+        error = f"job {pending.job.slurm_job_id}: {type(err).__name__}: {escape_control(str(err))}"
+        # Not before the backoff even if recording the try fails: never a hot loop.
+        self._not_before[pending.write_id] = self._clock() + timedelta(
+            seconds=self._backoff.delay_s(pending.attempts + 1)
+        )
+        logger.warning("%s", error)
+        self._failed(pending, None, error, report)
 
     def _write_one(self, pending: PendingComment, job: SlurmJob | None, report: PassReport) -> None:
         if job is None:
@@ -352,6 +369,10 @@ class Writer:
                 computed = settle_result(session, job, self._site, self._intensity, self._clock())
         except (NoEnergy, IntensityUnavailable) as err:
             self._failed(pending, None, str(err), report)
+            return
+        except ResultNotFinite as err:
+            logger.warning("%s; nothing written", err)
+            self._give_up(pending, None, str(err), report)
             return
         payload = computed.payload
         if not self._write_comments:
@@ -461,6 +482,8 @@ class Writer:
                 logger.warning("writer pass failed: %s", err)
             except SlurmCarbonError as err:
                 logger.error("writer pass failed: %s", err)  # noqa: TRY400 (one line, no trace)
+            except Exception as err:
+                logger.error("writer pass failed: %s: %s", type(err).__name__, err)  # noqa: TRY400
             if sweep:
                 next_sweep = now + timedelta(seconds=sweep_s)
             stop.wait(poll_s)

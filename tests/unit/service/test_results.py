@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import tomllib
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +12,7 @@ import pytest
 from slurm_carbon.config import parse_config
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
-from slurm_carbon.service.results import NoEnergy, StaticSite, compute_result
+from slurm_carbon.service.results import NoEnergy, ResultNotFinite, StaticSite, compute_result
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import DeviceKind, EnergyMethod, ResultQuality, Sharing
 from slurm_carbon.store.results import StoredInterval
@@ -149,3 +151,43 @@ def test_unmeasured_node_parts_are_shared_among_the_nodes_jobs_and_estimated() -
     without = compute_result(JOB, rows, StaticSite("SE"), Series(), T0, sharers=sharers)
     assert without.values.other_energy_j == 0
     assert without.values.co2e_g == pytest.approx(200 + 50)
+
+
+def test_only_intervals_from_the_jobs_nodes_and_run_time_count(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    site = StaticSite("SE")
+    job = dataclasses.replace(JOB, node_list="gpu-se[01-02]")
+    own = [interval(0, 3.6e6), dataclasses.replace(interval(1, 3.6e6), node="gpu-se02")]
+    # Another node's token claiming energy for this job, and energy long after it ended.
+    foreign = dataclasses.replace(interval(0, 7.2e6), node="gpu-se09")
+    late = interval(5, 7.2e6)
+    # Clock skew of less than one interval around Start and End is kept.
+    edge = dataclasses.replace(
+        interval(0, 0.0), start=T0 - timedelta(seconds=30), end=T0 + timedelta(seconds=30)
+    )
+
+    with caplog.at_level(logging.WARNING):
+        computed = compute_result(job, [*own, foreign, late, edge], site, Series(), T0)
+
+    assert computed.values.gpu_energy_j == pytest.approx(7.2e6)
+    assert computed.values.co2e_g == pytest.approx(200 + 50)
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning == (
+        "job 7_1: 2 of 5 intervals dropped: 1 from nodes not in its NodeList gpu-se[01-02]"
+        " (gpu-se09), 1 outside its run time"
+    )
+
+
+def test_a_job_whose_intervals_all_fall_outside_has_no_energy() -> None:
+    job = dataclasses.replace(JOB, node_list="other01")
+
+    with pytest.raises(NoEnergy, match="7_1"):
+        compute_result(job, [interval(0, 3.6e6)], StaticSite("SE"), Series(), T0)
+
+
+def test_a_result_that_is_not_finite_is_refused() -> None:
+    rows = [interval(0, 1.7e308), interval(0, 1.7e308)]
+
+    with pytest.raises(ResultNotFinite, match=r"job 7_1: .*co2e_g=inf"):
+        compute_result(JOB, rows, StaticSite("SE"), Series(), T0)

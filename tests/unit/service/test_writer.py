@@ -8,6 +8,7 @@ told to refuse writes or to report a record that is not final yet.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import subprocess
 from collections.abc import Sequence
@@ -603,3 +604,67 @@ def test_epilog_slurmctld_shim_exits_0_when_it_cannot_hand_over(tmp_path: Path) 
     assert run_shim({"SLURM_JOB_ID": "7;rm", "SLURM_CARBON_SPOOL": str(tmp_path)}).returncode == 0
     assert not (tmp_path / "ended").exists() or not list((tmp_path / "ended").iterdir())
     assert os.access(SHIM, os.X_OK)
+
+
+class BrokenPartition(StaticSite):
+    """The site's policy fails (a bug, bad data) for partition ``broken``."""
+
+    def pue_at(self, partition: str, when: datetime) -> float:
+        if partition == "broken":
+            raise RuntimeError("no PUE for partition broken")
+        return super().pue_at(partition, when)
+
+
+def test_one_jobs_error_does_not_stop_the_others_nor_loop_hot(
+    session: Session,
+    factory: SessionFactory,
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    for raw in (121, 122, 123):
+        measure(session, raw)
+        hand_off(tmp_path, raw)
+    # Two intervals of 1.7e308 J: the sum is infinite.
+    huge = ReportedInterval(
+        121,
+        GPU,
+        T0 + timedelta(hours=1, minutes=20),
+        T0 + timedelta(hours=1, minutes=21),
+        1.7e308,
+        EnergyMethod.COUNTER,
+        Sharing.EXCLUSIVE,
+    )
+    ingest_batch(session, CLUSTER, "vm", [huge, dataclasses.replace(huge, device=CPU)])
+    session.commit()
+    slurm = FakeSlurm(slurm_job(121), slurm_job(122, partition="broken"), slurm_job(123))
+    writer = Writer(
+        factory,
+        slurm,
+        BrokenPartition("SE", PUE),
+        Hourly(),
+        spool=tmp_path,
+        backoff=Backoff(first_s=10, factor=2, max_s=60, max_attempts=4),
+        clock=clock,
+    )
+
+    with caplog.at_level(logging.WARNING):
+        report = writer.run_once()
+
+    assert (report.queued, report.written) == (3, 1)
+    assert [job_id for job_id, *_ in slurm.writes] == ["123"]
+    infinite, broken = write_of(session, 121), write_of(session, 122)
+    assert infinite.state == CommentWriteState.FAILED  # no retry can make it finite
+    assert "job 121: result not finite" in (infinite.last_error or "")
+    assert (broken.state, broken.attempts) == (CommentWriteState.PENDING, 1)
+    assert broken.last_error == "job 122: RuntimeError: no PUE for partition broken"
+    assert session.execute(select(func.count()).select_from(JobResult)).scalar_one() == 1
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(m.startswith("job 121: result not finite") for m in logged)
+    assert any("job 122: RuntimeError: no PUE for partition broken" in m for m in logged)
+    assert all("\n" not in m for m in logged)
+
+    clock.advance(5)
+    again = writer.run_once(sweep=False)  # the next passes (the sweep runs every sweep_s)
+    assert (again.written, again.retried, again.failed) == (0, 0, 0)  # backoff, not a hot loop
+    assert write_of(session, 122).attempts == 1
