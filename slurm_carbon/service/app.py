@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +18,7 @@ from slurm_carbon.errors import StoreError
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
+from slurm_carbon.text import escape_control
 
 __all__ = ["create_app"]
 
@@ -27,6 +30,7 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     intensity_poller: IntensityPoller | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> Starlette:
     """The ingest service over ``store``: a database URL, or a session factory.
 
@@ -36,19 +40,23 @@ def create_app(
     Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`)
     and ``GET /healthz`` (200 when the database answers, 503 otherwise). An
     ``intensity_poller`` (built over the same store) runs while the app does.
+    ``clock`` (default: the system's, in UTC) is what reported times are judged by.
 
     Raises:
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
     """
     if isinstance(store, str):
         engine = make_engine(store)
-        return _build(session_factory(engine), max_body_bytes, engine.dispose, intensity_poller)
-    return _build(store, max_body_bytes, None, intensity_poller)
+        factory, on_shutdown = session_factory(engine), engine.dispose
+    else:
+        factory, on_shutdown = store, None
+    endpoint = IngestEndpoint(factory, clock or partial(datetime.now, UTC), max_body_bytes)
+    return _build(factory, endpoint, on_shutdown, intensity_poller)
 
 
 def _build(
     factory: SessionFactory,
-    max_body_bytes: int,
+    endpoint: IngestEndpoint,
     on_shutdown: Callable[[], None] | None,
     poller: IntensityPoller | None,
 ) -> Starlette:
@@ -72,11 +80,7 @@ def _build(
 
     return Starlette(
         routes=[
-            Route(
-                "/api/v1/intervals",
-                IngestEndpoint(factory, max_body_bytes=max_body_bytes).handle,
-                methods=["POST"],
-            ),
+            Route("/api/v1/intervals", endpoint.handle, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         exception_handlers={
@@ -96,7 +100,12 @@ async def _api_error(_request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     # The agent keeps the batch in its spool and sends it again later.
-    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    logger.warning(
+        "database unavailable on %s %s: %s",
+        request.method,
+        escape_control(request.url.path),
+        escape_control(str(exc)),
+    )
     return JSONResponse({"error": "database unavailable, retry later"}, 503)
 
 

@@ -1,19 +1,27 @@
 """``POST /api/v1/intervals``: a node's batch of energy intervals.
 
-Order of checks: a bearer token is present (401), the body's size (413), the
-token is known and valid (401), the JSON (400), its fields (422, or 413 for too
-many intervals), the token's node is the one the body names (403); then one
+Order of checks, the cheapest and the unauthenticated first, so that nothing of
+the body is read for a client without a valid token: a bearer token is present
+(401), the declared Content-Length fits (413), the token is known and valid
+(401), the Content-Type is JSON (415); then the body is read, cut off at the
+limit (413), and judged: the JSON (400), its fields (422, or 413 for too many
+intervals), the token's node is the one the body names (403); then one
 transaction writes the whole batch. Authentication comes before validation, so
 only nodes learn what the service thinks of a body. The token is looked up in
 a transaction of its own, before the write: a token revoked in between still
 gets that one batch in.
+
+Logs name the node as the token says, and every piece of request text in them
+passes through :func:`slurm_carbon.text.escape_control`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -22,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
 from slurm_carbon.store import SessionFactory, ingest_batch, node_for_token, transaction
+from slurm_carbon.text import escape_control
 
 __all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint"]
 
@@ -47,27 +56,37 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it is known to exceed ``limit`` bytes."""
-    too_large = ApiError(413, f"request body over {limit} bytes")
+def _declared_length(request: Request, limit: int) -> None:
+    """Refuse a body whose Content-Length says it exceeds ``limit``, before reading it."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise too_large
+        raise ApiError(413, f"request body over {limit} bytes")
+
+
+def _json_content_type(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "Content-Type must be application/json")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, cut off as soon as more than ``limit`` bytes have come."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise too_large
+            raise ApiError(413, f"request body over {limit} bytes")
     return bytes(body)
 
 
-def _parse(body: bytes) -> Batch:
+def _parse(body: bytes, now: datetime) -> Batch:
     try:
-        return Batch.model_validate_json(body)
+        return Batch.model_validate_json(body, context={"now": now})
     except ValidationError as err:
         kinds = {(e["type"], e["loc"]) for e in err.errors()}
         if any(kind == "json_invalid" for kind, _ in kinds):
-            raise ApiError(400, f"malformed JSON: {err.errors()[0]['msg']}") from None
+            message = escape_control(err.errors()[0]["msg"])
+            raise ApiError(400, f"malformed JSON: {message}") from None
         if ("too_long", ("intervals",)) in kinds:
             raise ApiError(413, f"more than {MAX_INTERVALS} intervals in one batch") from None
         raise ApiError(422, first_error(err)) from None
@@ -75,33 +94,41 @@ def _parse(body: bytes) -> Batch:
 
 @dataclass(frozen=True)
 class IngestEndpoint:
-    """The endpoint, bound to the store it writes to."""
+    """The endpoint, bound to the store it writes to and the clock times are judged by."""
 
     factory: SessionFactory
+    clock: Callable[[], datetime]
     max_body_bytes: int = MAX_BODY_BYTES
 
     async def handle(self, request: Request) -> Response:
         """Handle one POST."""
+        began = time.monotonic()
         token = _bearer_token(request)
+        _declared_length(request, self.max_body_bytes)
+        owner = await run_in_threadpool(self._owner, token)
+        _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
-        received, stored = await run_in_threadpool(self._ingest, token, body)
+        received, stored = await run_in_threadpool(self._ingest, owner, body, began)
         return JSONResponse({"received": received, "stored": stored})
 
-    def _ingest(self, token: str, body: bytes) -> tuple[int, int]:
-        """Validate, authorise and write; blocking, so it runs in a worker thread."""
-        began = time.monotonic()
+    def _owner(self, token: str) -> tuple[str, str]:
+        """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread."""
         with transaction(self.factory) as session:
             owner = node_for_token(session, token)
         if owner is None:
             raise ApiError(401, "unknown or revoked token")
-        batch = _parse(body)
+        return owner
+
+    def _ingest(self, owner: tuple[str, str], body: bytes, began: float) -> tuple[int, int]:
+        """Validate, authorise and write; blocking, so it runs in a worker thread."""
+        batch = _parse(body, self.clock())
         if owner != (batch.cluster, batch.node):
             logger.warning(
                 "ingest refused: token of node=%s cluster=%s reported for node=%s cluster=%s",
-                owner[1],
-                owner[0],
-                batch.node,
-                batch.cluster,
+                escape_control(owner[1]),
+                escape_control(owner[0]),
+                escape_control(batch.node),
+                escape_control(batch.cluster),
             )
             raise ApiError(
                 403,
@@ -112,8 +139,8 @@ class IngestEndpoint:
             stored = ingest_batch(session, batch.cluster, batch.node, intervals)
         logger.info(
             "ingest cluster=%s node=%s received=%d stored=%d duration_ms=%.1f",
-            batch.cluster,
-            batch.node,
+            escape_control(batch.cluster),
+            escape_control(batch.node),
             len(intervals),
             stored,
             (time.monotonic() - began) * 1000,

@@ -3,18 +3,32 @@
 A batch is refused whole when any field is wrong; :func:`first_error` names the
 first bad field by its path, e.g. ``intervals[3].energy_j: Input should be
 greater than or equal to 0``. Strict mode: no "123" for 123, no 1.0 for a job
-id, no Unix time for a datetime; unknown fields are refused.
+id, no ``true`` for a number, no Unix time (number or numeric string) for a
+datetime; unknown fields are refused.
+
+Every value is bounded where it enters (the README's "Limits" lists the bounds):
+times are aware, convert to UTC and fall between :data:`EARLIEST_TIME` and
+:data:`MAX_CLOCK_AHEAD` past the service's clock (given as ``context={"now":
+...}`` to the validation); an interval ends after it starts and lasts at most
+:data:`MAX_INTERVAL`; ``energy_j`` is finite, non-negative and at most
+:data:`MAX_DEVICE_POWER_W` over the interval; text holds no control characters
+(:func:`slurm_carbon.text.has_control`) and fits its column.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,16 +41,84 @@ from slurm_carbon.store import (
     ReportedInterval,
     Sharing,
 )
+from slurm_carbon.text import escape_control, has_control
 
-__all__ = ["MAX_INTERVALS", "Batch", "DeviceIn", "IntervalIn", "error_path", "first_error"]
+__all__ = [
+    "EARLIEST_TIME",
+    "MAX_CLOCK_AHEAD",
+    "MAX_DEVICE_POWER_W",
+    "MAX_INTERVAL",
+    "MAX_INTERVALS",
+    "MAX_JOB_ID",
+    "Batch",
+    "DeviceIn",
+    "IntervalIn",
+    "error_path",
+    "first_error",
+]
 
 MAX_INTERVALS = 10_000
-_INT64_MAX = 2**63 - 1
+#: Slurm job ids are uint32 (a 26-bit local id and 6 bits of federation cluster id).
+MAX_JOB_ID = 2**32 - 1
 _INT32_MAX = 2**31 - 1
+#: No measurement by this project predates it; earlier times are a broken node clock.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+#: How far a node's clock may run ahead of the service's (time zone or NTP trouble);
+#: later intervals cannot have been measured yet.
+MAX_CLOCK_AHEAD = timedelta(days=1)
+#: The agent closes an interval every 60 s; a day is ample and keeps energy bounds sane.
+MAX_INTERVAL = timedelta(days=1)
+#: No device the agent measures (a GPU, a CPU package, its DRAM) draws 10 kW; the largest
+#: GPU modules draw under 3 kW. Energy above this power over an interval is not physical.
+MAX_DEVICE_POWER_W = 10_000.0
+#: Error messages are one line for a client's log: a body's unknown key may be megabytes.
+MAX_ERROR_CHARS = 300
 
+# What pydantic would read as a Unix time ("1700000000", "-1.5e9"); ours are ISO 8601.
+_NUMERIC = re.compile(r"\s*[-+]?[\d.]+(?:[eE][-+]?\d+)?\s*")
+
+
+def _plain_text(value: str) -> str:
+    if has_control(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _iso_text(value: Any) -> Any:
+    """Let only text that is not a number through to the (then lax) datetime parser."""
+    if not isinstance(value, str) or _NUMERIC.fullmatch(value):
+        raise ValueError("must be an ISO 8601 time with its UTC offset, e.g. 2026-11-23T15:00:00Z")
+    return value
+
+
+def _plausible(value: datetime, info: ValidationInfo) -> datetime:
+    """``value`` in UTC, refused outside ``[EARLIEST_TIME, now + MAX_CLOCK_AHEAD]``."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00
+        raise ValueError("is outside the years 1-9999 in UTC") from None
+    context = info.context if isinstance(info.context, dict) else {}
+    now: datetime = context.get("now") or datetime.now(UTC)
+    latest = now + MAX_CLOCK_AHEAD
+    if not EARLIEST_TIME <= utc <= latest:
+        raise ValueError(
+            f"must fall between {EARLIEST_TIME:%Y-%m-%dT%H:%M:%SZ} "
+            f"and {latest.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} (a day after the service's time)"
+        )
+    return utc
+
+
+_PLAIN = AfterValidator(_plain_text)
 # Lengths are the columns' (store/models.py), so a valid body always fits.
-ClusterName = Annotated[str, Field(min_length=1, max_length=64)]
-Hostname = Annotated[str, Field(min_length=1, max_length=255)]
+ClusterName = Annotated[str, Field(min_length=1, max_length=64), _PLAIN]
+Hostname = Annotated[str, Field(min_length=1, max_length=255), _PLAIN]
+DeviceUuid = Annotated[str, Field(min_length=1, max_length=96), _PLAIN]
+DeviceModel = Annotated[str, Field(max_length=128), _PLAIN]
+# The parser must be lax for text handed on by a validator (strict takes only a datetime
+# object then); _iso_text refuses what lax mode would take besides ISO 8601 text.
+Time = Annotated[
+    AwareDatetime, Strict(False), BeforeValidator(_iso_text), AfterValidator(_plausible)
+]
 
 
 class _Strict(BaseModel):
@@ -46,30 +128,44 @@ class _Strict(BaseModel):
 class DeviceIn(_Strict):
     """A measured device, named by its UUID on the node (NVML UUID, RAPL domain)."""
 
-    uuid: str = Field(min_length=1, max_length=96)
+    uuid: DeviceUuid
     kind: DeviceKind
-    model: str | None = Field(default=None, max_length=128)
+    model: DeviceModel | None = None
     minor: int | None = Field(default=None, ge=0, le=_INT32_MAX)
 
 
 class IntervalIn(_Strict):
     """Energy one device used for one job over ``[start, end)``. Units: joules."""
 
-    job_id: int = Field(gt=0, le=_INT64_MAX)
+    job_id: int = Field(gt=0, le=MAX_JOB_ID)
     device: DeviceIn
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Time
+    end: Time
     energy_j: float = Field(ge=0, allow_inf_nan=False)
     method: EnergyMethod
     sharing: Sharing
 
     @field_validator("end")
     @classmethod
-    def _end_after_start(cls, end: AwareDatetime, info: ValidationInfo) -> AwareDatetime:
+    def _end_after_start(cls, end: datetime, info: ValidationInfo) -> datetime:
         start = info.data.get("start")
         if start is not None and end <= start:
             raise ValueError("end must be after start")
+        if start is not None and end - start > MAX_INTERVAL:
+            raise ValueError(f"an interval lasts at most {MAX_INTERVAL.total_seconds():.0f} s")
         return end
+
+    @field_validator("energy_j")
+    @classmethod
+    def _physical(cls, energy_j: float, info: ValidationInfo) -> float:
+        start, end = info.data.get("start"), info.data.get("end")
+        if start is not None and end is not None:
+            seconds = (end - start).total_seconds()
+            if energy_j > MAX_DEVICE_POWER_W * seconds:
+                raise ValueError(
+                    f"more than {MAX_DEVICE_POWER_W:.0f} W over the interval's {seconds:g} s"
+                )
+        return energy_j + 0.0  # -0.0 becomes 0.0
 
     def to_store(self) -> ReportedInterval:
         """The interval as the store takes it."""
@@ -98,15 +194,19 @@ class Batch(_Strict):
 
 
 def error_path(loc: tuple[int | str, ...]) -> str:
-    """``("intervals", 3, "energy_j")`` -> ``intervals[3].energy_j``; ``()`` -> ``body``."""
+    """``("intervals", 3, "energy_j")`` -> ``intervals[3].energy_j``; ``()`` -> ``body``.
+
+    Keys are the client's text: control characters in them come out escaped.
+    """
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else part
-    return path or "body"
+    return escape_control(path) or "body"
 
 
 def first_error(error: ValidationError) -> str:
-    """The first error of a validation, as ``<path>: <message>``."""
+    """The first error of a validation, as ``<path>: <message>``, cut to MAX_ERROR_CHARS."""
     first = error.errors(include_url=False, include_input=False)[0]
-    message = first["msg"].removeprefix("Value error, ")
-    return f"{error_path(first['loc'])}: {message}"
+    message = escape_control(first["msg"].removeprefix("Value error, "))
+    line = f"{error_path(first['loc'])}: {message}"
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."

@@ -11,6 +11,7 @@ import copy
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -36,6 +37,8 @@ from slurm_carbon.store import (
 )
 
 CLUSTER, NODE = "sclocal", "vm"
+#: The app's clock in these tests: an hour after the intervals of :func:`interval`.
+NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
 GPU_UUID = "GPU-5e0b8c2a-1111-2222-3333-444455556666"
 
 
@@ -72,12 +75,22 @@ class Api:
         body.update(fields)
         return copy.deepcopy(body)
 
-    def post(self, body: Any, token: str | None = None, **kwargs: Any) -> Any:
-        """POST ``body`` (JSON unless ``content=`` is given) with our token or ``token``."""
-        headers = {"Authorization": f"Bearer {self.token if token is None else token}"}
+    def post(
+        self,
+        body: Any,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """POST ``body`` as JSON (or ``content=``, labelled JSON) with our token or ``token``."""
+        sent = {
+            "Authorization": f"Bearer {self.token if token is None else token}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        }
         if "content" not in kwargs:
             kwargs["json"] = body
-        return self.client.post("/api/v1/intervals", headers=headers, **kwargs)
+        return self.client.post("/api/v1/intervals", headers=sent, **kwargs)
 
     def count(self, model: type[Any]) -> int:
         """Rows of ``model`` visible in the test's transaction."""
@@ -131,5 +144,5 @@ def api(session: Session, factory: SessionFactory) -> Iterator[Api]:
     """The app over the test's transaction, with a token issued for ``vm`` of ``sclocal``."""
     token = issue_token(session, CLUSTER, NODE)
     session.commit()  # releases the fixture session's SAVEPOINT; the outer transaction stays
-    with TestClient(create_app(factory)) as client:
+    with TestClient(create_app(factory, clock=lambda: NOW)) as client:
         yield Api(client=client, token=token, session=session)

@@ -116,7 +116,8 @@ def test_an_empty_batch_stores_nothing(api: Any) -> None:
         ),
         (
             {"start": 1795100400, "end": 1795100460},
-            "intervals[1].start: Input should be a valid datetime",
+            "intervals[1].start: must be an ISO 8601 time with its UTC offset, "
+            "e.g. 2026-11-23T15:00:00Z",
         ),
     ],
 )
@@ -283,7 +284,9 @@ def test_a_streamed_body_over_the_limit_is_413(factory: SessionFactory, api: Any
 
     with TestClient(create_app(factory, max_body_bytes=1000)) as client:
         response = client.post(
-            "/api/v1/intervals", content=chunks(), headers={"Authorization": f"Bearer {api.token}"}
+            "/api/v1/intervals",
+            content=chunks(),
+            headers={"Authorization": f"Bearer {api.token}", "Content-Type": "application/json"},
         )
 
     assert response.status_code == 413
