@@ -24,6 +24,13 @@ own earlier ``sc1:`` part (:func:`merge_admin_comment`). Slurm 22.05's sacctmgr
 lower-cases the whole comment and turns quotes into backticks, the foreign part
 included; the read-back compares our part only.
 
+Another tool may replace the whole AdminComment after our write (Princeton
+Jobstats' EpilogSlurmctld sets ``JS1:<base64>`` with sacctmgr). At each sweep,
+:meth:`Writer.recheck_written` reads the jobs written in the last
+:data:`REMERGE_WINDOW` and queues again those whose comment lost our part: the
+write merges ours back after theirs, at most :data:`MAX_REMERGES` times a job,
+so two tools never fight.
+
 A try that fails (record not final yet, no energy stored yet, Slurm or
 carbon intensity unavailable, read-back mismatch) counts one attempt, keeps the
 error and is tried again after an exponential backoff (:class:`Backoff`, kept
@@ -44,6 +51,7 @@ from typing import Literal
 
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.intensity.fallback import annual_fallback
 from slurm_carbon.service.results import (
     NoEnergy,
     ResultNotFinite,
@@ -58,6 +66,7 @@ from slurm_carbon.store.results import (
     PendingComment,
     jobs_to_settle,
     pending_comments,
+    recent_writes,
     record_comment_attempt,
     request_comment,
 )
@@ -65,7 +74,9 @@ from slurm_carbon.text import escape_control
 
 __all__ = [
     "ENDED_DIR",
+    "MAX_REMERGES",
     "PAYLOAD_PREFIX",
+    "REMERGE_WINDOW",
     "Backoff",
     "PassReport",
     "Writer",
@@ -83,6 +94,13 @@ _ENDED_FILE = re.compile(r"^(\d+)\.end$")
 _STALE_HANDOFF = timedelta(days=1)
 # Job ids per sacct call.
 _SACCT_CHUNK = 100
+#: How long after our write the sweep checks that our part is still in the
+#: AdminComment: tools such as Princeton Jobstats replace the whole field from
+#: their EpilogSlurmctld, at job end, so within minutes; a day covers a slurmdbd backlog.
+REMERGE_WINDOW = timedelta(days=1)
+#: How often one job's part is merged back (per writer process): a tool that keeps
+#: replacing the field is left the last word after this, rather than fought.
+MAX_REMERGES = 2
 
 
 def our_part(comment: str) -> str | None:
@@ -203,6 +221,7 @@ class Writer:
         self._settle_delay = timedelta(seconds=settle_delay_s)
         self._foreign = foreign
         self._not_before: dict[int, datetime] = {}
+        self._remerges: dict[int, int] = {}
 
     # -- reading Slurm -------------------------------------------------------------
 
@@ -289,6 +308,54 @@ class Writer:
             logger.info("queued job=%s (found by the sweep)", job.job_id)
         return queued
 
+    def recheck_written(self, limit: int = 500) -> int:
+        """Queue again jobs written recently whose AdminComment lost our part; return how many.
+
+        Another tool that replaced the whole field keeps its text: the write
+        merges ours back after it, at most :data:`MAX_REMERGES` times a job.
+        """
+        if not self._write_comments:
+            return 0
+        now = self._clock()
+        with transaction(self._factory) as session:
+            written = recent_writes(session, now - REMERGE_WINDOW, limit)
+        if not written:
+            return 0
+        records = self._records([w.job.slurm_job_id for w in written])
+        queued = 0
+        for write in written:
+            job = records.get(write.job.slurm_job_id)
+            if job is None or job.cluster != write.job.cluster or not job.finished:
+                continue
+            if our_part(job.admin_comment) == write.payload.lower():
+                continue
+            if self._foreign == "skip" and _has_foreign(job.admin_comment):
+                continue
+            shown = escape_control(job.admin_comment[:200])
+            done = self._remerges.get(write.write_id, 0)
+            if done >= MAX_REMERGES:
+                if done == MAX_REMERGES:
+                    logger.warning(
+                        "job %s: AdminComment replaced again (%r); not merged back after %d times",
+                        job.job_id,
+                        shown,
+                        done,
+                    )
+                    self._remerges[write.write_id] = done + 1
+                continue
+            self._remerges[write.write_id] = done + 1
+            with transaction(self._factory) as session:
+                request_comment(session, write.job_id, now)
+            queued += 1
+            logger.warning(
+                "job %s: our AdminComment part was replaced (now %r); merging it back (%d of %d)",
+                job.job_id,
+                shown,
+                done + 1,
+                MAX_REMERGES,
+            )
+        return queued
+
     def _write_live(self, job: SlurmJob, now: datetime) -> None:
         """Put the running job's figures so far into its AdminComment (best effort)."""
         if self._foreign == "skip" and _has_foreign(job.admin_comment):
@@ -367,6 +434,10 @@ class Writer:
         try:
             with transaction(self._factory) as session:
                 computed = settle_result(session, job, self._site, self._intensity, self._clock())
+                values = computed.values
+                fallback = annual_fallback(session, values.ci_region, values.ci_source)
+            if fallback is not None:
+                logger.warning("job=%s region=%s: %s", job.job_id, values.ci_region, fallback)
         except (NoEnergy, IntensityUnavailable) as err:
             self._failed(pending, None, str(err), report)
             return
@@ -465,7 +536,7 @@ class Writer:
         """
         queued = self.intake()
         if sweep:
-            queued += self.sweep()
+            queued += self.sweep() + self.recheck_written()
         report = self.write_due()
         report.queued = queued
         return report

@@ -51,6 +51,7 @@ __all__ = [
     "jobs_on_node_slots",
     "jobs_to_settle",
     "pending_comments",
+    "recent_writes",
     "record_comment_attempt",
     "request_comment",
     "save_result",
@@ -107,12 +108,13 @@ class JobKey:
 
 @dataclass(frozen=True, slots=True)
 class PendingComment:
-    """A queued AdminComment write and the job it is for."""
+    """A queued (or done) AdminComment write and the job it is for."""
 
     write_id: int
     job_id: int
     job: JobKey
     attempts: int
+    payload: str = ""
 
 
 def find_job(session: Session, cluster: str, slurm_job_id: int) -> Job | None:
@@ -243,6 +245,23 @@ def pending_comments(session: Session, limit: int = 100) -> list[PendingComment]
     return [
         PendingComment(write_id, job_id, JobKey(cluster, slurm_job_id), attempts)
         for write_id, job_id, cluster, slurm_job_id, attempts in session.execute(query)
+    ]
+
+
+def recent_writes(session: Session, since: datetime, limit: int = 500) -> list[PendingComment]:
+    """Writes done (state ``written``) at or after ``since``, oldest first, with their payload."""
+    query = (
+        select(CommentWrite.id, CommentWrite.job_id, Cluster.name, Job.slurm_job_id)
+        .add_columns(CommentWrite.attempts, CommentWrite.payload)
+        .join(Job, Job.id == CommentWrite.job_id)
+        .join(Cluster, Cluster.id == Job.cluster_id)
+        .where(CommentWrite.state == CommentWriteState.WRITTEN, CommentWrite.written_at >= since)
+        .order_by(CommentWrite.written_at)
+        .limit(limit)
+    )
+    return [
+        PendingComment(write_id, job_id, JobKey(cluster, slurm_job_id), attempts, payload)
+        for write_id, job_id, cluster, slurm_job_id, attempts, payload in session.execute(query)
     ]
 
 

@@ -668,3 +668,33 @@ def test_one_jobs_error_does_not_stop_the_others_nor_loop_hot(
     again = writer.run_once(sweep=False)  # the next passes (the sweep runs every sweep_s)
     assert (again.written, again.retried, again.failed) == (0, 0, 0)  # backoff, not a hot loop
     assert write_of(session, 122).attempts == 1
+
+
+def test_a_comment_another_tool_overwrote_gets_ours_merged_back_a_bounded_number_of_times(
+    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+) -> None:
+    measure(session, 131)
+    slurm = FakeSlurm(slurm_job(131))
+    hand_off(tmp_path, 131)
+    writer = make_writer(factory, slurm, clock, tmp_path)
+    assert writer.run_once().written == 1
+    payload = slurm.writes[-1][1]
+
+    # Jobstats' EpilogSlurmctld replaces the whole field (sacctmgr lower-cases it on 22.05).
+    slurm.set(131, admin_comment="js1:abcd")
+    clock.advance(60)
+    report = writer.run_once()
+
+    assert (report.queued, report.written) == (1, 1)
+    assert slurm.writes[-1] == ("131", f"js1:abcd {payload}", True)
+    assert slurm.records[131].admin_comment == f"js1:abcd {payload}"
+    assert write_of(session, 131).state == CommentWriteState.WRITTEN
+    clock.advance(60)
+    assert writer.run_once().queued == 0  # ours is there: nothing to do
+
+    for round_ in range(1, 4):  # a tool that keeps replacing it: we merge back twice, then stop
+        slurm.set(131, admin_comment=f"js1:round{round_}")
+        clock.advance(60)
+        writer.run_once()
+    assert [text for _, text, _ in slurm.writes[2:]] == [f"js1:round1 {payload}"]
+    assert slurm.records[131].admin_comment == "js1:round3"
