@@ -30,6 +30,7 @@ from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_opt
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, CiSignal
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
 from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.intensity.trace import TraceColumns
@@ -42,6 +43,7 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
+from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import escape_control
 
 __all__ = ["demo"]
@@ -178,9 +180,10 @@ def _run(  # noqa: PLR0913 - the options, passed on
         finished = _wait(slurm, jobs, timeout_s)
         click.echo("waiting for the writer to put each job's CO2e into Slurm ...")
         _wait_comments(slurm, jobs, timeout_s)
+    started = min(job.submit_time for job in finished) - timedelta(minutes=1)
+    _say_fallbacks(url, started)
     click.echo(f"\nCPU energy is estimated from an assumed {_DEMO_TDP_W:g} W TDP.")
     click.echo(f"Carbon intensity: {label}; PUE {pue:g}.\n")
-    started = min(job.submit_time for job in finished) - timedelta(minutes=1)
     _show(["report", "--url", url, "-S", started.strftime("%Y-%m-%dT%H:%M:%S")])
     _show(["report", "--url", url, "-j", jobs[0]])
     ids = ",".join(jobs)
@@ -219,6 +222,18 @@ def _intensity(
         f"SYNTHETIC daily cycle around the annual mean {annual.ci_g_per_kwh:.0f} g/kWh "
         f"({annual.year}; {annual.attribution})"
     )
+
+
+def _say_fallbacks(url: str, started: datetime) -> None:
+    """Say loudly which jobs got the yearly mean although the series stored was meant for them."""
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            notes = annual_fallbacks(session, iter_jobs(session, ReportQuery(start=started)))
+    finally:
+        engine.dispose()
+    for note in notes:
+        click.echo(f"WARNING: {note}")
 
 
 def _reset_spool(spool: Path) -> None:
