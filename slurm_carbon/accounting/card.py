@@ -11,15 +11,16 @@ Units: energy in kWh, emissions in grams CO2e, CI in gCO2e/kWh, hours.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from slurm_carbon.accounting.equivalents import equivalents
-from slurm_carbon.accounting.footprint import Footprint
+from slurm_carbon.accounting.footprint import J_PER_KWH, Footprint
 from slurm_carbon.accounting.spans import EnergyMethod
 from slurm_carbon.intensity.base import CiKind
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
+from slurm_carbon.text import escape_control
+from slurm_carbon.units import format_co2e, format_energy, format_number, round_sig
 
 __all__ = ["COMMENT_PREFIX", "EnergyCard", "comment_payload", "energy_card", "round_sig"]
 
@@ -27,26 +28,6 @@ COMMENT_PREFIX = "sc1:"
 """Version tag that opens every AdminComment payload we write."""
 
 REFERENCE = "Patterson et al. 2021, Carbon Emissions and Large Neural Network Training"
-
-
-def round_sig(value: float, digits: int) -> str:
-    """``value`` rounded to ``digits`` significant figures, without exponent or sign noise.
-
-    Args:
-        value: A finite number.
-        digits: Significant figures to keep (at least 1).
-
-    Returns:
-        E.g. ``round_sig(812.43, 4) == "812.4"``, ``round_sig(123456, 4) == "123500"``.
-    """
-    if value == 0 or not math.isfinite(value):
-        return "0" if value == 0 else "na"
-    decimals = digits - 1 - math.floor(math.log10(abs(value)))
-    rounded = round(value, decimals)
-    if decimals <= 0:
-        return str(int(rounded))
-    text = f"{rounded:.{decimals}f}".rstrip("0").rstrip(".")
-    return "0" if text in {"-0", ""} else text
 
 
 def comment_payload(footprint: Footprint) -> str:
@@ -77,6 +58,10 @@ def comment_payload(footprint: Footprint) -> str:
     if SYNTHETIC_SOURCE in footprint.quality.ci_sources:
         fields.append(f"ci_src={SYNTHETIC_SOURCE}")
     return COMMENT_PREFIX + ";".join(fields)
+
+
+def _energy(energy_kwh: float) -> str:
+    return format_energy(energy_kwh * J_PER_KWH)
 
 
 def _kind_label(kind: CiKind) -> str:
@@ -165,7 +150,12 @@ class EnergyCard:
         }
 
     def to_markdown(self) -> str:
-        """The card as a Markdown table, numbers rounded for reading."""
+        """The card as a Markdown table: figures in engineering units, outside text escaped.
+
+        Figures go through :mod:`slurm_carbon.units` (``1,289 MWh``, ``553 t CO2e``); the
+        title, accelerator, region and sources are someone else's text, shown with
+        their control characters escaped (:func:`~slurm_carbon.text.escape_control`).
+        """
         fp = self.footprint
         quality = fp.quality
         kinds = ", ".join(
@@ -185,15 +175,15 @@ class EnergyCard:
         )
         rows = [
             ("Accelerator", f"{self.accelerator} x {self.accelerator_count}"),
-            ("Accelerator-hours", f"{self.accelerator_hours:.1f} h"),
+            ("Accelerator-hours", f"{format_number(self.accelerator_hours)} h"),
             ("Dates", dates),
             (
                 "Energy at the devices",
-                f"{fp.device_kwh:.3f} kWh (GPU {fp.gpu_kwh:.3f}, CPU {fp.cpu_kwh:.3f}, "
-                f"DRAM {fp.dram_kwh:.3f}, unmeasured parts {fp.other_kwh:.3f})",
+                f"{_energy(fp.device_kwh)} (GPU {_energy(fp.gpu_kwh)}, CPU {_energy(fp.cpu_kwh)},"
+                f" DRAM {_energy(fp.dram_kwh)}, unmeasured parts {_energy(fp.other_kwh)})",
             ),
             ("PUE", f"{pue:.2f}" if pue is not None else "n/a"),
-            ("Energy at the facility", f"{fp.facility_kwh:.3f} kWh"),
+            ("Energy at the facility", _energy(fp.facility_kwh)),
             ("Region", self.region + (f" (cluster {self.cluster})" if self.cluster else "")),
             (
                 "Carbon intensity",
@@ -201,19 +191,19 @@ class EnergyCard:
                 + f" ({', '.join(quality.ci_sources) or 'n/a'}; {kinds or 'n/a'};"
                 + f" {quality.signal or 'n/a'})",
             ),
-            ("Emissions", f"{fp.co2e_g:.1f} gCO2e ({fp.co2e_g / 1000:.3f} kgCO2e)"),
+            ("Emissions", f"{format_co2e(fp.co2e_g)} CO2e"),
             ("Energy measurement", methods or "n/a"),
         ]
         rows += [
-            (f"About (approx.) {eq.description}", f"{eq.quantity:.1f} ({eq.source})")
+            (f"About (approx.) {eq.description}", f"{format_number(eq.quantity)} ({eq.source})")
             for eq in equivalents(fp.co2e_g)
         ]
         lines = [
-            f"### Energy card: {self.title}",
+            f"### Energy card: {escape_control(self.title)}",
             "",
             "| Item | Value |",
             "| --- | --- |",
-            *(f"| {name} | {value.replace('|', '/')} |" for name, value in rows),
+            *(f"| {name} | {escape_control(value).replace('|', '/')} |" for name, value in rows),
             "",
             f"Reporting after {REFERENCE}. Equivalents are approximations.",
         ]

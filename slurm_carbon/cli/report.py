@@ -8,10 +8,13 @@ A job is reported in the window in which it *ended* (its carbon is settled
 then; each job is counted once). Defaults, as sacct's: the window starts at
 00:00 today and ends now; with ``-j`` and no ``-S``/``-E`` there is no window.
 
-Output: a table (rich) with totals; ``-P/--parsable2`` (``|``-separated, no
-trailing ``|``, header unless ``-n``; JobName is the last field and may itself
-hold ``|``: split with ``maxsplit=15``); ``--csv``; ``--json`` (schema:
-:data:`~slurm_carbon.cli.report_format.REPORT_JSON_SCHEMA`). ``--by
+Output: a table (rich) with totals, figures in engineering units
+(:mod:`slurm_carbon.units`: ``1,289 MWh``, ``553 t``); ``-P/--parsable2``
+(``|``-separated, no trailing ``|``, header unless ``-n``; JobName is the last
+field and may itself hold ``|``: split with ``maxsplit=16``); ``--csv``;
+``--json`` (schema: :data:`~slurm_carbon.cli.report_format.REPORT_JSON_SCHEMA`).
+The machine outputs keep exact numbers in fixed units (kWh, g). Control
+characters in names are escaped in every output (JSON escapes them itself). ``--by
 job|user|account|partition`` prints totals per group instead of jobs. A job
 without a result yet is ``pending`` (empty figures, never zero); estimated
 figures (estimated energy, or a yearly-mean carbon intensity) are marked.
@@ -38,6 +41,7 @@ import contextlib
 import csv
 import grp
 import json
+import math
 import os
 import pwd
 import sys
@@ -60,9 +64,7 @@ from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
-    JOULES_PER_KWH,
     equivalents_json,
-    grams,
     group_fields,
     group_json,
     job_fields,
@@ -75,7 +77,6 @@ from slurm_carbon.cli.report_format import (
 )
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
-from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
@@ -88,6 +89,8 @@ from slurm_carbon.store.reports import (
     iter_jobs,
     totals,
 )
+from slurm_carbon.text import escape_control
+from slurm_carbon.units import format_co2e, format_energy, format_number
 
 __all__ = ["Caller", "current_caller", "is_admin", "report"]
 
@@ -131,9 +134,17 @@ def is_admin(caller: Caller, users: Sequence[str] = (), groups: Sequence[str] = 
     type=click.Choice(["job", "user", "account", "partition"]),
     help="Totals per array/job, user, account or partition instead of jobs.",
 )
-@click.option("-P", "--parsable2", "output", flag_value="parsable2", help="'|'-separated.")
-@click.option("--csv", "output", flag_value="csv", help="CSV (RFC 4180).")
-@click.option("--json", "output", flag_value="json", help="JSON (schema in the docs).")
+@click.option(
+    "-P",
+    "--parsable2",
+    "output",
+    flag_value="parsable2",
+    help="'|'-separated, exact figures in kWh and g (for machines).",
+)
+@click.option("--csv", "output", flag_value="csv", help="CSV (RFC 4180), as -P.")
+@click.option(
+    "--json", "output", flag_value="json", help="JSON, exact figures (schema in the docs)."
+)
 @click.option("-n", "--noheader", is_flag=True, help="No header line (-P and --csv).")
 @click.option(
     "--config",
@@ -163,7 +174,10 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
 
     Jobs are those that ended between -S (default 00:00 today) and -E (default
     now); with -j and neither, whenever they ended. TotalkWh is the facility's
-    energy (devices x PUE). Parsable output puts JobName last.
+    energy (devices x PUE). The table shows figures in engineering units (Wh to
+    GWh, g to kt); -P, --csv and --json keep exact numbers in kWh and grams.
+    Parsable output puts JobName last. Times run from 1970 to 9998, job ids to
+    4294967295, and a list (-j, -u, -A, -r) holds at most 10,000 items.
     """
     caller = ctx.find_object(Caller) or current_caller()
     try:
@@ -187,7 +201,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
         finally:
             engine.dispose()
     except (ConfigError, StoreError) as err:
-        raise click.ClickException(str(err)) from err
+        raise click.ClickException(" ".join(escape_control(str(err)).split())) from err
 
 
 def _output(  # noqa: PLR0913 (what report was asked)
@@ -229,11 +243,11 @@ def _query(
     states: str | None,
 ) -> ReportQuery:
     return ReportQuery(
-        jobs=parse_jobs(jobs) if jobs else (),
-        users=parse_names(users) if users else (),
-        accounts=parse_names(accounts) if accounts else (),
-        partitions=parse_names(partitions) if partitions else (),
-        states=parse_states(states) if states else (),
+        jobs=() if jobs is None else parse_jobs(jobs),
+        users=() if users is None else parse_names(users, "user"),
+        accounts=() if accounts is None else parse_names(accounts, "account"),
+        partitions=() if partitions is None else parse_names(partitions, "partition"),
+        states=() if states is None else parse_states(states),
     )
 
 
@@ -242,8 +256,8 @@ def _window(
 ) -> ReportQuery:
     if query.jobs and starttime is None and endtime is None:
         return query
-    start = parse_time(starttime, now) if starttime else parse_time("midnight", now)
-    end = parse_time(endtime, now) if endtime else now
+    start = parse_time("midnight" if starttime is None else starttime, now)
+    end = now if endtime is None else parse_time(endtime, now)
     if start > end:
         raise ConfigError(f"start {start:%Y-%m-%dT%H:%M:%S} is after end {end:%Y-%m-%dT%H:%M:%S}")
     return replace(query, start=start.astimezone(UTC), end=end.astimezone(UTC))
@@ -341,17 +355,22 @@ class _Writer:
         }
         if by is not None:
             head["by"] = by
-        text = json.dumps(head)
+        text = _json(head)
         write(text[:-1])
         if groups is not None:
-            write(', "groups": ' + json.dumps([group_json(group) for group in groups]))
+            write(', "groups": ' + _json([group_json(group) for group in groups]))
         else:
             write(', "jobs": [')
             for index, row in enumerate(rows):
-                write(("\n" if index == 0 else ",\n") + json.dumps(job_json(row)))
+                write(("\n" if index == 0 else ",\n") + _json(job_json(row)))
             write("]")
-        write(', "totals": ' + json.dumps(group_json(overall)))
-        write(', "equivalents": ' + json.dumps(equivalents_json(overall.co2e_g)) + "}\n")
+        write(', "totals": ' + _json(group_json(overall)))
+        write(', "equivalents": ' + _json(equivalents_json(overall.co2e_g)) + "}\n")
+
+
+def _json(value: Any) -> str:
+    """Strict JSON: a NaN or infinity left in ``value`` is a bug, not ``NaN``/``Infinity``."""
+    return json.dumps(value, allow_nan=False)
 
 
 def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
@@ -370,24 +389,16 @@ def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
         listed = list(rows)
         if len(query.jobs) == 1 and len(listed) == 1:
             show_job(console, session, listed[0], counterfactual or CounterfactualConfig())
-            _annual_fallbacks(console, session, listed)
             return
         _jobs_table(console, listed)
-        _annual_fallbacks(console, session, listed)
     _footer(console, query, totals(session, query)[0])
-
-
-def _annual_fallbacks(console: Console, session: Any, rows: list[JobRow]) -> None:
-    """Loudly, like SYNTHETIC: jobs given the yearly mean although hourly figures are stored."""
-    for note in annual_fallbacks(session, rows):
-        console.print(plain(note))
 
 
 def _jobs_table(console: Console, rows: list[JobRow]) -> None:
     table = Table(show_edge=False, pad_edge=False)
     for name in JOB_COLUMNS[:7]:
         table.add_column(name)
-    numeric = ("kWh GPU", "kWh CPU", "kWh DRAM", "kWh other", "kWh total", "gCO2e", "CI g/kWh")
+    numeric = ("GPU", "CPU", "DRAM", "Other", "Total", "CO2e", "CI g/kWh")
     for name in (*numeric, "PUE"):
         table.add_column(name, justify="right")
     table.add_column("Quality")
@@ -401,14 +412,12 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
             mark = "~" if figures.estimated else ""
             ci = figures.ci_mean_g_per_kwh
             numbers = [
-                f"{figures.gpu_energy_j / JOULES_PER_KWH:.3f}",
-                f"{figures.cpu_energy_j / JOULES_PER_KWH:.3f}",
-                f"{figures.dram_energy_j / JOULES_PER_KWH:.3f}",
-                f"~{figures.other_energy_j / JOULES_PER_KWH:.3f}"
-                if figures.other_energy_j
-                else "-",
-                f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f}",
-                f"{mark}{figures.co2e_g:,.1f}",
+                format_energy(figures.gpu_energy_j),
+                format_energy(figures.cpu_energy_j),
+                format_energy(figures.dram_energy_j),
+                f"~{format_energy(figures.other_energy_j)}" if figures.other_energy_j else "-",
+                f"{mark}{format_energy(figures.facility_energy_j)}",
+                f"{mark}{format_co2e(figures.co2e_g)}",
                 "" if ci is None else f"{ci:.0f}",
                 f"{figures.pue:.2f}",
             ]
@@ -435,20 +444,24 @@ def _sources(console: Console, rows: list[JobRow]) -> None:
 def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> None:
     table = Table(show_edge=False, pad_edge=False)
     table.add_column(by.capitalize())
-    for name in ("Jobs", "Pending", "Estimated", "kWh GPU", "kWh CPU", "kWh DRAM"):
+    for name in ("Jobs", "Pending", "Estimated", "GPU", "CPU", "DRAM", "Other", "Total"):
         table.add_column(name, justify="right")
-    for name in ("kWh other", "kWh total"):
-        table.add_column(name, justify="right")
-    table.add_column("gCO2e", justify="right")
-    table.add_column("waste gCO2e", justify="right")
+    table.add_column("CO2e", justify="right")
+    table.add_column("Waste CO2e", justify="right")
     for group in groups:
-        fields = group_fields(group)
+        energies_j = (
+            group.gpu_energy_j,
+            group.cpu_energy_j,
+            group.dram_energy_j,
+            group.other_energy_j,
+            group.facility_energy_j,
+        )
         table.add_row(
-            plain(fields[0]),
-            *fields[1:4],
-            *(f"{float(value):.3f}" for value in fields[4:9]),
-            f"{group.co2e_g:,.1f}",
-            f"{group.waste_co2e_g:,.1f}",
+            plain(group.key or ""),
+            *group_fields(group)[1:4],
+            *(format_energy(energy_j) for energy_j in energies_j),
+            format_co2e(group.co2e_g),
+            format_co2e(group.waste_co2e_g),
         )
     console.print(table)
 
@@ -461,24 +474,24 @@ def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
     share = overall.waste_co2e_g / overall.co2e_g * 100 if overall.co2e_g else 0.0
     console.print(
         f"Total: {overall.jobs} jobs ({overall.pending_jobs} pending,"
-        f" {overall.estimated_jobs} estimated): {grams(overall.co2e_g)} CO2e,"
-        f" {overall.facility_energy_j / JOULES_PER_KWH:,.3f} kWh at the facility"
-        f" ({overall.device_energy_j / JOULES_PER_KWH:,.3f} kWh at the devices: GPU"
-        f" {overall.gpu_energy_j / JOULES_PER_KWH:,.3f}, CPU"
-        f" {overall.cpu_energy_j / JOULES_PER_KWH:,.3f}, DRAM"
-        f" {overall.dram_energy_j / JOULES_PER_KWH:,.3f}, unmeasured parts"
-        f" {overall.other_energy_j / JOULES_PER_KWH:,.3f})."
+        f" {overall.estimated_jobs} estimated): {format_co2e(overall.co2e_g)} CO2e,"
+        f" {format_energy(overall.facility_energy_j)} at the facility"
+        f" ({format_energy(overall.device_energy_j)} at the devices: GPU"
+        f" {format_energy(overall.gpu_energy_j)}, CPU {format_energy(overall.cpu_energy_j)},"
+        f" DRAM {format_energy(overall.dram_energy_j)}, unmeasured parts"
+        f" {format_energy(overall.other_energy_j)})."
     )
     console.print(
-        f"Waste: {grams(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"
+        f"Waste: {format_co2e(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"
         f" {', '.join(WASTE_STATES)}."
     )
-    if overall.co2e_g > 0:
+    if math.isfinite(overall.co2e_g) and overall.co2e_g > 0:
         found = equivalents(overall.co2e_g)
         console.print(
             "About as much as "
             + " or ".join(
-                f"{eq.quantity:,.1f} {eq.description}[{i}]" for i, eq in enumerate(found, 1)
+                f"{format_number(eq.quantity)} {eq.description}[{i}]"
+                for i, eq in enumerate(found, 1)
             )
             + " (approximations)."
         )

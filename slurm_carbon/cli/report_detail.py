@@ -25,17 +25,12 @@ from slurm_carbon.accounting import (
     footprint,
     in_region,
 )
-from slurm_carbon.cli.report_format import (
-    JOULES_PER_KWH,
-    format_elapsed,
-    grams,
-    plain,
-    quality_text,
-)
+from slurm_carbon.cli.report_format import format_elapsed, plain, quality_text
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
 from slurm_carbon.store.results import job_intervals
+from slurm_carbon.units import format_co2e, format_energy, format_number
 
 __all__ = ["show_job"]
 
@@ -81,13 +76,13 @@ def _detail(console: Console, row: JobRow, timeline: list[TimelinePoint]) -> Non
             if label == "other" and not energy_j:
                 continue
             share = energy_j / device_j * 100 if device_j else 0.0
-            facts.add_row(f"Energy {label}", f"{energy_j / JOULES_PER_KWH:.3f} kWh ({share:.0f} %)")
+            facts.add_row(f"Energy {label}", f"{format_energy(energy_j)} ({share:.0f} %)")
         if figures.other_energy_j:
             facts.add_row("", "~ other: the node's unmeasured parts (a configured fixed power)")
         mark = "~" if figures.estimated else ""
         facts.add_row("PUE", f"{figures.pue:.2f}")
-        facts.add_row("Facility", f"{mark}{figures.facility_energy_j / JOULES_PER_KWH:.3f} kWh")
-        facts.add_row("CO2e", f"{mark}{grams(figures.co2e_g)}")
+        facts.add_row("Facility", f"{mark}{format_energy(figures.facility_energy_j)}")
+        facts.add_row("CO2e", f"{mark}{format_co2e(figures.co2e_g)}")
         ci = figures.ci_mean_g_per_kwh
         facts.add_row(
             "Intensity",
@@ -131,7 +126,7 @@ def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:
     table = Table(title="Energy over time (at the devices)", show_edge=False, pad_edge=False)
     table.add_column("From")
     table.add_column("To")
-    for name in ("Wh GPU", "Wh CPU", "Wh DRAM", "mean W"):
+    for name in ("GPU", "CPU", "DRAM", "mean W"):
         table.add_column(name, justify="right")
     if with_ci:
         table.add_column("CI g/kWh", justify="right")
@@ -141,10 +136,10 @@ def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:
         cells = [
             point.start.astimezone().strftime("%m-%d %H:%M:%S"),
             point.end.astimezone().strftime("%m-%d %H:%M:%S"),
-            f"{point.gpu_energy_j / 3600:.1f}",
-            f"{point.cpu_energy_j / 3600:.1f}",
-            f"{point.dram_energy_j / 3600:.1f}",
-            f"{energy_j / seconds:.0f}" if seconds > 0 else "",
+            format_energy(point.gpu_energy_j),
+            format_energy(point.cpu_energy_j),
+            format_energy(point.dram_energy_j),
+            format_number(energy_j / seconds) if seconds > 0 else "",
         ]
         if with_ci:
             cells.append("" if point.ci_g_per_kwh is None else f"{point.ci_g_per_kwh:.0f}")
@@ -201,7 +196,8 @@ def _what_if(console: Console, session: Any, row: JobRow, config: Counterfactual
     points = _ci_points(ci_series(session, region, source, first, last + window))
     if not points or not best_timeline(points).covers(first, last):
         console.print(
-            f"No stored carbon intensity of {region} ({source}) covers the job: no counterfactual."
+            plain(f"No stored carbon intensity of {region} ({source}) covers the job:")
+            + " no counterfactual."
         )
     else:
         best = cleanest_start(
@@ -214,9 +210,9 @@ def _what_if(console: Console, session: Any, row: JobRow, config: Counterfactual
         else:
             console.print(
                 f"Cleanest start within {config.window_h:g} h (stored CI):"
-                f" {best.start.astimezone():%Y-%m-%d %H:%M}, {grams(best.co2e_g)} CO2e"
-                f" instead of {grams(best.actual_co2e_g)}"
-                f" (saves {grams(best.savings_g)}, {best.savings_pct or 0:.0f} %)."
+                f" {best.start.astimezone():%Y-%m-%d %H:%M}, {format_co2e(best.co2e_g)} CO2e"
+                f" instead of {format_co2e(best.actual_co2e_g)}"
+                f" (saves {format_co2e(best.savings_g)}, {best.savings_pct or 0:.0f} %)."
             )
         regions = {}
         for other in config.regions:
@@ -226,8 +222,9 @@ def _what_if(console: Console, session: Any, row: JobRow, config: Counterfactual
                     regions[other] = series
         for result in in_region(spans, points, figures.pue, regions) if regions else []:
             console.print(
-                f"Same job in {result.label.removeprefix('region=')} ({source}):"
-                f" {grams(result.co2e_g)} CO2e ({-result.savings_g:+,.1f} g)."
+                plain(f"Same job in {result.label.removeprefix('region=')} ({source}):")
+                + f" {format_co2e(result.co2e_g)} CO2e"
+                f" ({'+' if result.savings_g < 0 else ''}{format_co2e(-result.savings_g)})."
             )
         models = sorted({r.device_model for r in records if r.kind == "gpu" and r.device_model})
         card = energy_card(

@@ -7,9 +7,14 @@ with a one-line message.
 
 Outputs: :data:`JOB_COLUMNS` / :data:`GROUP_COLUMNS` give the header and one
 text field per column (:func:`job_fields`, :func:`group_fields`), shared by
-``--parsable2`` and ``--csv``; the free-text job name is the last column, so a
-``|`` inside it cannot shift the fields before it (split with ``maxsplit``).
-``--json`` documents follow :data:`REPORT_JSON_SCHEMA`.
+``--parsable2`` and ``--csv``: exact numbers in fixed units, for machines; the
+free-text job name is the last column, so a ``|`` inside it cannot shift the
+fields before it (split with ``maxsplit``). Text from outside (job, user,
+account, partition names) has its control characters escaped
+(:func:`~slurm_carbon.text.escape_control`) in every output but JSON, whose own
+escaping is safe. ``--json`` documents follow :data:`REPORT_JSON_SCHEMA`; a
+figure that is not finite (a corrupt stored value) is ``null`` there and named
+in the item's ``non_finite`` list.
 
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh``/``TotalkWh`` which is after PUE), ``co2e_g`` in grams CO2e,
@@ -18,13 +23,15 @@ Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.store.reports import GroupTotals, JobFigures, JobRow, JobSelector
+from slurm_carbon.text import escape_control, has_control
 
 __all__ = [
     "GROUP_COLUMNS",
@@ -34,7 +41,6 @@ __all__ = [
     "STATE_ABBREVIATIONS",
     "equivalents_json",
     "format_elapsed",
-    "grams",
     "group_fields",
     "group_json",
     "job_fields",
@@ -48,6 +54,21 @@ __all__ = [
 ]
 
 JOULES_PER_KWH = 3_600_000.0
+
+SLURM_ID_MAX = 2**32 - 1
+"""Largest job or array task id: Slurm keeps them as ``uint32_t`` (larger ones exist nowhere,
+and the store's BIGINT column would overflow on what a user may type)."""
+
+TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+"""Earliest -S/-E accepted: Slurm records times as Unix epoch seconds."""
+
+TIME_MAX = datetime(9999, 1, 1, tzinfo=UTC)
+"""Latest -S/-E accepted: a year's margin below Python's and the databases' year 9999, so that
+any local time converts to UTC (``-E 9999-12-31`` is refused; ``-E 9998-12-31`` means "ever")."""
+
+LIST_MAX = 10_000
+"""Most items of one -j/-u/-A/-r list: each is a query parameter, and SQLite allows 32,766 and
+PostgreSQL 65,535 in one statement (a job id with an array task takes two)."""
 
 # sacct's job states and their abbreviations (sacct(1), "JOB STATE CODES").
 STATE_ABBREVIATIONS = {
@@ -125,12 +146,15 @@ _UNITS_S = {
     "week": 604800,
     "weeks": 604800,
 }
-_NOW = re.compile(r"now(?:([+-])(\d+)([a-z]*))?")
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[t ](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(am|pm)?")
-_MMDD = re.compile(r"(\d{2})(\d{2})(\d{2})?")
-_SLASHED = re.compile(r"(\d{1,2})([/.])(\d{1,2})(?:\2(\d{2}))?")
-_JOB = re.compile(r"(\d+)(?:_(\d+))?")
+# ASCII digits only: int() would read other scripts' digits ("١٢" as 12).
+_NOW = re.compile(r"now(?:([+-])(\d+)([a-z]*))?", re.ASCII)
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[t ](\d{1,2}):(\d{2})(?::(\d{2}))?)?", re.ASCII)
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(am|pm)?", re.ASCII)
+_MMDD = re.compile(r"(\d{2})(\d{2})(\d{2})?", re.ASCII)
+_SLASHED = re.compile(r"(\d{1,2})([/.])(\d{1,2})(?:\2(\d{2}))?", re.ASCII)
+_JOB = re.compile(r"(\d{1,10})(?:_(\d{1,10}))?", re.ASCII)
+# More digits than any offset within TIME_MIN .. TIME_MAX in seconds could need (12).
+_MAX_OFFSET_DIGITS = 12
 
 
 def parse_time(text: str, now: datetime) -> datetime:
@@ -142,7 +166,8 @@ def parse_time(text: str, now: datetime) -> datetime:
     and ``midnight`` (00:00 today), ``noon``, ``tomorrow``.
 
     Raises:
-        ConfigError: anything else, or a date that does not exist.
+        ConfigError: anything else, a date that does not exist, or a time outside
+            :data:`TIME_MIN` .. :data:`TIME_MAX`.
     """
     word = text.strip().lower()
     midnight = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
@@ -154,14 +179,28 @@ def parse_time(text: str, now: datetime) -> datetime:
     }
     try:
         found = named.get(word) or _relative(word, now) or _absolute(word, now, midnight)
-    except ValueError:
+    except (ValueError, OverflowError):  # a date that does not exist, or beyond year 9999
         found = None
     if found is None:
         raise ConfigError(
-            f"invalid time {text!r} (use YYYY-MM-DD[THH:MM[:SS]], HH:MM[:SS], MM/DD[/YY],"
+            f"invalid time {_shown(text)} (use YYYY-MM-DD[THH:MM[:SS]], HH:MM[:SS], MM/DD[/YY],"
             " now[-N[minutes|hours|days|weeks]], today, ...)"
         )
+    if not TIME_MIN <= found < TIME_MAX:
+        raise ConfigError(
+            f"time {_shown(text)} is out of range ({TIME_MIN:%Y-%m-%d} to {TIME_MAX:%Y-%m-%d})"
+        )
     return found
+
+
+#: Characters of a bad value quoted in an error message; the rest is cut.
+_SHOWN_MAX = 60
+
+
+def _shown(text: str) -> str:
+    """A bad input quoted for an error message: escaped, and cut if long."""
+    cut = text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
+    return repr(escape_control(cut))
 
 
 def _relative(word: str, now: datetime) -> datetime | None:
@@ -171,7 +210,7 @@ def _relative(word: str, now: datetime) -> datetime | None:
     sign, count, unit = match.groups()
     if sign is None:
         return now
-    if unit not in _UNITS_S:
+    if unit not in _UNITS_S or len(count) > _MAX_OFFSET_DIGITS:
         return None
     delta = timedelta(seconds=int(count) * _UNITS_S[unit])
     return now + delta if sign == "+" else now - delta
@@ -214,7 +253,7 @@ def parse_states(text: str) -> tuple[str, ...]:
         state = STATE_ABBREVIATIONS.get(word, word)
         if state not in known:
             raise ConfigError(
-                f"unknown job state {item.strip()!r} (known: "
+                f"unknown job state {_shown(item.strip())} (known: "
                 + ", ".join(f"{name} ({abbr})" for abbr, name in STATE_ABBREVIATIONS.items())
                 + ")"
             )
@@ -227,21 +266,46 @@ def parse_jobs(text: str) -> tuple[JobSelector, ...]:
     """Comma-separated job ids: ``12`` (a job, or every task of array 12), ``12_3`` (one task).
 
     Raises:
-        ConfigError: something else than such ids.
+        ConfigError: something else than such ids, an id above :data:`SLURM_ID_MAX`,
+            or more than :data:`LIST_MAX` of them.
     """
+    items = _items(text, "job id")
     selectors: list[JobSelector] = []
-    for item in text.split(","):
-        match = _JOB.fullmatch(item.strip())
+    for item in items:
+        match = _JOB.fullmatch(item)
         if match is None:
-            raise ConfigError(f"invalid job id {item.strip()!r} (use e.g. 12, 12_3 or 12,13)")
-        task = match.group(2)
-        selectors.append(JobSelector(int(match.group(1)), None if task is None else int(task)))
+            raise ConfigError(f"invalid job id {_shown(item)} (use e.g. 12, 12_3 or 12,13)")
+        job, task = int(match.group(1)), None if match.group(2) is None else int(match.group(2))
+        if job > SLURM_ID_MAX or (task is not None and task > SLURM_ID_MAX):
+            raise ConfigError(
+                f"job id {_shown(item)} is out of Slurm's range (0 to {SLURM_ID_MAX})"
+            )
+        selectors.append(JobSelector(job, task))
     return tuple(selectors)
 
 
-def parse_names(text: str) -> tuple[str, ...]:
-    """A comma-separated list of names (users, accounts, partitions), blanks dropped."""
-    return tuple(name.strip() for name in text.split(",") if name.strip())
+def parse_names(text: str, what: str = "name") -> tuple[str, ...]:
+    """A comma-separated list of names (users, accounts, partitions), blanks around them dropped.
+
+    Raises:
+        ConfigError: no name at all, a name with a control character, or more than
+            :data:`LIST_MAX` names.
+    """
+    names = _items(text, what)
+    for name in names:
+        if has_control(name):
+            raise ConfigError(f"invalid {what} {_shown(name)}: control characters")
+    return names
+
+
+def _items(text: str, what: str) -> tuple[str, ...]:
+    """The non-blank items of a comma-separated list, at least one and at most LIST_MAX."""
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise ConfigError(f"no {what} given in {_shown(text)}")
+    if len(items) > LIST_MAX:
+        raise ConfigError(f"{len(items):,} {what}s given; at most {LIST_MAX:,} at once")
+    return items
 
 
 def format_elapsed(elapsed: timedelta | None) -> str:
@@ -272,10 +336,10 @@ def job_fields(row: JobRow) -> list[str]:
     figures = row.figures
     head = [
         row.job_id_text,
-        row.user_name or "",
-        row.account or "",
-        row.partition or "",
-        row.state or "",
+        escape_control(row.user_name or ""),
+        escape_control(row.account or ""),
+        escape_control(row.partition or ""),
+        escape_control(row.state or ""),
         format_elapsed(row.elapsed),
         str(row.requested_gpus),
     ]
@@ -293,13 +357,13 @@ def job_fields(row: JobRow) -> list[str]:
             "" if ci is None else f"{ci:.1f}",
             f"{figures.pue:.3f}",
         ]
-    return [*head, *numbers, quality_text(figures), row.name or ""]
+    return [*head, *numbers, quality_text(figures), escape_control(row.name or "")]
 
 
 def group_fields(group: GroupTotals) -> list[str]:
     """One text field per :data:`GROUP_COLUMNS`."""
     return [
-        group.key or "",
+        escape_control(group.key or ""),
         str(group.jobs),
         str(group.pending_jobs),
         str(group.estimated_jobs),
@@ -314,7 +378,12 @@ def group_fields(group: GroupTotals) -> list[str]:
 
 
 def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
-    """Everyday equivalents of ``co2e_g`` with their factors and sources (approximations)."""
+    """Everyday equivalents of ``co2e_g`` with their factors and sources (approximations).
+
+    None for emissions that are not finite (a corrupt stored value).
+    """
+    if not math.isfinite(co2e_g):
+        return []
     return [
         {
             "name": eq.name,
@@ -329,6 +398,19 @@ def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+def _finite(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with each infinite or NaN number made null and named in ``non_finite``.
+
+    PostgreSQL stores ``inf`` and ``NaN``; JSON has no such numbers.
+    """
+    bad = sorted(
+        key for key, value in item.items() if isinstance(value, float) and not math.isfinite(value)
+    )
+    if not bad:
+        return item
+    return {**item, **dict.fromkeys(bad), "non_finite": bad}
 
 
 def job_json(row: JobRow) -> dict[str, Any]:
@@ -366,24 +448,26 @@ def job_json(row: JobRow) -> dict[str, Any]:
             ci_source=figures.ci_source,
             pue=figures.pue,
         )
-    return item
+    return _finite(item)
 
 
 def group_json(group: GroupTotals) -> dict[str, Any]:
     """Totals as ``totals`` or an item of ``groups`` in :data:`REPORT_JSON_SCHEMA`."""
-    return {
-        "key": group.key,
-        "jobs": group.jobs,
-        "pending_jobs": group.pending_jobs,
-        "estimated_jobs": group.estimated_jobs,
-        "gpu_kwh": group.gpu_energy_j / JOULES_PER_KWH,
-        "cpu_kwh": group.cpu_energy_j / JOULES_PER_KWH,
-        "dram_kwh": group.dram_energy_j / JOULES_PER_KWH,
-        "other_kwh": group.other_energy_j / JOULES_PER_KWH,
-        "facility_kwh": group.facility_energy_j / JOULES_PER_KWH,
-        "co2e_g": group.co2e_g,
-        "waste_co2e_g": group.waste_co2e_g,
-    }
+    return _finite(
+        {
+            "key": group.key,
+            "jobs": group.jobs,
+            "pending_jobs": group.pending_jobs,
+            "estimated_jobs": group.estimated_jobs,
+            "gpu_kwh": group.gpu_energy_j / JOULES_PER_KWH,
+            "cpu_kwh": group.cpu_energy_j / JOULES_PER_KWH,
+            "dram_kwh": group.dram_energy_j / JOULES_PER_KWH,
+            "other_kwh": group.other_energy_j / JOULES_PER_KWH,
+            "facility_kwh": group.facility_energy_j / JOULES_PER_KWH,
+            "co2e_g": group.co2e_g,
+            "waste_co2e_g": group.waste_co2e_g,
+        }
+    )
 
 
 _FIGURE_KEYS = (
@@ -400,6 +484,12 @@ _FIGURE_KEYS = (
 )
 _NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": 0}
 _STRING_OR_NULL = {"type": ["string", "null"]}
+_NON_FINITE = {
+    "description": "Figures that were not finite in the store (shown as null); absent when none.",
+    "type": "array",
+    "items": {"type": "string"},
+    "minItems": 1,
+}
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -421,13 +511,14 @@ _TOTALS_SCHEMA: dict[str, Any] = {
         "jobs": {"type": "integer", "minimum": 0},
         "pending_jobs": {"type": "integer", "minimum": 0},
         "estimated_jobs": {"type": "integer", "minimum": 0},
-        "gpu_kwh": {"type": "number", "minimum": 0},
-        "cpu_kwh": {"type": "number", "minimum": 0},
-        "dram_kwh": {"type": "number", "minimum": 0},
-        "other_kwh": {"type": "number", "minimum": 0},
-        "facility_kwh": {"type": "number", "minimum": 0},
-        "co2e_g": {"type": "number", "minimum": 0},
-        "waste_co2e_g": {"type": "number", "minimum": 0},
+        "gpu_kwh": _NUMBER_OR_NULL,
+        "cpu_kwh": _NUMBER_OR_NULL,
+        "dram_kwh": _NUMBER_OR_NULL,
+        "other_kwh": _NUMBER_OR_NULL,
+        "facility_kwh": _NUMBER_OR_NULL,
+        "co2e_g": _NUMBER_OR_NULL,
+        "waste_co2e_g": _NUMBER_OR_NULL,
+        "non_finite": _NON_FINITE,
     },
 }
 
@@ -439,7 +530,8 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         " facility_kwh after PUE; co2e_g in grams CO2e after PUE; a pending job (no"
         " result yet) has null figures and quality 'pending'; waste: the job ended"
         " FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY or NODE_FAIL. `jobs` is given"
-        " without --by, `groups` (one per job/user/account/partition) with it."
+        " without --by, `groups` (one per job/user/account/partition) with it. A figure"
+        " that is not finite in the store is null and named in `non_finite`."
     ),
     "type": "object",
     "required": ["schema_version", "generated_at", "window", "totals", "equivalents"],
@@ -504,6 +596,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "ci_region": _STRING_OR_NULL,
                     "ci_source": _STRING_OR_NULL,
                     "pue": {"type": ["number", "null"], "minimum": 1},
+                    "non_finite": _NON_FINITE,
                 },
             },
         },
@@ -530,11 +623,6 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
 """JSON Schema (draft 2020-12) of ``slurm-carbon report --json``."""
 
 
-def grams(co2e_g: float) -> str:
-    """``812.4 g`` or, from 10 kg, ``12.35 kg``."""
-    return f"{co2e_g / 1000:,.2f} kg" if co2e_g >= 10_000 else f"{co2e_g:,.1f} g"
-
-
 def plain(text: str) -> str:
-    """Text shown as is by rich (no markup in a job name)."""
-    return text.replace("[", r"\[")
+    """Outside text shown as is by rich: control characters escaped, no markup in a job name."""
+    return escape_control(text).replace("[", r"\[")

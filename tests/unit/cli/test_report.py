@@ -162,10 +162,11 @@ def test_the_table_marks_pending_estimates_and_waste(url: str) -> None:
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "pending" in out
-    assert "~100.0" in out  # job 101: estimated
+    assert "│ ~1,200 Wh │  ~100 g │" in out  # job 101: estimated
+    assert "│ 1,000 Wh │   500 Wh │ 100 Wh │     - │  2,400 Wh │   600 g │" in out  # job 100
     assert "train|v2 [x]" in out
-    assert "Waste: 1,250.0 g CO2e (55.6 %)" in out
-    assert "Total: 7 jobs (1 pending, 1 estimated): 2,250.0 g CO2e, 8.200 kWh" in out
+    assert "Waste: 1,250 g CO2e (55.6 %)" in out
+    assert "Total: 7 jobs (1 pending, 1 estimated): 2,250 g CO2e, 8,200 Wh at the facility" in out
     sources = "codecarbon-annual (FR): 1 job(s); electricitymaps (FR): 5 job(s)."
     assert f"Carbon intensity from {sources}" in out
     assert "SYNTHETIC" not in out
@@ -259,9 +260,10 @@ def test_one_job_shows_its_split_and_its_energy_and_intensity_over_time(url: str
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "Job 100" in out
-    assert "1.000 kWh (62 %)" in out  # GPU: 1.0 of 1.6 kWh
-    assert "0.500 kWh (31 %)" in out
-    assert "2.400 kWh" in out
+    assert "Energy GPU   1,000 Wh (62 %)" in out  # GPU: 1.0 of 1.6 kWh
+    assert "Energy CPU   500 Wh (31 %)" in out
+    assert "Facility     2,400 Wh" in out
+    assert "CO2e         600 g" in out
     assert "Energy over time" in out
     lines = [line for line in out.splitlines() if line.startswith("03-14 10:")]
     assert len(lines) == 2
@@ -278,12 +280,12 @@ def test_one_job_shows_the_cleanest_start_other_regions_and_its_energy_card(
     out = " ".join(result.stdout.split())
     # Actual: 1.125 facility kWh at 200 then at 300 g/kWh = 562.5 g; at 13:00, 2 x 1.125 x 50.
     assert "Cleanest start within 24 h (stored CI): 2024-03-14 13:00," in out
-    assert "112.5 g CO2e instead of 562.5 g (saves 450.0 g, 80 %)" in out
+    assert "112 g CO2e instead of 562 g (saves 450 g, 80 %)" in out
     # SE at 20 g/kWh: 2.25 kWh x 20 = 45 g; PL has no stored CI and is left out.
-    assert "Same job in SE (electricitymaps): 45.0 g CO2e (-517.5 g)" in out
+    assert "Same job in SE (electricitymaps): 45.0 g CO2e (-518 g)" in out
     assert "Same job in PL" not in out
     assert "### Energy card: job" in out
-    assert "| Emissions | 562.5 gCO2e" in out
+    assert "| Emissions | 562 g CO2e |" in out
 
 
 def test_totals_have_equivalents_with_their_sources(url: str) -> None:
@@ -292,7 +294,8 @@ def test_totals_have_equivalents_with_their_sources(url: str) -> None:
 
     car = next(eq for eq in document["equivalents"] if eq["name"] == "car_km")
     assert car["quantity"] == pytest.approx(TOTAL_CO2E_G / car["factor_g"])
-    assert f"{car['quantity']:,.1f} km driven" in out
+    assert f"About as much as {car['quantity']:.1f} km driven" in out
+    assert "or 274 smartphone full charges" in out  # 2,250 / 8.22 = 273.7
     assert "EEA 2022" in out
     assert "US EPA" in out
 
