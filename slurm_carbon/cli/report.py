@@ -77,6 +77,7 @@ from slurm_carbon.cli.report_format import (
 )
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
@@ -389,9 +390,17 @@ def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
         listed = list(rows)
         if len(query.jobs) == 1 and len(listed) == 1:
             show_job(console, session, listed[0], counterfactual or CounterfactualConfig())
+            _annual_fallbacks(console, session, listed)
             return
         _jobs_table(console, listed)
+        _annual_fallbacks(console, session, listed)
     _footer(console, query, totals(session, query)[0])
+
+
+def _annual_fallbacks(console: Console, session: Any, rows: list[JobRow]) -> None:
+    """Loudly, like SYNTHETIC: jobs given the yearly mean although hourly figures are stored."""
+    for note in annual_fallbacks(session, rows):
+        console.print(plain(note))
 
 
 def _jobs_table(console: Console, rows: list[JobRow]) -> None:
