@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,6 +33,7 @@ from slurm_carbon.errors import ConfigError
 
 __all__ = [
     "CI_SOURCES",
+    "CONFIG_MAX_BYTES",
     "AdminCommentPolicy",
     "AdminsConfig",
     "BudgetsConfig",
@@ -47,6 +50,10 @@ __all__ = [
 
 CI_SOURCES = ("trace", "electricitymaps", "uk", "watttime", "annual")
 """Carbon-intensity sources a site may list, by the names used in the file."""
+
+CONFIG_MAX_BYTES = 1 << 20
+"""Largest site file read: 1 MiB. The documented example is about 5 KB; a file hundreds
+of times larger is a mistake (or a device such as /dev/zero), never a configuration."""
 
 SourceName = Literal["trace", "electricitymaps", "uk", "watttime", "annual"]
 
@@ -378,15 +385,37 @@ def load_config(path: str | Path) -> SiteConfig:
         The configuration.
 
     Raises:
-        ConfigError: The file cannot be read, is not TOML, or breaks a rule.
+        ConfigError: The file cannot be read, is not a regular file, is larger than
+            :data:`CONFIG_MAX_BYTES`, is not TOML (or nests too deeply for the
+            parser), or breaks a rule.
     """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        data = tomllib.loads(_read(path).decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {' '.join(str(exc).split())}") from exc
+    except RecursionError as exc:  # tomllib recurses once per level of [ or {
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deeply") from exc
     return parse_config(data, str(path))
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: a regular file (a FIFO would block, a device never end), bounded."""
+    try:
+        # O_NONBLOCK: opening a FIFO returns at once, and fstat then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ConfigError(f"{path}: not a regular file")
+    with os.fdopen(fd, "rb") as file:
+        try:
+            data = file.read(CONFIG_MAX_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(data) > CONFIG_MAX_BYTES:
+        raise ConfigError(f"{path}: larger than {CONFIG_MAX_BYTES:,} bytes: not a site file")
+    return data

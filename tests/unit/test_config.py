@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from slurm_carbon.config import load_config, parse_config
+from slurm_carbon.config import CONFIG_MAX_BYTES, load_config, parse_config
 from slurm_carbon.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "site.example.toml"
@@ -157,3 +158,43 @@ def test_pue_at_refuses_a_naive_time(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     with pytest.raises(ValueError, match="timezone"):
         config.pue_at(None, datetime(2024, 1, 1))  # noqa: DTZ001
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        pytest.param("a = " + "[" * 100_000 + "]" * 100_000, "nested too deeply", id="array"),
+        pytest.param("a = " + "{b = " * 50_000 + "1" + "}" * 50_000 + "\n", "nested too deeply",
+                     id="inline-table"),
+        pytest.param(MINIMAL + "#" * CONFIG_MAX_BYTES, "larger than 1,048,576 bytes", id="large"),
+        pytest.param("cluster = 'c\x00'\n", "invalid TOML", id="nul"),
+        pytest.param("\udcff", "not UTF-8", id="latin-1"),
+    ],
+)  # fmt: skip
+def test_hostile_files_are_one_line_naming_the_file(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "site.toml"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+
+    assert str(caught.value).startswith(f"{path}: ")
+    assert problem in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/null", "directory", "fifo"])
+def test_what_is_not_a_regular_file_is_refused_without_reading_it(
+    tmp_path: Path, special: str
+) -> None:
+    path = Path(special)
+    if special == "directory":
+        path = tmp_path
+    elif special == "fifo":
+        path = tmp_path / "fifo.toml"
+        os.mkfifo(path)  # opening it to read would wait for a writer forever
+
+    with pytest.raises(ConfigError, match=f"^{path}: not a regular file$"):
+        load_config(path)
