@@ -1,15 +1,15 @@
 """``POST /api/v1/intervals``: a node's batch of energy intervals.
 
-Order of checks, the cheapest and the unauthenticated first, so that nothing of
-the body is read for a client without a valid token: a bearer token is present
-(401), the declared Content-Length fits (413), the token is known and valid
-(401), the Content-Type is JSON (415); then the body is read, cut off at the
-limit (413), and judged: the JSON (400), its fields (422, or 413 for too many
-intervals), the token's node is the one the body names (403); then one
-transaction writes the whole batch. Authentication comes before validation, so
-only nodes learn what the service thinks of a body. The token is looked up in
-a transaction of its own, before the write: a token revoked in between still
-gets that one batch in.
+Order of checks: nothing of the body is read, and nothing about it is said,
+before the token is known good. A bearer token is present and known and valid
+(401), from the headers alone; then the declared Content-Length fits (413) and
+the Content-Type is JSON (415); then the body is read, cut off as soon as it
+passes the limit (413), and judged: the JSON (400), its fields (422, or 413 for
+too many intervals), the token's node is the one the body names (403); then one
+transaction writes the whole batch. So only nodes learn what the service thinks
+of a body, and a forged token costs the service no memory for the body. The
+token is looked up in a transaction of its own, before the write: a token
+revoked in between still gets that one batch in.
 
 Logs name the node as the token says, and every piece of request text in them
 passes through :func:`slurm_carbon.text.escape_control`.
@@ -103,9 +103,8 @@ class IngestEndpoint:
     async def handle(self, request: Request) -> Response:
         """Handle one POST."""
         began = time.monotonic()
-        token = _bearer_token(request)
+        owner = await run_in_threadpool(self._owner, _bearer_token(request))
         _declared_length(request, self.max_body_bytes)
-        owner = await run_in_threadpool(self._owner, token)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
         received, stored = await run_in_threadpool(self._ingest, owner, body, began)
@@ -135,7 +134,7 @@ class IngestEndpoint:
                 f"this token reports for node {owner[1]!r} of cluster {owner[0]!r} only",
             )
         intervals = [interval.to_store() for interval in batch.intervals]
-        with transaction(self.factory) as session:
+        with transaction(self.factory, write_lock=True) as session:
             stored = ingest_batch(session, batch.cluster, batch.node, intervals)
         logger.info(
             "ingest cluster=%s node=%s received=%d stored=%d duration_ms=%.1f",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -13,12 +14,28 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import StoreError
 
-__all__ = ["make_engine", "redact_url", "session_factory", "sqlite_file"]
+__all__ = [
+    "create_sqlite_file",
+    "make_engine",
+    "redact_url",
+    "session_factory",
+    "sqlite_file",
+    "url_has_password",
+]
 
 # How long to wait for a PostgreSQL server that does not answer at all.
 CONNECT_TIMEOUT_S = 10
 # How long SQLite waits for another writer before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+#: Execution option: a SQLite connection carrying it begins with ``BEGIN IMMEDIATE``.
+SQLITE_IMMEDIATE = "slurm_carbon_sqlite_immediate"
+# A SQLite store holds every job and the hashes of the node tokens: only its owner
+# reads it. SQLite gives its -wal and -shm files the database file's mode.
+SQLITE_FILE_MODE = 0o600
+# Its directory, when we create it: the owner, and its group (say, backups), may list it.
+SQLITE_DIR_MODE = 0o750
+# Permission bits of "others", taken away from an existing database file.
+_OTHERS = 0o007
 
 
 def _parse(url: str | URL) -> URL:
@@ -37,12 +54,47 @@ def redact_url(url: str | URL) -> str:
         return "<invalid URL>"
 
 
+def url_has_password(url: str | URL) -> bool:
+    """Whether a database URL carries a password (an unparsable one counts as not)."""
+    try:
+        return bool(make_url(url).password)
+    except ArgumentError:
+        return False
+
+
 def sqlite_file(url: str | URL) -> Path | None:
     """Return the file of a SQLite URL, or None for other backends and in-memory SQLite."""
     parsed = _parse(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+def create_sqlite_file(url: str | URL) -> None:
+    """Create a SQLite URL's file, mode 0600, and its directory, mode 0750, if missing.
+
+    An existing file keeps its owner and group, but others lose any access to it;
+    an existing directory is left alone. Other backends: nothing to do.
+
+    Raises:
+        StoreError: the directory or the file cannot be created or changed.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        if not path.parent.is_dir():
+            path.parent.mkdir(parents=True)
+            path.parent.chmod(SQLITE_DIR_MODE)  # whatever the umask
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SQLITE_FILE_MODE))
+            path.chmod(SQLITE_FILE_MODE)
+        except FileExistsError:
+            mode = path.stat().st_mode
+            if mode & _OTHERS:
+                path.chmod(mode & 0o7777 & ~_OTHERS)
+    except OSError as err:
+        raise StoreError(f"cannot create {path}: {err.strerror or err}") from err
 
 
 def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
@@ -52,9 +104,11 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
     ``sqlite_foreign_keys`` is false, which migrations that rebuild tables need),
     WAL journaling and a busy timeout, and real transactions: BEGIN is emitted by
     SQLAlchemy rather than by the driver, so SAVEPOINTs and transactional DDL work.
-    Every SQLite transaction is ``BEGIN IMMEDIATE``: it queues for the write lock
-    (up to ``SQLITE_BUSY_TIMEOUT_MS``) instead of failing when it would write, so
-    concurrent nodes are served one transaction at a time, never refused.
+    A connection with the execution option :data:`SQLITE_IMMEDIATE` begins with
+    ``BEGIN IMMEDIATE``: it queues for the write lock (up to
+    ``SQLITE_BUSY_TIMEOUT_MS``) instead of failing when it would write, so
+    concurrent nodes are served one transaction at a time, never refused
+    (:func:`~slurm_carbon.store.transaction` with ``write_lock=True``).
 
     Nothing connects here. When a later connection attempt fails, the driver's
     error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
@@ -105,7 +159,10 @@ def _configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:
         # timeout for it. A deferred BEGIN reads first and upgrades later, and
         # SQLite refuses that upgrade at once ("database is locked") when another
         # writer committed in between: concurrent nodes would be refused, not queued.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Only units that read and then write ask for it: the lock is held until the
+        # end, so a reader opened inside it, or slow work in it, would wait on it.
+        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _translate_connect_error(context: ExceptionContext) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.store.engine import SQLITE_IMMEDIATE
 
 __all__ = ["Session", "SessionFactory", "ping", "transaction"]
 
@@ -25,8 +26,12 @@ SessionFactory = sessionmaker[Session]
 
 
 @contextmanager
-def transaction(factory: SessionFactory) -> Iterator[Session]:
+def transaction(factory: SessionFactory, *, write_lock: bool = False) -> Iterator[Session]:
     """A session in a transaction: committed if the block succeeds, else rolled back.
+
+    ``write_lock`` is for a unit that reads and then writes while others write
+    too (ingest): on SQLite it takes the write lock at the start, queueing for it,
+    instead of being refused when it comes to write. Elsewhere it changes nothing.
 
     Raises:
         StoreError: the database could not be reached, or the connection was
@@ -35,6 +40,8 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
     """
     try:
         with factory.begin() as session:
+            if write_lock:
+                session.connection(execution_options={SQLITE_IMMEDIATE: True})
             yield session
     except (OperationalError, InterfaceError) as err:
         raise StoreError(f"database unavailable: {_first_line(err)}") from err
