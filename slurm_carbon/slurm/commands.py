@@ -56,6 +56,8 @@ _FREE_FIELDS = ("Comment", "AdminComment", "JobName")
 #: The fields read from sacct, in order.
 SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
 _ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
+# What squeue prints for a field that is not set.
+_SQUEUE_NONE = "(null)"
 _ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
 
 
@@ -231,7 +233,7 @@ class CommandLineSlurm:
             raise SlurmJobNotFound(f"squeue: no pending or running job {job_id}")
         match result.stdout.split(delimiter):
             case [shown_id, comment, end] if shown_id == job_id and not end.strip():
-                return comment
+                return "" if comment == _SQUEUE_NONE else comment
             case _:
                 raise SlurmError(
                     f"squeue -j {job_id} printed something else than that job's"

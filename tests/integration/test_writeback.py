@@ -197,3 +197,26 @@ def test_jobs_that_ended_while_the_writer_was_down_get_theirs_when_it_starts(rig
         written = wait_written(rig, raw_id)
         assert_comment_matches_result(admin_comment(rig, job_id), written)
     assert not (rig.spool / "ended" / f"{raw_handed}.end").exists()
+
+
+def test_ours_is_merged_back_after_a_tool_that_replaces_the_whole_comment(rig: Rig) -> None:
+    start_writer(rig)
+    job_id = rig.submit_work("--gres=gpu:1", units=2)
+    raw_id = raw_ids(rig, job_id)[job_id]
+    written = wait_written(rig, raw_id)
+    assert written.write is not None
+    ours = written.write.payload
+
+    # Princeton Jobstats' EpilogSlurmctld: the whole field replaced, with sacctmgr.
+    rig.cluster.run(
+        "sacctmgr", "-i", "modify", "job", "where", f"jobid={job_id}",
+        "set", "AdminComment=JS1:H4sIAAAAAAAAAw==",
+    )  # fmt: skip
+
+    deadline = time.monotonic() + DEADLINE_S
+    comment = admin_comment(rig, job_id)
+    while comment != f"js1:h4siaaaaaaaaaw== {ours}" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        comment = admin_comment(rig, job_id)
+    # 22.05's sacctmgr lower-cased theirs when they wrote it; ours follows theirs.
+    assert comment == f"js1:h4siaaaaaaaaaw== {ours}", rig.log_tails()

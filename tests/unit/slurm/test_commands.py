@@ -292,10 +292,11 @@ def test_raw_output_with_the_separator_in_a_comment_is_refused_not_misread() -> 
 
 
 def test_running_admin_comment_is_read_from_squeue_between_delimiters() -> None:
+    text = "foreign tool: a b|c\n   AdminComment=forged"
+
     def answer(argv: Sequence[str]) -> CommandResult:
         assert argv[:4] == ["squeue", "-h", "-j", "315"]
         delimiter = argv[-1].split(":0", 2)[1].split(",")[0]
-        text = "foreign tool: a b|c\n   AdminComment=forged"
         return CommandResult(0, f"315{delimiter}{text}{delimiter}\n", "")
 
     runner = RecordedRunner(answer)
@@ -303,6 +304,8 @@ def test_running_admin_comment_is_read_from_squeue_between_delimiters() -> None:
     held = CommandLineSlurm(runner).running_admin_comment("315")
 
     assert held == "foreign tool: a b|c\n   AdminComment=forged"
+    text = "(null)"  # squeue's word for a job without one
+    assert CommandLineSlurm(runner).running_admin_comment("315") == ""
     gone = replay(stdout="")
     with pytest.raises(SlurmJobNotFound, match="315"):
         CommandLineSlurm(gone).running_admin_comment("315")
