@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import operator
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -496,3 +498,127 @@ def test_a_mutated_batch_is_never_a_server_error_and_a_refusal_writes_nothing(
             _assert_stored_values_in_bounds(hostile)
     finally:
         example.rollback()
+
+
+# --- nothing of the body is read before the token is known good -------------------------
+
+
+@dataclass
+class Upload:
+    """A raw ASGI POST whose body comes in chunks, counting how many the app pulled."""
+
+    headers: dict[str, str]
+    chunks: int
+    chunk_bytes: int = 64 * 1024
+    pulled: int = 0
+    status: int = 0
+
+    async def receive(self) -> dict[str, Any]:
+        if self.pulled == self.chunks:
+            return {"type": "http.disconnect"}
+        self.pulled += 1
+        more = self.pulled < self.chunks
+        return {"type": "http.request", "body": b" " * self.chunk_bytes, "more_body": more}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+
+    def to(self, app: Any) -> Upload:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/api/v1/intervals",
+            "raw_path": b"/api/v1/intervals",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in self.headers.items()],
+            "client": ("127.0.0.1", 40000),
+            "server": ("127.0.0.1", 8350),
+        }
+        anyio.run(app, scope, self.receive, self.send)
+        return self
+
+
+FORGED = {"Authorization": "Bearer " + "f" * 43, "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        FORGED,  # streamed, no length declared
+        {**FORGED, "Content-Length": str(64 * 1024 * 1024 * 1024)},
+        {"Content-Type": "application/json", "Content-Length": "1000000"},  # no token at all
+    ],
+    ids=["streamed", "64 GB declared", "no token"],
+)
+def test_no_body_is_read_for_a_bad_token(factory: SessionFactory, headers: dict[str, str]) -> None:
+    upload = Upload(headers, chunks=200).to(create_app(factory, clock=lambda: NOW))
+
+    assert (upload.status, upload.pulled) == (401, 0)
+
+
+def test_no_body_is_read_when_its_declared_length_is_over_the_limit(
+    hostile: Api, factory: SessionFactory
+) -> None:
+    headers = {**FORGED, "Authorization": f"Bearer {hostile.token}", "Content-Length": "1001"}
+    app = create_app(factory, max_body_bytes=1000, clock=lambda: NOW)
+
+    upload = Upload(headers, chunks=200).to(app)
+
+    assert (upload.status, upload.pulled) == (413, 0)
+
+
+def test_no_body_is_read_when_it_is_not_json(hostile: Api, factory: SessionFactory) -> None:
+    headers = {"Authorization": f"Bearer {hostile.token}", "Content-Type": "text/plain"}
+
+    upload = Upload(headers, chunks=200).to(create_app(factory, clock=lambda: NOW))
+
+    assert (upload.status, upload.pulled) == (415, 0)
+
+
+def test_a_streamed_body_is_cut_off_at_the_limit(hostile: Api, factory: SessionFactory) -> None:
+    headers = {**FORGED, "Authorization": f"Bearer {hostile.token}"}
+    app = create_app(factory, max_body_bytes=1000, clock=lambda: NOW)
+
+    upload = Upload(headers, chunks=200, chunk_bytes=300).to(app)
+
+    assert (upload.status, upload.pulled) == (413, 4)  # 1200 bytes: the first over 1000
+
+
+# --- request text in logs ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("node", ["vm\nWARNING forged line", "vm\u2028forged", "vm\u001b[2J"])
+def test_request_text_never_reaches_a_log_line_raw(
+    hostile: Api, caplog: pytest.LogCaptureFixture, node: str
+) -> None:
+    other = issue_token(hostile.session, CLUSTER, "gpu02")
+    hostile.session.commit()
+
+    with caplog.at_level(logging.DEBUG, logger="slurm_carbon"):
+        responses = [
+            hostile.post(_body(interval(0), node=node)),
+            hostile.post(_body(interval(0), node=node), token=other),
+            hostile.post(_body(interval(0, device={"uuid": node, "kind": "gpu"}))),
+        ]
+
+    assert [response.status_code for response in responses] == [422, 422, 422]
+    assert not any(has_control(record.getMessage()) for record in caplog.records)
+
+
+def test_a_refused_node_is_logged_escaped(hostile: Api, caplog: pytest.LogCaptureFixture) -> None:
+    other = issue_token(hostile.session, CLUSTER, "gpu\u00e9\u202e02")
+    hostile.session.commit()
+
+    with caplog.at_level(logging.WARNING, logger="slurm_carbon.service"):
+        response = hostile.post(_body(interval(0)), token=other)
+
+    assert response.status_code == 403
+    assert caplog.messages == [
+        "ingest refused: token of node=gpu\u00e9\\u202e02 cluster=sclocal"
+        " reported for node=vm cluster=sclocal"
+    ]
