@@ -6,7 +6,8 @@ greater than or equal to 0``. Strict mode: no "123" for 123, no 1.0 for a job
 id, no ``true`` for a number, no Unix time (number or numeric string) for a
 datetime; unknown fields are refused.
 
-Every value is bounded where it enters (the README's "Limits" lists the bounds):
+Every value is bounded where it enters (listed for users in the README, "How a job
+is measured", step 3):
 times are aware, convert to UTC and fall between :data:`EARLIEST_TIME` and
 :data:`MAX_CLOCK_AHEAD` past the service's clock (given as ``context={"now":
 ...}`` to the validation); an interval ends after it starts and lasts at most
@@ -57,6 +58,7 @@ __all__ = [
     "first_error",
 ]
 
+#: About 3 MB of JSON, inside MAX_BODY_BYTES; an agent's batch holds far fewer.
 MAX_INTERVALS = 10_000
 #: Slurm job ids are uint32 (a 26-bit local id and 6 bits of federation cluster id).
 MAX_JOB_ID = 2**32 - 1

@@ -29,6 +29,7 @@ from slurm_carbon.service.schemas import (
     EARLIEST_TIME,
     MAX_CLOCK_AHEAD,
     MAX_DEVICE_POWER_W,
+    MAX_ERROR_CHARS,
     MAX_INTERVAL,
     MAX_JOB_ID,
 )
@@ -238,6 +239,7 @@ CATALOGUE = [
     Hostile("number in intervals", _envelope(intervals=[1]), 422, "intervals[0]: "),
     Hostile("unknown key", _envelope(colour="green"), 422, "colour: "),
     Hostile("newline in an unknown key", _envelope(**{"a\nb": 1}), 422, "a\\x0ab: "),
+    Hostile("1 MB unknown key", _envelope(**{"k" * 1024 * 1024: 1}), 422, "kkkk"),
     *_group(
         422,
         "body: ",
@@ -287,6 +289,7 @@ def test_a_hostile_payload_is_refused_naming_its_field(
     assert response.status_code == hostile_payload.status, response.text
     assert response.json()["error"].startswith(hostile_payload.error), response.text
     assert not has_control(response.json()["error"])
+    assert len(response.json()["error"]) <= MAX_ERROR_CHARS
     assert hostile.counts() == before
 
 
