@@ -20,7 +20,13 @@ Schema changes are Alembic revisions in ``migrations/versions``, applied with
 
 from __future__ import annotations
 
-from slurm_carbon.store.engine import make_engine, redact_url, session_factory, sqlite_file
+from slurm_carbon.store.engine import (
+    make_engine,
+    redact_url,
+    session_factory,
+    sqlite_file,
+    url_has_password,
+)
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.migrate import current_revision, downgrade, head_revision, upgrade
 from slurm_carbon.store.models import (
@@ -98,4 +104,5 @@ __all__ = [
     "transaction",
     "upgrade",
     "upsert_job",
+    "url_has_password",
 ]

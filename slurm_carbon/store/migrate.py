@@ -12,7 +12,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 
 from slurm_carbon.errors import StoreError
-from slurm_carbon.store.engine import make_engine, redact_url
+from slurm_carbon.store.engine import create_sqlite_file, make_engine, redact_url
 
 __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "upgrade"]
 
@@ -57,13 +57,18 @@ def current_revision(url: str | URL) -> str | None:
 def upgrade(url: str | URL, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate the database up to ``revision``, in one transaction.
 
+    A SQLite database's file is created first, readable by its owner only
+    (:func:`~slurm_carbon.store.engine.create_sqlite_file`).
+
     Returns:
         The revisions before and after (None: an empty, never migrated database).
 
     Raises:
         StoreError: the database cannot be reached, the revision is unknown, or a
-            migration failed (then nothing was changed).
+            migration failed (then nothing was changed), or a SQLite file cannot
+            be created.
     """
+    create_sqlite_file(url)
     return _migrate(url, revision, up=True)
 
 

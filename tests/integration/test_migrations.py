@@ -112,7 +112,7 @@ def _closed_port() -> int:
 def test_cli_upgrade_of_an_unreachable_database_is_one_line() -> None:
     port = _closed_port()
     url = f"postgresql+psycopg://carbon:s3cret@127.0.0.1:{port}/slurm_carbon"
-    result = CliRunner().invoke(db, ["upgrade", "--url", url])
+    result = CliRunner().invoke(db, ["upgrade"], env={"SLURM_CARBON_DB_URL": url})
     assert result.exit_code == 1
     assert result.output == (
         f"Error: cannot reach database at postgresql+psycopg://carbon:***@127.0.0.1:{port}"

@@ -118,7 +118,7 @@ def test_an_unreachable_database_is_one_line(command: list[str]) -> None:
     port = _closed_port()
     url = f"postgresql+psycopg://carbon:s3cret@127.0.0.1:{port}/slurm_carbon"
 
-    result = CliRunner().invoke(cli, [*command, "--url", url])
+    result = CliRunner().invoke(cli, command, env={"SLURM_CARBON_DB_URL": url})
 
     assert result.exit_code == 1
     assert result.output == (

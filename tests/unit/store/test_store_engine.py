@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import os
 import socket
+import stat
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from slurm_carbon.errors import StoreError
-from slurm_carbon.store import make_engine, redact_url, sqlite_file
+from slurm_carbon.store import make_engine, redact_url, sqlite_file, upgrade
 
 
 def _closed_port() -> int:
@@ -55,3 +57,40 @@ def test_redact_url_and_sqlite_file() -> None:
     assert sqlite_file("sqlite:////var/lib/x/y.db") == Path("/var/lib/x/y.db")
     assert sqlite_file("sqlite://") is None
     assert sqlite_file("postgresql+psycopg://h/d") is None
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_upgrade_creates_the_sqlite_file_0600_in_a_0750_directory(tmp_path: Path) -> None:
+    old_umask = os.umask(0o022)  # the usual umask, which would give 0644 and 0755
+    try:
+        path = tmp_path / "var" / "lib" / "slurm-carbon" / "slurm-carbon.db"
+        upgrade(f"sqlite:///{path}")
+        engine = make_engine(f"sqlite:///{path}")
+        with engine.connect() as connection:  # WAL and shared-memory files exist while open
+            connection.execute(text("SELECT 1"))
+            modes = {p.name: _mode(p) for p in path.parent.iterdir()}
+        engine.dispose()
+    finally:
+        os.umask(old_umask)
+
+    assert _mode(path.parent) == 0o750
+    assert modes == {
+        "slurm-carbon.db": 0o600,
+        "slurm-carbon.db-wal": 0o600,
+        "slurm-carbon.db-shm": 0o600,
+    }
+
+
+def test_upgrade_takes_others_access_away_from_an_existing_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    path.touch()
+    path.chmod(0o644)
+    tmp_path.chmod(0o755)
+
+    upgrade(f"sqlite:///{path}")
+
+    assert _mode(path) == 0o640
+    assert _mode(tmp_path) == 0o755  # an existing directory is the site's business
