@@ -2,7 +2,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -77,7 +76,7 @@ def test_vanished_domain_is_lost(tmp_path: Path) -> None:
         rapl.energy_uj(rapl.domains()[3])
 
 
-_READ_AS_NOBODY = """
+_READ_UNPRIVILEGED = """
 import sys
 from pathlib import Path
 from slurm_carbon.errors import SensorPermission
@@ -89,39 +88,39 @@ except SensorPermission as exc:
 """
 
 
-def test_root_only_counter_is_a_permission_error_naming_file_and_fix() -> None:
-    # energy_uj is 0400 root on real kernels; only a non-root reader sees it.
-    with tempfile.TemporaryDirectory() as scratch:
-        Path(scratch).chmod(0o755)
-        root = _copy("one_socket_no_dram", Path(scratch))
-        counter = root / "intel-rapl:0" / "energy_uj"
-        if os.geteuid() != 0:
-            counter.chmod(0o000)
-            with pytest.raises(SensorPermission) as caught:
-                RaplBackend(root)
-            message = str(caught.value)
-        else:
-            setpriv = shutil.which("setpriv")
-            if setpriv is None:
-                pytest.skip("running as root without setpriv to drop privileges")
-            counter.chmod(0o400)
-            done = subprocess.run(
-                [
-                    setpriv,
-                    "--reuid=65534",
-                    "--regid=65534",
-                    "--clear-groups",
-                    sys.executable,
-                    "-c",
-                    _READ_AS_NOBODY,
-                    str(root),
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=60,
-            )
-            message = done.stdout
+def test_root_only_counter_is_a_permission_error_naming_file_and_fix(tmp_path: Path) -> None:
+    # energy_uj is 0400 root on real kernels: a reader without root's powers is refused.
+    root = _copy("one_socket_no_dram", tmp_path)
+    counter = root / "intel-rapl:0" / "energy_uj"
+    counter.chmod(0o000)
+    if os.geteuid() != 0:
+        with pytest.raises(SensorPermission) as caught:
+            RaplBackend(root)
+        message = str(caught.value)
+    else:
+        # Root reads any file through CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH: the child
+        # stays root (so it reaches this interpreter and checkout wherever they are,
+        # /root included) but without those two capabilities.
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv to drop capabilities")
+        done = subprocess.run(
+            [
+                setpriv,
+                "--inh-caps=-all",
+                "--ambient-caps=-all",
+                "--bounding-set=-dac_override,-dac_read_search",
+                sys.executable,
+                "-c",
+                _READ_UNPRIVILEGED,
+                str(root),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        message = done.stdout
     assert str(counter) in message
     assert "run the agent as root" in message
     assert "CVE-2020-8694" in message
