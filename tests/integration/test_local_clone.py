@@ -24,10 +24,13 @@ pytestmark = [
 DEPLOY_LOCAL = Path(__file__).resolve().parents[2] / "deploy" / "local"
 
 
-def _postgres(clone: Path, command: str) -> subprocess.CompletedProcess[str]:
+def _postgres(
+    clone: Path, command: str, *, under_lock: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "SLURM_CARBON_LOCAL"}
+    prefix = [] if under_lock is None else ["flock", str(under_lock)]
     return subprocess.run(
-        [str(clone / "deploy/local/postgres"), command],
+        [*prefix, str(clone / "deploy/local/postgres"), command],
         capture_output=True,
         text=True,
         timeout=180,
@@ -42,9 +45,13 @@ def test_postgres_starts_from_a_clone_under_a_0700_directory(tmp_path: Path) -> 
     home.chmod(0o700)
     clone = home / "slurm_carbon"
     shutil.copytree(DEPLOY_LOCAL, clone / "deploy" / "local")
+    lock = tmp_path / "servers.lock"  # as tests take /tmp/slurm_carbon-servers.lock
     try:
-        started = _postgres(clone, "start")
+        started = _postgres(clone, "start", under_lock=lock)
         assert started.returncode == 0, started.stderr
+        # The server must not keep the caller's lock (flock(1) passes its descriptor on).
+        free = subprocess.run(["flock", "-n", str(lock), "true"], check=False, timeout=10)
+        assert free.returncode == 0, "the server holds the lock its caller took"
         status = _postgres(clone, "status")
         url = _postgres(clone, "url").stdout.strip()
         engine = make_engine(url)
