@@ -35,21 +35,22 @@ make_local_state_dir() {
     fi
 }
 
-# Runs "$@" with every file descriptor above 2 closed. Servers started through it
-# keep none of their caller's open files: not the lock a caller took with flock(1),
-# which passes its descriptor on and would be held for as long as the server runs.
-without_inherited_fds() {
-    (
-        for fd in /proc/self/fd/*; do
-            fd=${fd##*/}
-            if ((fd > 2)); then
-                eval "exec $fd>&-"
-            fi
-        done
-        if declare -F "$1" >/dev/null; then
-            "$@" # a function: it runs in this subshell
-        else
-            exec "$@"
+# Closes every file descriptor above 2, then runs "$@" in place of the caller: call
+# it in a child, `exec_without_inherited_fds cmd ... &` or `(exec_without_inherited_fds f)`.
+# Servers started through it keep none of their caller's open files: not the lock a
+# caller took with flock(1), which passes its descriptor on and would be held for as
+# long as the server runs.
+exec_without_inherited_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if ((fd > 2)); then
+            eval "exec $fd>&-"
         fi
-    )
+    done
+    if declare -F "$1" >/dev/null; then
+        "$@" # a function runs in this child, which ends with it
+        exit
+    fi
+    exec "$@"
 }
