@@ -15,6 +15,7 @@ from slurm_carbon.agent.cpu import CpuEnergyEstimate
 from slurm_carbon.agent.handoff import CapRequest, write_cap_request
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
+from slurm_carbon.cli.params import SLURM_ID_MAX, FiniteRange, Name
 from slurm_carbon.errors import SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
 from slurm_carbon.sensors.estimate import (
@@ -112,12 +113,17 @@ def agent() -> None:
     help="File holding this node's token, mode 600 [env: SLURM_CARBON_TOKEN_FILE]",
 )
 @click.option(
-    "--cluster", envvar="SLURM_CARBON_CLUSTER", required=True, help="[env: SLURM_CARBON_CLUSTER]"
+    "--cluster",
+    envvar="SLURM_CARBON_CLUSTER",
+    required=True,
+    type=Name(),
+    help="[env: SLURM_CARBON_CLUSTER]",
 )
 @click.option(
     "--node",
     envvar="SLURM_CARBON_NODE",
     default=None,
+    type=Name(),
     help="This node's name (default: hostname -s) [env: SLURM_CARBON_NODE]",
 )
 @click.option(
@@ -138,7 +144,7 @@ def agent() -> None:
 @click.option(
     "--sample-s",
     envvar="SLURM_CARBON_SAMPLE_S",
-    type=click.FloatRange(min=0.05),
+    type=FiniteRange(min=0.05),
     default=1.0,
     show_default=True,
     help="Seconds between samples [env: SLURM_CARBON_SAMPLE_S]",
@@ -146,7 +152,7 @@ def agent() -> None:
 @click.option(
     "--interval-s",
     envvar="SLURM_CARBON_INTERVAL_S",
-    type=click.FloatRange(min=1.0),
+    type=FiniteRange(min=1.0),
     default=60.0,
     show_default=True,
     help="Interval length, aligned to UTC multiples [env: SLURM_CARBON_INTERVAL_S]",
@@ -154,7 +160,7 @@ def agent() -> None:
 @click.option(
     "--tdp-w",
     envvar="SLURM_CARBON_TDP_W",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteRange(min=0.0, min_open=True),
     default=None,
     help="CPU TDP for the estimate used when RAPL is missing [env: SLURM_CARBON_TDP_W]",
 )
@@ -192,6 +198,10 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     """Run the agent until SIGTERM/SIGINT (as root, one per node)."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = read_token(token_file)
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise click.ClickException(f"cannot create --state {state}: {err.strerror}") from err
     node_name = node or socket.gethostname().split(".")[0]
     gpus = _gpu_backend(gpu_backend, sim_dir)
     cpu_backend, cpu_estimate = _cpu_backend(tdp_w, tdp_table)
@@ -225,17 +235,21 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
 
 @agent.command("set-cap")
 @spool_option
-@click.option("--job", "job_id", type=click.IntRange(min=1), required=True, help="Slurm job id.")
+@click.option(
+    "--job", "job_id", type=click.IntRange(1, SLURM_ID_MAX), required=True, help="Slurm job id."
+)
 @click.option("--gpu", required=True, help="The GPU: UUID (GPU-...) or minor number.")
 @click.option(
     "--watts",
-    type=click.FloatRange(min=0.0, min_open=True),
+    type=FiniteRange(min=0.0, min_open=True),
     required=True,
     help="The limit; clamped to the GPU's range.",
 )
 def set_cap_command(spool: Path, job_id: int, gpu: str, watts: float) -> None:
     """Ask the agent to cap a GPU the job holds alone (applied at its next tick)."""
-    if not (gpu.isdigit() or gpu.startswith(("GPU-", "MIG-"))) or any(c.isspace() for c in gpu):
+    minor = gpu.isascii() and gpu.isdigit() and len(gpu) <= 3  # /dev/nvidia0 .. /dev/nvidia255
+    odd = any(c.isspace() or not c.isprintable() for c in gpu)
+    if not (minor or gpu.startswith(("GPU-", "MIG-"))) or odd:
         raise click.ClickException(f"--gpu must be a UUID (GPU-...) or a minor number, got {gpu!r}")
     try:
         path = write_cap_request(spool / "caps", CapRequest(job_id, gpu, watts))

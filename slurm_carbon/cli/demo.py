@@ -27,6 +27,7 @@ import requests
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_options
+from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, CiSignal
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
@@ -68,7 +69,9 @@ _DEMO_TDP_W = 100.0
     required=True,
     help="The cluster's hand-off spool, where its shims write [env: SLURM_CARBON_SPOOL].",
 )
-@click.option("--region", default="SE", show_default=True, help="Region of the cluster.")
+@click.option(
+    "--region", default="SE", show_default=True, type=Name(), help="Region of the cluster."
+)
 @click.option(
     "--trace",
     type=click.Path(path_type=Path),
@@ -77,9 +80,14 @@ _DEMO_TDP_W = 100.0
     " as if live (default: a synthetic day around the region's annual mean).",
 )
 @trace_options
-@click.option("--pue", default=1.2, show_default=True, type=click.FloatRange(min=1.0))
+@click.option("--pue", default=1.2, show_default=True, type=FiniteRange(min=1.0))
 @click.option(
-    "--timeout", "timeout_s", default=300.0, show_default=True, help="Seconds to wait for jobs."
+    "--timeout",
+    "timeout_s",
+    default=300.0,
+    show_default=True,
+    type=FiniteRange(min=0, min_open=True),
+    help="Seconds to wait for jobs.",
 )
 def demo(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes them
     url: str,

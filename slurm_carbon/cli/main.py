@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from slurm_carbon import __version__
@@ -13,11 +15,34 @@ from slurm_carbon.cli.report import report
 from slurm_carbon.cli.service import service, token
 from slurm_carbon.cli.sim import sim
 from slurm_carbon.cli.writer import writer
+from slurm_carbon.text import escape_control
 
 __all__ = ["cli", "main"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The command group; every error it shows is one line without control characters.
+
+    A command's error message may quote what it was given (a path, a name, a
+    revision): a newline there would break the one-line rule, an escape sequence
+    would reach the terminal.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; its error, if any, is made one safe line.
+
+        click's own usage errors (exit 2) quote values with ``repr``, which escapes.
+        """
+        try:
+            return super().invoke(ctx)
+        except click.UsageError:
+            raise
+        except click.ClickException as err:
+            message = " ".join(escape_control(err.format_message()).split())
+            raise click.ClickException(message) from err  # exit 1, as every such error
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="slurm-carbon")
 def cli() -> None:
     """Energy and carbon accounting for Slurm jobs."""

@@ -90,7 +90,6 @@ from slurm_carbon.store.reports import (
     iter_jobs,
     totals,
 )
-from slurm_carbon.text import escape_control
 from slurm_carbon.units import format_co2e, format_energy, format_number
 
 __all__ = ["Caller", "current_caller", "is_admin", "report"]
@@ -202,7 +201,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
         finally:
             engine.dispose()
     except (ConfigError, StoreError) as err:
-        raise click.ClickException(" ".join(escape_control(str(err)).split())) from err
+        raise click.ClickException(str(err)) from err
 
 
 def _output(  # noqa: PLR0913 (what report was asked)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from slurm_carbon.accounting import equivalents
+from slurm_carbon.cli.params import SLURM_ID_MAX
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.store.reports import GroupTotals, JobFigures, JobRow, JobSelector
 from slurm_carbon.text import escape_control, has_control
@@ -54,10 +55,6 @@ __all__ = [
 ]
 
 JOULES_PER_KWH = 3_600_000.0
-
-SLURM_ID_MAX = 2**32 - 1
-"""Largest job or array task id: Slurm keeps them as ``uint32_t`` (larger ones exist nowhere,
-and the store's BIGINT column would overflow on what a user may type)."""
 
 TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 """Earliest -S/-E accepted: Slurm records times as Unix epoch seconds."""
@@ -179,8 +176,10 @@ def parse_time(text: str, now: datetime) -> datetime:
     }
     try:
         found = named.get(word) or _relative(word, now) or _absolute(word, now, midnight)
-    except (ValueError, OverflowError):  # a date that does not exist, or beyond year 9999
+    except ValueError:  # a date that does not exist
         found = None
+    except OverflowError:  # now +- N beyond what a datetime holds
+        found = TIME_MAX
     if found is None:
         raise ConfigError(
             f"invalid time {_shown(text)} (use YYYY-MM-DD[THH:MM[:SS]], HH:MM[:SS], MM/DD[/YY],"
@@ -200,7 +199,7 @@ _SHOWN_MAX = 60
 def _shown(text: str) -> str:
     """A bad input quoted for an error message: escaped, and cut if long."""
     cut = text if len(text) <= _SHOWN_MAX else text[:_SHOWN_MAX] + "..."
-    return repr(escape_control(cut))
+    return f"'{escape_control(cut)}'"
 
 
 def _relative(word: str, now: datetime) -> datetime | None:
@@ -266,7 +265,8 @@ def parse_jobs(text: str) -> tuple[JobSelector, ...]:
     """Comma-separated job ids: ``12`` (a job, or every task of array 12), ``12_3`` (one task).
 
     Raises:
-        ConfigError: something else than such ids, an id above :data:`SLURM_ID_MAX`,
+        ConfigError: something else than such ids, an id (or task) above Slurm's uint32
+            (:data:`~slurm_carbon.cli.params.SLURM_ID_MAX`, which the store's BIGINT holds),
             or more than :data:`LIST_MAX` of them.
     """
     items = _items(text, "job id")

@@ -14,6 +14,7 @@ import uvicorn.config
 from starlette.applications import Starlette
 
 from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.params import Name
 from slurm_carbon.config import SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.factory import build_chain
@@ -111,8 +112,16 @@ def _log_config() -> dict[str, Any]:
 
 @click.command()
 @url_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, help="Port to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, type=Name(), help="Address to listen on."
+)
+@click.option(
+    "--port",
+    default=DEFAULT_PORT,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
 @click.option(
     "--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Processes."
 )
@@ -154,8 +163,10 @@ def token() -> None:
     """Issue and revoke the tokens nodes report with."""
 
 
-_node_option = click.option("--node", required=True, help="The node's hostname, as Slurm has it.")
-_cluster_option = click.option("--cluster", required=True, help="Slurm's ClusterName.")
+_node_option = click.option(
+    "--node", required=True, type=Name(), help="The node's hostname, as Slurm has it."
+)
+_cluster_option = click.option("--cluster", required=True, type=Name(), help="Slurm's ClusterName.")
 
 
 @token.command("issue")

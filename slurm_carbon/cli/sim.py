@@ -15,6 +15,7 @@ from types import FrameType
 
 import click
 
+from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.errors import ConfigError, SensorError
 from slurm_carbon.sensors.profiles import PowerProfile, load_zeus_profile
 from slurm_carbon.sensors.sim import SimBackend, init_devices, state_path
@@ -24,6 +25,15 @@ __all__ = ["sim"]
 
 PROGRESS_EVERY_S = 5.0
 """At most one progress line this often. Units: seconds."""
+
+SIM_GPUS_MAX = 64
+"""Most simulated GPUs: a node holds 8 or 16; each is a file and a thread of work."""
+
+UNITS_MAX = 1e6
+"""Most work units (epochs) of one ``sim work``: about 11 days at the synthetic 1 s per unit."""
+
+TICK_MAX_S = 60.0
+"""Longest step of the simulated workload: longer and its power is a straight line. Units: s."""
 
 dir_option = click.option(
     "--dir",
@@ -63,7 +73,7 @@ def sim() -> None:
 
 @sim.command("init")
 @dir_option
-@click.option("--gpus", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--gpus", type=click.IntRange(1, SIM_GPUS_MAX), default=4, show_default=True)
 @profile_option
 @workload_option
 def init_command(directory: Path, gpus: int, profile: Path | None, workload: str) -> None:
@@ -104,10 +114,17 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
 @sim.command("work")
 @dir_option
 @click.option("--gpus", "gpus_text", help="Minor numbers, e.g. 0,1 [default: $SLURM_JOB_GPUS]")
-@click.option("--units", type=float, required=True, help="Work to do (epochs for Zeus profiles).")
+@click.option(
+    "--units",
+    type=FiniteRange(0, UNITS_MAX, min_open=True),
+    required=True,
+    help="Work to do (epochs for Zeus profiles).",
+)
 @profile_option
 @workload_option
-@click.option("--tick", "tick_s", type=click.FloatRange(min=0.001), default=0.1, show_default=True)
+@click.option(
+    "--tick", "tick_s", type=FiniteRange(0.001, TICK_MAX_S), default=0.1, show_default=True
+)
 @click.option("--result", "result_path", type=click.Path(dir_okay=False, path_type=Path))
 def work_command(  # noqa: PLR0913, PLR0917 - click passes one argument per option
     directory: Path,
@@ -119,8 +136,6 @@ def work_command(  # noqa: PLR0913, PLR0917 - click passes one argument per opti
     result_path: Path | None,
 ) -> None:
     """Run UNITS of work on simulated GPUs, then print the ground truth."""
-    if units <= 0:
-        raise click.ClickException(f"--units must be > 0, got {units:g}")
     minors = _parse_gpus(gpus_text, "--gpus") if gpus_text else _gpus_from_environment()
     missing = [m for m in minors if not state_path(directory, m).is_file()]
     if missing or not minors:

@@ -22,6 +22,7 @@ import requests
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.options import spool_option
+from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
 from slurm_carbon.errors import ConfigError, IntensityUnavailable, SlurmCarbonError
@@ -97,19 +98,26 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
     envvar="SLURM_CARBON_CONFIG",
     help="Site configuration (regions, PUE, AdminComment policy).",
 )
-@click.option("--region", envvar="SLURM_CARBON_REGION", help="Region without --config, e.g. SE.")
-@click.option("--pue", type=click.FloatRange(min=1.0), help="PUE without --config [1.0].")
+@click.option(
+    "--region", envvar="SLURM_CARBON_REGION", type=Name(), help="Region without --config, e.g. SE."
+)
+@click.option("--pue", type=FiniteRange(min=1.0), help="PUE without --config [1.0].")
 @click.option("--once", is_flag=True, help="One pass (hand-offs, sweep, due writes), then exit.")
-@click.option("--poll-s", default=2.0, show_default=True, type=click.FloatRange(min=0.05))
-@click.option("--sweep-s", default=300.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--poll-s", default=2.0, show_default=True, type=FiniteRange(min=0.05))
+@click.option("--sweep-s", default=300.0, show_default=True, type=FiniteRange(min=1))
 @click.option(
     "--settle-delay-s",
     default=30.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=FiniteRange(min=0),
     help="Seconds after a job's End before its result is computed (agents deliver first).",
 )
-@click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+)
 def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     url: str,
     spool: Path,

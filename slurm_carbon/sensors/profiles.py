@@ -214,6 +214,8 @@ def load_zeus_profile(path: Path, workload: str) -> PowerProfile:
             rows = [row for row in reader if _matches(row, parts)]
     except OSError as exc:
         raise ConfigError(f"cannot read power profile {path}: {exc.strerror}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:  # e.g. a field over csv's 131,072 limit
+        raise ConfigError(f"{path}: not a Zeus power summary: {exc}") from exc
     if not rows:
         raise ConfigError(f"{path}: no rows for workload {workload!r}")
     batch = max(int(row["batch_size"]) for row in rows)

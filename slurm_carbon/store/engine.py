@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.text import has_control
 
 __all__ = [
     "create_sqlite_file",
@@ -39,6 +40,8 @@ _OTHERS = 0o007
 
 
 def _parse(url: str | URL) -> URL:
+    if isinstance(url, str) and has_control(url):  # a NUL reaches the driver's C strings
+        raise StoreError("invalid database URL: it holds control characters")
     try:
         return make_url(url)
     except ArgumentError as err:

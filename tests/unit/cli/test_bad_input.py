@@ -1,0 +1,347 @@
+"""Hostile values for every ``slurm-carbon`` command's options: one line, exit 1 or 2, no traceback.
+
+A catalogue: each case names the command, the bad value and a fragment the error
+must hold (the option or the value). Cases run in-process with click's runner
+(so that a NUL can be passed); commands that would run for good if a bad value
+got through (``service``, ``agent run``) run as a child with a deadline instead.
+Nothing here needs Slurm: ``PATH`` holds no Slurm command.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from slurm_carbon.cli.main import cli
+from slurm_carbon.cli.report_format import LIST_MAX
+from slurm_carbon.config import CONFIG_MAX_BYTES
+from slurm_carbon.store import upgrade
+
+#: Beyond Python's int-parsing limit (4,300 digits).
+HUGE = "9" * 5000
+#: Just beyond Slurm's uint32 job ids, and beyond the store's signed BIGINT.
+UINT32_PLUS_1 = str(2**32)
+BIGINT_PLUS_1 = str(2**63)
+ESC = "\x1b]0;owned\x07\x1b[2J"
+#: Seconds a child running a long-lived command may take to refuse its options.
+CHILD_DEADLINE_S = 60
+
+
+@dataclass(frozen=True)
+class Case:
+    """Arguments (``{tmp}`` stands for the test's directory) and what the error must name."""
+
+    args: tuple[str, ...]
+    names: str
+    child: bool = False
+
+
+def case(id_: str, *args: str, names: str, child: bool = False) -> object:
+    return pytest.param(Case(args, names, child), id=id_)
+
+
+R = ("report", "--url", "sqlite:///{tmp}/db.sqlite")
+TIMES = {
+    "days-3e6-ago": "now-3000000days",
+    "1e10-days-ahead": "now+9999999999days",
+    "1e23-weeks-ago": "now-99999999999999999999999weeks",
+    "1e6-weeks-ago": "now-1000000weeks",
+    "huge-offset": "now-" + HUGE,
+    "year-99999": "99999-01-01",
+    "year-0": "0000-01-01",
+    "year-1": "0001-01-01",
+    "year-9999-end": "9999-12-31T23:59:59",
+    "before-1970": "1969-12-31",
+    "empty": "",
+    "blank": " ",
+    "nul": "2024-01-01\x00",
+    "escape": ESC,
+    "feb-30": "2024-02-30",
+    "hour-25": "25:00",
+    "month-13": "13/45",
+    "unit-fortnight": "now-1fortnight",
+    "arabic-digits": "\u0662\u0660\u0662\u0664-\u0660\u0661-\u0660\u0661",  # 2024-01-01
+}
+REPORT_TIMES = [
+    case(f"report-{flag}-{name}", *R, flag, value, names="time")
+    for flag in ("-S", "-E")
+    for name, value in TIMES.items()
+]
+REPORT_JOBS = [
+    case(f"report-j-{name}", *R, "-j", value, names=shown)
+    for name, value, shown in [
+        ("bigint-plus-1", BIGINT_PLUS_1, BIGINT_PLUS_1),
+        ("uint32-plus-1", UINT32_PLUS_1, UINT32_PLUS_1),
+        ("task-uint32-plus-1", f"1_{UINT32_PLUS_1}", UINT32_PLUS_1),
+        ("task-bigint-plus-1", f"1_{BIGINT_PLUS_1}", BIGINT_PLUS_1),
+        ("huge", HUGE, "9999"),
+        ("huge-task", f"1_{HUGE}", "1_9999"),
+        ("negative", "-1", "'-1'"),
+        ("empty", "", "no job id"),
+        ("commas", ",", "no job id"),
+        ("arabic-digits", "\u0661\u0662", "job id"),  # 12
+        ("step", "12.batch", "12.batch"),
+        ("trailing-underscore", "12_", "12_"),
+        ("leading-underscore", "_1", "_1"),
+        ("nul", "1\x00", r"\x00"),
+        ("escape", ESC, r"\x1b"),
+        ("space-inside", "1 2", "1 2"),
+        ("hex", "0x10", "0x10"),
+        ("plus", "+1", "+1"),
+        ("too-many", ",".join(str(i) for i in range(LIST_MAX + 1)), f"at most {LIST_MAX:,}"),
+    ]
+]
+REPORT_NAMES = [
+    case(f"report-{flag}-{name}", *R, flag, value, names=shown)
+    for flag, what in (("-u", "user"), ("-A", "account"), ("-r", "partition"))
+    for name, value, shown in [
+        ("empty", "", f"no {what}"),
+        ("commas", ",,", f"no {what}"),
+        ("nul", "alice\x00", r"alice\x00"),
+        ("escape", ESC, r"\x1b]0;owned\x07"),
+        ("too-many", ",".join(f"n{i}" for i in range(LIST_MAX + 1)), f"at most {LIST_MAX:,}"),
+    ]
+]
+REPORT_OTHER = [
+    case("report-s-empty", *R, "-s", "", names="job state"),
+    case("report-s-unknown", *R, "-s", "DONE", names="'DONE'"),
+    case("report-s-nul", *R, "-s", "CD\x00", names=r"CD\x00"),
+    case("report-s-escape", *R, "-s", ESC, names=r"\x1b]0;owned"),
+    case("report-start-after-end", *R, "-S", "2024-03-14", "-E", "2024-03-01", names="after"),
+    case("report-by-unknown", *R, "--by", "node", names="--by"),
+    case("report-config-deep", *R, "--config", "{tmp}/deep.toml", names="nested too deeply"),
+    case("report-config-large", *R, "--config", "{tmp}/large.toml", names="larger than"),
+    case("report-config-dev-zero", *R, "--config", "/dev/zero", names="not a regular file"),
+    case("report-config-fifo", *R, "--config", "{tmp}/fifo", names="not a regular file"),
+    case("report-config-directory", *R, "--config", "{tmp}", names="--config"),
+    case("report-config-missing", *R, "--config", "{tmp}/absent.toml", names="absent.toml"),
+    case("report-config-latin1", *R, "--config", "{tmp}/latin1.toml", names="not UTF-8"),
+    case("report-config-nul", *R, "--config", "{tmp}/nul.toml", names="invalid TOML"),
+    case("report-url-empty", "report", "--url", "", names="database"),
+    case("report-url-garbage", "report", "--url", "nope", names="database"),
+    case("report-url-no-dir", "report", "--url", "sqlite:////nonexistent/x/y.db", names="database"),
+    case("report-url-foreign-driver", "report", "--url", "mysql://x/y", names="database"),
+    case("report-url-nul", "report", "--url", "sqlite:///\x00", names="database"),
+]
+D = ("--url", "sqlite:///{tmp}/db.sqlite")
+TOKENS = [
+    case(f"token-{verb}-{flag[2:]}-{name}", "token", verb, *D, *other, flag, value, names=flag)
+    for verb in ("issue", "revoke")
+    for flag, other in (("--node", ("--cluster", "c")), ("--cluster", ("--node", "n")))
+    for name, value in [("empty", ""), ("nul", "n\x00"), ("escape", ESC), ("long", "n" * 256)]
+]
+INTENSITY = [
+    case("intensity-show-start-huge", "intensity", "show", *D, "--region", "SE", "--start", HUGE,
+         names="--start"),
+    case("intensity-show-start-year-0", "intensity", "show", *D, "--region", "SE", "--start",
+         "0000-01-01", names="--start"),
+    case("intensity-show-start-nan", "intensity", "show", *D, "--region", "SE", "--start", "nan",
+         names="--start"),
+    case("intensity-show-end-overflow", "intensity", "show", *D, "--region", "SE", "--end",
+         "9999-12-31T23:59:59-01:00", names="--end"),
+    case("intensity-annual-nul", "intensity", "annual", "SE\x00", names=r"SE\x00"),
+    case("intensity-annual-empty", "intensity", "annual", "", names="''"),
+    case("intensity-annual-escape", "intensity", "annual", ESC, names=r"\x1b"),
+]  # fmt: skip
+S = ("--dir", "{tmp}/sim")
+SIM = [
+    case("sim-init-gpus-huge", "sim", "init", "--dir", "{tmp}/s2", "--gpus", "100000000",
+         names="--gpus"),
+    case("sim-init-gpus-digits", "sim", "init", "--dir", "{tmp}/s2", "--gpus", HUGE,
+         names="--gpus"),
+    case("sim-init-gpus-zero", "sim", "init", "--dir", "{tmp}/s2", "--gpus", "0", names="--gpus"),
+    case("sim-init-profile-field", "sim", "init", "--dir", "{tmp}/s2", "--profile",
+         "{tmp}/longfield.csv", names="longfield.csv"),
+    case("sim-init-profile-missing", "sim", "init", "--dir", "{tmp}/s2", "--profile",
+         "{tmp}/absent.csv", names="absent.csv"),
+    case("sim-init-profile-directory", "sim", "init", "--dir", "{tmp}/s2", "--profile", "{tmp}",
+         names="--profile"),
+    case("sim-init-dir-is-a-file", "sim", "init", "--dir", "{tmp}/deep.toml", names="deep.toml"),
+    case("sim-work-units-nan", "sim", "work", *S, "--gpus", "0", "--units", "nan",
+         names="--units"),
+    case("sim-work-units-inf", "sim", "work", *S, "--gpus", "0", "--units", "inf",
+         names="--units"),
+    case("sim-work-units-huge", "sim", "work", *S, "--gpus", "0", "--units", "1e308",
+         names="--units"),
+    case("sim-work-units-zero", "sim", "work", *S, "--gpus", "0", "--units", "0", names="--units"),
+    case("sim-work-units-negative", "sim", "work", *S, "--gpus", "0", "--units", "-1",
+         names="--units"),
+    case("sim-work-gpus-digits", "sim", "work", *S, "--gpus", HUGE, "--units", "1",
+         names="--gpus"),
+    case("sim-work-gpus-word", "sim", "work", *S, "--gpus", "x", "--units", "1", names="--gpus"),
+    case("sim-work-gpus-absent", "sim", "work", *S, "--gpus", "7", "--units", "1", names="[7]"),
+    case("sim-work-tick-nan", "sim", "work", *S, "--gpus", "0", "--units", "1", "--tick", "nan",
+         names="--tick"),
+    case("sim-work-tick-inf", "sim", "work", *S, "--gpus", "0", "--units", "1", "--tick", "inf",
+         names="--tick"),
+    case("sim-status-no-dir", "sim", "status", "--dir", "{tmp}/absent", names="absent"),
+]  # fmt: skip
+C = ("agent", "set-cap", "--spool", "{tmp}/spool")
+SET_CAP = [
+    case("set-cap-job-bigint", *C, "--job", BIGINT_PLUS_1, "--gpu", "0", "--watts", "100",
+         names="--job"),
+    case("set-cap-job-uint32", *C, "--job", UINT32_PLUS_1, "--gpu", "0", "--watts", "100",
+         names="--job"),
+    case("set-cap-job-digits", *C, "--job", HUGE, "--gpu", "0", "--watts", "100", names="--job"),
+    case("set-cap-job-zero", *C, "--job", "0", "--gpu", "0", "--watts", "100", names="--job"),
+    case("set-cap-watts-nan", *C, "--job", "1", "--gpu", "0", "--watts", "nan", names="--watts"),
+    case("set-cap-watts-inf", *C, "--job", "1", "--gpu", "0", "--watts", "inf", names="--watts"),
+    case("set-cap-watts-zero", *C, "--job", "1", "--gpu", "0", "--watts", "0", names="--watts"),
+    case("set-cap-gpu-nul", *C, "--job", "1", "--gpu", "0\x00", "--watts", "100", names="--gpu"),
+    case("set-cap-gpu-empty", *C, "--job", "1", "--gpu", "", "--watts", "100", names="--gpu"),
+    case("set-cap-gpu-digits", *C, "--job", "1", "--gpu", HUGE, "--watts", "100", names="--gpu"),
+]  # fmt: skip
+A = ("agent", "run", "--spool", "{tmp}/spool", "--state", "{tmp}/state", "--service-url",
+     "http://127.0.0.1:9", "--token-file", "{tmp}/token", "--cluster", "c", "--node", "n",
+     "--gpu-backend", "none", "--tdp-w", "100")  # fmt: skip
+AGENT_RUN = [
+    case(f"agent-run-{flag[2:]}-{value}", *A, flag, value, names=flag, child=True)
+    for flag in ("--sample-s", "--interval-s", "--tdp-w")
+    for value in ("nan", "inf")
+] + [
+    case("agent-run-cluster-escape", *A, "--cluster", ESC, names="--cluster", child=True),
+    case("agent-run-cluster-empty", *A, "--cluster", "", names="--cluster", child=True),
+    case("agent-run-node-escape", *A, "--node", ESC, names="--node", child=True),
+    case("agent-run-token-directory", *A, "--token-file", "{tmp}", names="--token-file",
+         child=True),
+    case("agent-run-token-missing", *A, "--token-file", "{tmp}/absent", names="token file",
+         child=True),
+    case("agent-run-state-unwritable", *A, "--state", "/proc/slurm-carbon", names="/proc",
+         child=True),
+]  # fmt: skip
+W = ("writer", *D, "--spool", "{tmp}/spool", "--once")
+WRITER = [
+    case("writer-log-level", *W, "--region", "SE", "--log-level", "LOUD", names="--log-level"),
+    case("writer-pue-nan", *W, "--region", "SE", "--pue", "nan", names="--pue"),
+    case("writer-pue-inf", *W, "--region", "SE", "--pue", "inf", names="--pue"),
+    case("writer-settle-nan", *W, "--region", "SE", "--settle-delay-s", "nan",
+         names="--settle-delay-s"),
+    case("writer-settle-inf", *W, "--region", "SE", "--settle-delay-s", "inf",
+         names="--settle-delay-s"),
+    case("writer-poll-nan", *W, "--region", "SE", "--poll-s", "nan", names="--poll-s"),
+    case("writer-sweep-inf", *W, "--region", "SE", "--sweep-s", "inf", names="--sweep-s"),
+    case("writer-region-nul", *W, "--region", "SE\x00", names="--region"),
+    case("writer-region-empty", *W, "--region", "", names="--region"),
+    case("writer-config-deep", *W, "--config", "{tmp}/deep.toml", names="nested too deeply"),
+    case("writer-config-dev-zero", *W, "--config", "/dev/zero", names="not a regular file"),
+]  # fmt: skip
+V = ("service", *D)
+SERVICE = [
+    case("service-port-negative", *V, "--port", "-1", names="--port", child=True),
+    case("service-port-65536", *V, "--port", "65536", names="--port", child=True),
+    case("service-port-digits", *V, "--port", HUGE, names="--port", child=True),
+    case("service-workers-zero", *V, "--workers", "0", names="--workers", child=True),
+    case("service-workers-digits", *V, "--workers", HUGE, names="--workers", child=True),
+    case("service-host-escape", *V, "--host", ESC, names="--host", child=True),
+    case("service-config-deep", *V, "--config", "{tmp}/deep.toml", names="nested too deeply",
+         child=True),
+    case("service-config-dev-zero", *V, "--config", "/dev/zero", names="not a regular file",
+         child=True),
+]  # fmt: skip
+M = ("demo", *D, "--work-dir", "{tmp}/work", "--spool", "{tmp}/spool")
+DEMO = [
+    case("demo-pue-nan", *M, "--pue", "nan", names="--pue"),
+    case("demo-pue-inf", *M, "--pue", "inf", names="--pue"),
+    case("demo-timeout-nan", *M, "--timeout", "nan", names="--timeout"),
+    case("demo-timeout-inf", *M, "--timeout", "inf", names="--timeout"),
+    case("demo-timeout-negative", *M, "--timeout", "-1", names="--timeout"),
+    case("demo-region-nul", *M, "--region", "SE\x00", names="--region"),
+    case("demo-region-empty", *M, "--region", "", names="--region"),
+]
+DB = [
+    case("db-upgrade-url-garbage", "db", "upgrade", "--url", "nope", names="database URL"),
+    case("db-upgrade-url-nul", "db", "upgrade", "--url", "sqlite:///\x00", names="database URL"),
+    case("db-upgrade-revision-unknown", "db", "upgrade", *D, "--revision", "zzz", names="zzz"),
+    case("db-upgrade-revision-nul", "db", "upgrade", *D, "--revision", "\x00", names="revision"),
+    case("db-upgrade-url-proc", "db", "upgrade", "--url", "sqlite:////proc/x/y.db", names="/proc"),
+]
+CATALOGUE = [
+    *REPORT_TIMES,
+    *REPORT_JOBS,
+    *REPORT_NAMES,
+    *REPORT_OTHER,
+    *TOKENS,
+    *INTENSITY,
+    *SIM,
+    *SET_CAP,
+    *AGENT_RUN,
+    *WRITER,
+    *SERVICE,
+    *DEMO,
+    *DB,
+]
+
+
+@pytest.fixture(scope="module")
+def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated database, hostile files, a token file and one simulated GPU."""
+    tmp = tmp_path_factory.mktemp("bad")
+    upgrade(f"sqlite:///{tmp}/db.sqlite")
+    (tmp / "deep.toml").write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (tmp / "large.toml").write_text("#" * (CONFIG_MAX_BYTES + 1))
+    (tmp / "latin1.toml").write_bytes('cluster = "café"\n'.encode("latin-1"))
+    (tmp / "nul.toml").write_bytes(b'cluster = "c\x00"\n')
+    (tmp / "longfield.csv").write_text("a" * 200_000 + "\n")
+    os.mkfifo(tmp / "fifo")
+    token = tmp / "token"
+    token.write_text("t" * 43)
+    token.chmod(0o600)
+    result = CliRunner().invoke(cli, ["sim", "init", "--dir", str(tmp / "sim"), "--gpus", "1"])
+    assert result.exit_code == 0, result.output
+    return tmp
+
+
+@pytest.fixture(autouse=True)
+def no_slurm(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No Slurm command on PATH, and no settings from the environment."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for variable in [name for name in os.environ if name.startswith("SLURM_")]:
+        monkeypatch.delenv(variable)
+
+
+def _invoke(args: list[str], child: bool) -> tuple[int, str]:
+    if not child:
+        result = CliRunner().invoke(cli, args)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        return result.exit_code, result.output
+    done = subprocess.run(
+        [sys.executable, "-m", "slurm_carbon", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=CHILD_DEADLINE_S,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[3])},
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("bad", CATALOGUE)
+def test_bad_input_is_one_error_line_and_exit_1_or_2(bad: Case, tmp: Path) -> None:
+    args = [arg.replace("{tmp}", str(tmp)) for arg in bad.args]
+
+    code, output = _invoke(args, bad.child)
+
+    assert "Traceback" not in output
+    assert code in {1, 2}, output
+    errors = [line for line in output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1, output
+    if code == 1:
+        assert output.strip() == errors[0], output  # one line, nothing else
+    assert bad.names in errors[0], errors[0]
+    assert "\x1b" not in output
+    assert "\x00" not in output
+
+
+def test_the_catalogue_covers_every_command() -> None:
+    commands = {case.values[0].args[0] for case in CATALOGUE}  # type: ignore[attr-defined]
+
+    assert len(CATALOGUE) >= 100
+    assert commands == set(cli.commands)  # type: ignore[attr-defined]
