@@ -27,6 +27,7 @@ from slurm_carbon.agent.registry import Job, JobRegistry
 from slurm_carbon.agent.sampler import Sampler
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.agent.spool import Spool
+from slurm_carbon.agent.trust import check_spool
 from slurm_carbon.errors import SensorError
 from slurm_carbon.sensors.base import CpuEnergyBackend, Gpu, GpuBackend
 
@@ -49,6 +50,8 @@ class AgentConfig:
         sample_s: Seconds between samples.
         interval_s: Interval length; intervals are ``[k*interval_s, (k+1)*interval_s)`` UTC.
         sweep_s: Seconds between sweeps restoring caps of GPUs no job holds.
+        shared_gpus: Slurm shares GPUs between jobs here (gres/shard, gres/mps):
+            split a GPU's energy among its jobs instead of giving it to the latest.
     """
 
     node: str
@@ -57,6 +60,7 @@ class AgentConfig:
     sample_s: float = 1.0
     interval_s: float = 60.0
     sweep_s: float = 30.0
+    shared_gpus: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -96,7 +100,7 @@ class Agent:
         self.clock = clock
         self.monotonic = monotonic
         self.spool = Spool(config.db_path)
-        self.registry = JobRegistry(config.spool_dir / "jobs")
+        self.registry = JobRegistry(config.spool_dir / "jobs", shared_gpus=config.shared_gpus)
         self.sampler = Sampler(
             self.spool,
             config.interval_s,
@@ -127,9 +131,16 @@ class Agent:
         return gpus
 
     def start(self) -> None:
-        """Resume from ``agent.db`` and restore every saved cap (done by the first tick)."""
+        """Check the spool, resume from ``agent.db``, restore every saved cap.
+
+        Done by the first tick if not called before.
+
+        Raises:
+            ConfigError: The spool is not root's alone (see :func:`check_spool`).
+        """
         if self._started:
             return
+        check_spool(self.config.spool_dir)
         self._started = True
         self.sampler.load()
         failed = self.caps.restore_all(self._gpus())

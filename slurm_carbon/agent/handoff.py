@@ -10,7 +10,9 @@ renamed into place, so a reader never sees half of one.
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Mapping
@@ -18,14 +20,45 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "HANDOFF_MAX_BYTES",
+    "JOB_ID_MAX",
     "CapRequest",
     "HandoffRecord",
     "parse_cap_request",
     "parse_handoff",
+    "parse_job_id",
     "parse_key_values",
     "write_cap_request",
     "write_key_values",
 ]
+
+#: A shim's file is six short lines, the job comment (cut to 4 KiB by the shim, so
+#: 8 KiB of hex) and two GPU lists: anything larger was not written by a shim.
+HANDOFF_MAX_BYTES = 16 * 1024
+
+#: Slurm job ids are unsigned 32-bit (a 26-bit local id and a 6-bit federation
+#: cluster id); 0xfffffffe and 0xffffffff are Slurm's NO_VAL and INFINITE.
+JOB_ID_MAX = 0xFFFFFFFD
+
+#: uid_t is 32-bit and (uid_t)-1 means "no uid".
+_UID_MAX = 0xFFFFFFFE
+
+#: A hook time must be finite (NaN would break every comparison) and before
+#: 2100-01-01 UTC (no real clock is that late; later times never close an interval).
+_TIME_MAX_S = 4_102_444_800.0
+
+_DECIMAL = re.compile(r"[0-9]{1,10}")
+
+
+def parse_job_id(text: str) -> int:
+    """A Slurm job id in plain ASCII decimal, 1 .. :data:`JOB_ID_MAX`.
+
+    Raises:
+        ValueError: Anything else.
+    """
+    if _DECIMAL.fullmatch(text) and 1 <= int(text) <= JOB_ID_MAX:
+        return int(text)
+    raise ValueError(f"job id {text[:20]!r} is not 1 .. {JOB_ID_MAX}")
 
 
 @dataclass(frozen=True)
@@ -72,23 +105,27 @@ def parse_handoff(text: str) -> HandoffRecord:
     """Parse a ``.start``/``.stop`` file.
 
     Raises:
-        ValueError: ``JOB_ID`` or ``TIME`` is missing or not a number.
+        ValueError: ``JOB_ID`` or ``TIME`` is missing, or out of its range.
     """
     pairs = parse_key_values(text)
-    job_id = int(pairs["JOB_ID"]) if "JOB_ID" in pairs else None
-    if job_id is None or "TIME" not in pairs:
+    if "JOB_ID" not in pairs or "TIME" not in pairs:
         raise ValueError("JOB_ID and TIME are required")
+    job_id = parse_job_id(pairs["JOB_ID"])
+    time_s = float(pairs["TIME"][:40])
+    if not (math.isfinite(time_s) and 0.0 <= time_s < _TIME_MAX_S):
+        raise ValueError(f"TIME {time_s} is not between 1970 and 2100")
     uid_text = pairs.get("SLURM_JOB_UID", "")
+    uid = int(uid_text) if _DECIMAL.fullmatch(uid_text) else None
     try:
         comment = bytes.fromhex(pairs.get("COMMENT_HEX", "")).decode("utf-8", "replace")
     except ValueError:
         comment = ""
     return HandoffRecord(
         job_id=job_id,
-        time_s=float(pairs["TIME"]),
+        time_s=time_s,
         job_gpus=pairs.get("SLURM_JOB_GPUS", ""),
         cuda_visible_devices=pairs.get("CUDA_VISIBLE_DEVICES", ""),
-        uid=int(uid_text) if uid_text.isdigit() else None,
+        uid=uid if uid is not None and uid <= _UID_MAX else None,
         comment=comment,
     )
 

@@ -2,12 +2,16 @@
 
 ``POST {service_url}/api/v1/intervals`` with ``Authorization: Bearer <token>``
 and ``{"cluster", "node", "intervals": [...]}`` (at most ``batch_max`` per
-request). Rows leave the outbox only after a 200. Connection errors, 5xx and
-429 are retried with exponential backoff and jitter (429's ``Retry-After``
-honoured); 401/403 too — a wrong token or node is the operator's to fix, and
-the data must survive until then. Any other 4xx refuses the batch itself: it
-moves to ``dead_letter`` with the service's error message (413 first halves
-the batch). An outage is logged once when it starts and once when it ends.
+request). Rows leave the outbox only after a 200. Connection errors, 5xx, 408
+and 429 are retried with exponential backoff and jitter (429's ``Retry-After``
+honoured, up to :data:`RETRY_AFTER_MAX_S`). 401/403 (a rotated or wrong token,
+the operator's to fix) are retried for :data:`AUTH_RETRY_MAX_S`, so the data
+survives a token rotation, then the batches refused for it are dead-lettered:
+no 4xx is retried forever. Any other 4xx refuses something in the batch, and
+413 its size: the batch is halved until the refused interval is alone (one bad
+interval does not take 999 good ones with it), and that one moves to
+``dead_letter`` with the service's error message; the outbox goes on. An
+outage is logged once when it starts and once when it ends.
 
 The shipper has its own SQLite connection and runs on its own thread, so a
 slow or absent service never delays sampling.
@@ -28,12 +32,24 @@ from pathlib import Path
 import requests
 
 from slurm_carbon.agent.spool import OutboxRow, Spool
+from slurm_carbon.text import escape_control
 
-__all__ = ["Shipper", "interval_json", "iso_utc"]
+__all__ = ["AUTH_RETRY_MAX_S", "RETRY_AFTER_MAX_S", "Shipper", "interval_json", "iso_utc"]
 
 logger = logging.getLogger(__name__)
 
-_RETRYABLE_4XX = {401, 403, 408, 429}
+#: Timeout and rate limit: the service asks to try again later, not to give up.
+_RETRY_LATER = {408, 429}
+_AUTH = {401, 403}
+
+#: How long 401/403 are retried before the batches are dead-lettered: a day lets an
+#: operator notice the logged outage and rotate the node's token (dead letters are
+#: kept in agent.db, not lost).
+AUTH_RETRY_MAX_S = 24 * 3600.0
+
+#: The longest ``Retry-After`` obeyed: a service asking for more is misconfigured,
+#: and ten minutes keeps a node's intervals flowing soon after it recovers.
+RETRY_AFTER_MAX_S = 600.0
 
 
 def iso_utc(t_s: float) -> str:
@@ -72,10 +88,10 @@ def _error_message(response: requests.Response) -> str:
     try:
         body = response.json()
     except ValueError:
-        return response.text[:500]
+        return escape_control(response.text[:500])
     if isinstance(body, dict) and "error" in body:
-        return str(body["error"])
-    return str(body)[:500]
+        return escape_control(str(body["error"])[:500])
+    return escape_control(str(body)[:500])
 
 
 class Shipper:
@@ -127,6 +143,9 @@ class Shipper:
         self._spool: Spool | None = None
         self._failures = 0
         self._outage_since: float | None = None
+        self._auth_refused_since: float | None = None
+        # Outbox ids up to this one were in a refused batch: send them in halves.
+        self._suspect_until_id: int | None = None
 
     @property
     def spool(self) -> Spool:
@@ -192,23 +211,59 @@ class Shipper:
         if status == 200:
             self.spool.delete_outbox([row.id for row in rows])
             self._recovered()
-            self._batch = self.batch_max
+            self._auth_refused_since = None
+            self._passed(rows)
             return 0.0 if self.spool.outbox_count() else None
-        if status >= 500 or status in _RETRYABLE_4XX or status < 400:
-            self._outage(f"HTTP {status}: {_error_message(response)}")
-            delay = self._backoff()
-            if status == 429:
-                retry_after = _retry_after_s(response.headers.get("Retry-After"), self.clock())
-                if retry_after is not None:
-                    delay = retry_after
-            return delay
-        if status == 413 and len(rows) > 1:
-            self._batch = max(1, len(rows) // 2)
-            logger.warning(
-                "service says %d intervals are too many: sending %d", len(rows), self._batch
-            )
+        if status in _AUTH:
+            return self._auth_refused(rows, body, status, _error_message(response))
+        if status >= 500 or status in _RETRY_LATER or status < 400:
+            return self._retry_later(response)
+        return self._refused(rows, body, status, _error_message(response))
+
+    def _refused(
+        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+    ) -> float:
+        """Halve a refused batch until the refused interval is alone; dead-letter that one."""
+        if len(rows) == 1:
+            self._dead_letter(rows, body, status, message)
             return 0.0
-        message = _error_message(response)
+        if self._suspect_until_id is None:
+            logger.warning(
+                "service refused %d intervals with HTTP %d: %s; sending them in halves "
+                "to set the refused ones apart",
+                len(rows),
+                status,
+                message,
+            )
+        self._suspect_until_id = max(self._suspect_until_id or 0, rows[-1].id)
+        self._batch = max(1, len(rows) // 2)
+        return 0.0
+
+    def _retry_later(self, response: requests.Response) -> float:
+        """The delay before the next attempt: backoff, or a 429's capped ``Retry-After``."""
+        self._outage(f"HTTP {response.status_code}: {_error_message(response)}")
+        delay = self._backoff()
+        if response.status_code == 429:
+            retry_after = _retry_after_s(response.headers.get("Retry-After"), self.clock())
+            if retry_after is not None:
+                delay = min(retry_after, RETRY_AFTER_MAX_S)
+        return delay
+
+    def _passed(self, rows: list[OutboxRow]) -> None:
+        """Grow the batch again: doubled while rows of a refused batch remain, else full.
+
+        Halving on refusal and doubling on success isolates one bad interval
+        among ``n`` in ``O(log n)`` requests.
+        """
+        if self._suspect_until_id is None or rows[-1].id >= self._suspect_until_id:
+            self._suspect_until_id = None
+            self._batch = self.batch_max
+        else:
+            self._batch = min(self.batch_max, self._batch * 2)
+
+    def _dead_letter(
+        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+    ) -> None:
         logger.error(
             "service refused %d intervals with HTTP %d: %s; kept in dead_letter",
             len(rows),
@@ -218,6 +273,26 @@ class Shipper:
         self.spool.dead_letter(
             [row.id for row in rows], body, status=status, error=message, t_s=self.clock()
         )
+        self._passed(rows)
+
+    def _auth_refused(
+        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+    ) -> float:
+        """Retry a refused token for :data:`AUTH_RETRY_MAX_S`, then dead-letter."""
+        now = self.clock()
+        if self._auth_refused_since is None:
+            self._auth_refused_since = now
+            logger.error(
+                "service refuses this node's token (HTTP %d: %s): fix the token file; "
+                "intervals are kept and retried for %.0f h, then dead-lettered",
+                status,
+                message,
+                AUTH_RETRY_MAX_S / 3600,
+            )
+        if now - self._auth_refused_since < AUTH_RETRY_MAX_S:
+            self._outage(f"HTTP {status}: {message}")
+            return self._backoff()
+        self._dead_letter(rows, body, status, message)
         return 0.0
 
     def run(self, stop: threading.Event, idle_s: float = 5.0) -> None:

@@ -16,7 +16,7 @@ from slurm_carbon.agent.handoff import CapRequest, write_cap_request
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import SLURM_ID_MAX, FiniteRange, Name
-from slurm_carbon.errors import SensorError, SlurmCarbonError
+from slurm_carbon.errors import ConfigError, SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
 from slurm_carbon.sensors.estimate import (
     CpuTimeReader,
@@ -173,6 +173,16 @@ def agent() -> None:
     "not given (default: the table codecarbon ships) [env: SLURM_CARBON_TDP_TABLE]",
 )
 @click.option(
+    "--shared-gpus/--no-shared-gpus",
+    envvar="SLURM_CARBON_SHARED_GPUS",
+    default=False,
+    show_default=True,
+    help="Slurm shares GPUs between jobs on this node (gres/shard, gres/mps): split a "
+    "GPU's energy among its jobs. Without it a GPU is one job's: a job whose Prolog "
+    "names a GPU another job still holds takes it from then on (logged) "
+    "[env: SLURM_CARBON_SHARED_GPUS]",
+)
+@click.option(
     "--log-level",
     envvar="SLURM_CARBON_LOG_LEVEL",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -193,9 +203,15 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     interval_s: float,
     tdp_w: float | None,
     tdp_table: Path | None,
+    shared_gpus: bool,
     log_level: str,
 ) -> None:
-    """Run the agent until SIGTERM/SIGINT (as root, one per node)."""
+    """Run the agent until SIGTERM/SIGINT (as root, one per node).
+
+    The spool must be root's alone (owned by root, writable by no group or other
+    user, and so its jobs/ and every directory above it unless sticky): whatever
+    is in it is believed, so the agent refuses to start on any other.
+    """
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = read_token(token_file)
     try:
@@ -211,6 +227,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         state_dir=state,
         sample_s=sample_s,
         interval_s=interval_s,
+        shared_gpus=shared_gpus,
     )
     session = requests.Session()
     shipper = Shipper(
@@ -229,6 +246,10 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         cpu_time=CpuTimeReader(),
         shipper=shipper,
     )
+    try:
+        daemon.start()
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
     daemon.run_forever()
     session.close()
 

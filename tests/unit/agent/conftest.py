@@ -57,6 +57,7 @@ def make_agent(dirs: tuple[Path, Path]) -> Callable[..., Agent]:
             state_dir=state,
             interval_s=kwargs.pop("interval_s", 60.0),
             sweep_s=kwargs.pop("sweep_s", 30.0),
+            shared_gpus=kwargs.pop("shared_gpus", False),
         )
         return Agent(config, clock=lambda: pytest.fail("tests pass now_s"), **kwargs)
 

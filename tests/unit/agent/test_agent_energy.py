@@ -157,12 +157,12 @@ def test_a_gpu_that_disappears_loses_only_its_own_energy(
     assert len([r for r in caplog.records if "fell off the bus" in r.getMessage()]) == 1
 
 
-def test_a_gpu_listed_under_another_job_is_shared_and_split(
+def test_a_gpu_shared_by_configuration_is_split_between_its_jobs(
     make_agent: MakeAgent, dirs: tuple[Path, Path]
 ) -> None:
     spool, _ = dirs
     backend = FakeGpuBackend.with_gpus(1, power_mw=100_000)
-    agent = make_agent(gpu_backend=backend)
+    agent = make_agent(gpu_backend=backend, shared_gpus=True)
     hand_off(spool, 1, "start", 0.0, gpus="0")
     hand_off(spool, 2, "start", 5.0, gpus="0")
     agent.tick(0.0)
@@ -176,6 +176,31 @@ def test_a_gpu_listed_under_another_job_is_shared_and_split(
     assert total_j(rows, job_id=1) == pytest.approx(500 + 250)
     assert total_j(rows, job_id=2) == pytest.approx(250)
     assert {r.job_id: r.sharing for r in rows} == {1: "shared", 2: "shared"}
+
+
+def test_a_second_start_on_a_held_gpu_takes_it_from_then_on_and_says_so(
+    make_agent: MakeAgent, dirs: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    spool, _ = dirs
+    backend = FakeGpuBackend.with_gpus(1, power_mw=100_000)
+    agent = make_agent(gpu_backend=backend)
+    hand_off(spool, 1, "start", 0.0, gpus="0")
+    hand_off(spool, 2, "start", 5.0, gpus="0")
+    agent.tick(0.0)
+    backend.advance(10.0)
+    agent.tick(10.0)
+    agent.tick(10.0)
+    hand_off(spool, 1, "stop", 10.0)
+    hand_off(spool, 2, "stop", 10.0)
+    agent.tick(10.0)
+
+    rows = outbox(agent)
+    assert total_j(rows, job_id=1) == pytest.approx(500)  # 0..5 s, not half of 5..10 s
+    assert total_j(rows, job_id=2) == pytest.approx(500)  # 5..10 s whole
+    assert {r.job_id: r.sharing for r in rows} == {1: "exclusive", 2: "exclusive"}
+    warnings = [r.getMessage() for r in caplog.records if "still held it" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "job 2 started on it while job 1 still held it" in warnings[0]
 
 
 def test_restart_after_sigkill_loses_no_joule_and_counts_none_twice(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from slurm_carbon.agent.handoff import parse_handoff
+from slurm_carbon.agent.handoff import HANDOFF_MAX_BYTES, parse_handoff
+from slurm_carbon.agent.trust import read_trusted
 
 REPO = Path(__file__).resolve().parents[3]
 SHIMS = {
@@ -108,3 +109,17 @@ def test_no_temporary_file_is_left_behind(tmp_path: Path) -> None:
     for job in range(5):
         run(SHIMS["start"], {"SLURM_CARBON_SPOOL": str(tmp_path), "SLURM_JOB_ID": str(job)})
     assert sorted(os.listdir(tmp_path / "jobs")) == [f"{j}.start" for j in range(5)]
+
+
+def test_a_huge_job_comment_is_cut_so_the_agent_still_reads_the_start(tmp_path: Path) -> None:
+    env = {
+        "SLURM_CARBON_SPOOL": str(tmp_path),
+        "SLURM_JOB_ID": "9",
+        "SLURM_JOB_COMMENT": "é" * 50_000,  # 100,000 bytes
+    }
+    run(SHIMS["start"], env)
+
+    path = tmp_path / "jobs" / "9.start"
+    assert path.stat().st_size <= HANDOFF_MAX_BYTES
+    record = parse_handoff(read_trusted(path, HANDOFF_MAX_BYTES))
+    assert record.comment == "é" * 2048

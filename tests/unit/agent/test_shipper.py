@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from slurm_carbon.agent.shipper import Shipper
+from slurm_carbon.agent.shipper import AUTH_RETRY_MAX_S, RETRY_AFTER_MAX_S, Shipper
 from slurm_carbon.agent.spool import DeviceRef, OpenInterval, Spool
 
 
@@ -24,17 +24,21 @@ class Service:
     def __init__(self) -> None:
         self.script: list[tuple[int, dict[str, str], Any]] = []
         self.received: list[tuple[dict[str, str], Any]] = []
+        # Batches holding an interval of one of these energies are refused with 422.
+        self.poisoned: set[float] = set()
         service = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 service.received.append((dict(self.headers), body))
-                status, headers, answer = (
-                    service.script.pop(0)
-                    if service.script
-                    else (200, {}, {"received": len(body["intervals"]), "stored": 0})
-                )
+                poisoned = {i["energy_j"] for i in body["intervals"]} & service.poisoned
+                if service.script:
+                    status, headers, answer = service.script.pop(0)
+                elif poisoned:
+                    status, headers, answer = 422, {}, {"error": "energy_j\nforged log line"}
+                else:
+                    status, headers, answer = 200, {}, {"received": len(body["intervals"])}
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 for key, value in headers.items():
@@ -79,7 +83,7 @@ def fill(db: Path, count: int) -> None:
     spool.close()
 
 
-def make_shipper(db: Path, url: str, session: requests.Session) -> Shipper:
+def make_shipper(db: Path, url: str, session: requests.Session, **kwargs: Any) -> Shipper:
     return Shipper(
         db,
         service_url=url,
@@ -89,6 +93,7 @@ def make_shipper(db: Path, url: str, session: requests.Session) -> Shipper:
         session=session,
         timeout_s=(2.0, 5.0),
         jitter=lambda: 0.0,
+        **kwargs,
     )
 
 
@@ -152,22 +157,68 @@ def test_connection_refused_keeps_the_outbox(tmp_path: Path) -> None:
     assert shipper.spool.outbox_count() == 2
 
 
-def test_a_refused_batch_goes_to_dead_letter_with_the_services_message(
-    service: Service, tmp_path: Path
+def test_one_poisoned_interval_is_dead_lettered_alone_and_the_rest_delivered(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 1000)
+    service.poisoned = {1.5 * 637}
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        while shipper.ship_once() is not None:
+            pass
+
+    refused = {1.5 * 637}
+    accepted = [
+        i["energy_j"]
+        for _, body in service.received
+        if not {i["energy_j"] for i in body["intervals"]} & refused
+        for i in body["intervals"]
+    ]
+    assert accepted == [1.5 * i for i in range(1000) if i != 637]
+    [(status, error, body)] = shipper.spool.dead_letters()
+    assert (status, error) == (422, "energy_j\\x0aforged log line")
+    assert [i["energy_j"] for i in body["intervals"]] == [1.5 * 637]  # type: ignore[index]
+    assert shipper.spool.outbox_count() == 0
+    # Halving on refusal, doubling on success: O(log2 1000) requests, not 1000.
+    assert len(service.received) <= 4 * 10
+    assert "\nforged" not in caplog.text
+
+
+def test_a_refused_token_is_retried_for_a_day_then_dead_lettered(
+    service: Service, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     db = tmp_path / "agent.db"
     fill(db, 3)
-    service.script = [(422, {}, {"error": "energy_j must be >= 0"})]
+    service.script = [(401, {}, {"error": "bad token"})] * 3
+    now = [0.0]
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session, clock=lambda: now[0])
+        first = shipper.ship_once()
+        now[0] = AUTH_RETRY_MAX_S - 1
+        second = shipper.ship_once()
+        assert shipper.spool.outbox_count() == 3
+        now[0] = AUTH_RETRY_MAX_S
+        last = shipper.ship_once()
+
+    assert first == 0.5  # backoff, jitter 0
+    assert second == 1.0
+    assert last == 0.0
+    assert shipper.spool.outbox_count() == 0
+    [(status, error, _)] = shipper.spool.dead_letters()
+    assert (status, error) == (401, "bad token")
+    assert caplog.text.count("refuses this node's token") == 1
+    assert AUTH_RETRY_MAX_S == 24 * 3600
+
+
+def test_a_retry_after_longer_than_the_cap_is_capped(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 1)
+    service.script = [(429, {"Retry-After": "86400"}, {"error": "slow down"})]
     with requests.Session() as session:
         shipper = make_shipper(db, service.url, session)
-        assert shipper.ship_once() == 0.0
-        assert shipper.ship_once() is None
-
-    assert shipper.spool.outbox_count() == 0
-    [(status, error, body)] = shipper.spool.dead_letters()
-    assert (status, error) == (422, "energy_j must be >= 0")
-    assert len(body["intervals"]) == 3  # type: ignore[index]
-    assert len(service.received) == 1
+        assert shipper.ship_once() == RETRY_AFTER_MAX_S == 600.0
+    assert shipper.spool.outbox_count() == 1
 
 
 def test_429_retry_after_is_honoured(service: Service, tmp_path: Path) -> None:
