@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
-from slurm_carbon.agent.handoff import CapRequest, parse_cap_request
+from slurm_carbon.agent.handoff import CapRequest
 from slurm_carbon.agent.registry import Job
 from slurm_carbon.agent.spool import SavedCap, Spool
+from slurm_carbon.agent.trust import ROOT_UID
 from slurm_carbon.errors import SensorError
 from slurm_carbon.sensors.base import Gpu
+from slurm_carbon.text import escape_control
 
 __all__ = ["CapKeeper"]
 
@@ -37,58 +38,61 @@ class CapKeeper:
 
     Args:
         spool: Where original limits are saved.
-        caps_dir: ``$SPOOL/caps``, where ``agent set-cap`` leaves requests.
     """
 
-    def __init__(self, spool: Spool, caps_dir: Path) -> None:
+    def __init__(self, spool: Spool) -> None:
         self.spool = spool
-        self.caps_dir = caps_dir
         self._failed: set[str] = set()
 
     # -- requests --------------------------------------------------------------
 
-    def take_requests(self) -> list[CapRequest]:
-        """Read and delete the pending request files, oldest first."""
-        try:
-            paths = sorted(p for p in self.caps_dir.glob("*.req") if not p.name.startswith("."))
-        except OSError:
-            return []
-        requests: list[CapRequest] = []
-        for path in paths:
-            try:
-                requests.append(parse_cap_request(path.read_text(encoding="ascii")))
-            except (OSError, UnicodeDecodeError, ValueError) as err:
-                logger.warning("ignoring cap request %s: %s", path.name, err)
-            path.unlink(missing_ok=True)
-        return requests
-
-    def apply(
+    def apply(  # noqa: PLR0913 - the request, who asked, and the node's state
         self,
         now_s: float,
         request: CapRequest,
+        uid: int,
+        *,
         jobs: Mapping[int, Job],
         holders: Mapping[str, list[Job]],
         gpus: Sequence[Gpu],
-    ) -> bool:
-        """Apply one request if the job holds the GPU alone; return whether a limit was set."""
-        gpu = _find_gpu(gpus, request.gpu)
+    ) -> tuple[bool, str]:
+        """Apply a request by ``uid`` if allowed; return (applied, what happened).
+
+        Allowed: ``uid`` is root or the job's owner (from its ``.start``), the
+        job runs here, and it holds the GPU alone.
+        """
+        applied, message = self._apply(now_s, request, uid, jobs=jobs, holders=holders, gpus=gpus)
+        logger.log(
+            logging.INFO if applied else logging.WARNING,
+            "cap request by uid %d for job %d: %s",
+            uid,
+            request.job_id,
+            message,
+        )
+        return applied, message
+
+    def _apply(  # noqa: PLR0913 - as apply
+        self,
+        now_s: float,
+        request: CapRequest,
+        uid: int,
+        *,
+        jobs: Mapping[int, Job],
+        holders: Mapping[str, list[Job]],
+        gpus: Sequence[Gpu],
+    ) -> tuple[bool, str]:
         job = jobs.get(request.job_id)
-        if gpu is None:
-            logger.warning("cap for job %d: no GPU %s on this node", request.job_id, request.gpu)
-            return False
-        uuid = gpu.info.uuid
         if job is None or not job.running_at(now_s):
-            logger.warning("cap for job %d on %s: the job does not run here", request.job_id, uuid)
-            return False
+            return False, f"job {request.job_id} does not run on this node"
+        if uid not in (ROOT_UID, job.uid):
+            return False, f"uid {uid} may not cap job {job.job_id}: only root and its owner may"
+        gpu = _find_gpu(gpus, request.gpu)
+        if gpu is None:
+            return False, f"no GPU {escape_control(request.gpu)} on this node"
+        uuid = gpu.info.uuid
         running = [j.job_id for j in holders.get(uuid, []) if j.running_at(now_s)]
         if running != [job.job_id]:
-            logger.warning(
-                "cap for job %d on %s refused: the GPU is not the job's alone (held by %s)",
-                job.job_id,
-                uuid,
-                running,
-            )
-            return False
+            return False, f"GPU {uuid} is not job {job.job_id}'s alone (held by {running})"
         try:
             limit_mw = gpu.power_limits().clamp(round(request.watts * 1000))
             saved = {cap.uuid: cap.original_mw for cap in self.spool.saved_caps()}
@@ -96,10 +100,8 @@ class CapKeeper:
             self.spool.save_cap(uuid, original_mw, job.job_id, now_s)  # committed before the set
             gpu.set_power_limit_mw(limit_mw)
         except SensorError as err:
-            logger.warning("cap for job %d on %s failed: %s", job.job_id, uuid, err)
-            return False
-        logger.info("job %d: %s capped at %d mW", job.job_id, uuid, limit_mw)
-        return True
+            return False, f"setting the limit of {uuid} failed: {err}"
+        return True, f"GPU {uuid} capped at {limit_mw / 1000:g} W"
 
     # -- restores --------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 
 from slurm_carbon.agent.caps import CapKeeper
+from slurm_carbon.agent.capsock import CapChannel
 from slurm_carbon.agent.cpu import CpuEnergyEstimate, JobCpuTime
 from slurm_carbon.agent.registry import Job, JobRegistry
 from slurm_carbon.agent.sampler import Sampler
@@ -45,11 +46,12 @@ class AgentConfig:
 
     Attributes:
         node: This node's short host name (part of every interval's key).
-        spool_dir: ``$SPOOL``: ``jobs/`` from the shims, ``caps/`` from set-cap.
+        spool_dir: ``$SPOOL``: ``jobs/`` from the shims.
         state_dir: ``$STATE``: ``agent.db``.
         sample_s: Seconds between samples.
         interval_s: Interval length; intervals are ``[k*interval_s, (k+1)*interval_s)`` UTC.
         sweep_s: Seconds between sweeps restoring caps of GPUs no job holds.
+        cap_socket: Where ``agent set-cap`` reaches the agent, or ``None``.
         shared_gpus: Slurm shares GPUs between jobs here (gres/shard, gres/mps):
             split a GPU's energy among its jobs instead of giving it to the latest.
     """
@@ -60,6 +62,7 @@ class AgentConfig:
     sample_s: float = 1.0
     interval_s: float = 60.0
     sweep_s: float = 30.0
+    cap_socket: Path | None = None
     shared_gpus: bool = False
 
     @property
@@ -108,7 +111,8 @@ class Agent:
             cpu_estimate=cpu_estimate,
             cpu_time=cpu_time,
         )
-        self.caps = CapKeeper(self.spool, config.spool_dir / "caps")
+        self.caps = CapKeeper(self.spool)
+        self.cap_requests = CapChannel(config.cap_socket)
         self._started = False
         self._last_sweep_s = float("-inf")
         self._gpus_failing = False
@@ -136,11 +140,13 @@ class Agent:
         Done by the first tick if not called before.
 
         Raises:
-            ConfigError: The spool is not root's alone (see :func:`check_spool`).
+            ConfigError: The spool is not root's alone (see :func:`check_spool`),
+                or the set-cap socket cannot be created.
         """
         if self._started:
             return
         check_spool(self.config.spool_dir)
+        self.cap_requests.open()
         self._started = True
         self.sampler.load()
         failed = self.caps.restore_all(self._gpus())
@@ -154,8 +160,11 @@ class Agent:
         jobs = self.registry.scan(self.spool.finished_jobs())
         gpus = self._gpus()
         holders = self.registry.gpu_holders(jobs.values(), [gpu.info for gpu in gpus])
-        for request in self.caps.take_requests():
-            self.caps.apply(now, request, jobs, holders, gpus)
+        for pending in self.cap_requests.take():
+            applied, message = self.caps.apply(
+                now, pending.request, pending.uid, jobs=jobs, holders=holders, gpus=gpus
+            )
+            pending.reply(applied=applied, message=message)
         floor = self.spool.meta(_CLOSED_UNTIL)
         floor = float("-inf") if floor is None else floor
         with self.spool.transaction():
@@ -205,6 +214,7 @@ class Agent:
             self.tick(now_s)
         except Exception:
             logger.exception("last tick failed")
+        self.cap_requests.close()
         failed = self.caps.restore_all(self._gpus())
         if failed:
             logger.error("%d power limits could not be restored at shutdown", failed)

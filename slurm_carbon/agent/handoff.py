@@ -1,11 +1,12 @@
-"""The files the Prolog/Epilog shims and ``agent set-cap`` leave for the agent.
+"""What the Prolog/Epilog shims and ``agent set-cap`` hand to the agent.
 
 ``$SPOOL/jobs/<jobid>.start`` and ``<jobid>.stop`` hold ``KEY=VALUE`` lines:
 ``JOB_ID``, ``SLURM_JOB_GPUS``, ``CUDA_VISIBLE_DEVICES``, ``SLURM_JOB_UID``,
 ``COMMENT_HEX`` (the job comment's bytes in hex) and ``TIME`` (seconds since
-the epoch). ``$SPOOL/caps/*.req`` hold ``JOB_ID``, ``GPU`` (UUID or minor) and
-``WATTS``. Every file is written to a temporary name in the same directory and
-renamed into place, so a reader never sees half of one.
+the epoch). Every file is written to a temporary name in the same directory
+and renamed into place, so a reader never sees half of one. A cap request
+(``JOB_ID``, ``GPU`` as UUID or minor, ``WATTS``) comes over the agent's socket
+(:mod:`slurm_carbon.agent.capsock`). Every field is bounded before it is used.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import math
 import os
 import re
 import tempfile
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +24,11 @@ __all__ = [
     "JOB_ID_MAX",
     "CapRequest",
     "HandoffRecord",
+    "check_gpu_name",
     "parse_cap_request",
     "parse_handoff",
     "parse_job_id",
     "parse_key_values",
-    "write_cap_request",
     "write_key_values",
 ]
 
@@ -48,6 +48,9 @@ _UID_MAX = 0xFFFFFFFE
 _TIME_MAX_S = 4_102_444_800.0
 
 _DECIMAL = re.compile(r"[0-9]{1,10}")
+
+#: A GPU as set-cap names it: a minor number, or an NVIDIA GPU or MIG UUID.
+_GPU_NAME = re.compile(r"[0-9]{1,3}|(GPU|MIG)-[0-9A-Za-z-]{1,80}")
 
 
 def parse_job_id(text: str) -> int:
@@ -130,17 +133,32 @@ def parse_handoff(text: str) -> HandoffRecord:
     )
 
 
-def parse_cap_request(text: str) -> CapRequest:
-    """Parse a cap request file.
+def check_gpu_name(gpu: str) -> None:
+    """Refuse a GPU name that is neither a minor number nor a GPU/MIG UUID.
 
     Raises:
-        ValueError: A field is missing or malformed.
+        ValueError: Naming the value.
+    """
+    if not _GPU_NAME.fullmatch(gpu):
+        raise ValueError(f"{gpu[:80]!r} is neither a minor number nor a UUID (GPU-...)")
+
+
+def parse_cap_request(text: str) -> CapRequest:
+    """Parse a cap request: ``JOB_ID``, ``GPU`` (minor number or UUID), ``WATTS`` (> 0).
+
+    Raises:
+        ValueError: A field is missing or out of its range.
     """
     pairs = parse_key_values(text)
     try:
-        return CapRequest(int(pairs["JOB_ID"]), pairs["GPU"], float(pairs["WATTS"]))
+        job_id, gpu, watts_text = pairs["JOB_ID"], pairs["GPU"], pairs["WATTS"]
     except KeyError as err:
         raise ValueError(f"missing {err.args[0]}") from err
+    check_gpu_name(gpu)
+    watts = float(watts_text[:40])
+    if not (math.isfinite(watts) and watts > 0):
+        raise ValueError(f"WATTS {watts} is not a positive number")
+    return CapRequest(parse_job_id(job_id), gpu, watts)
 
 
 def write_key_values(directory: Path, name: str, pairs: Mapping[str, object]) -> Path:
@@ -159,15 +177,3 @@ def write_key_values(directory: Path, name: str, pairs: Mapping[str, object]) ->
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
-
-
-def write_cap_request(caps_dir: Path, request: CapRequest) -> Path:
-    """Leave ``request`` in ``caps_dir`` for the agent's next tick; return the file."""
-    if "\n" in request.gpu or "=" in request.gpu:
-        raise ValueError(f"bad GPU name {request.gpu!r}")
-    name = f"{time.time_ns():020d}-{request.job_id}.req"
-    return write_key_values(
-        caps_dir,
-        name,
-        {"JOB_ID": request.job_id, "GPU": request.gpu, "WATTS": request.watts},
-    )

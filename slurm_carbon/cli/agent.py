@@ -11,11 +11,12 @@ import click
 import requests
 
 from slurm_carbon.agent import Agent, AgentConfig
+from slurm_carbon.agent.capsock import DEFAULT_SOCKET, request_cap
 from slurm_carbon.agent.cpu import CpuEnergyEstimate
-from slurm_carbon.agent.handoff import CapRequest, write_cap_request
+from slurm_carbon.agent.handoff import JOB_ID_MAX, CapRequest, check_gpu_name
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
-from slurm_carbon.cli.params import SLURM_ID_MAX, FiniteRange, Name
+from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.errors import ConfigError, SensorError, SlurmCarbonError
 from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
 from slurm_carbon.sensors.estimate import (
@@ -24,6 +25,7 @@ from slurm_carbon.sensors.estimate import (
     codecarbon_tdp_table,
 )
 from slurm_carbon.sensors.rapl import RaplBackend
+from slurm_carbon.text import escape_control
 
 __all__ = ["agent"]
 
@@ -84,6 +86,18 @@ def _cpu_backend(
         return None, None
 
 
+socket_option = click.option(
+    "--socket",
+    "socket_path",
+    envvar="SLURM_CARBON_AGENT_SOCKET",
+    default=DEFAULT_SOCKET,
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The agent's unix socket for set-cap (mode 666: the agent checks who asks) "
+    "[env: SLURM_CARBON_AGENT_SOCKET]",
+)
+
+
 @click.group()
 def agent() -> None:
     """The node agent: measure every job's energy on this node."""
@@ -91,6 +105,7 @@ def agent() -> None:
 
 @agent.command("run")
 @spool_option
+@socket_option
 @click.option(
     "--state",
     envvar="SLURM_CARBON_STATE",
@@ -192,6 +207,7 @@ def agent() -> None:
 )
 def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click passes them
     spool: Path,
+    socket_path: Path,
     state: Path,
     service_url: str,
     token_file: Path,
@@ -227,6 +243,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         state_dir=state,
         sample_s=sample_s,
         interval_s=interval_s,
+        cap_socket=socket_path,
         shared_gpus=shared_gpus,
     )
     session = requests.Session()
@@ -255,9 +272,9 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
 
 
 @agent.command("set-cap")
-@spool_option
+@socket_option
 @click.option(
-    "--job", "job_id", type=click.IntRange(1, SLURM_ID_MAX), required=True, help="Slurm job id."
+    "--job", "job_id", type=click.IntRange(1, JOB_ID_MAX), required=True, help="Slurm job id."
 )
 @click.option("--gpu", required=True, help="The GPU: UUID (GPU-...) or minor number.")
 @click.option(
@@ -266,14 +283,21 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     required=True,
     help="The limit; clamped to the GPU's range.",
 )
-def set_cap_command(spool: Path, job_id: int, gpu: str, watts: float) -> None:
-    """Ask the agent to cap a GPU the job holds alone (applied at its next tick)."""
-    minor = gpu.isascii() and gpu.isdigit() and len(gpu) <= 3  # /dev/nvidia0 .. /dev/nvidia255
-    odd = any(c.isspace() or not c.isprintable() for c in gpu)
-    if not (minor or gpu.startswith(("GPU-", "MIG-"))) or odd:
-        raise click.ClickException(f"--gpu must be a UUID (GPU-...) or a minor number, got {gpu!r}")
+def set_cap_command(socket_path: Path, job_id: int, gpu: str, watts: float) -> None:
+    """Ask the agent to cap a GPU the job holds alone, and print its answer.
+
+    The agent allows it only from root or the job's owner (the kernel tells it
+    who asks), for a job running on this node, on a GPU that job holds alone.
+    Exits 1 when the agent refuses or cannot be reached.
+    """
     try:
-        path = write_cap_request(spool / "caps", CapRequest(job_id, gpu, watts))
-    except OSError as err:
-        raise click.ClickException(f"cannot write to {spool / 'caps'}: {err.strerror}") from err
-    click.echo(f"cap request for job {job_id} on {gpu} at {watts:g} W: {path}")
+        check_gpu_name(gpu)
+    except ValueError as err:
+        raise click.ClickException(f"--gpu: {escape_control(str(err))}") from None
+    try:
+        answer = request_cap(socket_path, CapRequest(job_id, gpu, watts))
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    if not answer.startswith("ok:"):
+        raise click.ClickException(f"job {job_id}, GPU {gpu}: {answer}")
+    click.echo(f"job {job_id}, GPU {gpu}: {answer}")

@@ -170,6 +170,7 @@ def _run(  # noqa: PLR0913 - the options, passed on
             _child(
                 work_dir / "agent.log",
                 *("agent", "run", "--spool", str(spool), "--state", str(work_dir / "agent")),
+                *("--socket", str(work_dir / "agent.sock")),
                 *("--service-url", service_url, "--token-file", str(token_file)),
                 *("--cluster", cluster, "--node", node, "--gpu-backend", "sim"),
                 *("--sim-dir", str(sim_dir), "--sample-s", "0.5", "--interval-s", "10"),

@@ -324,6 +324,7 @@ class Rig:
         agent = self.start(
             "agent",
             *("agent", "run", "--spool", str(self.spool), "--state", str(self.work / "agent")),
+            *("--socket", str(self.work / "agent.sock")),
             *("--service-url", self.service.url, "--token-file", str(self.work / "token")),
             *("--cluster", "sclocal", "--node", self.cluster.node_name, "--gpu-backend", "sim"),
             *("--sim-dir", str(self.sim_dir), "--sample-s", "0.2", "--interval-s", "5"),

@@ -145,7 +145,7 @@ def test_a_cap_is_restored_after_job_end_after_agent_crash_and_after_epilog_twic
 
     def cap(watts: int) -> None:
         subprocess.run(
-            [SLURM_CARBON, "agent", "set-cap", "--spool", str(rig.spool)]
+            [SLURM_CARBON, "agent", "set-cap", "--socket", str(rig.work / "agent.sock")]
             + ["--job", job_id, "--gpu", str(minor), "--watts", str(watts)],
             check=True,
             capture_output=True,

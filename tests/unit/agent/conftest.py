@@ -13,7 +13,9 @@ from slurm_carbon.agent.handoff import write_key_values
 from slurm_carbon.agent.spool import OutboxRow
 
 
-def hand_off(spool: Path, job_id: int, event: str, t_s: float, gpus: str = "") -> None:
+def hand_off(  # noqa: PLR0917 - the fields of a hand-off file
+    spool: Path, job_id: int, event: str, t_s: float, gpus: str = "", uid: int = 1000
+) -> None:
     """Write ``jobs/<id>.<event>`` the way the Prolog/Epilog shims do."""
     write_key_values(
         spool / "jobs",
@@ -22,7 +24,7 @@ def hand_off(spool: Path, job_id: int, event: str, t_s: float, gpus: str = "") -
             "JOB_ID": job_id,
             "SLURM_JOB_GPUS": gpus,
             "CUDA_VISIBLE_DEVICES": gpus,
-            "SLURM_JOB_UID": 1000,
+            "SLURM_JOB_UID": uid,
             "COMMENT_HEX": "",
             "TIME": f"{t_s:.9f}",
         },
@@ -58,6 +60,7 @@ def make_agent(dirs: tuple[Path, Path]) -> Callable[..., Agent]:
             interval_s=kwargs.pop("interval_s", 60.0),
             sweep_s=kwargs.pop("sweep_s", 30.0),
             shared_gpus=kwargs.pop("shared_gpus", False),
+            cap_socket=kwargs.pop("cap_socket", None),
         )
         return Agent(config, clock=lambda: pytest.fail("tests pass now_s"), **kwargs)
 

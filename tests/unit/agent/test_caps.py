@@ -6,7 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from slurm_carbon.agent import Agent
-from slurm_carbon.agent.handoff import CapRequest, write_cap_request
+from slurm_carbon.agent.capsock import PendingCap
+from slurm_carbon.agent.handoff import CapRequest
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.errors import SensorError
 from slurm_carbon.sensors.fake import FakeGpu, FakeGpuBackend
@@ -30,8 +31,9 @@ class SpyGpu(FakeGpu):
         super().set_power_limit_mw(limit_mw)
 
 
-def request(spool: Path, job_id: int, gpu: str, watts: float) -> None:
-    write_cap_request(spool / "caps", CapRequest(job_id, gpu, watts))
+def request(agent: Agent, job_id: int, gpu: str, watts: float, uid: int = 0) -> PendingCap:
+    """Ask as ``uid`` (root by default), as the socket would; decided at the next tick."""
+    return agent.cap_requests.submit(CapRequest(job_id, gpu, watts), uid)
 
 
 def test_cap_saves_the_original_first_clamps_and_restores_at_job_stop(
@@ -42,14 +44,13 @@ def test_cap_saves_the_original_first_clamps_and_restores_at_job_stop(
     agent = make_agent(gpu_backend=FakeGpuBackend([gpu]))
     hand_off(spool, 1, "start", 0.0, gpus="0")
     agent.tick(0.0)
-    request(spool, 1, gpu.info.uuid, 50)  # below the 100 W minimum
+    request(agent, 1, gpu.info.uuid, 50)  # below the 100 W minimum
     agent.tick(1.0)
-    request(spool, 1, "0", 150)  # by minor; the saved original stays 280 W
+    request(agent, 1, "0", 150)  # by minor; the saved original stays 280 W
     agent.tick(2.0)
 
     assert gpu.set_power_limit_calls == [100_000, 150_000]
     assert gpu.saved_at_set == [[(gpu.info.uuid, 280_000)], [(gpu.info.uuid, 280_000)]]
-    assert list((spool / "caps").iterdir()) == []
 
     hand_off(spool, 1, "stop", 3.0)
     agent.tick(3.0)
@@ -64,8 +65,8 @@ def test_a_shared_gpu_is_never_capped(make_agent: MakeAgent, dirs: tuple[Path, P
     hand_off(spool, 1, "start", 0.0, gpus="0,1")
     hand_off(spool, 2, "start", 0.0, gpus="1")
     agent.tick(0.0)
-    request(spool, 1, "1", 150)
-    request(spool, 3, "0", 150)  # not a job of this node
+    request(agent, 1, "1", 150)
+    request(agent, 3, "0", 150)  # not a job of this node
     agent.tick(1.0)
 
     assert backend.gpu_by_minor(1).set_power_limit_calls == []
@@ -82,7 +83,7 @@ def test_a_gpu_that_becomes_shared_is_restored(
     agent = make_agent(gpu_backend=backend)
     hand_off(spool, 1, "start", 0.0, gpus="0")
     agent.tick(0.0)
-    request(spool, 1, "0", 150)
+    request(agent, 1, "0", 150)
     agent.tick(1.0)
     assert gpu.power_limit_mw() == 150_000
     hand_off(spool, 2, "start", 2.0, gpus="0")
@@ -99,7 +100,7 @@ def test_a_restarted_agent_restores_what_a_killed_one_saved(
     first = make_agent(gpu_backend=backend)
     hand_off(spool, 1, "start", 0.0, gpus="0")
     first.tick(0.0)
-    request(spool, 1, "0", 120)
+    request(first, 1, "0", 120)
     first.tick(1.0)
     assert gpu.power_limit_mw() == 120_000
     del first  # SIGKILL
@@ -119,7 +120,7 @@ def test_shutdown_restores_and_a_failed_restore_is_retried_by_the_sweep(
     agent = make_agent(gpu_backend=backend, sweep_s=30.0)
     hand_off(spool, 1, "start", 0.0, gpus="0")
     agent.tick(0.0)
-    request(spool, 1, "0", 150)
+    request(agent, 1, "0", 150)
     agent.tick(1.0)
     hand_off(spool, 1, "stop", 2.0)
     gpu.fail_next(SensorError("NVML busy"), times=2)  # the sample, then the restore
@@ -134,7 +135,7 @@ def test_shutdown_restores_and_a_failed_restore_is_retried_by_the_sweep(
 
     hand_off(spool, 2, "start", 40.0, gpus="0")
     agent.tick(40.0)
-    request(spool, 2, "0", 200)
+    request(agent, 2, "0", 200)
     agent.tick(41.0)
     assert gpu.power_limit_mw() == 200_000
     agent.shutdown(42.0)
@@ -167,10 +168,33 @@ def test_epilog_twice_restores_once_and_keeps_working(
     agent = make_agent(gpu_backend=backend)
     hand_off(spool, 1, "start", 0.0, gpus="0")
     agent.tick(0.0)
-    request(spool, 1, "0", 150)
+    request(agent, 1, "0", 150)
     agent.tick(1.0)
     hand_off(spool, 1, "stop", 2.0)
     agent.tick(2.0)
     hand_off(spool, 1, "stop", 2.5)
     agent.tick(3.0)
     assert gpu.set_power_limit_calls == [150_000, 300_000]
+
+
+def test_only_root_and_the_jobs_owner_may_cap_and_only_the_jobs_own_gpu(
+    make_agent: MakeAgent, dirs: tuple[Path, Path]
+) -> None:
+    spool, _ = dirs
+    backend = FakeGpuBackend.with_gpus(2, limit_mw=250_000)
+    agent = make_agent(gpu_backend=backend)
+    hand_off(spool, 1, "start", 0.0, gpus="0", uid=1000)
+    hand_off(spool, 2, "start", 0.0, gpus="1", uid=2000)
+    agent.tick(0.0)
+    stranger = request(agent, 1, "0", 150, uid=2000)
+    other_gpu = request(agent, 2, "0", 150, uid=2000)
+    owner = request(agent, 2, "1", 150, uid=2000)
+    root = request(agent, 1, "0", 120, uid=0)
+    agent.tick(1.0)
+
+    assert stranger.answer == "refused: uid 2000 may not cap job 1: only root and its owner may"
+    assert other_gpu.answer is not None
+    assert other_gpu.answer.startswith("refused: GPU GPU-fake-000000000000 is not job 2's alone")
+    assert owner.answer == "ok: GPU GPU-fake-000000000001 capped at 150 W"
+    assert root.answer == "ok: GPU GPU-fake-000000000000 capped at 120 W"
+    assert [backend.gpu_by_minor(m).power_limit_mw() for m in (0, 1)] == [120_000, 150_000]

@@ -1,4 +1,4 @@
-"""``slurm-carbon agent``: set-cap's request file, the token check, run until SIGTERM."""
+"""``slurm-carbon agent``: set-cap's GPU check, the token check, run until SIGTERM."""
 
 from __future__ import annotations
 
@@ -11,33 +11,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from slurm_carbon.agent.handoff import parse_cap_request
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.cli.main import cli
 from tests.unit.agent.conftest import hand_off
-
-
-def test_set_cap_leaves_a_request_the_agent_parses(tmp_path: Path) -> None:
-    result = CliRunner().invoke(
-        cli,
-        [
-            "agent",
-            "set-cap",
-            "--spool",
-            str(tmp_path),
-            "--job",
-            "12",
-            "--gpu",
-            "1",
-            "--watts",
-            "150",
-        ],
-    )
-
-    assert result.exit_code == 0, result.output
-    [path] = (tmp_path / "caps").iterdir()
-    request = parse_cap_request(path.read_text())
-    assert (request.job_id, request.gpu, request.watts) == (12, "1", 150.0)
 
 
 def test_set_cap_refuses_a_gpu_name_that_is_neither_uuid_nor_minor(tmp_path: Path) -> None:
@@ -46,19 +22,14 @@ def test_set_cap_refuses_a_gpu_name_that_is_neither_uuid_nor_minor(tmp_path: Pat
         [
             "agent",
             "set-cap",
-            "--spool",
-            str(tmp_path),
-            "--job",
-            "1",
-            "--gpu",
-            "x\ny",
-            "--watts",
-            "1",
+            *("--socket", str(tmp_path / "agent.sock")),
+            *("--job", "1", "--gpu", "x\ny", "--watts", "1"),
         ],
     )
     assert result.exit_code == 1
-    assert "--gpu must be a UUID" in result.output
-    assert not (tmp_path / "caps").exists()
+    assert result.output == (
+        "Error: --gpu: 'x\\ny' is neither a minor number nor a UUID (GPU-...)\n"
+    )
 
 
 def test_run_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:

@@ -182,7 +182,7 @@ SIM = [
          names="--tick"),
     case("sim-status-no-dir", "sim", "status", "--dir", "{tmp}/absent", names="absent"),
 ]  # fmt: skip
-C = ("agent", "set-cap", "--spool", "{tmp}/spool")
+C = ("agent", "set-cap", "--socket", "{tmp}/agent.sock")
 SET_CAP = [
     case("set-cap-job-bigint", *C, "--job", BIGINT_PLUS_1, "--gpu", "0", "--watts", "100",
          names="--job"),
