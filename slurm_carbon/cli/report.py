@@ -60,7 +60,7 @@ from slurm_carbon.accounting import (
     equivalents,
 )
 from slurm_carbon.cli.db import url_option
-from slurm_carbon.cli.report_detail import show_job
+from slurm_carbon.cli.report_detail import DetailContext, show_job
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
@@ -75,10 +75,12 @@ from slurm_carbon.cli.report_format import (
     parse_time,
     plain,
 )
-from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
+from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
+from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
     WASTE_STATES,
@@ -197,7 +199,14 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
                 admins = site.admins if site is not None else AdminsConfig()
                 if not is_admin(caller, admins.users, admins.groups):
                     query = _restrict_to_caller(session, query, caller)
-                _output(session, query, by, output, noheader=noheader, now=caller.now, site=site)
+                detail = DetailContext(
+                    counterfactual=site.counterfactual if site else CounterfactualConfig(),
+                    intensity=BestSeries(stored_actuals(factory)),
+                    site=site,
+                )
+                _output(
+                    session, query, by, output, noheader=noheader, now=caller.now, detail=detail
+                )
         finally:
             engine.dispose()
     except (ConfigError, StoreError) as err:
@@ -212,7 +221,7 @@ def _output(  # noqa: PLR0913 (what report was asked)
     *,
     noheader: bool,
     now: datetime,
-    site: SiteConfig | None,
+    detail: DetailContext,
 ) -> None:
     """Write the report; the jobs are read (streamed) only when they are shown."""
     writer = _Writer(sys.stdout, noheader=noheader)
@@ -231,7 +240,7 @@ def _output(  # noqa: PLR0913 (what report was asked)
         _table(session, query, by, groups=groups)
     else:
         rows = _progress(iter_jobs(session, query))
-        _table(session, query, None, rows=rows, counterfactual=_counterfactual_config(site))
+        _table(session, query, None, rows=rows, detail=detail)
 
 
 def _query(
@@ -380,15 +389,15 @@ def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
     *,
     rows: Iterable[JobRow] = (),
     groups: list[GroupTotals] | None = None,
-    counterfactual: CounterfactualConfig | None = None,
+    detail: DetailContext | None = None,
 ) -> None:
     console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
     if by is not None and groups is not None:
         _groups_table(console, by, groups)
     else:
         listed = list(rows)
-        if len(query.jobs) == 1 and len(listed) == 1:
-            show_job(console, session, listed[0], counterfactual or CounterfactualConfig())
+        if len(query.jobs) == 1 and len(listed) == 1 and detail is not None:
+            show_job(console, session, listed[0], detail)
             _annual_fallbacks(console, session, listed)
             return
         _jobs_table(console, listed)
@@ -512,7 +521,3 @@ def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
             "~ estimate: energy estimated (no counter) or a yearly-mean carbon intensity"
             " (annual-ci) instead of the hour's."
         )
-
-
-def _counterfactual_config(site: SiteConfig | None) -> CounterfactualConfig:
-    return site.counterfactual if site is not None else CounterfactualConfig()

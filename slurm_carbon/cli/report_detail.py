@@ -8,40 +8,59 @@ intervals and carbon intensity), and the publication energy card.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from slurm_carbon.accounting import (
-    DeviceKind,
-    EnergyMethod,
-    EnergySpan,
-    Sharing,
-    best_timeline,
-    cleanest_start,
-    energy_card,
-    footprint,
-    in_region,
-)
+from slurm_carbon.accounting import best_timeline, cleanest_start, energy_card, in_region
 from slurm_carbon.cli.report_format import format_elapsed, plain, quality_text
 from slurm_carbon.config import CounterfactualConfig
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.errors import IntensityUnavailable
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal, IntensityProvider
+from slurm_carbon.service.results import (
+    JobFootprint,
+    NoEnergy,
+    Site,
+    StaticSite,
+    stored_footprint,
+)
 from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
 from slurm_carbon.store.results import job_intervals
 from slurm_carbon.units import format_co2e, format_energy, format_number
 
-__all__ = ["show_job"]
+__all__ = ["DetailContext", "show_job"]
 
 #: Rows of the energy-over-time table at most; longer jobs are shown in merged steps.
 MAX_TIMELINE_ROWS = 48
 
 
-def show_job(console: Console, session: Any, row: JobRow, config: CounterfactualConfig) -> None:
+#: Relative difference between the recomputed and the stored CO2e that is said aloud.
+RECOMPUTED_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class DetailContext:
+    """What the detail view recomputes a job's footprint with, as the writer did.
+
+    Attributes:
+        counterfactual: The cleanest-start window and the other regions.
+        intensity: Carbon intensity (the stored series first, as the writer).
+        site: The site's regions, PUE and unmeasured parts; None: the stored
+            result's region and PUE (no unmeasured parts).
+    """
+
+    counterfactual: CounterfactualConfig
+    intensity: IntensityProvider
+    site: Site | None = None
+
+
+def show_job(console: Console, session: Any, row: JobRow, context: DetailContext) -> None:
     """Print one job in detail."""
     _detail(console, row, job_timeline(session, row))
-    _what_if(console, session, row, config)
+    _what_if(console, session, row, context)
 
 
 def _detail(console: Console, row: JobRow, timeline: list[TimelinePoint]) -> None:
@@ -172,68 +191,85 @@ def _ci_points(records: list[CiRecord]) -> list[CiPoint]:
     return points
 
 
-def _what_if(console: Console, session: Any, row: JobRow, config: CounterfactualConfig) -> None:
-    """The cleanest start, other regions, and the energy card, from stored intervals and CI."""
+def _what_if(console: Console, session: Any, row: JobRow, context: DetailContext) -> None:
+    """The cleanest start, other regions, and the energy card, as the result is computed."""
     figures = row.figures
-    records = job_intervals(session, row.row_id)
-    if figures is None or not records or figures.ci_region is None or figures.ci_source is None:
+    if figures is None or figures.ci_region is None or figures.ci_source is None:
         return
-    spans = [
-        EnergySpan(
-            DeviceKind(r.kind.value),
-            r.start,
-            r.end,
-            r.energy_j,
-            EnergyMethod(r.method.value),
-            Sharing(r.sharing.value),
+    site = context.site or StaticSite(figures.ci_region, figures.pue)
+    end = row.end_time or figures.computed_at
+    try:
+        found = stored_footprint(
+            session,
+            row.row_id,
+            label=row.job_id_text,
+            partition=row.partition or "",
+            node_list=row.node_list,
+            run=(row.start_time, end),
+            site=site,
+            intensity=context.intensity,
         )
-        for r in records
-    ]
+    except (NoEnergy, IntensityUnavailable) as err:
+        console.print(plain(f"No counterfactual or energy card: {err}."))
+        return
+    stored_g, now_g = figures.co2e_g, found.figures.co2e_g
+    if abs(now_g - stored_g) > RECOMPUTED_TOLERANCE * max(abs(stored_g), 1.0):
+        console.print(
+            f"[yellow]Recomputed now: {format_co2e(now_g)} CO2e, the stored result"
+            f" {format_co2e(stored_g)}[/] (the site configuration or the stored carbon"
+            " intensity changed since it was computed; the card shows the recomputed figures)."
+        )
+    _counterfactuals(console, session, found, figures.ci_source, context.counterfactual)
+    records = job_intervals(session, row.row_id)
+    models = sorted({r.device_model for r in records if r.kind == "gpu" and r.device_model})
+    card = energy_card(
+        found.figures,
+        title=row.name or f"job {row.job_id_text}",
+        accelerator=", ".join(models) or "n/a",
+        accelerator_count=row.requested_gpus,
+        region=found.region,
+    )
+    console.print()
+    console.print("Energy card (from the stored intervals, as the job's result is computed):")
+    console.print(card.to_markdown(), markup=False, highlight=False)
+
+
+def _counterfactuals(
+    console: Console, session: Any, found: JobFootprint, source: str, config: CounterfactualConfig
+) -> None:
+    """The cleanest start and other regions, on the stored series of the result's source."""
+    region, spans = found.region, found.spans
     first = min(span.start for span in spans)
     last = max(span.end for span in spans)
     window = timedelta(hours=config.window_h)
-    region, source = figures.ci_region, figures.ci_source
     points = _ci_points(ci_series(session, region, source, first, last + window))
     if not points or not best_timeline(points).covers(first, last):
         console.print(
             plain(f"No stored carbon intensity of {region} ({source}) covers the job:")
             + " no counterfactual."
         )
+        return
+    best = cleanest_start(
+        spans, points, found.pue, config.window_h, timedelta(minutes=config.step_min)
+    )
+    if best.start == first:
+        console.print(f"Cleanest start within {config.window_h:g} h (stored CI): the actual one.")
     else:
-        best = cleanest_start(
-            spans, points, figures.pue, config.window_h, timedelta(minutes=config.step_min)
+        console.print(
+            f"Cleanest start within {config.window_h:g} h (stored CI):"
+            f" {best.start.astimezone():%Y-%m-%d %H:%M}, {format_co2e(best.co2e_g)} CO2e"
+            f" instead of {format_co2e(best.actual_co2e_g)}"
+            f" (saves {format_co2e(best.savings_g)}, {best.savings_pct or 0:.0f} %)."
         )
-        if best.start == first:
-            console.print(
-                f"Cleanest start within {config.window_h:g} h (stored CI): the actual one."
-            )
-        else:
-            console.print(
-                f"Cleanest start within {config.window_h:g} h (stored CI):"
-                f" {best.start.astimezone():%Y-%m-%d %H:%M}, {format_co2e(best.co2e_g)} CO2e"
-                f" instead of {format_co2e(best.actual_co2e_g)}"
-                f" (saves {format_co2e(best.savings_g)}, {best.savings_pct or 0:.0f} %)."
-            )
-        regions = {}
-        for other in config.regions:
-            if other != region:
-                series = _ci_points(ci_series(session, other, source, first, last))
-                if series:
-                    regions[other] = series
-        for result in in_region(spans, points, figures.pue, regions) if regions else []:
-            console.print(
-                plain(f"Same job in {result.label.removeprefix('region=')} ({source}):")
-                + f" {format_co2e(result.co2e_g)} CO2e"
-                f" ({'+' if result.savings_g < 0 else ''}{format_co2e(-result.savings_g)})."
-            )
-        models = sorted({r.device_model for r in records if r.kind == "gpu" and r.device_model})
-        card = energy_card(
-            footprint(spans, points, figures.pue),
-            title=row.name or f"job {row.job_id_text}",
-            accelerator=", ".join(models) or "n/a",
-            accelerator_count=row.requested_gpus,
-            region=region,
+    regions = {}
+    for other in config.regions:
+        if other != region:
+            series = _ci_points(ci_series(session, other, source, first, last))
+            if series:
+                regions[other] = series
+    for result in in_region(spans, points, found.pue, regions) if regions else []:
+        console.print(
+            plain(f"Same job in {result.label.removeprefix('region=')} ({source}):")
+            + f" {format_co2e(result.co2e_g)} CO2e"
+            f" ({'+' if result.savings_g < 0 else ''}{format_co2e(-result.savings_g)})."
         )
-        console.print()
-        console.print("Energy card (recomputed from the stored intervals and carbon intensity):")
-        console.print(card.to_markdown(), markup=False, highlight=False)

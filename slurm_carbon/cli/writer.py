@@ -12,7 +12,6 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Literal
@@ -25,43 +24,17 @@ from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
-from slurm_carbon.errors import ConfigError, IntensityUnavailable, SlurmCarbonError
-from slurm_carbon.intensity.base import CiPoint, IntensityProvider
-from slurm_carbon.intensity.chain import best_series
-from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.errors import ConfigError, SlurmCarbonError
+from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.service.results import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import CommandLineSlurm
-from slurm_carbon.store import SessionFactory, make_engine, session_factory
+from slurm_carbon.store import make_engine, session_factory
 
-__all__ = ["BestSeries", "writer"]
-
-
-class BestSeries:
-    """Carbon intensity for results: stored actuals, else live providers, else annual.
-
-    Stored actuals count only when they cover the whole job; ``live`` is the
-    site's provider chain (None: none configured).
-    """
-
-    name = "best-series"
-
-    def __init__(self, factory: SessionFactory, live: IntensityProvider | None = None) -> None:
-        self._stored = stored_actuals(factory)
-        self._live = live
-        self._annual = EmbeddedAnnual()
-
-    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
-        """The best series for ``[start, end)``."""
-        return best_series(
-            region, start, end, stored=self._stored, live=self._live, annual=self._annual
-        )
-
-    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
-        """Not offered: results need history only."""
-        raise IntensityUnavailable(f"{self.name} gives no forecast ({region}, {start}, {hours})")
+__all__ = ["writer"]
 
 
 @dataclass(frozen=True)
@@ -149,7 +122,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         factory,
         CommandLineSlurm(),
         settings.site,
-        BestSeries(factory, settings.live),
+        BestSeries(stored_actuals(factory), settings.live),
         spool=spool,
         backoff=Backoff(),
         settle_delay_s=settle_delay_s,

@@ -23,7 +23,7 @@ from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, IntensityProvider
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 
-__all__ = ["ProviderChain", "best_series", "covers"]
+__all__ = ["BestSeries", "ProviderChain", "best_series", "covers"]
 
 logger = logging.getLogger(__name__)
 
@@ -144,3 +144,34 @@ def best_series(  # noqa: PLR0913 (the sources in preference order, and the rang
     except IntensityUnavailable as err:
         reasons.append(str(err))
     raise IntensityUnavailable(f"no carbon intensity for {region!r}: " + "; ".join(reasons))
+
+
+class BestSeries:
+    """A provider over :func:`best_series`: stored actuals, else live providers, else annual.
+
+    What the writer computes results with and the report recomputes them with.
+    ``stored`` reads stored actual points (e.g. :func:`~slurm_carbon.intensity.stored.
+    stored_actuals` over a session factory); ``live`` is the site's provider chain
+    (None: none configured, as in the report, which makes no network call).
+    """
+
+    name = "best-series"
+
+    def __init__(
+        self,
+        stored: Callable[[str, datetime, datetime], Sequence[CiPoint]] | None,
+        live: IntensityProvider | None = None,
+    ) -> None:
+        self._stored = stored
+        self._live = live
+        self._annual = EmbeddedAnnual()
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        """The best series for ``[start, end)``."""
+        return best_series(
+            region, start, end, stored=self._stored, live=self._live, annual=self._annual
+        )
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        """Not offered: results need history only."""
+        raise IntensityUnavailable(f"{self.name} gives no forecast ({region}, {start}, {hours})")

@@ -57,6 +57,7 @@ __all__ = [
     "own_intervals",
     "settle_result",
     "store_job",
+    "stored_footprint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -286,19 +287,75 @@ def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the con
         IntensityUnavailable: no carbon intensity for the job's region and time.
         ResultNotFinite: a figure is infinite or NaN.
     """
-    kept = own_intervals(
+    found = _own_footprint(
         job.job_id,
         intervals,
+        partition=job.partition,
         node_list=job.node_list,
-        start=job.start_time,
-        end=job.end_time or now,
+        run=(job.start_time, job.end_time or now),
+        site=site,
+        intensity=intensity,
+        sharers=sharers,
     )
+    return _computed(job.job_id, found, now)
+
+
+def stored_footprint(  # noqa: PLR0913 (the stored job, as Slurm ran it, and the context)
+    session: Session,
+    job_id: int,
+    *,
+    label: str,
+    partition: str,
+    node_list: str | None,
+    run: tuple[datetime | None, datetime],
+    site: Site,
+    intensity: IntensityProvider,
+) -> JobFootprint:
+    """The footprint of a stored job (``jobs.id``), as its result is computed.
+
+    The writer's result and the report's detail view and energy card come from
+    here: the job's own intervals (:func:`own_intervals`; ``run`` is its start,
+    None if it never started, and its end or now) and its share of its nodes'
+    unmeasured parts, through :func:`job_footprint`.
+
+    Raises:
+        NoEnergy: none of the stored intervals is the job's.
+        IntensityUnavailable: no carbon intensity for the job's region and time.
+    """
+    return _own_footprint(
+        label,
+        job_intervals(session, job_id),
+        partition=partition,
+        node_list=node_list,
+        run=run,
+        site=site,
+        intensity=intensity,
+        sharers=jobs_on_node_slots(session, job_id),
+    )
+
+
+def _own_footprint(  # noqa: PLR0913 (the job's intervals, as Slurm ran it, and the context)
+    label: str,
+    intervals: Sequence[StoredInterval],
+    *,
+    partition: str,
+    node_list: str | None,
+    run: tuple[datetime | None, datetime],
+    site: Site,
+    intensity: IntensityProvider,
+    sharers: Mapping[tuple[str, datetime], int] | None,
+) -> JobFootprint:
+    kept = own_intervals(label, intervals, node_list=node_list, start=run[0], end=run[1])
     if not kept:
-        raise NoEnergy(f"job {job.job_id}: no energy stored")
+        raise NoEnergy(f"job {label}: no energy stored")
     try:
-        found = job_footprint(job.partition, kept, site, intensity, sharers=sharers)
+        return job_footprint(partition, kept, site, intensity, sharers=sharers)
     except NoEnergy as err:
-        raise NoEnergy(f"job {job.job_id}: {err}") from err
+        raise NoEnergy(f"job {label}: {err}") from err
+
+
+def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
+    """The stored values and the AdminComment payload of a footprint."""
     figures = found.figures
     weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
     values = ResultValues(
@@ -315,7 +372,7 @@ def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the con
         sharing=Sharing.SHARED if figures.quality.any_shared else Sharing.EXCLUSIVE,
         computed_at=now,
     )
-    _check_finite(job.job_id, values)
+    _check_finite(label, values)
     return Computed(values, acc.comment_payload(figures))
 
 
@@ -348,6 +405,7 @@ def store_job(session: Session, job: SlurmJob) -> int:
         state=job.state,
         requested_gpus=job.req_gpus,
         comment=job.comment,
+        node_list=job.node_list or None,
     )
     return row.id
 
@@ -406,6 +464,14 @@ def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the cont
     intensity: IntensityProvider,
     now: datetime,
 ) -> Computed:
-    intervals = job_intervals(session, job_id)
-    sharers = jobs_on_node_slots(session, job_id)
-    return compute_result(job, intervals, site, intensity, now, sharers=sharers)
+    found = stored_footprint(
+        session,
+        job_id,
+        label=job.job_id,
+        partition=job.partition,
+        node_list=job.node_list,
+        run=(job.start_time, job.end_time or now),
+        site=site,
+        intensity=intensity,
+    )
+    return _computed(job.job_id, found, now)

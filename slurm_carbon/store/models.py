@@ -214,6 +214,8 @@ class Job(Base):
     requested_gpus: Mapped[int] = mapped_column(default=0)
     comment: Mapped[str | None] = mapped_column(Text)
     budget_co2e_g: Mapped[float | None] = mapped_column(Float)
+    # Slurm's compressed host list (gpu[01-03]); None: not known yet.
+    node_list: Mapped[str | None] = mapped_column(Text)
 
 
 class EnergyInterval(Base):

@@ -154,6 +154,7 @@ class JobRow:
     end_time: datetime | None
     requested_gpus: int
     figures: JobFigures | None
+    node_list: str | None = None
 
     @property
     def job_id_text(self) -> str:
@@ -303,6 +304,7 @@ _JOB_COLUMNS = (
     JobResult.sharing,
     JobResult.computed_at,
     JobResult.other_energy_j,
+    Job.node_list,
 )
 
 
@@ -337,6 +339,7 @@ def _row(values: Sequence[Any]) -> JobRow:
         end_time=values[10],
         requested_gpus=values[11] or 0,
         figures=figures,
+        node_list=values[25],
     )
 
 

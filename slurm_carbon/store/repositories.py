@@ -134,6 +134,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     requested_gpus: int | None = None,
     comment: str | None = None,
     budget_co2e_g: float | None = None,
+    node_list: str | None = None,
 ) -> Job:
     """Insert the job, or update the stored one with every field given (not None).
 
@@ -156,6 +157,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
             "requested_gpus": requested_gpus,
             "comment": comment,
             "budget_co2e_g": budget_co2e_g,
+            "node_list": node_list,
         }.items()
         if value is not None
     }
