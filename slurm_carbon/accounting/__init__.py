@@ -8,14 +8,16 @@ and pass them in.
 - :mod:`.align`: spans split over the CI series' periods (best kind wins, gaps marked).
 - :mod:`.footprint`: kWh by device kind, facility kWh, gCO2e, mean CI, quality.
 - :mod:`.counterfactual`: the same profile at another start or in another region.
-- :mod:`.card`: the publication energy card and the AdminComment payload.
+- :mod:`.card`: the publication energy card.
+- :mod:`.admin_comment`: the AdminComment codec (``sc1:`` payload; find ours, merge).
 - :mod:`.equivalents`: everyday equivalents (approximations, with cited factors).
 
 Units: energy in joules or kWh, CI in gCO2e/kWh, emissions in grams CO2e.
 """
 
+from slurm_carbon.accounting.admin_comment import comment_payload
 from slurm_carbon.accounting.align import AlignedPart, CiTimeline, align, best_timeline
-from slurm_carbon.accounting.card import EnergyCard, comment_payload, energy_card, round_sig
+from slurm_carbon.accounting.card import EnergyCard, energy_card
 from slurm_carbon.accounting.counterfactual import (
     Counterfactual,
     cleanest_start,
@@ -51,6 +53,5 @@ __all__ = [
     "footprint",
     "in_region",
     "pue_function",
-    "round_sig",
     "shifted",
 ]

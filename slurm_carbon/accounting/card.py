@@ -1,4 +1,4 @@
-"""Reporting a footprint: an energy card for publications and the AdminComment payload.
+"""Reporting a footprint: an energy card for publications.
 
 The card follows the reporting norms of Patterson et al. 2021 ("Carbon
 Emissions and Large Neural Network Training"): accelerator type and count,
@@ -18,46 +18,12 @@ from slurm_carbon.accounting.equivalents import equivalents
 from slurm_carbon.accounting.footprint import J_PER_KWH, Footprint
 from slurm_carbon.accounting.spans import EnergyMethod
 from slurm_carbon.intensity.base import CiKind
-from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.text import escape_control
-from slurm_carbon.units import format_co2e, format_energy, format_number, round_sig
+from slurm_carbon.units import format_co2e, format_energy, format_number
 
-__all__ = ["COMMENT_PREFIX", "EnergyCard", "comment_payload", "energy_card", "round_sig"]
-
-COMMENT_PREFIX = "sc1:"
-"""Version tag that opens every AdminComment payload we write."""
+__all__ = ["EnergyCard", "energy_card"]
 
 REFERENCE = "Patterson et al. 2021, Carbon Emissions and Large Neural Network Training"
-
-
-def comment_payload(footprint: Footprint) -> str:
-    """The short, sacctmgr-safe summary written into a job's AdminComment.
-
-    ``sc1:co2e_g=812.4;kwh=2.13;ci=381;pue=1.35;q=meas``: emissions (4
-    significant figures), facility energy (3), mean CI (3), effective PUE (3)
-    and the weakest energy method. ``co2e_g ~= kwh * ci``. Lower-case ASCII
-    without spaces, quotes or ``|`` (Slurm 22.05's sacctmgr lower-cases it);
-    ``na`` stands for a figure that does not exist (no energy). A figure from a
-    synthetic carbon-intensity series (a demonstration) ends in ``;ci_src=synthetic``.
-
-    Args:
-        footprint: The job's footprint.
-
-    Returns:
-        The payload, at most about 80 characters.
-    """
-    ci = footprint.ci_mean_g_per_kwh
-    pue = footprint.pue
-    fields = [
-        f"co2e_g={round_sig(footprint.co2e_g, 4)}",
-        f"kwh={round_sig(footprint.facility_kwh, 3)}",
-        f"ci={round_sig(ci, 3) if ci is not None else 'na'}",
-        f"pue={round_sig(pue, 3) if pue is not None else 'na'}",
-        f"q={footprint.summary_quality()}",
-    ]
-    if SYNTHETIC_SOURCE in footprint.quality.ci_sources:
-        fields.append(f"ci_src={SYNTHETIC_SOURCE}")
-    return COMMENT_PREFIX + ";".join(fields)
 
 
 def _energy(energy_kwh: float) -> str:

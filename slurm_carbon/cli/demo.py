@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import click
 import requests
 
+from slurm_carbon.accounting.admin_comment import our_part
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_options
 from slurm_carbon.cli.params import FiniteRange, Name
@@ -293,7 +294,7 @@ def _wait_comments(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: floa
     deadline = time.monotonic() + timeout_s
     while True:
         found = slurm.jobs(JobQuery(job_ids=list(jobs)))
-        missing = [job.job_id for job in found if "sc1:" not in job.admin_comment]
+        missing = [job.job_id for job in found if our_part(job.admin_comment) is None]
         if not missing:
             return
         if time.monotonic() > deadline:

@@ -20,9 +20,10 @@ then it stores the job's metadata and result, writes the payload with
 ``sacctmgr`` (``finished=True``), addressing an array task as
 ``<array_id>_<task>``, and reads it back through ``sacct``. A foreign
 AdminComment is kept: the payload is appended after a space, or replaces our
-own earlier ``sc1:`` part (:func:`merge_admin_comment`). Slurm 22.05's sacctmgr
-lower-cases the whole comment and turns quotes into backticks, the foreign part
-included; the read-back compares our part only.
+own earlier ``sc1:`` part
+(:func:`~slurm_carbon.accounting.admin_comment.merge_admin_comment`). Slurm
+22.05's sacctmgr lower-cases the whole comment and turns quotes into backticks,
+the foreign part included; the read-back compares our part only.
 
 Another tool may replace the whole AdminComment after our write (Princeton
 Jobstats' EpilogSlurmctld sets ``JS1:<base64>`` with sacctmgr). At each sweep,
@@ -49,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.fallback import annual_fallback
@@ -75,18 +77,14 @@ from slurm_carbon.text import escape_control
 __all__ = [
     "ENDED_DIR",
     "MAX_REMERGES",
-    "PAYLOAD_PREFIX",
     "REMERGE_WINDOW",
     "Backoff",
     "PassReport",
     "Writer",
-    "merge_admin_comment",
-    "our_part",
 ]
 
 logger = logging.getLogger(__name__)
 
-PAYLOAD_PREFIX = "sc1:"
 #: Subdirectory of the spool where the EpilogSlurmctld shim drops ``<raw id>.end``.
 ENDED_DIR = "ended"
 _ENDED_FILE = re.compile(r"^(\d+)\.end$")
@@ -101,30 +99,6 @@ REMERGE_WINDOW = timedelta(days=1)
 #: How often one job's part is merged back (per writer process): a tool that keeps
 #: replacing the field is left the last word after this, rather than fought.
 MAX_REMERGES = 2
-
-
-def our_part(comment: str) -> str | None:
-    """Our ``sc1:`` token in an AdminComment (the last one, compared lower-cased), if any."""
-    ours = [word for word in comment.split() if word.lower().startswith(PAYLOAD_PREFIX)]
-    return ours[-1].lower() if ours else None
-
-
-def _has_foreign(comment: str) -> bool:
-    return any(not word.lower().startswith(PAYLOAD_PREFIX) for word in comment.split())
-
-
-def merge_admin_comment(existing: str, payload: str) -> str:
-    """The AdminComment holding ``payload``: ours replaced, anything foreign kept before it.
-
-    >>> merge_admin_comment("", "sc1:co2e_g=1.0")
-    'sc1:co2e_g=1.0'
-    >>> merge_admin_comment("checked by ops sc1:co2e_g=9.9", "sc1:co2e_g=1.0")
-    'checked by ops sc1:co2e_g=1.0'
-    """
-    if not payload.startswith(PAYLOAD_PREFIX) or any(c.isspace() for c in payload):
-        raise ValueError(f"not a payload of ours: {payload!r}")
-    foreign = [w for w in existing.split() if not w.lower().startswith(PAYLOAD_PREFIX)]
-    return " ".join([*foreign, payload])
 
 
 @dataclass(frozen=True)
@@ -329,7 +303,7 @@ class Writer:
                 continue
             if our_part(job.admin_comment) == write.payload.lower():
                 continue
-            if self._foreign == "skip" and _has_foreign(job.admin_comment):
+            if self._foreign == "skip" and has_foreign(job.admin_comment):
                 continue
             shown = escape_control(job.admin_comment[:200])
             done = self._remerges.get(write.write_id, 0)
@@ -358,13 +332,13 @@ class Writer:
 
     def _write_live(self, job: SlurmJob, now: datetime) -> None:
         """Put the running job's figures so far into its AdminComment (best effort)."""
-        if self._foreign == "skip" and _has_foreign(job.admin_comment):
+        if self._foreign == "skip" and has_foreign(job.admin_comment):
             return
         try:
             with transaction(self._factory) as session:
                 payload = live_payload(session, job, self._site, self._intensity, now)
             held = self._slurm.running_admin_comment(job.job_id)
-            if self._foreign == "skip" and _has_foreign(held):
+            if self._foreign == "skip" and has_foreign(held):
                 return
             self._slurm.set_admin_comment(
                 job.job_id, merge_admin_comment(held, payload), finished=False
@@ -448,7 +422,7 @@ class Writer:
         payload = computed.payload
         if not self._write_comments:
             self._give_up(pending, payload, "AdminComment writing is disabled by the site", report)
-        elif self._foreign == "skip" and _has_foreign(job.admin_comment):
+        elif self._foreign == "skip" and has_foreign(job.admin_comment):
             error = f"job {job.job_id}: foreign AdminComment {job.admin_comment!r} left alone"
             self._give_up(pending, payload, error, report)
         else:

@@ -1,32 +1,20 @@
-"""The energy card (Markdown and JSON against a schema), the AdminComment payload, equivalents."""
+"""The energy card (Markdown and JSON against a schema), equivalents."""
 
 from __future__ import annotations
 
 import json
-import re
 from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
 
-from slurm_carbon.accounting import (
-    EnergySpan,
-    comment_payload,
-    energy_card,
-    equivalents,
-    footprint,
-    round_sig,
-)
+from slurm_carbon.accounting import EnergySpan, energy_card, equivalents, footprint
 from slurm_carbon.accounting.equivalents import CAR_G_PER_KM, SMARTPHONE_CHARGE_G
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
-from slurm_carbon.units import format_co2e, format_energy
+from slurm_carbon.units import format_co2e, format_energy, round_sig
 
 KWH = 3.6e6
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
-PAYLOAD = re.compile(
-    r"^sc1:co2e_g=[0-9]+(\.[0-9]+)?;kwh=[0-9]+(\.[0-9]+)?;ci=([0-9]+(\.[0-9]+)?|na)"
-    r";pue=([0-9]+(\.[0-9]+)?|na);q=(meas|int|est|none)(;ci_src=synthetic)?$"
-)
 
 
 def point(hour: int, ci: float, kind: CiKind = CiKind.ACTUAL, source: str = "uk") -> CiPoint:
@@ -105,36 +93,6 @@ CARD_SCHEMA = {
         },
     },
 }
-
-
-def test_comment_payload_is_exact_for_the_hand_computed_example() -> None:
-    fp = footprint(SPANS, [point(0, 100), point(1, 300)], 1.2)
-
-    assert comment_payload(fp) == "sc1:co2e_g=300;kwh=1.8;ci=167;pue=1.2;q=est"
-
-
-def test_comment_payload_says_when_the_intensity_was_synthetic() -> None:
-    fp = footprint(SPANS, [point(0, 100, source="synthetic"), point(1, 300, source="synthetic")], 1)
-
-    payload = comment_payload(fp)
-
-    assert payload.endswith(";q=est;ci_src=synthetic")
-    assert PAYLOAD.match(payload), payload
-
-
-@pytest.mark.parametrize(
-    ("kwh", "ci", "pue"),
-    [(1.0, 100.0, 1.2), (12345.678, 812.4321, 1.3456), (1e-6, 0.0, 1.0), (0.0, 380.0, 1.1)],
-)
-def test_comment_payload_is_short_lower_case_ascii(kwh: float, ci: float, pue: float) -> None:
-    spans = [EnergySpan("gpu", T0, T0 + timedelta(hours=1), kwh * KWH)]  # type: ignore[arg-type]
-    payload = comment_payload(footprint(spans, [point(0, ci)], pue))
-
-    assert PAYLOAD.match(payload), payload
-    assert payload == payload.lower()
-    assert payload.isascii()
-    assert len(payload) <= 120
-    assert not set(payload) & set("|\"' \n`")
 
 
 def test_round_sig_keeps_sensible_digits() -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.service.results import StaticSite
-from slurm_carbon.service.writer import Backoff, Writer, merge_admin_comment, our_part
+from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import JobQuery, SlurmJob
 from slurm_carbon.store import (
     CommentWrite,
@@ -533,26 +533,6 @@ def test_site_policy_skip_leaves_a_foreign_comment_and_disabled_writes_nothing(
     assert (report.written, report.failed) == (0, 1)
     assert len(slurm.writes) == 1
     assert result_of(session, 116).co2e_g == pytest.approx(90.0)
-
-
-@pytest.mark.parametrize(
-    ("existing", "merged"),
-    [
-        ("", "sc1:x=1"),
-        ("sc1:x=0", "sc1:x=1"),
-        ("SC1:X=0", "sc1:x=1"),
-        ("Checked by OPS", "Checked by OPS sc1:x=1"),
-        ("a sc1:x=0 b", "a b sc1:x=1"),
-    ],
-)
-def test_merge_admin_comment(existing: str, merged: str) -> None:
-    assert merge_admin_comment(existing, "sc1:x=1") == merged
-    assert our_part(merged) == "sc1:x=1"
-
-
-def test_merge_refuses_what_is_not_a_payload() -> None:
-    with pytest.raises(ValueError, match="not a payload"):
-        merge_admin_comment("", "co2e_g=1")
 
 
 SHIM = REPO / "epilog" / "slurm-carbon-epilog-slurmctld"
