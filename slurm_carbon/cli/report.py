@@ -45,7 +45,7 @@ import math
 import os
 import pwd
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +94,7 @@ from slurm_carbon.store.reports import (
 )
 from slurm_carbon.units import format_co2e, format_energy, format_number
 
-__all__ = ["Caller", "current_caller", "is_admin", "report"]
+__all__ = ["Caller", "current_caller", "report"]
 
 # Rows between two updates of the progress display.
 _PROGRESS_EVERY = 2000
@@ -116,11 +116,6 @@ def current_caller() -> Caller:
     with contextlib.suppress(KeyError):
         groups.add(grp.getgrgid(entry.pw_gid).gr_name)
     return Caller(entry.pw_name, frozenset(groups))
-
-
-def is_admin(caller: Caller, users: Sequence[str] = (), groups: Sequence[str] = ()) -> bool:
-    """Whether the caller is root, one of ``users``, or in one of ``groups``."""
-    return caller.name == "root" or caller.name in users or bool(caller.groups & set(groups))
 
 
 @click.command()
@@ -197,7 +192,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
             factory = session_factory(engine)
             with transaction(factory) as session:
                 admins = site.admins if site is not None else AdminsConfig()
-                if not is_admin(caller, admins.users, admins.groups):
+                if not admins.is_admin(caller.name, caller.groups):
                     query = _restrict_to_caller(session, query, caller)
                 detail = DetailContext(
                     counterfactual=site.counterfactual if site else CounterfactualConfig(),

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from slurm_carbon.config import CONFIG_MAX_BYTES, load_config, parse_config
+from slurm_carbon.config import CONFIG_MAX_BYTES, AdminsConfig, load_config, parse_config
 from slurm_carbon.errors import ConfigError
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "site.example.toml"
@@ -60,9 +60,9 @@ def test_the_example_loads_and_answers_lookups() -> None:
     assert config.unmeasured_power_w("cn3") is None
     assert config.node_type_for("cn3") == "cpu"
     assert config.node_type_for("login1") is None
-    assert config.is_admin("root")
-    assert config.is_admin("alice", ["users", "hpc-admins"])
-    assert not config.is_admin("alice", ["users"])
+    assert config.admins.is_admin("slurm")
+    assert config.admins.is_admin("alice", ["users", "hpc-admins"])
+    assert not config.admins.is_admin("alice", ["users"])
     assert config.admin_comment.foreign == "append"
     assert config.budgets.action == "notify"
 
@@ -75,6 +75,18 @@ def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
     assert config.admin_comment.field == "admin_comment"
     assert config.admin_comment.enabled
     assert config.pue_series("any").at(datetime(2030, 1, 1, tzinfo=UTC)) == 1.25
+
+
+def test_root_is_an_admin_whether_listed_or_not(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+
+    assert config.admins.users == []
+    assert config.admins.is_admin("root")
+    assert config.admins.is_admin("root", ["users"])
+    assert not config.admins.is_admin("alice")
+    assert not config.admins.is_admin("rooted", ["root"])
+    assert AdminsConfig(users=["carol"]).is_admin("root")
+    assert AdminsConfig(groups=["hpc-admins"]).is_admin("bob", frozenset({"hpc-admins"}))
 
 
 def test_node_patterns_match_in_file_order(tmp_path: Path) -> None:

@@ -359,6 +359,17 @@ def test_a_config_naming_others_leaves_alice_a_user(url: str, tmp_path: Path) ->
     assert "permission denied" in result.output
 
 
+@pytest.mark.parametrize("admins", ["", 'users = ["carol"]\ngroups = ["hpc-admins"]'])
+def test_root_sees_every_job_whoever_the_config_names(
+    url: str, tmp_path: Path, admins: str
+) -> None:
+    config = site_config(tmp_path, admins)
+    result = run(url, "-P", "-n", "-u", "bob", *EVERYTHING, caller=ROOT, config=config)
+
+    assert result.exit_code == 0, result.output
+    assert [line.split("|")[0] for line in result.stdout.splitlines()] == ["102", "103"]
+
+
 def test_a_bad_config_is_one_line(url: str, tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("cluster = \n")
