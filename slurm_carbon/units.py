@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["UNIT_SWITCH", "format_co2e", "format_energy", "format_number", "round_sig"]
+__all__ = [
+    "J_PER_KWH",
+    "J_PER_WH",
+    "UNIT_SWITCH",
+    "format_co2e",
+    "format_energy",
+    "format_number",
+    "round_sig",
+]
 
 UNIT_SWITCH = 10_000
 """A value moves to the next unit (x 1000) from here: ``9,999 kWh`` then ``10.0 MWh``.
@@ -24,7 +32,11 @@ Not 1,000: four digits with a separator read as easily as three, and keep the
 units publications use (Patterson et al. 2021 report ``1,287 MWh``).
 """
 
-J_PER_WH = 3600.0
+J_PER_KWH = 3.6e6
+"""Joules in one kilowatt-hour."""
+
+J_PER_WH = J_PER_KWH / 1000
+"""Joules in one watt-hour."""
 
 _ENERGY_UNITS = ("Wh", "kWh", "MWh", "GWh", "TWh")
 _MASS_UNITS = ("g", "kg", "t", "kt", "Mt")

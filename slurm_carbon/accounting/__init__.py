@@ -25,12 +25,11 @@ from slurm_carbon.accounting.counterfactual import (
     shifted,
 )
 from slurm_carbon.accounting.equivalents import Equivalent, equivalents
-from slurm_carbon.accounting.footprint import J_PER_KWH, Footprint, Quality, footprint
+from slurm_carbon.accounting.footprint import Footprint, Quality, footprint
 from slurm_carbon.accounting.pue import PueLike, PueSeries, pue_function
 from slurm_carbon.accounting.spans import DeviceKind, EnergyMethod, EnergySpan, Sharing
 
 __all__ = [
-    "J_PER_KWH",
     "AlignedPart",
     "CiTimeline",
     "Counterfactual",

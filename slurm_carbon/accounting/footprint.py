@@ -19,11 +19,9 @@ from slurm_carbon.accounting.align import align
 from slurm_carbon.accounting.pue import PueLike, pue_function
 from slurm_carbon.accounting.spans import DeviceKind, EnergyMethod, EnergySpan, Sharing
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.units import J_PER_KWH
 
-__all__ = ["J_PER_KWH", "Footprint", "Quality", "footprint"]
-
-J_PER_KWH = 3.6e6
-"""Joules in one kilowatt-hour."""
+__all__ = ["Footprint", "Quality", "footprint"]
 
 _METHOD_LABEL = {
     EnergyMethod.COUNTER: "meas",

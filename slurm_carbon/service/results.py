@@ -42,6 +42,7 @@ from slurm_carbon.store.results import (
     save_result,
 )
 from slurm_carbon.text import escape_control
+from slurm_carbon.units import J_PER_KWH
 
 __all__ = [
     "RUN_TIME_SLACK",
@@ -359,10 +360,10 @@ def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
     figures = found.figures
     weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
     values = ResultValues(
-        gpu_energy_j=figures.gpu_kwh * acc.J_PER_KWH,
-        cpu_energy_j=figures.cpu_kwh * acc.J_PER_KWH,
-        dram_energy_j=figures.dram_kwh * acc.J_PER_KWH,
-        other_energy_j=figures.other_kwh * acc.J_PER_KWH,
+        gpu_energy_j=figures.gpu_kwh * J_PER_KWH,
+        cpu_energy_j=figures.cpu_kwh * J_PER_KWH,
+        dram_energy_j=figures.dram_kwh * J_PER_KWH,
+        other_energy_j=figures.other_kwh * J_PER_KWH,
         co2e_g=figures.co2e_g,
         ci_mean_g_per_kwh=figures.ci_mean_g_per_kwh,
         ci_region=found.region,
