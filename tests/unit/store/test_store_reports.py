@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store import (
-    CarbonIntensityPoint,
-    CiKind,
-    CiSignal,
-    DeviceKind,
-    EnergyMethod,
-    JobResult,
-    NewInterval,
-    ResultQuality,
-    Sharing,
-    add_intervals,
-    get_or_create_cluster,
-    get_or_create_device,
-    get_or_create_node,
-    upsert_job,
-)
+from slurm_carbon.store import CarbonIntensityPoint, JobResult, NewInterval, add_intervals, get_or_create_cluster, get_or_create_device, get_or_create_node, upsert_job
 from slurm_carbon.store.reports import (
     JobRow,
     JobSelector,
@@ -36,6 +23,7 @@ from slurm_carbon.store.reports import (
     totals,
 )
 from slurm_carbon.store.results import job_intervals
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -77,7 +65,7 @@ def _job(
                 ci_mean_g_per_kwh=co2e_g / 2.0,
                 ci_region="SE",
                 ci_source="trace",
-                quality=ResultQuality.COUNTER,
+                quality=EnergyMethod.COUNTER,
                 sharing=Sharing.EXCLUSIVE,
                 computed_at=end,
             )
@@ -132,13 +120,61 @@ def test_selectors_name_jobs_arrays_and_tasks(session: Session) -> None:
     assert str(JobSelector(10, 2)) == "10_2"
 
 
+class _CountingCursor:
+    """A DB-API cursor that counts the rows the driver has handed over."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+        self.fetched = 0
+
+    def _count(self, rows: Any) -> Any:
+        self.fetched += len(rows)
+        return rows
+
+    def fetchone(self) -> Any:
+        row = self._cursor.fetchone()
+        self.fetched += row is not None
+        return row
+
+    def fetchmany(self, *size: int) -> Any:
+        return self._count(self._cursor.fetchmany(*size))
+
+    def fetchall(self) -> Any:
+        return self._count(self._cursor.fetchall())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
 def test_many_rows_stream_in_batches(session: Session) -> None:
     for job_id in range(1, 251):
         _job(session, job_id, co2e_g=1.0 if job_id % 2 else None)
+    cursors: list[_CountingCursor] = []
 
-    rows = iter_jobs(session, ReportQuery(), batch_size=32)
+    def count_fetches(*args: Any) -> None:
+        context = args[4]  # conn, cursor, statement, parameters, context, executemany
+        context.cursor = _CountingCursor(context.cursor)
+        cursors.append(context.cursor)
 
-    assert sum(1 for row in rows if row.figures is not None) == 125
+    connection = session.connection()
+    event.listen(connection, "after_cursor_execute", count_fetches)
+    try:
+        rows = iter_jobs(session, ReportQuery(), batch_size=32)
+        first = next(rows)
+        (cursor,) = cursors
+        fetched_for_first = cursor.fetched
+        with_figures = (first.figures is not None) + sum(1 for r in rows if r.figures is not None)
+    finally:
+        event.remove(connection, "after_cursor_execute", count_fetches)
+
+    assert with_figures == 125
+    assert cursor.fetched == 250
+    # The first row comes out when at most one batch has left the driver, not all 250 ...
+    assert 1 <= fetched_for_first <= 32
+    if connection.dialect.name == "postgresql":
+        # ... and PostgreSQL sends them through a server-side (named) cursor: a client-side
+        # psycopg cursor would receive every row at execute, before any fetch.
+        assert getattr(cursor, "name", None)
 
 
 def test_totals_sum_per_group_with_waste_and_pending(session: Session) -> None:
