@@ -10,7 +10,22 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store import CarbonIntensityPoint, JobResult, NewInterval, add_intervals, get_or_create_cluster, get_or_create_device, get_or_create_node, upsert_job
+from slurm_carbon.store import (
+    CarbonIntensityPoint,
+    CiKind,
+    CiSignal,
+    DeviceKind,
+    EnergyMethod,
+    JobResult,
+    NewInterval,
+    ResultQuality,
+    Sharing,
+    add_intervals,
+    get_or_create_cluster,
+    get_or_create_device,
+    get_or_create_node,
+    upsert_job,
+)
 from slurm_carbon.store.reports import (
     JobRow,
     JobSelector,
@@ -23,7 +38,6 @@ from slurm_carbon.store.reports import (
     totals,
 )
 from slurm_carbon.store.results import job_intervals
-from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -65,7 +79,7 @@ def _job(
                 ci_mean_g_per_kwh=co2e_g / 2.0,
                 ci_region="SE",
                 ci_source="trace",
-                quality=EnergyMethod.COUNTER,
+                quality=ResultQuality.COUNTER,
                 sharing=Sharing.EXCLUSIVE,
                 computed_at=end,
             )
