@@ -16,13 +16,12 @@ Units: PUE dimensionless (>= 1); power in watts (``_w``); times aware UTC.
 from __future__ import annotations
 
 import fnmatch
-import itertools
 import os
 import re
 import stat
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -65,29 +64,29 @@ class _Model(BaseModel):
 
 
 def _pue_value(value: Any) -> PueSeries:
-    """A PUE constant or a list of ``{valid_from, value}`` tables, as a series."""
+    """A PUE constant or a list of ``{valid_from, value}`` tables, as a series.
+
+    Only the TOML shapes are checked here; the values (PUE >= 1, times with an
+    offset and increasing) are checked once, by :class:`PueSeries`.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float | list):
         raise ValueError(  # noqa: TRY004 - pydantic turns ValueError into its error
             "PUE must be a number >= 1 or a list of {valid_from, value} tables"
         )
     if isinstance(value, int | float):
-        if not value >= 1:
-            raise ValueError(f"PUE must be a number >= 1, got {value}")
-        return PueSeries(((datetime.min.replace(tzinfo=UTC), float(value)),))
-    if not value:
-        raise ValueError("a PUE series needs at least one {valid_from, value} table")
+        return PueSeries.constant(value)
     points: list[tuple[datetime, float]] = []
     for index, item in enumerate(value):
         if not isinstance(item, dict) or set(item) != {"valid_from", "value"}:
             raise ValueError(f"item {index} must be a table with exactly valid_from and value")
         when, pue = item["valid_from"], item["value"]
-        if not isinstance(when, datetime) or when.tzinfo is None:
-            raise ValueError(f"item {index}: valid_from must be a date-time with a UTC offset")
-        if isinstance(pue, bool) or not isinstance(pue, int | float) or not pue >= 1:
-            raise ValueError(f"item {index}: PUE must be a number >= 1, got {pue!r}")
-        points.append((when.astimezone(UTC), float(pue)))
-    if any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
-        raise ValueError("valid_from times must be strictly increasing")
+        if not isinstance(when, datetime):
+            raise ValueError(  # noqa: TRY004 - as above
+                f"item {index}: valid_from must be a date-time with a UTC offset"
+            )
+        if isinstance(pue, bool) or not isinstance(pue, int | float):
+            raise ValueError(f"item {index}: PUE must be a number >= 1, got {pue!r}")  # noqa: TRY004
+        points.append((when, float(pue)))
     return PueSeries(tuple(points))
 
 

@@ -9,7 +9,7 @@ import bisect
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 __all__ = ["PueLike", "PueSeries", "pue_function"]
 
@@ -18,7 +18,9 @@ __all__ = ["PueLike", "PueSeries", "pue_function"]
 class PueSeries:
     """PUE values each holding from ``valid_from`` until the next one.
 
-    A time before the first point takes the first point's value.
+    A time before the first point takes the first point's value. This is the
+    one check of a PUE's value: the site configuration builds its series here
+    and shows these messages (``item N`` is the Nth point, from 0).
 
     Attributes:
         points: ``(valid_from, pue)`` pairs, strictly increasing in time.
@@ -32,14 +34,26 @@ class PueSeries:
 
     def __post_init__(self) -> None:
         if not self.points:
-            raise ValueError("a PUE series needs at least one point")
-        for when, value in self.points:
+            raise ValueError("a PUE series needs at least one {valid_from, value} point")
+        for index, (when, value) in enumerate(self.points):
             if when.tzinfo is None:
-                raise ValueError(f"PUE valid_from {when} has no timezone")
-            _check_pue(value)
+                raise ValueError(f"item {index}: valid_from must be a date-time with a UTC offset")
+            try:
+                _check_pue(value)
+            except ValueError as err:
+                raise ValueError(f"item {index}: {err}") from None
         times = [when for when, _ in self.points]
         if any(b <= a for a, b in itertools.pairwise(times)):
-            raise ValueError("PUE series valid_from times must be strictly increasing")
+            raise ValueError("valid_from times must be strictly increasing")
+
+    @classmethod
+    def constant(cls, pue: float) -> PueSeries:
+        """One PUE at all times.
+
+        Raises:
+            ValueError: ``pue`` is below 1 (or NaN, or a bool).
+        """
+        return cls(((datetime.min.replace(tzinfo=UTC), _check_pue(pue)),))
 
     def at(self, when: datetime) -> float:
         """PUE in force at ``when``."""
