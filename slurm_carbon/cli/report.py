@@ -60,7 +60,7 @@ from slurm_carbon.accounting import (
     equivalents,
 )
 from slurm_carbon.cli.db import url_option
-from slurm_carbon.cli.report_detail import DetailContext, show_job
+from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
@@ -81,6 +81,7 @@ from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.intensity.stored import stored_actuals
+from slurm_carbon.service.detail import DetailContext, job_detail
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
     WASTE_STATES,
@@ -392,7 +393,7 @@ def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
     else:
         listed = list(rows)
         if len(query.jobs) == 1 and len(listed) == 1 and detail is not None:
-            show_job(console, session, listed[0], detail)
+            show_job(console, job_detail(session, listed[0], detail))
             _annual_fallbacks(console, session, listed)
             return
         _jobs_table(console, listed)

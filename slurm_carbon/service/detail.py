@@ -1,0 +1,295 @@
+"""One job in detail: its figures, split, time course, what-ifs and energy card.
+
+:func:`job_detail` gathers everything ``slurm-carbon report -j ID`` shows (and
+what a JSON API or the dashboard would show of one job) into a plain
+:class:`JobDetail`: the stored result, the GPU/CPU/DRAM/other split, energy
+and carbon intensity over time, and, recomputed from the stored intervals as
+the writer computes the result (:func:`~slurm_carbon.service.results.stored_footprint`),
+the cleanest start in the following hours, the same job in other regions, the
+publication energy card, and whether the recomputation differs from the
+stored result.
+
+Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slurm_carbon import accounting as acc
+from slurm_carbon.accounting import DeviceKind
+from slurm_carbon.config import CounterfactualConfig
+from slurm_carbon.errors import IntensityUnavailable
+from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal, IntensityProvider
+from slurm_carbon.service.results import (
+    JobFootprint,
+    NoEnergy,
+    Site,
+    StaticSite,
+    stored_footprint,
+)
+from slurm_carbon.store import Session
+from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
+from slurm_carbon.store.results import job_intervals
+
+__all__ = [
+    "MAX_TIMELINE_STEPS",
+    "RECOMPUTED_TOLERANCE",
+    "Counterfactuals",
+    "DetailContext",
+    "EnergyShare",
+    "JobDetail",
+    "Recomputed",
+    "job_detail",
+]
+
+#: Steps of the energy-over-time series at most; longer jobs are merged into longer steps.
+MAX_TIMELINE_STEPS = 48
+
+#: Relative difference between the recomputed and the stored CO2e that counts as differing.
+RECOMPUTED_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class DetailContext:
+    """What a job's footprint is recomputed with, as the writer computed it.
+
+    Attributes:
+        counterfactual: The cleanest-start window and the other regions.
+        intensity: Carbon intensity (the stored series first, as the writer).
+        site: The site's regions, PUE and unmeasured parts; None: the stored
+            result's region and PUE (no unmeasured parts).
+    """
+
+    counterfactual: CounterfactualConfig
+    intensity: IntensityProvider
+    site: Site | None = None
+
+
+@dataclass(frozen=True)
+class EnergyShare:
+    """A device kind's part of the job's energy at the devices.
+
+    Attributes:
+        kind: The device kind (``other``: the node's unmeasured parts).
+        energy_j: Its energy. Units: joules.
+        share_pct: Its share of the energy at the devices. Units: percent.
+    """
+
+    kind: DeviceKind
+    energy_j: float
+    share_pct: float
+
+
+@dataclass(frozen=True)
+class Counterfactuals:
+    """The cleanest start and other regions, on the stored series of the result's source.
+
+    Attributes:
+        region: The job's carbon-intensity region.
+        source: The carbon-intensity source of the stored result.
+        window_h: How far after the actual start a cleaner one was looked for. Units: hours.
+        actual_start: When the job's energy profile starts.
+        cleanest: The cleanest start (its ``start`` is ``actual_start`` when
+            none is cleaner); None: no stored series of ``region`` and
+            ``source`` covers the job.
+        other_regions: The same job in the configured other regions that have
+            a stored series of ``source``, cleanest first.
+    """
+
+    region: str
+    source: str
+    window_h: float
+    actual_start: datetime
+    cleanest: acc.Counterfactual | None
+    other_regions: list[acc.Counterfactual]
+
+
+@dataclass(frozen=True)
+class Recomputed:
+    """The job's footprint recomputed from its stored intervals, and what it gives.
+
+    Attributes:
+        co2e_g: The recomputed emissions. Units: grams CO2e.
+        stored_co2e_g: The stored result's emissions. Units: grams CO2e.
+        differs: Whether they differ from the stored result (the site
+            configuration or the stored carbon intensity changed since).
+        counterfactuals: The cleanest start and other regions.
+        card: The publication energy card of the recomputed figures.
+    """
+
+    co2e_g: float
+    stored_co2e_g: float
+    differs: bool
+    counterfactuals: Counterfactuals
+    card: acc.EnergyCard
+
+
+@dataclass(frozen=True)
+class JobDetail:
+    """Everything shown of one job.
+
+    Attributes:
+        job: The job and its stored result (``job.figures``, None: pending).
+        split: Energy by device kind (``other`` only when there is some); empty
+            without a result.
+        timeline: Energy by device kind and the carbon intensity then, per
+            interval, merged into at most ``max_steps`` steps.
+        recomputed: The recomputation; None when the job has no result with a
+            region and source, or when it cannot be recomputed.
+        not_recomputed: Why it cannot be recomputed (no energy, no carbon
+            intensity); None otherwise.
+    """
+
+    job: JobRow
+    split: list[EnergyShare]
+    timeline: list[TimelinePoint]
+    recomputed: Recomputed | None = None
+    not_recomputed: str | None = None
+
+
+def job_detail(
+    session: Session,
+    row: JobRow,
+    context: DetailContext,
+    *,
+    max_steps: int = MAX_TIMELINE_STEPS,
+) -> JobDetail:
+    """One job in detail, from the store.
+
+    Args:
+        session: An open session.
+        row: The job, as the report lists it.
+        context: What the footprint is recomputed with.
+        max_steps: The most steps of the timeline.
+
+    Returns:
+        The detail; nothing is written.
+    """
+    timeline = _merged(job_timeline(session, row), max_steps)
+    figures = row.figures
+    if figures is None:
+        return JobDetail(row, [], timeline)
+    device_j = figures.device_energy_j
+    split = [
+        EnergyShare(kind, energy_j, energy_j / device_j * 100 if device_j else 0.0)
+        for kind, energy_j in (
+            (DeviceKind.GPU, figures.gpu_energy_j),
+            (DeviceKind.CPU, figures.cpu_energy_j),
+            (DeviceKind.DRAM, figures.dram_energy_j),
+            (DeviceKind.OTHER, figures.other_energy_j),
+        )
+        if kind is not DeviceKind.OTHER or energy_j
+    ]
+    detail = JobDetail(row, split, timeline)
+    if figures.ci_region is None or figures.ci_source is None:
+        return detail
+    site = context.site or StaticSite(figures.ci_region, figures.pue)
+    try:
+        found = stored_footprint(
+            session,
+            row.row_id,
+            label=row.job_id_text,
+            partition=row.partition or "",
+            node_list=row.node_list,
+            run=(row.start_time, row.end_time or figures.computed_at),
+            site=site,
+            intensity=context.intensity,
+        )
+    except (NoEnergy, IntensityUnavailable) as err:
+        return JobDetail(row, split, timeline, not_recomputed=str(err))
+    stored_g, now_g = figures.co2e_g, found.figures.co2e_g
+    gpus = [r for r in job_intervals(session, row.row_id) if r.kind == "gpu"]
+    models = sorted({r.device_model for r in gpus if r.device_model})
+    card = acc.energy_card(
+        found.figures,
+        title=row.name or f"job {row.job_id_text}",
+        accelerator=", ".join(models) or "n/a",
+        accelerator_count=row.requested_gpus,
+        region=found.region,
+    )
+    recomputed = Recomputed(
+        co2e_g=now_g,
+        stored_co2e_g=stored_g,
+        differs=abs(now_g - stored_g) > RECOMPUTED_TOLERANCE * max(abs(stored_g), 1.0),
+        counterfactuals=_counterfactuals(session, found, figures.ci_source, context.counterfactual),
+        card=card,
+    )
+    return JobDetail(row, split, timeline, recomputed=recomputed)
+
+
+def _merged(timeline: list[TimelinePoint], max_steps: int) -> list[TimelinePoint]:
+    """The timeline in at most ``max_steps`` steps of equally many intervals."""
+    if not timeline:
+        return []
+    size = math.ceil(len(timeline) / max_steps)
+    return [_merge(timeline[i : i + size]) for i in range(0, len(timeline), size)]
+
+
+def _merge(points: list[TimelinePoint]) -> TimelinePoint:
+    """Consecutive points as one: energies summed, the CI energy-weighted."""
+    energy_j = [p.gpu_energy_j + p.cpu_energy_j + p.dram_energy_j for p in points]
+    weighted = [(e, p.ci_g_per_kwh) for e, p in zip(energy_j, points, strict=True)]
+    known = [(e, ci) for e, ci in weighted if ci is not None]
+    total = sum(e for e, _ in known)
+    if known and total > 0:
+        ci: float | None = sum(e * c for e, c in known) / total
+    else:
+        ci = known[0][1] if known else None
+    return TimelinePoint(
+        points[0].start,
+        points[-1].end,
+        sum(p.gpu_energy_j for p in points),
+        sum(p.cpu_energy_j for p in points),
+        sum(p.dram_energy_j for p in points),
+        ci,
+    )
+
+
+def _ci_points(records: list[CiRecord]) -> list[CiPoint]:
+    """Stored points as a CI series: each lasts until the next, the last as the one before."""
+    points: list[CiPoint] = []
+    for index, record in enumerate(records):
+        if index + 1 < len(records):
+            step_s = int((records[index + 1].time - record.time).total_seconds())
+        else:
+            step_s = int((record.time - records[index - 1].time).total_seconds()) if index else 3600
+        points.append(
+            CiPoint(
+                region=record.region,
+                time=record.time,
+                step_s=max(step_s, 1),
+                ci_g_per_kwh=record.ci_g_per_kwh,
+                source=record.source,
+                kind=CiKind(record.kind),
+                signal=CiSignal(record.signal),
+                issued_at=record.issued_at,
+            )
+        )
+    return points
+
+
+def _counterfactuals(
+    session: Session, found: JobFootprint, source: str, config: CounterfactualConfig
+) -> Counterfactuals:
+    """The cleanest start and other regions, on the stored series of the result's source."""
+    region, spans = found.region, found.spans
+    first = min(span.start for span in spans)
+    last = max(span.end for span in spans)
+    window = timedelta(hours=config.window_h)
+    points = _ci_points(ci_series(session, region, source, first, last + window))
+    if not points or not acc.best_timeline(points).covers(first, last):
+        return Counterfactuals(region, source, config.window_h, first, None, [])
+    cleanest = acc.cleanest_start(
+        spans, points, found.pue, config.window_h, timedelta(minutes=config.step_min)
+    )
+    regions = {}
+    for other in config.regions:
+        if other != region:
+            series = _ci_points(ci_series(session, other, source, first, last))
+            if series:
+                regions[other] = series
+    others = acc.in_region(spans, points, found.pue, regions) if regions else []
+    return Counterfactuals(region, source, config.window_h, first, cleanest, others)
