@@ -12,7 +12,7 @@ Output: a table (rich) with totals, figures in engineering units
 (:mod:`slurm_carbon.units`: ``1,289 MWh``, ``553 t``); ``-P/--parsable2``
 (``|``-separated, no trailing ``|``, header unless ``-n``; JobName is the last
 field and may itself hold ``|``: split with ``maxsplit=16``); ``--csv``;
-``--json`` (schema: :data:`~slurm_carbon.cli.report_format.REPORT_JSON_SCHEMA`).
+``--json`` (schema: :data:`~slurm_carbon.cli.report_json.REPORT_JSON_SCHEMA`).
 The machine outputs keep exact numbers in fixed units (kWh, g). Control
 characters in names are escaped in every output (JSON escapes them itself). ``--by
 job|user|account|partition`` prints totals per group instead of jobs. A job
@@ -64,17 +64,13 @@ from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
-    equivalents_json,
     group_fields,
-    group_json,
     job_fields,
-    job_json,
     parse_jobs,
     parse_names,
-    parse_states,
-    parse_time,
     plain,
 )
+from slurm_carbon.cli.report_json import equivalents_json, group_json, job_json
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
@@ -82,9 +78,10 @@ from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.service.detail import DetailContext, job_detail
+from slurm_carbon.slurm.states import WASTE_STATES, parse_states
+from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.reports import (
-    WASTE_STATES,
     GroupBy,
     GroupTotals,
     JobRow,

@@ -11,22 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["TERMINAL_STATES", "JobQuery", "SlurmClient", "SlurmJob"]
+from slurm_carbon.slurm.states import TERMINAL_STATES
 
-#: Job states after which the job holds no resources and its record is final.
-TERMINAL_STATES = frozenset(
-    {
-        "BOOT_FAIL",
-        "CANCELLED",
-        "COMPLETED",
-        "DEADLINE",
-        "FAILED",
-        "NODE_FAIL",
-        "OUT_OF_MEMORY",
-        "PREEMPTED",
-        "TIMEOUT",
-    }
-)
+__all__ = ["JobQuery", "SlurmClient", "SlurmJob"]
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Result, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.slurm.states import WASTE_STATES, is_waste_state
 from slurm_carbon.store.models import (
     CarbonIntensityPoint,
     CiKind,
@@ -40,7 +41,6 @@ from slurm_carbon.store.models import (
 )
 
 __all__ = [
-    "WASTE_STATES",
     "CiRecord",
     "GroupBy",
     "GroupTotals",
@@ -51,13 +51,11 @@ __all__ = [
     "TimelinePoint",
     "ci_series",
     "foreign_jobs",
-    "is_waste_state",
     "iter_jobs",
     "job_timeline",
     "totals",
 ]
 
-WASTE_STATES = ("FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL")
 """States whose carbon bought no result: summed as "waste" in totals."""
 
 GroupBy = Literal["job", "user", "account", "partition"]
@@ -172,7 +170,7 @@ class JobRow:
 
     @property
     def waste(self) -> bool:
-        """Whether the job ended in one of :data:`WASTE_STATES`."""
+        """Whether the job ended in one of :data:`~slurm_carbon.slurm.states.WASTE_STATES`."""
         return is_waste_state(self.state)
 
 
@@ -228,11 +226,6 @@ class CiRecord:
     kind: str
     signal: str
     issued_at: datetime
-
-
-def is_waste_state(state: str | None) -> bool:
-    """Whether ``state`` (e.g. ``CANCELLED by 1000``) is one of :data:`WASTE_STATES`."""
-    return state is not None and state.split(" ", 1)[0].upper() in WASTE_STATES
 
 
 def _state_matches(states: Iterable[str]) -> ColumnElement[bool]:

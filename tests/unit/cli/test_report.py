@@ -17,7 +17,8 @@ from test_report_data import NOW, TOTAL_CO2E_G, TOTAL_FACILITY_KWH, WASTE_CO2E_G
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
-from slurm_carbon.cli.report_format import JOB_COLUMNS, REPORT_JSON_SCHEMA
+from slurm_carbon.cli.report_format import JOB_COLUMNS
+from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import make_engine, session_factory, upgrade
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]

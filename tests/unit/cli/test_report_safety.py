@@ -20,7 +20,8 @@ from click.testing import CliRunner, Result
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
-from slurm_carbon.cli.report_format import JOB_COLUMNS, REPORT_JSON_SCHEMA
+from slurm_carbon.cli.report_format import JOB_COLUMNS
+from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import (
     JobResult,
     ResultQuality,

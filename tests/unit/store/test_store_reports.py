@@ -32,7 +32,6 @@ from slurm_carbon.store.reports import (
     ReportQuery,
     ci_series,
     foreign_jobs,
-    is_waste_state,
     iter_jobs,
     job_timeline,
     totals,
@@ -236,13 +235,6 @@ def test_foreign_jobs_names_the_jobs_another_user_owns(session: Session) -> None
     assert foreign_jobs(session, [JobSelector(1)], "alice") == []
     assert foreign_jobs(session, [JobSelector(1), JobSelector(2)], "alice") == ["2"]
     assert foreign_jobs(session, [JobSelector(10)], "alice") == ["10_1"]
-
-
-def test_waste_states() -> None:
-    assert is_waste_state("CANCELLED by 1000")
-    assert is_waste_state("OUT_OF_MEMORY")
-    assert not is_waste_state("COMPLETED")
-    assert not is_waste_state(None)
 
 
 def test_timeline_and_ci_series(session: Session) -> None:

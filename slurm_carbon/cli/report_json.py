@@ -1,0 +1,269 @@
+"""The ``slurm-carbon report --json`` document: its items and its JSON schema.
+
+``--json`` documents follow :data:`REPORT_JSON_SCHEMA`; a figure that is not
+finite (a corrupt stored value) is ``null`` there and named in the item's
+``non_finite`` list. Outside text is left as is: JSON's own escaping is safe.
+
+Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
+``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
+``ci_g_per_kwh`` in gCO2e/kWh.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from slurm_carbon.accounting import equivalents
+from slurm_carbon.cli.report_format import quality_text
+from slurm_carbon.store.reports import GroupTotals, JobRow
+from slurm_carbon.units import J_PER_KWH
+
+__all__ = ["REPORT_JSON_SCHEMA", "equivalents_json", "group_json", "job_json"]
+
+
+def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
+    """Everyday equivalents of ``co2e_g`` with their factors and sources (approximations).
+
+    None for emissions that are not finite (a corrupt stored value).
+    """
+    if not math.isfinite(co2e_g):
+        return []
+    return [
+        {
+            "name": eq.name,
+            "description": eq.description,
+            "quantity": eq.quantity,
+            "factor_g": eq.factor_g,
+            "source": eq.source,
+        }
+        for eq in equivalents(co2e_g)
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _finite(item: dict[str, Any]) -> dict[str, Any]:
+    """``item`` with each infinite or NaN number made null and named in ``non_finite``.
+
+    PostgreSQL stores ``inf`` and ``NaN``; JSON has no such numbers.
+    """
+    bad = sorted(
+        key for key, value in item.items() if isinstance(value, float) and not math.isfinite(value)
+    )
+    if not bad:
+        return item
+    return {**item, **dict.fromkeys(bad), "non_finite": bad}
+
+
+def job_json(row: JobRow) -> dict[str, Any]:
+    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`."""
+    figures = row.figures
+    elapsed = row.elapsed
+    item: dict[str, Any] = {
+        "job_id": row.job_id_text,
+        "user": row.user_name,
+        "account": row.account,
+        "partition": row.partition,
+        "state": row.state,
+        "start": _iso(row.start_time),
+        "end": _iso(row.end_time),
+        "elapsed_s": None if elapsed is None else int(elapsed.total_seconds()),
+        "gpus": row.requested_gpus,
+        "pending": figures is None,
+        "waste": row.waste,
+        "quality": quality_text(figures),
+        "estimate": figures is not None and figures.estimated,
+        "name": row.name,
+    }
+    if figures is None:
+        item.update(dict.fromkeys(_FIGURE_KEYS))
+    else:
+        item.update(
+            gpu_kwh=figures.gpu_energy_j / J_PER_KWH,
+            cpu_kwh=figures.cpu_energy_j / J_PER_KWH,
+            dram_kwh=figures.dram_energy_j / J_PER_KWH,
+            other_kwh=figures.other_energy_j / J_PER_KWH,
+            facility_kwh=figures.facility_energy_j / J_PER_KWH,
+            co2e_g=figures.co2e_g,
+            ci_g_per_kwh=figures.ci_mean_g_per_kwh,
+            ci_region=figures.ci_region,
+            ci_source=figures.ci_source,
+            pue=figures.pue,
+        )
+    return _finite(item)
+
+
+def group_json(group: GroupTotals) -> dict[str, Any]:
+    """Totals as ``totals`` or an item of ``groups`` in :data:`REPORT_JSON_SCHEMA`."""
+    return _finite(
+        {
+            "key": group.key,
+            "jobs": group.jobs,
+            "pending_jobs": group.pending_jobs,
+            "estimated_jobs": group.estimated_jobs,
+            "gpu_kwh": group.gpu_energy_j / J_PER_KWH,
+            "cpu_kwh": group.cpu_energy_j / J_PER_KWH,
+            "dram_kwh": group.dram_energy_j / J_PER_KWH,
+            "other_kwh": group.other_energy_j / J_PER_KWH,
+            "facility_kwh": group.facility_energy_j / J_PER_KWH,
+            "co2e_g": group.co2e_g,
+            "waste_co2e_g": group.waste_co2e_g,
+        }
+    )
+
+
+_FIGURE_KEYS = (
+    "gpu_kwh",
+    "cpu_kwh",
+    "dram_kwh",
+    "other_kwh",
+    "facility_kwh",
+    "co2e_g",
+    "ci_g_per_kwh",
+    "ci_region",
+    "ci_source",
+    "pue",
+)
+_NUMBER_OR_NULL = {"type": ["number", "null"], "minimum": 0}
+_STRING_OR_NULL = {"type": ["string", "null"]}
+_NON_FINITE = {
+    "description": "Figures that were not finite in the store (shown as null); absent when none.",
+    "type": "array",
+    "items": {"type": "string"},
+    "minItems": 1,
+}
+_TOTALS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "key",
+        "jobs",
+        "pending_jobs",
+        "estimated_jobs",
+        "gpu_kwh",
+        "cpu_kwh",
+        "dram_kwh",
+        "other_kwh",
+        "facility_kwh",
+        "co2e_g",
+        "waste_co2e_g",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "key": _STRING_OR_NULL,
+        "jobs": {"type": "integer", "minimum": 0},
+        "pending_jobs": {"type": "integer", "minimum": 0},
+        "estimated_jobs": {"type": "integer", "minimum": 0},
+        "gpu_kwh": _NUMBER_OR_NULL,
+        "cpu_kwh": _NUMBER_OR_NULL,
+        "dram_kwh": _NUMBER_OR_NULL,
+        "other_kwh": _NUMBER_OR_NULL,
+        "facility_kwh": _NUMBER_OR_NULL,
+        "co2e_g": _NUMBER_OR_NULL,
+        "waste_co2e_g": _NUMBER_OR_NULL,
+        "non_finite": _NON_FINITE,
+    },
+}
+
+REPORT_JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "slurm-carbon report",
+    "description": (
+        "Output of `slurm-carbon report --json`. kWh: *_kwh at the devices before PUE,"
+        " facility_kwh after PUE; co2e_g in grams CO2e after PUE; a pending job (no"
+        " result yet) has null figures and quality 'pending'; waste: the job ended"
+        " FAILED, CANCELLED, TIMEOUT, OUT_OF_MEMORY or NODE_FAIL. `jobs` is given"
+        " without --by, `groups` (one per job/user/account/partition) with it. A figure"
+        " that is not finite in the store is null and named in `non_finite`."
+    ),
+    "type": "object",
+    "required": ["schema_version", "generated_at", "window", "totals", "equivalents"],
+    "additionalProperties": False,
+    "properties": {
+        "schema_version": {"const": 1},
+        "generated_at": {"type": "string", "format": "date-time"},
+        "window": {
+            "type": "object",
+            "required": ["start", "end"],
+            "additionalProperties": False,
+            "properties": {"start": _STRING_OR_NULL, "end": _STRING_OR_NULL},
+        },
+        "by": {"enum": ["job", "user", "account", "partition"]},
+        "jobs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": [
+                    "job_id",
+                    "user",
+                    "account",
+                    "partition",
+                    "state",
+                    "start",
+                    "end",
+                    "elapsed_s",
+                    "gpus",
+                    "pending",
+                    "waste",
+                    "quality",
+                    "estimate",
+                    "name",
+                    *_FIGURE_KEYS,
+                ],
+                "additionalProperties": False,
+                "properties": {
+                    "job_id": {"type": "string", "pattern": r"^\d+(_\d+)?$"},
+                    "user": _STRING_OR_NULL,
+                    "account": _STRING_OR_NULL,
+                    "partition": _STRING_OR_NULL,
+                    "state": _STRING_OR_NULL,
+                    "start": _STRING_OR_NULL,
+                    "end": _STRING_OR_NULL,
+                    "elapsed_s": {"type": ["integer", "null"], "minimum": 0},
+                    "gpus": {"type": "integer", "minimum": 0},
+                    "pending": {"type": "boolean"},
+                    "waste": {"type": "boolean"},
+                    "quality": {
+                        "type": "string",
+                        "pattern": r"^(pending|(counter|integrated|estimated)(\+annual-ci)?)$",
+                    },
+                    "estimate": {"type": "boolean"},
+                    "name": _STRING_OR_NULL,
+                    "gpu_kwh": _NUMBER_OR_NULL,
+                    "cpu_kwh": _NUMBER_OR_NULL,
+                    "dram_kwh": _NUMBER_OR_NULL,
+                    "other_kwh": _NUMBER_OR_NULL,
+                    "facility_kwh": _NUMBER_OR_NULL,
+                    "co2e_g": _NUMBER_OR_NULL,
+                    "ci_g_per_kwh": _NUMBER_OR_NULL,
+                    "ci_region": _STRING_OR_NULL,
+                    "ci_source": _STRING_OR_NULL,
+                    "pue": {"type": ["number", "null"], "minimum": 1},
+                    "non_finite": _NON_FINITE,
+                },
+            },
+        },
+        "groups": {"type": "array", "items": _TOTALS_SCHEMA},
+        "totals": _TOTALS_SCHEMA,
+        "equivalents": {
+            "description": "Everyday equivalents of totals.co2e_g (approximations).",
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "description", "quantity", "factor_g", "source"],
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "quantity": {"type": "number", "minimum": 0},
+                    "factor_g": {"type": "number", "exclusiveMinimum": 0},
+                    "source": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+"""JSON Schema (draft 2020-12) of ``slurm-carbon report --json``."""
