@@ -1,8 +1,9 @@
 """The writer against a fake Slurm that behaves as 22.05 does, on SQLite and PostgreSQL.
 
-The fake lists jobs as ``sacct -j`` does (an array's id also selects all its
-tasks), lower-cases what it is asked to write (sacctmgr 22.05), and can be
-told to refuse writes or to report a record that is not final yet.
+The fake (:class:`slurm_carbon.slurm.fake.FakeSlurm`, held to the command-line
+client by tests/unit/slurm/test_slurm_contract.py) lists jobs as ``sacct -j``
+does, lower-cases what it is asked to write (sacctmgr 22.05), and can be told
+to refuse writes or to report a record that is not final yet.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import subprocess
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.errors import SlurmError
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.service.results import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
-from slurm_carbon.slurm import JobQuery, SlurmJob
+from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (
     CommentWrite,
     CommentWriteState,
@@ -38,87 +38,14 @@ from slurm_carbon.store import (
     Sharing,
     ingest_batch,
 )
+from tests.builders import JOB_START, FakeClock, slurm_job
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+T0 = JOB_START
 CLUSTER = "sclocal"
 GPU = ReportedDevice("GPU-aaaa", DeviceKind.GPU, minor=0)
 CPU = ReportedDevice("cpu-estimate", DeviceKind.CPU)
 PUE = 1.5
 REPO = Path(__file__).resolve().parents[3]
-
-
-def slurm_job(raw: int, **fields: object) -> SlurmJob:
-    values: dict[str, object] = {
-        "cluster": CLUSTER,
-        "job_id": str(raw),
-        "job_id_raw": raw,
-        "array_job_id": None,
-        "array_task_id": None,
-        "name": "train|resnet",
-        "user": "alice",
-        "uid": 1000,
-        "account": "carbon",
-        "partition": "debug",
-        "state": "COMPLETED",
-        "exit_code": "0:0",
-        "submit_time": T0 - timedelta(minutes=1),
-        "start_time": T0,
-        "end_time": T0 + timedelta(hours=2),
-        "elapsed_s": 7200,
-        "alloc_cpus": 1,
-        "req_tres": "billing=1,cpu=1,gres/gpu=1,mem=256M,node=1",
-        "alloc_tres": "billing=1,cpu=1,gres/gpu=1,mem=256M,node=1",
-        "req_gpus": 1,
-        "alloc_gpus": 1,
-        "node_list": "vm",
-        "comment": "carbon_budget=5kg",
-        "admin_comment": "",
-    }
-    values.update(fields)
-    return SlurmJob(**values)  # type: ignore[arg-type]
-
-
-class FakeSlurm:
-    """A SlurmClient over a dict of records, as Slurm 22.05 answers."""
-
-    def __init__(self, *jobs: SlurmJob) -> None:
-        self.records = {job.job_id_raw: job for job in jobs}
-        self.writes: list[tuple[str, str, bool]] = []
-        self.refuse: str | None = None
-        self.ignore_writes = False
-
-    def jobs(self, query: JobQuery) -> list[SlurmJob]:
-        selected = set(query.job_ids)
-        return [
-            job
-            for job in self.records.values()
-            if job.job_id in selected
-            or str(job.job_id_raw) in selected
-            or str(job.array_job_id) in selected
-        ]
-
-    def cluster_name(self) -> str:
-        return CLUSTER
-
-    def submit(self, sbatch_args: Sequence[str]) -> str:
-        raise NotImplementedError
-
-    def running_admin_comment(self, job_id: str) -> str:
-        return next(job.admin_comment for job in self.records.values() if job.job_id == job_id)
-
-    def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
-        self.writes.append((job_id, text, finished))
-        if self.refuse is not None:
-            raise SlurmError(self.refuse)
-        if self.ignore_writes:
-            return
-        for raw, job in self.records.items():
-            if job.job_id == job_id:
-                lowered = text.lower().replace("'", "`").replace('"', "`")
-                self.records[raw] = dataclasses.replace(job, admin_comment=lowered)
-
-    def set(self, raw: int, **fields: object) -> None:
-        self.records[raw] = dataclasses.replace(self.records[raw], **fields)  # type: ignore[arg-type]
 
 
 class Hourly:
@@ -147,17 +74,6 @@ class Hourly:
         raise NotImplementedError
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0 + timedelta(hours=3)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-
-
 def measure(session: Session, raw: int, *, hours: Sequence[int] = (0, 1)) -> None:
     """One 10-minute GPU interval (0.1 kWh) and one CPU interval (0.05 kWh) per hour."""
     intervals = []
@@ -178,14 +94,14 @@ def expected_co2e(hours: Sequence[int] = (0, 1)) -> float:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock(T0 + timedelta(hours=3))
 
 
 def make_writer(
     factory: SessionFactory,
     slurm: FakeSlurm,
-    clock: Clock,
+    clock: FakeClock,
     spool: Path | None = None,
     **options: Any,
 ) -> Writer:
@@ -196,7 +112,7 @@ def make_writer(
         Hourly(),
         spool=spool,
         backoff=Backoff(first_s=10, factor=2, max_s=60, max_attempts=4),
-        clock=clock,
+        clock=clock.utc,
         **options,
     )
 
@@ -224,7 +140,7 @@ def result_of(session: Session, raw: int) -> JobResult:
 
 
 def test_handed_over_job_gets_its_result_stored_and_written(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 101)
     slurm = FakeSlurm(slurm_job(101))
@@ -252,7 +168,7 @@ def test_handed_over_job_gets_its_result_stored_and_written(
         payload,
         None,
     )
-    assert write.written_at == clock.now
+    assert write.written_at == clock.utc()
     job = session.execute(select(Job).where(Job.slurm_job_id == 101)).scalar_one()
     assert (job.name, job.user_name, job.account, job.partition) == (
         "train|resnet",
@@ -265,7 +181,7 @@ def test_handed_over_job_gets_its_result_stored_and_written(
 
 
 def test_a_record_not_final_yet_is_tried_again_after_the_backoff(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 102)
     # 22.05 lists a job as ended before its start record arrives: ReqTRES still empty.
@@ -294,7 +210,7 @@ def test_a_record_not_final_yet_is_tried_again_after_the_backoff(
 
 
 def test_a_foreign_admin_comment_is_kept_and_only_our_part_replaced(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 103)
     measure(session, 104)
@@ -317,7 +233,7 @@ def test_a_foreign_admin_comment_is_kept_and_only_our_part_replaced(
 
 
 def test_array_tasks_are_addressed_as_array_underscore_task(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     # Array 264 of two tasks: 264_0 got raw id 265, the last task 264_1 the array's id 264.
     measure(session, 265, hours=[0])
@@ -340,7 +256,7 @@ def test_array_tasks_are_addressed_as_array_underscore_task(
 
 
 def test_failed_writes_count_attempts_back_off_and_give_up(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 105)
     slurm = FakeSlurm(slurm_job(105))
@@ -373,7 +289,7 @@ def test_failed_writes_count_attempts_back_off_and_give_up(
 
 
 def test_a_read_back_that_differs_is_a_failed_try(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 106)
     slurm = FakeSlurm(slurm_job(106, admin_comment="ops"))
@@ -389,7 +305,7 @@ def test_a_read_back_that_differs_is_a_failed_try(
 
 
 def test_the_sweep_finds_finished_jobs_never_handed_over_and_skips_running_ones(
-    session: Session, factory: SessionFactory, clock: Clock
+    session: Session, factory: SessionFactory, clock: FakeClock
 ) -> None:
     measure(session, 107)
     measure(session, 108)
@@ -412,7 +328,7 @@ def test_the_sweep_finds_finished_jobs_never_handed_over_and_skips_running_ones(
 
 
 def test_a_running_job_gets_a_live_value_that_keeps_a_foreign_comment(
-    session: Session, factory: SessionFactory, clock: Clock
+    session: Session, factory: SessionFactory, clock: FakeClock
 ) -> None:
     measure(session, 112)
     slurm = FakeSlurm(slurm_job(112, state="RUNNING", end_time=None, admin_comment="ops: keep"))
@@ -427,7 +343,7 @@ def test_a_running_job_gets_a_live_value_that_keeps_a_foreign_comment(
 
 
 def test_an_already_present_payload_is_not_written_again_and_a_requeue_recomputes(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 109, hours=[0])
     slurm = FakeSlurm(slurm_job(109))
@@ -449,7 +365,7 @@ def test_an_already_present_payload_is_not_written_again_and_a_requeue_recompute
 
 
 def test_a_job_without_energy_is_retried_and_its_handoff_consumed(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     slurm = FakeSlurm(slurm_job(110))
     handoff = hand_off(tmp_path, 110)
@@ -463,7 +379,7 @@ def test_a_job_without_energy_is_retried_and_its_handoff_consumed(
 
 
 def test_a_handoff_for_a_job_sacct_does_not_list_stays(
-    factory: SessionFactory, clock: Clock, tmp_path: Path
+    factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     handoff = hand_off(tmp_path, 111)
     (tmp_path / "ended" / ".111.end.42").write_text("partial")
@@ -474,7 +390,7 @@ def test_a_handoff_for_a_job_sacct_does_not_list_stays(
 
 
 def test_energy_that_arrives_after_the_result_makes_the_sweep_recompute_and_rewrite(
-    session: Session, factory: SessionFactory, clock: Clock
+    session: Session, factory: SessionFactory, clock: FakeClock
 ) -> None:
     measure(session, 112, hours=[0])
     slurm = FakeSlurm(slurm_job(112, admin_comment="ops"))
@@ -494,10 +410,10 @@ def test_energy_that_arrives_after_the_result_makes_the_sweep_recompute_and_rewr
 
 
 def test_an_ended_job_waits_for_its_last_intervals_without_counting_a_try(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 113)
-    slurm = FakeSlurm(slurm_job(113, end_time=clock.now - timedelta(seconds=10)))
+    slurm = FakeSlurm(slurm_job(113, end_time=clock.utc() - timedelta(seconds=10)))
     hand_off(tmp_path, 113)
     writer = make_writer(factory, slurm, clock, tmp_path, settle_delay_s=30)
 
@@ -512,7 +428,7 @@ def test_an_ended_job_waits_for_its_last_intervals_without_counting_a_try(
 
 
 def test_site_policy_skip_leaves_a_foreign_comment_and_disabled_writes_nothing(
-    session: Session, factory: SessionFactory, clock: Clock
+    session: Session, factory: SessionFactory, clock: FakeClock
 ) -> None:
     measure(session, 114)
     measure(session, 115)
@@ -598,7 +514,7 @@ class BrokenPartition(StaticSite):
 def test_one_jobs_error_does_not_stop_the_others_nor_loop_hot(
     session: Session,
     factory: SessionFactory,
-    clock: Clock,
+    clock: FakeClock,
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -625,7 +541,7 @@ def test_one_jobs_error_does_not_stop_the_others_nor_loop_hot(
         Hourly(),
         spool=tmp_path,
         backoff=Backoff(first_s=10, factor=2, max_s=60, max_attempts=4),
-        clock=clock,
+        clock=clock.utc,
     )
 
     with caplog.at_level(logging.WARNING):
@@ -651,7 +567,7 @@ def test_one_jobs_error_does_not_stop_the_others_nor_loop_hot(
 
 
 def test_a_comment_another_tool_overwrote_gets_ours_merged_back_a_bounded_number_of_times(
-    session: Session, factory: SessionFactory, clock: Clock, tmp_path: Path
+    session: Session, factory: SessionFactory, clock: FakeClock, tmp_path: Path
 ) -> None:
     measure(session, 131)
     slurm = FakeSlurm(slurm_job(131))

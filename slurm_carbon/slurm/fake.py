@@ -1,0 +1,106 @@
+"""A :class:`~slurm_carbon.slurm.base.SlurmClient` over records in memory, as Slurm 22.05 answers.
+
+For tests and demos without a cluster. It keeps what
+:class:`~slurm_carbon.slurm.commands.CommandLineSlurm` sees from Slurm 22.05:
+
+- ``jobs`` selects as ``sacct -j`` does: a job's id, its raw id, or an array's
+  id (all its tasks);
+- a finished job's AdminComment is written as ``sacctmgr`` writes it:
+  lower-cased, quotes turned into backticks;
+- ``scontrol update`` of a job that has ended fails with "Job has already
+  finished";
+- a record is final only once its ReqTRES is set (:attr:`SlurmJob.finished`):
+  :meth:`FakeSlurm.set` changes a record as Slurm's accounting catches up.
+
+It also remembers every write, and can be told to refuse writes or to ignore
+them (a write that succeeds but is later overwritten).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from slurm_carbon.errors import SlurmError, SlurmJobNotFound
+from slurm_carbon.slurm.base import JobQuery, SlurmJob
+
+__all__ = ["FakeSlurm"]
+
+
+class FakeSlurm:
+    """A SlurmClient over a dict of records by raw job id.
+
+    Attributes:
+        cluster: The name :meth:`cluster_name` gives.
+        records: The jobs by their raw id; tests may change them directly.
+        writes: Every ``set_admin_comment`` call: (job id, text, finished).
+        submitted: Every ``submit`` call's sbatch options.
+        refuse: When set, every write raises :class:`SlurmError` with this message.
+        ignore_writes: When true, writes succeed but change nothing.
+    """
+
+    def __init__(self, *jobs: SlurmJob, cluster: str = "sclocal") -> None:
+        """Hold ``jobs``, on a cluster named ``cluster``."""
+        self.cluster = cluster
+        self.records = {job.job_id_raw: job for job in jobs}
+        self.writes: list[tuple[str, str, bool]] = []
+        self.submitted: list[list[str]] = []
+        self.refuse: str | None = None
+        self.ignore_writes = False
+
+    def jobs(self, query: JobQuery) -> list[SlurmJob]:
+        """The records ``query.job_ids`` selects (sacct's ``-j``); other fields are ignored."""
+        selected = set(query.job_ids)
+        return [
+            job
+            for job in self.records.values()
+            if job.job_id in selected
+            or str(job.job_id_raw) in selected
+            or str(job.array_job_id) in selected
+        ]
+
+    def cluster_name(self) -> str:
+        """The cluster's name."""
+        return self.cluster
+
+    def submit(self, sbatch_args: Sequence[str]) -> str:
+        """Remember the options and return the next raw id; no record is created."""
+        self.submitted.append(list(sbatch_args))
+        return str(max(self.records, default=0) + len(self.submitted))
+
+    def running_admin_comment(self, job_id: str) -> str:
+        """The AdminComment of a job that has not ended."""
+        job = self._job(job_id)
+        if job is None or job.end_time is not None:
+            raise SlurmJobNotFound(f"squeue: no pending or running job {job_id}")
+        return job.admin_comment
+
+    def set_admin_comment(self, job_id: str, text: str, *, finished: bool) -> None:
+        """Set the AdminComment as scontrol (running) or sacctmgr (finished) would."""
+        if "\n" in text:
+            raise ValueError("an AdminComment must be one line")
+        self.writes.append((job_id, text, finished))
+        if self.refuse is not None:
+            raise SlurmError(self.refuse)
+        job = self._job(job_id)
+        if finished:
+            if job is None or job.end_time is None:
+                raise SlurmJobNotFound(f"sacctmgr: no finished job {job_id} to modify")
+            # sacctmgr 22.05 lower-cases what it writes, quotes become backticks.
+            text = text.lower().replace("'", "`").replace('"', "`")
+        elif job is None:
+            raise SlurmJobNotFound(f"scontrol: no job {job_id}: Invalid job id specified")
+        elif job.end_time is not None:
+            raise SlurmError(
+                f"scontrol update of job {job_id} failed: Job has already finished for job {job_id}"
+            )
+        if not self.ignore_writes:
+            self.records[job.job_id_raw] = dataclasses.replace(job, admin_comment=text)
+
+    def set(self, job_id_raw: int, **fields: Any) -> None:
+        """Change fields of a record, as Slurm's accounting does when it catches up."""
+        self.records[job_id_raw] = dataclasses.replace(self.records[job_id_raw], **fields)
+
+    def _job(self, job_id: str) -> SlurmJob | None:
+        return next((job for job in self.records.values() if job.job_id == job_id), None)
