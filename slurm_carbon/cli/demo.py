@@ -11,24 +11,23 @@ waits for their AdminComments, and prints ``slurm-carbon report`` and
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import click
-import requests
 
 from slurm_carbon.accounting.admin_comment import our_part
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_options
 from slurm_carbon.cli.params import FiniteRange, Name
+from slurm_carbon.cli.supervisor import SLURM_CARBON, child, free_port, wait_healthy
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, CiSignal
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
@@ -160,13 +159,13 @@ def _run(  # noqa: PLR0913 - the options, passed on
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
 
-    port = _free_port()
+    port = free_port()
     service_url = f"http://127.0.0.1:{port}"
     with ExitStack() as children:
-        children.enter_context(
+        service = children.enter_context(
             _child(work_dir / "service.log", "service", "--url", url, "--port", str(port))
         )
-        _wait_healthy(service_url)
+        wait_healthy(service_url, service)
         children.enter_context(
             _child(
                 work_dir / "agent.log",
@@ -303,59 +302,17 @@ def _wait_comments(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: floa
 
 
 def _self(*args: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "slurm_carbon", *args], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([*SLURM_CARBON, *args], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SlurmCarbonError(f"slurm-carbon {args[0]}: {result.stderr.strip()}")
 
 
 def _show(args: Sequence[str]) -> None:
     click.echo(f"$ slurm-carbon {' '.join(args)}")
-    result = subprocess.run(
-        [sys.executable, "-m", "slurm_carbon", *args], capture_output=True, text=True, check=False
-    )
+    result = subprocess.run([*SLURM_CARBON, *args], capture_output=True, text=True, check=False)
     click.echo(result.stdout + result.stderr)
 
 
-@contextmanager
-def _child(log: Path, *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``slurm-carbon`` child process logging to ``log``, stopped with SIGTERM on exit."""
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "slurm_carbon", *args],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "COLUMNS": "160"},
-        )
-    try:
-        time.sleep(0.5)
-        if process.poll() is not None:
-            raise SlurmCarbonError(f"slurm-carbon {args[0]} exited at once; see {log}")
-        yield process
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_healthy(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise SlurmCarbonError(f"the service at {base} did not become healthy in 30 s")
+def _child(log: Path, *args: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """A ``slurm-carbon`` child logging to ``log`` (160 columns), stopped when the demo ends."""
+    return child(log, *args, env={**os.environ, "COLUMNS": "160"}, stop_timeout_s=30)

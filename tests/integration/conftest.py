@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -25,8 +24,14 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-import requests
 
+from slurm_carbon.cli.supervisor import (
+    ChildFailed,
+    free_port,
+    start_child,
+    stop_child,
+    wait_healthy,
+)
 from slurm_carbon.slurm import TERMINAL_STATES
 from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
 
@@ -202,19 +207,13 @@ def slurm_cluster() -> SlurmCluster:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class ServiceProcess:
     """``slurm-carbon service`` on a free loopback port over a fresh PostgreSQL database."""
 
     db_url: str
     log: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -223,32 +222,20 @@ class ServiceProcess:
 
     def start(self, workers: int = 1) -> None:
         """Starts the service and waits, with a deadline, until /healthz answers 200."""
-        command = [str(Path(sys.executable).with_name("slurm-carbon")), "service"]
-        command += ["--url", self.db_url, "--port", str(self.port), "--workers", str(workers)]
-        with self.log.open("ab") as output:
-            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"service exited {self.process.returncode}:\n{self.log.read_text()}")
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"service not healthy after 30 s:\n{self.log.read_text()}")
+        self.process = start_child(
+            self.log,
+            *("service", "--url", self.db_url, "--port", str(self.port)),
+            *("--workers", str(workers)),
+        )
+        try:
+            wait_healthy(self.url, self.process, poll_s=0.1)
+        except ChildFailed as err:
+            pytest.fail(f"{err}:\n{self.log.read_text()}")
 
     def stop(self) -> None:
         """Stops it with SIGTERM (SIGKILL after 15 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_child(self.process)
 
 
 @pytest.fixture(params=["postgresql"])
@@ -299,24 +286,15 @@ class Rig:
         """Starts ``slurm-carbon <args>`` as the child called ``name``."""
         log = self.work / f"{name}-{len(self.logs)}.log"
         self.logs.append(log)
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                [SLURM_CARBON, *args], stdout=output, stderr=subprocess.STDOUT, env=self.cluster.env
-            )
+        process = start_child(log, *args, env=self.cluster.env)
         self.processes[name] = process
         return process
 
     def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
         """Ends the child ``name`` with ``sig`` (SIGKILL after 15 s) and waits for it."""
         process = self.processes.pop(name, None)
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_child(process, sig)
 
     def start_agent(self) -> subprocess.Popen[bytes]:
         """The agent on the simulated GPUs, once it has read them all (energy before an
