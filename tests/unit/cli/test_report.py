@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
-from test_report_data import NOW, TOTAL_CO2E_G, TOTAL_FACILITY_KWH, WASTE_CO2E_G, seed
+from tests.unit.cli.test_report_data import NOW, TOTAL_CO2E_G, TOTAL_FACILITY_KWH, WASTE_CO2E_G, seed
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, FakeNvmlModule, two_nvml_devices
+from tests.unit.sensors.conftest import FIXTURES, FakeNvmlModule, two_nvml_devices
 
 from slurm_carbon.errors import SensorError
 from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, GpuBackend

@@ -2,7 +2,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tests.unit.sensors.conftest import FIXTURES
 
 from slurm_carbon.errors import ConfigError, SensorError
 from slurm_carbon.sensors.base import DomainKind

@@ -2,7 +2,7 @@ import logging
 
 import pynvml
 import pytest
-from conftest import FakeNvmlModule, NvmlDevice
+from tests.unit.sensors.conftest import FakeNvmlModule, NvmlDevice
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorPermission, SensorUnsupported
 from slurm_carbon.sensors.base import PowerLimits

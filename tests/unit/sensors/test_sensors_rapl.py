@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from tests.unit.sensors.conftest import FIXTURES
 
 from slurm_carbon.errors import DeviceLost, SensorPermission, SensorUnsupported
 from slurm_carbon.sensors.base import DomainKind
