@@ -12,24 +12,17 @@ import requests
 
 from slurm_carbon.agent import Agent, AgentConfig
 from slurm_carbon.agent.capsock import DEFAULT_SOCKET, request_cap
-from slurm_carbon.agent.cpu import CpuEnergyEstimate
 from slurm_carbon.agent.handoff import JOB_ID_MAX, CapRequest, check_gpu_name
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
-from slurm_carbon.errors import ConfigError, SensorError, SlurmCarbonError
-from slurm_carbon.sensors.base import CpuEnergyBackend, GpuBackend
-from slurm_carbon.sensors.estimate import (
-    CpuTimeReader,
-    EstimatedCpuEnergy,
-    codecarbon_tdp_table,
-)
-from slurm_carbon.sensors.rapl import RaplBackend
+from slurm_carbon.errors import ConfigError, SensorError
+from slurm_carbon.sensors import factory
+from slurm_carbon.sensors.estimate import CpuTimeReader
+from slurm_carbon.sensors.factory import GPU_BACKENDS, GpuBackendName
 from slurm_carbon.text import escape_control
 
 __all__ = ["agent"]
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_STATE = "/var/lib/slurm-carbon/agent"
 
@@ -52,38 +45,6 @@ def read_token(path: Path) -> str:
     if not token:
         raise click.ClickException(f"token file {path} is empty")
     return token
-
-
-def _gpu_backend(kind: str, sim_dir: Path | None) -> GpuBackend | None:
-    try:
-        if kind == "nvml":
-            from slurm_carbon.sensors.nvml import NvmlBackend  # noqa: PLC0415 - needs pynvml
-
-            return NvmlBackend()
-        if kind == "sim":
-            if sim_dir is None:
-                raise click.ClickException("--gpu-backend sim needs --sim-dir")
-            from slurm_carbon.sensors.sim import SimBackend  # noqa: PLC0415 - on demand
-
-            return SimBackend(sim_dir)
-    except SensorError as err:
-        raise click.ClickException(f"GPU backend {kind}: {err}") from err
-    return None
-
-
-def _cpu_backend(
-    tdp_w: float | None, tdp_table: Path | None
-) -> tuple[CpuEnergyBackend | None, CpuEnergyEstimate | None]:
-    try:
-        return RaplBackend(), None
-    except SensorError as err:
-        logger.warning("no RAPL (%s): CPU/DRAM energy will be estimated", err)
-    try:
-        table = tdp_table if tdp_table is not None else codecarbon_tdp_table()
-        return None, EstimatedCpuEnergy(tdp_w, tdp_table=table)
-    except SlurmCarbonError as err:
-        logger.warning("CPU/DRAM energy not accounted: %s", err)
-        return None, None
 
 
 socket_option = click.option(
@@ -144,7 +105,7 @@ def agent() -> None:
 @click.option(
     "--gpu-backend",
     envvar="SLURM_CARBON_GPU_BACKEND",
-    type=click.Choice(["nvml", "sim", "none"]),
+    type=click.Choice(GPU_BACKENDS),
     default="nvml",
     show_default=True,
     help="[env: SLURM_CARBON_GPU_BACKEND]",
@@ -213,7 +174,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     token_file: Path,
     cluster: str,
     node: str | None,
-    gpu_backend: str,
+    gpu_backend: GpuBackendName,
     sim_dir: Path | None,
     sample_s: float,
     interval_s: float,
@@ -235,8 +196,13 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     except OSError as err:
         raise click.ClickException(f"cannot create --state {state}: {err.strerror}") from err
     node_name = node or socket.gethostname().split(".")[0]
-    gpus = _gpu_backend(gpu_backend, sim_dir)
-    cpu_backend, cpu_estimate = _cpu_backend(tdp_w, tdp_table)
+    if gpu_backend == "sim" and sim_dir is None:
+        raise click.ClickException("--gpu-backend sim needs --sim-dir")
+    try:
+        gpus = factory.gpu_backend(gpu_backend, sim_dir)
+    except SensorError as err:
+        raise click.ClickException(f"GPU backend {gpu_backend}: {err}") from err
+    cpu = factory.cpu_sensors(tdp_w, tdp_table)
     config = AgentConfig(
         node=node_name,
         spool_dir=spool,
@@ -258,8 +224,8 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     daemon = Agent(
         config,
         gpu_backend=gpus,
-        cpu_backend=cpu_backend,
-        cpu_estimate=cpu_estimate,
+        cpu_backend=cpu.counters,
+        cpu_estimate=cpu.estimate,
         cpu_time=CpuTimeReader(),
         shipper=shipper,
     )

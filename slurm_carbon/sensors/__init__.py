@@ -7,6 +7,7 @@
   :mod:`~slurm_carbon.sensors.workload`: simulated GPUs shared across processes.
 - :mod:`~slurm_carbon.sensors.estimate`: CPU/DRAM energy estimated where no RAPL exists.
 - :mod:`~slurm_carbon.sensors.fake`: scriptable in-memory backends for tests.
+- :mod:`~slurm_carbon.sensors.factory`: the backends a node has, picked from the agent's settings.
 
 Nothing is imported here, so importing a backend loads only what it needs.
 """
