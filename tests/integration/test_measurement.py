@@ -28,7 +28,8 @@ DEADLINE_S = 90
 
 
 def ground_truth(rig: Rig, job_id: str) -> dict[str, Any]:
-    return json.loads((rig.work / f"run-{job_id}.json").read_text())
+    truth: dict[str, Any] = json.loads((rig.work / f"run-{job_id}.json").read_text())
+    return truth
 
 
 def stored(rig: Rig, job_id: str) -> list[tuple[str, str, float, float, float, str, str]]:
@@ -90,7 +91,8 @@ def wait_delivered(rig: Rig, job_id: str) -> dict[str, float]:
 
 
 def gpu_limit_w(rig: Rig, minor: int) -> float:
-    return json.loads(state_path(rig.sim_dir, minor).read_text())["limit_mw"] / 1000
+    limit_mw: float = json.loads(state_path(rig.sim_dir, minor).read_text())["limit_mw"]
+    return limit_mw / 1000
 
 
 def assert_within_1_percent(measured: dict[str, float], expected: dict[str, float]) -> None:

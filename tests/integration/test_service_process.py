@@ -34,7 +34,7 @@ def two_workers(service_process: Any) -> tuple[str, str, str]:
 
 def test_the_service_stores_a_batch_once(two_workers: tuple[str, str, str]) -> None:
     service, url, token = two_workers
-    body = {
+    body: dict[str, Any] = {
         "cluster": "sclocal",
         "node": "vm",
         "intervals": [

@@ -9,12 +9,13 @@ import pytest
 
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob, SubprocessRunner
+from tests.integration.conftest import SlurmCluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def client(slurm_cluster) -> CommandLineSlurm:
+def client(slurm_cluster: SlurmCluster) -> CommandLineSlurm:
     return CommandLineSlurm(SubprocessRunner(env=slurm_cluster.env))
 
 
@@ -73,7 +74,7 @@ def test_admin_comment_of_finished_array_task_is_read_back(client: CommandLineSl
 
 
 def test_admin_comment_of_running_job_keeps_its_case(
-    client: CommandLineSlurm, slurm_cluster
+    client: CommandLineSlurm, slurm_cluster: SlurmCluster
 ) -> None:
     job_id = client.submit(["--wrap=sleep 30"])
     try:
@@ -101,7 +102,9 @@ def test_errors_carry_slurms_words(client: CommandLineSlurm) -> None:
 HOSTILE_COMMENT = "x\x1fops-approved=yes"
 
 
-def test_job_submit_lua_refuses_a_comment_with_a_control_character(slurm_cluster) -> None:
+def test_job_submit_lua_refuses_a_comment_with_a_control_character(
+    slurm_cluster: SlurmCluster,
+) -> None:
     refused = subprocess.run(
         ["sbatch", f"--comment={HOSTILE_COMMENT}", "--wrap=true"],
         env=slurm_cluster.env,
@@ -133,7 +136,9 @@ def test_job_submit_lua_refuses_a_comment_with_a_control_character(slurm_cluster
     assert shown.strip() == "fine"
 
 
-def test_user_and_foreign_text_cannot_move_a_field(client: CommandLineSlurm, slurm_cluster) -> None:
+def test_user_and_foreign_text_cannot_move_a_field(
+    client: CommandLineSlurm, slurm_cluster: SlurmCluster
+) -> None:
     # Job names and AdminComments do not pass job_submit.lua's check: the parser holds alone.
     name = "n\x1fops-approved=yes\nsclocal\x1f1\x1f1\x1froot"
     held = "Foreign\x1fa b\n   AdminComment=forged"
