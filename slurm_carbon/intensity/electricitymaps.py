@@ -17,6 +17,7 @@ import requests
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.intensity.http import HttpPolicy, JsonClient
+from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_z, parse_api_time
 
 __all__ = ["DEFAULT_BASE_URL", "ElectricityMaps"]
@@ -78,10 +79,10 @@ class ElectricityMaps:
             body = self._get("history", {"zone": region})
             entries = _list(body, "history", NAME)
         points = [self._point(region, entry, CiKind.ACTUAL, None) for entry in entries]
-        found = [p for p in points if p.time < end and p.time + timedelta(seconds=p.step_s) > start]
+        found = overlapping(points, start, end)
         if not found:
             raise IntensityUnavailable(f"{NAME}: no figures for {region} in the range asked")
-        return sorted(found, key=lambda p: p.time)
+        return found
 
     def forecast(self, region: str, start: datetime, hours: int) -> Sequence[CiPoint]:
         """Hourly forecast for ``hours`` from ``start``, issued at the answer's ``updatedAt``."""
@@ -93,10 +94,10 @@ class ElectricityMaps:
             self._point(region, entry, CiKind.FORECAST, issued_at)
             for entry in _list(body, "forecast", NAME)
         ]
-        found = [p for p in points if p.time < end and p.time + timedelta(seconds=p.step_s) > start]
+        found = overlapping(points, start, end)
         if not found:
             raise IntensityUnavailable(f"{NAME}: no forecast for {region} from {iso_z(start)}")
-        return sorted(found, key=lambda p: p.time)
+        return found
 
     def _point(self, region: str, entry: Any, kind: CiKind, issued_at: datetime | None) -> CiPoint:
         if not isinstance(entry, dict):

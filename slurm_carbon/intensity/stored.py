@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from itertools import pairwise
 
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.series import steps_until_next
 from slurm_carbon.store import CiKind as StoredKind
 from slurm_carbon.store import CiSignal as StoredSignal
 from slurm_carbon.store import SessionFactory, transaction
@@ -55,8 +55,7 @@ def from_stored(rows: Sequence[NewCiPoint]) -> list[CiPoint]:
     points: list[CiPoint] = []
     for members in series.values():
         members.sort(key=lambda row: row.time)
-        steps = [int((b.time - a.time).total_seconds()) for a, b in pairwise(members)]
-        steps.append(steps[-1] if steps else DEFAULT_STEP_S)
+        steps = steps_until_next([row.time for row in members], DEFAULT_STEP_S)
         points.extend(
             CiPoint(
                 region=row.region,

@@ -24,7 +24,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_utc
 from slurm_carbon.intensity.traceformat import (
     MAX_TRACE_ROWS,
@@ -255,11 +256,7 @@ class TraceProvider:
             raise IntensityUnavailable(f"trace {self.name!r} has no region {region!r}")
         first = max(0, bisect.bisect_right(self._times, start) - 1)
         last = bisect.bisect_left(self._times, end)
-        found = [
-            point
-            for point in self._points[first:last]
-            if point.time + timedelta(seconds=point.step_s) > start
-        ]
+        found = overlapping(self._points[first:last], start, end)
         if not found:
             raise IntensityUnavailable(
                 f"trace {self.name!r} has no figures for {region} from {start.isoformat()}"

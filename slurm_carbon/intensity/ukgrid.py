@@ -17,6 +17,7 @@ import requests
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.intensity.http import HttpPolicy, JsonClient
+from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_z, parse_api_time
 
 __all__ = ["DEFAULT_BASE_URL", "UkCarbonIntensity"]
@@ -125,7 +126,7 @@ def _number(value: Any) -> bool:
 
 
 def _within(points: list[CiPoint], start: datetime, end: datetime, region: str) -> list[CiPoint]:
-    found = [p for p in points if p.time < end and p.time + timedelta(seconds=p.step_s) > start]
+    found = overlapping(points, start, end)
     if not found:
         raise IntensityUnavailable(f"{NAME}: no figures for {region} in the range asked")
-    return sorted(found, key=lambda p: p.time)
+    return found

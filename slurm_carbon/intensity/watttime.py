@@ -18,6 +18,7 @@ import requests
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
 from slurm_carbon.intensity.http import HttpPolicy, JsonClient, Unauthorized
+from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_z, parse_api_time
 
 __all__ = ["DEFAULT_BASE_URL", "G_PER_KWH_PER_LB_PER_MWH", "WattTime"]
@@ -69,7 +70,7 @@ class WattTime:
             },
         )
         points = _points(region, body, CiKind.ACTUAL)
-        found = [p for p in points if p.time < end and p.time + timedelta(seconds=p.step_s) > start]
+        found = overlapping(points, start, end)
         if not found:
             raise IntensityUnavailable(f"{NAME}: no figures for {region} in the range asked")
         return found
@@ -82,7 +83,7 @@ class WattTime:
         )
         end = start + timedelta(hours=hours)
         points = _points(region, body, CiKind.FORECAST)
-        found = [p for p in points if p.time < end and p.time + timedelta(seconds=p.step_s) > start]
+        found = overlapping(points, start, end)
         if not found:
             raise IntensityUnavailable(f"{NAME}: no forecast for {region} from {iso_z(start)}")
         return found

@@ -23,6 +23,7 @@ from slurm_carbon.accounting import DeviceKind
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal, IntensityProvider
+from slurm_carbon.intensity.series import steps_until_next
 from slurm_carbon.service.results import (
     JobFootprint,
     NoEnergy,
@@ -250,25 +251,20 @@ def _merge(points: list[TimelinePoint]) -> TimelinePoint:
 
 def _ci_points(records: list[CiRecord]) -> list[CiPoint]:
     """Stored points as a CI series: each lasts until the next, the last as the one before."""
-    points: list[CiPoint] = []
-    for index, record in enumerate(records):
-        if index + 1 < len(records):
-            step_s = int((records[index + 1].time - record.time).total_seconds())
-        else:
-            step_s = int((record.time - records[index - 1].time).total_seconds()) if index else 3600
-        points.append(
-            CiPoint(
-                region=record.region,
-                time=record.time,
-                step_s=max(step_s, 1),
-                ci_g_per_kwh=record.ci_g_per_kwh,
-                source=record.source,
-                kind=CiKind(record.kind),
-                signal=CiSignal(record.signal),
-                issued_at=record.issued_at,
-            )
+    steps = steps_until_next([record.time for record in records], 3600)
+    return [
+        CiPoint(
+            region=record.region,
+            time=record.time,
+            step_s=step_s,
+            ci_g_per_kwh=record.ci_g_per_kwh,
+            source=record.source,
+            kind=CiKind(record.kind),
+            signal=CiSignal(record.signal),
+            issued_at=record.issued_at,
         )
-    return points
+        for record, step_s in zip(records, steps, strict=True)
+    ]
 
 
 def _counterfactuals(
