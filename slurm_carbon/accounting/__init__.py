@@ -27,22 +27,19 @@ from slurm_carbon.accounting.counterfactual import (
 from slurm_carbon.accounting.equivalents import Equivalent, equivalents
 from slurm_carbon.accounting.footprint import Footprint, Quality, footprint
 from slurm_carbon.accounting.pue import PueLike, PueSeries, pue_function
-from slurm_carbon.accounting.spans import DeviceKind, EnergyMethod, EnergySpan, Sharing
+from slurm_carbon.accounting.spans import EnergySpan
 
 __all__ = [
     "AlignedPart",
     "CiTimeline",
     "Counterfactual",
-    "DeviceKind",
     "EnergyCard",
-    "EnergyMethod",
     "EnergySpan",
     "Equivalent",
     "Footprint",
     "PueLike",
     "PueSeries",
     "Quality",
-    "Sharing",
     "align",
     "best_timeline",
     "cleanest_start",

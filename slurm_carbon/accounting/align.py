@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slurm_carbon.accounting.spans import EnergySpan
-from slurm_carbon.intensity.base import CiKind, CiPoint
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind
 
 __all__ = ["AlignedPart", "CiTimeline", "align", "best_timeline"]
 

@@ -16,10 +16,9 @@ from typing import Any
 
 from slurm_carbon.accounting.equivalents import equivalents
 from slurm_carbon.accounting.footprint import Footprint
-from slurm_carbon.accounting.spans import EnergyMethod
-from slurm_carbon.intensity.base import CiKind
 from slurm_carbon.text import escape_control
 from slurm_carbon.units import J_PER_KWH, format_co2e, format_energy, format_number
+from slurm_carbon.vocabulary import CiKind, EnergyMethod
 
 __all__ = ["EnergyCard", "energy_card"]
 

@@ -17,9 +17,10 @@ from datetime import datetime
 
 from slurm_carbon.accounting.align import align
 from slurm_carbon.accounting.pue import PueLike, pue_function
-from slurm_carbon.accounting.spans import DeviceKind, EnergyMethod, EnergySpan, Sharing
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.accounting.spans import EnergySpan
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 __all__ = ["Footprint", "Quality", "footprint"]
 

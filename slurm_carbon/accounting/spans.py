@@ -6,35 +6,12 @@ A span covers ``[start, end)``; its energy is taken as spread evenly over it.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-__all__ = ["DeviceKind", "EnergyMethod", "EnergySpan", "Sharing"]
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
-
-class DeviceKind(enum.StrEnum):
-    """What the energy was used by (the store's ``DeviceKind`` values, and ``other``)."""
-
-    GPU = "gpu"
-    CPU = "cpu"
-    DRAM = "dram"
-    OTHER = "other"  # node parts not measured (fans, disks, NICs): a configured fixed power
-
-
-class EnergyMethod(enum.StrEnum):
-    """How the energy was obtained, best first (the values of the store's ``EnergyMethod``)."""
-
-    COUNTER = "counter"  # difference of a hardware energy counter
-    INTEGRATED = "integrated"  # power samples integrated over time
-    ESTIMATED = "estimated"  # a model, nothing measured
-
-
-class Sharing(enum.StrEnum):
-    """Whether the job held the device alone (the values of the store's ``Sharing``)."""
-
-    EXCLUSIVE = "exclusive"
-    SHARED = "shared"
+__all__ = ["EnergySpan"]
 
 
 @dataclass(frozen=True)

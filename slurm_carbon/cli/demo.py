@@ -29,7 +29,7 @@ from slurm_carbon.cli.intensity import read_trace_file, trace_columns, trace_opt
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.supervisor import SLURM_CARBON, child, free_port, wait_healthy
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
-from slurm_carbon.intensity.base import CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
@@ -46,6 +46,7 @@ from slurm_carbon.store import (
 )
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import escape_control
+from slurm_carbon.vocabulary import CiSignal
 
 __all__ = ["demo"]
 

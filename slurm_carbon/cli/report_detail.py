@@ -10,12 +10,12 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from slurm_carbon.accounting import DeviceKind
 from slurm_carbon.cli.report_format import plain, quality_text
 from slurm_carbon.service.detail import Counterfactuals, JobDetail, Recomputed
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.reports import TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
+from slurm_carbon.vocabulary import DeviceKind
 
 __all__ = ["show_job"]
 

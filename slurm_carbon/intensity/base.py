@@ -6,28 +6,14 @@ timezone-aware UTC datetimes. A point holds for ``[time, time + step)``.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-__all__ = ["CiKind", "CiPoint", "CiSignal", "IntensityProvider"]
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
-
-class CiKind(enum.StrEnum):
-    """How a figure was obtained."""
-
-    ACTUAL = "actual"  # measured/reported for that time
-    FORECAST = "forecast"  # predicted, at ``issued_at``
-    ANNUAL = "annual"  # a yearly mean standing in for every hour (an estimate)
-
-
-class CiSignal(enum.StrEnum):
-    """Which emissions the figure counts."""
-
-    AVERAGE = "average"  # generation-weighted mean of the grid mix
-    MARGINAL = "marginal"  # the plant that answers one more kWh
+__all__ = ["CiPoint", "IntensityProvider"]
 
 
 @dataclass(frozen=True)

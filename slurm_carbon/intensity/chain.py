@@ -20,8 +20,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, IntensityProvider
+from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
+from slurm_carbon.vocabulary import CiKind
 
 __all__ = ["BestSeries", "ProviderChain", "best_series", "covers"]
 

@@ -39,7 +39,8 @@ from typing import Any
 
 from slurm_carbon.codecarbon_data import codecarbon_data
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = [
     "OWID_ATTRIBUTION",

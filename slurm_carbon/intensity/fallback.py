@@ -18,11 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from slurm_carbon.intensity.embedded import SOURCE as ANNUAL_SOURCE
-from slurm_carbon.store import CiKind as StoredKind
 from slurm_carbon.store import Session
 from slurm_carbon.store.intensity import ci_summary
 from slurm_carbon.store.reports import JobRow
 from slurm_carbon.text import escape_control
+from slurm_carbon.vocabulary import CiKind as StoredKind
 
 __all__ = ["annual_fallback", "annual_fallbacks"]
 

@@ -15,7 +15,8 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from slurm_carbon.errors import ConfigError
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = [
     "REPLAY_AFTER",

@@ -11,12 +11,13 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from slurm_carbon.errors import ConfigError
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.series import steps_until_next
-from slurm_carbon.store import CiKind as StoredKind
-from slurm_carbon.store import CiSignal as StoredSignal
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.intensity import NewCiPoint, add_ci_points, ci_points
+from slurm_carbon.vocabulary import CiKind, CiSignal
+from slurm_carbon.vocabulary import CiKind as StoredKind
+from slurm_carbon.vocabulary import CiSignal as StoredSignal
 
 __all__ = ["DEFAULT_STEP_S", "from_stored", "save_points", "stored_actuals", "to_stored"]
 

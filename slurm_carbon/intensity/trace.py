@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_utc
 from slurm_carbon.intensity.traceformat import (
@@ -45,6 +45,7 @@ from slurm_carbon.intensity.traceformat import (
     shorten,
 )
 from slurm_carbon.text import escape_control
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = [
     "MAX_CI_G_PER_KWH",

@@ -15,10 +15,11 @@ from typing import Any
 import requests
 
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.http import HttpPolicy, JsonClient
 from slurm_carbon.intensity.series import overlapping
 from slurm_carbon.intensity.timefmt import iso_z, parse_api_time
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = ["DEFAULT_BASE_URL", "UkCarbonIntensity"]
 

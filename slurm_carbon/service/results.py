@@ -27,13 +27,7 @@ from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.slurm.hostlist import expand_hostlist
-from slurm_carbon.store import (
-    ResultQuality,
-    Session,
-    Sharing,
-    get_or_create_cluster,
-    upsert_job,
-)
+from slurm_carbon.store import Session, get_or_create_cluster, upsert_job
 from slurm_carbon.store.results import (
     ResultValues,
     StoredInterval,
@@ -43,6 +37,7 @@ from slurm_carbon.store.results import (
 )
 from slurm_carbon.text import escape_control
 from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
     "RUN_TIME_SLACK",
@@ -126,12 +121,12 @@ class Computed:
 def _spans(intervals: Sequence[StoredInterval]) -> list[acc.EnergySpan]:
     return [
         acc.EnergySpan(
-            device_kind=acc.DeviceKind(row.kind.value),
+            device_kind=row.kind,
             start=row.start,
             end=row.end,
             energy_j=row.energy_j,
-            method=acc.EnergyMethod(row.method.value),
-            sharing=acc.Sharing(row.sharing.value),
+            method=row.method,
+            sharing=row.sharing,
         )
         for row in intervals
     ]
@@ -159,12 +154,12 @@ def _unmeasured(
         jobs = max(1, sharers.get((node, start), 1))
         spans.append(
             acc.EnergySpan(
-                device_kind=acc.DeviceKind.OTHER,
+                device_kind=DeviceKind.OTHER,
                 start=start,
                 end=end,
                 energy_j=power_w * (end - start).total_seconds() / jobs,
-                method=acc.EnergyMethod.ESTIMATED,
-                sharing=acc.Sharing.SHARED if jobs > 1 else acc.Sharing.EXCLUSIVE,
+                method=EnergyMethod.ESTIMATED,
+                sharing=Sharing.SHARED if jobs > 1 else Sharing.EXCLUSIVE,
             )
         )
     return spans
@@ -358,7 +353,7 @@ def _own_footprint(  # noqa: PLR0913 (the job's intervals, as Slurm ran it, and 
 def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
     """The stored values and the AdminComment payload of a footprint."""
     figures = found.figures
-    weakest = figures.quality.weakest_method or acc.EnergyMethod.ESTIMATED
+    weakest = figures.quality.weakest_method or EnergyMethod.ESTIMATED
     values = ResultValues(
         gpu_energy_j=figures.gpu_kwh * J_PER_KWH,
         cpu_energy_j=figures.cpu_kwh * J_PER_KWH,
@@ -369,7 +364,7 @@ def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
         ci_region=found.region,
         ci_source=",".join(figures.quality.ci_sources)[:64] or None,
         pue=figures.pue if figures.pue is not None else found.pue(found.spans[0].start),
-        quality=ResultQuality(weakest.value),
+        quality=weakest,
         sharing=Sharing.SHARED if figures.quality.any_shared else Sharing.EXCLUSIVE,
         computed_at=now,
     )

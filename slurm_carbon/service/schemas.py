@@ -29,20 +29,17 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
-from slurm_carbon.store import (
-    DeviceKind,
-    EnergyMethod,
-    ReportedDevice,
-    ReportedInterval,
-    Sharing,
-)
+from slurm_carbon.store import ReportedDevice, ReportedInterval
 from slurm_carbon.text import escape_control, has_control
+from slurm_carbon.vocabulary import MEASURED_DEVICE_KINDS, DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
     "EARLIEST_TIME",
@@ -116,6 +113,18 @@ ClusterName = Annotated[str, Field(min_length=1, max_length=64), _PLAIN]
 Hostname = Annotated[str, Field(min_length=1, max_length=255), _PLAIN]
 DeviceUuid = Annotated[str, Field(min_length=1, max_length=96), _PLAIN]
 DeviceModel = Annotated[str, Field(max_length=128), _PLAIN]
+
+
+def _measured_kind(value: Any) -> DeviceKind:
+    """A measured device's kind (``other``, the unmeasured node parts, is never reported)."""
+    if isinstance(value, str) and value in MEASURED_DEVICE_KINDS:
+        return DeviceKind(value)
+    *most, last = (f"'{kind}'" for kind in MEASURED_DEVICE_KINDS)
+    expected = f"{', '.join(most)} or {last}"
+    raise PydanticCustomError("enum", "Input should be {expected}", {"expected": expected})
+
+
+MeasuredKind = Annotated[DeviceKind, PlainValidator(_measured_kind)]
 # The parser must be lax for text handed on by a validator (strict takes only a datetime
 # object then); _iso_text refuses what lax mode would take besides ISO 8601 text.
 Time = Annotated[
@@ -131,7 +140,7 @@ class DeviceIn(_Strict):
     """A measured device, named by its UUID on the node (NVML UUID, RAPL domain)."""
 
     uuid: DeviceUuid
-    kind: DeviceKind
+    kind: MeasuredKind
     model: DeviceModel | None = None
     minor: int | None = Field(default=None, ge=0, le=_INT32_MAX)
 

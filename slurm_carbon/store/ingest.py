@@ -15,7 +15,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.models import DeviceKind, EnergyMethod, Sharing
 from slurm_carbon.store.repositories import (
     NewInterval,
     add_intervals,
@@ -24,6 +23,7 @@ from slurm_carbon.store.repositories import (
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 __all__ = ["ReportedDevice", "ReportedInterval", "ingest_batch"]
 

@@ -14,8 +14,9 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.models import CarbonIntensityPoint, CiKind, CiSignal
+from slurm_carbon.store.models import CarbonIntensityPoint
 from slurm_carbon.store.repositories import _insert
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = [
     "CiSeriesSummary",

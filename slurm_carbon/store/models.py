@@ -11,6 +11,7 @@ every time is an aware UTC ``datetime``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import (
@@ -29,26 +30,29 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from slurm_carbon.store.types import UTCDateTime
+from slurm_carbon.vocabulary import (
+    MEASURED_DEVICE_KINDS,
+    STORED_CI_KINDS,
+    CiKind,
+    CiSignal,
+    DeviceKind,
+    EnergyMethod,
+    Sharing,
+)
 
 __all__ = [
     "Base",
     "CarbonIntensityPoint",
-    "CiKind",
-    "CiSignal",
     "Cluster",
     "CommentWrite",
     "CommentWriteState",
     "Device",
-    "DeviceKind",
     "EnergyInterval",
-    "EnergyMethod",
     "Job",
     "JobResult",
     "Node",
     "NodeToken",
     "PueSetting",
-    "ResultQuality",
-    "Sharing",
 ]
 
 # Constraint names follow from these patterns, so migrations name them the same
@@ -66,51 +70,6 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class DeviceKind(enum.StrEnum):
-    """What a measured device is."""
-
-    GPU = "gpu"
-    CPU = "cpu"
-    DRAM = "dram"
-
-
-class EnergyMethod(enum.StrEnum):
-    """How an interval's energy was obtained, best first."""
-
-    COUNTER = "counter"  # difference of a hardware energy counter
-    INTEGRATED = "integrated"  # power samples integrated over time
-    ESTIMATED = "estimated"  # a model (TDP share, profile), nothing measured
-
-
-class Sharing(enum.StrEnum):
-    """Whether the job held the device (or node) alone while it was measured."""
-
-    EXCLUSIVE = "exclusive"
-    SHARED = "shared"
-
-
-class CiKind(enum.StrEnum):
-    """Whether a carbon-intensity point was observed or predicted."""
-
-    ACTUAL = "actual"
-    FORECAST = "forecast"
-
-
-class CiSignal(enum.StrEnum):
-    """Which carbon intensity a point gives."""
-
-    AVERAGE = "average"  # of the generation mix
-    MARGINAL = "marginal"  # of the plant that follows a change in demand
-
-
-class ResultQuality(enum.StrEnum):
-    """The weakest method behind a job's figures."""
-
-    COUNTER = "counter"
-    INTEGRATED = "integrated"
-    ESTIMATED = "estimated"
-
-
 class CommentWriteState(enum.StrEnum):
     """Progress of writing a job's result into Slurm's AdminComment."""
 
@@ -119,22 +78,31 @@ class CommentWriteState(enum.StrEnum):
     FAILED = "failed"
 
 
-def _enum(cls: type[enum.StrEnum], name: str) -> Enum:
-    """A string column restricted by a CHECK constraint to the members' values.
+def _enum(cls: type[enum.StrEnum], name: str, *, constraint: bool = True) -> Enum:
+    """A string column of ``cls``'s values, restricted by a CHECK constraint to them.
 
-    Not a native PostgreSQL ENUM, so SQLite and PostgreSQL behave the same and a
-    new member needs only a new CHECK, not an ``ALTER TYPE``. Python does not
-    validate strings, so the database's CHECK is what refuses a bad value.
+    This is how the store maps the words of :mod:`slurm_carbon.vocabulary`: by
+    value. Not a native PostgreSQL ENUM, so SQLite and PostgreSQL behave the
+    same and a new member needs only a new CHECK, not an ``ALTER TYPE``. Python
+    does not validate strings, so the database's CHECK is what refuses a bad
+    value. ``constraint=False`` for a column that allows only some members: its
+    table names them with :func:`_only`.
     """
     return Enum(
         cls,
         name=name,
         native_enum=False,
-        create_constraint=True,
+        create_constraint=constraint,
         length=16,
         validate_strings=False,
         values_callable=lambda members: [member.value for member in members],
     )
+
+
+def _only(column: str, members: Sequence[enum.StrEnum]) -> CheckConstraint:
+    """The CHECK :func:`_enum` would make, for the ``members`` a column allows."""
+    values = ", ".join(f"'{member.value}'" for member in members)
+    return CheckConstraint(f"{column} IN ({values})", name=column)
 
 
 class Base(DeclarativeBase):
@@ -175,12 +143,15 @@ class Device(Base):
     """
 
     __tablename__ = "devices"
-    __table_args__ = (UniqueConstraint("node_id", "uuid"),)
+    __table_args__ = (
+        UniqueConstraint("node_id", "uuid"),
+        _only("kind", MEASURED_DEVICE_KINDS),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
     uuid: Mapped[str] = mapped_column(String(96))
-    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "kind"))
+    kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "kind", constraint=False))
     model: Mapped[str | None] = mapped_column(String(128))
     minor: Mapped[int | None]
 
@@ -256,6 +227,7 @@ class CarbonIntensityPoint(Base):
     __tablename__ = "carbon_intensity"
     __table_args__ = (
         UniqueConstraint("region", "source", "time", "kind", "signal", "issued_at"),
+        _only("kind", STORED_CI_KINDS),
         CheckConstraint("ci_g_per_kwh >= 0", name="ci_g_per_kwh_nonnegative"),
     )
 
@@ -264,7 +236,7 @@ class CarbonIntensityPoint(Base):
     source: Mapped[str] = mapped_column(String(64))
     time: Mapped[datetime]
     ci_g_per_kwh: Mapped[float] = mapped_column(Float)
-    kind: Mapped[CiKind] = mapped_column(_enum(CiKind, "kind"))
+    kind: Mapped[CiKind] = mapped_column(_enum(CiKind, "kind", constraint=False))
     signal: Mapped[CiSignal] = mapped_column(_enum(CiSignal, "signal"))
     issued_at: Mapped[datetime]
 
@@ -319,7 +291,8 @@ class JobResult(Base):
     ci_region: Mapped[str | None] = mapped_column(String(64))
     ci_source: Mapped[str | None] = mapped_column(String(64))
     pue: Mapped[float] = mapped_column(Float)
-    quality: Mapped[ResultQuality] = mapped_column(_enum(ResultQuality, "quality"))
+    # The weakest method behind the figures.
+    quality: Mapped[EnergyMethod] = mapped_column(_enum(EnergyMethod, "quality"))
     sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
     computed_at: Mapped[datetime]
 

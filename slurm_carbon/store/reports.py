@@ -30,15 +30,8 @@ from sqlalchemy import ColumnElement, Result, and_, case, false, func, or_, sele
 from sqlalchemy.orm import Session
 
 from slurm_carbon.slurm.states import WASTE_STATES, is_waste_state
-from slurm_carbon.store.models import (
-    CarbonIntensityPoint,
-    CiKind,
-    Device,
-    EnergyInterval,
-    Job,
-    JobResult,
-    ResultQuality,
-)
+from slurm_carbon.store.models import CarbonIntensityPoint, Device, EnergyInterval, Job, JobResult
+from slurm_carbon.vocabulary import CiKind, EnergyMethod
 
 __all__ = [
     "CiRecord",
@@ -132,7 +125,7 @@ class JobFigures:
     @property
     def estimated(self) -> bool:
         """Whether the figures are an estimate: estimated energy or a yearly-mean CI."""
-        return self.quality == ResultQuality.ESTIMATED.value or self.annual_ci
+        return self.quality == EnergyMethod.ESTIMATED.value or self.annual_ci
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,7 +380,7 @@ def totals(session: Session, query: ReportQuery, by: GroupBy | None = None) -> l
     )
     waste = or_(*(or_(Job.state == s, Job.state.like(f"{s} %")) for s in WASTE_STATES))
     estimated = or_(
-        JobResult.quality == ResultQuality.ESTIMATED,
+        JobResult.quality == EnergyMethod.ESTIMATED,
         func.lower(JobResult.ci_source).like(f"%{_ANNUAL_MARK}%"),
     )
     group = _group_column(by)

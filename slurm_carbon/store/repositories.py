@@ -17,17 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from slurm_carbon.errors import StoreError
-from slurm_carbon.store.models import (
-    Base,
-    Cluster,
-    Device,
-    DeviceKind,
-    EnergyInterval,
-    EnergyMethod,
-    Job,
-    Node,
-    Sharing,
-)
+from slurm_carbon.store.models import Base, Cluster, Device, EnergyInterval, Job, Node
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
     "NewInterval",

@@ -23,16 +23,13 @@ from slurm_carbon.store.models import (
     CommentWrite,
     CommentWriteState,
     Device,
-    DeviceKind,
     EnergyInterval,
-    EnergyMethod,
     Job,
     JobResult,
     Node,
-    ResultQuality,
-    Sharing,
 )
 from slurm_carbon.store.repositories import _insert
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 # A result accounts its job's intervals when the energies agree this closely
 # (the result's per-kind energies go through kWh and back). Units: joules.
@@ -92,7 +89,7 @@ class ResultValues:
     ci_region: str | None
     ci_source: str | None
     pue: float
-    quality: ResultQuality
+    quality: EnergyMethod
     sharing: Sharing
     computed_at: datetime
     other_energy_j: float = 0.0

@@ -17,7 +17,8 @@ from slurm_carbon.accounting.admin_comment import (
     merge_admin_comment,
     our_part,
 )
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 KWH = 3.6e6
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)

@@ -10,8 +10,9 @@ import pytest
 
 from slurm_carbon.accounting import EnergySpan, energy_card, equivalents, footprint
 from slurm_carbon.accounting.equivalents import CAR_G_PER_KM, SMARTPHONE_CHARGE_G
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.units import format_co2e, format_energy, round_sig
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 KWH = 3.6e6
 T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slurm_carbon.accounting import EnergySpan, cleanest_start, footprint, in_region, shifted
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 KWH = 3.6e6
 DAY = datetime(2024, 6, 1, tzinfo=UTC)

@@ -6,16 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slurm_carbon.accounting import (
-    DeviceKind,
-    EnergyMethod,
-    EnergySpan,
-    PueSeries,
-    Sharing,
-    align,
-    footprint,
-)
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.accounting import EnergySpan, PueSeries, align, footprint
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 KWH = 3.6e6
 DAY = datetime(2024, 3, 1, tzinfo=UTC)

@@ -12,20 +12,15 @@ from sqlalchemy.orm import Session
 
 from slurm_carbon.store import (
     CarbonIntensityPoint,
-    CiKind,
-    CiSignal,
-    DeviceKind,
-    EnergyMethod,
     JobResult,
     NewInterval,
-    ResultQuality,
-    Sharing,
     add_intervals,
     get_or_create_cluster,
     get_or_create_device,
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 NOW = datetime(2024, 3, 14, 18, 0, tzinfo=UTC)
 DAY = datetime(2024, 3, 14, tzinfo=UTC)
@@ -115,7 +110,7 @@ def seed(session: Session) -> dict[int, int]:
                     ci_region="FR",
                     ci_source=source,
                     pue=pue,
-                    quality=ResultQuality(quality),
+                    quality=EnergyMethod(quality),
                     sharing=Sharing.EXCLUSIVE,
                     computed_at=spec.end + timedelta(minutes=5),
                 )

@@ -26,11 +26,11 @@ from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import make_engine, session_factory, transaction, upgrade
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.intensity import NewCiPoint, add_ci_points
-from slurm_carbon.store.models import CiKind, CiSignal
-from slurm_carbon.store.models import DeviceKind as StoredKind
-from slurm_carbon.store.models import EnergyMethod as StoredMethod
-from slurm_carbon.store.models import Sharing as StoredSharing
 from slurm_carbon.units import format_co2e
+from slurm_carbon.vocabulary import CiKind, CiSignal
+from slurm_carbon.vocabulary import DeviceKind as StoredKind
+from slurm_carbon.vocabulary import EnergyMethod as StoredMethod
+from slurm_carbon.vocabulary import Sharing as StoredSharing
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=3)

@@ -24,8 +24,6 @@ from slurm_carbon.cli.report_format import JOB_COLUMNS
 from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import (
     JobResult,
-    ResultQuality,
-    Sharing,
     get_or_create_cluster,
     make_engine,
     session_factory,
@@ -33,6 +31,7 @@ from slurm_carbon.store import (
     upsert_job,
 )
 from slurm_carbon.text import escape_control, has_control
+from slurm_carbon.vocabulary import EnergyMethod, Sharing
 
 NOW = datetime(2024, 3, 14, 18, 0, tzinfo=UTC)
 ROOT = Caller("root", now=NOW)
@@ -53,7 +52,7 @@ def _result(job_id: int, gpu_energy_j: float, co2e_g: float) -> JobResult:
         ci_region="FR",
         ci_source="electricitymaps",
         pue=1.0,
-        quality=ResultQuality.COUNTER,
+        quality=EnergyMethod.COUNTER,
         sharing=Sharing.EXCLUSIVE,
         computed_at=NOW,
     )

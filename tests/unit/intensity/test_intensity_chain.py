@@ -9,11 +9,12 @@ import requests
 
 from slurm_carbon.config import IntensityConfig, ProviderConfig
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import ProviderChain, best_series, covers
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.factory import ZoneMapped, build_chain
 from slurm_carbon.intensity.http import HttpPolicy
+from slurm_carbon.vocabulary import CiKind, CiSignal
 from tests.unit.intensity.conftest import FIXTURES, FakeApi, Reply
 
 T = datetime(2024, 3, 1, 12, tzinfo=UTC)

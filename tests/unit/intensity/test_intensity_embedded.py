@@ -8,12 +8,12 @@ import pytest
 
 from slurm_carbon.codecarbon_data import codecarbon_data
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiSignal
 from slurm_carbon.intensity.embedded import (
     OWID_ATTRIBUTION,
     SOURCE,
     EmbeddedAnnual,
 )
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T = datetime(2024, 3, 1, 12, tzinfo=UTC)
 

@@ -18,23 +18,24 @@ from click.testing import CliRunner
 
 from slurm_carbon.cli.demo import _say_fallbacks
 from slurm_carbon.cli.main import cli
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.service.results import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
+from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (
-    EnergyMethod,
     ReportedInterval,
     SessionFactory,
-    Sharing,
     ingest_batch,
     make_engine,
     session_factory,
     transaction,
     upgrade,
 )
-from tests.unit.service.test_writer import CLUSTER, GPU, T0, FakeSlurm, slurm_job
+from slurm_carbon.vocabulary import CiKind, CiSignal, EnergyMethod, Sharing
+from tests.builders import slurm_job
+from tests.unit.service.test_writer import CLUSTER, GPU, T0
 
 REGION = "SE"
 TRACE_START = T0.replace(year=2020)  # a trace replayed into another year: misses the job

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.app import create_app
 from slurm_carbon.service.poller import IntensityPoller
-from slurm_carbon.store import CiKind as StoredKind
 from slurm_carbon.store.intensity import ci_points
+from slurm_carbon.vocabulary import CiKind, CiSignal
+from slurm_carbon.vocabulary import CiKind as StoredKind
 
 T = datetime(2024, 3, 1, 12, tzinfo=UTC)
 

@@ -6,11 +6,11 @@ import pytest
 import requests
 
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiSignal
 from slurm_carbon.intensity.electricitymaps import ElectricityMaps
 from slurm_carbon.intensity.http import HttpPolicy
 from slurm_carbon.intensity.ukgrid import UkCarbonIntensity
 from slurm_carbon.intensity.watttime import WattTime
+from slurm_carbon.vocabulary import CiKind, CiSignal
 from tests.unit.intensity.conftest import FakeApi, Reply
 
 T = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.errors import ConfigError
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.replay import (
     REPLAY_AFTER,
     REPLAY_BEFORE,
@@ -16,6 +16,7 @@ from slurm_carbon.intensity.replay import (
     synthetic_daily,
 )
 from slurm_carbon.intensity.trace import read_trace
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 
 def point(time: datetime, ci: float) -> CiPoint:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.series import overlapping, steps_until_next
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import ConfigError
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import best_series
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.stored import from_stored, save_points, stored_actuals, to_stored
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T = datetime(2024, 3, 1, tzinfo=UTC)
 

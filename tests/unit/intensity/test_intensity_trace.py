@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from slurm_carbon.errors import ConfigError, IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiSignal
 from slurm_carbon.intensity.trace import TraceProvider, count_rows, parse_time, read_trace
+from slurm_carbon.vocabulary import CiKind, CiSignal
 from tests.unit.intensity.conftest import FIXTURES
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from slurm_carbon.cli.main import cli
+from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity import trace as trace_module
 from slurm_carbon.intensity.traceformat import MAX_TRACE_BYTES
 
@@ -183,5 +184,5 @@ def test_more_rows_than_the_bound_are_refused(
     monkeypatch.setattr(trace_module, "MAX_TRACE_ROWS", 2)
     path = tmp_path / "long.csv"
     path.write_text(GOOD + "2024-03-01T02:00:00Z,120\n")
-    with pytest.raises(trace_module.ConfigError, match=r"long\.csv, line 4: more than the 2 rows"):
+    with pytest.raises(ConfigError, match=r"long\.csv, line 4: more than the 2 rows"):
         trace_module.read_trace(path, region="X", source="s")

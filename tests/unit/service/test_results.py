@@ -11,11 +11,11 @@ import pytest
 
 from slurm_carbon.config import parse_config
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, StaticSite, compute_result
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store import DeviceKind, EnergyMethod, ResultQuality, Sharing
 from slurm_carbon.store.results import StoredInterval
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 SITE = parse_config(
@@ -118,7 +118,7 @@ def test_region_by_node_pue_in_force_per_hour_and_quality() -> None:
     assert values.gpu_energy_j == pytest.approx(10.8e6)
     assert values.pue == pytest.approx((1.5 + 2 * 1.1) / 3)
     assert values.ci_mean_g_per_kwh == pytest.approx(410.0 / 3.7)
-    assert (values.quality, values.sharing) == (ResultQuality.INTEGRATED, Sharing.SHARED)
+    assert (values.quality, values.sharing) == (EnergyMethod.INTEGRATED, Sharing.SHARED)
     assert computed.payload == "sc1:co2e_g=410;kwh=3.7;ci=111;pue=1.23;q=int"
 
 
@@ -146,7 +146,7 @@ def test_unmeasured_node_parts_are_shared_among_the_nodes_jobs_and_estimated() -
     other_kwh = 0.06 + 0.02
     assert computed.values.other_energy_j == pytest.approx(other_kwh * 3.6e6)
     assert computed.values.co2e_g == pytest.approx((1 + 0.06) * 200 + (1 + 0.02) * 50)
-    assert computed.values.quality is ResultQuality.ESTIMATED
+    assert computed.values.quality is EnergyMethod.ESTIMATED
     assert computed.values.sharing is Sharing.SHARED
     without = compute_result(JOB, rows, StaticSite("SE"), Series(), T0, sharers=sharers)
     assert without.values.other_energy_j == 0

@@ -10,14 +10,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from slurm_carbon.service import MAX_INTERVALS, create_app
-from slurm_carbon.store import (
-    DeviceKind,
-    EnergyMethod,
-    SessionFactory,
-    Sharing,
-    issue_token,
-    revoke_tokens,
-)
+from slurm_carbon.store import SessionFactory, issue_token, revoke_tokens
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 from tests.unit.service.conftest import GPU_UUID, interval
 
 UNKNOWN_TOKEN = "x" * 43

@@ -21,23 +21,21 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.results import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (
     CommentWrite,
     CommentWriteState,
-    DeviceKind,
-    EnergyMethod,
     Job,
     JobResult,
     ReportedDevice,
     ReportedInterval,
     SessionFactory,
-    Sharing,
     ingest_batch,
 )
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import JOB_START, FakeClock, slurm_job
 
 T0 = JOB_START

@@ -9,15 +9,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from slurm_carbon.store import (
-    DeviceKind,
-    EnergyMethod,
     NewInterval,
-    Sharing,
     get_or_create_cluster,
     get_or_create_device,
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 

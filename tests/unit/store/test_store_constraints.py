@@ -7,15 +7,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store import (
-    Device,
-    DeviceKind,
-    EnergyInterval,
-    EnergyMethod,
-    Job,
-    Node,
-    Sharing,
-)
+from slurm_carbon.store import Device, EnergyInterval, Job, Node
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 
 def _interval(ids: Any, **overrides: object) -> EnergyInterval:

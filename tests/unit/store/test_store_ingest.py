@@ -12,15 +12,12 @@ from slurm_carbon.errors import StoreError
 from slurm_carbon.store import (
     Cluster,
     Device,
-    DeviceKind,
     EnergyInterval,
-    EnergyMethod,
     Job,
     Node,
     ReportedDevice,
     ReportedInterval,
     SessionFactory,
-    Sharing,
     get_or_create_cluster,
     ingest_batch,
     make_engine,
@@ -29,6 +26,7 @@ from slurm_carbon.store import (
     transaction,
     upsert_job,
 )
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 GPU = ReportedDevice("GPU-aaaa", DeviceKind.GPU, model="Tesla V100", minor=0)

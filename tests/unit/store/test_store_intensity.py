@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store import CiKind, CiSignal
 from slurm_carbon.store.intensity import NewCiPoint, add_ci_points, ci_points, ci_summary
+from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

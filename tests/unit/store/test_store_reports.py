@@ -12,14 +12,8 @@ from sqlalchemy.orm import Session
 
 from slurm_carbon.store import (
     CarbonIntensityPoint,
-    CiKind,
-    CiSignal,
-    DeviceKind,
-    EnergyMethod,
     JobResult,
     NewInterval,
-    ResultQuality,
-    Sharing,
     add_intervals,
     get_or_create_cluster,
     get_or_create_device,
@@ -37,6 +31,7 @@ from slurm_carbon.store.reports import (
     totals,
 )
 from slurm_carbon.store.results import job_intervals
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -78,7 +73,7 @@ def _job(
                 ci_mean_g_per_kwh=co2e_g / 2.0,
                 ci_region="SE",
                 ci_source="trace",
-                quality=ResultQuality.COUNTER,
+                quality=EnergyMethod.COUNTER,
                 sharing=Sharing.EXCLUSIVE,
                 computed_at=end,
             )

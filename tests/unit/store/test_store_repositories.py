@@ -7,7 +7,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from slurm_carbon.store import (
-    DeviceKind,
     EnergyInterval,
     Job,
     add_intervals,
@@ -16,6 +15,7 @@ from slurm_carbon.store import (
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.vocabulary import DeviceKind
 
 
 def _count_intervals(session: Session) -> int:

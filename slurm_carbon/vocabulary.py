@@ -1,0 +1,99 @@
+"""The domain's words, each defined once: what every layer says about energy and intensity.
+
+A leaf module (it imports nothing of the project): sensors, accounting,
+intensity, the store and the service all take their enums from here. Each
+member's value is the word stored in the database and shown in reports and
+JSON, so a value never changes; the store maps the enums by value (see
+``slurm_carbon.store.models``).
+
+What the next issues need and cannot be defined precisely yet is left out,
+with a note: a *forecast kind* (which quantity is forecast: a running job's
+remaining energy, the grid's carbon intensity, both?) and a *cap decision*
+(why a power limit was or was not changed: dirty grid, slowdown budget spent,
+GPU shared, profiling...) wait for the forecast and control issues, which say
+what they are.
+"""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = [
+    "MEASURED_DEVICE_KINDS",
+    "STORED_CI_KINDS",
+    "BudgetAction",
+    "CiKind",
+    "CiSignal",
+    "DeviceKind",
+    "EnergyMethod",
+    "Sharing",
+]
+
+
+class DeviceKind(enum.StrEnum):
+    """What energy was used by.
+
+    A measured device (a stored ``devices`` row) is a GPU, a CPU package or its
+    DRAM; ``other`` is the accounting's share of a node's parts not measured.
+    """
+
+    GPU = "gpu"
+    CPU = "cpu"
+    DRAM = "dram"
+    OTHER = "other"  # node parts not measured (fans, disks, NICs): a configured fixed power
+
+
+MEASURED_DEVICE_KINDS = (DeviceKind.GPU, DeviceKind.CPU, DeviceKind.DRAM)
+"""The kinds a measured device can be (every kind but ``other``)."""
+
+
+class EnergyMethod(enum.StrEnum):
+    """How energy was obtained, best first.
+
+    A job result's quality is the weakest method behind its figures.
+    """
+
+    COUNTER = "counter"  # difference of a hardware energy counter
+    INTEGRATED = "integrated"  # power samples integrated over time
+    ESTIMATED = "estimated"  # a model (TDP share, profile, fixed power), nothing measured
+
+
+class Sharing(enum.StrEnum):
+    """Whether the job held the device (or node) alone while it was measured."""
+
+    EXCLUSIVE = "exclusive"
+    SHARED = "shared"
+
+
+class CiKind(enum.StrEnum):
+    """How a carbon-intensity figure was obtained.
+
+    Stored points are ``actual`` or ``forecast``; ``annual`` figures are read
+    from the embedded table when needed and never stored.
+    """
+
+    ACTUAL = "actual"  # measured/reported for that time
+    FORECAST = "forecast"  # predicted, at ``issued_at``
+    ANNUAL = "annual"  # a yearly mean standing in for every hour (an estimate)
+
+
+STORED_CI_KINDS = (CiKind.ACTUAL, CiKind.FORECAST)
+"""The kinds of carbon-intensity points the store keeps."""
+
+
+class CiSignal(enum.StrEnum):
+    """Which emissions a carbon-intensity figure counts."""
+
+    AVERAGE = "average"  # generation-weighted mean of the grid mix
+    MARGINAL = "marginal"  # the plant that answers one more kWh
+
+
+class BudgetAction(enum.StrEnum):
+    """What site policy does when a job's predicted footprint exceeds its carbon budget.
+
+    DESIGN: "budgets -> predicted total vs the job's budget -> notify / cancel by
+    site policy".
+    """
+
+    NOTIFY = "notify"  # tell the job's user (and the admins); the job runs on
+    CANCEL = "cancel"  # cancel the job
