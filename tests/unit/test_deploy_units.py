@@ -46,6 +46,11 @@ def test_the_agent_may_write_its_state_and_spool_only() -> None:
         "0700",
     )
     assert "PrivateDevices" not in section  # it must reach /dev/nvidia*
+    # The set-cap socket's directory, which ProtectSystem=strict would make read-only.
+    assert (section["RuntimeDirectory"], section["RuntimeDirectoryMode"]) == (
+        "slurm-carbon",
+        "0755",
+    )
     tmpfiles = (UNITS / "slurm-carbon.tmpfiles.conf").read_text().splitlines()
     assert "d /var/spool/slurm-carbon 0700 root root -" in tmpfiles
 
