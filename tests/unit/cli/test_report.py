@@ -13,13 +13,19 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner, Result
-from tests.unit.cli.test_report_data import NOW, TOTAL_CO2E_G, TOTAL_FACILITY_KWH, WASTE_CO2E_G, seed
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
 from slurm_carbon.cli.report_format import JOB_COLUMNS
 from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import make_engine, session_factory, upgrade
+from tests.unit.cli.test_report_data import (
+    NOW,
+    TOTAL_CO2E_G,
+    TOTAL_FACILITY_KWH,
+    WASTE_CO2E_G,
+    seed,
+)
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)]
 ROOT = Caller("root", now=NOW)

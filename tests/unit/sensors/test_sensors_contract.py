@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.unit.sensors.conftest import FIXTURES, FakeNvmlModule, two_nvml_devices
 
 from slurm_carbon.errors import SensorError
 from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, GpuBackend
@@ -21,6 +20,7 @@ from slurm_carbon.sensors.fake import FakeCpuEnergy, FakeGpuBackend
 from slurm_carbon.sensors.nvml import NvmlBackend
 from slurm_carbon.sensors.rapl import RaplBackend
 from slurm_carbon.sensors.sim import SimBackend, init_devices
+from tests.unit.sensors.conftest import FIXTURES, FakeNvmlModule, two_nvml_devices
 
 
 @dataclass

@@ -2,7 +2,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-from tests.unit.sensors.conftest import FIXTURES
 
 from slurm_carbon.errors import ConfigError, SensorError
 from slurm_carbon.sensors.base import DomainKind
@@ -14,6 +13,7 @@ from slurm_carbon.sensors.estimate import (
     cpu_model,
     lookup_tdp_w,
 )
+from tests.unit.sensors.conftest import FIXTURES
 
 PROC = FIXTURES / "proc"
 CGROUP = FIXTURES / "cgroup"

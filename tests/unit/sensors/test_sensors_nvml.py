@@ -2,11 +2,11 @@ import logging
 
 import pynvml
 import pytest
-from tests.unit.sensors.conftest import FakeNvmlModule, NvmlDevice
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorPermission, SensorUnsupported
 from slurm_carbon.sensors.base import PowerLimits
 from slurm_carbon.sensors.nvml import NvmlBackend
+from tests.unit.sensors.conftest import FakeNvmlModule, NvmlDevice
 
 
 def test_enumeration_decodes_bytes_and_keeps_minor_apart_from_index(

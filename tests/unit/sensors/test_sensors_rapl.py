@@ -5,12 +5,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.unit.sensors.conftest import FIXTURES
 
 from slurm_carbon.errors import DeviceLost, SensorPermission, SensorUnsupported
 from slurm_carbon.sensors.base import DomainKind
 from slurm_carbon.sensors.counters import counter_delta
 from slurm_carbon.sensors.rapl import RaplBackend
+from tests.unit.sensors.conftest import FIXTURES
 
 POWERCAP = FIXTURES / "powercap"
 
