@@ -20,6 +20,7 @@ from slurm_carbon.sensors.fake import FakeCpuEnergy, FakeGpuBackend
 from slurm_carbon.sensors.nvml import NvmlBackend
 from slurm_carbon.sensors.rapl import RaplBackend
 from slurm_carbon.sensors.sim import SimBackend, init_devices
+from tests.builders import FakeClock
 from tests.unit.sensors.conftest import FIXTURES, FakeNvmlModule, two_nvml_devices
 
 
@@ -35,24 +36,13 @@ class CpuHarness:
     set_uj: Callable[[CpuDomain, int], None]  # what the hardware counter now reads
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(params=["fake", "sim", "nvml"])
 def gpu(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GpuHarness]:
     if request.param == "fake":
         fake = FakeGpuBackend.with_gpus(2)
         harness = GpuHarness(fake, fake.advance)
     elif request.param == "sim":
-        clock = _Clock()
+        clock = FakeClock(1_700_000_000.0)
         init_devices(tmp_path, 2, clock=clock)
         harness = GpuHarness(SimBackend(tmp_path, clock), clock.advance)
     else:

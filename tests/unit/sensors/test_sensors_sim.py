@@ -11,17 +11,7 @@ from slurm_carbon.errors import DeviceLost, SensorError, SensorUnsupported
 from slurm_carbon.sensors.profiles import load_zeus_profile, synthetic_profile
 from slurm_carbon.sensors.sim import SimBackend, init_devices, sim_uuid, state_path
 from slurm_carbon.sensors.workload import Progress, run_workload
-
-
-class FakeClock:
-    def __init__(self, start: float = 1_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
+from tests.builders import FakeClock
 
 
 @pytest.fixture
