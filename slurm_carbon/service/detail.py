@@ -19,10 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from slurm_carbon import accounting as acc
-from slurm_carbon.accounting import DeviceKind
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal, IntensityProvider
+from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.intensity.series import steps_until_next
 from slurm_carbon.service.results import (
     JobFootprint,
@@ -34,6 +33,7 @@ from slurm_carbon.service.results import (
 from slurm_carbon.store import Session
 from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
 from slurm_carbon.store.results import job_intervals
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind
 
 __all__ = [
     "MAX_TIMELINE_STEPS",
@@ -202,7 +202,7 @@ def job_detail(
     except (NoEnergy, IntensityUnavailable) as err:
         return JobDetail(row, split, timeline, not_recomputed=str(err))
     stored_g, now_g = figures.co2e_g, found.figures.co2e_g
-    gpus = [r for r in job_intervals(session, row.row_id) if r.kind == "gpu"]
+    gpus = [r for r in job_intervals(session, row.row_id) if r.kind is DeviceKind.GPU]
     models = sorted({r.device_model for r in gpus if r.device_model})
     card = acc.energy_card(
         found.figures,
