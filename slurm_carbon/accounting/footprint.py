@@ -49,6 +49,8 @@ class Quality:
         gap_share: Share of the energy whose time no CI point covered (the
             nearest earlier point stood in).
         methods_present: Every method among the spans, even those with no energy.
+        ci_synthetic: Whether some energy was accounted with a synthetic CI
+            point (a demonstration's series, not data).
     """
 
     methods: Mapping[EnergyMethod, float]
@@ -59,6 +61,7 @@ class Quality:
     signal: CiSignal | None
     gap_share: float
     methods_present: frozenset[EnergyMethod] = field(default_factory=frozenset)
+    ci_synthetic: bool = False
 
     @property
     def weakest_method(self) -> EnergyMethod | None:
@@ -72,9 +75,14 @@ class Quality:
         return self.sharing.get(Sharing.SHARED, 0.0) > 0
 
     @property
+    def ci_annual(self) -> bool:
+        """Whether a yearly mean stands in for some hour's CI."""
+        return self.ci_kinds.get(CiKind.ANNUAL, 0.0) > 0
+
+    @property
     def estimated_ci(self) -> bool:
         """Whether an annual mean or a gap-filled figure stands in for some hour's CI."""
-        return self.ci_kinds.get(CiKind.ANNUAL, 0.0) > 0 or self.gap_share > 0
+        return self.ci_annual or self.gap_share > 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +179,7 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
     regions: set[str] = set()
     signals: set[CiSignal] = set()
     gap_j = facility_j = co2e_g = 0.0
+    synthetic = False
     parts = align(spans, ci_points) if spans else []
     for part in parts:
         factor = pue_at(part.start)
@@ -186,6 +195,7 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
         sources.add(part.point.source)
         regions.add(part.point.region)
         signals.add(part.point.signal)
+        synthetic = synthetic or part.point.synthetic
     device_j = sum(energy_j.values())
     quality = Quality(
         methods={EnergyMethod(k): v for k, v in _shares(by_method, device_j).items()},
@@ -196,6 +206,7 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
         signal=next(iter(signals)) if signals else None,
         gap_share=gap_j / device_j if device_j > 0 else 0.0,
         methods_present=frozenset(span.method for span in spans),
+        ci_synthetic=synthetic,
     )
     facility_kwh = facility_j / J_PER_KWH
     return Footprint(

@@ -33,7 +33,6 @@ from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
-from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.intensity.trace import TraceColumns
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
 from slurm_carbon.store import (
@@ -44,6 +43,7 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
+from slurm_carbon.store.intensity import save_points
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import CiSignal

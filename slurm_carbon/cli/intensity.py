@@ -15,10 +15,9 @@ from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.errors import ConfigError, IntensityUnavailable, StoreError
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.intensity.trace import Trace, TraceColumns, count_rows, parse_time, read_trace
 from slurm_carbon.store import make_engine, redact_url, session_factory, transaction
-from slurm_carbon.store.intensity import ci_summary
+from slurm_carbon.store.intensity import ci_summary, save_points
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import CiSignal
 

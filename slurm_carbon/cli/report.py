@@ -76,11 +76,11 @@ from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
-from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.service.detail import DetailContext, job_detail
 from slurm_carbon.slurm.states import WASTE_STATES, parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
+from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import (
     GroupBy,
     GroupTotals,

@@ -25,7 +25,8 @@ import re
 from slurm_carbon.cli.params import SLURM_ID_MAX
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.slurm.times import format_elapsed
-from slurm_carbon.store.reports import GroupTotals, JobFigures, JobRow, JobSelector
+from slurm_carbon.store.figures import JobFigures
+from slurm_carbon.store.reports import GroupTotals, JobRow, JobSelector
 from slurm_carbon.text import escape_control, has_control, quote_input
 from slurm_carbon.units import J_PER_KWH
 
@@ -137,7 +138,7 @@ def quality_text(figures: JobFigures | None) -> str:
     """``counter``, ``integrated`` or ``estimated``, plus ``+annual-ci``; ``pending`` without."""
     if figures is None:
         return "pending"
-    return figures.quality + ("+annual-ci" if figures.annual_ci else "")
+    return figures.quality + ("+annual-ci" if figures.ci_annual else "")
 
 
 def _kwh(energy_j: float) -> str:

@@ -10,7 +10,8 @@ Modules (import what you need; nothing here is imported eagerly):
   (``http`` holds their timeouts, retries and one-line errors);
 - ``chain``: the fallback chain (annual last) and :func:`best_series`
   (stored actuals, else live, else annual);
-- ``stored``: points to and from the store; ``factory``: providers from the site config.
+- ``series``: the points of a window, the steps of stored points; ``factory``: providers
+  from the site config (points to and from the store: ``slurm_carbon.store.intensity``).
 
 Units: gCO2e/kWh; times are aware UTC datetimes.
 """

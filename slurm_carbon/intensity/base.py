@@ -29,6 +29,8 @@ class CiPoint:
         kind: Actual, forecast or annual.
         signal: Average or marginal.
         issued_at: When a forecast was made; equal to ``time`` otherwise.
+        synthetic: Whether the figure is made up (a demonstration's series),
+            not data; every figure computed from it says so.
     """
 
     region: str
@@ -39,6 +41,7 @@ class CiPoint:
     kind: CiKind
     signal: CiSignal
     issued_at: datetime
+    synthetic: bool = False
 
 
 class IntensityProvider(Protocol):

@@ -151,7 +151,7 @@ class BestSeries:
     """A provider over :func:`best_series`: stored actuals, else live providers, else annual.
 
     What the writer computes results with and the report recomputes them with.
-    ``stored`` reads stored actual points (e.g. :func:`~slurm_carbon.intensity.stored.
+    ``stored`` reads stored actual points (e.g. :func:`~slurm_carbon.store.intensity.
     stored_actuals` over a session factory); ``live`` is the site's provider chain
     (None: none configured, as in the report, which makes no network call).
     """

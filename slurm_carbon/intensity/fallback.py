@@ -53,7 +53,7 @@ def annual_fallbacks(session: Session, rows: Iterable[JobRow]) -> list[str]:
     notes: dict[str, str | None] = {}
     for row in rows:
         figures = row.figures
-        if figures is None or figures.ci_region is None or not figures.annual_ci:
+        if figures is None or figures.ci_region is None or not figures.ci_annual:
             continue
         region = figures.ci_region
         if region not in notes:

@@ -104,7 +104,8 @@ def synthetic_daily(
     ``ci(h) = mean * (1 - DAILY_SWING * cos(2 pi (h - CLEANEST_HOUR_UTC) / 24))``:
     lowest at 13:00 UTC, highest at 01:00, averaging the annual mean over a day.
     An illustration, not data: it is kind ``actual`` only so that accounting
-    uses it like a trace, and its source says ``synthetic`` everywhere.
+    uses it like a trace; each point is flagged ``synthetic`` (every figure
+    computed from it says so) and its source is named ``synthetic``.
     """
     first = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     points = []
@@ -121,6 +122,7 @@ def synthetic_daily(
                 kind=CiKind.ACTUAL,
                 signal=CiSignal.AVERAGE,
                 issued_at=time,
+                synthetic=True,
             )
         )
     return points

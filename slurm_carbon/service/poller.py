@@ -3,7 +3,7 @@
 Every ``interval_s`` the poller asks its provider (usually a
 :class:`~slurm_carbon.intensity.chain.ProviderChain`) for each configured
 region's recent history and its forecast, and stores both through
-:func:`~slurm_carbon.intensity.stored.save_points` (idempotent: a re-polled hour
+:func:`~slurm_carbon.store.intensity.save_points` (idempotent: a re-polled hour
 adds nothing; each forecast issue is kept). Annual figures are not stored.
 The service starts it in its lifespan when regions are configured::
 
@@ -21,8 +21,8 @@ from datetime import UTC, datetime, timedelta
 
 from slurm_carbon.errors import IntensityUnavailable, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
-from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.store import SessionFactory
+from slurm_carbon.store.intensity import save_points
 
 __all__ = ["IntensityPoller", "PollResult"]
 

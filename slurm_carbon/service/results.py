@@ -28,8 +28,8 @@ from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import Session, get_or_create_cluster, upsert_job
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.results import (
-    ResultValues,
     StoredInterval,
     job_intervals,
     jobs_on_node_slots,
@@ -37,7 +37,7 @@ from slurm_carbon.store.results import (
 )
 from slurm_carbon.text import escape_control
 from slurm_carbon.units import J_PER_KWH
-from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import CiKind, DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
     "RUN_TIME_SLACK",
@@ -114,7 +114,7 @@ class ResultNotFinite(SlurmCarbonError):
 class Computed:
     """A job's figures and the AdminComment payload that carries them."""
 
-    values: ResultValues
+    values: JobFigures
     payload: str
 
 
@@ -353,8 +353,9 @@ def _own_footprint(  # noqa: PLR0913 (the job's intervals, as Slurm ran it, and 
 def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
     """The stored values and the AdminComment payload of a footprint."""
     figures = found.figures
-    weakest = figures.quality.weakest_method or EnergyMethod.ESTIMATED
-    values = ResultValues(
+    quality = figures.quality
+    weakest = quality.weakest_method or EnergyMethod.ESTIMATED
+    values = JobFigures(
         gpu_energy_j=figures.gpu_kwh * J_PER_KWH,
         cpu_energy_j=figures.cpu_kwh * J_PER_KWH,
         dram_energy_j=figures.dram_kwh * J_PER_KWH,
@@ -362,17 +363,22 @@ def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
         co2e_g=figures.co2e_g,
         ci_mean_g_per_kwh=figures.ci_mean_g_per_kwh,
         ci_region=found.region,
-        ci_source=",".join(figures.quality.ci_sources)[:64] or None,
+        ci_source=",".join(quality.ci_sources) or None,
         pue=figures.pue if figures.pue is not None else found.pue(found.spans[0].start),
         quality=weakest,
-        sharing=Sharing.SHARED if figures.quality.any_shared else Sharing.EXCLUSIVE,
+        sharing=Sharing.SHARED if quality.any_shared else Sharing.EXCLUSIVE,
         computed_at=now,
+        ci_annual=quality.ci_annual,
+        ci_synthetic=quality.ci_synthetic,
+        ci_actual_share=quality.ci_kinds.get(CiKind.ACTUAL, 0.0),
+        ci_forecast_share=quality.ci_kinds.get(CiKind.FORECAST, 0.0),
+        ci_annual_share=quality.ci_kinds.get(CiKind.ANNUAL, 0.0),
     )
     _check_finite(label, values)
     return Computed(values, acc.comment_payload(figures))
 
 
-def _check_finite(label: str, values: ResultValues) -> None:
+def _check_finite(label: str, values: JobFigures) -> None:
     bad = [
         f"{name}={value}"
         for name, value in asdict(values).items()

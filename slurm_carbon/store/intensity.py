@@ -1,50 +1,55 @@
-"""Carbon-intensity points: idempotent writes, series and summaries by region.
+"""Carbon-intensity points in the store: idempotent writes, series and summaries by region.
 
+Points go in and come out as :class:`~slurm_carbon.intensity.base.CiPoint`.
 The unique key (region, source, time, kind, signal, issued_at) makes a
-re-imported trace or a re-polled hour add nothing. The caller owns the
-transaction: nothing here commits. Units: ``ci_g_per_kwh`` in gCO2e/kWh.
+re-imported trace or a re-polled hour add nothing. The store keeps no step: it
+is read back as the gap to the next point of the same series (the last point
+repeats the previous gap). Annual figures are never stored; they are read from
+the embedded table when needed. A synthetic point (a demonstration's series)
+stays flagged when read back.
+
+:func:`add_ci_points` and :func:`ci_points` work in the caller's transaction
+(nothing there commits); :func:`save_points` and :func:`stored_actuals` open
+their own. Units: ``ci_g_per_kwh`` in gCO2e/kWh; times are aware UTC datetimes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.errors import ConfigError
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.intensity.series import steps_until_next
 from slurm_carbon.store.models import CarbonIntensityPoint
 from slurm_carbon.store.repositories import _insert
+from slurm_carbon.store.transactions import SessionFactory, transaction
 from slurm_carbon.vocabulary import CiKind, CiSignal
 
 __all__ = [
+    "DEFAULT_STEP_S",
+    "LOOKBACK",
     "CiSeriesSummary",
-    "NewCiPoint",
     "add_ci_points",
     "ci_points",
     "ci_summary",
+    "save_points",
+    "stored_actuals",
 ]
 
 _KEY = ["region", "source", "time", "kind", "signal", "issued_at"]
 # Rows per INSERT: well under SQLite's and PostgreSQL's bound-parameter limits.
 _CHUNK = 500
-
-
-@dataclass(frozen=True, slots=True)
-class NewCiPoint:
-    """One carbon-intensity figure to store; see :class:`CarbonIntensityPoint`.
-
-    Units: ``ci_g_per_kwh`` in gCO2e/kWh; times are aware datetimes.
-    """
-
-    region: str
-    source: str
-    time: datetime
-    ci_g_per_kwh: float
-    kind: CiKind
-    signal: CiSignal
-    issued_at: datetime
+#: The step of a series with a single point. Units: seconds.
+DEFAULT_STEP_S = 3600
+#: How far before a range a point may start and still cover its beginning: a
+#: day covers hourly, half-hourly and daily series.
+LOOKBACK = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,13 +71,31 @@ class CiSeriesSummary:
     max_g_per_kwh: float
 
 
-def add_ci_points(session: Session, points: Iterable[NewCiPoint]) -> int:
+def _row(point: CiPoint) -> dict[str, Any]:
+    if point.kind is CiKind.ANNUAL:
+        raise ConfigError("annual carbon-intensity figures are not stored")
+    return {
+        "region": point.region,
+        "source": point.source,
+        "time": point.time,
+        "ci_g_per_kwh": point.ci_g_per_kwh,
+        "kind": point.kind,
+        "signal": point.signal,
+        "issued_at": point.issued_at,
+        "synthetic": point.synthetic,
+    }
+
+
+def add_ci_points(session: Session, points: Iterable[CiPoint]) -> int:
     """Store the points not stored yet; return how many were new.
 
     A point whose key is already stored is skipped, whatever its value: the
-    first figure stored for a key wins.
+    first figure stored for a key wins. The step is not stored.
+
+    Raises:
+        ConfigError: a point is annual (those are not stored).
     """
-    rows = [asdict(point) for point in points]
+    rows = [_row(point) for point in points]
     new = 0
     statement = (
         _insert(session, CarbonIntensityPoint)
@@ -84,6 +107,34 @@ def add_ci_points(session: Session, points: Iterable[NewCiPoint]) -> int:
     return new
 
 
+def _with_steps(rows: Sequence[CarbonIntensityPoint]) -> list[CiPoint]:
+    """Points from stored rows (of one or more series), with steps inferred per series."""
+    series: dict[tuple[str, str, CiKind, CiSignal, datetime | None], list[CarbonIntensityPoint]]
+    series = {}
+    for row in rows:
+        issued = row.issued_at if row.kind is CiKind.FORECAST else None
+        series.setdefault((row.region, row.source, row.kind, row.signal, issued), []).append(row)
+    points: list[CiPoint] = []
+    for members in series.values():
+        members.sort(key=lambda row: row.time)
+        steps = steps_until_next([row.time for row in members], DEFAULT_STEP_S)
+        points.extend(
+            CiPoint(
+                region=row.region,
+                time=row.time,
+                step_s=step,
+                ci_g_per_kwh=row.ci_g_per_kwh,
+                source=row.source,
+                kind=row.kind,
+                signal=row.signal,
+                issued_at=row.issued_at,
+                synthetic=row.synthetic,
+            )
+            for row, step in zip(members, steps, strict=True)
+        )
+    return points
+
+
 def ci_points(  # noqa: PLR0913 (filters, each optional)
     session: Session,
     region: str,
@@ -93,8 +144,11 @@ def ci_points(  # noqa: PLR0913 (filters, each optional)
     kind: CiKind | None = None,
     source: str | None = None,
     signal: CiSignal | None = None,
-) -> list[NewCiPoint]:
-    """Stored points of ``region`` with ``start <= time < end``, by time then issue time."""
+) -> list[CiPoint]:
+    """Stored points of ``region`` with ``start <= time < end``, by source, time and issue time.
+
+    Each point's step is the gap to the next stored point of its series in the range.
+    """
     query = select(CarbonIntensityPoint).where(
         CarbonIntensityPoint.region == region,
         CarbonIntensityPoint.time >= start,
@@ -109,18 +163,48 @@ def ci_points(  # noqa: PLR0913 (filters, each optional)
     query = query.order_by(
         CarbonIntensityPoint.source, CarbonIntensityPoint.time, CarbonIntensityPoint.issued_at
     )
-    return [
-        NewCiPoint(
-            region=row.region,
-            source=row.source,
-            time=row.time,
-            ci_g_per_kwh=row.ci_g_per_kwh,
-            kind=CiKind(row.kind),
-            signal=CiSignal(row.signal),
-            issued_at=row.issued_at,
-        )
-        for row in session.execute(query).scalars()
-    ]
+    rows = list(session.execute(query).scalars())
+    return sorted(_with_steps(rows), key=lambda p: (p.source, p.time, p.issued_at))
+
+
+def save_points(factory: SessionFactory, points: Iterable[CiPoint]) -> int:
+    """Store the points (annual ones skipped) in one transaction; return how many were new.
+
+    Raises:
+        StoreError: the database could not be used.
+    """
+    kept = [point for point in points if point.kind is not CiKind.ANNUAL]
+    with transaction(factory) as session:
+        return add_ci_points(session, kept)
+
+
+def stored_actuals(
+    factory: SessionFactory, *, signal: CiSignal = CiSignal.AVERAGE
+) -> Callable[[str, datetime, datetime], list[CiPoint]]:
+    """A reader of stored actual points for :func:`~slurm_carbon.intensity.chain.best_series`.
+
+    The reader returns the points of the source with the most of them in the
+    range (series from different sources are not mixed), by time, starting
+    with the point whose period holds ``start`` (it may begin up to
+    :data:`LOOKBACK` earlier).
+    """
+
+    def read(region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        with transaction(factory) as session:
+            points = ci_points(
+                session, region, start - LOOKBACK, end, kind=CiKind.ACTUAL, signal=signal
+            )
+        by_source: dict[str, list[CiPoint]] = {}
+        for point in points:
+            by_source.setdefault(point.source, []).append(point)
+        if not by_source:
+            return []
+        most = max(by_source, key=lambda source: len(by_source[source]))
+        best = sorted(by_source[most], key=lambda p: p.time)
+        first = max((i for i, p in enumerate(best) if p.time <= start), default=0)
+        return best[first:]
+
+    return read
 
 
 def ci_summary(
@@ -153,8 +237,8 @@ def ci_summary(
         CiSeriesSummary(
             region=region,
             source=source,
-            kind=CiKind(kind),
-            signal=CiSignal(signal),
+            kind=kind,
+            signal=signal,
             count=int(count),
             first=first,
             last=last,

@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0002: node tokens).
+"""The database schema as SQLAlchemy models (revision 0006: results' CI flags and shares).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -239,6 +240,8 @@ class CarbonIntensityPoint(Base):
     kind: Mapped[CiKind] = mapped_column(_enum(CiKind, "kind", constraint=False))
     signal: Mapped[CiSignal] = mapped_column(_enum(CiSignal, "signal"))
     issued_at: Mapped[datetime]
+    # Made up (a demonstration's series), not data: whatever is computed from it says so.
+    synthetic: Mapped[bool] = mapped_column(default=False, server_default=false())
 
 
 class PueSetting(Base):
@@ -265,7 +268,8 @@ class JobResult(Base):
     """A job's computed energy and emissions (one row per job, replaced on recompute).
 
     Units: ``*_energy_j`` in joules at the devices (before PUE), ``co2e_g`` in
-    grams CO2e (after PUE), ``ci_mean_g_per_kwh`` energy-weighted mean in gCO2e/kWh.
+    grams CO2e (after PUE), ``ci_mean_g_per_kwh`` energy-weighted mean in gCO2e/kWh;
+    ``ci_*_share`` fractions of the device energy.
     ``other_energy_j`` is the job's share of its nodes' unmeasured parts (a
     configured fixed power: an estimate).
     """
@@ -289,12 +293,21 @@ class JobResult(Base):
     co2e_g: Mapped[float] = mapped_column(Float)
     ci_mean_g_per_kwh: Mapped[float | None] = mapped_column(Float)
     ci_region: Mapped[str | None] = mapped_column(String(64))
-    ci_source: Mapped[str | None] = mapped_column(String(64))
+    # Every source used, sorted, comma-separated; never cut (revision 0006).
+    ci_source: Mapped[str | None] = mapped_column(Text)
     pue: Mapped[float] = mapped_column(Float)
     # The weakest method behind the figures.
     quality: Mapped[EnergyMethod] = mapped_column(_enum(EnergyMethod, "quality"))
     sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
     computed_at: Mapped[datetime]
+    # A yearly mean stood in for some hour's CI / some CI was synthetic (a demonstration).
+    ci_annual: Mapped[bool] = mapped_column(default=False, server_default=false())
+    ci_synthetic: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Shares of the device energy accounted with each kind of CI (0..1); None:
+    # computed before revision 0006, which records them.
+    ci_actual_share: Mapped[float | None] = mapped_column(Float)
+    ci_forecast_share: Mapped[float | None] = mapped_column(Float)
+    ci_annual_share: Mapped[float | None] = mapped_column(Float)
 
 
 class CommentWrite(Base):

@@ -1,7 +1,8 @@
 """Job results and the AdminComment queue, written in the caller's transaction.
 
-A finished job's figures are one :class:`~slurm_carbon.store.models.JobResult`
-row, replaced whole when they are computed again (:func:`save_result`). Writing
+A finished job's figures (:class:`~slurm_carbon.store.figures.JobFigures`) are one
+:class:`~slurm_carbon.store.models.JobResult` row, replaced whole when they are
+computed again (:func:`save_result`). Writing
 them into Slurm goes through :class:`~slurm_carbon.store.models.CommentWrite`
 rows, one per job: :func:`request_comment` queues a job (again), the writer
 takes :func:`pending_comments` and records each try with
@@ -18,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.models import (
     Cluster,
     CommentWrite,
@@ -39,7 +41,6 @@ _STALE_REL = 1e-9
 __all__ = [
     "JobKey",
     "PendingComment",
-    "ResultValues",
     "StoredInterval",
     "comment_write",
     "find_job",
@@ -71,28 +72,6 @@ class StoredInterval:
     method: EnergyMethod
     sharing: Sharing
     device_model: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ResultValues:
-    """A job's computed figures; see :class:`~slurm_carbon.store.models.JobResult`.
-
-    Units: ``*_energy_j`` in joules at the devices, ``co2e_g`` in grams CO2e after
-    PUE, ``ci_mean_g_per_kwh`` in gCO2e/kWh (energy-weighted); PUE dimensionless.
-    """
-
-    gpu_energy_j: float
-    cpu_energy_j: float
-    dram_energy_j: float
-    co2e_g: float
-    ci_mean_g_per_kwh: float | None
-    ci_region: str | None
-    ci_source: str | None
-    pue: float
-    quality: EnergyMethod
-    sharing: Sharing
-    computed_at: datetime
-    other_energy_j: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +153,7 @@ def jobs_on_node_slots(session: Session, job_id: int) -> dict[tuple[str, datetim
     return {(node, start): int(count) for node, start, count in session.execute(query)}
 
 
-def save_result(session: Session, job_id: int, values: ResultValues) -> JobResult:
+def save_result(session: Session, job_id: int, values: JobFigures) -> JobResult:
     """Store the job's result, replacing any earlier one; return the stored row."""
     fields = asdict(values)
     insert = _insert(session, JobResult).values(job_id=job_id, **fields)

@@ -109,6 +109,8 @@ def seed(session: Session) -> dict[int, int]:
                     ci_mean_g_per_kwh=250.0,
                     ci_region="FR",
                     ci_source=source,
+                    # The writer flags a yearly mean; these sources are named after it.
+                    ci_annual=source.endswith("-annual"),
                     pue=pue,
                     quality=EnergyMethod(quality),
                     sharing=Sharing.EXCLUSIVE,

@@ -19,13 +19,13 @@ from click.testing import CliRunner, Result
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
 from slurm_carbon.config import load_config
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.intensity.stored import stored_actuals
 from slurm_carbon.service.results import settle_result
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import make_engine, session_factory, transaction, upgrade
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
-from slurm_carbon.store.intensity import NewCiPoint, add_ci_points
+from slurm_carbon.store.intensity import add_ci_points, stored_actuals
 from slurm_carbon.units import format_co2e
 from slurm_carbon.vocabulary import CiKind, CiSignal
 from slurm_carbon.vocabulary import DeviceKind as StoredKind
@@ -117,8 +117,15 @@ def _settle(url: str, site_file: Path) -> float:
         add_ci_points(
             session,
             [
-                NewCiPoint(
-                    "SE", "trace", T0 + timedelta(hours=h), ci, CiKind.ACTUAL, CiSignal.AVERAGE, T0
+                CiPoint(
+                    "SE",
+                    T0 + timedelta(hours=h),
+                    3600,
+                    ci,
+                    "trace",
+                    CiKind.ACTUAL,
+                    CiSignal.AVERAGE,
+                    T0,
                 )
                 for h, ci in enumerate([200.0, 50.0, 120.0, 80.0] * 12)
             ],

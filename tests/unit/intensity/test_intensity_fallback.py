@@ -20,7 +20,6 @@ from slurm_carbon.cli.demo import _say_fallbacks
 from slurm_carbon.cli.main import cli
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.intensity.stored import save_points
 from slurm_carbon.service.results import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm.fake import FakeSlurm
@@ -33,6 +32,7 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
+from slurm_carbon.store.intensity import save_points
 from slurm_carbon.vocabulary import CiKind, CiSignal, EnergyMethod, Sharing
 from tests.builders import slurm_job
 from tests.unit.service.test_writer import CLUSTER, GPU, T0

@@ -9,7 +9,8 @@ from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import best_series
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.intensity.stored import from_stored, save_points, stored_actuals, to_stored
+from slurm_carbon.intensity.replay import synthetic_daily
+from slurm_carbon.store.intensity import add_ci_points, ci_points, save_points, stored_actuals
 from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T = datetime(2024, 3, 1, tzinfo=UTC)
@@ -58,8 +59,24 @@ def test_a_range_inside_one_period_is_covered_by_the_point_before_it(
     assert best_series("ST", *inside, stored=stored_actuals(factory)) == points[1:2]
 
 
-def test_single_point_and_annual_refused() -> None:
-    (point,) = from_stored([to_stored(_actual(0))])
+def test_single_point_and_annual_refused(session: Session) -> None:
+    add_ci_points(session, [_actual(0)])
+    (point,) = ci_points(session, "ST", T, T + timedelta(hours=1))
     assert point.step_s == 3600
     with pytest.raises(ConfigError, match="annual"):
-        to_stored(EmbeddedAnnual().history("DE", T, T + timedelta(hours=1))[0])
+        add_ci_points(session, EmbeddedAnnual().history("DE", T, T + timedelta(hours=1))[:1])
+
+
+def test_a_synthetic_series_read_back_is_still_synthetic(factory: sessionmaker[Session]) -> None:
+    day = synthetic_daily("ST", 300.0, T, 3)
+    save_points(factory, [*day, _actual(10, "trace")])
+    read = stored_actuals(factory)("ST", T, T + timedelta(hours=3))
+    assert read == day
+    assert all(point.synthetic for point in read)
+    with factory() as session:
+        assert [p.synthetic for p in ci_points(session, "ST", T, T + timedelta(days=1))] == [
+            True,
+            True,
+            True,
+            False,
+        ]

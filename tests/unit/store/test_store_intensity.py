@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.intensity import NewCiPoint, add_ci_points, ci_points, ci_summary
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.store.intensity import add_ci_points, ci_points, ci_summary
 from slurm_carbon.vocabulary import CiKind, CiSignal
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -13,12 +15,13 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
 def _points(
     n: int, *, region: str = "DE", source: str = "em", kind: CiKind = CiKind.ACTUAL
-) -> list[NewCiPoint]:
+) -> list[CiPoint]:
     return [
-        NewCiPoint(
+        CiPoint(
             region=region,
             source=source,
             time=T0 + timedelta(hours=i),
+            step_s=3600,
             ci_g_per_kwh=100.0 + i,
             kind=kind,
             signal=CiSignal.AVERAGE,
@@ -30,10 +33,7 @@ def _points(
 
 def test_add_is_idempotent_and_first_value_wins(session: Session) -> None:
     assert add_ci_points(session, _points(3)) == 3
-    changed = [
-        NewCiPoint(p.region, p.source, p.time, 999.0, p.kind, p.signal, p.issued_at)
-        for p in _points(4)
-    ]
+    changed = [replace(p, ci_g_per_kwh=999.0) for p in _points(4)]
     assert add_ci_points(session, changed) == 1
     stored = ci_points(session, "DE", T0, T0 + timedelta(days=1))
     assert [p.ci_g_per_kwh for p in stored] == [100.0, 101.0, 102.0, 999.0]
@@ -45,15 +45,7 @@ def test_add_is_idempotent_and_first_value_wins(session: Session) -> None:
 def test_successive_forecasts_are_all_kept(session: Session) -> None:
     first = _points(2, kind=CiKind.FORECAST)
     second = [
-        NewCiPoint(
-            p.region,
-            p.source,
-            p.time,
-            p.ci_g_per_kwh + 5,
-            p.kind,
-            p.signal,
-            T0 + timedelta(hours=1),
-        )
+        replace(p, ci_g_per_kwh=p.ci_g_per_kwh + 5, issued_at=T0 + timedelta(hours=1))
         for p in first
     ]
     assert add_ci_points(session, first + second) == 4

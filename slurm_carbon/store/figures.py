@@ -1,0 +1,68 @@
+"""A job's stored result as one value: what :func:`save_result` writes and the reports read.
+
+One field per column of :class:`~slurm_carbon.store.models.JobResult` (but its
+ids): the writer builds it from a footprint, the reports read it back.
+
+Units: ``*_energy_j`` in joules at the devices (before PUE), ``co2e_g`` in grams
+CO2e after PUE, ``ci_mean_g_per_kwh`` in gCO2e/kWh (energy-weighted); PUE
+dimensionless; shares are fractions (0..1) of the device energy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from slurm_carbon.vocabulary import EnergyMethod, Sharing
+
+__all__ = ["JobFigures"]
+
+
+@dataclass(frozen=True, slots=True)
+class JobFigures:
+    """A job's computed result (see :class:`~slurm_carbon.store.models.JobResult`).
+
+    Attributes:
+        ci_source: Every carbon-intensity source used, sorted, comma-separated.
+        quality: The weakest energy method behind the figures.
+        sharing: Shared if any energy was measured on a device not the job's alone.
+        ci_annual: Whether a yearly mean stood in for some hour's carbon intensity.
+        ci_synthetic: Whether some carbon intensity was synthetic (a demonstration).
+        ci_actual_share: Share of the energy accounted with actual CI (None: the
+            result predates revision 0006, which records shares).
+        ci_forecast_share: The same with forecast CI.
+        ci_annual_share: The same with a yearly mean.
+    """
+
+    gpu_energy_j: float
+    cpu_energy_j: float
+    dram_energy_j: float
+    co2e_g: float
+    ci_mean_g_per_kwh: float | None
+    ci_region: str | None
+    ci_source: str | None
+    pue: float
+    quality: EnergyMethod
+    sharing: Sharing
+    computed_at: datetime
+    other_energy_j: float = 0.0
+    ci_annual: bool = False
+    ci_synthetic: bool = False
+    ci_actual_share: float | None = None
+    ci_forecast_share: float | None = None
+    ci_annual_share: float | None = None
+
+    @property
+    def device_energy_j(self) -> float:
+        """GPU + CPU + DRAM energy, and the share of unmeasured node parts, before PUE."""
+        return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j + self.other_energy_j
+
+    @property
+    def facility_energy_j(self) -> float:
+        """Energy the facility drew for the job: device energy times PUE."""
+        return self.device_energy_j * self.pue
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the figures are an estimate: estimated energy or a yearly-mean CI."""
+        return self.quality == EnergyMethod.ESTIMATED or self.ci_annual
