@@ -12,7 +12,6 @@ Units: emissions in grams CO2e, energy in kWh, CI in gCO2e/kWh.
 from __future__ import annotations
 
 from slurm_carbon.accounting.footprint import Footprint
-from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.units import round_sig
 
 __all__ = ["PAYLOAD_PREFIX", "comment_payload", "has_foreign", "merge_admin_comment", "our_part"]
@@ -46,8 +45,8 @@ def comment_payload(footprint: Footprint) -> str:
         f"pue={round_sig(pue, 3) if pue is not None else 'na'}",
         f"q={footprint.summary_quality()}",
     ]
-    if SYNTHETIC_SOURCE in footprint.quality.ci_sources:
-        fields.append(f"ci_src={SYNTHETIC_SOURCE}")
+    if footprint.quality.ci_synthetic:
+        fields.append("ci_src=synthetic")
     return PAYLOAD_PREFIX + ";".join(fields)
 
 

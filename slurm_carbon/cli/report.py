@@ -75,7 +75,6 @@ from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.fallback import annual_fallbacks
-from slurm_carbon.intensity.replay import SYNTHETIC_SOURCE
 from slurm_carbon.service.detail import DetailContext, job_detail
 from slurm_carbon.slurm.states import WASTE_STATES, parse_states
 from slurm_carbon.slurm.times import parse_time
@@ -447,7 +446,7 @@ def _sources(console: Console, rows: list[JobRow]) -> None:
         return
     listed = "; ".join(f"{label}: {count} job(s)" for label, count in sorted(used.items()))
     console.print(plain(f"Carbon intensity from {listed}."))
-    if any(label.startswith(SYNTHETIC_SOURCE) for label in used):
+    if any(row.figures is not None and row.figures.ci_synthetic for row in rows):
         console.print("SYNTHETIC carbon intensity: an illustration, not data.")
 
 

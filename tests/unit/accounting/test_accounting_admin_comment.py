@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,12 +53,20 @@ def test_comment_payload_is_exact_for_the_hand_computed_example() -> None:
 
 
 def test_comment_payload_says_when_the_intensity_was_synthetic() -> None:
-    fp = footprint(SPANS, [point(0, 100, source="synthetic"), point(1, 300, source="synthetic")], 1)
+    made_up = [replace(point(0, 100), synthetic=True), point(1, 300)]  # one hour is enough
+    fp = footprint(SPANS, made_up, 1)
 
     payload = comment_payload(fp)
 
+    assert fp.quality.ci_synthetic
     assert payload.endswith(";q=est;ci_src=synthetic")
     assert PAYLOAD.match(payload), payload
+
+
+def test_comment_payload_reads_the_flag_not_the_source_name() -> None:
+    named = [point(0, 100, source="synthetic"), point(1, 300, source="synthetic")]
+
+    assert comment_payload(footprint(SPANS, named, 1)).endswith(";q=est")
 
 
 @pytest.mark.parametrize(
