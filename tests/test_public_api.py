@@ -1,0 +1,127 @@
+"""The public face of each package of slurm_carbon: its ``__all__``, pinned.
+
+A change here is a change of the API: look at it, then update the list (``None``: the
+package names no public face yet).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pytest
+
+import slurm_carbon
+
+PUBLIC: dict[str, list[str] | None] = {
+    "slurm_carbon": ["__version__"],
+    "slurm_carbon.accounting": [
+        "AlignedPart",
+        "CiTimeline",
+        "Counterfactual",
+        "EnergyCard",
+        "EnergySpan",
+        "Equivalent",
+        "Footprint",
+        "PueLike",
+        "PueSeries",
+        "Quality",
+        "align",
+        "best_timeline",
+        "cleanest_start",
+        "comment_payload",
+        "energy_card",
+        "equivalents",
+        "footprint",
+        "in_region",
+        "pue_function",
+        "shifted",
+    ],
+    "slurm_carbon.agent": ["Agent", "AgentConfig"],
+    "slurm_carbon.cli": None,
+    "slurm_carbon.intensity": None,
+    "slurm_carbon.sensors": None,
+    "slurm_carbon.service": ["MAX_BODY_BYTES", "MAX_INTERVALS", "create_app"],
+    "slurm_carbon.slurm": [
+        "CommandLineSlurm",
+        "CommandResult",
+        "CommandRunner",
+        "JobQuery",
+        "RecordedRunner",
+        "SlurmClient",
+        "SlurmJob",
+        "SubprocessRunner",
+        "TERMINAL_STATES",
+    ],
+    "slurm_carbon.store": [
+        "Base",
+        "CarbonIntensityPoint",
+        "Cluster",
+        "CommentWrite",
+        "CommentWriteState",
+        "Device",
+        "EnergyInterval",
+        "Job",
+        "JobResult",
+        "NewInterval",
+        "Node",
+        "NodeToken",
+        "PueSetting",
+        "ReportedDevice",
+        "ReportedInterval",
+        "Session",
+        "SessionFactory",
+        "add_intervals",
+        "current_revision",
+        "downgrade",
+        "get_or_create_cluster",
+        "get_or_create_device",
+        "get_or_create_node",
+        "hash_token",
+        "head_revision",
+        "ingest_batch",
+        "issue_token",
+        "make_engine",
+        "node_for_token",
+        "ping",
+        "redact_url",
+        "revoke_tokens",
+        "session_factory",
+        "sqlite_file",
+        "transaction",
+        "upgrade",
+        "upsert_job",
+        "url_has_password",
+    ],
+    "slurm_carbon.store.reports": [
+        "CiRecord",
+        "GroupBy",
+        "GroupTotals",
+        "JobRow",
+        "JobSelector",
+        "ReportQuery",
+        "TimelinePoint",
+        "ci_series",
+        "foreign_jobs",
+        "iter_jobs",
+        "job_timeline",
+        "totals",
+    ],
+}
+
+
+def test_every_package_is_pinned() -> None:
+    found = [
+        m.name for m in pkgutil.walk_packages(slurm_carbon.__path__, "slurm_carbon.") if m.ispkg
+    ]
+
+    assert sorted(["slurm_carbon", *found]) == sorted(PUBLIC)
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_the_public_face_is_what_is_pinned(package: str) -> None:
+    module = importlib.import_module(package)
+    public = getattr(module, "__all__", None)
+
+    assert (sorted(public) if public is not None else None) == PUBLIC[package]
+    assert [name for name in public or () if not hasattr(module, name)] == []
