@@ -6,7 +6,7 @@ import base64
 import json
 import re
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -18,28 +18,14 @@ from slurm_carbon.accounting.admin_comment import (
     merge_admin_comment,
     our_part,
 )
-from slurm_carbon.intensity.base import CiPoint
-from slurm_carbon.vocabulary import CiKind, CiSignal
+from tests.unit.accounting.data import KWH, SPANS, T0, point
 
-KWH = 3.6e6
-T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
 PAYLOAD = re.compile(
     r"^sc1:co2e_g=[0-9]+(\.[0-9]+)?;kwh=[0-9]+(\.[0-9]+)?;ci=([0-9]+(\.[0-9]+)?|na)"
     r";pue=([0-9]+(\.[0-9]+)?|na);q=(meas|int|est|none)(;ci_src=synthetic)?$"
 )
 # What Princeton Jobstats' EpilogSlurmctld writes: "JS1:" and base64 of gzipped JSON (here plain).
 JOBSTATS = "JS1:" + base64.b64encode(json.dumps({"nodes": {"g1": {"cpus": 4}}}).encode()).decode()
-
-
-def point(hour: int, ci: float, kind: CiKind = CiKind.ACTUAL, source: str = "uk") -> CiPoint:
-    t = T0 + timedelta(hours=hour)
-    return CiPoint("GB", t, 3600, ci, source, kind, CiSignal.AVERAGE, t)
-
-
-SPANS = [
-    EnergySpan("gpu", T0 + timedelta(minutes=30), T0 + timedelta(minutes=90), 1 * KWH),  # type: ignore[arg-type]
-    EnergySpan("cpu", T0, T0 + timedelta(hours=1), 0.5 * KWH, "estimated"),  # type: ignore[arg-type]
-]
 
 
 def fields(part: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import jsonschema
 import pytest
@@ -13,20 +13,8 @@ from slurm_carbon.accounting.equivalents import CAR_G_PER_KM, SMARTPHONE_CHARGE_
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.units import format_co2e, format_energy, round_sig
 from slurm_carbon.vocabulary import CiKind, CiSignal
+from tests.unit.accounting.data import SPANS, T0, point
 
-KWH = 3.6e6
-T0 = datetime(2024, 3, 1, 10, tzinfo=UTC)
-
-
-def point(hour: int, ci: float, kind: CiKind = CiKind.ACTUAL, source: str = "uk") -> CiPoint:
-    t = T0 + timedelta(hours=hour)
-    return CiPoint("GB", t, 3600, ci, source, kind, CiSignal.AVERAGE, t)
-
-
-SPANS = [
-    EnergySpan("gpu", T0 + timedelta(minutes=30), T0 + timedelta(minutes=90), 1 * KWH),  # type: ignore[arg-type]
-    EnergySpan("cpu", T0, T0 + timedelta(hours=1), 0.5 * KWH, "estimated"),  # type: ignore[arg-type]
-]
 SERIES = [point(0, 100), point(1, 300, CiKind.ANNUAL, "codecarbon-annual")]
 
 CARD_SCHEMA = {
