@@ -22,7 +22,6 @@ from slurm_carbon.config import load_config
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.service.results import settle_result
-from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import make_engine, session_factory, transaction, upgrade
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.intensity import add_ci_points, stored_actuals
@@ -31,6 +30,7 @@ from slurm_carbon.vocabulary import CiKind, CiSignal
 from slurm_carbon.vocabulary import DeviceKind as StoredKind
 from slurm_carbon.vocabulary import EnergyMethod as StoredMethod
 from slurm_carbon.vocabulary import Sharing as StoredSharing
+from tests.builders import slurm_job
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=3)
@@ -49,31 +49,18 @@ gpu = [
 nodes = ["gpu-se*"]
 unmeasured_power_w = 180.0
 """
-JOB = SlurmJob(
+JOB = slurm_job(
+    41,
     cluster="tc",
-    job_id="41",
-    job_id_raw=41,
-    array_job_id=None,
-    array_task_id=None,
     name="train",
-    user="alice",
-    uid=1000,
-    account="carbon",
     partition="gpu",
-    state="COMPLETED",
-    exit_code="0:0",
     submit_time=T0,
     start_time=T0,
     end_time=T0 + timedelta(hours=2),
-    elapsed_s=7200,
-    alloc_cpus=1,
     req_tres="cpu=1,gres/gpu=1",
     alloc_tres="cpu=1,gres/gpu=1",
-    req_gpus=1,
-    alloc_gpus=1,
     node_list="gpu-se[01-02]",
     comment="",
-    admin_comment="",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import tomllib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,11 +13,11 @@ from slurm_carbon.config import parse_config
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, StaticSite, compute_result
-from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store.results import StoredInterval
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
+from tests.builders import JOB_START, slurm_job
 
-T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+T0 = JOB_START
 SITE = parse_config(
     tomllib.loads(
         """
@@ -34,31 +34,17 @@ default = [
 """
     )
 )
-JOB = SlurmJob(
-    cluster="sclocal",
+JOB = slurm_job(
+    9,
     job_id="7_1",
-    job_id_raw=9,
     array_job_id=7,
     array_task_id=1,
     name="x",
-    user="alice",
-    uid=1000,
-    account="carbon",
-    partition="debug",
-    state="COMPLETED",
-    exit_code="0:0",
     submit_time=T0,
-    start_time=T0,
-    end_time=T0 + timedelta(hours=2),
-    elapsed_s=7200,
-    alloc_cpus=1,
     req_tres="cpu=1",
     alloc_tres="cpu=1",
-    req_gpus=1,
-    alloc_gpus=1,
     node_list="gpu-se01",
     comment="",
-    admin_comment="",
 )
 
 
