@@ -10,7 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from click.testing import CliRunner
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from slurm_carbon.cli.db import db
 from slurm_carbon.errors import StoreError
@@ -138,3 +138,65 @@ def test_cli_upgrade_of_postgresql(postgres_databases: Any) -> None:
     result = CliRunner().invoke(db, ["upgrade", "--url", url])
     assert result.exit_code == 0, result.output
     assert result.output.endswith(f"upgraded from revision (empty) to {head_revision()}\n")
+
+
+def test_0006_fills_the_flags_of_existing_results_from_their_sources(empty_db: Any) -> None:
+    url = empty_db("flags")
+    upgrade(url, "0005")
+    engine = make_engine(url)
+    long_list = ",".join(f"source-{i:02d}-with-a-long-name" for i in range(4))  # 108 characters
+    sources = ["electricitymaps,codecarbon-ANNUAL", "synthetic", "trace (replayed)", None]
+    at = "2024-03-01 12:00:00"
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO clusters (id, name) VALUES (1, 'tc')"))
+        for job_id, source in enumerate(sources, 1):
+            connection.execute(
+                text(
+                    "INSERT INTO jobs (id, cluster_id, slurm_job_id, requested_gpus)"
+                    " VALUES (:id, 1, :id, 0)"
+                ),
+                {"id": job_id},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO job_results (job_id, gpu_energy_j, cpu_energy_j, dram_energy_j,"
+                    " other_energy_j, co2e_g, ci_source, pue, quality, sharing, computed_at)"
+                    " VALUES (:id, 1, 0, 0, 0, 1, :source, 1, 'counter', 'exclusive', :at)"
+                ),
+                {"id": job_id, "source": source, "at": at},
+            )
+        for source in ("synthetic", "trace"):
+            connection.execute(
+                text(
+                    "INSERT INTO carbon_intensity (region, source, time, ci_g_per_kwh, kind,"
+                    " signal, issued_at) VALUES ('SE', :source, :at, 20, 'actual', 'average', :at)"
+                ),
+                {"source": source, "at": at},
+            )
+    upgrade(url)
+    with engine.begin() as connection:
+        flags = connection.execute(
+            text(
+                "SELECT ci_annual, ci_synthetic, ci_actual_share, ci_forecast_share,"
+                " ci_annual_share FROM job_results ORDER BY job_id"
+            )
+        ).all()
+        points = connection.execute(
+            text("SELECT source, synthetic FROM carbon_intensity ORDER BY source")
+        ).all()
+        connection.execute(
+            text("UPDATE job_results SET ci_source = :sources WHERE job_id = 3"),
+            {"sources": long_list},
+        )
+        kept = connection.execute(text("SELECT ci_source FROM job_results WHERE job_id = 3"))
+        kept_source = kept.scalar_one()
+    engine.dispose()
+    assert [tuple(row) for row in flags] == [
+        (True, False, None, None, None),
+        (False, True, None, None, None),
+        (False, False, None, None, None),
+        (False, False, None, None, None),
+    ]
+    assert [tuple(row) for row in points] == [("synthetic", True), ("trace", False)]
+    assert kept_source == long_list  # text now: a source list is never cut
+    assert _drift(url) == []

@@ -177,3 +177,43 @@ def test_a_result_that_is_not_finite_is_refused() -> None:
 
     with pytest.raises(ResultNotFinite, match=r"job 7_1: .*co2e_g=inf"):
         compute_result(JOB, rows, StaticSite("SE"), Series(), T0)
+
+
+LONG = "a-" + "x" * 60
+
+
+class Mixed:
+    """T0's hour from a long-named hourly source, the next from a (flagged) yearly mean."""
+
+    name = "mixed"
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        hourly = CiPoint(region, T0, 3600, 100.0, LONG, CiKind.ACTUAL, CiSignal.AVERAGE, T0)
+        annual = CiPoint(
+            region,
+            T0 + timedelta(hours=1),
+            3600,
+            300.0,
+            "codecarbon-annual",
+            CiKind.ANNUAL,
+            CiSignal.AVERAGE,
+            T0,
+            synthetic=True,
+        )
+        return [hourly, annual]
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        raise IntensityUnavailable("no forecast")
+
+
+def test_the_result_records_its_ci_kinds_flags_and_every_source_uncut() -> None:
+    rows = [interval(0, 3.6e6), interval(1, 1.08e7)]  # 1 kWh actual, then 3 kWh annual
+
+    values = compute_result(JOB, rows, SITE, Mixed(), now=T0 + timedelta(hours=3)).values
+
+    assert values.ci_source == f"{LONG},codecarbon-annual"  # 80 characters, not cut
+    assert (values.ci_annual, values.ci_synthetic) == (True, True)
+    assert values.ci_actual_share == pytest.approx(0.25)
+    assert values.ci_annual_share == pytest.approx(0.75)
+    assert values.ci_forecast_share == 0.0
+    assert values.estimated

@@ -20,6 +20,7 @@ from slurm_carbon.store import (
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import (
     JobRow,
     JobSelector,
@@ -30,7 +31,7 @@ from slurm_carbon.store.reports import (
     job_timeline,
     totals,
 )
-from slurm_carbon.store.results import job_intervals
+from slurm_carbon.store.results import job_intervals, save_result
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -276,3 +277,48 @@ def test_timeline_and_ci_series(session: Session) -> None:
     ]
     assert len(intervals) == 4
     assert {(r.kind, r.device_model) for r in intervals} == {("gpu", "A100"), ("dram", None)}
+
+
+def _figures(**changes: Any) -> JobFigures:
+    stored = JobFigures(
+        gpu_energy_j=3.6e6,
+        cpu_energy_j=0.0,
+        dram_energy_j=0.0,
+        co2e_g=10.0,
+        ci_mean_g_per_kwh=5.0,
+        ci_region="SE",
+        ci_source="trace",
+        pue=2.0,
+        quality=EnergyMethod.COUNTER,
+        sharing=Sharing.EXCLUSIVE,
+        computed_at=T0,
+        ci_actual_share=1.0,
+        ci_forecast_share=0.0,
+        ci_annual_share=0.0,
+    )
+    return dataclasses.replace(stored, **changes)
+
+
+def test_figures_read_back_are_the_figures_saved(session: Session) -> None:
+    saved = _figures(ci_source="a,b,codecarbon-annual", ci_annual=True, ci_synthetic=True)
+    save_result(session, _job(session, 1, co2e_g=None), saved)
+
+    (row,) = iter_jobs(session, ReportQuery())
+
+    assert row.figures == saved
+    assert row.figures is not None
+    assert type(row.figures.quality) is EnergyMethod
+
+
+def test_estimated_reads_the_stored_flag_not_the_source_name(session: Session) -> None:
+    save_result(session, _job(session, 1, co2e_g=None), _figures(ci_source="codecarbon-annual"))
+    save_result(session, _job(session, 2, co2e_g=None), _figures(ci_annual=True))
+
+    rows = {row.slurm_job_id: row.figures for row in iter_jobs(session, ReportQuery())}
+    (overall,) = totals(session, ReportQuery())
+
+    assert rows[1] is not None
+    assert not rows[1].estimated
+    assert rows[2] is not None
+    assert rows[2].estimated
+    assert overall.estimated_jobs == 1
