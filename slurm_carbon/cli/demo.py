@@ -31,9 +31,9 @@ from slurm_carbon.cli.supervisor import SLURM_CARBON, child, free_port, wait_hea
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
 from slurm_carbon.intensity.trace import TraceColumns
+from slurm_carbon.service.fallback import annual_fallbacks
 from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
 from slurm_carbon.store import (
     issue_token,

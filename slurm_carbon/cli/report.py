@@ -74,8 +74,8 @@ from slurm_carbon.cli.report_json import equivalents_json, group_json, job_json
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.intensity.fallback import annual_fallbacks
 from slurm_carbon.service.detail import DetailContext, job_detail
+from slurm_carbon.service.fallback import annual_fallbacks
 from slurm_carbon.slurm.states import WASTE_STATES, parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction

@@ -53,7 +53,7 @@ from typing import Literal
 from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
-from slurm_carbon.intensity.fallback import annual_fallback
+from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.results import (
     NoEnergy,
     ResultNotFinite,
@@ -409,7 +409,7 @@ class Writer:
             with transaction(self._factory) as session:
                 computed = settle_result(session, job, self._site, self._intensity, self._clock())
                 values = computed.values
-                fallback = annual_fallback(session, values.ci_region, values.ci_source)
+                fallback = annual_fallback(session, values.ci_region, annual=values.ci_annual)
             if fallback is not None:
                 logger.warning("job=%s region=%s: %s", job.job_id, values.ci_region, fallback)
         except (NoEnergy, IntensityUnavailable) as err:

@@ -1,6 +1,7 @@
 """The AdminComment payloads of the demo's kinds of job, for fixed inputs, as recorded.
 
-Recorded on 2026-12-01 before the vocabulary refactoring (issue 9): the
+Recorded on 2026-12-01 before the vocabulary refactoring (issue 9; since then only
+the imports have followed the names to their new home): the
 demo's jobs (two GPUs measured by counters with an estimated CPU and DRAM, a
 CPU-only job, array tasks sharing a node), on the demo's synthetic day around
 SE's annual mean and on a replayed trace, through the writer's path from
@@ -15,13 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slurm_carbon.intensity.base import CiKind, CiPoint, CiSignal
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.replay import synthetic_daily
 from slurm_carbon.service.results import StaticSite, compute_result
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store.models import DeviceKind, EnergyMethod, Sharing
 from slurm_carbon.store.results import StoredInterval
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
 SE_ANNUAL = 41.0

@@ -8,7 +8,7 @@ fallback means the series missed the job: a replayed trace shifted away from
 today, a provider that stopped answering. The writer's log, the report and the
 demo say so in words::
 
-    note = annual_fallback(session, "GB", "codecarbon-annual")
+    note = annual_fallback(session, "GB", annual=True)
     # "YEARLY MEAN carbon intensity for GB although hourly figures are stored for it
     #  (t.csv (replayed): 2026-11-30T00:00:00+00:00 to ...): none covered the run"
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from slurm_carbon.intensity.embedded import SOURCE as ANNUAL_SOURCE
 from slurm_carbon.store import Session
 from slurm_carbon.store.intensity import ci_summary
 from slurm_carbon.store.reports import JobRow
@@ -27,13 +26,13 @@ from slurm_carbon.vocabulary import CiKind as StoredKind
 __all__ = ["annual_fallback", "annual_fallbacks"]
 
 
-def annual_fallback(session: Session, region: str | None, ci_source: str | None) -> str | None:
-    """A loud sentence if ``ci_source`` includes the annual mean and ``region`` has hourly figures.
+def annual_fallback(session: Session, region: str | None, *, annual: bool) -> str | None:
+    """A loud sentence if figures used the annual mean (``annual``) and ``region`` has hourly ones.
 
     None when the figures did not use the annual mean, or nothing hourly is
     stored for the region (the annual mean is then the configured default).
     """
-    if region is None or ci_source is None or ANNUAL_SOURCE not in ci_source:
+    if region is None or not annual:
         return None
     stored = [s for s in ci_summary(session, region) if s.kind is StoredKind.ACTUAL]
     if not stored:
@@ -57,7 +56,7 @@ def annual_fallbacks(session: Session, rows: Iterable[JobRow]) -> list[str]:
             continue
         region = figures.ci_region
         if region not in notes:
-            notes[region] = annual_fallback(session, region, figures.ci_source)
+            notes[region] = annual_fallback(session, region, annual=True)
         if notes[region] is not None:
             jobs.setdefault(region, []).append(row.job_id_text)
     return [
