@@ -28,7 +28,7 @@ from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
-from slurm_carbon.service.results import Site, StaticSite
+from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import CommandLineSlurm
 from slurm_carbon.store import make_engine, session_factory

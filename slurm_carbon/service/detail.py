@@ -23,13 +23,8 @@ from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.intensity.series import steps_until_next
-from slurm_carbon.service.results import (
-    JobFootprint,
-    NoEnergy,
-    Site,
-    StaticSite,
-    stored_footprint,
-)
+from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
+from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
 from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
 from slurm_carbon.store.results import job_intervals

@@ -6,9 +6,11 @@ carbon-intensity series of its region over the time it ran and the site's
 PUE, and replaces its :class:`~slurm_carbon.store.models.JobResult`. It
 returns the AdminComment payload (``sc1:co2e_g=...``) to write back.
 
-What is site policy comes in through :class:`Site` (region of a partition and
-node, PUE of a partition at a time) and what gives carbon intensity through
-:class:`~slurm_carbon.intensity.base.IntensityProvider`'s ``history``.
+What is site policy comes in through :class:`~slurm_carbon.service.site.Site`
+(region of a partition and node, PUE of a partition at a time) and what gives
+carbon intensity through
+:class:`~slurm_carbon.intensity.base.IntensityProvider`'s ``history``; which
+stored intervals are the job's, :mod:`slurm_carbon.service.intervals`.
 
 Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 """
@@ -19,14 +21,14 @@ import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import datetime
 
 from slurm_carbon import accounting as acc
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
+from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
+from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import Session, get_or_create_cluster, upsert_job
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.results import (
@@ -35,71 +37,23 @@ from slurm_carbon.store.results import (
     jobs_on_node_slots,
     save_result,
 )
-from slurm_carbon.text import escape_control
 from slurm_carbon.units import J_PER_KWH
-from slurm_carbon.vocabulary import CiKind, DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import CiKind, EnergyMethod, Sharing
 
 __all__ = [
-    "RUN_TIME_SLACK",
     "Computed",
     "JobFootprint",
     "NoEnergy",
     "ResultNotFinite",
-    "Site",
-    "StaticSite",
     "compute_result",
     "job_footprint",
     "live_payload",
-    "own_intervals",
     "settle_result",
     "store_job",
     "stored_footprint",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: How far before a job's Start and after its End its intervals still count. The
-#: agent clips intervals to the job's start and stop as its node saw them, so only
-#: clock skew between the node and slurmctld and the hooks' delay need room: one
-#: agent interval (60 s, its default length) holds both.
-RUN_TIME_SLACK = timedelta(seconds=60)
-
-
-class Site(Protocol):
-    """Where a job's electricity came from, and the facility's overhead."""
-
-    def region_for(self, partition: str, node: str) -> str:
-        """The carbon-intensity region of a node of a partition."""
-        ...
-
-    def pue_at(self, partition: str, when: datetime) -> float:
-        """The PUE of a partition at a time (dimensionless, >= 1)."""
-        ...
-
-    def unmeasured_power_w(self, node: str) -> float | None:
-        """Fixed power of a node's parts not measured, if configured. Units: watts."""
-        ...
-
-
-@dataclass(frozen=True)
-class StaticSite:
-    """One region and one PUE for every partition and node."""
-
-    region: str
-    pue: float = 1.0
-    node_unmeasured_power_w: float | None = None
-
-    def region_for(self, partition: str, node: str) -> str:
-        """The one region."""
-        return self.region
-
-    def pue_at(self, partition: str, when: datetime) -> float:
-        """The one PUE."""
-        return self.pue
-
-    def unmeasured_power_w(self, node: str) -> float | None:
-        """The one fixed power of unmeasured node parts, if any."""
-        return self.node_unmeasured_power_w
 
 
 class NoEnergy(SlurmCarbonError):
@@ -116,96 +70,6 @@ class Computed:
 
     values: JobFigures
     payload: str
-
-
-def _spans(intervals: Sequence[StoredInterval]) -> list[acc.EnergySpan]:
-    return [
-        acc.EnergySpan(
-            device_kind=row.kind,
-            start=row.start,
-            end=row.end,
-            energy_j=row.energy_j,
-            method=row.method,
-            sharing=row.sharing,
-        )
-        for row in intervals
-    ]
-
-
-def _unmeasured(
-    intervals: Sequence[StoredInterval],
-    site: Site,
-    sharers: Mapping[tuple[str, datetime], int],
-) -> list[acc.EnergySpan]:
-    """The job's share of its nodes' unmeasured parts, one estimated span per node and slot.
-
-    A node's fixed power over the job's time in each interval slot, divided
-    among the jobs that have energy on that node in that slot.
-    """
-    windows: dict[tuple[str, datetime], datetime] = {}
-    for row in intervals:
-        key = (row.node, row.start)
-        windows[key] = max(windows.get(key, row.end), row.end)
-    spans = []
-    for (node, start), end in sorted(windows.items()):
-        power_w = site.unmeasured_power_w(node)
-        if not power_w:
-            continue
-        jobs = max(1, sharers.get((node, start), 1))
-        spans.append(
-            acc.EnergySpan(
-                device_kind=DeviceKind.OTHER,
-                start=start,
-                end=end,
-                energy_j=power_w * (end - start).total_seconds() / jobs,
-                method=EnergyMethod.ESTIMATED,
-                sharing=Sharing.SHARED if jobs > 1 else Sharing.EXCLUSIVE,
-            )
-        )
-    return spans
-
-
-def own_intervals(
-    label: str,
-    intervals: Sequence[StoredInterval],
-    *,
-    node_list: str | None,
-    start: datetime | None,
-    end: datetime,
-) -> list[StoredInterval]:
-    """The intervals a job can have used: from its nodes, within its run time.
-
-    A node's token may report energy for any job of its cluster; intervals
-    from a node not in ``node_list`` (Slurm's host list; None: not known, not
-    checked) or outside
-    ``[start - RUN_TIME_SLACK, end + RUN_TIME_SLACK]`` (all of them when the job
-    never started) are dropped, and what was dropped is logged in one line.
-    """
-    nodes = None if node_list is None else set(expand_hostlist(node_list))
-    kept: list[StoredInterval] = []
-    foreign: list[StoredInterval] = []
-    outside: list[StoredInterval] = []
-    for row in intervals:
-        if nodes is not None and row.node not in nodes:
-            foreign.append(row)
-        elif start is None or row.start < start - RUN_TIME_SLACK or row.end > end + RUN_TIME_SLACK:
-            outside.append(row)
-        else:
-            kept.append(row)
-    if foreign or outside:
-        names = ",".join(sorted({row.node for row in foreign}))
-        logger.warning(
-            "job %s: %d of %d intervals dropped: %d from nodes not in its NodeList %s (%s),"
-            " %d outside its run time",
-            escape_control(label),
-            len(foreign) + len(outside),
-            len(intervals),
-            len(foreign),
-            escape_control(node_list or "?"),
-            escape_control(names),
-            len(outside),
-        )
-    return kept
 
 
 @dataclass(frozen=True)
@@ -263,7 +127,7 @@ def job_footprint(
     def pue(when: datetime) -> float:
         return site.pue_at(partition, when)
 
-    spans = _spans(intervals) + _unmeasured(intervals, site, sharers or {})
+    spans = energy_spans(intervals) + unmeasured_spans(intervals, site, sharers or {})
     return JobFootprint(region, spans, points, pue, acc.footprint(spans, points, pue))
 
 
@@ -276,7 +140,7 @@ def compute_result(  # noqa: PLR0913 (the job, what is stored of it, and the con
     *,
     sharers: Mapping[tuple[str, datetime], int] | None = None,
 ) -> Computed:
-    """The job's figures from its own intervals (:func:`own_intervals`, :func:`job_footprint`).
+    """The job's figures from its own intervals (``own_intervals``, :func:`job_footprint`).
 
     Raises:
         NoEnergy: none of ``intervals`` is the job's.
@@ -310,7 +174,8 @@ def stored_footprint(  # noqa: PLR0913 (the stored job, as Slurm ran it, and the
     """The footprint of a stored job (``jobs.id``), as its result is computed.
 
     The writer's result and the report's detail view and energy card come from
-    here: the job's own intervals (:func:`own_intervals`; ``run`` is its start,
+    here: the job's own intervals
+    (:func:`~slurm_carbon.service.intervals.own_intervals`; ``run`` is its start,
     None if it never started, and its end or now) and its share of its nodes'
     unmeasured parts, through :func:`job_footprint`.
 

@@ -57,11 +57,11 @@ from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.results import (
     NoEnergy,
     ResultNotFinite,
-    Site,
     live_payload,
     settle_result,
     store_job,
 )
+from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.results import (

@@ -19,7 +19,8 @@ import pytest
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.replay import synthetic_daily
-from slurm_carbon.service.results import StaticSite, compute_result
+from slurm_carbon.service.results import compute_result
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store.results import StoredInterval
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing

@@ -20,7 +20,7 @@ from slurm_carbon.cli.demo import _say_fallbacks
 from slurm_carbon.cli.main import cli
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.intensity.embedded import EmbeddedAnnual
-from slurm_carbon.service.results import StaticSite
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (

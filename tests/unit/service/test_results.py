@@ -12,7 +12,8 @@ import pytest
 from slurm_carbon.config import parse_config
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint
-from slurm_carbon.service.results import NoEnergy, ResultNotFinite, StaticSite, compute_result
+from slurm_carbon.service.results import NoEnergy, ResultNotFinite, compute_result
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.store.results import StoredInterval
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import JOB_START, slurm_job

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from slurm_carbon.intensity.base import CiPoint
-from slurm_carbon.service.results import StaticSite
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (
