@@ -1,17 +1,11 @@
 """The writer: finished jobs' results, computed and mirrored into Slurm's AdminComment.
 
-Where jobs come from:
-
-- the EpilogSlurmctld shim drops ``<spool>/ended/<raw job id>.end`` when a job
-  ends; :meth:`Writer.intake` reads Slurm's record of those jobs, stores it,
-  queues the job (a :class:`~slurm_carbon.store.models.CommentWrite` row) and
-  removes the file. The database is the queue from then on;
-- :meth:`Writer.sweep` finds measured jobs that were never queued (or have no
-  result): jobs that ended while the writer was down or whose hand-off was lost.
-  Those Slurm reports finished are queued. Those still running get a live
-  value (``...;live=1``) through ``scontrol``, at most once a sweep, after their
-  current AdminComment was read from slurmctld so that a foreign one is kept;
-  the final value replaces it once the job has ended.
+Jobs reach the write queue (a :class:`~slurm_carbon.store.models.CommentWrite`
+row; the database is the queue) from the EpilogSlurmctld hand-off, from the
+sweep of measured jobs never queued (running ones get a live value), and from
+the re-check of written jobs whose AdminComment lost our part
+(:mod:`slurm_carbon.service.queueing`; each pass runs its
+:class:`~slurm_carbon.service.queueing.Queuer` first).
 
 For each queued job, :meth:`Writer.write_due` waits until ``sacct`` shows the
 job's record final (:attr:`~slurm_carbon.slurm.SlurmJob.finished`: End set,
@@ -25,13 +19,6 @@ own earlier ``sc1:`` part
 22.05's sacctmgr lower-cases the whole comment and turns quotes into backticks,
 the foreign part included; the read-back compares our part only.
 
-Another tool may replace the whole AdminComment after our write (Princeton
-Jobstats' EpilogSlurmctld sets ``JS1:<base64>`` with sacctmgr). At each sweep,
-:meth:`Writer.recheck_written` reads the jobs written in the last
-:data:`REMERGE_WINDOW` and queues again those whose comment lost our part: the
-write merges ours back after theirs, at most :data:`MAX_REMERGES` times a job,
-so two tools never fight.
-
 A try that fails (record not final yet, no energy stored yet, Slurm or
 carbon intensity unavailable, read-back mismatch) counts one attempt, keeps the
 error and is tried again after an exponential backoff (:class:`Backoff`, kept
@@ -42,9 +29,8 @@ in memory: a restarted writer tries every pending job once at once); after
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -54,51 +40,17 @@ from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comme
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.fallback import annual_fallback
-from slurm_carbon.service.results import (
-    NoEnergy,
-    ResultNotFinite,
-    live_payload,
-    settle_result,
-    store_job,
-)
+from slurm_carbon.service.queueing import Queuer, slurm_records
+from slurm_carbon.service.results import NoEnergy, ResultNotFinite, settle_result
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
 from slurm_carbon.store import SessionFactory, transaction
-from slurm_carbon.store.results import (
-    PendingComment,
-    jobs_to_settle,
-    pending_comments,
-    recent_writes,
-    record_comment_attempt,
-    request_comment,
-)
+from slurm_carbon.store.results import PendingComment, pending_comments, record_comment_attempt
 from slurm_carbon.text import escape_control
 
-__all__ = [
-    "ENDED_DIR",
-    "MAX_REMERGES",
-    "REMERGE_WINDOW",
-    "Backoff",
-    "PassReport",
-    "Writer",
-]
+__all__ = ["Backoff", "PassReport", "Writer"]
 
 logger = logging.getLogger(__name__)
-
-#: Subdirectory of the spool where the EpilogSlurmctld shim drops ``<raw id>.end``.
-ENDED_DIR = "ended"
-_ENDED_FILE = re.compile(r"^(\d+)\.end$")
-# A hand-off whose job sacct never lists is dropped after this long.
-_STALE_HANDOFF = timedelta(days=1)
-# Job ids per sacct call.
-_SACCT_CHUNK = 100
-#: How long after our write the sweep checks that our part is still in the
-#: AdminComment: tools such as Princeton Jobstats replace the whole field from
-#: their EpilogSlurmctld, at job end, so within minutes; a day covers a slurmdbd backlog.
-REMERGE_WINDOW = timedelta(days=1)
-#: How often one job's part is merged back (per writer process): a tool that keeps
-#: replacing the field is left the last word after this, rather than fought.
-MAX_REMERGES = 2
 
 
 @dataclass(frozen=True)
@@ -139,11 +91,6 @@ class PassReport:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for index in range(0, len(items), size):
-        yield items[index : index + size]
 
 
 class Writer:
@@ -187,166 +134,37 @@ class Writer:
         self._slurm = slurm
         self._site = site
         self._intensity = intensity
-        self._spool = spool
         self._backoff = backoff or Backoff()
         self._clock = clock
         self._write_comments = write_comments
-        self._live_comments = live_comments and write_comments
         self._settle_delay = timedelta(seconds=settle_delay_s)
         self._foreign = foreign
         self._not_before: dict[int, datetime] = {}
-        self._remerges: dict[int, int] = {}
+        self._queuer = Queuer(
+            factory,
+            slurm,
+            site,
+            intensity,
+            spool=spool,
+            clock=clock,
+            write_comments=write_comments,
+            live_comments=live_comments and write_comments,
+            foreign=foreign,
+        )
 
-    # -- reading Slurm -------------------------------------------------------------
-
-    def _records(self, raw_ids: Sequence[int]) -> dict[int, SlurmJob]:
-        """Slurm's records of these raw job ids, by raw id.
-
-        ``sacct -j <id>`` also lists an array's every task when ``<id>`` is the
-        array's id (the last task's raw id): only exact raw ids are kept.
-        """
-        wanted = set(raw_ids)
-        found: dict[int, SlurmJob] = {}
-        for chunk in _chunks(sorted({str(i) for i in wanted}), _SACCT_CHUNK):
-            for job in self._slurm.jobs(JobQuery(job_ids=chunk)):
-                if job.job_id_raw in wanted:
-                    found[job.job_id_raw] = job
-        return found
-
-    # -- queueing ------------------------------------------------------------------
+    # -- queueing (see slurm_carbon.service.queueing) ------------------------------
 
     def intake(self) -> int:
-        """Queue the jobs the EpilogSlurmctld shim handed over; return how many.
-
-        A file is removed once its job is queued; a file whose job sacct does
-        not list yet stays for the next pass (and is dropped after a day).
-        """
-        if self._spool is None:
-            return 0
-        directory = self._spool / ENDED_DIR
-        try:
-            entries = list(directory.iterdir())
-        except FileNotFoundError:
-            return 0
-        files: dict[int, Path] = {}
-        for path in entries:
-            match = _ENDED_FILE.match(path.name)
-            if match:
-                files[int(match[1])] = path
-        if not files:
-            return 0
-        records = self._records(list(files))
-        queued = 0
-        now = self._clock()
-        for raw_id, path in sorted(files.items()):
-            job = records.get(raw_id)
-            if job is None:
-                self._drop_if_stale(path, raw_id, now)
-                continue
-            with transaction(self._factory) as session:
-                request_comment(session, store_job(session, job), now)
-            path.unlink(missing_ok=True)
-            queued += 1
-            logger.info("queued job=%s (ended, handed over by EpilogSlurmctld)", job.job_id)
-        return queued
-
-    def _drop_if_stale(self, path: Path, raw_id: int, now: datetime) -> None:
-        try:
-            age = now - datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-        except FileNotFoundError:
-            return
-        if age > _STALE_HANDOFF:
-            logger.warning("job %d: sacct has no record after %s; hand-off dropped", raw_id, age)
-            path.unlink(missing_ok=True)
+        """Queue the jobs the EpilogSlurmctld shim handed over; return how many."""
+        return self._queuer.intake()
 
     def sweep(self, limit: int = 500) -> int:
         """Queue measured jobs, never queued, that Slurm reports finished; return how many."""
-        with transaction(self._factory) as session:
-            keys = jobs_to_settle(session, limit)
-        if not keys:
-            return 0
-        records = self._records([key.slurm_job_id for key in keys])
-        queued = 0
-        now = self._clock()
-        for key in keys:
-            job = records.get(key.slurm_job_id)
-            if job is None or job.cluster != key.cluster:
-                continue
-            if not job.finished:
-                if job.state == "RUNNING" and self._live_comments:
-                    self._write_live(job, now)
-                continue
-            with transaction(self._factory) as session:
-                request_comment(session, store_job(session, job), now)
-            queued += 1
-            logger.info("queued job=%s (found by the sweep)", job.job_id)
-        return queued
+        return self._queuer.sweep(limit)
 
     def recheck_written(self, limit: int = 500) -> int:
-        """Queue again jobs written recently whose AdminComment lost our part; return how many.
-
-        Another tool that replaced the whole field keeps its text: the write
-        merges ours back after it, at most :data:`MAX_REMERGES` times a job.
-        """
-        if not self._write_comments:
-            return 0
-        now = self._clock()
-        with transaction(self._factory) as session:
-            written = recent_writes(session, now - REMERGE_WINDOW, limit)
-        if not written:
-            return 0
-        records = self._records([w.job.slurm_job_id for w in written])
-        queued = 0
-        for write in written:
-            job = records.get(write.job.slurm_job_id)
-            if job is None or job.cluster != write.job.cluster or not job.finished:
-                continue
-            if our_part(job.admin_comment) == write.payload.lower():
-                continue
-            if self._foreign == "skip" and has_foreign(job.admin_comment):
-                continue
-            shown = escape_control(job.admin_comment[:200])
-            done = self._remerges.get(write.write_id, 0)
-            if done >= MAX_REMERGES:
-                if done == MAX_REMERGES:
-                    logger.warning(
-                        "job %s: AdminComment replaced again (%r); not merged back after %d times",
-                        job.job_id,
-                        shown,
-                        done,
-                    )
-                    self._remerges[write.write_id] = done + 1
-                continue
-            self._remerges[write.write_id] = done + 1
-            with transaction(self._factory) as session:
-                request_comment(session, write.job_id, now)
-            queued += 1
-            logger.warning(
-                "job %s: our AdminComment part was replaced (now %r); merging it back (%d of %d)",
-                job.job_id,
-                shown,
-                done + 1,
-                MAX_REMERGES,
-            )
-        return queued
-
-    def _write_live(self, job: SlurmJob, now: datetime) -> None:
-        """Put the running job's figures so far into its AdminComment (best effort)."""
-        if self._foreign == "skip" and has_foreign(job.admin_comment):
-            return
-        try:
-            with transaction(self._factory) as session:
-                payload = live_payload(session, job, self._site, self._intensity, now)
-            held = self._slurm.running_admin_comment(job.job_id)
-            if self._foreign == "skip" and has_foreign(held):
-                return
-            self._slurm.set_admin_comment(
-                job.job_id, merge_admin_comment(held, payload), finished=False
-            )
-        except (NoEnergy, IntensityUnavailable, SlurmError, ResultNotFinite) as err:
-            logger.info("no live value for job=%s: %s", job.job_id, err)
-            return
-        logger.info("live value job=%s %s", job.job_id, payload)
+        """Queue again jobs written recently whose AdminComment lost our part; return how many."""
+        return self._queuer.recheck_written(limit)
 
     # -- writing -------------------------------------------------------------------
 
@@ -363,7 +181,7 @@ class Writer:
         if not due:
             return report
         try:
-            records = self._records([p.job.slurm_job_id for p in due])
+            records = slurm_records(self._slurm, [p.job.slurm_job_id for p in due])
         except SlurmError as err:
             for pending in due:
                 self._failed(pending, None, f"sacct: {err}", report)
