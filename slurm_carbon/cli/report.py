@@ -8,8 +8,9 @@ A job is reported in the window in which it *ended* (its carbon is settled
 then; each job is counted once). Defaults, as sacct's: the window starts at
 00:00 today and ends now; with ``-j`` and no ``-S``/``-E`` there is no window.
 
-Output: a table (rich) with totals, figures in engineering units
-(:mod:`slurm_carbon.units`: ``1,289 MWh``, ``553 t``); ``-P/--parsable2``
+Output: a table (rich; :mod:`~slurm_carbon.cli.report_table`) with totals,
+figures in engineering units (:mod:`slurm_carbon.units`: ``1,289 MWh``,
+``553 t``); ``-P/--parsable2``
 (``|``-separated, no trailing ``|``, header unless ``-n``; JobName is the last
 field and may itself hold ``|``: split with ``maxsplit=16``); ``--csv``;
 ``--json`` (schema: :data:`~slurm_carbon.cli.report_json.REPORT_JSON_SCHEMA`).
@@ -41,7 +42,6 @@ import contextlib
 import csv
 import grp
 import json
-import math
 import os
 import pwd
 import sys
@@ -54,13 +54,8 @@ from typing import IO, Any
 import click
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
-from rich.table import Table
 
-from slurm_carbon.accounting import (
-    equivalents,
-)
 from slurm_carbon.cli.db import url_option
-from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.cli.report_format import (
     GROUP_COLUMNS,
     JOB_COLUMNS,
@@ -68,15 +63,14 @@ from slurm_carbon.cli.report_format import (
     job_fields,
     parse_jobs,
     parse_names,
-    plain,
 )
 from slurm_carbon.cli.report_json import equivalents_json, group_json, job_json
+from slurm_carbon.cli.report_table import show_table
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.service.detail import DetailContext, job_detail
-from slurm_carbon.service.fallback import annual_fallbacks
-from slurm_carbon.slurm.states import WASTE_STATES, parse_states
+from slurm_carbon.service.detail import DetailContext
+from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.store.intensity import stored_actuals
@@ -89,7 +83,6 @@ from slurm_carbon.store.reports import (
     iter_jobs,
     totals,
 )
-from slurm_carbon.units import format_co2e, format_energy, format_number
 
 __all__ = ["Caller", "current_caller", "report"]
 
@@ -229,10 +222,10 @@ def _output(  # noqa: PLR0913 (what report was asked)
         else:
             write(_progress(iter_jobs(session, query)), None)
     elif groups is not None:
-        _table(session, query, by, groups=groups)
+        show_table(session, query, by, groups=groups)
     else:
         rows = _progress(iter_jobs(session, query))
-        _table(session, query, None, rows=rows, detail=detail)
+        show_table(session, query, None, rows=rows, detail=detail)
 
 
 def _query(
@@ -372,144 +365,3 @@ class _Writer:
 def _json(value: Any) -> str:
     """Strict JSON: a NaN or infinity left in ``value`` is a bug, not ``NaN``/``Infinity``."""
     return json.dumps(value, allow_nan=False)
-
-
-def _table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
-    session: Any,
-    query: ReportQuery,
-    by: GroupBy | None,
-    *,
-    rows: Iterable[JobRow] = (),
-    groups: list[GroupTotals] | None = None,
-    detail: DetailContext | None = None,
-) -> None:
-    console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
-    if by is not None and groups is not None:
-        _groups_table(console, by, groups)
-    else:
-        listed = list(rows)
-        if len(query.jobs) == 1 and len(listed) == 1 and detail is not None:
-            show_job(console, job_detail(session, listed[0], detail))
-            _annual_fallbacks(console, session, listed)
-            return
-        _jobs_table(console, listed)
-        _annual_fallbacks(console, session, listed)
-    _footer(console, query, totals(session, query)[0])
-
-
-def _annual_fallbacks(console: Console, session: Any, rows: list[JobRow]) -> None:
-    """Loudly, like SYNTHETIC: jobs given the yearly mean although hourly figures are stored."""
-    for note in annual_fallbacks(session, rows):
-        console.print(plain(note))
-
-
-def _jobs_table(console: Console, rows: list[JobRow]) -> None:
-    table = Table(show_edge=False, pad_edge=False)
-    for name in JOB_COLUMNS[:7]:
-        table.add_column(name)
-    numeric = ("GPU", "CPU", "DRAM", "Other", "Total", "CO2e", "CI g/kWh")
-    for name in (*numeric, "PUE"):
-        table.add_column(name, justify="right")
-    table.add_column("Quality")
-    table.add_column("JobName", overflow="fold")
-    for row in rows:
-        fields = job_fields(row)
-        figures = row.figures
-        if figures is None:
-            numbers = ["-"] * 5 + ["[yellow]pending[/]", "-", "-"]
-        else:
-            mark = "~" if figures.estimated else ""
-            ci = figures.ci_mean_g_per_kwh
-            numbers = [
-                format_energy(figures.gpu_energy_j),
-                format_energy(figures.cpu_energy_j),
-                format_energy(figures.dram_energy_j),
-                f"~{format_energy(figures.other_energy_j)}" if figures.other_energy_j else "-",
-                f"{mark}{format_energy(figures.facility_energy_j)}",
-                f"{mark}{format_co2e(figures.co2e_g)}",
-                "" if ci is None else f"{ci:.0f}",
-                f"{figures.pue:.2f}",
-            ]
-        table.add_row(*(plain(f) for f in fields[:7]), *numbers, fields[-2], plain(fields[-1]))
-    console.print(table)
-    _sources(console, rows)
-
-
-def _sources(console: Console, rows: list[JobRow]) -> None:
-    """Which carbon-intensity series the listed figures used; a synthetic one said loudly."""
-    used: dict[str, int] = {}
-    for row in rows:
-        if row.figures is not None and row.figures.ci_source is not None:
-            label = f"{row.figures.ci_source} ({row.figures.ci_region or '?'})"
-            used[label] = used.get(label, 0) + 1
-    if not used:
-        return
-    listed = "; ".join(f"{label}: {count} job(s)" for label, count in sorted(used.items()))
-    console.print(plain(f"Carbon intensity from {listed}."))
-    if any(row.figures is not None and row.figures.ci_synthetic for row in rows):
-        console.print("SYNTHETIC carbon intensity: an illustration, not data.")
-
-
-def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> None:
-    table = Table(show_edge=False, pad_edge=False)
-    table.add_column(by.capitalize())
-    for name in ("Jobs", "Pending", "Estimated", "GPU", "CPU", "DRAM", "Other", "Total"):
-        table.add_column(name, justify="right")
-    table.add_column("CO2e", justify="right")
-    table.add_column("Waste CO2e", justify="right")
-    for group in groups:
-        energies_j = (
-            group.gpu_energy_j,
-            group.cpu_energy_j,
-            group.dram_energy_j,
-            group.other_energy_j,
-            group.facility_energy_j,
-        )
-        table.add_row(
-            plain(group.key or ""),
-            *group_fields(group)[1:4],
-            *(format_energy(energy_j) for energy_j in energies_j),
-            format_co2e(group.co2e_g),
-            format_co2e(group.waste_co2e_g),
-        )
-    console.print(table)
-
-
-def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:
-    if query.start is not None and query.end is not None:
-        start = query.start.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
-        end = query.end.astimezone().strftime("%Y-%m-%dT%H:%M:%S")
-        console.print(f"Jobs that ended from {start} to {end} (local time).")
-    share = overall.waste_co2e_g / overall.co2e_g * 100 if overall.co2e_g else 0.0
-    console.print(
-        f"Total: {overall.jobs} jobs ({overall.pending_jobs} pending,"
-        f" {overall.estimated_jobs} estimated): {format_co2e(overall.co2e_g)} CO2e,"
-        f" {format_energy(overall.facility_energy_j)} at the facility"
-        f" ({format_energy(overall.device_energy_j)} at the devices: GPU"
-        f" {format_energy(overall.gpu_energy_j)}, CPU {format_energy(overall.cpu_energy_j)},"
-        f" DRAM {format_energy(overall.dram_energy_j)}, unmeasured parts"
-        f" {format_energy(overall.other_energy_j)})."
-    )
-    console.print(
-        f"Waste: {format_co2e(overall.waste_co2e_g)} CO2e ({share:.1f} %) from jobs that ended"
-        f" {', '.join(WASTE_STATES)}."
-    )
-    if math.isfinite(overall.co2e_g) and overall.co2e_g > 0:
-        found = equivalents(overall.co2e_g)
-        console.print(
-            "About as much as "
-            + " or ".join(
-                f"{format_number(eq.quantity)} {eq.description}[{i}]"
-                for i, eq in enumerate(found, 1)
-            )
-            + " (approximations)."
-        )
-        for i, eq in enumerate(found, 1):
-            console.print(f"  \\[{i}] {eq.factor_g:g} gCO2e each: {eq.source}")
-    if overall.pending_jobs:
-        console.print("pending: no result computed yet; not counted in the sums.")
-    if overall.estimated_jobs:
-        console.print(
-            "~ estimate: energy estimated (no counter) or a yearly-mean carbon intensity"
-            " (annual-ci) instead of the hour's."
-        )
