@@ -21,14 +21,14 @@ from datetime import datetime, timedelta
 from slurm_carbon import accounting as acc
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
-from slurm_carbon.intensity.base import CiPoint, IntensityProvider
-from slurm_carbon.intensity.series import steps_until_next
+from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
-from slurm_carbon.store.reports import CiRecord, JobRow, TimelinePoint, ci_series, job_timeline
+from slurm_carbon.store.intensity import ci_series
+from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
 from slurm_carbon.store.results import job_intervals
-from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind
+from slurm_carbon.vocabulary import DeviceKind
 
 __all__ = [
     "MAX_TIMELINE_STEPS",
@@ -244,24 +244,6 @@ def _merge(points: list[TimelinePoint]) -> TimelinePoint:
     )
 
 
-def _ci_points(records: list[CiRecord]) -> list[CiPoint]:
-    """Stored points as a CI series: each lasts until the next, the last as the one before."""
-    steps = steps_until_next([record.time for record in records], 3600)
-    return [
-        CiPoint(
-            region=record.region,
-            time=record.time,
-            step_s=step_s,
-            ci_g_per_kwh=record.ci_g_per_kwh,
-            source=record.source,
-            kind=CiKind(record.kind),
-            signal=CiSignal(record.signal),
-            issued_at=record.issued_at,
-        )
-        for record, step_s in zip(records, steps, strict=True)
-    ]
-
-
 def _counterfactuals(
     session: Session, found: JobFootprint, source: str, config: CounterfactualConfig
 ) -> Counterfactuals:
@@ -270,7 +252,7 @@ def _counterfactuals(
     first = min(span.start for span in spans)
     last = max(span.end for span in spans)
     window = timedelta(hours=config.window_h)
-    points = _ci_points(ci_series(session, region, source, first, last + window))
+    points = ci_series(session, region, source, first, last + window)
     if not points or not acc.best_timeline(points).covers(first, last):
         return Counterfactuals(region, source, config.window_h, first, None, [])
     cleanest = acc.cleanest_start(
@@ -279,7 +261,7 @@ def _counterfactuals(
     regions = {}
     for other in config.regions:
         if other != region:
-            series = _ci_points(ci_series(session, other, source, first, last))
+            series = ci_series(session, other, source, first, last)
             if series:
                 regions[other] = series
     others = acc.in_region(spans, points, found.pue, regions) if regions else []

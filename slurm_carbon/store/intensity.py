@@ -37,6 +37,7 @@ __all__ = [
     "CiSeriesSummary",
     "add_ci_points",
     "ci_points",
+    "ci_series",
     "ci_summary",
     "save_points",
     "stored_actuals",
@@ -248,3 +249,31 @@ def ci_summary(
         )
         for source, kind, signal, count, first, last, mean, low, high in session.execute(query)
     ]
+
+
+def ci_series(
+    session: Session, region: str, source: str, start: datetime, end: datetime
+) -> list[CiPoint]:
+    """Actual CI points of a region and source from the last one at or before ``start`` to ``end``.
+
+    Oldest first, each lasting until the next; for a time with several issues,
+    the latest issue only.
+    """
+    where = (
+        CarbonIntensityPoint.region == region,
+        CarbonIntensityPoint.source == source,
+        CarbonIntensityPoint.kind == CiKind.ACTUAL,
+    )
+    first = session.execute(
+        select(func.max(CarbonIntensityPoint.time)).where(
+            *where, CarbonIntensityPoint.time <= start
+        )
+    ).scalar_one_or_none()
+    statement = (
+        select(CarbonIntensityPoint)
+        .where(*where, CarbonIntensityPoint.time >= (first or start))
+        .where(CarbonIntensityPoint.time <= end)
+        .order_by(CarbonIntensityPoint.time, CarbonIntensityPoint.issued_at)
+    )
+    latest = {row.time: row for row in session.execute(statement).scalars()}
+    return sorted(_with_steps(list(latest.values())), key=lambda p: p.time)

@@ -26,18 +26,16 @@ from __future__ import annotations
 
 from slurm_carbon.store.reports.jobs import JobRow, foreign_jobs, iter_jobs
 from slurm_carbon.store.reports.query import GroupBy, JobSelector, ReportQuery
-from slurm_carbon.store.reports.timeline import CiRecord, TimelinePoint, ci_series, job_timeline
+from slurm_carbon.store.reports.timeline import TimelinePoint, job_timeline
 from slurm_carbon.store.reports.totals import GroupTotals, totals
 
 __all__ = [
-    "CiRecord",
     "GroupBy",
     "GroupTotals",
     "JobRow",
     "JobSelector",
     "ReportQuery",
     "TimelinePoint",
-    "ci_series",
     "foreign_jobs",
     "iter_jobs",
     "job_timeline",

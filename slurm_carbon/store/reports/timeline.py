@@ -1,4 +1,4 @@
-"""A job's energy over time with the carbon intensity then in force, and stored CI series.
+"""A job's energy over time with the carbon intensity then in force.
 
 Units: energy in joules at the devices; carbon intensity in gCO2e/kWh; times
 are aware UTC datetimes.
@@ -17,7 +17,7 @@ from slurm_carbon.store.models import CarbonIntensityPoint, Device, EnergyInterv
 from slurm_carbon.store.reports.jobs import JobRow
 from slurm_carbon.vocabulary import CiKind
 
-__all__ = ["CiRecord", "TimelinePoint", "ci_series", "job_timeline"]
+__all__ = ["TimelinePoint", "job_timeline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,19 +34,6 @@ class TimelinePoint:
     cpu_energy_j: float
     dram_energy_j: float
     ci_g_per_kwh: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class CiRecord:
-    """One stored carbon-intensity point. Units: ``ci_g_per_kwh`` in gCO2e/kWh."""
-
-    region: str
-    source: str
-    time: datetime
-    ci_g_per_kwh: float
-    kind: str
-    signal: str
-    issued_at: datetime
 
 
 def job_timeline(session: Session, row: JobRow) -> list[TimelinePoint]:
@@ -119,39 +106,3 @@ def _ci_points(
 
 def _value(member: Any) -> str:
     return str(getattr(member, "value", member))
-
-
-def ci_series(
-    session: Session, region: str, source: str, start: datetime, end: datetime
-) -> list[CiRecord]:
-    """Actual CI points of a region and source from the last one at or before ``start`` to ``end``.
-
-    Oldest first; for a time with several issues, the latest issue only.
-    """
-    where = (
-        CarbonIntensityPoint.region == region,
-        CarbonIntensityPoint.source == source,
-        CarbonIntensityPoint.kind == CiKind.ACTUAL,
-    )
-    first = session.execute(
-        select(func.max(CarbonIntensityPoint.time)).where(
-            *where, CarbonIntensityPoint.time <= start
-        )
-    ).scalar_one_or_none()
-    statement = (
-        select(
-            CarbonIntensityPoint.time,
-            CarbonIntensityPoint.ci_g_per_kwh,
-            CarbonIntensityPoint.signal,
-            CarbonIntensityPoint.issued_at,
-        )
-        .where(*where, CarbonIntensityPoint.time >= (first or start))
-        .where(CarbonIntensityPoint.time <= end)
-        .order_by(CarbonIntensityPoint.time, CarbonIntensityPoint.issued_at)
-    )
-    latest: dict[datetime, CiRecord] = {}
-    for time, value, signal, issued_at in session.execute(statement):
-        latest[time] = CiRecord(
-            region, source, time, float(value), CiKind.ACTUAL.value, _value(signal), issued_at
-        )
-    return list(latest.values())

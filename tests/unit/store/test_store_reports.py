@@ -21,11 +21,11 @@ from slurm_carbon.store import (
     upsert_job,
 )
 from slurm_carbon.store.figures import JobFigures
+from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import (
     JobRow,
     JobSelector,
     ReportQuery,
-    ci_series,
     foreign_jobs,
     iter_jobs,
     job_timeline,
@@ -271,9 +271,9 @@ def test_timeline_and_ci_series(session: Session) -> None:
 
     assert [(p.gpu_energy_j, p.dram_energy_j) for p in timeline] == [(100.0, 10.0)] * 2
     assert [p.ci_g_per_kwh for p in timeline] == [60.0, 70.0]  # the latest issue wins
-    assert [(r.time - T0, r.ci_g_per_kwh) for r in series] == [
-        (timedelta(minutes=-10), 60.0),
-        (timedelta(minutes=20), 70.0),
+    assert [(r.time - T0, r.ci_g_per_kwh, r.step_s) for r in series] == [
+        (timedelta(minutes=-10), 60.0, 1800),  # until the next point
+        (timedelta(minutes=20), 70.0, 1800),  # the last lasts as the one before
     ]
     assert len(intervals) == 4
     assert {(r.kind, r.device_model) for r in intervals} == {("gpu", "A100"), ("dram", None)}
