@@ -24,34 +24,18 @@ from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store.results import StoredInterval
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
+from tests.builders import slurm_job
 
 T0 = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
 SE_ANNUAL = 41.0
-BASE = SlurmJob(
-    cluster="sclocal",
-    job_id="364",
-    job_id_raw=364,
-    array_job_id=None,
-    array_task_id=None,
+BASE = slurm_job(
+    364,
     name="train",
-    user="root",
-    uid=0,
-    account="root",
-    partition="debug",
-    state="COMPLETED",
-    exit_code="0:0",
-    submit_time=T0,
     start_time=T0,
     end_time=T0 + timedelta(minutes=5),
-    elapsed_s=300,
-    alloc_cpus=2,
-    req_tres="cpu=2,gres/gpu=2",
-    alloc_tres="cpu=2,gres/gpu=2",
     req_gpus=2,
     alloc_gpus=2,
     node_list="localhost",
-    comment="",
-    admin_comment="",
 )
 
 
