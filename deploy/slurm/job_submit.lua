@@ -9,8 +9,12 @@ escape, DEL) is refused on submit and on modify, with a one-line message
 sbatch/scontrol show to the user: such bytes serve no purpose in a comment but
 to forge fields or lines where Slurm's tools print it.
 
-A later change parses "carbon_budget=<mass>" from the comment here and rejects a
-bad value the same way (slurm.log_user + slurm.ERROR).
+It also checks the budget words of the comment, "carbon_budget=5kg" (units g,
+kg, t; at most 1000 t CO2e) and "energy_budget=12kWh" (units Wh, kWh, MWh; at
+most 10 GWh), and refuses a malformed, zero, negative, too large or repeated
+one the same way. The grammar, bounds and messages are those of
+slurm_carbon/accounting/budget.py (read its docstring): one table of cases runs
+against both, so the service reads a budget exactly as this check accepted it.
 --]]
 
 -- Lua's %c: the ASCII control characters, bytes 0-31 and 127.
@@ -44,16 +48,108 @@ local function refuse_control(comment)
    return slurm.ERROR
 end
 
+-- Words are separated by these bytes (the Python parser's _SEPARATORS).
+local WORD = "[^ \t\n\v\f\r,;]+"
+
+-- key, units (base units per unit, and their order in messages), example, limit.
+local KINDS = {
+   {key = "carbon_budget", units = {g = 1, kg = 1e3, t = 1e6}, unit_list = "g, kg, t",
+    example = "carbon_budget=5kg", limit = 1e9, limit_text = "1000 t"},
+   {key = "energy_budget", units = {Wh = 1, kWh = 1e3, MWh = 1e6}, unit_list = "Wh, kWh, MWh",
+    example = "energy_budget=12kWh", limit = 1e10, limit_text = "10 GWh"},
+}
+
+local function bad(word, kind, reason)
+   return string.format('bad budget "%s": %s; write e.g. %s (units %s; more than 0, at most %s)',
+                        word, reason, kind.example, kind.unit_list, kind.limit_text)
+end
+
+-- The number at the start of text (sign, digits, decimals, exponent) and the rest.
+local function split_number(text)
+   local sign, int, rest = string.match(text, "^([+-]?)([0-9]*)(.*)$")
+   local frac = ""
+   if string.sub(rest, 1, 1) == "." then
+      frac, rest = string.match(rest, "^(%.[0-9]*)(.*)$")
+   end
+   local exp, after = string.match(rest, "^([eE][+-]?[0-9]+)(.*)$")
+   if exp == nil then
+      exp, after = "", rest
+   end
+   return sign .. int .. frac .. exp, int .. frac, after
+end
+
+-- The budget one word gives in the kind's base unit (g, Wh), or nil and the message.
+local function budget_value(word, kind)
+   local prefix = kind.key .. "="
+   if string.lower(string.sub(word, 1, #prefix)) ~= prefix then
+      return nil, bad(word, kind, "not " .. kind.key .. "=<number><unit>")
+   end
+   local number, mantissa, unit = split_number(string.sub(word, #prefix + 1))
+   if string.find(mantissa, "[0-9]") == nil then
+      return nil, bad(word, kind, "no number")
+   end
+   if unit == "" then
+      return nil, bad(word, kind, "no unit")
+   end
+   local factor = kind.units[unit]
+   if factor == nil then
+      return nil, bad(word, kind, 'unknown unit "' .. unit .. '"')
+   end
+   local value = tonumber(number) * factor
+   if not (value > 0) then
+      return nil, bad(word, kind, "not more than zero")
+   end
+   if not (value <= kind.limit) then
+      return nil, bad(word, kind, "more than " .. kind.limit_text)
+   end
+   return value, nil
+end
+
+-- The budgets of a comment, {carbon_budget = g, energy_budget = Wh}, or nil and the message.
+function slurm_carbon_budgets(comment)
+   local found = {}
+   for word in string.gmatch(comment or "", WORD) do
+      local lowered = string.lower(word)
+      for _, kind in ipairs(KINDS) do
+         if string.sub(lowered, 1, #kind.key) == kind.key then
+            local value, message = budget_value(word, kind)
+            if value == nil then
+               return nil, message
+            end
+            if found[kind.key] ~= nil then
+               return nil, bad(word, kind, kind.key .. " given twice")
+            end
+            found[kind.key] = value
+         end
+      end
+   end
+   return found, nil
+end
+
+-- Refuses (slurm.ERROR, after telling the user why) a comment with a bad budget.
+local function refuse_budget(comment)
+   local budgets, message = slurm_carbon_budgets(comment)
+   if budgets ~= nil then
+      return nil
+   end
+   slurm.log_user("slurm_carbon: %s", message)
+   return slurm.ERROR
+end
+
+local function check(comment)
+   return refuse_control(comment) or refuse_budget(comment) or slurm.SUCCESS
+end
+
 function slurm_job_submit(job_desc, part_list, submit_uid)
    slurm.log_info("slurm_carbon: submit uid=%s comment=%s",
                   tostring(submit_uid), describe(job_desc.comment))
-   return refuse_control(job_desc.comment) or slurm.SUCCESS
+   return check(job_desc.comment)
 end
 
 function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
    slurm.log_info("slurm_carbon: modify job=%s uid=%s comment=%s",
                   tostring(job_rec.job_id), tostring(modify_uid), describe(job_desc.comment))
-   return refuse_control(job_desc.comment) or slurm.SUCCESS
+   return check(job_desc.comment)
 end
 
 slurm.log_info("slurm_carbon: job_submit.lua loaded")
