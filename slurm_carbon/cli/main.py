@@ -10,6 +10,7 @@ from slurm_carbon import __version__
 from slurm_carbon.cli.agent import agent
 from slurm_carbon.cli.db import db
 from slurm_carbon.cli.demo import demo
+from slurm_carbon.cli.evaluate import evaluate
 from slurm_carbon.cli.intensity import intensity
 from slurm_carbon.cli.report import report
 from slurm_carbon.cli.service import service, token
@@ -51,6 +52,7 @@ def cli() -> None:
 cli.add_command(agent)
 cli.add_command(db)
 cli.add_command(demo)
+cli.add_command(evaluate)
 cli.add_command(intensity)
 cli.add_command(report)
 cli.add_command(service)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from slurm_carbon import accounting as acc
-from slurm_carbon.accounting.budget import BadBudget, parse_budgets
+from slurm_carbon.accounting.budget import BadBudget, Budgets, parse_budgets
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
@@ -38,7 +38,7 @@ from slurm_carbon.store.results import (
     jobs_on_node_slots,
     save_result,
 )
-from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.units import J_PER_KWH, J_PER_WH
 from slurm_carbon.vocabulary import CiKind, EnergyMethod, Sharing
 
 __all__ = [
@@ -257,14 +257,14 @@ def _check_finite(label: str, values: JobFigures) -> None:
 def store_job(session: Session, job: SlurmJob) -> int:
     """Store what Slurm's record says of the job; return its row id (``jobs.id``).
 
-    The carbon budget is read from the comment as ``job_submit.lua`` checked it; a
-    comment it would refuse (one set before the check was installed) gives no budget.
+    The budgets are read from the comment as ``job_submit.lua`` checked it; a
+    comment it would refuse (one set before the check was installed) gives none.
     """
     try:
-        budget_co2e_g = parse_budgets(job.comment).co2e_g
+        budgets = parse_budgets(job.comment)
     except BadBudget as refused:
         logger.warning("job=%s gives no budget: %s", job.job_id, refused)
-        budget_co2e_g = None
+        budgets = Budgets()
     cluster = get_or_create_cluster(session, job.cluster)
     row = upsert_job(
         session,
@@ -282,7 +282,8 @@ def store_job(session: Session, job: SlurmJob) -> int:
         state=job.state,
         requested_gpus=job.req_gpus,
         comment=job.comment,
-        budget_co2e_g=budget_co2e_g,
+        budget_co2e_g=budgets.co2e_g,
+        budget_energy_j=None if budgets.energy_wh is None else budgets.energy_wh * J_PER_WH,
         node_list=job.node_list or None,
     )
     return row.id

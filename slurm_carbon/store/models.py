@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0006: results' CI flags and shares).
+"""The database schema as SQLAlchemy models (revision 0007: jobs' energy budget).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -167,6 +167,7 @@ class Job(Base):
         Index(None, "user_name", "end_time"),
         Index(None, "end_time"),
         CheckConstraint("budget_co2e_g >= 0", name="budget_co2e_g_nonnegative"),
+        CheckConstraint("budget_energy_j >= 0", name="budget_energy_j_nonnegative"),
         CheckConstraint("requested_gpus >= 0", name="requested_gpus_nonnegative"),
     )
 
@@ -186,6 +187,8 @@ class Job(Base):
     requested_gpus: Mapped[int] = mapped_column(default=0)
     comment: Mapped[str | None] = mapped_column(Text)
     budget_co2e_g: Mapped[float | None] = mapped_column(Float)
+    # The comment's energy_budget= (slurm_carbon.accounting.budget), in joules.
+    budget_energy_j: Mapped[float | None] = mapped_column(Float)
     # Slurm's compressed host list (gpu[01-03]); None: not known yet.
     node_list: Mapped[str | None] = mapped_column(Text)
 

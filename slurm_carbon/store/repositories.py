@@ -125,6 +125,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     requested_gpus: int | None = None,
     comment: str | None = None,
     budget_co2e_g: float | None = None,
+    budget_energy_j: float | None = None,
     node_list: str | None = None,
 ) -> Job:
     """Insert the job, or update the stored one with every field given (not None).
@@ -148,6 +149,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
             "requested_gpus": requested_gpus,
             "comment": comment,
             "budget_co2e_g": budget_co2e_g,
+            "budget_energy_j": budget_energy_j,
             "node_list": node_list,
         }.items()
         if value is not None

@@ -150,6 +150,27 @@ INTENSITY = [
     case("intensity-annual-escape", "intensity", "annual", ESC, names=r"\x1b"),
 ]  # fmt: skip
 S = ("--dir", "{tmp}/sim")
+F = ("evaluate", "forecast", "--trace")
+EVALUATE_FORECAST = [
+    case("evaluate-forecast-trace-missing", *F, "{tmp}/nope.csv", names="nope.csv"),
+    case("evaluate-forecast-trace-directory", *F, "{tmp}", names="--trace"),
+    case("evaluate-forecast-trace-fifo", *F, "{tmp}/fifo", names="fifo"),
+    case("evaluate-forecast-trace-nul", *F, "a\x00", names=r"a\x00"),
+    case("evaluate-forecast-trace-field", *F, "{tmp}/longfield.csv", names="longfield.csv"),
+    case("evaluate-forecast-trace-toml", *F, "{tmp}/large.toml", names="large.toml"),
+    case("evaluate-forecast-horizons-huge", *F, "{tmp}/longfield.csv", "--horizons", HUGE,
+         names="--horizons"),
+    case("evaluate-forecast-horizons-empty", *F, "{tmp}/longfield.csv", "--horizons", "",
+         names="--horizons"),
+    case("evaluate-forecast-horizons-escape", *F, "{tmp}/longfield.csv", "--horizons", ESC,
+         names="--horizons"),
+    case("evaluate-forecast-horizons-negative", *F, "{tmp}/longfield.csv", "--horizons", "-1h",
+         names="--horizons"),
+    case("evaluate-forecast-warmup-nan", *F, "{tmp}/longfield.csv", "--warmup", "nan",
+         names="--warmup"),
+    case("evaluate-forecast-warmup-huge", *F, "{tmp}/longfield.csv", "--warmup", HUGE,
+         names="--warmup"),
+]  # fmt: skip
 SIM = [
     case("sim-init-gpus-huge", "sim", "init", "--dir", "{tmp}/s2", "--gpus", "100000000",
          names="--gpus"),
@@ -268,6 +289,7 @@ CATALOGUE = [
     *REPORT_OTHER,
     *TOKENS,
     *INTENSITY,
+    *EVALUATE_FORECAST,
     *SIM,
     *SET_CAP,
     *AGENT_RUN,

@@ -1,0 +1,21 @@
+"""``slurm-carbon evaluate``: the project's own benchmarks of its forecasts.
+
+Each subcommand replays data (a carbon-intensity trace, a GPU power profile)
+with a rolling origin and prints error tables, as JSON with ``--json``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from slurm_carbon.cli.evaluate_forecast import forecast_command
+
+__all__ = ["evaluate"]
+
+
+@click.group()
+def evaluate() -> None:
+    """Score the forecasts against data (carbon intensity, job energy)."""
+
+
+evaluate.add_command(forecast_command)

@@ -1,0 +1,189 @@
+"""``slurm-carbon evaluate forecast``: the carbon-intensity forecasters scored on a trace.
+
+Rolling origin: from every step after the warm-up, each method forecasts each
+horizon from the values up to that step only, and is scored by MAPE against
+the trace's value at the target (targets of zero are left out: a relative
+error needs a base).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from slurm_carbon.errors import ConfigError
+from slurm_carbon.forecast import DEFAULT_METHOD, METHODS, backtest, history_steps
+from slurm_carbon.intensity.trace import read_trace
+from slurm_carbon.text import escape_control
+from slurm_carbon.vocabulary import CiSignal
+
+__all__ = ["ALLOWED_STEPS_S", "MAX_HORIZON_S", "forecast_command"]
+
+#: The steps a trace may have: 15 min, 30 min, 1 h.
+ALLOWED_STEPS_S = (900, 1800, 3600)
+#: The longest horizon scored: two days, the furthest any provider forecasts (UK fw48h).
+MAX_HORIZON_S = 2 * 86_400
+#: The longest warm-up: ten years, far beyond any trace this reads.
+MAX_WARMUP_S = 3650 * 86_400
+#: The most horizons in one run.
+MAX_HORIZONS = 20
+_UNITS_S = {"m": 60, "h": 3600, "d": 86_400}
+_DURATION = re.compile(r"([0-9]{1,6})([mhd])")
+
+
+def _seconds(text: str) -> int | None:
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(match[1]) * _UNITS_S[match[2]]
+
+
+def _label(seconds: int) -> str:
+    if seconds % 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h"
+
+
+def _trace(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+    # Only a regular file: a FIFO or a device would block the read or never end.
+    # (A string, not click.Path, which stats the name and fails on a NUL.)
+    path = Path(value)
+    if "\x00" in value or not path.is_file():
+        raise click.BadParameter(f"{escape_control(value)} is not a regular file")
+    return path
+
+
+def _horizons(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
+    words = value.split(",")
+    if len(words) > MAX_HORIZONS:
+        raise click.BadParameter(f"more than {MAX_HORIZONS} horizons")
+    seconds: list[int] = []
+    for word in words:
+        given = _seconds(word)
+        if given is None or not 0 < given <= MAX_HORIZON_S:
+            raise click.BadParameter(
+                f"{escape_control(word)!r} is not a horizon from 1m to {_label(MAX_HORIZON_S)}"
+                " (e.g. 30m, 1h, 24h)"
+            )
+        if given in seconds:
+            raise click.BadParameter(f"horizon {escape_control(word)!r} is given twice")
+        seconds.append(given)
+    return seconds
+
+
+def _warmup(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
+    given = _seconds(value)
+    if given is None or given > MAX_WARMUP_S:
+        raise click.BadParameter(f"{escape_control(value)!r} is not a duration such as 7d or 336h")
+    return given
+
+
+def _data_lines(path: Path) -> list[int] | None:
+    """The line number of each data row of a CSV file (blank lines skipped), if it is one."""
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    numbers = [number for number, line in enumerate(lines, 1) if line.strip()]
+    return numbers[1:]
+
+
+def _refuse_gaps(path: Path, times_s: list[float], step_s: int) -> None:
+    if step_s not in ALLOWED_STEPS_S:
+        raise ConfigError(f"{path}: a step of {step_s} s is not 15 min, 30 min or 1 h")
+    for index, (before, after) in enumerate(itertools.pairwise(times_s), 1):
+        if after - before != step_s:
+            lines = _data_lines(path)
+            where = (
+                f"line {lines[index]}"
+                if lines is not None and index < len(lines)
+                else f"row {index + 1}"
+            )
+            raise ConfigError(
+                f"{path}, {where}: {after - before:g} s after the previous row, not the"
+                f" trace's step of {step_s} s (a gap or a repeated time)"
+            )
+
+
+def _table(mape: dict[str, dict[str, float]], points: dict[str, int]) -> str:
+    labels = list(points)
+    width = max(len(method) for method in mape) + 2
+    head = "method".ljust(width) + "".join(label.rjust(9) for label in labels)
+    rows = [
+        (method + (" *" if method == DEFAULT_METHOD else "")).ljust(width)
+        + "".join(f"{scores[label]:8.2f}%" for label in labels)
+        for method, scores in mape.items()
+    ]
+    count = "points".ljust(width) + "".join(f"{points[label]:9d}" for label in labels)
+    return "\n".join(["MAPE by horizon (* the service's method)", head, *rows, count])
+
+
+@click.command("forecast")
+@click.option(
+    "--trace",
+    "trace_file",
+    required=True,
+    callback=_trace,
+    help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
+)
+@click.option(
+    "--horizons",
+    default="1h,6h,24h",
+    show_default=True,
+    callback=_horizons,
+    help="Comma-separated horizons, e.g. 30m,1h,6h,24h (at most 48h).",
+)
+@click.option(
+    "--warmup",
+    default="7d",
+    show_default=True,
+    callback=_warmup,
+    help="History before the first forecast (at least 7d: the methods need a week).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def forecast_command(trace_file: Path, horizons: list[int], warmup: int, as_json: bool) -> None:
+    """Score each carbon-intensity forecaster on a trace by MAPE, with a rolling origin."""
+    try:
+        trace = read_trace(trace_file, region="trace", source="trace", signal=CiSignal.AVERAGE)
+        times_s = [point.time.timestamp() for point in trace.points]
+        _refuse_gaps(trace_file, times_s, trace.step_s)
+    except ConfigError as err:
+        raise click.ClickException(escape_control(str(err))) from None
+    step_s = trace.step_s
+    if warmup % step_s or warmup < history_steps(step_s) * step_s:
+        raise click.BadParameter(
+            f"{_label(warmup)}: the warm-up must be at least 7d and a multiple of the trace's"
+            f" step ({step_s} s)",
+            param_hint="'--warmup'",
+        )
+    if not as_json:
+        click.echo(f"{escape_control(trace_file.name)}: {trace.columns.describe()}", err=True)
+    values = [point.ci_g_per_kwh for point in trace.points]
+    mape: dict[str, dict[str, float]] = {method: {} for method in METHODS}
+    points: dict[str, int] = {}
+    for seconds in horizons:
+        label = _label(seconds)
+        if seconds % step_s:
+            raise click.BadParameter(
+                f"{label} is not a multiple of the trace's step ({step_s} s)",
+                param_hint="'--horizons'",
+            )
+        if not as_json:
+            click.echo(f"{escape_control(trace_file.name)}: forecasting {label} ahead", err=True)
+        try:
+            scored = backtest(values, step_s, seconds // step_s, warmup // step_s)
+        except ValueError as err:
+            raise click.ClickException(f"{escape_control(trace_file.name)}: {err}") from None
+        for method, error in scored.mape().items():
+            mape[method][label] = round(error, 3)
+        points[label] = scored.points
+    if as_json:
+        json.dump({"default": DEFAULT_METHOD, "methods": mape, "points": points}, sys.stdout)
+        click.echo()
+    else:
+        click.echo(_table(mape, points))
