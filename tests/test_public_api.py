@@ -56,9 +56,9 @@ PUBLIC: dict[str, list[str] | None] = {
         "parse_config",
     ],
     "slurm_carbon.forecast": [
+        "Backtest",
         "DEFAULT_METHOD",
         "METHODS",
-        "Backtest",
         "backtest",
         "forecast",
         "history_steps",

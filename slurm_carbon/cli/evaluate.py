@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from slurm_carbon.cli.evaluate_energy import job_energy
 from slurm_carbon.cli.evaluate_forecast import forecast_command
 
 __all__ = ["evaluate"]
@@ -19,3 +20,4 @@ def evaluate() -> None:
 
 
 evaluate.add_command(forecast_command)
+evaluate.add_command(job_energy)

@@ -282,6 +282,23 @@ DB = [
     case("db-upgrade-revision-nul", "db", "upgrade", *D, "--revision", "\x00", names="revision"),
     case("db-upgrade-url-proc", "db", "upgrade", "--url", "sqlite:////proc/x/y.db", names="/proc"),
 ]
+J = ("evaluate", "job-energy")
+EVALUATE_JOB_ENERGY = [
+    case("evaluate-job-energy-profile-missing", *J, "--profile", "{tmp}/nope.csv",
+         names="nope.csv"),
+    case("evaluate-job-energy-profile-directory", *J, "--profile", "{tmp}",
+         names="not a regular file"),
+    case("evaluate-job-energy-profile-fifo", *J, "--profile", "{tmp}/fifo", names="fifo"),
+    case("evaluate-job-energy-profile-field", *J, "--profile", "{tmp}/longfield.csv",
+         names="longfield.csv"),
+    case("evaluate-job-energy-profile-nul", *J, "--profile", "a\x00", names=r"a\x00"),
+    case("evaluate-job-energy-jobs-zero", *J, "--profile", "{tmp}/fifo", "--jobs", "0",
+         names="--jobs"),
+    case("evaluate-job-energy-jobs-huge", *J, "--profile", "{tmp}/fifo", "--jobs", HUGE,
+         names="--jobs"),
+    case("evaluate-job-energy-seed-negative", *J, "--profile", "{tmp}/fifo", "--seed", "-1",
+         names="--seed"),
+]  # fmt: skip
 CATALOGUE = [
     *REPORT_TIMES,
     *REPORT_JOBS,
@@ -297,6 +314,7 @@ CATALOGUE = [
     *SERVICE,
     *DEMO,
     *DB,
+    *EVALUATE_JOB_ENERGY,
 ]
 
 
