@@ -1,7 +1,14 @@
-"""Pure forecasters: carbon intensity ahead (:mod:`.intensity`); no I/O."""
+"""Pure forecasters, no I/O: carbon intensity ahead, a running job's remaining energy."""
 
 from __future__ import annotations
 
+from slurm_carbon.forecast.energy import (
+    CapChange,
+    EnergyForecast,
+    MeasuredPeriod,
+    baseline_remaining_j,
+    forecast_remaining,
+)
 from slurm_carbon.forecast.intensity import (
     DEFAULT_METHOD,
     METHODS,
@@ -11,4 +18,16 @@ from slurm_carbon.forecast.intensity import (
     history_steps,
 )
 
-__all__ = ["DEFAULT_METHOD", "METHODS", "Backtest", "backtest", "forecast", "history_steps"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "Backtest",
+    "CapChange",
+    "EnergyForecast",
+    "MeasuredPeriod",
+    "backtest",
+    "baseline_remaining_j",
+    "forecast",
+    "forecast_remaining",
+    "history_steps",
+]
