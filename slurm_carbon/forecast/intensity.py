@@ -10,18 +10,20 @@ Methods (:data:`METHODS`):
 - ``persistence``: the value at the origin.
 - ``seasonal_naive``: the value at the same time of day one day before the
   target (``k`` days before, the fewest that lie at or before the origin).
-- ``blend`` (:data:`DEFAULT_METHOD`): one linear model per horizon over eight
+- ``blend`` (:data:`DEFAULT_METHOD`): one linear model per horizon over nine
   features of the history (the level now and one step before, the value at the
   origin's time yesterday, the target's time yesterday and last week, the mean
-  of the target's time of day over the last seven days, the last day's and the
-  last week's means), refitted at every origin by ridge-regularised least
-  squares on the last :data:`FIT_WINDOW_DAYS` days of forecasts whose targets
+  of the target's time of day over the last seven days (daily profile) and of
+  its time and weekday over the last :data:`WEEKLY_PROFILE_WEEKS` weeks (weekly
+  profile), the last day's and the last week's means), refitted at every
+  origin by ridge-regularised least squares on the last :data:`FIT_WINDOW_DAYS` days of forecasts whose targets
   are known by then. Rows are weighted by the inverse square of their
   target (squared *relative* error), then reweighted twice by the inverse of
   each row's out-of-sample relative error (iteratively reweighted least
   squares towards the absolute relative error that MAPE scores). A light ridge
-  towards persistence (:data:`PRIOR_DAYS`) keeps the fit defined on a short
-  history, where it gives persistence.
+  (:data:`PRIOR_DAYS`) towards a prior, persistence fading into the daily
+  profile as the horizon grows (:data:`PRIOR_HALF_LIFE_H`), keeps the fit
+  defined on a short history, where it gives that prior.
 
 Units: gCO2e/kWh for values; seconds for ``step_s``; steps of the series for
 horizons and origins::
@@ -66,12 +68,12 @@ WEEKLY_PROFILE_WEEKS = 4
 #: Days of past forecasts (rows whose targets are known at the origin) the blend
 #: is fitted on: eight weeks follow the seasons while holding each weekday eight times.
 FIT_WINDOW_DAYS = 56
-#: Weight of the prior (persistence) in the ridge fit, in days of rows: enough to
-#: make the fit defined with no rows (it is then persistence), too little to pull
+#: Weight of the prior (see :func:`_prior`) in the ridge fit, in days of rows: enough
+#: to make the fit defined with no rows (it is then the prior), too little to pull
 #: a fit over a full window away from the data (a strong ridge would shrink the
 #: small differences between the collinear features, which carry the skill).
 PRIOR_DAYS = 0.1
-#: The prior's weights over the features (see :func:`_features`): the level at the origin.
+# How many features :func:`_features` gives.
 _FEATURES = 9
 #: Hours ahead at which the prior weighs persistence and the daily profile equally.
 PRIOR_HALF_LIFE_H = 3.0
