@@ -11,19 +11,20 @@ Methods (:data:`METHODS`):
 - ``seasonal_naive``: the value at the same time of day one day before the
   target (``k`` days before, the fewest that lie at or before the origin).
 - ``blend`` (:data:`DEFAULT_METHOD`): one linear model per horizon over nine
-  features of the history (the level now and one step before, the value at the
-  origin's time yesterday, the target's time yesterday and last week, the mean
-  of the target's time of day over the last seven days (daily profile) and of
-  its time and weekday over the last :data:`WEEKLY_PROFILE_WEEKS` weeks (weekly
-  profile), the last day's and the last week's means), refitted at every
-  origin by ridge-regularised least squares on the last :data:`FIT_WINDOW_DAYS` days of forecasts whose targets
-  are known by then. Rows are weighted by the inverse square of their
-  target (squared *relative* error), then reweighted twice by the inverse of
-  each row's out-of-sample relative error (iteratively reweighted least
-  squares towards the absolute relative error that MAPE scores). A light ridge
-  (:data:`PRIOR_DAYS`) towards a prior, persistence fading into the daily
-  profile as the horizon grows (:data:`PRIOR_HALF_LIFE_H`), keeps the fit
-  defined on a short history, where it gives that prior.
+  features of the history (the level now and one step before, the value at
+  the origin's time yesterday, the target's time yesterday and last week, the
+  mean of the target's time of day over the last seven days (daily profile)
+  and of its time and weekday over the last :data:`WEEKLY_PROFILE_WEEKS` weeks
+  (weekly profile), the last day's and the last week's means), refitted at
+  every origin by ridge-regularised least squares on the last
+  :data:`FIT_WINDOW_DAYS` days of forecasts whose targets are known by then.
+  Rows are weighted by the inverse square of their target (squared *relative*
+  error), then reweighted twice by the inverse of each row's out-of-sample
+  relative error (iteratively reweighted least squares towards the absolute
+  relative error that MAPE scores). A light ridge (:data:`PRIOR_DAYS`) towards
+  a prior, persistence fading into the daily profile as the horizon grows
+  (:data:`PRIOR_HALF_LIFE_H`), keeps the fit defined on a short history, where
+  it gives that prior.
 
 Units: gCO2e/kWh for values; seconds for ``step_s``; steps of the series for
 horizons and origins::
