@@ -34,7 +34,7 @@ from slurm_carbon.intensity.embedded import EmbeddedAnnual
 from slurm_carbon.intensity.replay import replay_shift, replayed, synthetic_daily
 from slurm_carbon.intensity.trace import TraceColumns
 from slurm_carbon.service.fallback import annual_fallbacks
-from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob
+from slurm_carbon.slurm import CommandLineSlurm, JobQuery, SlurmJob, SubprocessRunner
 from slurm_carbon.store import (
     issue_token,
     make_engine,
@@ -145,7 +145,7 @@ def _run(  # noqa: PLR0913 - the options, passed on
     try:
         factory = session_factory(engine)
         save_points(factory, points)
-        slurm = CommandLineSlurm()
+        slurm = CommandLineSlurm(SubprocessRunner(env=os.environ))
         cluster = slurm.cluster_name()
         node = socket.gethostname().split(".")[0]
         with transaction(factory) as session:

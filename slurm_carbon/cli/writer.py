@@ -30,7 +30,7 @@ from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
-from slurm_carbon.slurm import CommandLineSlurm
+from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
 from slurm_carbon.store import make_engine, session_factory
 from slurm_carbon.store.intensity import stored_actuals
 
@@ -120,7 +120,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     factory = session_factory(engine)
     job_writer = Writer(
         factory,
-        CommandLineSlurm(),
+        CommandLineSlurm(SubprocessRunner(env=os.environ)),
         settings.site,
         BestSeries(stored_actuals(factory), settings.live),
         spool=spool,

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
 from slurm_carbon.slurm.base import JobQuery, SlurmJob
-from slurm_carbon.slurm.runner import CommandResult, CommandRunner, SubprocessRunner
+from slurm_carbon.slurm.runner import CommandResult, CommandRunner
 from slurm_carbon.text import escape_control
 
 __all__ = ["SACCT_FIELDS", "CommandLineSlurm", "parse_sacct"]
@@ -168,9 +168,9 @@ def _failure(result: CommandResult, command: str) -> str:
 class CommandLineSlurm:
     """A :class:`~slurm_carbon.slurm.base.SlurmClient` over Slurm's command-line tools."""
 
-    def __init__(self, runner: CommandRunner | None = None) -> None:
-        """Use ``runner`` to run the commands (default: :class:`SubprocessRunner`)."""
-        self._run = runner if runner is not None else SubprocessRunner()
+    def __init__(self, runner: CommandRunner) -> None:
+        """Use ``runner`` to run the commands (:class:`SubprocessRunner` for real ones)."""
+        self._run = runner
 
     def jobs(self, query: JobQuery) -> list[SlurmJob]:
         """Return the job allocations matching ``query``, as sacct lists them."""

@@ -7,7 +7,6 @@ tests use :class:`RecordedRunner`.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,20 +39,18 @@ class SubprocessRunner:
     """Runs commands with :mod:`subprocess`.
 
     Attributes:
-        env: The base environment of every command (``None``: this process's).
+        env: The base environment of every command; the entry point passes its
+            own (``os.environ``), tests a cluster's.
         timeout_s: Seconds a command may take before it is reported as hung.
             Units: seconds.
     """
 
-    env: Mapping[str, str] | None = None
+    env: Mapping[str, str]
     timeout_s: float = 60.0
 
     def __call__(self, argv: Sequence[str], *, extra_env: Mapping[str, str]) -> CommandResult:
         """Run ``argv``; raise :class:`SlurmCommandNotFound` if it is not installed."""
-        env: dict[str, str] | None = None
-        if self.env is not None or extra_env:
-            env = dict(os.environ if self.env is None else self.env)
-            env.update(extra_env)
+        env = {**self.env, **extra_env}
         try:
             proc = subprocess.run(
                 list(argv),
