@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +30,8 @@ ROOT = Caller("root", now=NOW)
 ALICE = Caller("alice", frozenset({"alice", "users"}), now=NOW)
 EVERYTHING = ["-S", "2024-01-01"]
 
+pytestmark = pytest.mark.usefixtures("local_time_utc")
+
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -46,16 +46,6 @@ def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         seed(session)
     engine.dispose()
     return url
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Local time is UTC, so that the times shown are the stored ones."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def run(url: str, *args: str, caller: Caller = ROOT, config: Path | None = None) -> Result:

@@ -8,8 +8,7 @@ show the stored result's figures, not a recomputation that forgets any of it.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,10 +25,7 @@ from slurm_carbon.store import make_engine, session_factory, transaction, upgrad
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.intensity import add_ci_points, stored_actuals
 from slurm_carbon.units import format_co2e
-from slurm_carbon.vocabulary import CiKind, CiSignal
-from slurm_carbon.vocabulary import DeviceKind as StoredKind
-from slurm_carbon.vocabulary import EnergyMethod as StoredMethod
-from slurm_carbon.vocabulary import Sharing as StoredSharing
+from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import slurm_job
 
 T0 = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
@@ -68,32 +64,23 @@ def _interval(hour: int, energy_j: float) -> ReportedInterval:
     start = T0 + timedelta(hours=hour, minutes=10)
     return ReportedInterval(
         41,
-        ReportedDevice("GPU-1", StoredKind.GPU, "A40", 0),
+        ReportedDevice("GPU-1", DeviceKind.GPU, "A40", 0),
         start,
         start + timedelta(minutes=30),
         energy_j,
-        StoredMethod.COUNTER,
-        StoredSharing.EXCLUSIVE,
+        EnergyMethod.COUNTER,
+        Sharing.EXCLUSIVE,
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'detail.db'}"
-    else:
-        url = str(request.getfixturevalue("postgres_databases").create("detail"))
+pytestmark = pytest.mark.usefixtures("local_time_utc")
+
+
+@pytest.fixture
+def url(empty_db: Callable[[str], str]) -> str:
+    url = empty_db("detail")
     upgrade(url)
     return url
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def _settle(url: str, site_file: Path) -> float:
