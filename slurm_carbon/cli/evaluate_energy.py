@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from pathlib import Path
@@ -16,16 +15,12 @@ from slurm_carbon.forecast.energy_eval import (
     checkpoint_name,
     evaluate_job_energy,
 )
-from slurm_carbon.sensors.profiles import PowerProfile, ProfilePoint, load_zeus_profile
+from slurm_carbon.sensors.profiles import load_profile
 
-__all__ = ["MAX_JOBS", "MAX_PROFILE_BYTES", "job_energy"]
+__all__ = ["MAX_JOBS", "job_energy"]
 
 #: Most simulated jobs per scenario (each takes about 2 ms per checkpoint).
 MAX_JOBS = 10_000
-#: Largest profile file read (Zeus's biggest summary is 40 kB). Units: bytes.
-MAX_PROFILE_BYTES = 10_000_000
-#: Header of the plain profile CSV.
-PLAIN_COLUMNS = ("power_limit_w", "throughput", "power_w")
 
 
 @click.command("job-energy")
@@ -33,7 +28,7 @@ PLAIN_COLUMNS = ("power_limit_w", "throughput", "power_w")
     "--profile",
     "path",
     required=True,
-    type=str,  # click.Path's stat raises on a NUL; _load refuses what is not a file
+    type=str,  # click.Path's stat raises on a NUL; load_profile refuses what is not a file
     help="power_limit_w,throughput,power_w CSV, or Zeus's summary_power_<gpu>.csv.",
 )
 @click.option(
@@ -54,7 +49,7 @@ PLAIN_COLUMNS = ("power_limit_w", "throughput", "power_w")
 def job_energy(path: str, workload: str, jobs: int, seed: int, as_json: bool) -> None:
     """Remaining-energy MAPE of our forecast and Carbontracker's, with and without cap changes."""
     try:
-        profile = _load(Path(path), workload)
+        profile = load_profile(Path(path), workload)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     result = evaluate_job_energy(profile, jobs=jobs, seed=seed)
@@ -71,51 +66,3 @@ def job_energy(path: str, workload: str, jobs: int, seed: int, as_json: bool) ->
         cells = "".join(f"{result.coverage[scenario].get(n, math.nan):>8.1f}" for n in names)
         click.echo(f"{scenario:<14}{'in 90% ':<10}{cells}")
     click.echo("MAPE of the remaining energy in percent after 10/25/50 % of the work.")
-
-
-def _load(path: Path, workload: str) -> PowerProfile:
-    """The plain CSV or a Zeus summary, by its header."""
-    try:
-        if not path.is_file():  # a FIFO would block the read
-            raise ConfigError(f"{path}: not a regular file")
-        if path.stat().st_size > MAX_PROFILE_BYTES:
-            raise ConfigError(f"{path}: larger than {MAX_PROFILE_BYTES:,} bytes")
-        with path.open(newline="") as stream:
-            header = stream.readline().strip().split(",")
-    except OSError as exc:
-        raise ConfigError(f"cannot read power profile {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not a power profile: {exc}") from exc
-    if tuple(header) != PLAIN_COLUMNS:
-        return load_zeus_profile(path, workload)
-    try:
-        return _plain(path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read power profile {path}: {exc.strerror}") from exc
-    except (csv.Error, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not a power profile: {exc}") from exc
-
-
-def _plain(path: Path) -> PowerProfile:
-    points = []
-    with path.open(newline="") as stream:
-        for line, row in enumerate(csv.reader(stream), start=1):
-            if line == 1:
-                continue
-            try:
-                limit_w, throughput, power_w = (float(value) for value in row)
-            except ValueError as exc:
-                raise ConfigError(f"{path} line {line}: expected 3 numbers: {exc}") from exc
-            if not all(math.isfinite(v) and v > 0 for v in (limit_w, throughput, power_w)):
-                raise ConfigError(f"{path} line {line}: values must be finite and > 0")
-            points.append(ProfilePoint(limit_w, power_w, throughput))
-    points.sort(key=lambda p: p.limit_w)
-    if not points:
-        raise ConfigError(f"{path}: no profile rows")
-    return PowerProfile(
-        name=path.stem,
-        model="Simulated GPU",
-        points=tuple(points),
-        idle_power_w=0.1 * points[-1].limit_w,
-        source=path.name,
-    )

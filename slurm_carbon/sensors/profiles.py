@@ -7,6 +7,9 @@ Two sources:
   ``dataset,network,batch_size,optimizer,power_limit,time_per_epoch,average_power``):
   one workload per profile, one point per measured limit, throughput
   ``1 / time_per_epoch`` epochs per second. :func:`load_zeus_profile`.
+* **Plain** — a CSV with the header ``power_limit_w,throughput,power_w``, one
+  row per limit (a profile measured some other way). :func:`load_profile` reads
+  either file, told apart by its header.
 * **Synthetic** — :func:`synthetic_profile`, used when no file is given so the
   product works without any data set. It is labelled ``"synthetic"``.
 
@@ -30,11 +33,19 @@ from typing import Any
 from slurm_carbon.errors import ConfigError
 
 __all__ = [
+    "MAX_PROFILE_BYTES",
+    "PLAIN_COLUMNS",
     "PowerProfile",
     "ProfilePoint",
+    "load_profile",
     "load_zeus_profile",
     "synthetic_profile",
 ]
+
+#: Largest profile file read (Zeus's biggest summary is 40 kB). Units: bytes.
+MAX_PROFILE_BYTES = 10_000_000
+#: Header of the plain profile CSV.
+PLAIN_COLUMNS = ("power_limit_w", "throughput", "power_w")
 
 _ZEUS_COLUMNS = {
     "dataset",
@@ -178,6 +189,59 @@ def synthetic_profile(
             f"synthetic: power=min(L, 0.9*{max_limit_w:g} W), "
             f"throughput={throughput_at_max:g}*sqrt(power/{free_w:g} W)"
         ),
+    )
+
+
+def load_profile(path: Path, workload: str) -> PowerProfile:
+    """A plain profile CSV or one workload of a Zeus summary, told apart by the header.
+
+    Raises:
+        ConfigError: Not a regular file (a FIFO would block the read), larger than
+            :data:`MAX_PROFILE_BYTES`, unreadable or malformed.
+    """
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: not a regular file")
+        if path.stat().st_size > MAX_PROFILE_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_PROFILE_BYTES:,} bytes")
+        with path.open(newline="") as stream:
+            header = stream.readline().strip().split(",")
+    except OSError as exc:
+        raise ConfigError(f"cannot read power profile {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a power profile: {exc}") from exc
+    if tuple(header) != PLAIN_COLUMNS:
+        return load_zeus_profile(path, workload)
+    try:
+        return _plain_profile(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read power profile {path}: {exc.strerror}") from exc
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not a power profile: {exc}") from exc
+
+
+def _plain_profile(path: Path) -> PowerProfile:
+    points = []
+    with path.open(newline="") as stream:
+        for line, row in enumerate(csv.reader(stream), start=1):
+            if line == 1:
+                continue
+            try:
+                limit_w, throughput, power_w = (float(value) for value in row)
+            except ValueError as exc:
+                raise ConfigError(f"{path} line {line}: expected 3 numbers: {exc}") from exc
+            if not all(math.isfinite(v) and v > 0 for v in (limit_w, throughput, power_w)):
+                raise ConfigError(f"{path} line {line}: values must be finite and > 0")
+            points.append(ProfilePoint(limit_w, power_w, throughput))
+    points.sort(key=lambda p: p.limit_w)
+    if not points:
+        raise ConfigError(f"{path}: no profile rows")
+    return PowerProfile(
+        name=path.stem,
+        model="Simulated GPU",
+        points=tuple(points),
+        idle_power_w=0.1 * points[-1].limit_w,
+        source=path.name,
     )
 
 

@@ -8,6 +8,7 @@ from slurm_carbon.errors import ConfigError
 from slurm_carbon.sensors.profiles import (
     PowerProfile,
     ProfilePoint,
+    load_profile,
     load_zeus_profile,
     synthetic_profile,
 )
@@ -91,3 +92,16 @@ def test_real_v100_resnet50_profile(shared_data: Callable[[str], Path]) -> None:
 def test_round_trips_through_dict() -> None:
     profile = synthetic_profile(50, 200, 3.0)
     assert PowerProfile.from_dict(profile.to_dict()) == profile
+
+
+def test_load_profile_tells_a_plain_csv_from_a_zeus_summary_by_its_header(tmp_path: Path) -> None:
+    plain = tmp_path / "a100.csv"
+    plain.write_text("power_limit_w,throughput,power_w\n300,2.0,280\n150,1.5,140\n")
+    profile = load_profile(plain, "ignored/here")
+    assert profile.points == (ProfilePoint(150, 140, 1.5), ProfilePoint(300, 280, 2.0))
+    assert (profile.name, profile.idle_power_w) == ("a100", 30.0)
+    zeus = tmp_path / "summary_power_x.csv"
+    zeus.write_text(HEADER + "d,n,8,sgd,200,2.0,150\n")
+    assert load_zeus_profile(zeus, "d/n") == load_profile(zeus, "d/n")
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_profile(tmp_path, "d/n")
