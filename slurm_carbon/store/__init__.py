@@ -12,7 +12,8 @@ constraints, aware UTC times, ``ON CONFLICT`` writes)::
 Nodes report with bearer tokens kept as hashes (:func:`issue_token`,
 :func:`node_for_token`, :func:`revoke_tokens`); a node's batch is written by
 :func:`ingest_batch` inside :func:`transaction`, which turns a lost database
-into :class:`~slurm_carbon.errors.StoreError`.
+into :class:`~slurm_carbon.errors.StoreError`. A running job's reported
+progress is read back with :func:`job_progress`.
 
 Schema changes are Alembic revisions in ``migrations/versions``, applied with
 :func:`upgrade` (``slurm-carbon db upgrade``).
@@ -38,11 +39,13 @@ from slurm_carbon.store.models import (
     Device,
     EnergyInterval,
     Job,
+    JobProgress,
     JobResult,
     Node,
     NodeToken,
     PueSetting,
 )
+from slurm_carbon.store.progress import ProgressPoint, job_progress
 from slurm_carbon.store.repositories import (
     NewInterval,
     add_intervals,
@@ -63,10 +66,12 @@ __all__ = [
     "Device",
     "EnergyInterval",
     "Job",
+    "JobProgress",
     "JobResult",
     "NewInterval",
     "Node",
     "NodeToken",
+    "ProgressPoint",
     "PueSetting",
     "ReportedDevice",
     "ReportedInterval",
@@ -82,6 +87,7 @@ __all__ = [
     "head_revision",
     "ingest_batch",
     "issue_token",
+    "job_progress",
     "make_engine",
     "node_for_token",
     "ping",

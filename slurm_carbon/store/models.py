@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0007: jobs' energy budget).
+"""The database schema as SQLAlchemy models (revision 0008: jobs' progress).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -50,6 +50,7 @@ __all__ = [
     "Device",
     "EnergyInterval",
     "Job",
+    "JobProgress",
     "JobResult",
     "Node",
     "NodeToken",
@@ -217,6 +218,26 @@ class EnergyInterval(Base):
     energy_j: Mapped[float] = mapped_column(Float)
     method: Mapped[EnergyMethod] = mapped_column(_enum(EnergyMethod, "method"))
     sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
+
+
+class JobProgress(Base):
+    """How far a running job said it was (``slurm_carbon.progress``), at a time.
+
+    One row per (job, time): when several nodes of a job report the same time,
+    the largest fraction is kept, so a re-sent batch changes nothing. Units:
+    ``fraction`` of the job's work done, 0..1.
+    """
+
+    __tablename__ = "job_progress"
+    __table_args__ = (
+        UniqueConstraint("job_id", "time"),
+        CheckConstraint("fraction >= 0 AND fraction <= 1", name="fraction_in_unit_range"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    time: Mapped[datetime]
+    fraction: Mapped[float] = mapped_column(Float)
 
 
 class CarbonIntensityPoint(Base):
