@@ -58,6 +58,7 @@ PUBLIC: dict[str, list[str] | None] = {
     "slurm_carbon.forecast": [
         "Backtest",
         "CapChange",
+        "CarbonForecast",
         "DEFAULT_METHOD",
         "EnergyForecast",
         "METHODS",
@@ -67,6 +68,7 @@ PUBLIC: dict[str, list[str] | None] = {
         "forecast",
         "forecast_remaining",
         "history_steps",
+        "remaining_co2e",
     ],
     "slurm_carbon.intensity": None,
     "slurm_carbon.sensors": None,

@@ -1,7 +1,8 @@
-"""Pure forecasters, no I/O: carbon intensity ahead, a running job's remaining energy."""
+"""Pure forecasters, no I/O: carbon intensity ahead, a running job's remaining energy and CO2e."""
 
 from __future__ import annotations
 
+from slurm_carbon.forecast.carbon import CarbonForecast, remaining_co2e
 from slurm_carbon.forecast.energy import (
     CapChange,
     EnergyForecast,
@@ -23,6 +24,7 @@ __all__ = [
     "METHODS",
     "Backtest",
     "CapChange",
+    "CarbonForecast",
     "EnergyForecast",
     "MeasuredPeriod",
     "backtest",
@@ -30,4 +32,5 @@ __all__ = [
     "forecast",
     "forecast_remaining",
     "history_steps",
+    "remaining_co2e",
 ]
