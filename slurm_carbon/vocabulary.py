@@ -20,8 +20,12 @@ import enum
 
 __all__ = [
     "MEASURED_DEVICE_KINDS",
+    "OWN_FORECAST_SOURCE",
+    "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
     "BudgetAction",
+    "BudgetKind",
+    "BudgetOutcome",
     "CiKind",
     "CiSignal",
     "DeviceKind",
@@ -80,6 +84,10 @@ class CiKind(enum.StrEnum):
 STORED_CI_KINDS = (CiKind.ACTUAL, CiKind.FORECAST)
 """The kinds of carbon-intensity points the store keeps."""
 
+OWN_FORECAST_SOURCE = "slurm_carbon"
+"""The source of the forecasts we make ourselves, stored as ``slurm_carbon:<method>``
+(e.g. ``slurm_carbon:blend``), as opposed to a provider's own (``uk``, ``watttime``...)."""
+
 
 class CiSignal(enum.StrEnum):
     """Which emissions a carbon-intensity figure counts."""
@@ -89,11 +97,31 @@ class CiSignal(enum.StrEnum):
 
 
 class BudgetAction(enum.StrEnum):
-    """What site policy does when a job's predicted footprint exceeds its carbon budget.
+    """What site policy does when a job's forecast total exceeds its budget.
 
     DESIGN: "budgets -> predicted total vs the job's budget -> notify / cancel by
-    site policy".
+    site policy". The site TOML's ``budgets.action`` takes these words.
     """
 
-    NOTIFY = "notify"  # tell the job's user (and the admins); the job runs on
-    CANCEL = "cancel"  # cancel the job
+    NOTIFY = "notify"  # a note in the live AdminComment and the site's command; the job runs on
+    CANCEL = "cancel"  # cancel the job (scancel)
+    NONE = "none"  # nothing is done, nothing is recorded
+
+
+STORED_BUDGET_ACTIONS = (BudgetAction.NOTIFY, BudgetAction.CANCEL)
+"""The actions the store records (``none`` is never recorded)."""
+
+
+class BudgetKind(enum.StrEnum):
+    """Which of a job's budgets its forecast exceeded."""
+
+    CO2E = "co2e"  # the comment's carbon_budget=, grams CO2e
+    ENERGY = "energy"  # the comment's energy_budget=, joules
+
+
+class BudgetOutcome(enum.StrEnum):
+    """How carrying out a budget action went."""
+
+    PENDING = "pending"  # recorded, not yet carried out (a crash in between leaves it so)
+    DONE = "done"
+    FAILED = "failed"  # e.g. scancel refused; its message is stored

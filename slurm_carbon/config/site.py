@@ -19,14 +19,20 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from slurm_carbon.accounting.pue import PueSeries
+from slurm_carbon.text import has_control
 
 __all__ = [
     "CI_SOURCES",
+    "MAX_MIN_RUNTIME_MIN",
+    "MAX_NOTIFY_ARGS",
+    "MAX_NOTIFY_ARG_CHARS",
+    "NOTIFY_PLACEHOLDERS",
     "AdminCommentPolicy",
     "AdminsConfig",
+    "BudgetPolicy",
     "BudgetsConfig",
     "CounterfactualConfig",
     "IntensityConfig",
@@ -232,14 +238,102 @@ class AdminCommentPolicy(_Model):
     foreign: Literal["append", "skip"] = "append"
 
 
-class BudgetsConfig(_Model):
-    """Per-job carbon budgets (``--comment carbon_budget=5kg``).
+MAX_MIN_RUNTIME_MIN = 7 * 24 * 60
+"""The longest ``min_runtime_min``: a week. A job must be judged while there is time
+to act, and a week is longer than most sites' longest time limit; more is a typo."""
+
+MAX_NOTIFY_ARGS = 64
+"""The most words in ``notify_command``: far more than a mail command needs."""
+
+MAX_NOTIFY_ARG_CHARS = 1024
+"""The longest word of ``notify_command``, placeholders not yet replaced."""
+
+NOTIFY_PLACEHOLDERS = ("job_id", "user", "budget", "forecast")
+"""The placeholders ``notify_command`` may hold, each written ``{name}``."""
+
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+
+BudgetActionName = Literal["notify", "cancel", "none"]
+OverBy = Literal["low", "point"]
+MinProgress = Annotated[float, Field(gt=0, le=1)]
+MinRuntimeMin = Annotated[int, Field(gt=0, le=MAX_MIN_RUNTIME_MIN)]
+
+
+def _notify_command(value: list[str] | None) -> list[str] | None:
+    """An argv list run without a shell: an absolute program, bounded words, known placeholders."""
+    if value is None:
+        return value
+    if not value:
+        raise ValueError('must name a program, e.g. ["/usr/bin/mail", "-s", "...", "{user}"]')
+    if len(value) > MAX_NOTIFY_ARGS:
+        raise ValueError(f"more than {MAX_NOTIFY_ARGS} words")
+    if not value[0].startswith("/"):
+        raise ValueError(f"the program must be an absolute path (no PATH lookup), got {value[0]!r}")
+    for index, word in enumerate(value):
+        if len(word) > MAX_NOTIFY_ARG_CHARS:
+            raise ValueError(f"word {index} is longer than {MAX_NOTIFY_ARG_CHARS} characters")
+        if has_control(word):
+            raise ValueError(f"word {index} holds a control character")
+        for name in _PLACEHOLDER.findall(word):
+            if name not in NOTIFY_PLACEHOLDERS:
+                known = ", ".join(f"{{{known}}}" for known in NOTIFY_PLACEHOLDERS)
+                raise ValueError(f"word {index}: unknown placeholder {{{name}}}; use {known}")
+    return value
+
+
+NotifyCommand = Annotated[list[str] | None, AfterValidator(_notify_command)]
+
+
+class BudgetPolicy(_Model):
+    """What happens to a job whose forecast total exceeds its budget.
 
     Attributes:
-        action: What happens when a job's predicted total exceeds its budget.
+        action: ``notify`` (a note in the live AdminComment, and ``notify_command``),
+            ``cancel`` (scancel), or ``none`` (nothing is done or recorded).
+        min_progress: The forecast is confident once the job reports this much of
+            its work done (a fraction, 0 < f <= 1)...
+        min_runtime_min: ...or once it has run this long, whichever comes first
+            (a job that reports no progress is judged by run time only). Units: minutes.
+        over_by: ``low``: act when the lower bound of the forecast total's 90 %
+            interval exceeds the budget (few false alarms: the default);
+            ``point``: when the point forecast does.
+        notify_command: For ``notify``: a program and its arguments, run without a
+            shell; ``{job_id}``, ``{user}``, ``{budget}`` and ``{forecast}`` are
+            replaced in each argument. None: no command.
     """
 
-    action: Literal["notify", "cancel"] = "notify"
+    action: BudgetActionName = "notify"
+    min_progress: MinProgress = 0.1
+    min_runtime_min: MinRuntimeMin = 10
+    over_by: OverBy = "low"
+    notify_command: NotifyCommand = None
+
+
+class PartitionBudgetPolicy(_Model):
+    """A partition's budget policy: the keys it sets replace the default's."""
+
+    action: BudgetActionName | None = None
+    min_progress: MinProgress | None = None
+    min_runtime_min: MinRuntimeMin | None = None
+    over_by: OverBy | None = None
+    notify_command: NotifyCommand = None
+
+
+class BudgetsConfig(BudgetPolicy):
+    """Per-job budgets (``--comment carbon_budget=5kg``): the default policy and partitions'.
+
+    Attributes:
+        partitions: Policy by partition name; a key left out takes the default's.
+    """
+
+    partitions: dict[str, PartitionBudgetPolicy] = Field(default_factory=dict)
+
+    def policy_for(self, partition: str | None) -> BudgetPolicy:
+        """The policy for a job in ``partition``: the default, with the partition's keys."""
+        keys = self.model_dump(exclude={"partitions"})
+        if partition is not None and partition in self.partitions:
+            keys.update(self.partitions[partition].model_dump(exclude_none=True))
+        return BudgetPolicy(**keys)
 
 
 class SiteConfig(_Model):

@@ -6,12 +6,14 @@ import os
 import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from slurm_carbon.config import CONFIG_MAX_BYTES, AdminsConfig, load_config, parse_config
+from slurm_carbon.config.site import BudgetActionName
 from slurm_carbon.errors import ConfigError
+from slurm_carbon.vocabulary import BudgetAction
 
 EXAMPLE = Path(__file__).parents[2] / "deploy" / "site.example.toml"
 
@@ -65,6 +67,16 @@ def test_the_example_loads_and_answers_lookups() -> None:
     assert not config.admins.is_admin("alice", ["users"])
     assert config.admin_comment.foreign == "append"
     assert config.budgets.action == "notify"
+    gpu = config.budgets.policy_for("gpu")
+    assert (gpu.action, gpu.min_progress, gpu.min_runtime_min, gpu.over_by) == (
+        "cancel",
+        0.2,
+        10,
+        "low",
+    )
+    assert gpu.notify_command == ["/usr/bin/mail", "-s", "job {job_id}: budget {budget}", "{user}"]
+    assert config.budgets.policy_for("debug").action == "none"
+    assert config.budgets.policy_for("batch") == config.budgets.policy_for(None)
 
 
 def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
@@ -74,6 +86,9 @@ def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
     assert config.counterfactual.window_h == 24
     assert config.admin_comment.field == "admin_comment"
     assert config.admin_comment.enabled
+    policy = config.budgets.policy_for("gpu")
+    assert (policy.action, policy.min_progress, policy.min_runtime_min) == ("notify", 0.1, 10)
+    assert (policy.over_by, policy.notify_command) == ("low", None)
     assert config.pue_series("any").at(datetime(2030, 1, 1, tzinfo=UTC)) == 1.25
 
 
@@ -104,6 +119,7 @@ WT = "[intensity.providers.watttime]\n"
 GPU_PUE = "[pue.partitions]\ngpu = "
 JAN, FEB = "2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z"
 POWER = "node_types.x.unmeasured_power_w"
+NOTIFY = "[budgets]\nnotify_command = "
 
 
 @pytest.mark.parametrize(
@@ -136,7 +152,23 @@ POWER = "node_types.x.unmeasured_power_w"
             "pue.partitions.gpu",
             "strictly increasing",
         ),
-        ('[budgets]\naction = "kill"\n', "budgets.action", "'notify' or 'cancel'"),
+        ('[budgets]\naction = "kill"\n', "budgets.action", "'notify', 'cancel' or 'none'"),
+        ("[budgets]\nmin_progress = 0\n", "budgets.min_progress", "greater than 0"),
+        ("[budgets]\nmin_progress = 1.5\n", "budgets.min_progress", "less than or equal to 1"),
+        ("[budgets]\nmin_runtime_min = 10081\n", "budgets.min_runtime_min", "10080"),
+        ('[budgets]\nmin_runtime_min = "10min"\n', "budgets.min_runtime_min", "integer"),
+        ('[budgets]\nover_by = "high"\n', "budgets.over_by", "'low' or 'point'"),
+        ("[budgets]\nnotify_command = []\n", "budgets.notify_command", "must name a program"),
+        (NOTIFY + '["mail", "{user}"]\n', "budgets.notify_command", "absolute path"),
+        (NOTIFY + '["/bin/mail", "{uid}"]\n', "budgets.notify_command", "placeholder {uid}"),
+        (NOTIFY + '["/bin/mail", "a\\nb"]\n', "budgets.notify_command", "control character"),
+        (NOTIFY + "[" + '"x", ' * 65 + "]\n", "budgets.notify_command", "more than 64 words"),
+        ('[budgets.partitions.gpu]\naction = "kill"\n', "budgets.partitions.gpu.action", "'none'"),
+        (
+            "[budgets.partitions.gpu]\nmin_runtime = 5\n",
+            "budgets.partitions.gpu.min_runtime",
+            "unknown",
+        ),
         ('[admin_comment]\nforeign = "overwrite"\n', "admin_comment.foreign", "'append' or 'skip'"),
         ("[node_types.x]\nnodes = []\n", "node_types.x.nodes", "at least 1"),
         ('[node_types.x]\nnodes = ["a*"]\nunmeasured_power_w = -5\n', POWER, "greater than or"),
@@ -210,3 +242,7 @@ def test_what_is_not_a_regular_file_is_refused_without_reading_it(
 
     with pytest.raises(ConfigError, match=f"^{path}: not a regular file$"):
         load_config(path)
+
+
+def test_the_budget_actions_are_the_vocabularys_words() -> None:
+    assert get_args(BudgetActionName) == tuple(action.value for action in BudgetAction)
