@@ -39,6 +39,8 @@ __all__ = [
     "ci_points",
     "ci_series",
     "ci_summary",
+    "latest_actual_source",
+    "latest_forecasts",
     "save_points",
     "stored_actuals",
 ]
@@ -108,6 +110,20 @@ def add_ci_points(session: Session, points: Iterable[CiPoint]) -> int:
     return new
 
 
+def _point(row: CarbonIntensityPoint, step_s: int) -> CiPoint:
+    return CiPoint(
+        region=row.region,
+        time=row.time,
+        step_s=step_s,
+        ci_g_per_kwh=row.ci_g_per_kwh,
+        source=row.source,
+        kind=row.kind,
+        signal=row.signal,
+        issued_at=row.issued_at,
+        synthetic=row.synthetic,
+    )
+
+
 def _with_steps(rows: Sequence[CarbonIntensityPoint]) -> list[CiPoint]:
     """Points from stored rows (of one or more series), with steps inferred per series."""
     series: dict[tuple[str, str, CiKind, CiSignal, datetime | None], list[CarbonIntensityPoint]]
@@ -119,20 +135,7 @@ def _with_steps(rows: Sequence[CarbonIntensityPoint]) -> list[CiPoint]:
     for members in series.values():
         members.sort(key=lambda row: row.time)
         steps = steps_until_next([row.time for row in members], DEFAULT_STEP_S)
-        points.extend(
-            CiPoint(
-                region=row.region,
-                time=row.time,
-                step_s=step,
-                ci_g_per_kwh=row.ci_g_per_kwh,
-                source=row.source,
-                kind=row.kind,
-                signal=row.signal,
-                issued_at=row.issued_at,
-                synthetic=row.synthetic,
-            )
-            for row, step in zip(members, steps, strict=True)
-        )
+        points.extend(_point(row, step) for row, step in zip(members, steps, strict=True))
     return points
 
 
@@ -251,18 +254,25 @@ def ci_summary(
     ]
 
 
-def ci_series(
-    session: Session, region: str, source: str, start: datetime, end: datetime
+def ci_series(  # noqa: PLR0913 (the series' key, the range and an optional signal)
+    session: Session,
+    region: str,
+    source: str,
+    start: datetime,
+    end: datetime,
+    *,
+    signal: CiSignal | None = None,
 ) -> list[CiPoint]:
     """Actual CI points of a region and source from the last one at or before ``start`` to ``end``.
 
     Oldest first, each lasting until the next; for a time with several issues,
-    the latest issue only.
+    the latest issue only; of one ``signal`` when given.
     """
     where = (
         CarbonIntensityPoint.region == region,
         CarbonIntensityPoint.source == source,
         CarbonIntensityPoint.kind == CiKind.ACTUAL,
+        *(() if signal is None else (CarbonIntensityPoint.signal == signal,)),
     )
     first = session.execute(
         select(func.max(CarbonIntensityPoint.time)).where(
@@ -277,3 +287,81 @@ def ci_series(
     )
     latest = {row.time: row for row in session.execute(statement).scalars()}
     return sorted(_with_steps(list(latest.values())), key=lambda p: p.time)
+
+
+def latest_actual_source(
+    session: Session,
+    region: str,
+    now: datetime,
+    end: datetime,
+    *,
+    signal: CiSignal = CiSignal.AVERAGE,
+) -> str | None:
+    """The source of the newest actual point of ``region`` at or before ``now`` and before ``end``.
+
+    Of two sources with points at that time, the first by name; None when none is stored.
+    """
+    point = CarbonIntensityPoint
+    return session.execute(
+        select(point.source)
+        .where(
+            point.region == region,
+            point.kind == CiKind.ACTUAL,
+            point.signal == signal,
+            point.time <= now,
+            point.time < end,
+        )
+        .order_by(point.time.desc(), point.source)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def latest_forecasts(  # noqa: PLR0913 (the region, the range, the time of knowledge, the signal)
+    session: Session,
+    region: str,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    *,
+    signal: CiSignal = CiSignal.AVERAGE,
+) -> list[CiPoint]:
+    """Per source and time, the stored forecast of the latest issue at or before ``now``.
+
+    Times from :data:`LOOKBACK` before ``start`` (a point may cover the range's
+    beginning) to before ``end``; sorted by source and time. Each point's step
+    is the gap to the source's next time (the last repeats the one before).
+    """
+    point = CarbonIntensityPoint
+    where = (
+        point.region == region,
+        point.kind == CiKind.FORECAST,
+        point.signal == signal,
+        point.time >= start - LOOKBACK,
+        point.time < end,
+        point.issued_at <= now,
+    )
+    latest = (
+        select(point.source, point.time, func.max(point.issued_at).label("issued_at"))
+        .where(*where)
+        .group_by(point.source, point.time)
+        .subquery()
+    )
+    rows = session.execute(
+        select(point)
+        .join(
+            latest,
+            (point.source == latest.c.source)
+            & (point.time == latest.c.time)
+            & (point.issued_at == latest.c.issued_at),
+        )
+        .where(*where)
+        .order_by(point.source, point.time)
+    ).scalars()
+    by_source: dict[str, list[CarbonIntensityPoint]] = {}
+    for row in rows:
+        by_source.setdefault(row.source, []).append(row)
+    points: list[CiPoint] = []
+    for members in by_source.values():
+        steps = steps_until_next([row.time for row in members], DEFAULT_STEP_S)
+        points.extend(_point(row, step) for row, step in zip(members, steps, strict=True))
+    return points
