@@ -110,7 +110,7 @@ class JobQuery:
 
 
 class SlurmClient(Protocol):
-    """Reads jobs from and writes AdminComment into Slurm."""
+    """Reads jobs from, writes AdminComment into and cancels jobs of Slurm."""
 
     def jobs(self, query: JobQuery) -> list[SlurmJob]:
         """Return the job allocations (no steps) matching ``query``."""
@@ -140,5 +140,17 @@ class SlurmClient(Protocol):
             text: The whole new AdminComment.
             finished: Whether the job has ended; a running job is changed
                 through slurmctld, a finished one in the accounting database.
+        """
+        ...
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """Cancel a pending or running job; it ends CANCELLED.
+
+        Slurm 22.05's scancel carries no reason (its options signal or filter,
+        none annotates), so ``reason`` is only logged here: the caller stores it.
+
+        Raises:
+            SlurmJobNotFound: No such job, or it has already ended.
+            SlurmError: scancel failed otherwise.
         """
         ...

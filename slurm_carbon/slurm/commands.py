@@ -1,4 +1,4 @@
-"""The Slurm client over ``sacct``, ``scontrol`` and ``sacctmgr``.
+"""The Slurm client over ``sacct``, ``scontrol``, ``sacctmgr`` and ``scancel``.
 
 Jobs are read with ``sacct -P -n -X --noconvert`` under ``SLURM_TIME_FORMAT=%s``
 and ``TZ=UTC``. The job name, the comment and the AdminComment are someone
@@ -58,6 +58,8 @@ SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
 _ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
 # What squeue prints for a field that is not set.
 _SQUEUE_NONE = "(null)"
+# What scancel 22.05 says of a job it cannot cancel because it is not (or no longer) there.
+_SCANCEL_NOT_THERE = ("Invalid job id", "already completing or completed")
 _ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
 
 
@@ -239,6 +241,20 @@ class CommandLineSlurm:
                     f"squeue -j {job_id} printed something else than that job's"
                     f" AdminComment: {escape_control(result.stdout[:200])}"
                 )
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """Cancel a job with ``scancel -v``; the reason is logged (scancel cannot carry it).
+
+        scancel 22.05 exits 0 when it cannot cancel (no such job, already ended)
+        and says why only with ``-v``, on stderr: its error lines are what count.
+        """
+        result = self._run(["scancel", "-v", job_id], extra_env={})
+        said = _failure(result, "scancel")
+        if any(words in said for words in _SCANCEL_NOT_THERE):
+            raise SlurmJobNotFound(f"scancel: no running job {job_id}: {said}")
+        if result.returncode != 0 or "error:" in result.stderr:
+            raise SlurmError(f"scancel of job {job_id} failed: {said}")
+        logger.info("job %s cancelled: %s", job_id, escape_control(reason))
 
     def _set_running(self, job_id: str, text: str) -> None:
         argv = ["scontrol", "update", f"jobid={job_id}", f"AdminComment={text}"]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
@@ -36,6 +37,7 @@ class FakeSlurm:
         records: The jobs by their raw id; tests may change them directly.
         writes: Every ``set_admin_comment`` call: (job id, text, finished).
         submitted: Every ``submit`` call's sbatch options.
+        cancelled: Every ``cancel`` call: (job id, reason).
         refuse: When set, every write raises :class:`SlurmError` with this message.
         ignore_writes: When true, writes succeed but change nothing.
     """
@@ -46,6 +48,7 @@ class FakeSlurm:
         self.records = {job.job_id_raw: job for job in jobs}
         self.writes: list[tuple[str, str, bool]] = []
         self.submitted: list[list[str]] = []
+        self.cancelled: list[tuple[str, str]] = []
         self.refuse: str | None = None
         self.ignore_writes = False
 
@@ -97,6 +100,22 @@ class FakeSlurm:
             )
         if not self.ignore_writes:
             self.records[job.job_id_raw] = dataclasses.replace(job, admin_comment=text)
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """End a job that has not ended as CANCELLED, as scancel does; remember the reason."""
+        self.cancelled.append((job_id, reason))
+        if self.refuse is not None:
+            raise SlurmError(self.refuse)
+        job = self._job(job_id)
+        if job is None:
+            raise SlurmJobNotFound(f"scancel: no running job {job_id}: Invalid job id specified")
+        if job.end_time is not None:
+            raise SlurmJobNotFound(
+                f"scancel: no running job {job_id}: Job/step already completing or completed"
+            )
+        self.records[job.job_id_raw] = dataclasses.replace(
+            job, state="CANCELLED", end_time=datetime.now(UTC)
+        )
 
     def set(self, job_id_raw: int, **fields: Any) -> None:
         """Change fields of a record, as Slurm's accounting does when it catches up."""

@@ -58,6 +58,8 @@ class Recorded2205:
                 return self._scontrol_update(
                     jobid.removeprefix("jobid="), admin_comment.removeprefix("AdminComment=")
                 )
+            case ["scancel", "-v", job_id]:
+                return self._scancel(job_id)
             case ["sacctmgr", "-i", "modify", "job", "where", jobid, "set", admin_comment]:
                 return self._sacctmgr_modify(
                     jobid.removeprefix("jobid="), admin_comment.removeprefix("AdminComment=")
@@ -79,6 +81,21 @@ class Recorded2205:
             return CommandResult(1, "", f"Job has already finished for job {job_id}\n")
         record["AdminComment"] = text
         return CommandResult(0, "", "")
+
+    def _scancel(self, job_id: str) -> CommandResult:
+        # scancel 22.05 exits 0 whatever happens; -v prints why it could not cancel.
+        said = f"scancel: Terminating job {job_id}\n"
+        record = self._find(job_id)
+        if record is None:
+            why = "Invalid job id specified"
+        elif record["End"] != "Unknown":
+            why = "Job/step already completing or completed"
+        else:
+            record["State"], record["End"] = "CANCELLED", record["Start"]
+            return CommandResult(0, "", said)
+        return CommandResult(
+            0, "", f"{said}scancel: error: Kill job error on job id {job_id}: {why}\n"
+        )
 
     def _sacctmgr_modify(self, job_id: str, text: str) -> CommandResult:
         record = self._find(job_id)
@@ -173,3 +190,17 @@ def test_jobs_that_are_not_there_are_not_found(slurm: SlurmClient) -> None:
 def test_a_comment_of_several_lines_is_refused(slurm: SlurmClient) -> None:
     with pytest.raises(ValueError, match="one line"):
         slurm.set_admin_comment("6", "a\nb", finished=True)
+
+
+def test_cancel_ends_a_running_job_cancelled(slurm: SlurmClient) -> None:
+    slurm.cancel("20", "forecast 9 kg over budget 5 kg")
+
+    ((job,),) = [slurm.jobs(JobQuery(job_ids=["20"]))]
+    assert (job.state, job.end_time is not None) == ("CANCELLED", True)
+
+
+def test_cancel_of_a_job_not_running_is_not_found(slurm: SlurmClient) -> None:
+    with pytest.raises(SlurmJobNotFound, match="Invalid job id specified"):
+        slurm.cancel("999", "x")
+    with pytest.raises(SlurmJobNotFound, match="already completing or completed"):
+        slurm.cancel("6", "x")
