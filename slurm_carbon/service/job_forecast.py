@@ -1,0 +1,243 @@
+"""A running job's forecast: energy and CO2e so far, remaining and in total, from the store.
+
+:func:`forecast_job` (a job as Slurm lists it) and :func:`forecast_stored` (a
+stored job, as the report lists it) gather what the pure forecasters need:
+
+- the footprint so far, as the job's result is computed
+  (:func:`~slurm_carbon.service.results.stored_footprint`: its own intervals,
+  its share of unmeasured node parts, CI x PUE);
+- its periods: those spans grouped by interval start, energy summed per device
+  kind over all devices; each period's progress is the latest fraction the job
+  reported at or before the period's end (not interpolated: a report counts
+  from the first period that ends after it);
+- the carbon intensity ahead of its region
+  (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`), or, when none is
+  stored, the series the footprint used with its latest value carried forward
+  (persistence; ``ci_source`` then says so).
+
+The remaining energy is :func:`slurm_carbon.forecast.forecast_remaining`
+(no power cap is stored yet, so every period is uncapped); the remaining CO2e
+is :func:`slurm_carbon.forecast.remaining_co2e` over ``[now, forecast end)``.
+Slurm's job record as read here holds no time limit, so a job that reported no
+progress has no forecast (:class:`NoForecast`).
+
+Units: energy in joules at the devices (before PUE), emissions in grams CO2e
+(after PUE), times aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from slurm_carbon.accounting import EnergySpan
+from slurm_carbon.forecast import MeasuredPeriod, forecast_remaining, remaining_co2e
+from slurm_carbon.forecast.carbon import MAX_AHEAD_S
+from slurm_carbon.intensity.base import CiPoint, IntensityProvider
+from slurm_carbon.service.ci_forecast import ci_ahead
+from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
+from slurm_carbon.service.site import Site
+from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store import Session
+from slurm_carbon.store.progress import ProgressPoint, job_progress
+from slurm_carbon.store.results import find_job
+from slurm_carbon.units import J_PER_KWH
+
+__all__ = ["CARRIED_CI", "JobForecast", "NoForecast", "forecast_job", "forecast_stored"]
+
+#: Appended to ``ci_source`` when no carbon intensity ahead is stored: the
+#: footprint's own series, its latest value carried forward.
+CARRIED_CI = " (latest carried forward: no forecast stored)"
+
+
+class NoForecast(NoEnergy):
+    """Nothing to forecast from: the job reported no progress and its time limit is not known.
+
+    A :class:`~slurm_carbon.service.results.NoEnergy`, so that whoever handles
+    "nothing stored yet" handles this too.
+    """
+
+
+@dataclass(frozen=True)
+class JobForecast:
+    """A running job's footprint so far and forecast ahead, with 90 % intervals.
+
+    Attributes:
+        at: When it was made (aware UTC).
+        progress: The latest fraction the job reported; None: it did not say.
+        method: How the remaining energy was forecast
+            (:attr:`slurm_carbon.forecast.EnergyForecast.method`).
+        energy_so_far_j: Energy at the devices so far. Units: joules.
+        co2e_so_far_g: Emissions so far (after PUE). Units: grams CO2e.
+        remaining_energy_j: Forecast energy still to come. Units: joules.
+        remaining_energy_low_j: Low end of its 90 % interval. Units: joules.
+        remaining_energy_high_j: High end. Units: joules.
+        remaining_co2e_g: Forecast emissions still to come. Units: grams CO2e.
+        remaining_co2e_low_g: Low end of its 90 % interval. Units: grams CO2e.
+        remaining_co2e_high_g: High end. Units: grams CO2e.
+        end_time: Forecast end; None without progress.
+        ci_source: Where the carbon intensity ahead came from.
+    """
+
+    at: datetime
+    progress: float | None
+    method: str
+    energy_so_far_j: float
+    co2e_so_far_g: float
+    remaining_energy_j: float
+    remaining_energy_low_j: float
+    remaining_energy_high_j: float
+    remaining_co2e_g: float
+    remaining_co2e_low_g: float
+    remaining_co2e_high_g: float
+    end_time: datetime | None
+    ci_source: str
+
+    @property
+    def total_energy_j(self) -> float:
+        """So far plus remaining. Units: joules."""
+        return self.energy_so_far_j + self.remaining_energy_j
+
+    @property
+    def total_energy_low_j(self) -> float:
+        """So far plus the remaining interval's low end. Units: joules."""
+        return self.energy_so_far_j + self.remaining_energy_low_j
+
+    @property
+    def total_energy_high_j(self) -> float:
+        """So far plus the remaining interval's high end. Units: joules."""
+        return self.energy_so_far_j + self.remaining_energy_high_j
+
+    @property
+    def total_co2e_g(self) -> float:
+        """So far plus remaining. Units: grams CO2e."""
+        return self.co2e_so_far_g + self.remaining_co2e_g
+
+    @property
+    def total_co2e_low_g(self) -> float:
+        """So far plus the remaining interval's low end. Units: grams CO2e."""
+        return self.co2e_so_far_g + self.remaining_co2e_low_g
+
+    @property
+    def total_co2e_high_g(self) -> float:
+        """So far plus the remaining interval's high end. Units: grams CO2e."""
+        return self.co2e_so_far_g + self.remaining_co2e_high_g
+
+
+def forecast_job(
+    session: Session, job: SlurmJob, *, site: Site, intensity: IntensityProvider, now: datetime
+) -> JobForecast:
+    """The forecast of a running job as Slurm lists it; nothing is written.
+
+    Raises:
+        NoEnergy: nothing of the job is stored.
+        NoForecast: it reported no progress (a kind of NoEnergy).
+        IntensityUnavailable: no carbon intensity for its region and time.
+    """
+    stored = find_job(session, job.cluster, job.job_id_raw)
+    if stored is None:
+        raise NoEnergy(f"job {job.job_id}: not stored")
+    return forecast_stored(
+        session,
+        stored.id,
+        label=job.job_id,
+        partition=job.partition,
+        node_list=job.node_list,
+        start=job.start_time,
+        site=site,
+        intensity=intensity,
+        now=now,
+    )
+
+
+def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the context)
+    session: Session,
+    job_id: int,
+    *,
+    label: str,
+    partition: str,
+    node_list: str | None,
+    start: datetime | None,
+    site: Site,
+    intensity: IntensityProvider,
+    now: datetime,
+) -> JobForecast:
+    """The forecast of the stored running job ``job_id`` (``jobs.id``); see the module docstring.
+
+    Raises:
+        NoEnergy: nothing of the job is stored.
+        NoForecast: it reported no progress (a kind of NoEnergy).
+        IntensityUnavailable: no carbon intensity for its region and time.
+    """
+    found = stored_footprint(
+        session,
+        job_id,
+        label=label,
+        partition=partition,
+        node_list=node_list,
+        run=(start, now),
+        site=site,
+        intensity=intensity,
+    )
+    reported = job_progress(session, job_id)
+    periods = _periods(found.spans, reported)
+    if not any(period.progress for period in periods):
+        raise NoForecast(f"job {label}: no progress reported, and its time limit is not known")
+    energy = forecast_remaining(periods)
+    ahead, ci_source = _ci_ahead(session, found, now, energy.remaining_high_s)
+    carbon = remaining_co2e(energy, now, ahead, found.pue)
+    return JobForecast(
+        at=now,
+        progress=reported[-1].fraction if reported else None,
+        method=energy.method,
+        energy_so_far_j=found.figures.device_kwh * J_PER_KWH,
+        co2e_so_far_g=found.figures.co2e_g,
+        remaining_energy_j=energy.total_j,
+        remaining_energy_low_j=energy.low_j,
+        remaining_energy_high_j=energy.high_j,
+        remaining_co2e_g=carbon.co2e_g,
+        remaining_co2e_low_g=carbon.low_g,
+        remaining_co2e_high_g=carbon.high_g,
+        end_time=(
+            None
+            if energy.method == "time_limit"
+            else now + timedelta(seconds=min(energy.remaining_s, MAX_AHEAD_S))
+        ),
+        ci_source=ci_source,
+    )
+
+
+def _periods(
+    spans: Sequence[EnergySpan], reported: Sequence[ProgressPoint]
+) -> list[MeasuredPeriod]:
+    """The spans grouped by start, kinds summed; progress the latest report by each end."""
+    by_start: dict[datetime, tuple[datetime, dict[str, float]]] = {}
+    for span in sorted(spans, key=lambda s: s.start):
+        end, energy_j = by_start.get(span.start, (span.end, {}))
+        kind = str(span.device_kind)
+        energy_j[kind] = energy_j.get(kind, 0.0) + span.energy_j
+        by_start[span.start] = (max(end, span.end), energy_j)
+    periods = []
+    for start, (end, energy_j) in by_start.items():
+        known = [p.fraction for p in reported if p.time <= end]
+        periods.append(
+            MeasuredPeriod(
+                duration_s=(end - start).total_seconds(),
+                energy_j=energy_j,
+                progress=max(known) if known else None,
+            )
+        )
+    return periods
+
+
+def _ci_ahead(
+    session: Session, found: JobFootprint, now: datetime, ahead_s: float
+) -> tuple[list[CiPoint], str]:
+    """The carbon intensity ahead and where it came from (the footprint's series carried)."""
+    end = now + timedelta(seconds=min(max(ahead_s, 1.0), MAX_AHEAD_S))
+    points = ci_ahead(session, found.region, now, end, now)
+    if points:
+        return points, ",".join(sorted({p.source for p in points}))
+    sources = ",".join(sorted({p.source for p in found.points}))
+    return list(found.points), sources + CARRIED_CI
