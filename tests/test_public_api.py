@@ -14,7 +14,7 @@ import pytest
 import slurm_carbon
 
 PUBLIC: dict[str, list[str] | None] = {
-    "slurm_carbon": ["__version__"],
+    "slurm_carbon": ["__version__", "progress"],
     "slurm_carbon.accounting": [
         "AlignedPart",
         "CiTimeline",

@@ -12,6 +12,7 @@ from slurm_carbon.cli.db import db
 from slurm_carbon.cli.demo import demo
 from slurm_carbon.cli.evaluate import evaluate
 from slurm_carbon.cli.intensity import intensity
+from slurm_carbon.cli.progress import progress
 from slurm_carbon.cli.report import report
 from slurm_carbon.cli.service import service, token
 from slurm_carbon.cli.sim import sim
@@ -54,6 +55,7 @@ cli.add_command(db)
 cli.add_command(demo)
 cli.add_command(evaluate)
 cli.add_command(intensity)
+cli.add_command(progress)
 cli.add_command(report)
 cli.add_command(service)
 cli.add_command(sim)

@@ -17,6 +17,7 @@ import click
 
 from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.errors import ConfigError, SensorError
+from slurm_carbon.jobprogress import progress as report_progress
 from slurm_carbon.sensors.profiles import PowerProfile, load_zeus_profile
 from slurm_carbon.sensors.sim import SimBackend, init_devices, state_path
 from slurm_carbon.sensors.workload import Progress, run_workload
@@ -24,7 +25,8 @@ from slurm_carbon.sensors.workload import Progress, run_workload
 __all__ = ["sim"]
 
 PROGRESS_EVERY_S = 5.0
-"""At most one progress line this often. Units: seconds."""
+"""At most one progress line, and one progress record for the agent, this often: the
+agent samples every second and the forecast needs a few points, not thousands. Units: seconds."""
 
 SIM_GPUS_MAX = 64
 """Most simulated GPUs: a node holds 8 or 16; each is a file and a thread of work."""
@@ -135,7 +137,11 @@ def work_command(  # noqa: PLR0913, PLR0917 - click passes one argument per opti
     tick_s: float,
     result_path: Path | None,
 ) -> None:
-    """Run UNITS of work on simulated GPUs, then print the ground truth."""
+    """Run UNITS of work on simulated GPUs, then print the ground truth.
+
+    Inside a Slurm job it reports its progress (units done of UNITS) to the
+    node agent, as slurm_carbon.progress does, every 5 s and at the end.
+    """
     minors = _parse_gpus(gpus_text, "--gpus") if gpus_text else _gpus_from_environment()
     missing = [m for m in minors if not state_path(directory, m).is_file()]
     if missing or not minors:
@@ -152,6 +158,7 @@ def work_command(  # noqa: PLR0913, PLR0917 - click passes one argument per opti
             f"sim: {progress.units_done:.4g}/{progress.units_total:g} units, "
             f"{progress.elapsed_s:.1f} s, limit {limits} W"
         )
+        report_progress(step=progress.units_done, total=progress.units_total)
 
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     try:
@@ -169,6 +176,7 @@ def work_command(  # noqa: PLR0913, PLR0917 - click passes one argument per opti
         raise click.ClickException(str(err)) from err
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    report_progress(step=result.units, total=result.units_total)
     energy = ", ".join(f"gpu{g.minor} {g.energy_j:.1f} J" for g in result.gpus)
     click.echo(
         f"sim: done {result.units:g} units in {result.duration_s:.1f} s; {energy}; "

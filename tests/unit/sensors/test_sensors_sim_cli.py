@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from slurm_carbon.cli import sim as sim_cli
 from slurm_carbon.cli.main import cli
+from slurm_carbon.jobprogress import PROGRESS_DIR_ENV, parse_progress_record, progress
 from slurm_carbon.sensors.sim import SimBackend, state_path
 
 
@@ -41,6 +43,34 @@ def test_work_on_gpus_from_slurm_environment(sim_dir: Path, tmp_path: Path) -> N
     assert [g["minor"] for g in truth["gpus"]] == [0, 2]
     # synthetic at 300 W: 270 W for 0.3 s
     assert truth["gpus"][0]["energy_j"] == pytest.approx(81, rel=0.05)
+
+
+def test_work_in_a_job_reports_its_progress(
+    sim_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    progress_dir = tmp_path / "progress"
+    progress_dir.mkdir()
+    (progress_dir / "32").touch(mode=0o600)
+    seen: list[bytes] = []
+
+    def spy(*args: float | None, **kwargs: float | None) -> bool:
+        written = progress(*args, **kwargs)
+        seen.append((progress_dir / "32").read_bytes()[:8])
+        return written
+
+    monkeypatch.setattr(sim_cli, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(sim_cli, "report_progress", spy)
+    result = CliRunner().invoke(
+        cli,
+        ["sim", "work", "--dir", str(sim_dir), "--units", "0.3", "--tick", "0.05"],
+        env={"SLURM_JOB_GPUS": "0", "SLURM_JOB_ID": "32", PROGRESS_DIR_ENV: str(progress_dir)},
+    )
+    assert result.exit_code == 0, result.output
+    fractions = [float(record) for record in seen]
+    assert len(fractions) >= 3
+    assert 0 < fractions[0] < fractions[-2] < 1
+    assert fractions[-1] == 1.0
+    assert parse_progress_record((progress_dir / "32").read_bytes())[0] == 1.0
 
 
 def test_zeus_profile_at_init(tmp_path: Path, shared_data: Callable[[str], Path]) -> None:
