@@ -18,14 +18,13 @@ import click
 
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast import DEFAULT_METHOD, METHODS, backtest, history_steps
+from slurm_carbon.forecast.intensity import ALLOWED_STEPS_S
 from slurm_carbon.intensity.trace import read_trace
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import CiSignal
 
 __all__ = ["ALLOWED_STEPS_S", "MAX_HORIZON_S", "forecast_command"]
 
-#: The steps a trace may have: 15 min, 30 min, 1 h.
-ALLOWED_STEPS_S = (900, 1800, 3600)
 #: The longest horizon scored: two days, the furthest any provider forecasts (UK fw48h).
 MAX_HORIZON_S = 2 * 86_400
 #: The longest warm-up: ten years, far beyond any trace this reads.

@@ -19,6 +19,7 @@ from slurm_carbon.config import SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service import create_app
+from slurm_carbon.service.ci_forecast import OwnForecaster
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import (
     SessionFactory,
@@ -80,7 +81,11 @@ def app_from_environment() -> Starlette:
 
 
 def intensity_poller(site: SiteConfig, factory: SessionFactory) -> IntensityPoller | None:
-    """A poller of the site's sources for all its regions, or None when none is polled."""
+    """A poller of the site's sources for all its regions, or None when none is polled.
+
+    After each poll it also stores our own forecast of each region (see
+    :mod:`slurm_carbon.service.ci_forecast`).
+    """
     if not _POLLED.intersection(site.intensity.sources):
         return None
     regions = site.regions
@@ -88,7 +93,7 @@ def intensity_poller(site: SiteConfig, factory: SessionFactory) -> IntensityPoll
         site.intensity, os.environ, requests.Session(), trace_region=regions.default
     )
     polled = sorted({regions.default, *regions.partitions.values(), *regions.nodes.values()})
-    return IntensityPoller(factory, chain, polled)
+    return IntensityPoller(factory, chain, polled, forecaster=OwnForecaster(factory))
 
 
 def _log_config() -> dict[str, Any]:

@@ -44,6 +44,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "ALLOWED_STEPS_S",
     "DEFAULT_METHOD",
     "FIT_WINDOW_DAYS",
     "HISTORY_DAYS",
@@ -59,6 +60,9 @@ __all__ = [
 ]
 
 DAY_S = 86_400
+#: The steps a series may have to be forecast by the service or scored: 15 min, 30 min, 1 h
+#: (what the providers publish; finer steps add points, not skill).
+ALLOWED_STEPS_S = (900, 1800, 3600)
 WEEK_DAYS = 7
 #: Days of history the blend's features need before the first origin: a week of
 #: same-time values (the daily profile, last week's value) and the weekly mean.

@@ -1,4 +1,16 @@
-"""Carbon intensity ahead: the best stored forecast of a region, as known at a time.
+"""Carbon intensity ahead: our scheduled forecasts, and the best stored one as known at a time.
+
+:class:`OwnForecaster` runs our default method
+(:data:`~slurm_carbon.forecast.intensity.DEFAULT_METHOD`) on a region's stored
+actuals and stores its forecast for every step up to :data:`FORECAST_HORIZON`
+(source ``slurm_carbon:<method>``, kind forecast, ``issued_at`` the origin: the
+last actual's time). The service's poller calls it for each region after each
+poll; a second run from the same origin adds nothing. The actuals are those of
+the source with the newest one, over the last :data:`HISTORY_READ`; the series
+is made regular first: its step is its most common gap (15 min, 30 min or 1 h),
+a gap of up to :data:`MAX_FILLED_GAP` is filled with the value before it, and
+only the part after a longer gap (or a time off the step) is used. Fewer than
+:data:`~slurm_carbon.forecast.intensity.HISTORY_DAYS` days of it: no forecast.
 
 :func:`ci_ahead` answers "what carbon intensity do we expect over ``[start,
 end)``" from what the store held at ``now``, for the budgets and the
@@ -19,17 +31,53 @@ times are aware UTC datetimes::
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
+from slurm_carbon.errors import IntensityUnavailable
+from slurm_carbon.forecast.intensity import (
+    ALLOWED_STEPS_S,
+    DEFAULT_METHOD,
+    FIT_WINDOW_DAYS,
+    HISTORY_DAYS,
+    forecast,
+    history_steps,
+)
 from slurm_carbon.intensity.base import CiPoint
-from slurm_carbon.store import Session
-from slurm_carbon.store.intensity import ci_series, latest_actual_source, latest_forecasts
-from slurm_carbon.vocabulary import OWN_FORECAST_SOURCE, CiSignal
+from slurm_carbon.store import Session, SessionFactory, transaction
+from slurm_carbon.store.intensity import (
+    add_ci_points,
+    ci_points,
+    ci_series,
+    latest_actual_source,
+    latest_forecasts,
+)
+from slurm_carbon.vocabulary import OWN_FORECAST_SOURCE, CiKind, CiSignal
 
-__all__ = ["ci_ahead"]
+__all__ = [
+    "FORECAST_HORIZON",
+    "HISTORY_READ",
+    "MAX_FILLED_GAP",
+    "MAX_POINTS_PER_RUN",
+    "OwnForecaster",
+    "ci_ahead",
+    "regular_tail",
+]
+
+#: How far ahead our own forecast goes: a day, the longest horizon our method is
+#: scored at (README, "Carbon intensity ahead"); the providers' own forecasts reach further.
+FORECAST_HORIZON = timedelta(hours=24)
+#: Actuals read per forecast: the method's fit window and the week of history its
+#: first fitted row needs; more would change nothing.
+HISTORY_READ = timedelta(days=FIT_WINDOW_DAYS + HISTORY_DAYS)
+#: The longest gap in the actuals filled by carrying the value before it: a few missed
+#: polls of a provider; a longer outage starts the series afresh after it.
+MAX_FILLED_GAP = timedelta(hours=3)
+#: The most points one region's forecast stores in a run: the horizon at the finest step.
+MAX_POINTS_PER_RUN = int(FORECAST_HORIZON.total_seconds()) // min(ALLOWED_STEPS_S)
 
 # Preference ranks: lower wins where two points cover the same time.
 _PROVIDER, _OWN, _ACTUAL = 0, 1, 2
@@ -107,3 +155,100 @@ def ci_ahead(
             out.append(replace(best, time=a, step_s=step_s))
             last = best
     return out
+
+
+def regular_tail(points: Sequence[CiPoint]) -> tuple[int, list[CiPoint]]:
+    """The step and the regular end of a series of actuals (oldest first), gaps filled.
+
+    The step is the most common gap; a gap of a whole number of steps up to
+    :data:`MAX_FILLED_GAP` is filled with the value before it (one point per
+    missing step); the series starts again after a longer gap or a time off the step.
+
+    Raises:
+        IntensityUnavailable: fewer than two points, or a step not in ``ALLOWED_STEPS_S``.
+    """
+    if len(points) < 2:  # a step needs two points
+        raise IntensityUnavailable(f"{len(points)} actual point(s), no step")
+    gaps = Counter(int((b.time - a.time).total_seconds()) for a, b in pairwise(points))
+    step_s = gaps.most_common(1)[0][0]
+    if step_s not in ALLOWED_STEPS_S:
+        raise IntensityUnavailable(f"a step of {step_s} s is not 15 min, 30 min or 1 h")
+    step = timedelta(seconds=step_s)
+    tail = [replace(points[-1], step_s=step_s)]
+    for before in reversed(points[:-1]):
+        gap = tail[-1].time - before.time
+        if gap % step or gap > max(step, MAX_FILLED_GAP):
+            break
+        tail.extend(
+            replace(before, time=tail[-1].time - step, step_s=step_s)
+            for _ in range(gap // step - 1)
+        )
+        tail.append(replace(before, step_s=step_s))
+    return step_s, tail[::-1]
+
+
+class OwnForecaster:
+    """Forecasts a region from its stored actuals with our method and stores the forecast.
+
+    Args:
+        factory: Sessions on the store.
+        method: One of :data:`~slurm_carbon.forecast.intensity.METHODS`.
+    """
+
+    def __init__(self, factory: SessionFactory, method: str = DEFAULT_METHOD) -> None:
+        self.factory = factory
+        self.method = method
+        self.source = f"{OWN_FORECAST_SOURCE}:{method}"
+
+    def __call__(self, region: str, now: datetime) -> int:
+        """Forecast ``region`` from its actuals known at ``now``; return how many points were new.
+
+        Raises:
+            IntensityUnavailable: too little regular history (the reason in the message).
+            StoreError: the database could not be used.
+        """
+        with transaction(self.factory) as session:
+            source = latest_actual_source(session, region, now)
+            if source is None:
+                raise IntensityUnavailable("no stored actuals")
+            actuals = ci_series(
+                session, region, source, now - HISTORY_READ, now, signal=CiSignal.AVERAGE
+            )
+            step_s, series = regular_tail([p for p in actuals if p.time <= now])
+            origin = series[-1].time
+            if any(
+                p.issued_at == origin
+                for p in ci_points(
+                    session,
+                    region,
+                    origin,
+                    origin + FORECAST_HORIZON + timedelta(seconds=1),
+                    kind=CiKind.FORECAST,
+                    source=self.source,
+                )
+            ):
+                return 0
+        if len(series) < history_steps(step_s):
+            raise IntensityUnavailable(
+                f"{len(series)} regular points of {source} since {series[0].time.isoformat()},"
+                f" our forecast needs {HISTORY_DAYS} days"
+            )
+        values = [p.ci_g_per_kwh for p in series]
+        synthetic = any(p.synthetic for p in series)
+        step = timedelta(seconds=step_s)
+        made = [
+            CiPoint(
+                region=region,
+                time=origin + ahead * step,
+                step_s=step_s,
+                ci_g_per_kwh=forecast(values, step_s, ahead, self.method),
+                source=self.source,
+                kind=CiKind.FORECAST,
+                signal=CiSignal.AVERAGE,
+                issued_at=origin,
+                synthetic=synthetic,
+            )
+            for ahead in range(1, FORECAST_HORIZON // step + 1)
+        ]
+        with transaction(self.factory) as session:
+            return add_ci_points(session, made)

@@ -5,9 +5,12 @@ Every ``interval_s`` the poller asks its provider (usually a
 region's recent history and its forecast, and stores both through
 :func:`~slurm_carbon.store.intensity.save_points` (idempotent: a re-polled hour
 adds nothing; each forecast issue is kept). Annual figures are not stored.
-The service starts it in its lifespan when regions are configured::
+Then, with a ``forecaster`` (the service passes an
+:class:`~slurm_carbon.service.ci_forecast.OwnForecaster`), it makes and stores
+our own forecast of each region from the stored actuals. The service starts it
+in its lifespan when regions are configured::
 
-    poller = IntensityPoller(factory, chain, ["DE", "GB"], interval_s=900)
+    poller = IntensityPoller(factory, chain, ["DE", "GB"], forecaster=OwnForecaster(factory))
     create_app(factory, intensity_poller=poller)
 """
 
@@ -51,6 +54,8 @@ class IntensityPoller:
         interval_s: Seconds between polls. Units: seconds.
         lookback: How much recent history each poll asks for (overlap is harmless).
         forecast_hours: How far ahead each poll asks for a forecast.
+        forecaster: Called with each region and the poll's time after the region is
+            polled; makes and stores our own forecast, returns how many points were new.
         clock: The current UTC time (injected in tests).
     """
 
@@ -63,6 +68,7 @@ class IntensityPoller:
         interval_s: float = 900.0,
         lookback: timedelta = timedelta(hours=3),
         forecast_hours: int = 24,
+        forecaster: Callable[[str, datetime], int] | None = None,
         clock: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.factory = factory
@@ -71,13 +77,14 @@ class IntensityPoller:
         self.interval_s = interval_s
         self.lookback = lookback
         self.forecast_hours = forecast_hours
+        self.forecaster = forecaster
         self._clock = clock
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.polls = 0
 
     def poll_once(self) -> PollResult:
-        """Fetch and store history and forecast of every region; never raises for one region."""
+        """Fetch and store history and forecast of every region, then ours; never raises for one."""
         now = self._clock()
         result = PollResult()
         for region in self.regions:
@@ -95,6 +102,11 @@ class IntensityPoller:
                 )
             except (IntensityUnavailable, StoreError) as err:
                 reasons.append(f"forecast: {err}")
+            if self.forecaster is not None:
+                try:
+                    new += self.forecaster(region, now)
+                except (IntensityUnavailable, StoreError) as err:
+                    reasons.append(f"our forecast: {err}")
             result.new_points[region] = new
             if reasons:
                 result.errors[region] = "; ".join(reasons)

@@ -293,11 +293,11 @@ def latest_actual_source(
     session: Session,
     region: str,
     now: datetime,
-    end: datetime,
+    end: datetime | None = None,
     *,
     signal: CiSignal = CiSignal.AVERAGE,
 ) -> str | None:
-    """The source of the newest actual point of ``region`` at or before ``now`` and before ``end``.
+    """The source of the newest actual point of ``region`` at or before ``now``, before ``end``.
 
     Of two sources with points at that time, the first by name; None when none is stored.
     """
@@ -309,7 +309,7 @@ def latest_actual_source(
             point.kind == CiKind.ACTUAL,
             point.signal == signal,
             point.time <= now,
-            point.time < end,
+            *(() if end is None else (point.time < end,)),
         )
         .order_by(point.time.desc(), point.source)
         .limit(1)
