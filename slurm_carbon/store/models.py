@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0008: jobs' progress).
+"""The database schema as SQLAlchemy models (revision 0009: budget actions).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -33,7 +33,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from slurm_carbon.store.types import UTCDateTime
 from slurm_carbon.vocabulary import (
     MEASURED_DEVICE_KINDS,
+    STORED_BUDGET_ACTIONS,
     STORED_CI_KINDS,
+    BudgetAction,
+    BudgetKind,
+    BudgetOutcome,
     CiKind,
     CiSignal,
     DeviceKind,
@@ -43,6 +47,7 @@ from slurm_carbon.vocabulary import (
 
 __all__ = [
     "Base",
+    "BudgetActionRow",
     "CarbonIntensityPoint",
     "Cluster",
     "CommentWrite",
@@ -238,6 +243,41 @@ class JobProgress(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     time: Mapped[datetime]
     fraction: Mapped[float] = mapped_column(Float)
+
+
+class BudgetActionRow(Base):
+    """What was done to a job whose forecast total exceeded its budget: once per job, ever.
+
+    Recorded (``outcome`` pending) before the action is carried out, so a crash
+    in between never repeats it; then ``done`` or ``failed`` with its message.
+    Units: ``budget`` and ``forecast*`` in grams CO2e for kind ``co2e``, in
+    joules for kind ``energy``; ``progress`` 0..1 of the job's work (None: not
+    reported).
+    """
+
+    __tablename__ = "budget_actions"
+    __table_args__ = (
+        UniqueConstraint("job_id"),
+        _only("action", STORED_BUDGET_ACTIONS),
+        CheckConstraint("budget > 0", name="budget_positive"),
+        CheckConstraint("forecast_low <= forecast_high", name="forecast_interval_ordered"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    action: Mapped[BudgetAction] = mapped_column(_enum(BudgetAction, "action", constraint=False))
+    at: Mapped[datetime]
+    kind: Mapped[BudgetKind] = mapped_column(_enum(BudgetKind, "kind"))
+    budget: Mapped[float] = mapped_column(Float)
+    forecast: Mapped[float] = mapped_column(Float)
+    forecast_low: Mapped[float] = mapped_column(Float)
+    forecast_high: Mapped[float] = mapped_column(Float)
+    progress: Mapped[float | None] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[BudgetOutcome] = mapped_column(
+        _enum(BudgetOutcome, "outcome"), default=BudgetOutcome.PENDING
+    )
+    outcome_message: Mapped[str | None] = mapped_column(Text)
 
 
 class CarbonIntensityPoint(Base):
