@@ -10,7 +10,8 @@ runs a :class:`Queuer` at each pass. Where jobs come from:
 - :meth:`Queuer.sweep` finds measured jobs that were never queued (or have no
   result): jobs that ended while the writer was down or whose hand-off was lost.
   Those Slurm reports finished are queued. Those still running get a live
-  value (``...;live=1``) through ``scontrol``, at most once a sweep, after their
+  value (``...;fc_co2e_g=<forecast total>;live=1``, the forecast once the job
+  reported progress) through ``scontrol``, at most once a sweep, after their
   current AdminComment was read from slurmctld so that a foreign one is kept;
   the final value replaces it once the job has ended.
 
@@ -34,6 +35,7 @@ from typing import Literal
 from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmError
 from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.service.job_forecast import forecast_job
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, live_payload, store_job
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
@@ -237,12 +239,29 @@ class Queuer:
         return queued
 
     def _write_live(self, job: SlurmJob, now: datetime) -> None:
-        """Put the running job's figures so far into its AdminComment (best effort)."""
+        """Put the running job's figures so far and forecast total into its AdminComment.
+
+        Best effort; without a forecast (no progress reported) the figures so far only.
+        """
         if self._foreign == "skip" and has_foreign(job.admin_comment):
             return
         try:
             with transaction(self._factory) as session:
-                payload = live_payload(session, job, self._site, self._intensity, now)
+                try:
+                    forecast = forecast_job(
+                        session, job, site=self._site, intensity=self._intensity, now=now
+                    )
+                except NoEnergy as err:  # no progress reported yet: the value so far only
+                    logger.debug("no forecast for job=%s: %s", job.job_id, err)
+                    forecast = None
+                payload = live_payload(
+                    session,
+                    job,
+                    self._site,
+                    self._intensity,
+                    now,
+                    forecast_co2e_g=None if forecast is None else forecast.total_co2e_g,
+                )
             held = self._slurm.running_admin_comment(job.job_id)
             if self._foreign == "skip" and has_foreign(held):
                 return

@@ -38,7 +38,7 @@ from slurm_carbon.store.results import (
     jobs_on_node_slots,
     save_result,
 )
-from slurm_carbon.units import J_PER_KWH, J_PER_WH
+from slurm_carbon.units import J_PER_KWH, J_PER_WH, round_sig
 from slurm_carbon.vocabulary import CiKind, EnergyMethod, Sharing
 
 __all__ = [
@@ -316,14 +316,21 @@ def settle_result(
     return computed
 
 
-def live_payload(
+def live_payload(  # noqa: PLR0913 (the job, the context, and its forecast)
     session: Session,
     job: SlurmJob,
     site: Site,
     intensity: IntensityProvider,
     now: datetime,
+    *,
+    forecast_co2e_g: float | None = None,
 ) -> str:
     """The AdminComment payload of a running job so far, marked ``live=1``; nothing is saved.
+
+    ``forecast_co2e_g``, the job's forecast total emissions
+    (:attr:`~slurm_carbon.service.job_forecast.JobForecast.total_co2e_g`), is
+    carried as ``fc_co2e_g=`` (4 significant figures) before ``live=1``:
+    ``sc1:co2e_g=90;kwh=0.1;ci=600;pue=1.5;q=cnt;fc_co2e_g=412.5;live=1``.
 
     Raises:
         NoEnergy: nothing of the job is stored yet.
@@ -331,7 +338,8 @@ def live_payload(
     """
     job_id = store_job(session, job)
     computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
-    return f"{computed.payload};live=1"
+    forecast = "" if forecast_co2e_g is None else f";fc_co2e_g={round_sig(forecast_co2e_g, 4)}"
+    return f"{computed.payload}{forecast};live=1"
 
 
 def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the context)

@@ -35,6 +35,7 @@ from slurm_carbon.store import (
     SessionFactory,
     ingest_batch,
 )
+from slurm_carbon.store.progress import ProgressPoint, add_progress
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import JOB_START, FakeClock, slurm_job
 
@@ -338,6 +339,30 @@ def test_a_running_job_gets_a_live_value_that_keeps_a_foreign_comment(
     assert text == f"ops: keep sc1:co2e_g=90;{text.split(';', 1)[1]}"
     assert text.endswith(";live=1")
     assert session.execute(select(func.count()).select_from(JobResult)).scalar_one() == 0
+
+
+def test_a_running_job_that_reported_progress_carries_its_forecast_total(
+    session: Session, factory: SessionFactory, clock: FakeClock
+) -> None:
+    measure(session, 113)  # 10 minutes at hour 0 and at hour 1: 90 g so far (as above)
+    job_id = session.execute(select(Job.id).where(Job.slurm_job_id == 113)).scalar_one()
+    # A quarter of the work in each 10 minutes: 20 minutes left at 900 W = 0.3 kWh, at the
+    # last intensity (300 g/kWh, carried: no forecast stored) x 1.5 = 135 g ahead.
+    add_progress(
+        session,
+        [
+            (job_id, ProgressPoint(T0 + timedelta(minutes=10), 0.25)),
+            (job_id, ProgressPoint(T0 + timedelta(hours=1, minutes=10), 0.5)),
+        ],
+    )
+    session.commit()
+    slurm = FakeSlurm(slurm_job(113, state="RUNNING", end_time=None))
+
+    make_writer(factory, slurm, clock).run_once()
+
+    ((_, text, _),) = slurm.writes
+    assert text.startswith("sc1:co2e_g=90;")
+    assert text.endswith(";fc_co2e_g=225;live=1")
 
 
 def test_an_already_present_payload_is_not_written_again_and_a_requeue_recomputes(
