@@ -53,6 +53,8 @@ def test_the_agent_may_write_its_state_and_spool_only() -> None:
     )
     tmpfiles = (UNITS / "slurm-carbon.tmpfiles.conf").read_text().splitlines()
     assert "d /var/spool/slurm-carbon 0700 root root -" in tmpfiles
+    # The jobs' progress files (prolog shim): readable by all, writable by root only.
+    assert "d /run/slurm-carbon-progress 0755 root root -" in tmpfiles
 
 
 def test_the_service_listens_on_localhost_and_keeps_sqlite_in_its_state_dir() -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from slurm_carbon.agent.handoff import HANDOFF_MAX_BYTES, parse_handoff
 from slurm_carbon.agent.trust import read_trusted
+from slurm_carbon.jobprogress import PROGRESS_DIR_ENV
 
 REPO = Path(__file__).resolve().parents[3]
 SHIMS = {
@@ -54,6 +55,7 @@ def test_prolog_and_epilog_write_parseable_files_in_a_root_only_spool(tmp_path: 
     spool = tmp_path / "spool"
     env = {
         "SLURM_CARBON_SPOOL": str(spool),
+        "SLURM_CARBON_PROGRESS_DIR": str(tmp_path / "progress"),
         "SLURM_JOB_ID": "4242",
         "SLURM_JOB_GPUS": "0,2",
         "CUDA_VISIBLE_DEVICES": "0,2",
@@ -123,3 +125,73 @@ def test_a_huge_job_comment_is_cut_so_the_agent_still_reads_the_start(tmp_path: 
     assert path.stat().st_size <= HANDOFF_MAX_BYTES
     record = parse_handoff(read_trusted(path, HANDOFF_MAX_BYTES))
     assert record.comment == "é" * 2048
+
+
+#: Who owns the test's progress files: nobody's uid, so that root is not the owner.
+NOBODY = 65534
+
+
+def test_the_prolog_makes_the_jobs_progress_file_and_the_epilog_removes_it(
+    tmp_path: Path,
+) -> None:
+    progress = tmp_path / "run" / "progress"
+    env = {
+        "SLURM_CARBON_SPOOL": str(tmp_path / "spool"),
+        PROGRESS_DIR_ENV: str(progress),
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_UID": str(NOBODY),
+    }
+    done, elapsed = run(SHIMS["start"], env)
+    assert (done.returncode, elapsed < 1.0) == (0, True)
+
+    st = os.lstat(progress / "4242")
+    assert stat.S_ISREG(st.st_mode)
+    assert (st.st_uid, stat.S_IMODE(st.st_mode), st.st_size) == (NOBODY, 0o600, 0)
+    dir_st = os.lstat(progress)
+    assert (dir_st.st_uid, stat.S_IMODE(dir_st.st_mode)) == (0, 0o755)
+
+    run(SHIMS["stop"], env)
+    assert os.listdir(progress) == []
+
+
+def test_the_prolog_replaces_a_link_left_where_the_file_goes(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("root's")
+    progress = tmp_path / "progress"
+    progress.mkdir()
+    (progress / "9").symlink_to(target)
+    env = {PROGRESS_DIR_ENV: str(progress), "SLURM_JOB_ID": "9", "SLURM_JOB_UID": str(NOBODY)}
+    env["SLURM_CARBON_SPOOL"] = str(tmp_path / "spool")
+
+    run(SHIMS["start"], env)
+
+    assert stat.S_ISREG(os.lstat(progress / "9").st_mode)
+    assert (target.read_text(), target.stat().st_uid) == ("root's", 0)
+
+
+@pytest.mark.parametrize("uid", ["", "../1", "1000\nX=1"])
+def test_without_a_numeric_uid_no_progress_file_is_made(tmp_path: Path, uid: str) -> None:
+    env = {
+        "SLURM_CARBON_SPOOL": str(tmp_path / "spool"),
+        PROGRESS_DIR_ENV: str(tmp_path / "progress"),
+        "SLURM_JOB_ID": "9",
+        "SLURM_JOB_UID": uid,
+    }
+    run(SHIMS["start"], env)
+    assert not (tmp_path / "progress").exists()
+
+
+@pytest.mark.parametrize("event", ["start", "stop"])
+def test_an_unusable_progress_dir_still_exits_0_at_once(event: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    env = {
+        "SLURM_CARBON_SPOOL": str(tmp_path / "spool"),
+        PROGRESS_DIR_ENV: str(blocker / "progress"),
+        "SLURM_JOB_ID": "7",
+        "SLURM_JOB_UID": str(NOBODY),
+    }
+    done, elapsed = run(SHIMS[event], env)
+    assert (done.returncode, done.stdout) == (0, b"")
+    assert elapsed < 1.0
+    assert (tmp_path / "spool" / "jobs" / f"7.{event}").is_file()
