@@ -3,7 +3,9 @@
 Rolling origin: from every step after the warm-up, each method forecasts each
 horizon from the values up to that step only, and is scored by MAPE against
 the trace's value at the target (targets of zero are left out: a relative
-error needs a base).
+error needs a base). With ``--stored --region R`` it scores instead the
+forecasts the service stored for R, by source, against the stored actuals
+(:func:`~slurm_carbon.service.ci_forecast.score_stored`).
 """
 
 from __future__ import annotations
@@ -16,12 +18,17 @@ from pathlib import Path
 
 import click
 
-from slurm_carbon.errors import ConfigError
+from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.params import Name
+from slurm_carbon.cli.service import require_head
+from slurm_carbon.errors import ConfigError, IntensityUnavailable, StoreError
 from slurm_carbon.forecast import DEFAULT_METHOD, METHODS, backtest, history_steps
 from slurm_carbon.forecast.intensity import ALLOWED_STEPS_S
 from slurm_carbon.intensity.trace import read_trace
+from slurm_carbon.service.ci_forecast import SCORED_DAYS, score_stored
+from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.text import escape_control
-from slurm_carbon.vocabulary import CiSignal
+from slurm_carbon.vocabulary import OWN_FORECAST_SOURCE, CiSignal
 
 __all__ = ["ALLOWED_STEPS_S", "MAX_HORIZON_S", "forecast_command"]
 
@@ -48,9 +55,11 @@ def _label(seconds: int) -> str:
     return f"{seconds // 3600}h"
 
 
-def _trace(_ctx: click.Context, _param: click.Parameter, value: str) -> Path:
+def _trace(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
     # Only a regular file: a FIFO or a device would block the read or never end.
     # (A string, not click.Path, which stats the name and fails on a NUL.)
+    if value is None:
+        return None
     path = Path(value)
     if "\x00" in value or not path.is_file():
         raise click.BadParameter(f"{escape_control(value)} is not a regular file")
@@ -122,14 +131,68 @@ def _table(mape: dict[str, dict[str, float]], points: dict[str, int]) -> str:
     return "\n".join(["MAPE by horizon (* the service's method)", head, *rows, count])
 
 
+def _stored_table(
+    mape: dict[str, dict[str, float | None]], points: dict[str, dict[str, int]]
+) -> str:
+    labels = list(next(iter(mape.values())))
+    shown = {source: escape_control(source) for source in mape}  # names read from the store
+    width = max(len(name) for name in shown.values()) + 2
+    head = "source".ljust(width) + "".join(label.rjust(17) for label in labels)
+    rows = [
+        shown[source].ljust(width)
+        + "".join(
+            (f"{scores[label]:8.2f}%" if scores[label] is not None else "       -").rjust(9)
+            + f" ({points[source][label]:5d})"
+            for label in labels
+        )
+        for source, scores in mape.items()
+    ]
+    return "\n".join(["MAPE by horizon (points)", head, *rows])
+
+
+def _stored(url: str, region: str, horizons: list[int], as_json: bool) -> None:
+    require_head(url)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            score = score_stored(session, region, horizons)
+    except (IntensityUnavailable, StoreError) as err:
+        raise click.ClickException(escape_control(str(err))) from None
+    finally:
+        engine.dispose()
+    labels = {seconds: _label(seconds) for seconds in horizons}
+    mape = {
+        source: {labels[h]: None if m is None else round(m, 3) for h, m in scores.items()}
+        for source, scores in score.mape.items()
+    }
+    points = {
+        source: {labels[h]: n for h, n in counts.items()} for source, counts in score.points.items()
+    }
+    if as_json:
+        default = f"{OWN_FORECAST_SOURCE}:{DEFAULT_METHOD}"
+        json.dump({"default": default, "methods": mape, "points": points}, sys.stdout)
+        click.echo()
+    else:
+        click.echo(
+            escape_control(f"{region}: against the actuals of {score.actual_source}"), err=True
+        )
+        click.echo(_stored_table(mape, points))
+
+
 @click.command("forecast")
 @click.option(
     "--trace",
     "trace_file",
-    required=True,
     callback=_trace,
     help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
 )
+@click.option(
+    "--stored",
+    is_flag=True,
+    help="Score the forecasts stored for --region instead of a trace: each source, over the"
+    f" last {SCORED_DAYS} days of stored actuals.",
+)
+@click.option("--region", type=Name(), help="The region whose stored forecasts --stored scores.")
 @click.option(
     "--horizons",
     default="1h,6h,24h",
@@ -142,11 +205,40 @@ def _table(mape: dict[str, dict[str, float]], points: dict[str, int]) -> str:
     default="7d",
     show_default=True,
     callback=_warmup,
-    help="History before the first forecast (at least 7d: the methods need a week).",
+    help="History before the first forecast of a trace (at least 7d: the methods need a week).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def forecast_command(trace_file: Path, horizons: list[int], warmup: int, as_json: bool) -> None:
-    """Score each carbon-intensity forecaster on a trace by MAPE, with a rolling origin."""
+@url_option
+def forecast_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
+    trace_file: Path | None,
+    stored: bool,
+    region: str | None,
+    horizons: list[int],
+    warmup: int,
+    as_json: bool,
+    url: str,
+) -> None:
+    """Score the carbon-intensity forecasters by MAPE: on a trace, or as stored.
+
+    --trace FILE: each method, with a rolling origin over the trace. --stored
+    --region R: each source of stored forecasts of R (the providers' and ours,
+    slurm_carbon:<method>) at each horizon (a point's time less its issue time,
+    counted toward the nearest horizon within one step), against the stored
+    actuals; its JSON gives points per source.
+    """
+    if trace_file is not None and not stored:
+        if region is not None:
+            raise click.ClickException("--region is only for --stored (a trace has one region)")
+        _traced(trace_file, horizons, warmup, as_json)
+    elif trace_file is not None or not stored:
+        raise click.ClickException("give either --trace FILE or --stored --region R, not both")
+    elif region is None:
+        raise click.ClickException("--stored needs --region R")
+    else:
+        _stored(url, region, horizons, as_json)
+
+
+def _traced(trace_file: Path, horizons: list[int], warmup: int, as_json: bool) -> None:
     try:
         trace = read_trace(trace_file, region="trace", source="trace", signal=CiSignal.AVERAGE)
         times_s = [point.time.timestamp() for point in trace.points]

@@ -12,6 +12,9 @@ a gap of up to :data:`MAX_FILLED_GAP` is filled with the value before it, and
 only the part after a longer gap (or a time off the step) is used. Fewer than
 :data:`~slurm_carbon.forecast.intensity.HISTORY_DAYS` days of it: no forecast.
 
+:func:`score_stored` scores every stored forecast of a region, by source and
+horizon, against the stored actuals (``slurm-carbon evaluate forecast --stored``).
+
 :func:`ci_ahead` answers "what carbon intensity do we expect over ``[start,
 end)``" from what the store held at ``now``, for the budgets and the
 remaining-CO2e forecast of a running job. For each time, in order of preference:
@@ -31,9 +34,10 @@ times are aware UTC datetimes::
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import pairwise
 
@@ -52,6 +56,7 @@ from slurm_carbon.store.intensity import (
     add_ci_points,
     ci_points,
     ci_series,
+    ci_summary,
     latest_actual_source,
     latest_forecasts,
 )
@@ -62,9 +67,12 @@ __all__ = [
     "HISTORY_READ",
     "MAX_FILLED_GAP",
     "MAX_POINTS_PER_RUN",
+    "SCORED_DAYS",
     "OwnForecaster",
+    "StoredScore",
     "ci_ahead",
     "regular_tail",
+    "score_stored",
 ]
 
 #: How far ahead our own forecast goes: a day, the longest horizon our method is
@@ -76,6 +84,9 @@ HISTORY_READ = timedelta(days=FIT_WINDOW_DAYS + HISTORY_DAYS)
 #: The longest gap in the actuals filled by carrying the value before it: a few missed
 #: polls of a provider; a longer outage starts the series afresh after it.
 MAX_FILLED_GAP = timedelta(hours=3)
+#: Days of stored forecasts scored, back from the last stored actual: four weeks hold
+#: every weekday four times and bound what one run reads.
+SCORED_DAYS = 28
 #: The most points one region's forecast stores in a run: the horizon at the finest step.
 MAX_POINTS_PER_RUN = int(FORECAST_HORIZON.total_seconds()) // min(ALLOWED_STEPS_S)
 
@@ -252,3 +263,74 @@ class OwnForecaster:
         ]
         with transaction(self.factory) as session:
             return add_ci_points(session, made)
+
+
+@dataclass
+class StoredScore:
+    """Stored forecasts of a region scored against its actuals, per source and horizon.
+
+    Units: percent for ``mape`` (None: no point at that horizon); seconds for horizons.
+    """
+
+    actual_source: str
+    mape: dict[str, dict[int, float | None]] = field(default_factory=dict)
+    points: dict[str, dict[int, int]] = field(default_factory=dict)
+
+
+def score_stored(session: Session, region: str, horizons_s: Sequence[int]) -> StoredScore:
+    """MAPE of each source's stored forecasts of ``region`` at each horizon.
+
+    The actuals are the average-signal series with the most stored points; the
+    forecasts scored are those whose target lies in the last :data:`SCORED_DAYS`
+    up to its last point. A forecast point's horizon is its time less its
+    ``issued_at``; it counts toward the nearest of ``horizons_s`` if less than
+    one of its steps from it, against the actual whose period holds its time
+    (actuals of zero are left out: a relative error needs a base).
+
+    Raises:
+        IntensityUnavailable: no actuals or no forecasts stored for the region.
+    """
+    series = [
+        s for s in ci_summary(session, region) if s.signal is CiSignal.AVERAGE and s.count > 1
+    ]
+    actual = max(
+        (s for s in series if s.kind is CiKind.ACTUAL),
+        key=lambda s: (s.count, s.last),
+        default=None,
+    )
+    if actual is None:
+        raise IntensityUnavailable(f"no stored actuals of region {region!r} to score against")
+    start = actual.last - timedelta(days=SCORED_DAYS)
+    until = actual.last + timedelta(seconds=1)
+    truth = ci_points(
+        session,
+        region,
+        start - timedelta(days=1),
+        until,
+        kind=CiKind.ACTUAL,
+        source=actual.source,
+        signal=CiSignal.AVERAGE,
+    )
+    made = ci_points(session, region, start, until, kind=CiKind.FORECAST, signal=CiSignal.AVERAGE)
+    if not made:
+        raise IntensityUnavailable(
+            f"no stored forecasts of region {region!r} in the {SCORED_DAYS} days"
+            f" to {actual.last.isoformat()}"
+        )
+    times = [p.time for p in truth]
+    errors: dict[str, dict[int, list[float]]] = {}
+    for point in made:
+        at = bisect.bisect_right(times, point.time) - 1
+        if at < 0 or point.time >= truth[at].time + timedelta(seconds=truth[at].step_s):
+            continue
+        base = truth[at].ci_g_per_kwh
+        lead_s = (point.time - point.issued_at).total_seconds()
+        nearest = min(horizons_s, key=lambda h: abs(lead_s - h))
+        by_horizon = errors.setdefault(point.source, {h: [] for h in horizons_s})
+        if base > 0 and abs(lead_s - nearest) < point.step_s:
+            by_horizon[nearest].append(abs(point.ci_g_per_kwh - base) / base * 100)
+    score = StoredScore(actual_source=actual.source)
+    for source, by_horizon in sorted(errors.items()):
+        score.mape[source] = {h: sum(e) / len(e) if e else None for h, e in by_horizon.items()}
+        score.points[source] = {h: len(e) for h, e in by_horizon.items()}
+    return score

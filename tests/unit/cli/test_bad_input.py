@@ -155,6 +155,7 @@ INTENSITY = [
 ]  # fmt: skip
 S = ("--dir", "{tmp}/sim")
 F = ("evaluate", "forecast", "--trace")
+FS = ("evaluate", "forecast", "--stored", "--url", "sqlite:///{tmp}/db.sqlite")
 EVALUATE_FORECAST = [
     case("evaluate-forecast-trace-missing", *F, "{tmp}/nope.csv", names="nope.csv"),
     case("evaluate-forecast-trace-directory", *F, "{tmp}", names="--trace"),
@@ -174,6 +175,12 @@ EVALUATE_FORECAST = [
          names="--warmup"),
     case("evaluate-forecast-warmup-huge", *F, "{tmp}/longfield.csv", "--warmup", HUGE,
          names="--warmup"),
+    case("evaluate-forecast-stored-and-trace", *FS, "--region", "GB", "--trace",
+         "{tmp}/longfield.csv", names="not both"),
+    case("evaluate-forecast-stored-no-region", *FS, names="--region"),
+    case("evaluate-forecast-stored-region-escape", *FS, "--region", ESC, names="--region"),
+    case("evaluate-forecast-stored-region-huge", *FS, "--region", HUGE, names="--region"),
+    case("evaluate-forecast-stored-region-unknown", *FS, "--region", "XX", names="'XX'"),
 ]  # fmt: skip
 SIM = [
     case("sim-init-gpus-huge", "sim", "init", "--dir", "{tmp}/s2", "--gpus", "100000000",
