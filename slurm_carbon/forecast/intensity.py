@@ -10,12 +10,14 @@ Methods (:data:`METHODS`):
 - ``persistence``: the value at the origin.
 - ``seasonal_naive``: the value at the same time of day one day before the
   target (``k`` days before, the fewest that lie at or before the origin).
-- ``blend`` (:data:`DEFAULT_METHOD`): one linear model per horizon over nine
+- ``blend`` (:data:`DEFAULT_METHOD`): one linear model per horizon over ten
   features of the history (the level now and one step before, the value at
   the origin's time yesterday, the target's time yesterday and last week, the
   mean of the target's time of day over the last seven days (daily profile)
   and of its time and weekday over the last :data:`WEEKLY_PROFILE_WEEKS` weeks
-  (weekly profile), the last day's and the last week's means), refitted at
+  (weekly profile), the last day's and the last week's means, and the daily
+  profile of the origin's own time, so that the origin's departure from its
+  usual level can be carried ahead and faded by horizon), refitted at
   every origin by ridge-regularised least squares on the last
   :data:`FIT_WINDOW_DAYS` days of forecasts whose targets are known by then.
   Rows are weighted by the inverse square of their target (squared *relative*
@@ -79,7 +81,7 @@ FIT_WINDOW_DAYS = 56
 #: small differences between the collinear features, which carry the skill).
 PRIOR_DAYS = 0.1
 # How many features :func:`_features` gives.
-_FEATURES = 9
+_FEATURES = 10
 #: Hours ahead at which the prior weighs persistence and the daily profile equally.
 PRIOR_HALF_LIFE_H = 3.0
 #: Reweighting passes towards least absolute relative error (MAPE), and the relative
@@ -129,6 +131,9 @@ def _features(y: Floats, per_day: int, horizon: int) -> Floats:
     profile = np.mean(
         [_lag(y, target - j * per_day) for j in range(days_back, days_back + WEEK_DAYS)], axis=0
     )
+    # The origin's own time of day over the last week: with the level at the origin it
+    # gives the origin's departure from the usual, which fades as the horizon grows.
+    origin_profile = np.mean([_lag(y, t - j * per_day) for j in range(1, WEEK_DAYS + 1)], axis=0)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: too short a history
         weekly = np.nanmean(
@@ -149,6 +154,7 @@ def _features(y: Floats, per_day: int, horizon: int) -> Floats:
             profile,
             _trailing_mean(y, per_day),
             weekly,
+            origin_profile,
         ]
     )
 

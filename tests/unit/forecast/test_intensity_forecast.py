@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from slurm_carbon.forecast import DEFAULT_METHOD, METHODS, backtest, forecast, history_steps
-from slurm_carbon.forecast.intensity import PRIOR_HALF_LIFE_H, predictions
+from slurm_carbon.forecast.intensity import PRIOR_HALF_LIFE_H, _features, predictions
 
 HOUR_S = 3600
 DAY = 24
@@ -139,3 +139,15 @@ def test_backtest_counts_origins_and_leaves_out_zero_targets() -> None:
 def test_backtest_refuses_a_warmup_shorter_than_the_history_needed() -> None:
     with pytest.raises(ValueError, match="7 days"):
         backtest(synthetic(), HOUR_S, 1, history_steps(HOUR_S) - 1)
+
+
+def test_the_blend_sees_the_origins_own_daily_profile() -> None:
+    values = synthetic()
+    origin = 9 * 7 * DAY + 5
+
+    columns = _features(values, DAY, 6)
+
+    # the last feature: the origin's time of day over the last seven days (not the target's)
+    expected = np.mean([values[origin - j * DAY] for j in range(1, 8)])
+    assert columns[origin, -1] == pytest.approx(expected)
+    assert columns[origin, -1] != pytest.approx(columns[origin, 6])
