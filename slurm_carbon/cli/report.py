@@ -20,7 +20,9 @@ job|user|account|partition`` prints totals per group instead of jobs. A job
 without a result yet is ``pending`` (empty figures, never zero); estimated
 figures (estimated energy, or a yearly-mean carbon intensity) are marked.
 ``-j`` naming exactly one job shows its detail: the split by device and its
-energy (and carbon intensity, when the store holds it) over time.
+energy (and carbon intensity, when the store holds it) over time; a running
+job's detail and JSON item also hold its forecast (so far, remaining, total
+with a 90 % interval, its end, the share of its budgets).
 
 Permissions: the caller is the real uid. Users see only their own jobs and are
 refused (not shown an empty table) when they ask for someone else's. Admins
@@ -69,7 +71,7 @@ from slurm_carbon.cli.report_table import show_table
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.service.detail import DetailContext
+from slurm_carbon.service.detail import DetailContext, running_forecast
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
@@ -188,6 +190,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
                     counterfactual=site.counterfactual if site else CounterfactualConfig(),
                     intensity=BestSeries(stored_actuals(factory)),
                     site=site,
+                    now=caller.now.astimezone(UTC),
                 )
                 _output(
                     session, query, by, output, noheader=noheader, now=caller.now, detail=detail
@@ -214,7 +217,8 @@ def _output(  # noqa: PLR0913 (what report was asked)
     if output == "json":
         overall = totals(session, query)[0]
         rows = () if groups is not None else _progress(iter_jobs(session, query))
-        writer.json(query=query, by=by, rows=rows, groups=groups, overall=overall, now=now)
+        items = (job_json(row, running_forecast(session, row, detail)) for row in rows)
+        writer.json(query=query, by=by, items=items, groups=groups, overall=overall, now=now)
     elif output in ("parsable2", "csv"):
         write = writer.parsable2 if output == "parsable2" else writer.csv
         if groups is not None:
@@ -333,7 +337,7 @@ class _Writer:
         *,
         query: ReportQuery,
         by: GroupBy | None,
-        rows: Iterable[JobRow],
+        items: Iterable[dict[str, Any]],
         groups: list[GroupTotals] | None,
         overall: GroupTotals,
         now: datetime,
@@ -355,8 +359,8 @@ class _Writer:
             write(', "groups": ' + _json([group_json(group) for group in groups]))
         else:
             write(', "jobs": [')
-            for index, row in enumerate(rows):
-                write(("\n" if index == 0 else ",\n") + _json(job_json(row)))
+            for index, item in enumerate(items):
+                write(("\n" if index == 0 else ",\n") + _json(item))
             write("]")
         write(', "totals": ' + _json(group_json(overall)))
         write(', "equivalents": ' + _json(equivalents_json(overall.co2e_g)) + "}\n")

@@ -2,16 +2,26 @@
 
 It prints a :class:`~slurm_carbon.service.detail.JobDetail`: the job's figures,
 the GPU/CPU/DRAM split, energy and carbon intensity over time, the cleanest
-start in the following hours and other regions, and the publication energy card.
+start in the following hours and other regions, and the publication energy card;
+for a running job, its forecast (so far, remaining, total with its 90 %
+interval, its end) and the share of its budgets it is forecast to use.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from slurm_carbon.cli.report_format import plain, quality_text
-from slurm_carbon.service.detail import Counterfactuals, JobDetail, Recomputed
+from slurm_carbon.service.detail import (
+    Counterfactuals,
+    JobDetail,
+    Recomputed,
+    RunningForecast,
+)
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.reports import TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
@@ -30,6 +40,8 @@ _LABELS = {
 def show_job(console: Console, detail: JobDetail) -> None:
     """Print one job in detail."""
     _facts(console, detail)
+    if detail.running is not None:
+        _forecast(console, detail.running)
     if detail.timeline:
         _timeline(console, detail.timeline)
     else:
@@ -84,6 +96,60 @@ def _facts(console: Console, detail: JobDetail) -> None:
             facts.add_row("", "~ an estimate (estimated energy or a yearly-mean intensity)")
     console.print(f"[bold]{title}[/]")
     console.print(facts)
+
+
+def _forecast(console: Console, running: RunningForecast) -> None:
+    """So far, remaining and total, with their 90 % intervals, and the budgets' share."""
+    found = running.forecast
+    if found is None:
+        console.print(plain(f"No forecast: {running.not_forecast or '?'}."))
+        return
+    progress = "not reported" if found.progress is None else f"{found.progress * 100:.0f} %"
+    console.print(f"[bold]Forecast[/] (an estimate; method {found.method}, progress {progress}):")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row(
+        "So far",
+        f"{format_energy(found.energy_so_far_j)}, {format_co2e(found.co2e_so_far_g)} CO2e",
+    )
+    ends = "" if found.end_time is None else f", ends ~{_when(found.end_time, found.at)}"
+    co2e = (found.total_co2e_g, found.total_co2e_low_g, found.total_co2e_high_g)
+    facts.add_row(
+        "CO2e",
+        f"{_total(format_co2e, *co2e)}, remaining {format_co2e(found.remaining_co2e_g)}{ends}",
+    )
+    energy = (found.total_energy_j, found.total_energy_low_j, found.total_energy_high_j)
+    facts.add_row(
+        "Energy",
+        f"{_total(format_energy, *energy)}, remaining {format_energy(found.remaining_energy_j)}",
+    )
+    budgets = running.budgets
+    if budgets.co2e_g and running.co2e_budget_pct is not None:
+        facts.add_row(
+            "Budget",
+            f"forecast to use {running.co2e_budget_pct:.0f} % of its"
+            f" {format_co2e(budgets.co2e_g)} CO2e budget",
+        )
+    if budgets.energy_j and running.energy_budget_pct is not None:
+        facts.add_row(
+            "Budget",
+            f"forecast to use {running.energy_budget_pct:.0f} % of its"
+            f" {format_energy(budgets.energy_j)} energy budget",
+        )
+    facts.add_row("CI ahead", plain(found.ci_source))
+    console.print(facts)
+
+
+def _total(show: Callable[[float], str], total: float, low: float, high: float) -> str:
+    return f"forecast total {show(total)} (90 %: {show(low)} to {show(high)})"
+
+
+def _when(end: datetime, now: datetime) -> str:
+    """The local time of ``end``; with its date when not ``now``'s day."""
+    local = end.astimezone()
+    same_day = local.date() == now.astimezone().date()
+    return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
 
 def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:

@@ -4,9 +4,12 @@
 finite (a corrupt stored value) is ``null`` there and named in the item's
 ``non_finite`` list. Outside text is left as is: JSON's own escaping is safe.
 
+A running job's item holds its ``forecast``
+(:class:`~slurm_carbon.service.detail.RunningForecast`); any other job's, null.
+
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
-``ci_g_per_kwh`` in gCO2e/kWh.
+``ci_g_per_kwh`` in gCO2e/kWh, ``*_pct`` in percent.
 """
 
 from __future__ import annotations
@@ -17,10 +20,11 @@ from typing import Any
 
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.cli.report_format import quality_text
+from slurm_carbon.service.detail import RunningForecast
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.units import J_PER_KWH
 
-__all__ = ["REPORT_JSON_SCHEMA", "equivalents_json", "group_json", "job_json"]
+__all__ = ["REPORT_JSON_SCHEMA", "equivalents_json", "forecast_json", "group_json", "job_json"]
 
 
 def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
@@ -59,8 +63,43 @@ def _finite(item: dict[str, Any]) -> dict[str, Any]:
     return {**item, **dict.fromkeys(bad), "non_finite": bad}
 
 
-def job_json(row: JobRow) -> dict[str, Any]:
-    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`."""
+def forecast_json(running: RunningForecast | None) -> dict[str, Any] | None:
+    """A running job's forecast as ``forecast`` of an item of ``jobs``; None: no forecast."""
+    found = None if running is None else running.forecast
+    if running is None or found is None:
+        return None
+    budgets = running.budgets
+    return _finite(
+        {
+            "at": found.at.isoformat(),
+            "progress": found.progress,
+            "method": found.method,
+            "end": _iso(found.end_time),
+            "ci_source": found.ci_source,
+            "so_far_kwh": found.energy_so_far_j / J_PER_KWH,
+            "so_far_co2e_g": found.co2e_so_far_g,
+            "remaining_kwh": found.remaining_energy_j / J_PER_KWH,
+            "remaining_kwh_low": found.remaining_energy_low_j / J_PER_KWH,
+            "remaining_kwh_high": found.remaining_energy_high_j / J_PER_KWH,
+            "remaining_co2e_g": found.remaining_co2e_g,
+            "remaining_co2e_g_low": found.remaining_co2e_low_g,
+            "remaining_co2e_g_high": found.remaining_co2e_high_g,
+            "total_kwh": found.total_energy_j / J_PER_KWH,
+            "total_kwh_low": found.total_energy_low_j / J_PER_KWH,
+            "total_kwh_high": found.total_energy_high_j / J_PER_KWH,
+            "total_co2e_g": found.total_co2e_g,
+            "total_co2e_g_low": found.total_co2e_low_g,
+            "total_co2e_g_high": found.total_co2e_high_g,
+            "budget_co2e_g": budgets.co2e_g,
+            "budget_kwh": None if budgets.energy_j is None else budgets.energy_j / J_PER_KWH,
+            "budget_co2e_pct": running.co2e_budget_pct,
+            "budget_energy_pct": running.energy_budget_pct,
+        }
+    )
+
+
+def job_json(row: JobRow, running: RunningForecast | None = None) -> dict[str, Any]:
+    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with its forecast if running."""
     figures = row.figures
     elapsed = row.elapsed
     item: dict[str, Any] = {
@@ -78,6 +117,7 @@ def job_json(row: JobRow) -> dict[str, Any]:
         "quality": quality_text(figures),
         "estimate": figures is not None and figures.estimated,
         "name": row.name,
+        "forecast": forecast_json(running),
     }
     if figures is None:
         item.update(dict.fromkeys(_FIGURE_KEYS))
@@ -135,6 +175,46 @@ _NON_FINITE = {
     "type": "array",
     "items": {"type": "string"},
     "minItems": 1,
+}
+_FORECAST_NUMBERS = (
+    "so_far_kwh",
+    "so_far_co2e_g",
+    "remaining_kwh",
+    "remaining_kwh_low",
+    "remaining_kwh_high",
+    "remaining_co2e_g",
+    "remaining_co2e_g_low",
+    "remaining_co2e_g_high",
+    "total_kwh",
+    "total_kwh_low",
+    "total_kwh_high",
+    "total_co2e_g",
+    "total_co2e_g_low",
+    "total_co2e_g_high",
+    "budget_co2e_g",
+    "budget_kwh",
+    "budget_co2e_pct",
+    "budget_energy_pct",
+)
+_FORECAST_SCHEMA: dict[str, Any] = {
+    "description": (
+        "A running job's forecast (an estimate): so far, remaining and total, each with"
+        " its 90 % interval (_low, _high); *_kwh at the devices before PUE; budget_*_pct:"
+        " the forecast total's share of the budget. Null for any other job, or when no"
+        " forecast can be made (e.g. no progress reported)."
+    ),
+    "type": ["object", "null"],
+    "required": ["at", "progress", "method", "end", "ci_source", *_FORECAST_NUMBERS],
+    "additionalProperties": False,
+    "properties": {
+        "at": {"type": "string", "format": "date-time"},
+        "progress": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "method": {"enum": ["profile", "observed", "time_limit", "done"]},
+        "end": _STRING_OR_NULL,
+        "ci_source": {"type": "string"},
+        **dict.fromkeys(_FORECAST_NUMBERS, _NUMBER_OR_NULL),
+        "non_finite": _NON_FINITE,
+    },
 }
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -211,6 +291,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "quality",
                     "estimate",
                     "name",
+                    "forecast",
                     *_FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -232,6 +313,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     },
                     "estimate": {"type": "boolean"},
                     "name": _STRING_OR_NULL,
+                    "forecast": _FORECAST_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

@@ -7,7 +7,9 @@ and carbon intensity over time, and, recomputed from the stored intervals as
 the writer computes the result (:func:`~slurm_carbon.service.results.stored_footprint`),
 the cleanest start in the following hours, the same job in other regions, the
 publication energy card, and whether the recomputation differs from the
-stored result.
+stored result. A running job also gets its forecast
+(:func:`~slurm_carbon.service.job_forecast.forecast_stored`: so far, remaining
+and total with 90 % intervals) beside the budgets its owner gave.
 
 Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 """
@@ -15,16 +17,18 @@ Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from slurm_carbon import accounting as acc
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.service.job_forecast import JobForecast, forecast_stored
 from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
+from slurm_carbon.store.forecast_inputs import StoredBudgets, job_budgets
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
 from slurm_carbon.store.results import job_intervals
@@ -38,7 +42,9 @@ __all__ = [
     "EnergyShare",
     "JobDetail",
     "Recomputed",
+    "RunningForecast",
     "job_detail",
+    "running_forecast",
 ]
 
 #: Steps of the energy-over-time series at most; longer jobs are merged into longer steps.
@@ -57,11 +63,13 @@ class DetailContext:
         intensity: Carbon intensity (the stored series first, as the writer).
         site: The site's regions, PUE and unmeasured parts; None: the stored
             result's region and PUE (no unmeasured parts).
+        now: The time a running job's forecast is made at; None: no forecast.
     """
 
     counterfactual: CounterfactualConfig
     intensity: IntensityProvider
     site: Site | None = None
+    now: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,36 @@ class Recomputed:
 
 
 @dataclass(frozen=True)
+class RunningForecast:
+    """A running job's forecast, or why there is none, and its budgets.
+
+    Attributes:
+        forecast: The forecast; None when it cannot be made.
+        not_forecast: Why not (no progress reported, no energy, no carbon
+            intensity, no site configuration); None when there is a forecast.
+        budgets: The budgets its owner gave.
+    """
+
+    forecast: JobForecast | None
+    not_forecast: str | None
+    budgets: StoredBudgets
+
+    @property
+    def co2e_budget_pct(self) -> float | None:
+        """The forecast total emissions as a share of the CO2e budget. Units: percent."""
+        if self.forecast is None or not self.budgets.co2e_g:
+            return None
+        return self.forecast.total_co2e_g / self.budgets.co2e_g * 100
+
+    @property
+    def energy_budget_pct(self) -> float | None:
+        """The forecast total energy (at the devices) as a share of the energy budget (percent)."""
+        if self.forecast is None or not self.budgets.energy_j:
+            return None
+        return self.forecast.total_energy_j / self.budgets.energy_j * 100
+
+
+@dataclass(frozen=True)
 class JobDetail:
     """Everything shown of one job.
 
@@ -137,6 +175,7 @@ class JobDetail:
             region and source, or when it cannot be recomputed.
         not_recomputed: Why it cannot be recomputed (no energy, no carbon
             intensity); None otherwise.
+        running: A running job's forecast and budgets; None for any other job.
     """
 
     job: JobRow
@@ -144,6 +183,12 @@ class JobDetail:
     timeline: list[TimelinePoint]
     recomputed: Recomputed | None = None
     not_recomputed: str | None = None
+    running: RunningForecast | None = None
+
+    @property
+    def forecast(self) -> JobForecast | None:
+        """A running job's forecast; None for any other job, or when none can be made."""
+        return None if self.running is None else self.running.forecast
 
 
 def job_detail(
@@ -164,6 +209,45 @@ def job_detail(
     Returns:
         The detail; nothing is written.
     """
+    detail = _detail(session, row, context, max_steps)
+    return replace(detail, running=running_forecast(session, row, context))
+
+
+def running_forecast(
+    session: Session, row: JobRow, context: DetailContext
+) -> RunningForecast | None:
+    """The forecast of a running job (started, not ended) at ``context.now``; None otherwise.
+
+    The region and PUE are the site's (``context.site``), else the stored
+    result's, if any.
+    """
+    if row.start_time is None or row.end_time is not None or context.now is None:
+        return None
+    budgets = job_budgets(session, row.row_id)
+    figures = row.figures
+    site = context.site
+    if site is None and figures is not None and figures.ci_region is not None:
+        site = StaticSite(figures.ci_region, figures.pue)
+    if site is None:
+        return RunningForecast(None, "no site configuration (--config) gives its region", budgets)
+    try:
+        forecast = forecast_stored(
+            session,
+            row.row_id,
+            label=row.job_id_text,
+            partition=row.partition or "",
+            node_list=row.node_list,
+            start=row.start_time,
+            site=site,
+            intensity=context.intensity,
+            now=context.now,
+        )
+    except (NoEnergy, IntensityUnavailable) as err:
+        return RunningForecast(None, str(err), budgets)
+    return RunningForecast(forecast, None, budgets)
+
+
+def _detail(session: Session, row: JobRow, context: DetailContext, max_steps: int) -> JobDetail:
     timeline = _merged(job_timeline(session, row), max_steps)
     figures = row.figures
     if figures is None:
