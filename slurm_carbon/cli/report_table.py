@@ -25,8 +25,9 @@ from slurm_carbon.service.fallback import annual_fallbacks
 from slurm_carbon.slurm.states import WASTE_STATES
 from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery, totals
 from slurm_carbon.units import format_co2e, format_energy, format_number
+from slurm_carbon.vocabulary import BudgetOutcome
 
-__all__ = ["show_table"]
+__all__ = ["budget_text", "show_table"]
 
 
 def show_table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
@@ -70,6 +71,7 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
     for name in (*numeric, "PUE"):
         table.add_column(name, justify="right")
     table.add_column("Quality")
+    table.add_column("Budget")
     table.add_column("JobName", overflow="fold")
     for row in rows:
         fields = job_fields(row)
@@ -89,9 +91,32 @@ def _jobs_table(console: Console, rows: list[JobRow]) -> None:
                 "" if ci is None else f"{ci:.0f}",
                 f"{figures.pue:.2f}",
             ]
-        table.add_row(*(plain(f) for f in fields[:7]), *numbers, fields[-2], plain(fields[-1]))
+        table.add_row(
+            *(plain(f) for f in fields[:7]),
+            *numbers,
+            fields[-2],
+            budget_text(row),
+            plain(fields[-1]),
+        )
     console.print(table)
     _sources(console, rows)
+
+
+def budget_text(row: JobRow) -> str:
+    """The job's budgets and the action taken: ``5,000 g cancel``, ``2,000 Wh notify``, ``5,000 g``.
+
+    ``-`` without a budget; a failed action says so (``5,000 g cancel failed``).
+    """
+    budgets = [
+        show(value)
+        for value, show in ((row.budget_co2e_g, format_co2e), (row.budget_energy_j, format_energy))
+        if value is not None
+    ]
+    action = row.budget_action
+    if action is not None:
+        failed = " failed" if action.outcome is BudgetOutcome.FAILED else ""
+        budgets.append(f"{action.action}{failed}")
+    return " ".join(budgets) or "-"
 
 
 def _sources(console: Console, rows: list[JobRow]) -> None:

@@ -16,8 +16,9 @@ from sqlalchemy import Result, or_, select
 from sqlalchemy.orm import Session
 
 from slurm_carbon.slurm.states import is_waste_state
+from slurm_carbon.store.budgets import BudgetActionRecord
 from slurm_carbon.store.figures import JobFigures
-from slurm_carbon.store.models import Job, JobResult
+from slurm_carbon.store.models import BudgetActionRow, Job, JobResult
 from slurm_carbon.store.reports.query import JobSelector, ReportQuery, conditions, selector_matches
 
 __all__ = ["JobRow", "foreign_jobs", "iter_jobs"]
@@ -25,7 +26,12 @@ __all__ = ["JobRow", "foreign_jobs", "iter_jobs"]
 
 @dataclass(frozen=True, slots=True)
 class JobRow:
-    """One job of a report; ``figures`` is None while its result is pending."""
+    """One job of a report; ``figures`` is None while its result is pending.
+
+    ``budget_co2e_g`` and ``budget_energy_j`` are the budgets its comment gave
+    (grams CO2e, joules; None: none given); ``budget_action`` what was done
+    because its forecast exceeded one (None: nothing).
+    """
 
     row_id: int
     slurm_job_id: int
@@ -41,6 +47,9 @@ class JobRow:
     requested_gpus: int
     figures: JobFigures | None
     node_list: str | None = None
+    budget_co2e_g: float | None = None
+    budget_energy_j: float | None = None
+    budget_action: BudgetActionRecord | None = None
 
     @property
     def job_id_text(self) -> str:
@@ -79,6 +88,12 @@ _JOB_COLUMNS = (
 )
 # The result's id (None: no result yet), then its columns in JobFigures' order.
 _FIGURE_COLUMNS = (JobResult.id, *(getattr(JobResult, f.name) for f in fields(JobFigures)))
+# The budgets, then the action's columns in BudgetActionRecord's order (job_id None: no action).
+_BUDGET_COLUMNS = (
+    Job.budget_co2e_g,
+    Job.budget_energy_j,
+    *(getattr(BudgetActionRow, f.name) for f in fields(BudgetActionRecord)),
+)
 
 
 def _row(values: Sequence[Any]) -> JobRow:
@@ -97,7 +112,8 @@ def _row(values: Sequence[Any]) -> JobRow:
         requested_gpus,
         node_list,
     ) = values[: len(_JOB_COLUMNS)]
-    result_id, *figures = values[len(_JOB_COLUMNS) :]
+    result_id, *figures = values[len(_JOB_COLUMNS) : -len(_BUDGET_COLUMNS)]
+    budget_co2e_g, budget_energy_j, *action = values[-len(_BUDGET_COLUMNS) :]
     return JobRow(
         row_id=row_id,
         slurm_job_id=slurm_job_id,
@@ -113,19 +129,24 @@ def _row(values: Sequence[Any]) -> JobRow:
         requested_gpus=requested_gpus or 0,
         figures=None if result_id is None else JobFigures(*figures),
         node_list=node_list,
+        budget_co2e_g=budget_co2e_g,
+        budget_energy_j=budget_energy_j,
+        budget_action=None if action[0] is None else BudgetActionRecord(*action),
     )
 
 
 def iter_jobs(session: Session, query: ReportQuery, *, batch_size: int = 5000) -> Iterator[JobRow]:
     """The jobs the query selects with their figures, by job id, streamed in batches.
 
-    One SELECT (jobs LEFT JOIN job_results); on PostgreSQL a server-side cursor
-    fetches ``batch_size`` rows at a time, so memory stays flat however many
-    jobs match. The session must stay open while the iterator is consumed.
+    One SELECT (jobs LEFT JOIN job_results LEFT JOIN budget_actions, at most
+    one of each per job); on PostgreSQL a server-side cursor fetches
+    ``batch_size`` rows at a time, so memory stays flat however many jobs match.
+    The session must stay open while the iterator is consumed.
     """
     statement = (
-        select(*_JOB_COLUMNS, *_FIGURE_COLUMNS)
+        select(*_JOB_COLUMNS, *_FIGURE_COLUMNS, *_BUDGET_COLUMNS)
         .outerjoin(JobResult, JobResult.job_id == Job.id)
+        .outerjoin(BudgetActionRow, BudgetActionRow.job_id == Job.id)
         .where(*conditions(query))
         .order_by(Job.slurm_job_id)
         .execution_options(yield_per=batch_size)

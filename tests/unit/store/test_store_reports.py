@@ -20,6 +20,7 @@ from slurm_carbon.store import (
     get_or_create_node,
     upsert_job,
 )
+from slurm_carbon.store.budgets import BudgetActionRecord, record_budget_action
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import (
@@ -32,7 +33,16 @@ from slurm_carbon.store.reports import (
     totals,
 )
 from slurm_carbon.store.results import job_intervals, save_result
-from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import (
+    BudgetAction,
+    BudgetKind,
+    BudgetOutcome,
+    CiKind,
+    CiSignal,
+    DeviceKind,
+    EnergyMethod,
+    Sharing,
+)
 
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -322,3 +332,37 @@ def test_estimated_reads_the_stored_flag_not_the_source_name(session: Session) -
     assert rows[2] is not None
     assert rows[2].estimated
     assert overall.estimated_jobs == 1
+
+
+def test_rows_carry_the_budgets_and_the_action_taken(session: Session) -> None:
+    acted = _job(session, 1)
+    _job(session, 2)
+    cluster = get_or_create_cluster(session, "tc")
+    upsert_job(session, cluster.id, 1, budget_co2e_g=5000.0, budget_energy_j=7.2e6)
+    action = BudgetActionRecord(
+        job_id=acted,
+        action=BudgetAction.CANCEL,
+        at=T0,
+        kind=BudgetKind.CO2E,
+        budget=5000.0,
+        forecast=7000.0,
+        forecast_low=6000.0,
+        forecast_high=8000.0,
+        progress=0.25,
+        reason="over",
+        outcome=BudgetOutcome.DONE,
+    )
+    record_budget_action(session, action)
+
+    first, second = iter_jobs(session, ReportQuery())
+
+    assert (first.budget_co2e_g, first.budget_energy_j, first.budget_action) == (
+        5000.0,
+        7.2e6,
+        action,
+    )
+    assert (second.budget_co2e_g, second.budget_energy_j, second.budget_action) == (
+        None,
+        None,
+        None,
+    )
