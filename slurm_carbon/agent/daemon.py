@@ -1,7 +1,8 @@
 """The agent's loop: one :meth:`Agent.tick` per sample period.
 
-A tick: read the hand-off files, list the GPUs, apply cap requests, then in
-one SQLite transaction add every device's energy since its last reading to the
+A tick: read the hand-off files and the jobs' progress files, list the GPUs,
+apply cap requests, then in one SQLite transaction spool the new progress
+points, add every device's energy since its last reading to the
 jobs' open intervals, persist the readings, close the intervals that ended
 (aligned to ``interval_s`` in UTC, clipped to the job's start and stop) into
 the outbox, and record the jobs fully accounted; then delete those jobs'
@@ -24,12 +25,14 @@ from types import FrameType
 from slurm_carbon.agent.caps import CapKeeper
 from slurm_carbon.agent.capsock import CapChannel
 from slurm_carbon.agent.cpu import CpuEnergyEstimate, JobCpuTime
+from slurm_carbon.agent.progress_files import ProgressReader
 from slurm_carbon.agent.registry import Job, JobRegistry
 from slurm_carbon.agent.sampler import Sampler
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.agent.trust import check_spool
 from slurm_carbon.errors import SensorError
+from slurm_carbon.jobprogress import DEFAULT_PROGRESS_DIR
 from slurm_carbon.sensors.base import CpuEnergyBackend, Gpu, GpuBackend
 
 __all__ = ["Agent", "AgentConfig"]
@@ -54,6 +57,7 @@ class AgentConfig:
         cap_socket: Where ``agent set-cap`` reaches the agent, or ``None``.
         shared_gpus: Slurm shares GPUs between jobs here (gres/shard, gres/mps):
             split a GPU's energy among its jobs instead of giving it to the latest.
+        progress_dir: Where the Prolog creates the jobs' progress files.
     """
 
     node: str
@@ -64,6 +68,7 @@ class AgentConfig:
     sweep_s: float = 30.0
     cap_socket: Path | None = None
     shared_gpus: bool = False
+    progress_dir: Path = Path(DEFAULT_PROGRESS_DIR)
 
     @property
     def db_path(self) -> Path:
@@ -112,6 +117,7 @@ class Agent:
             cpu_time=cpu_time,
         )
         self.caps = CapKeeper(self.spool)
+        self.progress = ProgressReader(config.progress_dir)
         self.cap_requests = CapChannel(config.cap_socket)
         self._started = False
         self._last_sweep_s = float("-inf")
@@ -158,6 +164,7 @@ class Agent:
         self.start()
         now = self.clock() if now_s is None else now_s
         jobs = self.registry.scan(self.spool.finished_jobs())
+        progress = self.progress.read(jobs, now)
         gpus = self._gpus()
         holders = self.registry.gpu_holders(jobs.values(), [gpu.info for gpu in gpus])
         for pending in self.cap_requests.take():
@@ -168,6 +175,8 @@ class Agent:
         floor = self.spool.meta(_CLOSED_UNTIL)
         floor = float("-inf") if floor is None else floor
         with self.spool.transaction():
+            for point in progress:
+                self.spool.add_progress(point.job_id, point.time_s, point.fraction)
             self.sampler.sample_gpus(now, floor, gpus, holders)
             self.sampler.sample_cpu(now, floor, list(jobs.values()))
             finished = self._close(now, jobs)

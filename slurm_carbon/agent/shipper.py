@@ -1,17 +1,22 @@
 """Shipping closed intervals from the outbox to the service.
 
 ``POST {service_url}/api/v1/intervals`` with ``Authorization: Bearer <token>``
-and ``{"cluster", "node", "intervals": [...]}`` (at most ``batch_max`` per
-request). Rows leave the outbox only after a 200. Connection errors, 5xx, 408
-and 429 are retried with exponential backoff and jitter (429's ``Retry-After``
-honoured, up to :data:`RETRY_AFTER_MAX_S`). 401/403 (a rotated or wrong token,
-the operator's to fix) are retried for :data:`AUTH_RETRY_MAX_S`, so the data
-survives a token rotation, then the batches refused for it are dead-lettered:
-no 4xx is retried forever. Any other 4xx refuses something in the batch, and
-413 its size: the batch is halved until the refused interval is alone (one bad
-interval does not take 999 good ones with it), and that one moves to
-``dead_letter`` with the service's error message; the outbox goes on. An
-outage is logged once when it starts and once when it ends.
+and ``{"cluster", "node", "intervals": [...], "progress": [...]}`` (at most
+``batch_max`` intervals and :data:`PROGRESS_BATCH_MAX` progress points per
+request; ``progress`` only when there are points). Rows leave the outbox only
+after a 200. Connection errors, 5xx, 408 and 429 are retried with exponential
+backoff and jitter (429's ``Retry-After`` honoured, up to
+:data:`RETRY_AFTER_MAX_S`). 401/403 (a rotated or wrong token, the operator's
+to fix) are retried for :data:`AUTH_RETRY_MAX_S`, so the data survives a token
+rotation, then the batches refused for it are dead-lettered: no 4xx is retried
+forever. Any other 4xx refuses something in the batch, and 413 its size: the
+batch is halved until the refused interval is alone (one bad interval does not
+take 999 good ones with it), and that one moves to ``dead_letter`` with the
+service's error message; the outbox goes on. A refused batch that held progress
+points is followed by the points alone: if they are refused they are
+dead-lettered together, and the intervals go on alone (halved as above) until
+the refused ones are set apart. An outage is logged once when it starts and
+once when it ends.
 
 The shipper has its own SQLite connection and runs on its own thread, so a
 slow or absent service never delays sampling.
@@ -31,10 +36,18 @@ from pathlib import Path
 
 import requests
 
-from slurm_carbon.agent.spool import OutboxRow, Spool
+from slurm_carbon.agent.spool import OutboxRow, ProgressRow, Spool
 from slurm_carbon.text import escape_control
 
-__all__ = ["AUTH_RETRY_MAX_S", "RETRY_AFTER_MAX_S", "Shipper", "interval_json", "iso_utc"]
+__all__ = [
+    "AUTH_RETRY_MAX_S",
+    "PROGRESS_BATCH_MAX",
+    "RETRY_AFTER_MAX_S",
+    "Shipper",
+    "interval_json",
+    "iso_utc",
+    "progress_json",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +63,11 @@ AUTH_RETRY_MAX_S = 24 * 3600.0
 #: The longest ``Retry-After`` obeyed: a service asking for more is misconfigured,
 #: and ten minutes keeps a node's intervals flowing soon after it recovers.
 RETRY_AFTER_MAX_S = 600.0
+
+#: Progress points per request: the agent spools at most one per job per 5 s, so
+#: this drains an hour's backlog of a node's 100 jobs in 72 requests, and stays
+#: far below the service's MAX_PROGRESS (10,000).
+PROGRESS_BATCH_MAX = 1000
 
 
 def iso_utc(t_s: float) -> str:
@@ -68,6 +86,11 @@ def interval_json(row: OutboxRow) -> dict[str, object]:
         "method": row.method,
         "sharing": row.sharing,
     }
+
+
+def progress_json(row: ProgressRow) -> dict[str, object]:
+    """One progress point as the wire format has it."""
+    return {"job_id": row.job_id, "time": iso_utc(row.time_s), "fraction": row.fraction}
 
 
 def _retry_after_s(value: str | None, now_s: float) -> float | None:
@@ -146,6 +169,8 @@ class Shipper:
         self._auth_refused_since: float | None = None
         # Outbox ids up to this one were in a refused batch: send them in halves.
         self._suspect_until_id: int | None = None
+        # A refused batch held progress points: send them alone next.
+        self._progress_suspect = False
 
     @property
     def spool(self) -> Spool:
@@ -192,14 +217,20 @@ class Shipper:
             ``0.0`` when more is waiting, a delay before the next attempt
             after a failure (seconds), or ``None`` when the outbox is empty.
         """
-        rows = self.spool.outbox(self._batch)
-        if not rows:
+        rows = [] if self._progress_suspect else self.spool.outbox(self._batch)
+        points: list[ProgressRow] = []
+        if self._progress_suspect or self._suspect_until_id is None:
+            points = self.spool.progress(PROGRESS_BATCH_MAX)
+        self._progress_suspect = False
+        if not rows and not points:
             return None
         body: dict[str, object] = {
             "cluster": self.cluster,
             "node": self.node,
             "intervals": [interval_json(row) for row in rows],
         }
+        if points:
+            body["progress"] = [progress_json(point) for point in points]
         try:
             response = self.session.post(
                 self.url, data=json.dumps(body), headers=self._headers, timeout=self.timeout_s
@@ -209,23 +240,36 @@ class Shipper:
             return self._backoff()
         status = response.status_code
         if status == 200:
-            self.spool.delete_outbox([row.id for row in rows])
+            self.spool.delete_outbox([row.id for row in rows], [point.id for point in points])
             self._recovered()
             self._auth_refused_since = None
             self._passed(rows)
-            return 0.0 if self.spool.outbox_count() else None
+            return 0.0 if self.spool.outbox_count() or self.spool.progress(1) else None
         if status in _AUTH:
-            return self._auth_refused(rows, body, status, _error_message(response))
+            return self._auth_refused(rows, points, body, status, _error_message(response))
         if status >= 500 or status in _RETRY_LATER or status < 400:
             return self._retry_later(response)
-        return self._refused(rows, body, status, _error_message(response))
+        return self._refused(rows, points, body, status, _error_message(response))
 
     def _refused(
-        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+        self,
+        rows: list[OutboxRow],
+        points: list[ProgressRow],
+        body: dict[str, object],
+        status: int,
+        message: str,
     ) -> float:
-        """Halve a refused batch until the refused interval is alone; dead-letter that one."""
-        if len(rows) == 1:
-            self._dead_letter(rows, body, status, message)
+        """Set apart what was refused: progress points alone, then intervals in halves.
+
+        The refused interval, once alone, is dead-lettered; so are progress
+        points refused on their own.
+        """
+        if points and rows:
+            self._progress_suspect = True
+            self._suspect_until_id = max(self._suspect_until_id or 0, rows[-1].id)
+            return 0.0
+        if not rows or len(rows) == 1:
+            self._dead_letter(rows, points, body, status, message)
             return 0.0
         if self._suspect_until_id is None:
             logger.warning(
@@ -255,6 +299,8 @@ class Shipper:
         Halving on refusal and doubling on success isolates one bad interval
         among ``n`` in ``O(log n)`` requests.
         """
+        if not rows:
+            return
         if self._suspect_until_id is None or rows[-1].id >= self._suspect_until_id:
             self._suspect_until_id = None
             self._batch = self.batch_max
@@ -262,21 +308,38 @@ class Shipper:
             self._batch = min(self.batch_max, self._batch * 2)
 
     def _dead_letter(
-        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+        self,
+        rows: list[OutboxRow],
+        points: list[ProgressRow],
+        body: dict[str, object],
+        status: int,
+        message: str,
     ) -> None:
         logger.error(
-            "service refused %d intervals with HTTP %d: %s; kept in dead_letter",
+            "service refused %d intervals and %d progress points with HTTP %d: %s; "
+            "kept in dead_letter",
             len(rows),
+            len(points),
             status,
             message,
         )
         self.spool.dead_letter(
-            [row.id for row in rows], body, status=status, error=message, t_s=self.clock()
+            [row.id for row in rows],
+            body,
+            status=status,
+            error=message,
+            t_s=self.clock(),
+            progress_ids=[point.id for point in points],
         )
         self._passed(rows)
 
     def _auth_refused(
-        self, rows: list[OutboxRow], body: dict[str, object], status: int, message: str
+        self,
+        rows: list[OutboxRow],
+        points: list[ProgressRow],
+        body: dict[str, object],
+        status: int,
+        message: str,
     ) -> float:
         """Retry a refused token for :data:`AUTH_RETRY_MAX_S`, then dead-letter."""
         now = self.clock()
@@ -292,7 +355,7 @@ class Shipper:
         if now - self._auth_refused_since < AUTH_RETRY_MAX_S:
             self._outage(f"HTTP {status}: {message}")
             return self._backoff()
-        self._dead_letter(rows, body, status, message)
+        self._dead_letter(rows, points, body, status, message)
         return 0.0
 
     def run(self, stop: threading.Event, idle_s: float = 5.0) -> None:

@@ -9,6 +9,8 @@ Tables:
   agent resumes from exactly the reading its energy was counted up to;
 * ``outbox`` — closed intervals waiting to be shipped, unique on
   (node, device, job, start);
+* ``progress`` — jobs' progress points (from their progress files) waiting to
+  be shipped with the intervals, unique on (job, time);
 * ``dead_letter`` — batches the service refused (kept, never retried);
 * ``saved_cap`` — each capped GPU's original limit, written before the cap;
 * ``finished_job`` — jobs fully accounted (a second Epilog is then a no-op);
@@ -30,6 +32,7 @@ __all__ = [
     "DeviceRef",
     "OpenInterval",
     "OutboxRow",
+    "ProgressRow",
     "Reading",
     "SavedCap",
     "Spool",
@@ -68,6 +71,13 @@ CREATE TABLE IF NOT EXISTS outbox (
     method TEXT NOT NULL,
     sharing TEXT NOT NULL,
     UNIQUE (node, device, job_id, start_s)
+);
+CREATE TABLE IF NOT EXISTS progress (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL,
+    t REAL NOT NULL,
+    fraction REAL NOT NULL,
+    UNIQUE (job_id, t)
 );
 CREATE TABLE IF NOT EXISTS dead_letter (
     id INTEGER PRIMARY KEY,
@@ -164,6 +174,16 @@ class OutboxRow:
     energy_j: float
     method: str
     sharing: str
+
+
+@dataclass(frozen=True)
+class ProgressRow:
+    """A job's progress point waiting to be shipped. Units: seconds, fraction 0..1."""
+
+    id: int
+    job_id: int
+    time_s: float
+    fraction: float
 
 
 @dataclass(frozen=True)
@@ -327,21 +347,46 @@ class Spool:
         """How many intervals wait to be shipped."""
         return int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
-    def delete_outbox(self, ids: Sequence[int]) -> None:
-        """Forget shipped intervals."""
+    def delete_outbox(self, ids: Sequence[int], progress_ids: Sequence[int] = ()) -> None:
+        """Forget shipped intervals and progress points."""
         with self.transaction():
             self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self._db.executemany("DELETE FROM progress WHERE id = ?", [(i,) for i in progress_ids])
 
-    def dead_letter(
-        self, ids: Sequence[int], body: object, status: int, error: str, t_s: float
+    def dead_letter(  # noqa: PLR0913 - the refused rows and the service's answer
+        self,
+        ids: Sequence[int],
+        body: object,
+        status: int,
+        error: str,
+        t_s: float,
+        *,
+        progress_ids: Sequence[int] = (),
     ) -> None:
-        """Move refused intervals to ``dead_letter`` with the service's answer."""
+        """Move refused intervals and progress points to ``dead_letter`` with the answer."""
         with self.transaction():
             self._db.execute(
                 "INSERT INTO dead_letter (t, status, error, body) VALUES (?, ?, ?, ?)",
                 (t_s, status, error, json.dumps(body)),
             )
-            self._db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+            self.delete_outbox(ids, progress_ids)
+
+    # -- progress --------------------------------------------------------------
+
+    def add_progress(self, job_id: int, time_s: float, fraction: float) -> None:
+        """Spool a job's progress point; one already spooled for that time is kept."""
+        self._db.execute(
+            "INSERT INTO progress (job_id, t, fraction) VALUES (?, ?, ?) "
+            "ON CONFLICT (job_id, t) DO NOTHING",
+            (job_id, time_s, fraction),
+        )
+
+    def progress(self, limit: int) -> list[ProgressRow]:
+        """The oldest ``limit`` progress points waiting to be shipped."""
+        rows = self._db.execute(
+            "SELECT id, job_id, t, fraction FROM progress ORDER BY id LIMIT ?", (limit,)
+        ).fetchall()
+        return [ProgressRow(int(i), int(j), float(t), float(f)) for i, j, t, f in rows]
 
     def dead_letters(self) -> list[tuple[int, str, object]]:
         """Every dead letter as (status, error, body)."""

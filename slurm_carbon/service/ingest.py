@@ -9,7 +9,10 @@ too many intervals), the token's node is the one the body names (403); then one
 transaction writes the whole batch. So only nodes learn what the service thinks
 of a body, and a forged token costs the service no memory for the body. The
 token is looked up in a transaction of its own, before the write: a token
-revoked in between still gets that one batch in.
+revoked in between still gets that one batch in. Progress points are stored
+without their node, so they are refused (422, the batch whole) for a job whose
+stored NodeList does not hold the token's node; a job whose nodes are not known
+yet is taken.
 
 Logs name the node as the token says, and every piece of request text in them
 passes through :func:`slurm_carbon.text.escape_control`.
@@ -28,9 +31,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from slurm_carbon.errors import SlurmError
 from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
-from slurm_carbon.store import SessionFactory, ingest_batch, node_for_token, transaction
-from slurm_carbon.text import escape_control
+from slurm_carbon.slurm.hostlist import expand_hostlist
+from slurm_carbon.store import (
+    Session,
+    SessionFactory,
+    ingest_batch,
+    ingest_progress,
+    node_for_token,
+    stored_node_lists,
+    transaction,
+)
+from slurm_carbon.text import escape_control, quote_input
 
 __all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint"]
 
@@ -92,6 +105,25 @@ def _parse(body: bytes, now: datetime) -> Batch:
         raise ApiError(422, first_error(err)) from None
 
 
+def _check_progress_jobs(session: Session, batch: Batch) -> None:
+    """Refuse (422) progress for a job whose stored NodeList does not hold this node."""
+    node_lists = stored_node_lists(session, batch.cluster, [p.job_id for p in batch.progress])
+    for index, point in enumerate(batch.progress):
+        node_list = node_lists.get(point.job_id)
+        if node_list is None:
+            continue
+        try:
+            nodes = set(expand_hostlist(node_list))
+        except SlurmError:
+            nodes = set()
+        if batch.node not in nodes:
+            raise ApiError(
+                422,
+                f"progress[{index}].job_id: job {point.job_id} did not run on node "
+                f"{quote_input(batch.node)} (its NodeList is {quote_input(node_list)})",
+            )
+
+
 @dataclass(frozen=True)
 class IngestEndpoint:
     """The endpoint, bound to the store it writes to and the clock times are judged by."""
@@ -107,8 +139,8 @@ class IngestEndpoint:
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
-        received, stored = await run_in_threadpool(self._ingest, owner, body, began)
-        return JSONResponse({"received": received, "stored": stored})
+        answer = await run_in_threadpool(self._ingest, owner, body, began)
+        return JSONResponse(answer)
 
     def _owner(self, token: str) -> tuple[str, str]:
         """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread."""
@@ -118,8 +150,13 @@ class IngestEndpoint:
             raise ApiError(401, "unknown or revoked token")
         return owner
 
-    def _ingest(self, owner: tuple[str, str], body: bytes, began: float) -> tuple[int, int]:
-        """Validate, authorise and write; blocking, so it runs in a worker thread."""
+    def _ingest(self, owner: tuple[str, str], body: bytes, began: float) -> dict[str, int]:
+        """Validate, authorise and write; blocking, so it runs in a worker thread.
+
+        Returns:
+            The answer: intervals received and stored, and progress points
+            received and stored when the batch had any.
+        """
         batch = _parse(body, self.clock())
         if owner != (batch.cluster, batch.node):
             logger.warning(
@@ -134,14 +171,22 @@ class IngestEndpoint:
                 f"this token reports for node {owner[1]!r} of cluster {owner[0]!r} only",
             )
         intervals = [interval.to_store() for interval in batch.intervals]
+        progress = [point.to_store() for point in batch.progress]
         with transaction(self.factory, write_lock=True) as session:
+            _check_progress_jobs(session, batch)
             stored = ingest_batch(session, batch.cluster, batch.node, intervals)
+            progress_stored = ingest_progress(session, batch.cluster, progress)
         logger.info(
-            "ingest cluster=%s node=%s received=%d stored=%d duration_ms=%.1f",
+            "ingest cluster=%s node=%s received=%d stored=%d progress=%d/%d duration_ms=%.1f",
             escape_control(batch.cluster),
             escape_control(batch.node),
             len(intervals),
             stored,
+            progress_stored,
+            len(progress),
             (time.monotonic() - began) * 1000,
         )
-        return len(intervals), stored
+        answer = {"received": len(intervals), "stored": stored}
+        if progress:
+            answer |= {"progress_received": len(progress), "progress_stored": progress_stored}
+        return answer

@@ -13,7 +13,9 @@ times are aware, convert to UTC and fall between :data:`EARLIEST_TIME` and
 ...}`` to the validation); an interval ends after it starts and lasts at most
 :data:`MAX_INTERVAL`; ``energy_j`` is finite, non-negative and at most
 :data:`MAX_DEVICE_POWER_W` over the interval; text holds no control characters
-(:func:`slurm_carbon.text.has_control`) and fits its column.
+(:func:`slurm_carbon.text.has_control`) and fits its column; a progress
+point's ``fraction`` is finite and within 0..1, and a batch holds at most
+:data:`MAX_PROGRESS` of them.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from slurm_carbon.store import ReportedDevice, ReportedInterval
+from slurm_carbon.store import ReportedDevice, ReportedInterval, ReportedProgress
 from slurm_carbon.text import escape_control, has_control
 from slurm_carbon.vocabulary import MEASURED_DEVICE_KINDS, DeviceKind, EnergyMethod, Sharing
 
@@ -48,15 +50,20 @@ __all__ = [
     "MAX_INTERVAL",
     "MAX_INTERVALS",
     "MAX_JOB_ID",
+    "MAX_PROGRESS",
     "Batch",
     "DeviceIn",
     "IntervalIn",
+    "ProgressIn",
     "error_path",
     "first_error",
 ]
 
 #: About 3 MB of JSON, inside MAX_BODY_BYTES; an agent's batch holds far fewer.
 MAX_INTERVALS = 10_000
+#: The agent keeps at most one point per job per 5 s and sends at most 1,000 per
+#: batch; 10,000 (about 0.8 MB of JSON) leaves room and stays inside MAX_BODY_BYTES.
+MAX_PROGRESS = 10_000
 #: Slurm job ids are uint32 (a 26-bit local id and 6 bits of federation cluster id).
 MAX_JOB_ID = 2**32 - 1
 _INT32_MAX = 2**31 - 1
@@ -196,12 +203,27 @@ class IntervalIn(_Strict):
         )
 
 
+class ProgressIn(_Strict):
+    """How far a job said it was at ``time`` (``slurm_carbon.progress``). Units: fraction 0..1."""
+
+    job_id: int = Field(gt=0, le=MAX_JOB_ID)
+    time: Time
+    fraction: float = Field(ge=0, le=1, allow_inf_nan=False)
+
+    def to_store(self) -> ReportedProgress:
+        """The point as the store takes it."""
+        return ReportedProgress(
+            slurm_job_id=self.job_id, time=self.time, fraction=self.fraction + 0.0
+        )
+
+
 class Batch(_Strict):
-    """``POST /api/v1/intervals``: one node's intervals, reported by that node."""
+    """``POST /api/v1/intervals``: one node's intervals and progress, reported by that node."""
 
     cluster: ClusterName
     node: Hostname
     intervals: list[IntervalIn] = Field(max_length=MAX_INTERVALS)
+    progress: list[ProgressIn] = Field(default_factory=list, max_length=MAX_PROGRESS)
 
 
 def error_path(loc: tuple[int | str, ...]) -> str:

@@ -28,7 +28,14 @@ from slurm_carbon.store.engine import (
     sqlite_file,
     url_has_password,
 )
-from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
+from slurm_carbon.store.ingest import (
+    ReportedDevice,
+    ReportedInterval,
+    ReportedProgress,
+    ingest_batch,
+    ingest_progress,
+    stored_node_lists,
+)
 from slurm_carbon.store.migrate import current_revision, downgrade, head_revision, upgrade
 from slurm_carbon.store.models import (
     Base,
@@ -75,6 +82,7 @@ __all__ = [
     "PueSetting",
     "ReportedDevice",
     "ReportedInterval",
+    "ReportedProgress",
     "Session",
     "SessionFactory",
     "add_intervals",
@@ -86,6 +94,7 @@ __all__ = [
     "hash_token",
     "head_revision",
     "ingest_batch",
+    "ingest_progress",
     "issue_token",
     "job_progress",
     "make_engine",
@@ -95,6 +104,7 @@ __all__ = [
     "revoke_tokens",
     "session_factory",
     "sqlite_file",
+    "stored_node_lists",
     "transaction",
     "upgrade",
     "upsert_job",

@@ -1,20 +1,25 @@
-"""One node's batch of energy intervals, written in the caller's transaction.
+"""One node's batch of energy intervals and progress, written in the caller's transaction.
 
 The service validates what a node sent and hands it over as
-:class:`ReportedInterval` values; :func:`ingest_batch` creates what is missing
-(cluster, node, devices, jobs, all idempotently) and adds the intervals not
-stored yet. The caller owns the transaction, so a batch is stored whole or not
-at all.
+:class:`ReportedInterval` and :class:`ReportedProgress` values;
+:func:`ingest_batch` creates what is missing (cluster, node, devices, jobs, all
+idempotently) and adds the intervals not stored yet, :func:`ingest_progress`
+the progress points. The caller owns the transaction, so a batch is stored
+whole or not at all. Progress is stored without its node, so the service asks
+:func:`stored_node_lists` which jobs ran elsewhere before it writes any.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.store.models import Cluster, Job
+from slurm_carbon.store.progress import ProgressPoint, add_progress
 from slurm_carbon.store.repositories import (
     NewInterval,
     add_intervals,
@@ -25,7 +30,14 @@ from slurm_carbon.store.repositories import (
 )
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
-__all__ = ["ReportedDevice", "ReportedInterval", "ingest_batch"]
+__all__ = [
+    "ReportedDevice",
+    "ReportedInterval",
+    "ReportedProgress",
+    "ingest_batch",
+    "ingest_progress",
+    "stored_node_lists",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +65,19 @@ class ReportedInterval:
     energy_j: float
     method: EnergyMethod
     sharing: Sharing
+
+
+@dataclass(frozen=True, slots=True)
+class ReportedProgress:
+    """How far a Slurm job said it was, as its node reported it.
+
+    Units: ``fraction`` 0..1 of its work; ``time`` aware. ``slurm_job_id`` is
+    Slurm's raw job id.
+    """
+
+    slurm_job_id: int
+    time: datetime
+    fraction: float
 
 
 def ingest_batch(
@@ -96,3 +121,41 @@ def ingest_batch(
             )
         )
     return add_intervals(session, rows)
+
+
+def ingest_progress(session: Session, cluster: str, progress: Sequence[ReportedProgress]) -> int:
+    """Store a node's progress points; return how many were new or raised a stored fraction.
+
+    Jobs are keyed by (cluster, Slurm job id) and created bare if unknown; a
+    re-sent batch returns 0 (see :func:`~slurm_carbon.store.progress.add_progress`).
+    """
+    if not progress:
+        return 0
+    cluster_id = get_or_create_cluster(session, cluster).id
+    job_ids: dict[int, int] = {}
+    for point in progress:
+        if point.slurm_job_id not in job_ids:
+            job_ids[point.slurm_job_id] = upsert_job(session, cluster_id, point.slurm_job_id).id
+    return add_progress(
+        session,
+        [(job_ids[p.slurm_job_id], ProgressPoint(p.time, p.fraction)) for p in progress],
+    )
+
+
+def stored_node_lists(
+    session: Session, cluster: str, slurm_job_ids: Iterable[int]
+) -> dict[int, str]:
+    """Slurm's host list of each of these jobs of ``cluster`` that has one stored.
+
+    Jobs not stored yet, or whose nodes are not known yet, are left out.
+    """
+    query = (
+        select(Job.slurm_job_id, Job.node_list)
+        .join(Cluster, Cluster.id == Job.cluster_id)
+        .where(
+            Cluster.name == cluster,
+            Job.slurm_job_id.in_(sorted(set(slurm_job_ids))),
+            Job.node_list.is_not(None),
+        )
+    )
+    return {int(job_id): str(node_list) for job_id, node_list in session.execute(query)}

@@ -61,6 +61,7 @@ def make_agent(dirs: tuple[Path, Path]) -> Callable[..., Agent]:
             sweep_s=kwargs.pop("sweep_s", 30.0),
             shared_gpus=kwargs.pop("shared_gpus", False),
             cap_socket=kwargs.pop("cap_socket", None),
+            progress_dir=kwargs.pop("progress_dir", spool.parent / "progress"),
         )
         return Agent(config, clock=lambda: pytest.fail("tests pass now_s"), **kwargs)
 

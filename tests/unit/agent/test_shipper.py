@@ -26,6 +26,8 @@ class Service:
         self.received: list[tuple[dict[str, str], Any]] = []
         # Batches holding an interval of one of these energies are refused with 422.
         self.poisoned: set[float] = set()
+        # ... and batches holding a progress point of one of these fractions.
+        self.poisoned_fractions: set[float] = set()
         service = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -33,6 +35,8 @@ class Service:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 service.received.append((dict(self.headers), body))
                 poisoned = {i["energy_j"] for i in body["intervals"]} & service.poisoned
+                fractions = {p["fraction"] for p in body.get("progress", [])}
+                poisoned |= fractions & service.poisoned_fractions
                 if service.script:
                     status, headers, answer = service.script.pop(0)
                 elif poisoned:
@@ -80,6 +84,14 @@ def fill(db: Path, count: int) -> None:
                 sharing="exclusive",
             )
             spool.close_interval("n1", interval, 60.0 * i, 60.0 * i + 60)
+    spool.close()
+
+
+def fill_progress(db: Path, fractions: list[float]) -> None:
+    spool = Spool(db)
+    with spool.transaction():
+        for i, fraction in enumerate(fractions):
+            spool.add_progress(100, 1_764_600_000.0 + 5 * i, fraction)
     spool.close()
 
 
@@ -263,3 +275,58 @@ def test_run_waits_the_returned_delay_and_stops(service: Service, tmp_path: Path
         thread.join(timeout=5)
     assert len(service.received) == 2
     assert Spool(db).outbox_count() == 0
+
+
+def test_progress_points_ride_in_the_same_batch(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 2)
+    fill_progress(db, [0.25, 0.5])
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        assert shipper.ship_once() is None
+
+    [(_, body)] = service.received
+    assert len(body["intervals"]) == 2
+    assert body["progress"] == [
+        {"job_id": 100, "time": "2025-12-01T14:40:00+00:00", "fraction": 0.25},
+        {"job_id": 100, "time": "2025-12-01T14:40:05+00:00", "fraction": 0.5},
+    ]
+    assert shipper.spool.progress(10) == []
+
+
+def test_progress_is_kept_through_an_outage(service: Service, tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    fill_progress(db, [0.5])
+    service.script = [(503, {}, {"error": "db down"})]
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        assert shipper.ship_once() == 0.5  # backoff_s 1.0 at jitter 0
+        assert [p.fraction for p in shipper.spool.progress(10)] == [0.5]
+        assert shipper.ship_once() is None
+
+    assert [body["progress"] for _, body in service.received] == [
+        [{"job_id": 100, "time": "2025-12-01T14:40:00+00:00", "fraction": 0.5}]
+    ] * 2
+    assert shipper.spool.progress(10) == []
+
+
+def test_refused_progress_is_dead_lettered_alone_and_the_intervals_delivered(
+    service: Service, tmp_path: Path
+) -> None:
+    db = tmp_path / "agent.db"
+    fill(db, 3)
+    fill_progress(db, [0.25, 0.75])
+    service.poisoned_fractions = {0.75}
+    with requests.Session() as session:
+        shipper = make_shipper(db, service.url, session)
+        while shipper.ship_once() is not None:
+            pass
+
+    delivered = [body for _, body in service.received if body["intervals"]][-1]
+    assert [i["energy_j"] for i in delivered["intervals"]] == [0.0, 1.5, 3.0]
+    assert "progress" not in delivered
+    [(status, _, body)] = shipper.spool.dead_letters()
+    assert status == 422
+    assert body["intervals"] == []  # type: ignore[index]
+    assert [p["fraction"] for p in body["progress"]] == [0.25, 0.75]  # type: ignore[index]
+    assert (shipper.spool.outbox_count(), shipper.spool.progress(10)) == (0, [])
