@@ -6,6 +6,8 @@ finite (a corrupt stored value) is ``null`` there and named in the item's
 
 A running job's item holds its ``forecast``
 (:class:`~slurm_carbon.service.detail.RunningForecast`); any other job's, null.
+An item's ``budget`` holds the budgets the job gave and the action taken on them
+(null without either).
 
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
@@ -23,6 +25,7 @@ from slurm_carbon.cli.report_format import quality_text
 from slurm_carbon.service.detail import RunningForecast
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetKind, BudgetOutcome
 
 __all__ = ["REPORT_JSON_SCHEMA", "equivalents_json", "forecast_json", "group_json", "job_json"]
 
@@ -98,6 +101,41 @@ def forecast_json(running: RunningForecast | None) -> dict[str, Any] | None:
     )
 
 
+def _budget_json(row: JobRow) -> dict[str, Any] | None:
+    """The job's budgets and the action taken on them; None without either."""
+    action = row.budget_action
+    if row.budget_co2e_g is None and row.budget_energy_j is None and action is None:
+        return None
+    acted = None
+    if action is not None:
+        co2e = action.kind is BudgetKind.CO2E
+        scale = 1.0 if co2e else 1 / J_PER_KWH
+        acted = _finite(
+            {
+                "action": action.action.value,
+                "at": action.at.isoformat(),
+                "kind": action.kind.value,
+                "unit": "g" if co2e else "kWh",
+                "budget": action.budget * scale,
+                "forecast": action.forecast * scale,
+                "forecast_low": action.forecast_low * scale,
+                "forecast_high": action.forecast_high * scale,
+                "progress": action.progress,
+                "reason": action.reason,
+                "outcome": action.outcome.value,
+                "outcome_message": action.outcome_message,
+            }
+        )
+    energy_j = row.budget_energy_j
+    return _finite(
+        {
+            "co2e_g": row.budget_co2e_g,
+            "kwh": None if energy_j is None else energy_j / J_PER_KWH,
+            "action": acted,
+        }
+    )
+
+
 def job_json(row: JobRow, running: RunningForecast | None = None) -> dict[str, Any]:
     """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with its forecast if running."""
     figures = row.figures
@@ -118,6 +156,7 @@ def job_json(row: JobRow, running: RunningForecast | None = None) -> dict[str, A
         "estimate": figures is not None and figures.estimated,
         "name": row.name,
         "forecast": forecast_json(running),
+        "budget": _budget_json(row),
     }
     if figures is None:
         item.update(dict.fromkeys(_FIGURE_KEYS))
@@ -216,6 +255,41 @@ _FORECAST_SCHEMA: dict[str, Any] = {
         "non_finite": _NON_FINITE,
     },
 }
+_ACTION_NUMBERS = ("budget", "forecast", "forecast_low", "forecast_high")
+_BUDGET_SCHEMA: dict[str, Any] = {
+    "description": (
+        "The budgets the job's comment gave (co2e_g, kwh: null if not given) and the action"
+        " taken because its forecast total exceeded one (once per job; null: none). The"
+        " action's budget and forecast (with its 90 % interval) are in its unit: g CO2e for"
+        " kind co2e, kWh at the devices for kind energy."
+    ),
+    "type": ["object", "null"],
+    "required": ["co2e_g", "kwh", "action"],
+    "additionalProperties": False,
+    "properties": {
+        "co2e_g": _NUMBER_OR_NULL,
+        "kwh": _NUMBER_OR_NULL,
+        "action": {
+            "type": ["object", "null"],
+            "required": ["action", "at", "kind", "unit", *_ACTION_NUMBERS, "progress", "reason"]
+            + ["outcome", "outcome_message"],
+            "additionalProperties": False,
+            "properties": {
+                "action": {"enum": [action.value for action in STORED_BUDGET_ACTIONS]},
+                "at": {"type": "string", "format": "date-time"},
+                "kind": {"enum": [kind.value for kind in BudgetKind]},
+                "unit": {"enum": ["g", "kWh"]},
+                **dict.fromkeys(_ACTION_NUMBERS, _NUMBER_OR_NULL),
+                "progress": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "reason": {"type": "string"},
+                "outcome": {"enum": [outcome.value for outcome in BudgetOutcome]},
+                "outcome_message": _STRING_OR_NULL,
+                "non_finite": _NON_FINITE,
+            },
+        },
+        "non_finite": _NON_FINITE,
+    },
+}
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -292,6 +366,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "estimate",
                     "name",
                     "forecast",
+                    "budget",
                     *_FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -314,6 +389,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "estimate": {"type": "boolean"},
                     "name": _STRING_OR_NULL,
                     "forecast": _FORECAST_SCHEMA,
+                    "budget": _BUDGET_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner, Result
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
+from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import (
     get_or_create_cluster,
     make_engine,
@@ -90,3 +93,29 @@ def test_the_table_has_a_budget_column_with_the_action(url: str) -> None:
     assert "│ 5,000 g 2,000 Wh notify " in cells["2"]
     assert "│ 5,000 g cancel failed " in cells["3"]
     assert "│ - " in cells["4"]
+
+
+def test_json_rows_carry_the_budgets_and_the_action(url: str) -> None:
+    document = json.loads(run(url, "--json").stdout)
+    jsonschema.validate(document, REPORT_JSON_SCHEMA)
+
+    budgets = {job["job_id"]: job["budget"] for job in document["jobs"]}
+    assert budgets["4"] is None
+    assert (budgets["2"]["co2e_g"], budgets["2"]["kwh"]) == (5000.0, 2.0)
+    assert budgets["2"]["action"]["action"] == "notify"
+    assert budgets["1"]["kwh"] is None
+    assert budgets["1"]["action"] == {
+        "action": "cancel",
+        "at": "2026-12-01T16:30:00+00:00",
+        "kind": "co2e",
+        "unit": "g",
+        "budget": 5000.0,
+        "forecast": 9000.0,
+        "forecast_low": 8000.0,
+        "forecast_high": 10000.0,
+        "progress": 0.3,
+        "reason": "forecast over budget",
+        "outcome": "done",
+        "outcome_message": None,
+    }
+    assert budgets["3"]["action"]["outcome"] == "failed"
