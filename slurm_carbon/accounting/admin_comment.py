@@ -5,6 +5,9 @@ finding our part in a job's AdminComment and merging ours with what another
 tool wrote there (e.g. Princeton Jobstats' ``JS1:<base64>``). The comment is
 split on whitespace; our part is the word that starts with :data:`PAYLOAD_PREFIX`,
 compared lower-cased because Slurm 22.05's sacctmgr lower-cases the whole field.
+A running job's payload (:func:`slurm_carbon.service.results.live_payload`) adds
+``fc_co2e_g=`` (its forecast total emissions, once it reported progress) and
+``live=1`` after the fields of :func:`comment_payload`.
 
 Units: emissions in grams CO2e, energy in kWh, CI in gCO2e/kWh.
 """
