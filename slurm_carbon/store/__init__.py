@@ -13,7 +13,9 @@ Nodes report with bearer tokens kept as hashes (:func:`issue_token`,
 :func:`node_for_token`, :func:`revoke_tokens`); a node's batch is written by
 :func:`ingest_batch` inside :func:`transaction`, which turns a lost database
 into :class:`~slurm_carbon.errors.StoreError`. A running job's reported
-progress is read back with :func:`job_progress`.
+progress is read back with :func:`job_progress`. What was done to a job over its
+budget is recorded once with :func:`record_budget_action` and read back with
+:func:`budget_action` / :func:`budget_actions`.
 
 Schema changes are Alembic revisions in ``migrations/versions``, applied with
 :func:`upgrade` (``slurm-carbon db upgrade``).
@@ -21,6 +23,13 @@ Schema changes are Alembic revisions in ``migrations/versions``, applied with
 
 from __future__ import annotations
 
+from slurm_carbon.store.budgets import (
+    BudgetActionRecord,
+    budget_action,
+    budget_actions,
+    record_budget_action,
+    set_budget_outcome,
+)
 from slurm_carbon.store.engine import (
     make_engine,
     redact_url,
@@ -39,6 +48,7 @@ from slurm_carbon.store.ingest import (
 from slurm_carbon.store.migrate import current_revision, downgrade, head_revision, upgrade
 from slurm_carbon.store.models import (
     Base,
+    BudgetActionRow,
     CarbonIntensityPoint,
     Cluster,
     CommentWrite,
@@ -66,6 +76,8 @@ from slurm_carbon.store.transactions import Session, SessionFactory, ping, trans
 
 __all__ = [
     "Base",
+    "BudgetActionRecord",
+    "BudgetActionRow",
     "CarbonIntensityPoint",
     "Cluster",
     "CommentWrite",
@@ -86,6 +98,8 @@ __all__ = [
     "Session",
     "SessionFactory",
     "add_intervals",
+    "budget_action",
+    "budget_actions",
     "current_revision",
     "downgrade",
     "get_or_create_cluster",
@@ -100,9 +114,11 @@ __all__ = [
     "make_engine",
     "node_for_token",
     "ping",
+    "record_budget_action",
     "redact_url",
     "revoke_tokens",
     "session_factory",
+    "set_budget_outcome",
     "sqlite_file",
     "stored_node_lists",
     "transaction",
