@@ -26,6 +26,7 @@ from slurm_carbon.errors import IntensityUnavailable, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.store import SessionFactory
 from slurm_carbon.store.intensity import save_points
+from slurm_carbon.text import escape_control
 
 __all__ = ["IntensityPoller", "PollResult"]
 
@@ -110,8 +111,10 @@ class IntensityPoller:
             result.new_points[region] = new
             if reasons:
                 result.errors[region] = "; ".join(reasons)
-                logger.info(
-                    "carbon-intensity poll of %s incomplete: %s", region, result.errors[region]
+                logger.info(  # providers' messages and stored names are outside text
+                    "carbon-intensity poll of %s incomplete: %s",
+                    escape_control(region),
+                    escape_control(result.errors[region]),
                 )
         self.polls += 1
         return result
