@@ -17,6 +17,7 @@ from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.errors import ConfigError, SensorError
+from slurm_carbon.jobprogress import DEFAULT_PROGRESS_DIR, PROGRESS_DIR_ENV
 from slurm_carbon.sensors import factory
 from slurm_carbon.sensors.estimate import CpuTimeReader
 from slurm_carbon.sensors.factory import GPU_BACKENDS, GpuBackendName
@@ -159,6 +160,15 @@ def agent() -> None:
     "[env: SLURM_CARBON_SHARED_GPUS]",
 )
 @click.option(
+    "--progress-dir",
+    envvar=PROGRESS_DIR_ENV,
+    default=DEFAULT_PROGRESS_DIR,
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the Prolog creates the jobs' progress files (the same for the shims) "
+    f"[env: {PROGRESS_DIR_ENV}]",
+)
+@click.option(
     "--log-level",
     envvar="SLURM_CARBON_LOG_LEVEL",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -181,6 +191,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     tdp_w: float | None,
     tdp_table: Path | None,
     shared_gpus: bool,
+    progress_dir: Path,
     log_level: str,
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (as root, one per node).
@@ -211,6 +222,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         interval_s=interval_s,
         cap_socket=socket_path,
         shared_gpus=shared_gpus,
+        progress_dir=progress_dir,
     )
     session = requests.Session()
     shipper = Shipper(

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.cli.main import cli
+from slurm_carbon.jobprogress import progress_record
 from tests.unit.agent.conftest import hand_off
 
 
@@ -67,6 +68,10 @@ def test_run_accounts_a_job_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     now = time.time()
     hand_off(spool, 5, "start", now - 5)
     hand_off(spool, 5, "stop", now - 1)
+    progress = tmp_path / "progress"
+    progress.mkdir()
+    (progress / "5").write_bytes(progress_record(0.75, now - 2))
+    os.chown(progress / "5", 1000, 1000)  # the job's uid (hand_off's)
     env = {**os.environ, "SLURM_CARBON_TOKEN_FILE": str(token), "SLURM_CARBON_CLUSTER": "c"}
     process = subprocess.Popen(
         [
@@ -87,6 +92,8 @@ def test_run_accounts_a_job_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
             "0.1",
             "--node",
             "n9",
+            "--progress-dir",
+            str(progress),
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -103,3 +110,5 @@ def test_run_accounts_a_job_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None
     assert "job 5 accounted" in stderr
     assert "agent stopped" in stderr
     assert Spool(state / "agent.db").finished_jobs() == {5}
+    [point] = Spool(state / "agent.db").progress(10)
+    assert (point.job_id, point.fraction) == (5, 0.75)
