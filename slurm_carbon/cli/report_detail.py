@@ -124,18 +124,17 @@ def _forecast(console: Console, running: RunningForecast) -> None:
         "Energy",
         f"{_total(format_energy, *energy)}, remaining {format_energy(found.remaining_energy_j)}",
     )
-    budgets = running.budgets
-    if budgets.co2e_g and running.co2e_budget_pct is not None:
+    if running.budget_co2e_g and running.co2e_budget_pct is not None:
         facts.add_row(
             "Budget",
             f"forecast to use {running.co2e_budget_pct:.0f} % of its"
-            f" {format_co2e(budgets.co2e_g)} CO2e budget",
+            f" {format_co2e(running.budget_co2e_g)} CO2e budget",
         )
-    if budgets.energy_j and running.energy_budget_pct is not None:
+    if running.budget_energy_j and running.energy_budget_pct is not None:
         facts.add_row(
             "Budget",
             f"forecast to use {running.energy_budget_pct:.0f} % of its"
-            f" {format_energy(budgets.energy_j)} energy budget",
+            f" {format_energy(running.budget_energy_j)} energy budget",
         )
     facts.add_row("CI ahead", plain(found.ci_source))
     console.print(facts)

@@ -71,7 +71,6 @@ def forecast_json(running: RunningForecast | None) -> dict[str, Any] | None:
     found = None if running is None else running.forecast
     if running is None or found is None:
         return None
-    budgets = running.budgets
     return _finite(
         {
             "at": found.at.isoformat(),
@@ -93,8 +92,6 @@ def forecast_json(running: RunningForecast | None) -> dict[str, Any] | None:
             "total_co2e_g": found.total_co2e_g,
             "total_co2e_g_low": found.total_co2e_low_g,
             "total_co2e_g_high": found.total_co2e_high_g,
-            "budget_co2e_g": budgets.co2e_g,
-            "budget_kwh": None if budgets.energy_j is None else budgets.energy_j / J_PER_KWH,
             "budget_co2e_pct": running.co2e_budget_pct,
             "budget_energy_pct": running.energy_budget_pct,
         }
@@ -230,8 +227,6 @@ _FORECAST_NUMBERS = (
     "total_co2e_g",
     "total_co2e_g_low",
     "total_co2e_g_high",
-    "budget_co2e_g",
-    "budget_kwh",
     "budget_co2e_pct",
     "budget_energy_pct",
 )
@@ -239,8 +234,8 @@ _FORECAST_SCHEMA: dict[str, Any] = {
     "description": (
         "A running job's forecast (an estimate): so far, remaining and total, each with"
         " its 90 % interval (_low, _high); *_kwh at the devices before PUE; budget_*_pct:"
-        " the forecast total's share of the budget. Null for any other job, or when no"
-        " forecast can be made (e.g. no progress reported)."
+        " the forecast total's share of the job's budget (see budget). Null for any other"
+        " job, or when no forecast can be made (e.g. no progress reported)."
     ),
     "type": ["object", "null"],
     "required": ["at", "progress", "method", "end", "ci_source", *_FORECAST_NUMBERS],

@@ -28,7 +28,6 @@ from slurm_carbon.service.job_forecast import JobForecast, forecast_stored
 from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
-from slurm_carbon.store.forecast_inputs import StoredBudgets, job_budgets
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
 from slurm_carbon.store.results import job_intervals
@@ -139,26 +138,28 @@ class RunningForecast:
         forecast: The forecast; None when it cannot be made.
         not_forecast: Why not (no progress reported, no energy, no carbon
             intensity, no site configuration); None when there is a forecast.
-        budgets: The budgets its owner gave.
+        budget_co2e_g: The CO2e budget its owner gave; None: none. Units: grams CO2e.
+        budget_energy_j: The energy budget; None: none. Units: joules.
     """
 
     forecast: JobForecast | None
     not_forecast: str | None
-    budgets: StoredBudgets
+    budget_co2e_g: float | None = None
+    budget_energy_j: float | None = None
 
     @property
     def co2e_budget_pct(self) -> float | None:
         """The forecast total emissions as a share of the CO2e budget. Units: percent."""
-        if self.forecast is None or not self.budgets.co2e_g:
+        if self.forecast is None or not self.budget_co2e_g:
             return None
-        return self.forecast.total_co2e_g / self.budgets.co2e_g * 100
+        return self.forecast.total_co2e_g / self.budget_co2e_g * 100
 
     @property
     def energy_budget_pct(self) -> float | None:
         """The forecast total energy (at the devices) as a share of the energy budget (percent)."""
-        if self.forecast is None or not self.budgets.energy_j:
+        if self.forecast is None or not self.budget_energy_j:
             return None
-        return self.forecast.total_energy_j / self.budgets.energy_j * 100
+        return self.forecast.total_energy_j / self.budget_energy_j * 100
 
 
 @dataclass(frozen=True)
@@ -223,13 +224,13 @@ def running_forecast(
     """
     if row.start_time is None or row.end_time is not None or context.now is None:
         return None
-    budgets = job_budgets(session, row.row_id)
+    budgets = (row.budget_co2e_g, row.budget_energy_j)
     figures = row.figures
     site = context.site
     if site is None and figures is not None and figures.ci_region is not None:
         site = StaticSite(figures.ci_region, figures.pue)
     if site is None:
-        return RunningForecast(None, "no site configuration (--config) gives its region", budgets)
+        return RunningForecast(None, "no site configuration (--config) gives its region", *budgets)
     try:
         forecast = forecast_stored(
             session,
@@ -243,8 +244,8 @@ def running_forecast(
             now=context.now,
         )
     except (NoEnergy, IntensityUnavailable) as err:
-        return RunningForecast(None, str(err), budgets)
-    return RunningForecast(forecast, None, budgets)
+        return RunningForecast(None, str(err), *budgets)
+    return RunningForecast(forecast, None, *budgets)
 
 
 def _detail(session: Session, row: JobRow, context: DetailContext, max_steps: int) -> JobDetail:

@@ -139,9 +139,8 @@ def test_a_running_jobs_json_holds_its_forecast(url: str, tmp_path: Path) -> Non
     assert forecast["remaining_co2e_g"] == pytest.approx(140.0)
     assert forecast["total_co2e_g"] == pytest.approx(157.5)
     assert forecast["remaining_kwh"] == pytest.approx(1.68e6 / 3.6e6)
-    assert forecast["budget_co2e_g"] == pytest.approx(5000.0)
     assert forecast["budget_co2e_pct"] == pytest.approx(157.5 / 5000 * 100)
-    assert forecast["budget_kwh"] is None
+    assert forecast["budget_energy_pct"] is None
 
 
 def test_a_finished_job_has_no_forecast(url: str, tmp_path: Path) -> None:
