@@ -2,33 +2,60 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 
 from slurm_carbon import __version__
-from slurm_carbon.cli.agent import agent
-from slurm_carbon.cli.db import db
-from slurm_carbon.cli.demo import demo
-from slurm_carbon.cli.evaluate import evaluate
-from slurm_carbon.cli.intensity import intensity
-from slurm_carbon.cli.progress import progress
-from slurm_carbon.cli.report import report
-from slurm_carbon.cli.service import service, token
-from slurm_carbon.cli.sim import sim
-from slurm_carbon.cli.writer import writer
 from slurm_carbon.text import escape_control
 
 __all__ = ["cli", "main"]
 
 
+#: Each command of ``slurm-carbon`` and where it lives ("module:attribute").
+#: A command's module is imported only when that command runs or ``--help``
+#: lists it: ``slurm-carbon progress`` runs in job scripts and must not pay for
+#: the store, numpy or the service that other commands import.
+_COMMANDS = {
+    "agent": "slurm_carbon.cli.agent:agent",
+    "db": "slurm_carbon.cli.db:db",
+    "demo": "slurm_carbon.cli.demo:demo",
+    "evaluate": "slurm_carbon.cli.evaluate:evaluate",
+    "intensity": "slurm_carbon.cli.intensity:intensity",
+    "progress": "slurm_carbon.cli.progress:progress",
+    "report": "slurm_carbon.cli.report:report",
+    "service": "slurm_carbon.cli.service:service",
+    "sim": "slurm_carbon.cli.sim:sim",
+    "token": "slurm_carbon.cli.service:token",
+    "writer": "slurm_carbon.cli.writer:writer",
+}
+
+
 class _Group(click.Group):
     """The command group; every error it shows is one line without control characters.
+
+    Its commands are loaded lazily, from :data:`_COMMANDS` (click's lazy-group
+    pattern): ``--help`` loads them all to show each one's short help.
 
     A command's error message may quote what it was given (a path, a name, a
     revision): a newline there would break the one-line rule, an escape sequence
     would reach the terminal.
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The names of the commands, sorted, without loading them."""
+        del ctx  # the names do not depend on the invocation
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """The command named ``cmd_name``, its module imported now; None if there is none."""
+        del ctx  # the command does not depend on the invocation
+        if cmd_name not in _COMMANDS:
+            return None
+        module, attribute = _COMMANDS[cmd_name].split(":")
+        command: click.Command = getattr(importlib.import_module(module), attribute)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; its error, if any, is made one safe line.
@@ -48,19 +75,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="slurm-carbon")
 def cli() -> None:
     """Energy and carbon accounting for Slurm jobs."""
-
-
-cli.add_command(agent)
-cli.add_command(db)
-cli.add_command(demo)
-cli.add_command(evaluate)
-cli.add_command(intensity)
-cli.add_command(progress)
-cli.add_command(report)
-cli.add_command(service)
-cli.add_command(sim)
-cli.add_command(token)
-cli.add_command(writer)
 
 
 def main() -> None:
