@@ -9,11 +9,13 @@ no such text can hold: job_submit.lua refuses control characters in comments,
 and a guess succeeds once in 2**64. Records end with a newline; the first field
 (the cluster's name) holds none, so a record ends at the last newline before
 the next record's first delimiter, whatever newlines its free text holds. A
-running job's AdminComment is read the same way from ``squeue``.
+running job's AdminComment is read the same way from ``squeue``, and so are the
+comments of jobs that have not ended, which sacct 22.05 lists empty.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -183,7 +185,39 @@ class CommandLineSlurm:
         result = self._run(argv, extra_env=_ENV)
         if result.returncode != 0:
             raise SlurmError(f"sacct failed: {_failure(result, 'sacct')}")
-        return parse_sacct(result.stdout, delimiter=delimiter)
+        jobs = parse_sacct(result.stdout, delimiter=delimiter)
+        if any(job.end_time is None for job in jobs):
+            jobs = self._with_queued_comments(jobs)
+        return jobs
+
+    def _with_queued_comments(self, jobs: list[SlurmJob]) -> list[SlurmJob]:
+        """Jobs that have not ended with their comment as slurmctld holds it.
+
+        sacct 22.05 lists a pending or running job's Comment empty: it reaches the
+        accounting database when the job ends. One ``squeue`` call lists the
+        comments of every queued job, each field followed by this call's delimiter.
+        """
+        delimiter = _delimiter()
+        fields = f"JobID:0{delimiter},Comment:0{delimiter}"
+        result = self._run(["squeue", "-h", "-a", "-O", fields], extra_env={})
+        if result.returncode != 0:
+            raise SlurmError(f"squeue failed: {_failure(result, 'squeue')}")
+        *pairs, rest = result.stdout.split(delimiter)
+        if len(pairs) % 2 or rest.strip():
+            raise SlurmError(
+                "squeue printed something else than job ids and comments:"
+                f" {escape_control(result.stdout[:200])}"
+            )
+        comments = {
+            job_id.strip(): "" if comment == _SQUEUE_NONE else comment
+            for job_id, comment in zip(pairs[::2], pairs[1::2], strict=True)
+        }
+        return [
+            dataclasses.replace(job, comment=comments[job.job_id])
+            if job.end_time is None and job.job_id in comments
+            else job
+            for job in jobs
+        ]
 
     def cluster_name(self) -> str:
         """The ClusterName that ``scontrol show config`` reports."""

@@ -309,3 +309,25 @@ def test_running_admin_comment_is_read_from_squeue_between_delimiters() -> None:
     gone = replay(stdout="")
     with pytest.raises(SlurmJobNotFound, match="315"):
         CommandLineSlurm(gone).running_admin_comment("315")
+
+
+@pytest.mark.parametrize(
+    ("squeue", "message"),
+    [
+        (CommandResult(1, "", "squeue: error: slurm_load_jobs error: Unable to contact"), "Unable"),
+        (CommandResult(0, "5 carbon_budget=5kg\n", ""), "something else than job ids"),
+    ],
+)
+def test_queued_comments_squeue_cannot_give_are_an_error(
+    squeue: CommandResult, message: str
+) -> None:
+    running = sacct_line("RUNNING", "Unknown", "cpu=2")
+
+    def answer(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "sacct":
+            delimiter = argv[5].removeprefix("--delimiter=")
+            return CommandResult(0, running.replace("\x1f", delimiter), "")
+        return squeue
+
+    with pytest.raises(SlurmError, match=message):
+        CommandLineSlurm(RecordedRunner(answer)).jobs(JobQuery(job_ids=["5"]))

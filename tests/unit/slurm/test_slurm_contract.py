@@ -34,7 +34,11 @@ def recorded_records() -> list[dict[str, str]]:
         dict(zip(SACCT_FIELDS, line.split("\x1f"), strict=True)) for line in text.splitlines()
     ]
     by_id = {record["JobID"]: record for record in records}
-    running = {**by_id["8"], "JobID": "20", "JobIDRaw": "20", "State": "RUNNING", "End": "Unknown"}
+    running = {
+        **by_id["8"],
+        **{"JobID": "20", "JobIDRaw": "20", "State": "RUNNING", "End": "Unknown"},
+        "Comment": "train carbon_budget=5kg",
+    }
     # Slurm 22.05's accounting can list a job as ended before its start record arrives.
     not_final = {**by_id["6"], "JobID": "21", "JobIDRaw": "21", "ReqTRES": ""}
     return [*records, running, not_final]
@@ -50,8 +54,8 @@ class Recorded2205:
         match list(argv):
             case ["sacct", *options]:
                 return self._sacct(options)
-            case ["squeue", "-h", "-j", job_id, "-O", fields]:
-                return self._squeue(job_id, fields.split(":0", 2)[1].split(",")[0])
+            case ["squeue", "-h", *options, "-O", fields]:
+                return self._squeue(options, fields.split(":0", 2)[1].split(",")[0])
             case ["scontrol", "show", "config"]:
                 return CommandResult(0, "ClusterName             = sclocal\n", "")
             case ["scontrol", "update", jobid, admin_comment]:
@@ -66,12 +70,23 @@ class Recorded2205:
                 )
         raise AssertionError(f"not a recorded command: {argv}")
 
-    def _squeue(self, job_id: str, delimiter: str) -> CommandResult:
+    def _squeue(self, options: list[str], delimiter: str) -> CommandResult:
+        if options == ["-a"]:  # every queued job's comment
+            return self._squeue_comments(delimiter)
+        job_id = options[1]  # -j <id>: its AdminComment
         record = self._find(job_id)
         if record is None or record["End"] != "Unknown":
             return CommandResult(0, "", "")  # squeue lists nothing
         comment = record["AdminComment"] or "(null)"
         return CommandResult(0, f"{job_id}{delimiter}{comment}{delimiter}\n", "")
+
+    def _squeue_comments(self, delimiter: str) -> CommandResult:
+        lines = [
+            f"{r['JobID']}{delimiter}{r['Comment'] or '(null)'}{delimiter}\n"
+            for r in self.records
+            if r["End"] == "Unknown"
+        ]
+        return CommandResult(0, "".join(lines), "")
 
     def _scontrol_update(self, job_id: str, text: str) -> CommandResult:
         record = self._find(job_id)
@@ -111,8 +126,13 @@ class Recorded2205:
         delimiter = next(o.removeprefix("--delimiter=") for o in options if "--delimiter=" in o)
         fields = options[options.index("-o") + 1].split(",")
         selected = set(options[options.index("-j") + 1].split(","))
+        # sacct 22.05 lists a job's comment only once it has ended.
         lines = [
-            delimiter.join(record[field] for field in fields) + "\n"
+            delimiter.join(
+                "" if field == "Comment" and record["End"] == "Unknown" else record[field]
+                for field in fields
+            )
+            + "\n"
             for record in self.records
             if {record["JobID"], record["JobIDRaw"], record["JobID"].split("_")[0]} & selected
         ]
@@ -204,3 +224,9 @@ def test_cancel_of_a_job_not_running_is_not_found(slurm: SlurmClient) -> None:
         slurm.cancel("999", "x")
     with pytest.raises(SlurmJobNotFound, match="already completing or completed"):
         slurm.cancel("6", "x")
+
+
+def test_a_running_jobs_comment_is_read_although_sacct_lists_it_empty(slurm: SlurmClient) -> None:
+    jobs = {job.job_id: job.comment for job in slurm.jobs(JobQuery(job_ids=["20", "6"]))}
+
+    assert jobs == {"20": "train carbon_budget=5kg", "6": "carbon_budget=5kg"}
