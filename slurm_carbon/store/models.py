@@ -175,6 +175,7 @@ class Job(Base):
         CheckConstraint("budget_co2e_g >= 0", name="budget_co2e_g_nonnegative"),
         CheckConstraint("budget_energy_j >= 0", name="budget_energy_j_nonnegative"),
         CheckConstraint("requested_gpus >= 0", name="requested_gpus_nonnegative"),
+        CheckConstraint("time_limit_s >= 0", name="time_limit_s_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -197,6 +198,8 @@ class Job(Base):
     budget_energy_j: Mapped[float | None] = mapped_column(Float)
     # Slurm's compressed host list (gpu[01-03]); None: not known yet.
     node_list: Mapped[str | None] = mapped_column(Text)
+    # Slurm's time limit (TimelimitRaw), in seconds; None: UNLIMITED or not known.
+    time_limit_s: Mapped[float | None] = mapped_column(Float)
 
 
 class EnergyInterval(Base):

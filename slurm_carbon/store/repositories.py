@@ -127,6 +127,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     budget_co2e_g: float | None = None,
     budget_energy_j: float | None = None,
     node_list: str | None = None,
+    time_limit_s: float | None = None,
 ) -> Job:
     """Insert the job, or update the stored one with every field given (not None).
 
@@ -151,6 +152,7 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
             "budget_co2e_g": budget_co2e_g,
             "budget_energy_j": budget_energy_j,
             "node_list": node_list,
+            "time_limit_s": time_limit_s,
         }.items()
         if value is not None
     }

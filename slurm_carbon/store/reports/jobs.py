@@ -30,7 +30,8 @@ class JobRow:
 
     ``budget_co2e_g`` and ``budget_energy_j`` are the budgets its comment gave
     (grams CO2e, joules; None: none given); ``budget_action`` what was done
-    because its forecast exceeded one (None: nothing).
+    because its forecast exceeded one (None: nothing). ``time_limit_s`` is
+    Slurm's time limit (seconds; None: UNLIMITED or not known).
     """
 
     row_id: int
@@ -50,6 +51,7 @@ class JobRow:
     budget_co2e_g: float | None = None
     budget_energy_j: float | None = None
     budget_action: BudgetActionRecord | None = None
+    time_limit_s: float | None = None
 
     @property
     def job_id_text(self) -> str:
@@ -85,6 +87,7 @@ _JOB_COLUMNS = (
     Job.end_time,
     Job.requested_gpus,
     Job.node_list,
+    Job.time_limit_s,
 )
 # The result's id (None: no result yet), then its columns in JobFigures' order.
 _FIGURE_COLUMNS = (JobResult.id, *(getattr(JobResult, f.name) for f in fields(JobFigures)))
@@ -111,6 +114,7 @@ def _row(values: Sequence[Any]) -> JobRow:
         end_time,
         requested_gpus,
         node_list,
+        time_limit_s,
     ) = values[: len(_JOB_COLUMNS)]
     result_id, *figures = values[len(_JOB_COLUMNS) : -len(_BUDGET_COLUMNS)]
     budget_co2e_g, budget_energy_j, *action = values[-len(_BUDGET_COLUMNS) :]
@@ -132,6 +136,7 @@ def _row(values: Sequence[Any]) -> JobRow:
         budget_co2e_g=budget_co2e_g,
         budget_energy_j=budget_energy_j,
         budget_action=None if action[0] is None else BudgetActionRecord(*action),
+        time_limit_s=time_limit_s,
     )
 
 

@@ -92,3 +92,8 @@ def test_valid_interval_is_accepted(session: Session, ids: Any) -> None:
     session.add(row)
     session.flush()
     assert row.id is not None
+
+
+def test_negative_time_limit_is_rejected(session: Session, ids: Any) -> None:
+    job = Job(cluster_id=ids.cluster_id, slurm_job_id=4343, time_limit_s=-60.0)
+    assert "time_limit_s_nonnegative" in _rejected(session, job)

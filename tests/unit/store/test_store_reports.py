@@ -366,3 +366,15 @@ def test_rows_carry_the_budgets_and_the_action_taken(session: Session) -> None:
         None,
         None,
     )
+
+
+def test_rows_carry_the_time_limit_which_a_later_write_without_one_keeps(session: Session) -> None:
+    _job(session, 1)
+    _job(session, 2)
+    cluster = get_or_create_cluster(session, "tc")
+    upsert_job(session, cluster.id, 1, time_limit_s=300.0)
+    upsert_job(session, cluster.id, 1, state="RUNNING")  # the agent knows no time limit
+
+    first, second = iter_jobs(session, ReportQuery())
+
+    assert (first.time_limit_s, second.time_limit_s) == (300.0, None)
