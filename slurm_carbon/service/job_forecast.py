@@ -7,9 +7,9 @@ stored job, as the report lists it) gather what the pure forecasters need:
   (:func:`~slurm_carbon.service.results.stored_footprint`: its own intervals,
   its share of unmeasured node parts, CI x PUE);
 - its periods: those spans grouped by interval start, energy summed per device
-  kind over all devices; each period's progress is the latest fraction the job
-  reported at or before the period's end (not interpolated: a report counts
-  from the first period that ends after it);
+  kind over all devices; each period's progress is the job's reports
+  interpolated to the period's end (carried on at the latest rate after the
+  last report; see :func:`_progress_at`);
 - the carbon intensity ahead of its region
   (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`), or, when none is
   stored, the series the footprint used with its latest value carried forward
@@ -44,11 +44,21 @@ from slurm_carbon.store.progress import ProgressPoint, job_progress
 from slurm_carbon.store.results import find_job
 from slurm_carbon.units import J_PER_KWH
 
-__all__ = ["CARRIED_CI", "JobForecast", "NoForecast", "forecast_job", "forecast_stored"]
+__all__ = [
+    "CARRIED_CI",
+    "EXTRAPOLATED_SHARE",
+    "JobForecast",
+    "NoForecast",
+    "forecast_job",
+    "forecast_stored",
+]
 
 #: Appended to ``ci_source`` when no carbon intensity ahead is stored: the
 #: footprint's own series, its latest value carried forward.
 CARRIED_CI = " (latest carried forward: no forecast stored)"
+#: How far towards the end of the work the progress after the last report is carried
+#: (:func:`_progress_at`): never to 1, which would say the job is done.
+EXTRAPOLATED_SHARE = 0.5
 
 
 class NoForecast(NoEnergy):
@@ -211,24 +221,52 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
 def _periods(
     spans: Sequence[EnergySpan], reported: Sequence[ProgressPoint]
 ) -> list[MeasuredPeriod]:
-    """The spans grouped by start, kinds summed; progress the latest report by each end."""
+    """The spans grouped by start, kinds summed; progress at each end (:func:`_progress_at`)."""
     by_start: dict[datetime, tuple[datetime, dict[str, float]]] = {}
     for span in sorted(spans, key=lambda s: s.start):
         end, energy_j = by_start.get(span.start, (span.end, {}))
         kind = str(span.device_kind)
         energy_j[kind] = energy_j.get(kind, 0.0) + span.energy_j
         by_start[span.start] = (max(end, span.end), energy_j)
-    periods = []
-    for start, (end, energy_j) in by_start.items():
-        known = [p.fraction for p in reported if p.time <= end]
-        periods.append(
-            MeasuredPeriod(
-                duration_s=(end - start).total_seconds(),
-                energy_j=energy_j,
-                progress=max(known) if known else None,
-            )
+    first = min(by_start, default=None)
+    return [
+        MeasuredPeriod(
+            duration_s=(end - start).total_seconds(),
+            energy_j=energy_j,
+            progress=_progress_at(reported, end, first),
         )
-    return periods
+        for start, (end, energy_j) in by_start.items()
+    ]
+
+
+def _progress_at(
+    reported: Sequence[ProgressPoint], end: datetime, first: datetime | None
+) -> float | None:
+    """The job's progress at ``end``, from its reports (oldest first); None before the first.
+
+    Reports and periods do not end together (a job reports every epoch, the agent
+    ships every interval): taking the latest report as the progress at a period's
+    end would count the work done since that report twice, once in the energy so
+    far and once in what is left. So the progress is interpolated between the
+    reports around ``end``, and after the last report carried on at the rate of
+    the last two (of the last report since the first measured period's start
+    ``first`` when there is one report), which is the constant rate the
+    forecaster assumes; it stops :data:`EXTRAPOLATED_SHARE` of the way to 1.
+    """
+    before = [p for p in reported if p.time <= end]
+    if not before:
+        return None
+    last = before[-1]
+    after = next((p for p in reported if p.time > end), None)
+    if after is not None:
+        share = (end - last.time) / (after.time - last.time)
+        return last.fraction + share * (after.fraction - last.fraction)
+    since, done = (before[-2].time, before[-2].fraction) if len(before) > 1 else (first, 0.0)
+    if since is None or since >= last.time or last.fraction <= done:
+        return last.fraction
+    rate = (last.fraction - done) / (last.time - since).total_seconds()
+    carried = last.fraction + rate * (end - last.time).total_seconds()
+    return min(carried, last.fraction + EXTRAPOLATED_SHARE * (1 - last.fraction))
 
 
 def _ci_ahead(
