@@ -36,6 +36,7 @@ _JOB = SlurmJob(
     req_gpus=1,
     alloc_gpus=1,
     node_list="vm",
+    time_limit_s=3 * 3600.0,
     comment="carbon_budget=5kg",
     admin_comment="",
 )

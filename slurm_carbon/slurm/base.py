@@ -46,6 +46,8 @@ class SlurmJob:
         req_gpus: GPUs requested (``gres/gpu`` in ReqTRES).
         alloc_gpus: GPUs allocated (``gres/gpu`` in AllocTRES).
         node_list: Slurm's compressed list of the nodes it ran on.
+        time_limit_s: Its time limit (``--time``); None when it has none
+            (UNLIMITED) or will get its partition's when it starts. Units: seconds.
         comment: The user's ``--comment``.
         admin_comment: The AdminComment field.
     """
@@ -72,6 +74,7 @@ class SlurmJob:
     req_gpus: int
     alloc_gpus: int
     node_list: str
+    time_limit_s: float | None
     comment: str
     admin_comment: str
 

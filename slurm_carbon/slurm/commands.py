@@ -52,12 +52,18 @@ _FIXED_FIELDS = (
     "ReqTRES",
     "AllocTRES",
     "NodeList",
+    "TimelimitRaw",
 )
 # Free text, last (any field could be: the first, the cluster, must not).
 _FREE_FIELDS = ("Comment", "AdminComment", "JobName")
 #: The fields read from sacct, in order.
 SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
 _ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
+# TimelimitRaw is in minutes.
+_S_PER_MIN = 60
+# What sacct 22.05 prints as TimelimitRaw for no limit of the job's own: UNLIMITED
+# (none), Partition_Limit (a pending job that will get its partition's).
+_NO_TIME_LIMIT = ("UNLIMITED", "Partition_Limit", "")
 # What squeue prints for a field that is not set.
 _SQUEUE_NONE = "(null)"
 # What scancel 22.05 says of a job it cannot cancel because it is not (or no longer) there.
@@ -74,6 +80,15 @@ def _time(value: str) -> datetime | None:
     if not value.isdigit():  # "Unknown", "None" or empty: not reached yet
         return None
     return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _time_limit_s(value: str) -> float | None:
+    """TimelimitRaw (minutes) in seconds; None for no limit of the job's own."""
+    if value.isdigit():
+        return float(int(value) * _S_PER_MIN)
+    if value in _NO_TIME_LIMIT:
+        return None
+    raise SlurmError(f"sacct gave a time limit that is not a number of minutes: {value!r}")
 
 
 def _gpus(tres: str) -> int:
@@ -117,6 +132,7 @@ def _record(fields: list[str]) -> SlurmJob:
         req_gpus=_gpus(row["ReqTRES"]),
         alloc_gpus=_gpus(row["AllocTRES"]),
         node_list=row["NodeList"],
+        time_limit_s=_time_limit_s(row["TimelimitRaw"]),
         comment=row["Comment"],
         admin_comment=row["AdminComment"],
     )

@@ -68,7 +68,7 @@ def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> 
 
 def sacct_line(state: str, end: str, req_tres: str) -> str:
     fields = ["c", "5", "5", "u", "1000", "a", "p", state, "0:15", "100", "101", end]
-    fields += ["1", "2", req_tres, req_tres, "n1", "", "", "j"]
+    fields += ["1", "2", req_tres, req_tres, "n1", "5", "", "", "j"]
     assert len(fields) == len(SACCT_FIELDS)
     return "\x1f".join(fields) + "\n"
 
@@ -89,6 +89,24 @@ def test_state_and_whether_the_record_is_final(
 
     assert job.state == base_state
     assert job.finished is finished
+
+
+def test_time_limits_are_read_in_seconds_and_none_without_one_of_the_jobs_own() -> None:
+    # Recorded on the local cluster (MaxTime=INFINITE): --time=5, no --time, --time=1-00:00:30
+    # (sacct rounds up to 1441 min), and a held job that never started (Partition_Limit).
+    jobs = parse_sacct((RECORDED / "sacct_time_limits.txt").read_text(), delimiter="\x1f")
+
+    limits = {job.job_id: job.time_limit_s for job in jobs}
+    assert limits == {"312": 300.0, "313": None, "314": 1441 * 60.0, "329": None}
+
+
+def test_a_time_limit_that_is_not_minutes_is_an_error() -> None:
+    line = sacct_line("RUNNING", "Unknown", "cpu=2").replace(
+        "\x1fn1\x1f5\x1f", "\x1fn1\x1f5:00\x1f"
+    )
+
+    with pytest.raises(SlurmError, match="time limit that is not a number of minutes: '5:00'"):
+        parse_sacct(line, delimiter="\x1f")
 
 
 def test_truncated_output_is_an_error() -> None:

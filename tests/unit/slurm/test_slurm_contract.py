@@ -37,6 +37,7 @@ def recorded_records() -> list[dict[str, str]]:
     running = {
         **by_id["8"],
         **{"JobID": "20", "JobIDRaw": "20", "State": "RUNNING", "End": "Unknown"},
+        "TimelimitRaw": "5",
         "Comment": "train carbon_budget=5kg",
     }
     # Slurm 22.05's accounting can list a job as ended before its start record arrives.
@@ -230,3 +231,9 @@ def test_a_running_jobs_comment_is_read_although_sacct_lists_it_empty(slurm: Slu
     jobs = {job.job_id: job.comment for job in slurm.jobs(JobQuery(job_ids=["20", "6"]))}
 
     assert jobs == {"20": "train carbon_budget=5kg", "6": "carbon_budget=5kg"}
+
+
+def test_a_jobs_time_limit_is_kept_in_seconds_and_none_when_unlimited(slurm: SlurmClient) -> None:
+    limits = {job.job_id: job.time_limit_s for job in slurm.jobs(JobQuery(job_ids=["20", "6"]))}
+
+    assert limits == {"20": 300.0, "6": None}
