@@ -285,6 +285,7 @@ def store_job(session: Session, job: SlurmJob) -> int:
         budget_co2e_g=budgets.co2e_g,
         budget_energy_j=None if budgets.energy_wh is None else budgets.energy_wh * J_PER_WH,
         node_list=job.node_list or None,
+        time_limit_s=job.time_limit_s,
     )
     return row.id
 
