@@ -9,6 +9,7 @@ import pytest
 
 from slurm_carbon.forecast.energy import (
     FIRST_PERIODS_REL,
+    MIN_REL,
     UNSEEN_CAP_REL,
     CapChange,
     MeasuredPeriod,
@@ -101,9 +102,10 @@ def test_a_planned_change_to_an_unseen_cap_is_counted_and_widens_the_interval() 
     at_100_j = 800 / 0.6 * 80.0  # the other 800 units
     assert ours.total_j == pytest.approx(at_200_j + at_100_j, rel=EXACT)
     assert ours.remaining_s == pytest.approx(100 + 800 / 0.6, rel=EXACT)
-    # No spread between identical periods: the width is the unseen-cap allowance alone.
+    # No spread between identical periods: the width is the floor and the unseen-cap allowance.
     share = at_100_j / (at_200_j + at_100_j)
-    assert ours.high_j / ours.total_j - 1 == pytest.approx(UNSEEN_CAP_REL * share, rel=1e-6)
+    expected = MIN_REL + UNSEEN_CAP_REL * share
+    assert ours.high_j / ours.total_j - 1 == pytest.approx(expected, rel=1e-6)
 
 
 def test_other_device_kinds_draw_their_past_power_for_the_time_left() -> None:

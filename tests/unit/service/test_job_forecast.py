@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from slurm_carbon.errors import IntensityUnavailable
+from slurm_carbon.forecast.energy import MIN_REL
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.job_forecast import CARRIED_CI, NoForecast, forecast_job
 from slurm_carbon.service.results import NoEnergy, store_job
@@ -133,9 +134,9 @@ def test_a_job_at_constant_power_is_forecast_within_two_percent(session: Session
     assert found.remaining_co2e_g == pytest.approx(
         found.remaining_energy_j / J_PER_KWH * CI_AHEAD * PUE, rel=1e-9
     )
-    # Two segments at exactly the same rate: no spread to widen the interval.
-    assert found.remaining_co2e_low_g == pytest.approx(found.remaining_co2e_g, rel=1e-12)
-    assert found.remaining_co2e_high_g == pytest.approx(found.remaining_co2e_g, rel=1e-12)
+    # Two segments at exactly the same rate: no spread, the interval is the floor's.
+    assert found.remaining_energy_low_j == pytest.approx(found.remaining_energy_j * (1 - MIN_REL))
+    assert found.remaining_energy_high_j == pytest.approx(found.remaining_energy_j * (1 + MIN_REL))
     assert found.total_co2e_g == pytest.approx(found.co2e_so_far_g + found.remaining_co2e_g)
     assert found.end_time is not None
     assert abs(found.end_time - (T0 + 100 * MINUTE)) < 2 * MINUTE
