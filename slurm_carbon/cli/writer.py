@@ -24,10 +24,12 @@ from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
+from slurm_carbon.config.site import BudgetsConfig
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
+from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
@@ -43,12 +45,14 @@ class _Settings:
     live: IntensityProvider | None
     write_comments: bool
     foreign: Literal["append", "skip"]
+    budgets: BudgetsConfig
 
 
 def _settings(config: Path | None, region: str | None, pue: float | None) -> _Settings:
-    """Site policy, live CI providers and AdminComment policy.
+    """Site policy, live CI providers, AdminComment and budget policies.
 
-    From the site file, else from ``--region`` and ``--pue`` (no live providers).
+    From the site file, else from ``--region`` and ``--pue`` (no live providers;
+    the default budget policy: notify).
     """
     if config is not None:
         site = load_config(config)
@@ -56,10 +60,11 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
             site.intensity, os.environ, requests.Session(), trace_region=site.regions.default
         )
         policy = site.admin_comment
-        return _Settings(site, live, policy.enabled, policy.foreign)
+        return _Settings(site, live, policy.enabled, policy.foreign, site.budgets)
     if region is None:
         raise ConfigError("no region: pass --config site.toml or --region (e.g. SE)")
-    return _Settings(StaticSite(region, 1.0 if pue is None else pue), None, True, "append")
+    static = StaticSite(region, 1.0 if pue is None else pue)
+    return _Settings(static, None, True, "append", BudgetsConfig())
 
 
 @click.command()
@@ -69,7 +74,7 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="SLURM_CARBON_CONFIG",
-    help="Site configuration (regions, PUE, AdminComment policy).",
+    help="Site configuration (regions, PUE, AdminComment and budget policies).",
 )
 @click.option(
     "--region", envvar="SLURM_CARBON_REGION", type=Name(), help="Region without --config, e.g. SE."
@@ -106,7 +111,9 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     """Compute finished jobs' results and write them into Slurm's AdminComment.
 
     A job is written once sacct shows its final record; a foreign AdminComment
-    is kept. Failed writes are tried again with backoff.
+    is kept. Failed writes are tried again with backoff. At each sweep, running
+    jobs are forecast, their budgets acted on by the site's policy, and their
+    live value written.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -118,9 +125,10 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         raise click.ClickException(str(err)) from err
     engine = make_engine(url)
     factory = session_factory(engine)
+    slurm = CommandLineSlurm(SubprocessRunner(env=os.environ))
     job_writer = Writer(
         factory,
-        CommandLineSlurm(SubprocessRunner(env=os.environ)),
+        slurm,
         settings.site,
         BestSeries(stored_actuals(factory), settings.live),
         spool=spool,
@@ -128,6 +136,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         settle_delay_s=settle_delay_s,
         write_comments=settings.write_comments,
         foreign=settings.foreign,
+        budgets=BudgetReviewer(factory, slurm, settings.budgets),
     )
     try:
         if once:

@@ -35,7 +35,8 @@ from typing import Literal
 from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmError
 from slurm_carbon.intensity.base import IntensityProvider
-from slurm_carbon.service.job_forecast import forecast_job
+from slurm_carbon.service.budgets import BudgetReviewer
+from slurm_carbon.service.job_forecast import JobForecast, forecast_job
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, live_payload, store_job
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
@@ -95,6 +96,8 @@ class Queuer:
         clock: Current time (aware UTC).
         write_comments: AdminComments are written at all (False: no re-check).
         live_comments: Give running jobs a live value at each sweep.
+        budgets: Reviews running jobs' budgets against their forecasts at each
+            sweep (None: budgets are not acted on).
         foreign: With a foreign AdminComment, ``append`` ours after it or
             ``skip`` the job. Never overwrite.
     """
@@ -111,6 +114,7 @@ class Queuer:
         write_comments: bool,
         live_comments: bool,
         foreign: Literal["append", "skip"],
+        budgets: BudgetReviewer | None = None,
     ) -> None:
         self._factory = factory
         self._slurm = slurm
@@ -121,6 +125,7 @@ class Queuer:
         self._write_comments = write_comments
         self._live_comments = live_comments
         self._foreign = foreign
+        self._budgets = budgets
         self._remerges: dict[int, int] = {}
 
     def intake(self) -> int:
@@ -181,8 +186,8 @@ class Queuer:
             if job is None or job.cluster != key.cluster:
                 continue
             if not job.finished:
-                if job.state == "RUNNING" and self._live_comments:
-                    self._write_live(job, now)
+                if job.state == "RUNNING":
+                    self._running(job, now)
                 continue
             with transaction(self._factory) as session:
                 request_comment(session, store_job(session, job), now)
@@ -238,22 +243,38 @@ class Queuer:
             )
         return queued
 
-    def _write_live(self, job: SlurmJob, now: datetime) -> None:
-        """Put the running job's figures so far and forecast total into its AdminComment.
+    def _running(self, job: SlurmJob, now: datetime) -> None:
+        """A running job: its forecast, its budget reviewed, its live AdminComment written."""
+        forecast = self._forecast(job, now)
+        note = None
+        if forecast is not None and self._budgets is not None:
+            note = self._budgets.review(job, forecast, now)
+        if self._live_comments:
+            self._write_live(job, forecast, note, now)
 
-        Best effort; without a forecast (no progress reported) the figures so far only.
+    def _forecast(self, job: SlurmJob, now: datetime) -> JobForecast | None:
+        """The running job's forecast; None without one (nothing stored, no progress, no CI)."""
+        try:
+            with transaction(self._factory) as session:
+                store_job(session, job)  # its budgets, from the comment squeue shows
+                return forecast_job(
+                    session, job, site=self._site, intensity=self._intensity, now=now
+                )
+        except (NoEnergy, IntensityUnavailable, ResultNotFinite) as err:
+            logger.debug("no forecast for job=%s: %s", job.job_id, err)
+            return None
+
+    def _write_live(
+        self, job: SlurmJob, forecast: JobForecast | None, note: str | None, now: datetime
+    ) -> None:
+        """Put the running job's live value into its AdminComment (best effort).
+
+        The figures so far, the forecast total (none without a forecast) and the budget note.
         """
         if self._foreign == "skip" and has_foreign(job.admin_comment):
             return
         try:
             with transaction(self._factory) as session:
-                try:
-                    forecast = forecast_job(
-                        session, job, site=self._site, intensity=self._intensity, now=now
-                    )
-                except NoEnergy as err:  # no progress reported yet: the value so far only
-                    logger.debug("no forecast for job=%s: %s", job.job_id, err)
-                    forecast = None
                 payload = live_payload(
                     session,
                     job,
@@ -261,6 +282,7 @@ class Queuer:
                     self._intensity,
                     now,
                     forecast_co2e_g=None if forecast is None else forecast.total_co2e_g,
+                    note=note,
                 )
             held = self._slurm.running_admin_comment(job.job_id)
             if self._foreign == "skip" and has_foreign(held):

@@ -325,13 +325,16 @@ def live_payload(  # noqa: PLR0913 (the job, the context, and its forecast)
     now: datetime,
     *,
     forecast_co2e_g: float | None = None,
+    note: str | None = None,
 ) -> str:
     """The AdminComment payload of a running job so far, marked ``live=1``; nothing is saved.
 
     ``forecast_co2e_g``, the job's forecast total emissions
     (:attr:`~slurm_carbon.service.job_forecast.JobForecast.total_co2e_g`), is
-    carried as ``fc_co2e_g=`` (4 significant figures) before ``live=1``:
-    ``sc1:co2e_g=90;kwh=0.1;ci=600;pue=1.5;q=cnt;fc_co2e_g=412.5;live=1``.
+    carried as ``fc_co2e_g=`` (4 significant figures), then ``note`` (one
+    lower-case ``key=value``, e.g. :data:`~slurm_carbon.service.budgets.BUDGET_NOTE`),
+    before ``live=1``:
+    ``sc1:co2e_g=90;kwh=0.1;ci=600;pue=1.5;q=cnt;fc_co2e_g=412.5;budget=over;live=1``.
 
     Raises:
         NoEnergy: nothing of the job is stored yet.
@@ -340,7 +343,8 @@ def live_payload(  # noqa: PLR0913 (the job, the context, and its forecast)
     job_id = store_job(session, job)
     computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
     forecast = "" if forecast_co2e_g is None else f";fc_co2e_g={round_sig(forecast_co2e_g, 4)}"
-    return f"{computed.payload}{forecast};live=1"
+    noted = "" if note is None else f";{note}"
+    return f"{computed.payload}{forecast}{noted};live=1"
 
 
 def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the context)

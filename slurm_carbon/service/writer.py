@@ -39,6 +39,7 @@ from typing import Literal
 from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.queueing import Queuer, slurm_records
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, settle_result
@@ -113,6 +114,7 @@ class Writer:
         live_comments: Give running jobs a live value at each sweep.
         foreign: With a foreign AdminComment, ``append`` ours after it or
             ``skip`` the job (marked failed with the reason). Never overwrite.
+        budgets: Reviews running jobs' budgets at each sweep (None: not acted on).
     """
 
     def __init__(  # noqa: PLR0913 (what the writer touches, injected)
@@ -129,6 +131,7 @@ class Writer:
         write_comments: bool = True,
         live_comments: bool = True,
         foreign: Literal["append", "skip"] = "append",
+        budgets: BudgetReviewer | None = None,
     ) -> None:
         self._factory = factory
         self._slurm = slurm
@@ -150,6 +153,7 @@ class Writer:
             write_comments=write_comments,
             live_comments=live_comments and write_comments,
             foreign=foreign,
+            budgets=budgets,
         )
 
     # -- queueing (see slurm_carbon.service.queueing) ------------------------------

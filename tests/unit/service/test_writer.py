@@ -21,11 +21,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.config.site import BudgetsConfig
 from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import (
+    BudgetActionRow,
     CommentWrite,
     CommentWriteState,
     Job,
@@ -363,6 +366,68 @@ def test_a_running_job_that_reported_progress_carries_its_forecast_total(
     ((_, text, _),) = slurm.writes
     assert text.startswith("sc1:co2e_g=90;")
     assert text.endswith(";fc_co2e_g=225;live=1")
+
+
+def _over_budget(session: Session, raw: int) -> FakeSlurm:
+    """A running job forecast at 225 g in all (as above) whose comment gives a 100 g budget."""
+    measure(session, raw)
+    job_id = session.execute(select(Job.id).where(Job.slurm_job_id == raw)).scalar_one()
+    add_progress(
+        session,
+        [
+            (job_id, ProgressPoint(T0 + timedelta(minutes=10), 0.25)),
+            (job_id, ProgressPoint(T0 + timedelta(hours=1, minutes=10), 0.5)),
+        ],
+    )
+    session.commit()
+    return FakeSlurm(slurm_job(raw, state="RUNNING", end_time=None, comment="carbon_budget=100g"))
+
+
+@pytest.mark.parametrize(
+    ("action", "cancelled", "live_note"),
+    [("cancel", True, False), ("notify", False, True), ("none", False, False)],
+)
+def test_the_sweep_acts_on_a_running_job_over_its_budget_by_policy_once(  # noqa: PLR0917
+    session: Session,
+    factory: SessionFactory,
+    clock: FakeClock,
+    action: str,
+    cancelled: bool,
+    live_note: bool,
+) -> None:
+    slurm = _over_budget(session, 114)
+    budgets = BudgetsConfig.model_validate({"action": action, "min_progress": 0.5})
+    writer = make_writer(factory, slurm, clock, budgets=BudgetReviewer(factory, slurm, budgets))
+
+    writer.run_once()
+    writer.run_once()
+
+    assert [job_id for job_id, _ in slurm.cancelled] == (["114"] if cancelled else [])
+    if cancelled:
+        assert slurm.records[114].state == "CANCELLED"
+        assert "forecast total 225 g" in slurm.cancelled[0][1]
+    else:
+        ((_, first, _), (_, second, _)) = slurm.writes
+        assert first == second
+        note = ";fc_co2e_g=225;budget=over;live=1" if live_note else ";fc_co2e_g=225;live=1"
+        assert first.endswith(note)
+    stored = session.execute(select(func.count()).select_from(BudgetActionRow)).scalar_one()
+    assert stored == (0 if action == "none" else 1)
+
+
+def test_a_job_within_its_budget_or_not_confident_yet_is_left_alone(
+    session: Session, factory: SessionFactory, clock: FakeClock
+) -> None:
+    slurm = _over_budget(session, 115)
+    not_yet = BudgetsConfig(action="cancel", min_progress=0.6, min_runtime_min=10080)
+    make_writer(factory, slurm, clock, budgets=BudgetReviewer(factory, slurm, not_yet)).run_once()
+    slurm.set(115, comment="carbon_budget=1kg")
+    cancel = BudgetsConfig(action="cancel", min_progress=0.5)
+    make_writer(factory, slurm, clock, budgets=BudgetReviewer(factory, slurm, cancel)).run_once()
+
+    assert slurm.cancelled == []
+    assert slurm.records[115].state == "RUNNING"
+    assert session.execute(select(func.count()).select_from(BudgetActionRow)).scalar_one() == 0
 
 
 def test_an_already_present_payload_is_not_written_again_and_a_requeue_recomputes(
