@@ -7,7 +7,8 @@ split on whitespace; our part is the word that starts with :data:`PAYLOAD_PREFIX
 compared lower-cased because Slurm 22.05's sacctmgr lower-cases the whole field.
 A running job's payload (:func:`slurm_carbon.service.results.live_payload`) adds
 ``fc_co2e_g=`` (its forecast total emissions, once it reported progress) and
-``live=1`` after the fields of :func:`comment_payload`.
+``live=1`` after the fields of :func:`comment_payload`; a job acted on for its
+budget carries :data:`BUDGET_NOTE` too, while it runs and after it ended.
 
 Units: emissions in grams CO2e, energy in kWh, CI in gCO2e/kWh.
 """
@@ -17,10 +18,21 @@ from __future__ import annotations
 from slurm_carbon.accounting.footprint import Footprint
 from slurm_carbon.units import round_sig
 
-__all__ = ["PAYLOAD_PREFIX", "comment_payload", "has_foreign", "merge_admin_comment", "our_part"]
+__all__ = [
+    "BUDGET_NOTE",
+    "PAYLOAD_PREFIX",
+    "comment_payload",
+    "has_foreign",
+    "merge_admin_comment",
+    "our_part",
+]
 
 PAYLOAD_PREFIX = "sc1:"
 """Version tag that opens every AdminComment payload we write."""
+
+BUDGET_NOTE = "budget=over"
+"""The payload's field for a job whose forecast total exceeded its budget and that
+was acted on (notified or cancelled; :mod:`slurm_carbon.service.budgets`)."""
 
 
 def comment_payload(footprint: Footprint) -> str:

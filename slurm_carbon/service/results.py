@@ -20,17 +20,18 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 
 from slurm_carbon import accounting as acc
+from slurm_carbon.accounting.admin_comment import BUDGET_NOTE
 from slurm_carbon.accounting.budget import BadBudget, Budgets, parse_budgets
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store import Session, get_or_create_cluster, upsert_job
+from slurm_carbon.store import Session, budget_action, get_or_create_cluster, upsert_job
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.results import (
     StoredInterval,
@@ -299,12 +300,16 @@ def settle_result(
 ) -> Computed:
     """Store the job's metadata and its (re)computed result; return it with its payload.
 
+    The payload of a job acted on for its budget ends in ``;budget=over``.
+
     Raises:
         NoEnergy: nothing of the job is stored yet.
         IntensityUnavailable: as :func:`compute_result`.
     """
     job_id = store_job(session, job)
     computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
+    if budget_action(session, job_id) is not None:  # acted on for its budget: it stays said
+        computed = replace(computed, payload=f"{computed.payload};{BUDGET_NOTE}")
     save_result(session, job_id, computed.values)
     logger.info(
         "result job=%s co2e_g=%.1f region=%s source=%s quality=%s",

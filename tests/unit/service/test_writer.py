@@ -415,6 +415,23 @@ def test_the_sweep_acts_on_a_running_job_over_its_budget_by_policy_once(  # noqa
     assert stored == (0 if action == "none" else 1)
 
 
+def test_a_notified_jobs_final_comment_keeps_the_budget_note(
+    session: Session, factory: SessionFactory, clock: FakeClock
+) -> None:
+    slurm = _over_budget(session, 116)
+    notify = BudgetsConfig(action="notify", min_progress=0.5)
+    writer = make_writer(factory, slurm, clock, budgets=BudgetReviewer(factory, slurm, notify))
+    writer.run_once()
+    slurm.set(116, state="COMPLETED", end_time=T0 + timedelta(hours=2))
+
+    writer.run_once()
+
+    final = slurm.writes[-1][1]
+    assert ";live=1" not in final
+    assert final.startswith("sc1:co2e_g=90;")
+    assert final.endswith(";budget=over")
+
+
 def test_a_job_within_its_budget_or_not_confident_yet_is_left_alone(
     session: Session, factory: SessionFactory, clock: FakeClock
 ) -> None:
