@@ -23,6 +23,7 @@ __all__ = [
     "OWN_FORECAST_SOURCE",
     "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
+    "TIME_LIMIT_BOUND",
     "BudgetAction",
     "BudgetKind",
     "BudgetOutcome",
@@ -87,6 +88,11 @@ STORED_CI_KINDS = (CiKind.ACTUAL, CiKind.FORECAST)
 OWN_FORECAST_SOURCE = "slurm_carbon"
 """The source of the forecasts we make ourselves, stored as ``slurm_carbon:<method>``
 (e.g. ``slurm_carbon:blend``), as opposed to a provider's own (``uk``, ``watttime``...)."""
+
+TIME_LIMIT_BOUND = "time_limit"
+"""The method of a running job's energy forecast when it reported no progress: a
+bound by its time limit (its mean power so far until then, at most its highest
+period's power), not a confident forecast."""
 
 
 class CiSignal(enum.StrEnum):

@@ -22,6 +22,7 @@ from slurm_carbon.service.detail import (
     Recomputed,
     RunningForecast,
 )
+from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.reports import TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
@@ -99,13 +100,21 @@ def _facts(console: Console, detail: JobDetail) -> None:
 
 
 def _forecast(console: Console, running: RunningForecast) -> None:
-    """So far, remaining and total, with their 90 % intervals, and the budgets' share."""
+    """So far, remaining and total with their 90 % intervals (or a bound), and budget shares."""
     found = running.forecast
     if found is None:
         console.print(plain(f"No forecast: {running.not_forecast or '?'}."))
         return
-    progress = "not reported" if found.progress is None else f"{found.progress * 100:.0f} %"
-    console.print(f"[bold]Forecast[/] (an estimate; method {found.method}, progress {progress}):")
+    if found.bound:
+        console.print(
+            f"[bold]Bound[/] (no progress reported; method {found.method}: at most its"
+            " highest power so far until its time limit):"
+        )
+    else:
+        progress = "not reported" if found.progress is None else f"{found.progress * 100:.0f} %"
+        console.print(
+            f"[bold]Forecast[/] (an estimate; method {found.method}, progress {progress}):"
+        )
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
@@ -113,31 +122,76 @@ def _forecast(console: Console, running: RunningForecast) -> None:
         "So far",
         f"{format_energy(found.energy_so_far_j)}, {format_co2e(found.co2e_so_far_g)} CO2e",
     )
-    ends = "" if found.end_time is None else f", ends ~{_when(found.end_time, found.at)}"
-    co2e = (found.total_co2e_g, found.total_co2e_low_g, found.total_co2e_high_g)
-    facts.add_row(
-        "CO2e",
-        f"{_total(format_co2e, *co2e)}, remaining {format_co2e(found.remaining_co2e_g)}{ends}",
-    )
-    energy = (found.total_energy_j, found.total_energy_low_j, found.total_energy_high_j)
-    facts.add_row(
-        "Energy",
-        f"{_total(format_energy, *energy)}, remaining {format_energy(found.remaining_energy_j)}",
-    )
-    if running.budget_co2e_g and running.co2e_budget_pct is not None:
-        facts.add_row(
-            "Budget",
-            f"forecast to use {running.co2e_budget_pct:.0f} % of its"
-            f" {format_co2e(running.budget_co2e_g)} CO2e budget",
-        )
-    if running.budget_energy_j and running.energy_budget_pct is not None:
-        facts.add_row(
-            "Budget",
-            f"forecast to use {running.energy_budget_pct:.0f} % of its"
-            f" {format_energy(running.budget_energy_j)} energy budget",
-        )
+    rows = (_bound_rows if found.bound else _forecast_rows)(running, found)
+    for label, text in rows:
+        facts.add_row(label, text)
     facts.add_row("CI ahead", plain(found.ci_source))
     console.print(facts)
+
+
+def _forecast_rows(running: RunningForecast, found: JobForecast) -> list[tuple[str, str]]:
+    """Totals with their 90 % intervals, remaining, the end, and the budgets forecast to be used."""
+    ends = "" if found.end_time is None else f", ends ~{_when(found.end_time, found.at)}"
+    co2e = (found.total_co2e_g, found.total_co2e_low_g, found.total_co2e_high_g)
+    energy = (found.total_energy_j, found.total_energy_low_j, found.total_energy_high_j)
+    rows = [
+        (
+            "CO2e",
+            f"{_total(format_co2e, *co2e)}, remaining {format_co2e(found.remaining_co2e_g)}{ends}",
+        ),
+        (
+            "Energy",
+            f"{_total(format_energy, *energy)},"
+            f" remaining {format_energy(found.remaining_energy_j)}",
+        ),
+    ]
+    return rows + [
+        ("Budget", f"forecast to use {pct:.0f} % of its {budget} budget")
+        for pct, budget in _budget_shares(running)
+    ]
+
+
+def _bound_rows(running: RunningForecast, found: JobForecast) -> list[tuple[str, str]]:
+    """At most by the time limit, at the mean power so far, and the budgets' share at that power."""
+    rows = [
+        (
+            label,
+            f"at most {show(high)} by its time limit ({show(mean)} at its mean power"
+            f" so far), remaining at most {show(remaining)}",
+        )
+        for label, show, high, mean, remaining in (
+            (
+                "CO2e",
+                format_co2e,
+                found.total_co2e_high_g,
+                found.total_co2e_g,
+                found.remaining_co2e_high_g,
+            ),
+            (
+                "Energy",
+                format_energy,
+                found.total_energy_high_j,
+                found.total_energy_j,
+                found.remaining_energy_high_j,
+            ),
+        )
+    ]
+    return rows + [
+        ("Budget", f"{pct:.0f} % of its {budget} budget at its mean power until its time limit")
+        for pct, budget in _budget_shares(running)
+    ]
+
+
+def _budget_shares(running: RunningForecast) -> list[tuple[float, str]]:
+    """Each budget given, as (forecast share in percent, the budget as shown)."""
+    shares = []
+    if running.budget_co2e_g and running.co2e_budget_pct is not None:
+        shares.append((running.co2e_budget_pct, f"{format_co2e(running.budget_co2e_g)} CO2e"))
+    if running.budget_energy_j and running.energy_budget_pct is not None:
+        shares.append(
+            (running.energy_budget_pct, f"{format_energy(running.budget_energy_j)} energy")
+        )
+    return shares
 
 
 def _total(show: Callable[[float], str], total: float, low: float, high: float) -> str:

@@ -7,7 +7,9 @@
 2. the job was acted on already (its stored :class:`BudgetActionRecord`):
    nothing again, ever;
 3. the forecast is not confident yet: the job has reported less than
-   ``min_progress`` of its work and run less than ``min_runtime_min``;
+   ``min_progress`` of its work and run less than ``min_runtime_min``; or it
+   is only a bound by the job's time limit (no progress reported: method
+   ``time_limit``), which is never confident, however long the job has run;
 4. the forecast total (its 90 % interval's lower bound with ``over_by = "low"``,
    else the point) is within the carbon budget and the energy budget: left alone;
 5. otherwise the action is **recorded, and committed, before it is carried
@@ -219,7 +221,12 @@ def _note(record: BudgetActionRecord) -> str | None:
 
 
 def _confident(job: SlurmJob, forecast: JobForecast, policy: BudgetPolicy, now: datetime) -> bool:
-    """Whether the job has done ``min_progress`` of its work or run ``min_runtime_min``."""
+    """Whether the job has done ``min_progress`` of its work or run ``min_runtime_min``.
+
+    A bound by the time limit (no progress) is not a forecast to act on: never.
+    """
+    if forecast.bound:
+        return False
     if forecast.progress is not None and forecast.progress >= policy.min_progress:
         return True
     start = job.start_time

@@ -239,6 +239,7 @@ def running_forecast(
             partition=row.partition or "",
             node_list=row.node_list,
             start=row.start_time,
+            time_limit_s=row.time_limit_s,
             site=site,
             intensity=context.intensity,
             now=context.now,

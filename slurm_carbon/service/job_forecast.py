@@ -18,8 +18,10 @@ stored job, as the report lists it) gather what the pure forecasters need:
 The remaining energy is :func:`slurm_carbon.forecast.forecast_remaining`
 (no power cap is stored yet, so every period is uncapped); the remaining CO2e
 is :func:`slurm_carbon.forecast.remaining_co2e` over ``[now, forecast end)``.
-Slurm's job record as read here holds no time limit, so a job that reported no
-progress has no forecast (:class:`NoForecast`).
+A job that reported no progress is bounded by its time limit instead (method
+``time_limit``: its mean power so far until the limit, at most its highest
+period's power until then; a bound, not a confident forecast); with no time
+limit either (UNLIMITED, or not known) it has no forecast (:class:`NoForecast`).
 
 Units: energy in joules at the devices (before PUE), emissions in grams CO2e
 (after PUE), times aware UTC.
@@ -43,6 +45,7 @@ from slurm_carbon.store import Session
 from slurm_carbon.store.progress import ProgressPoint, job_progress
 from slurm_carbon.store.results import find_job
 from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.vocabulary import TIME_LIMIT_BOUND
 
 __all__ = [
     "CARRIED_CI",
@@ -86,7 +89,7 @@ class JobForecast:
         remaining_co2e_g: Forecast emissions still to come. Units: grams CO2e.
         remaining_co2e_low_g: Low end of its 90 % interval. Units: grams CO2e.
         remaining_co2e_high_g: High end. Units: grams CO2e.
-        end_time: Forecast end; None without progress.
+        end_time: Forecast end; None without progress (a time-limit bound).
         ci_source: Where the carbon intensity ahead came from.
     """
 
@@ -103,6 +106,11 @@ class JobForecast:
     remaining_co2e_high_g: float
     end_time: datetime | None
     ci_source: str
+
+    @property
+    def bound(self) -> bool:
+        """Whether it is a bound by the time limit (no progress), not a confident forecast."""
+        return self.method == TIME_LIMIT_BOUND
 
     @property
     def total_energy_j(self) -> float:
@@ -142,7 +150,7 @@ def forecast_job(
 
     Raises:
         NoEnergy: nothing of the job is stored.
-        NoForecast: it reported no progress (a kind of NoEnergy).
+        NoForecast: it reported no progress and has no time limit (a kind of NoEnergy).
         IntensityUnavailable: no carbon intensity for its region and time.
     """
     stored = find_job(session, job.cluster, job.job_id_raw)
@@ -155,6 +163,7 @@ def forecast_job(
         partition=job.partition,
         node_list=job.node_list,
         start=job.start_time,
+        time_limit_s=job.time_limit_s,
         site=site,
         intensity=intensity,
         now=now,
@@ -169,15 +178,19 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
     partition: str,
     node_list: str | None,
     start: datetime | None,
+    time_limit_s: float | None,
     site: Site,
     intensity: IntensityProvider,
     now: datetime,
 ) -> JobForecast:
     """The forecast of the stored running job ``job_id`` (``jobs.id``); see the module docstring.
 
+    ``time_limit_s`` is Slurm's time limit (None: UNLIMITED or not known), from
+    ``start``. Units: seconds.
+
     Raises:
         NoEnergy: nothing of the job is stored.
-        NoForecast: it reported no progress (a kind of NoEnergy).
+        NoForecast: it reported no progress and has no time limit (a kind of NoEnergy).
         IntensityUnavailable: no carbon intensity for its region and time.
     """
     found = stored_footprint(
@@ -192,9 +205,12 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
     )
     reported = job_progress(session, job_id)
     periods = _periods(found.spans, reported)
-    if not any(period.progress for period in periods):
-        raise NoForecast(f"job {label}: no progress reported, and its time limit is not known")
-    energy = forecast_remaining(periods)
+    time_left_s = _time_left_s(start, time_limit_s, now)
+    if time_left_s is None and not any(period.progress for period in periods):
+        raise NoForecast(
+            f"job {label}: no progress reported, and no time limit (UNLIMITED or not known)"
+        )
+    energy = forecast_remaining(periods, time_left_s=time_left_s)
     ahead, ci_source = _ci_ahead(session, found, now, energy.remaining_high_s)
     carbon = remaining_co2e(energy, now, ahead, found.pue)
     return JobForecast(
@@ -211,11 +227,18 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
         remaining_co2e_high_g=carbon.high_g,
         end_time=(
             None
-            if energy.method == "time_limit"
+            if energy.method == TIME_LIMIT_BOUND
             else now + timedelta(seconds=min(energy.remaining_s, MAX_AHEAD_S))
         ),
         ci_source=ci_source,
     )
+
+
+def _time_left_s(start: datetime | None, time_limit_s: float | None, now: datetime) -> float | None:
+    """Seconds from ``now`` to the job's time limit (0 once past it); None without a limit."""
+    if start is None or time_limit_s is None:
+        return None
+    return max(0.0, (start + timedelta(seconds=time_limit_s) - now).total_seconds())
 
 
 def _periods(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -149,3 +150,34 @@ def test_a_finished_job_has_no_forecast(url: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "Forecast" not in result.stdout
     assert _item(url, tmp_path, "78")["forecast"] is None
+
+
+def test_a_running_job_without_progress_shows_a_bound_by_its_time_limit(
+    url: str, tmp_path: Path
+) -> None:
+    # 20 minutes in of a 1 h limit, no progress: 40 minutes more at 350 W is 840 kJ (233 Wh)
+    # x 200 g/kWh x 1.5 = 70 g; with the 17.5 g so far, at most 87.5 g.
+    bounded = dataclasses.replace(RUNNING, job_id="79", job_id_raw=79, time_limit_s=3600.0)
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        ingest_batch(session, "tc", "gpu01", _intervals(79))
+        store_job(session, bounded)
+    engine.dispose()
+
+    result = _report(url, tmp_path, "-j", "79")
+
+    assert result.exit_code == 0, result.output
+    out = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert (
+        "Bound (no progress reported; method time_limit: at most its highest power so far"
+        " until its time limit):"
+    ) in out
+    assert (
+        "CO2e at most 87.5 g by its time limit (87.5 g at its mean power so far),"
+        " remaining at most 70.0 g"
+    ) in out
+    assert (
+        "Energy at most 350 Wh by its time limit (350 Wh at its mean power so far),"
+        " remaining at most 233 Wh"
+    ) in out
+    assert "Budget 2 % of its 5,000 g CO2e budget at its mean power until its time limit" in out

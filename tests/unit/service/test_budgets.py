@@ -20,7 +20,7 @@ from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import SessionFactory
 from slurm_carbon.store.budgets import BudgetActionRecord, budget_action
-from slurm_carbon.vocabulary import BudgetAction, BudgetKind, BudgetOutcome
+from slurm_carbon.vocabulary import TIME_LIMIT_BOUND, BudgetAction, BudgetKind, BudgetOutcome
 from tests.builders import JOB_START, slurm_job
 
 NOW = JOB_START + timedelta(minutes=30)
@@ -42,13 +42,14 @@ def forecast(
     co2e: tuple[float, float, float] = (6000.0, 5500.0, 7000.0),
     energy: tuple[float, float, float] = (5e6, 4e6, 6e6),
     progress: float | None = 0.2,
+    method: str = "test",
 ) -> JobForecast:
     """A forecast whose totals (point, low, high) are ``co2e`` grams and ``energy`` joules."""
     so_far_g, so_far_j = 1000.0, 1e6
     return JobForecast(
         at=NOW,
         progress=progress,
-        method="test",
+        method=method,
         energy_so_far_j=so_far_j,
         co2e_so_far_g=so_far_g,
         remaining_energy_j=energy[0] - so_far_j,
@@ -135,6 +136,16 @@ def test_run_time_alone_makes_the_forecast_confident(rig: Rig) -> None:
     rig.review(CANCEL, forecast(progress=None), now=JOB_START + timedelta(minutes=10))
 
     assert len(rig.slurm.cancelled) == 1
+
+
+def test_a_bound_by_the_time_limit_is_never_acted_on(rig: Rig) -> None:
+    bound = forecast((9e9, 9e9, 9e9), (9e9, 9e9, 9e9), progress=None, method=TIME_LIMIT_BOUND)
+    late = JOB_START + timedelta(hours=1)  # far past min_runtime_min
+
+    for policy in (CANCEL, NOTIFY):
+        assert rig.review(policy, bound, now=late) is None
+
+    assert (rig.stored(), rig.slurm.cancelled, rig.commands) == (None, [], [])
 
 
 def test_a_job_within_budget_is_left_alone(rig: Rig) -> None:

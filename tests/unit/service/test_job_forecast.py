@@ -39,7 +39,16 @@ WITHIN = 0.02
 PUE = 1.5
 CI_SO_FAR, CI_AHEAD = 100.0, 200.0
 REGION = "SE"
-JOB = slurm_job(77, start_time=T0, end_time=None, state="RUNNING", node_list="gpu01", comment="")
+# UNLIMITED: without progress it has no forecast (test_job_forecast_time_limit: one with a limit).
+JOB = slurm_job(
+    77,
+    start_time=T0,
+    end_time=None,
+    state="RUNNING",
+    node_list="gpu01",
+    comment="",
+    time_limit_s=None,
+)
 SITE = StaticSite(REGION, PUE)
 
 
