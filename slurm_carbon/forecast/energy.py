@@ -20,9 +20,10 @@ the periods seen and with the periods still to come), plus a fixed allowance
 for caps the job has not run at yet (the curve's shape is then trusted, not
 measured on this job); it is never narrower than :data:`MIN_REL`.
 
-Without progress, the forecast is bounded by the time limit: the job runs at
-most ``time_left_s`` more at its past power, so the point is past mean power x
-time left, the interval ``[0, highest period power x time left]``.
+Without progress (less than :data:`MIN_PROGRESS`), the forecast is bounded by the
+time limit: the job runs at most ``time_left_s`` more at its past power, so the
+point is past mean power x time left, the interval ``[0, highest period power x
+time left]``.
 
 Units: energy in joules (``_j``), power in watts (``_w``), time in seconds (``_s``);
 progress and work are fractions of the job (0..1).
@@ -40,6 +41,7 @@ from slurm_carbon.vocabulary import DeviceKind
 
 __all__ = [
     "FIRST_PERIODS_REL",
+    "MIN_PROGRESS",
     "MIN_REL",
     "UNSEEN_CAP_REL",
     "UNSEEN_CAP_REL_NO_PROFILE",
@@ -58,6 +60,10 @@ Z_90 = 1.645
 #: spread can be estimated: Carbontracker's paper reports up to 19.1 % error
 #: after one epoch.
 FIRST_PERIODS_REL = 0.20
+#: The least progress a forecast is made from: below it, the work done so far is too
+#: little to scale up (a job's first report, a few seconds in, says 0.0001 and would
+#: forecast ten thousand times what it used), and the job counts as reporting none.
+MIN_PROGRESS = 0.01
 #: The narrowest relative half-width claimed: what the spread between segments cannot
 #: show (progress interpolated between reports, the agent's sampling at interval
 #: edges) is not zero although a steady job's segments agree (on the local cluster a
@@ -222,9 +228,11 @@ def forecast_remaining(
         _check(period)
     known = [p.progress for p in periods if p.progress is not None]
     done = max(known, default=0.0)
-    if done <= 0:
+    if done < MIN_PROGRESS:
         if time_left_s is None or not math.isfinite(time_left_s) or time_left_s < 0:
-            raise ValueError("without progress, a time left >= 0 is needed")
+            raise ValueError(
+                f"with less than {MIN_PROGRESS:.0%} progress, a time left >= 0 is needed"
+            )
         return _bounded_by_time_limit(periods, time_left_s)
     if done >= 1:
         return EnergyForecast(dict.fromkeys(_kinds(periods), 0.0), 0.0, 0.0, 0.0, 0, 0, 0, "done")

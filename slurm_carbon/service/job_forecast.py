@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from slurm_carbon.accounting import EnergySpan
 from slurm_carbon.forecast import MeasuredPeriod, forecast_remaining, remaining_co2e
 from slurm_carbon.forecast.carbon import MAX_AHEAD_S
+from slurm_carbon.forecast.energy import MIN_PROGRESS
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.service.ci_forecast import ci_ahead
 from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
@@ -206,7 +207,8 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
     reported = job_progress(session, job_id)
     periods = _periods(found.spans, reported)
     time_left_s = _time_left_s(start, time_limit_s, now)
-    if time_left_s is None and not any(period.progress for period in periods):
+    done = max((period.progress or 0.0 for period in periods), default=0.0)
+    if time_left_s is None and done < MIN_PROGRESS:
         raise NoForecast(
             f"job {label}: no progress reported, and no time limit (UNLIMITED or not known)"
         )

@@ -281,7 +281,10 @@ class Queuer:
                     self._site,
                     self._intensity,
                     now,
-                    forecast_co2e_g=None if forecast is None else forecast.total_co2e_g,
+                    # A time-limit bound is no forecast: the figures so far only.
+                    forecast_co2e_g=(
+                        None if forecast is None or forecast.bound else forecast.total_co2e_g
+                    ),
                     note=note,
                 )
             held = self._slurm.running_admin_comment(job.job_id)

@@ -9,6 +9,7 @@ import pytest
 
 from slurm_carbon.forecast.energy import (
     FIRST_PERIODS_REL,
+    MIN_PROGRESS,
     MIN_REL,
     UNSEEN_CAP_REL,
     CapChange,
@@ -137,6 +138,20 @@ def test_without_progress_the_time_limit_bounds_it() -> None:
     assert ours.total_j == pytest.approx(250.0 * 3600, rel=EXACT)  # past mean power
     assert (ours.low_j, ours.high_j) == (0.0, pytest.approx(350.0 * 3600, rel=EXACT))
     assert ours.remaining_high_s == 3600.0
+
+
+def test_a_first_report_of_almost_nothing_is_no_progress_to_scale_up() -> None:
+    """0.0001 done after 10 s would forecast 100,000 s more: under MIN_PROGRESS, a bound."""
+    periods = [MeasuredPeriod(STEP_S, {"gpu": 2000.0}, progress=MIN_PROGRESS / 100)]
+
+    ours = forecast_remaining(periods, time_left_s=600.0)
+
+    assert ours.method == "time_limit"
+    assert ours.total_j == pytest.approx(2000.0 / STEP_S * 600, rel=EXACT)
+    with pytest.raises(ValueError, match="time left"):
+        forecast_remaining(periods)
+    enough = [MeasuredPeriod(STEP_S, {"gpu": 2000.0}, progress=MIN_PROGRESS)]
+    assert forecast_remaining(enough).method == "observed"
 
 
 @pytest.mark.parametrize(

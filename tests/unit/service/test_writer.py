@@ -341,6 +341,7 @@ def test_a_running_job_gets_a_live_value_that_keeps_a_foreign_comment(
     assert (job_id, final) == ("112", False)
     assert text == f"ops: keep sc1:co2e_g=90;{text.split(';', 1)[1]}"
     assert text.endswith(";live=1")
+    assert "fc_co2e_g" not in text  # no progress: its time limit bounds it, no forecast
     assert session.execute(select(func.count()).select_from(JobResult)).scalar_one() == 0
 
 
