@@ -61,6 +61,10 @@ SACCT_FIELDS = _FIXED_FIELDS + _FREE_FIELDS
 _ENV = {"SLURM_TIME_FORMAT": "%s", "TZ": "UTC"}
 # TimelimitRaw is in minutes.
 _S_PER_MIN = 60
+# A job without a time limit that slurmctld 22.05's backfill scheduler starts gets
+# 365 days (525600 min, its stand-in for INFINITE; seen on the local cluster): that
+# long or longer is no limit.
+_NO_LIMIT_MIN = 365 * 24 * 60
 # What sacct 22.05 prints as TimelimitRaw for no limit of the job's own: UNLIMITED
 # (none), Partition_Limit (a pending job that will get its partition's).
 _NO_TIME_LIMIT = ("UNLIMITED", "Partition_Limit", "")
@@ -83,9 +87,10 @@ def _time(value: str) -> datetime | None:
 
 
 def _time_limit_s(value: str) -> float | None:
-    """TimelimitRaw (minutes) in seconds; None for no limit of the job's own."""
+    """TimelimitRaw (minutes) in seconds; None for no limit of the job's own (or 365 days)."""
     if value.isdigit():
-        return float(int(value) * _S_PER_MIN)
+        minutes = int(value)
+        return None if minutes >= _NO_LIMIT_MIN else float(minutes * _S_PER_MIN)
     if value in _NO_TIME_LIMIT:
         return None
     raise SlurmError(f"sacct gave a time limit that is not a number of minutes: {value!r}")

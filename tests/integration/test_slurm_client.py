@@ -52,6 +52,16 @@ def test_gpu_job_is_read_back_with_its_fields(client: CommandLineSlurm) -> None:
     assert job.elapsed_s >= 1
 
 
+def test_time_limits_are_read_back_in_seconds(client: CommandLineSlurm) -> None:
+    limited = client.submit(["--time=5", "--wrap=true"])
+    unlimited = client.submit(["--wrap=true"])  # the partition's MaxTime is INFINITE
+
+    (five,) = wait_finished(client, limited)
+    (none,) = wait_finished(client, unlimited)
+
+    assert (five.time_limit_s, none.time_limit_s) == (300.0, None)
+
+
 def test_array_tasks_are_read_back_each(client: CommandLineSlurm) -> None:
     array_id = client.submit(["--array=0-2", "--wrap=true"])
 

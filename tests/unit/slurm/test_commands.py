@@ -93,11 +93,12 @@ def test_state_and_whether_the_record_is_final(
 
 def test_time_limits_are_read_in_seconds_and_none_without_one_of_the_jobs_own() -> None:
     # Recorded on the local cluster (MaxTime=INFINITE): --time=5, no --time, --time=1-00:00:30
-    # (sacct rounds up to 1441 min), and a held job that never started (Partition_Limit).
+    # (sacct rounds up to 1441 min), a held job that never started (Partition_Limit), and
+    # no --time started by the backfill scheduler (525600 min: 365 days, Slurm's INFINITE).
     jobs = parse_sacct((RECORDED / "sacct_time_limits.txt").read_text(), delimiter="\x1f")
 
     limits = {job.job_id: job.time_limit_s for job in jobs}
-    assert limits == {"312": 300.0, "313": None, "314": 1441 * 60.0, "329": None}
+    assert limits == {"312": 300.0, "313": None, "314": 1441 * 60.0, "329": None, "361": None}
 
 
 def test_a_time_limit_that_is_not_minutes_is_an_error() -> None:
