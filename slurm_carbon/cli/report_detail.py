@@ -4,7 +4,8 @@ It prints a :class:`~slurm_carbon.service.detail.JobDetail`: the job's figures,
 the GPU/CPU/DRAM split, energy and carbon intensity over time, the cleanest
 start in the following hours and other regions, and the publication energy card;
 for a running job, its forecast (so far, remaining, total with its 90 %
-interval, its end) and the share of its budgets it is forecast to use.
+interval, its end) and the share of its budgets it is forecast to use; for any
+job, its budgets and the action taken on them, with the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from slurm_carbon.service.detail import (
 )
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
-from slurm_carbon.store.reports import TimelinePoint
+from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
 
@@ -53,6 +54,29 @@ def show_job(console: Console, detail: JobDetail) -> None:
         _what_if(console, detail.recomputed)
 
 
+def _budget_facts(facts: Table, row: JobRow) -> None:
+    """The budgets the job's comment gave, and the action taken on them with its reason."""
+    given = [
+        f"{show(value)} {what}"
+        for value, show, what in (
+            (row.budget_co2e_g, format_co2e, "CO2e"),
+            (row.budget_energy_j, format_energy, "energy"),
+        )
+        if value
+    ]
+    if given:
+        facts.add_row("Budget", ", ".join(given))
+    action = row.budget_action
+    if action is None:
+        return
+    when = action.at.astimezone().strftime("%Y-%m-%d %H:%M")
+    progress = "" if action.progress is None else f" at {action.progress:.0%} of its work"
+    facts.add_row("Action", plain(f"{action.action} ({action.outcome}) {when}{progress}"))
+    facts.add_row("", plain(action.reason))
+    if action.outcome_message:
+        facts.add_row("", plain(action.outcome_message))
+
+
 def _facts(console: Console, detail: JobDetail) -> None:
     row, figures = detail.job, detail.job.figures
     title = f"Job {row.job_id_text}" + (f" ({plain(row.name)})" if row.name else "")
@@ -72,6 +96,7 @@ def _facts(console: Console, detail: JobDetail) -> None:
         ("GPUs", str(row.requested_gpus)),
     ):
         facts.add_row(label, plain(value))
+    _budget_facts(facts, row)
     if figures is None:
         facts.add_row("Result", "[yellow]pending[/]: no result computed yet")
     else:

@@ -119,3 +119,13 @@ def test_json_rows_carry_the_budgets_and_the_action(url: str) -> None:
         "outcome_message": None,
     }
     assert budgets["3"]["action"]["outcome"] == "failed"
+
+
+def test_the_detail_view_shows_the_budgets_and_the_action_with_its_reason(url: str) -> None:
+    lines = [" ".join(line.split()) for line in run(url, "-j", "2").stdout.splitlines()]
+
+    assert "Budget 5,000 g CO2e, 2,000 Wh energy" in lines
+    assert "Action notify (done) 2026-12-01 16:30 at 30% of its work" in lines
+    assert "forecast over budget" in lines
+    untouched = [" ".join(line.split()) for line in run(url, "-j", "4").stdout.splitlines()]
+    assert not [line for line in untouched if line.startswith(("Budget", "Action"))]
