@@ -267,20 +267,26 @@ def _periods(
 def _progress_at(
     reported: Sequence[ProgressPoint], end: datetime, first: datetime | None
 ) -> float | None:
-    """The job's progress at ``end``, from its reports (oldest first); None before the first.
+    """The job's progress at ``end``, from its reports (oldest first).
 
     Reports and periods do not end together (a job reports every epoch, the agent
     ships every interval): taking the latest report as the progress at a period's
     end would count the work done since that report twice, once in the energy so
     far and once in what is left. So the progress is interpolated between the
-    reports around ``end``, and after the last report carried on at the rate of
-    the last two (of the last report since the first measured period's start
-    ``first`` when there is one report), which is the constant rate the
-    forecaster assumes; it stops :data:`EXTRAPOLATED_SHARE` of the way to 1.
+    reports around ``end``, before the first one from no work at the first
+    measured period's start ``first`` (a job whose first report comes after the
+    last stored interval is forecast all the same), and after the last report
+    carried on at the rate of the last two (of the last report since ``first``
+    when there is one report), which is the constant rate the forecaster
+    assumes; it stops :data:`EXTRAPOLATED_SHARE` of the way to 1. None: no
+    report at all.
     """
     before = [p for p in reported if p.time <= end]
-    if not before:
-        return None
+    if not before:  # from no work at the first measured instant to the first report
+        if first is None or not reported or reported[0].time <= first or end <= first:
+            return None
+        share = (end - first) / (reported[0].time - first)
+        return share * reported[0].fraction
     last = before[-1]
     after = next((p for p in reported if p.time > end), None)
     if after is not None:

@@ -125,6 +125,18 @@ def test_reports_between_period_ends_do_not_count_work_twice(session: Session) -
     assert found.end_time == pytest.approx(T0 + 100 * MINUTE, abs=timedelta(milliseconds=1))
 
 
+def test_a_first_report_after_the_last_stored_interval_still_gives_a_forecast(
+    session: Session,
+) -> None:
+    """Intervals to minute 20, the one report (22 %) at minute 22: 20 % at the last end."""
+    job_id = _store(session, 20, {})
+    add_progress(session, [(job_id, ProgressPoint(T0 + 22 * MINUTE, 0.22))])
+
+    found = forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW + 2 * MINUTE)
+
+    assert found.remaining_energy_j == pytest.approx(TRUE_REMAINING_J, rel=1e-9)
+
+
 def test_a_job_at_constant_power_is_forecast_within_two_percent(session: Session) -> None:
     _store(session, 20, {10: 0.10, 20: 0.20})
     add_ci_points(
