@@ -2,8 +2,12 @@
 
 It stores a carbon-intensity series (a trace replayed as if live, or one
 synthesised from the region's annual mean, labelled synthetic), creates four
-simulated GPUs, starts the service, a node agent and the writer as child
-processes, submits a GPU job, a CPU-only job and a GPU array job with sbatch,
+simulated GPUs, starts the service, a node agent and the writer (with a site
+file whose budget policy is ``cancel``) as child processes, submits a GPU job
+with a carbon budget it stays within, a CPU-only job, a GPU array job and a GPU
+job with a far too small energy budget, with sbatch. While the first runs, it
+prints its forecast (``slurm-carbon report -j``) once it has reported 20 % of its
+work; the last is cancelled by the writer once its forecast is confident. It
 waits for their AdminComments, and prints ``slurm-carbon report`` and
 ``sacct -o JobID,AdminComment``. The children are always stopped at the end.
 """
@@ -11,6 +15,7 @@ waits for their AdminComments, and prints ``slurm-carbon report`` and
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -44,13 +49,17 @@ from slurm_carbon.store import (
     upgrade,
 )
 from slurm_carbon.store.intensity import save_points
+from slurm_carbon.store.progress import job_progress
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
+from slurm_carbon.store.results import find_job
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import CiSignal
 
 __all__ = ["demo"]
 
 _POLL_S = 1.0
+# The first job's forecast is shown once it has reported this much of its work.
+_SHOW_FORECAST_AT = 0.2
 # The CPU estimate needs a TDP; the demo assumes one rather than guess the host's.
 _DEMO_TDP_W = 100.0
 
@@ -140,20 +149,17 @@ def _run(  # noqa: PLR0913 - the options, passed on
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        factory = session_factory(engine)
-        save_points(factory, points)
-        slurm = CommandLineSlurm(SubprocessRunner(env=os.environ))
-        cluster = slurm.cluster_name()
-        node = socket.gethostname().split(".")[0]
-        with transaction(factory) as session:
-            token = issue_token(session, cluster, node)
-    finally:
-        engine.dispose()
+    slurm = CommandLineSlurm(SubprocessRunner(env=os.environ))
+    cluster = slurm.cluster_name()
+    node = socket.gethostname().split(".")[0]
+    token = _store(url, points, cluster, node)
     click.echo(f"carbon intensity of {region}: {label}")
+    site = work_dir / "site.toml"
+    site.write_text(_SITE.format(cluster=cluster, region=region, pue=pue))
     _reset_spool(spool)
+    # The agent's spool of an earlier run may hold intervals of that run's last jobs: they
+    # would be shipped into this run's database and reported as this run's.
+    shutil.rmtree(work_dir / "agent", ignore_errors=True)
     sim_dir = work_dir / "sim"
     _self("sim", "init", "--dir", str(sim_dir), "--gpus", "4")
     token_file = work_dir / "token"
@@ -181,12 +187,14 @@ def _run(  # noqa: PLR0913 - the options, passed on
         children.enter_context(
             _child(
                 work_dir / "writer.log",
-                *("writer", "--url", url, "--spool", str(spool), "--region", region),
-                *("--pue", str(pue), "--poll-s", "1", "--settle-delay-s", "3"),
+                *("writer", "--url", url, "--spool", str(spool), "--config", str(site)),
+                *("--poll-s", "1", "--sweep-s", "2", "--settle-delay-s", "3"),
             )
         )
         time.sleep(2)  # the agent reads the GPUs once before the first job starts
         jobs = _submit(slurm, sim_dir)
+        _wait_progress(url, cluster, jobs[0], timeout_s)
+        _show(["report", "--url", url, "--config", str(site), "-j", jobs[0]])
         finished = _wait(slurm, jobs, timeout_s)
         click.echo("waiting for the writer to put each job's CO2e into Slurm ...")
         _wait_comments(slurm, jobs, timeout_s)
@@ -194,8 +202,10 @@ def _run(  # noqa: PLR0913 - the options, passed on
     _say_fallbacks(url, started)
     click.echo(f"\nCPU energy is estimated from an assumed {_DEMO_TDP_W:g} W TDP.")
     click.echo(f"Carbon intensity: {label}; PUE {pue:g}.\n")
-    _show(["report", "--url", url, "-S", started.strftime("%Y-%m-%dT%H:%M:%S")])
-    _show(["report", "--url", url, "-j", jobs[0]])
+    report = ["report", "--url", url, "--config", str(site)]
+    _show([*report, "-S", started.strftime("%Y-%m-%dT%H:%M:%S")])
+    _show([*report, "-j", jobs[0]])
+    _show([*report, "-j", jobs[3]])
     ids = ",".join(jobs)
     click.echo(f"$ sacct -X -j {ids} -o JobID,JobName,State,AdminComment%90")
     click.echo(
@@ -206,6 +216,32 @@ def _run(  # noqa: PLR0913 - the options, passed on
             check=False,
         ).stdout
     )
+
+
+_SITE = """# slurm-carbon demo site file (written by `slurm-carbon demo`)
+cluster = "{cluster}"
+[regions]
+default = "{region}"
+[pue]
+default = {pue}
+[budgets]
+# A job whose forecast total exceeds its budget is cancelled once it reported 10 %.
+action = "cancel"
+min_progress = 0.1
+"""
+
+
+def _store(url: str, points: Sequence[CiPoint], cluster: str, node: str) -> str:
+    """Upgrade the database, store the series; return a new token for the node."""
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        factory = session_factory(engine)
+        save_points(factory, points)
+        with transaction(factory) as session:
+            return issue_token(session, cluster, node)
+    finally:
+        engine.dispose()
 
 
 def _intensity(
@@ -269,9 +305,35 @@ def _submit(slurm: CommandLineSlurm, sim_dir: Path) -> list[str]:
             [*common, "--gres=gpu:1", "--array=0-2", "--job-name=sweep"]
             + [f"--wrap={work} --units 15"]
         ),
+        slurm.submit(
+            [*common, "--gres=gpu:1", "--job-name=greedy", "--comment=energy_budget=1Wh"]
+            + [f"--wrap={work} --units 60"]
+        ),
     ]
-    click.echo(f"submitted: GPU job {jobs[0]}, CPU job {jobs[1]}, GPU array job {jobs[2]}")
+    click.echo(
+        f"submitted: GPU job {jobs[0]} (carbon_budget=5kg), CPU job {jobs[1]}, GPU array job"
+        f" {jobs[2]}, GPU job {jobs[3]} (energy_budget=1Wh, far below what it will use)"
+    )
     return jobs
+
+
+def _wait_progress(url: str, cluster: str, job_id: str, timeout_s: float) -> None:
+    """Until the job has reported :data:`_SHOW_FORECAST_AT` of its work (stored)."""
+    engine = make_engine(url)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            with transaction(session_factory(engine)) as session:
+                stored = find_job(session, cluster, int(job_id))
+                reported = [] if stored is None else job_progress(session, stored.id)
+            if reported and reported[-1].fraction >= _SHOW_FORECAST_AT:
+                click.echo(f"job {job_id} reported {reported[-1].fraction:.0%} of its work:")
+                return
+            if time.monotonic() > deadline:
+                raise SlurmCarbonError(f"job {job_id}: no progress stored after {timeout_s:g} s")
+            time.sleep(_POLL_S)
+    finally:
+        engine.dispose()
 
 
 def _wait(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: float) -> list[SlurmJob]:
@@ -294,12 +356,18 @@ def _wait_comments(slurm: CommandLineSlurm, jobs: Sequence[str], timeout_s: floa
     deadline = time.monotonic() + timeout_s
     while True:
         found = slurm.jobs(JobQuery(job_ids=list(jobs)))
-        missing = [job.job_id for job in found if our_part(job.admin_comment) is None]
+        missing = [job.job_id for job in found if not _has_final_value(job.admin_comment)]
         if not missing:
             return
         if time.monotonic() > deadline:
             raise SlurmCarbonError(f"no AdminComment after {timeout_s:g} s for {missing}")
         time.sleep(_POLL_S)
+
+
+def _has_final_value(comment: str) -> bool:
+    """Our part is in the comment, and not a running job's live value (``;live=1``)."""
+    ours = our_part(comment)
+    return ours is not None and not ours.endswith(";live=1")
 
 
 def _self(*args: str) -> None:
