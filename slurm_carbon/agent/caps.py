@@ -5,7 +5,10 @@ Before the first change to a GPU its original limit is saved, durably, in
 only on a GPU the job holds alone. The original is restored when the job
 stops or the GPU becomes shared, when the agent starts (everything saved),
 when it stops, and by a periodic sweep that also retries failed restores.
-The saved row is deleted only after a successful restore. Units: milliwatts.
+The saved row is deleted only after a successful restore. Caps the service
+decided come as leases (:mod:`slurm_carbon.agent.capfeed`) and are followed
+every tick (:meth:`CapKeeper.follow`) under the same rules; a GPU whose lease
+ran out, or was not renewed, is restored. Units: milliwatts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
+from slurm_carbon.agent.capfeed import CapLease, cap_opted_out
 from slurm_carbon.agent.handoff import CapRequest
 from slurm_carbon.agent.registry import Job
 from slurm_carbon.agent.spool import SavedCap, Spool
@@ -43,6 +47,10 @@ class CapKeeper:
     def __init__(self, spool: Spool) -> None:
         self.spool = spool
         self._failed: set[str] = set()
+        # GPU UUID -> (job id, watts) of the lease applied on it.
+        self._leased: dict[str, tuple[int, float]] = {}
+        # (GPU, job id, watts) of leases refused: logged once.
+        self._refused: set[tuple[str, int, float]] = set()
 
     # -- requests --------------------------------------------------------------
 
@@ -102,6 +110,65 @@ class CapKeeper:
         except SensorError as err:
             return False, f"setting the limit of {uuid} failed: {err}"
         return True, f"GPU {uuid} capped at {limit_mw / 1000:g} W"
+
+    def follow(
+        self,
+        now_s: float,
+        leases: Sequence[CapLease],
+        *,
+        jobs: Mapping[int, Job],
+        holders: Mapping[str, list[Job]],
+        gpus: Sequence[Gpu],
+    ) -> None:
+        """Apply the service's caps that hold at ``now_s``; restore the GPUs whose lease ended.
+
+        A lease for every GPU of a job applies to the GPUs the job holds; one
+        for a GPU overrides it there. Each goes through the checks of
+        :meth:`apply` (as root): the job runs here and holds the GPU alone. A
+        job whose comment says ``carbon_cap=off`` is never capped.
+        """
+        self._refused = {refused for refused in self._refused if refused[1] in jobs}
+        wanted: dict[str, tuple[int, float]] = {}
+        for lease in sorted(leases, key=lambda lease: lease.gpu is not None):
+            job = jobs.get(lease.job_id)
+            if now_s >= lease.until_s or job is None or not job.running_at(now_s):
+                continue
+            if cap_opted_out(job.comment):
+                self._refuse_once(lease.gpu or "*", job.job_id, lease.power_limit_w, "opted out")
+                continue
+            held = [uuid for uuid, by in holders.items() if job.job_id in {j.job_id for j in by}]
+            for uuid in [lease.gpu] if lease.gpu else held:
+                wanted[uuid] = (job.job_id, lease.power_limit_w)
+        saved = {cap.uuid: cap for cap in self.spool.saved_caps()}
+        for uuid in [uuid for uuid in self._leased if uuid not in wanted]:
+            job_id, _ = self._leased.pop(uuid)
+            if uuid in saved and self._restore(saved[uuid], gpus):
+                logger.info("lease of job %d on %s ended: restored", job_id, uuid)
+        for uuid, (job_id, watts) in wanted.items():
+            if self._leased.get(uuid) == (job_id, watts) and uuid in saved:
+                continue
+            request = CapRequest(job_id, uuid, watts)
+            applied, message = self._apply(
+                now_s, request, ROOT_UID, jobs=jobs, holders=holders, gpus=gpus
+            )
+            if applied:
+                self._leased[uuid] = (job_id, watts)
+                self._refused.discard((uuid, job_id, watts))
+                logger.info("service cap for job %d: %s", job_id, message)
+            else:
+                self._leased.pop(uuid, None)
+                self._refuse_once(uuid, job_id, watts, message)
+
+    def _refuse_once(self, gpu: str, job_id: int, watts: float, why: str) -> None:
+        if (gpu, job_id, watts) not in self._refused:
+            self._refused.add((gpu, job_id, watts))
+            logger.warning(
+                "service cap of %g W for job %d on %s not applied: %s",
+                watts,
+                job_id,
+                escape_control(gpu),
+                why,
+            )
 
     # -- restores --------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 """The agent's loop: one :meth:`Agent.tick` per sample period.
 
 A tick: read the hand-off files and the jobs' progress files, list the GPUs,
-apply cap requests, then in one SQLite transaction spool the new progress
+apply cap requests and follow the caps the service decided (pulled by the
+shipper), then in one SQLite transaction spool the new progress
 points, add every device's energy since its last reading to the
 jobs' open intervals, persist the readings, close the intervals that ended
 (aligned to ``interval_s`` in UTC, clipped to the job's start and stop) into
@@ -172,6 +173,9 @@ class Agent:
                 now, pending.request, pending.uid, jobs=jobs, holders=holders, gpus=gpus
             )
             pending.reply(applied=applied, message=message)
+        if self.shipper is not None:
+            leases = self.shipper.caps.leases()
+            self.caps.follow(now, leases, jobs=jobs, holders=holders, gpus=gpus)
         floor = self.spool.meta(_CLOSED_UNTIL)
         floor = float("-inf") if floor is None else floor
         with self.spool.transaction():

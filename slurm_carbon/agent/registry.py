@@ -58,6 +58,7 @@ class Job:
         gpu_minors: Minor numbers of its GPUs.
         gpu_uuids: GPUs named by UUID (a ``CUDA_VISIBLE_DEVICES`` of UUIDs).
         uid: The job owner's uid, if known.
+        comment: The job's comment as the Prolog saw it (e.g. ``carbon_cap=off``).
     """
 
     job_id: int
@@ -66,6 +67,7 @@ class Job:
     gpu_minors: tuple[int, ...] = ()
     gpu_uuids: tuple[str, ...] = ()
     uid: int | None = None
+    comment: str = ""
 
     def running_at(self, t_s: float) -> bool:
         """Whether the job had started and not stopped at ``t_s``."""
@@ -185,6 +187,7 @@ class JobRegistry:
                 gpu_minors=minors,
                 gpu_uuids=uuids,
                 uid=start.uid,
+                comment=start.comment,
             )
         for job_id in stops.keys() - starts.keys():
             logger.warning("job %d stopped but its start was never handed off: ignored", job_id)

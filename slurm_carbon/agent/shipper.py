@@ -19,7 +19,10 @@ the refused ones are set apart. An outage is logged once when it starts and
 once when it ends.
 
 The shipper has its own SQLite connection and runs on its own thread, so a
-slow or absent service never delays sampling.
+slow or absent service never delays sampling. On the same session it pulls the
+node's caps (``GET {service_url}/api/v1/caps``) every
+:data:`~slurm_carbon.agent.capfeed.CAP_POLL_S`, whatever the outbox's backoff,
+into :attr:`Shipper.caps` (see :mod:`slurm_carbon.agent.capfeed`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 
 import requests
 
+from slurm_carbon.agent.capfeed import CAP_POLL_S, CapFeed
 from slurm_carbon.agent.spool import OutboxRow, ProgressRow, Spool
 from slurm_carbon.text import escape_control
 
@@ -152,6 +156,8 @@ class Shipper:
     ) -> None:
         self.db_path = db_path
         self.url = service_url.rstrip("/") + "/api/v1/intervals"
+        self.caps_url = service_url.rstrip("/") + "/api/v1/caps"
+        self.caps = CapFeed()
         self.cluster = cluster
         self.node = node
         self.session = session
@@ -358,13 +364,42 @@ class Shipper:
         self._dead_letter(rows, points, body, status, message)
         return 0.0
 
+    def pull_caps(self) -> None:
+        """Ask the service for this node's caps, into :attr:`caps`; never raises for HTTP."""
+        try:
+            response = self.session.get(
+                self.caps_url, headers=self._headers, timeout=self.timeout_s
+            )
+        except requests.RequestException as err:
+            self.caps.failed(f"{type(err).__name__}: {err}")
+            return
+        if response.status_code != 200:
+            self.caps.failed(f"HTTP {response.status_code}: {_error_message(response)}")
+            return
+        try:
+            answer = response.json()
+        except ValueError as err:
+            self.caps.failed(f"not JSON: {err}")
+            return
+        self.caps.received(answer, self.clock())
+
     def run(self, stop: threading.Event, idle_s: float = 5.0) -> None:
-        """Ship until ``stop`` is set; any unexpected error is logged, never fatal."""
+        """Ship and pull caps until ``stop`` is set; an unexpected error is logged, never fatal."""
+        next_ship = next_pull = time.monotonic()
         while not stop.is_set():
-            try:
-                delay = self.ship_once()
-            except Exception:
-                logger.exception("shipper error (retrying)")
-                delay = self._backoff()
-            stop.wait(idle_s if delay is None else delay)
+            now = time.monotonic()
+            if now >= next_pull:
+                next_pull = now + CAP_POLL_S
+                try:
+                    self.pull_caps()
+                except Exception:
+                    logger.exception("cap pull error (retrying)")
+            if now >= next_ship:
+                try:
+                    delay = self.ship_once()
+                except Exception:
+                    logger.exception("shipper error (retrying)")
+                    delay = self._backoff()
+                next_ship = now + (idle_s if delay is None else delay)
+            stop.wait(max(0.0, min(next_ship, next_pull) - time.monotonic()))
         self.close()

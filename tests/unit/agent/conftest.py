@@ -14,7 +14,14 @@ from slurm_carbon.agent.spool import OutboxRow
 
 
 def hand_off(  # noqa: PLR0917 - the fields of a hand-off file
-    spool: Path, job_id: int, event: str, t_s: float, gpus: str = "", uid: int = 1000
+    spool: Path,
+    job_id: int,
+    event: str,
+    t_s: float,
+    gpus: str = "",
+    uid: int = 1000,
+    *,
+    comment: str = "",
 ) -> None:
     """Write ``jobs/<id>.<event>`` the way the Prolog/Epilog shims do."""
     write_key_values(
@@ -25,7 +32,7 @@ def hand_off(  # noqa: PLR0917 - the fields of a hand-off file
             "SLURM_JOB_GPUS": gpus,
             "CUDA_VISIBLE_DEVICES": gpus,
             "SLURM_JOB_UID": uid,
-            "COMMENT_HEX": "",
+            "COMMENT_HEX": comment.encode().hex(),
             "TIME": f"{t_s:.9f}",
         },
     )
