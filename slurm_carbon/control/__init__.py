@@ -1,0 +1,31 @@
+"""Power-limit policies and the capping benchmark: pure, no I/O, no clock."""
+
+from __future__ import annotations
+
+from slurm_carbon.control.hull import hull_at, lower_hull
+from slurm_carbon.control.policies import (
+    DEFAULT_MAX_SLOWDOWN,
+    LimitGrid,
+    chase_index,
+    clamp_limit,
+    none_index,
+    plan_carbon,
+    static_index,
+)
+from slurm_carbon.control.replay import POLICIES, ControlReplay, ReplaySetup, replay_jobs
+
+__all__ = [
+    "DEFAULT_MAX_SLOWDOWN",
+    "POLICIES",
+    "ControlReplay",
+    "LimitGrid",
+    "ReplaySetup",
+    "chase_index",
+    "clamp_limit",
+    "hull_at",
+    "lower_hull",
+    "none_index",
+    "plan_carbon",
+    "replay_jobs",
+    "static_index",
+]
