@@ -311,6 +311,35 @@ EVALUATE_JOB_ENERGY = [
     case("evaluate-job-energy-seed-negative", *J, "--profile", "{tmp}/fifo", "--seed", "-1",
          names="--seed"),
 ]  # fmt: skip
+EC = ("evaluate", "control", "--profile", "{tmp}/plain.csv", "--trace", "{tmp}/trace.csv")
+EVALUATE_CONTROL = [
+    case("evaluate-control-profile-missing", "evaluate", "control", "--profile",
+         "{tmp}/nope.csv", "--trace", "{tmp}/trace.csv", names="nope.csv"),
+    case("evaluate-control-profile-fifo", "evaluate", "control", "--profile", "{tmp}/fifo",
+         "--trace", "{tmp}/trace.csv", names="fifo"),
+    case("evaluate-control-trace-fifo", "evaluate", "control", "--profile", "{tmp}/plain.csv",
+         "--trace", "{tmp}/fifo", names="fifo"),
+    case("evaluate-control-trace-nul", "evaluate", "control", "--profile", "{tmp}/plain.csv",
+         "--trace", "a\x00", names=r"a\x00"),
+    case("evaluate-control-trace-field", "evaluate", "control", "--profile", "{tmp}/plain.csv",
+         "--trace", "{tmp}/longfield.csv", names="longfield.csv"),
+    case("evaluate-control-trace-short", *EC, names="shorter than"),
+    case("evaluate-control-slowdown-nan", *EC, "--max-slowdown", "nan", names="--max-slowdown"),
+    case("evaluate-control-slowdown-big", *EC, "--max-slowdown", "0.5", names="--max-slowdown"),
+    case("evaluate-control-job-hours-zero", *EC, "--job-hours", "0", names="--job-hours"),
+    case("evaluate-control-job-hours-huge", *EC, "--job-hours", HUGE, names="--job-hours"),
+    case("evaluate-control-period-escape", *EC, "--period", ESC, names="--period"),
+    case("evaluate-control-period-short", *EC, "--period", "1m", names="--period"),
+    case("evaluate-control-start-every-huge", *EC, "--start-every", HUGE, names="--start-every"),
+    case("evaluate-control-overhead-negative", *EC, "--node-overhead-w", "-1",
+         names="--node-overhead-w"),
+    case("evaluate-control-overhead-inf", *EC, "--node-overhead-w", "inf",
+         names="--node-overhead-w"),
+    case("evaluate-control-decisions-fifo", *EC, "--decisions", "{tmp}/fifo", names="fifo"),
+    case("evaluate-control-decisions-directory", *EC, "--decisions", "{tmp}",
+         names="--decisions"),
+    case("evaluate-control-decisions-nul", *EC, "--decisions", "a\x00", names="--decisions"),
+]  # fmt: skip
 PROGRESS = [
     case("progress-above-1", "progress", "1.5", names="1.5", exit_0=True),
     case("progress-nan", "progress", "nan", names="nan", exit_0=True),
@@ -338,6 +367,7 @@ CATALOGUE = [
     *DEMO,
     *DB,
     *EVALUATE_JOB_ENERGY,
+    *EVALUATE_CONTROL,
     *PROGRESS,
 ]
 
@@ -352,6 +382,8 @@ def tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (tmp / "latin1.toml").write_bytes('cluster = "café"\n'.encode("latin-1"))
     (tmp / "nul.toml").write_bytes(b'cluster = "c\x00"\n')
     (tmp / "longfield.csv").write_text("a" * 200_000 + "\n")
+    (tmp / "plain.csv").write_text("power_limit_w,throughput,power_w\n100,0.5,90\n200,1.0,180\n")
+    (tmp / "trace.csv").write_text("time,ci_g_per_kwh\n2020-01-01T00:00:00+00:00,100\n")
     os.mkfifo(tmp / "fifo")
     token = tmp / "token"
     token.write_text("t" * 43)
