@@ -21,6 +21,8 @@ import enum
 __all__ = [
     "MEASURED_DEVICE_KINDS",
     "OWN_FORECAST_SOURCE",
+    "PROFILE_IMPORTED",
+    "PROFILE_LEARNED",
     "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
     "TIME_LIMIT_BOUND",
@@ -93,6 +95,15 @@ TIME_LIMIT_BOUND = "time_limit"
 """The method of a running job's energy forecast when it reported no progress: a
 bound by its time limit (its mean power so far until then, at most its highest
 period's power), not a confident forecast."""
+
+
+PROFILE_LEARNED = "learned"
+"""The source of a power profile measured online by the profiling state machine
+(``slurm_carbon.control.profiling``)."""
+
+PROFILE_IMPORTED = "imported"
+"""The source of a power profile read from a file (``slurm-carbon profile import``),
+stored as ``imported:<file name>``."""
 
 
 class CiSignal(enum.StrEnum):

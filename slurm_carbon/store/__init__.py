@@ -15,7 +15,9 @@ Nodes report with bearer tokens kept as hashes (:func:`issue_token`,
 into :class:`~slurm_carbon.errors.StoreError`. A running job's reported
 progress is read back with :func:`job_progress`. What was done to a job over its
 budget is recorded once with :func:`record_budget_action` and read back with
-:func:`budget_action` / :func:`budget_actions`.
+:func:`budget_action` / :func:`budget_actions`. A GPU model's power profile for
+one workload key is saved with :func:`save_profile` (replacing the one stored)
+and found again with :func:`stored_profile` / :func:`stored_profiles`.
 
 Schema changes are Alembic revisions in ``migrations/versions``, applied with
 :func:`upgrade` (``slurm-carbon db upgrade``).
@@ -60,7 +62,15 @@ from slurm_carbon.store.models import (
     JobResult,
     Node,
     NodeToken,
+    PowerProfilePointRow,
+    PowerProfileRow,
     PueSetting,
+)
+from slurm_carbon.store.profiles import (
+    StoredProfile,
+    save_profile,
+    stored_profile,
+    stored_profiles,
 )
 from slurm_carbon.store.progress import ProgressPoint, job_progress
 from slurm_carbon.store.repositories import (
@@ -90,6 +100,8 @@ __all__ = [
     "NewInterval",
     "Node",
     "NodeToken",
+    "PowerProfilePointRow",
+    "PowerProfileRow",
     "ProgressPoint",
     "PueSetting",
     "ReportedDevice",
@@ -97,6 +109,7 @@ __all__ = [
     "ReportedProgress",
     "Session",
     "SessionFactory",
+    "StoredProfile",
     "add_intervals",
     "budget_action",
     "budget_actions",
@@ -117,10 +130,13 @@ __all__ = [
     "record_budget_action",
     "redact_url",
     "revoke_tokens",
+    "save_profile",
     "session_factory",
     "set_budget_outcome",
     "sqlite_file",
     "stored_node_lists",
+    "stored_profile",
+    "stored_profiles",
     "transaction",
     "upgrade",
     "upsert_job",

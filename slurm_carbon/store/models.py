@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0009: budget actions).
+"""The database schema as SQLAlchemy models (revision 0011: power profiles).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -33,6 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from slurm_carbon.store.types import UTCDateTime
 from slurm_carbon.vocabulary import (
     MEASURED_DEVICE_KINDS,
+    PROFILE_IMPORTED,
+    PROFILE_LEARNED,
     STORED_BUDGET_ACTIONS,
     STORED_CI_KINDS,
     BudgetAction,
@@ -59,6 +61,8 @@ __all__ = [
     "JobResult",
     "Node",
     "NodeToken",
+    "PowerProfilePointRow",
+    "PowerProfileRow",
     "PueSetting",
 ]
 
@@ -414,3 +418,50 @@ class NodeToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class PowerProfileRow(Base):
+    """A GPU model's power profile for one kind of job: learned once, reused by the next.
+
+    ``workload_key`` is the job's name or its comment's ``carbon_profile=NAME``
+    (``slurm_carbon.control.profiling.workload_key``); ``source`` is ``learned``
+    (measured online) or ``imported:<file name>``. Its points are
+    :class:`PowerProfilePointRow` rows.
+    """
+
+    __tablename__ = "power_profiles"
+    __table_args__ = (
+        UniqueConstraint("gpu_model", "workload_key"),
+        CheckConstraint(
+            f"source = '{PROFILE_LEARNED}' OR source LIKE '{PROFILE_IMPORTED}:%'",
+            name="source_known",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gpu_model: Mapped[str] = mapped_column(String(128))
+    workload_key: Mapped[str] = mapped_column(String(255))
+    source: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class PowerProfilePointRow(Base):
+    """One power limit of a stored profile: the GPU's draw and the job's throughput there.
+
+    Units: ``limit_w`` and ``power_w`` in watts; ``throughput`` in the job's work
+    per second (fraction of the job, epochs, or GPU utilization, as learned).
+    """
+
+    __tablename__ = "power_profile_points"
+    __table_args__ = (
+        UniqueConstraint("profile_id", "limit_w"),
+        CheckConstraint("limit_w > 0", name="limit_w_positive"),
+        CheckConstraint("power_w > 0", name="power_w_positive"),
+        CheckConstraint("throughput > 0", name="throughput_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("power_profiles.id", ondelete="CASCADE"))
+    limit_w: Mapped[float] = mapped_column(Float)
+    power_w: Mapped[float] = mapped_column(Float)
+    throughput: Mapped[float] = mapped_column(Float)
