@@ -15,6 +15,11 @@ most 10 GWh), and refuses a malformed, zero, negative, too large or repeated
 one the same way. The grammar, bounds and messages are those of
 slurm_carbon/accounting/budget.py (read its docstring): one table of cases runs
 against both, so the service reads a budget exactly as this check accepted it.
+
+And it checks the power-capping words, "carbon_profile=NAME" (NAME: 1 to 64
+ASCII letters, digits, ".", "_", "-") and "carbon_cap=off" or "on", each at
+most once, with the grammar and messages of
+slurm_carbon/accounting/job_words.py (one table of cases runs against both).
 --]]
 
 -- Lua's %c: the ASCII control characters, bytes 0-31 and 127.
@@ -136,8 +141,83 @@ local function refuse_budget(comment)
    return slurm.ERROR
 end
 
+-- The power-capping words (slurm_carbon/accounting/job_words.py).
+local PROFILE_KEY, CAP_KEY, MAX_PROFILE_NAME_CHARS = "carbon_profile", "carbon_cap", 64
+local PROFILE_EXAMPLE = string.format(
+   'write e.g. %s=resnet50-imagenet (letters, digits, ".", "_", "-"; at most %d characters)',
+   PROFILE_KEY, MAX_PROFILE_NAME_CHARS)
+local CAP_EXAMPLE = "write e.g. " .. CAP_KEY .. "=off (off or on)"
+
+local function ours(lowered, key)
+   return lowered == key or string.sub(lowered, 1, #key + 1) == key .. "="
+end
+
+-- The name of a carbon_profile word, or nil and the message.
+local function profile_name(word)
+   local name = string.sub(word, #PROFILE_KEY + 2)
+   local reason = nil
+   if string.sub(word, #PROFILE_KEY + 1, #PROFILE_KEY + 1) ~= "=" then
+      reason = "not " .. PROFILE_KEY .. "=<name>"
+   elseif name == "" then
+      reason = "no name"
+   elseif string.find(name, "[^A-Za-z0-9._-]") ~= nil then
+      reason = 'not only letters, digits, ".", "_", "-"'
+   elseif #name > MAX_PROFILE_NAME_CHARS then
+      reason = "more than " .. MAX_PROFILE_NAME_CHARS .. " characters"
+   end
+   if reason ~= nil then
+      return nil, string.format('bad %s "%s": %s; %s', PROFILE_KEY, word, reason, PROFILE_EXAMPLE)
+   end
+   return name, nil
+end
+
+-- "on" or "off" of a carbon_cap word, or nil and the message.
+local function cap_value(word)
+   local value = string.lower(string.sub(word, #CAP_KEY + 2))
+   if string.sub(word, #CAP_KEY + 1, #CAP_KEY + 1) ~= "=" or (value ~= "off" and value ~= "on") then
+      return nil, string.format('bad %s "%s": not %s=off or on; %s', CAP_KEY, word, CAP_KEY,
+                                CAP_EXAMPLE)
+   end
+   return value, nil
+end
+
+-- The capping words of a comment, {carbon_profile = name, carbon_cap = "on"|"off"}, or nil
+-- and the message.
+function slurm_carbon_job_words(comment)
+   local found = {}
+   for word in string.gmatch(comment or "", WORD) do
+      local lowered = string.lower(word)
+      for _, rule in ipairs({{PROFILE_KEY, profile_name, PROFILE_EXAMPLE},
+                             {CAP_KEY, cap_value, CAP_EXAMPLE}}) do
+         local key, read, example = rule[1], rule[2], rule[3]
+         if ours(lowered, key) then
+            local value, message = read(word)
+            if value == nil then
+               return nil, message
+            end
+            if found[key] ~= nil then
+               return nil, string.format('bad %s "%s": given twice; %s', key, word, example)
+            end
+            found[key] = value
+         end
+      end
+   end
+   return found, nil
+end
+
+-- Refuses (slurm.ERROR, after telling the user why) a comment with a bad capping word.
+local function refuse_job_words(comment)
+   local words, message = slurm_carbon_job_words(comment)
+   if words ~= nil then
+      return nil
+   end
+   slurm.log_user("slurm_carbon: %s", message)
+   return slurm.ERROR
+end
+
 local function check(comment)
-   return refuse_control(comment) or refuse_budget(comment) or slurm.SUCCESS
+   return refuse_control(comment) or refuse_budget(comment) or refuse_job_words(comment)
+      or slurm.SUCCESS
 end
 
 function slurm_job_submit(job_desc, part_list, submit_uid)
