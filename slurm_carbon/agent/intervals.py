@@ -43,12 +43,14 @@ class Share:
         slot_start_s: The aligned interval start ``k * interval_s``. Units: seconds.
         energy_j: Units: joules.
         shared: Whether another job held the device at the same time.
+        seconds: How long the piece lasted. Units: seconds.
     """
 
     job_id: int
     slot_start_s: float
     energy_j: float
     shared: bool
+    seconds: float = 0.0
 
 
 def slot_of(t_s: float, interval_s: float) -> float:
@@ -92,5 +94,7 @@ def attribute(
         for holder in active:
             fraction = max(holder.weight, 0.0) / total if total > 0 else 1 / len(active)
             if fraction > 0:
-                shares.append(Share(holder.job_id, slot, piece_j * fraction, len(active) > 1))
+                shares.append(
+                    Share(holder.job_id, slot, piece_j * fraction, len(active) > 1, b - a)
+                )
     return shares

@@ -2,7 +2,9 @@
 
 GPU: the delta of ``energy_mj`` between two readings (method ``counter``);
 where the GPU has no counter or it went backwards (reset), power integrated
-over the sample period (method ``integrated``). CPU/DRAM: each RAPL domain's
+over the sample period (method ``integrated``). The GPU's power limit read at
+each sample is taken to hold since the previous one, and each interval
+reports its time-weighted mean (``cap_w``). CPU/DRAM: each RAPL domain's
 delta (wraparound handled) split among the node's jobs by CPU-time share, or,
 without RAPL, an estimate per job (method ``estimated``).
 
@@ -35,6 +37,14 @@ logger = logging.getLogger(__name__)
 def cpu_device_id(domain: CpuDomain) -> str:
     """The wire name of a RAPL domain: ``cpu-package-0``, ``dram-package-0``."""
     return f"{domain.kind.value}-{domain.name.split('/')[0]}"
+
+
+def _limit_mw(gpu: Gpu) -> int | None:
+    """The GPU's power limit now, or None when it cannot be read (energy is still counted)."""
+    try:
+        return gpu.power_limit_mw()
+    except SensorError:
+        return None
 
 
 @dataclass
@@ -91,6 +101,7 @@ class Sampler:
         energy_j: float,
         holders: Sequence[Holder],
         method: str,
+        cap_mw: int | None = None,
     ) -> None:
         for share in attribute(t0_s, t1_s, energy_j, holders, self.interval_s):
             self.spool.add_energy(
@@ -100,6 +111,8 @@ class Sampler:
                 energy_j=share.energy_j,
                 method=method,
                 sharing="shared" if share.shared else "exclusive",
+                cap_mw=cap_mw,
+                seconds=share.seconds,
             )
 
     # -- GPUs ------------------------------------------------------------------
@@ -148,6 +161,7 @@ class Sampler:
             energy_j=energy_j,
             holders=holders,
             method=method,
+            cap_mw=_limit_mw(gpu),
         )
 
     # -- CPU and DRAM ----------------------------------------------------------

@@ -80,8 +80,8 @@ def iso_utc(t_s: float) -> str:
 
 
 def interval_json(row: OutboxRow) -> dict[str, object]:
-    """One interval as the wire format has it."""
-    return {
+    """One interval as the wire format has it (``cap_w`` only when known)."""
+    body: dict[str, object] = {
         "job_id": row.job_id,
         "device": row.device.as_wire(),
         "start": iso_utc(row.start_s),
@@ -90,6 +90,9 @@ def interval_json(row: OutboxRow) -> dict[str, object]:
         "method": row.method,
         "sharing": row.sharing,
     }
+    if row.cap_w is not None:
+        body["cap_w"] = row.cap_w
+    return body
 
 
 def progress_json(row: ProgressRow) -> dict[str, object]:

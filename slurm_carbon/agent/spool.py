@@ -3,12 +3,13 @@
 Tables:
 
 * ``open_interval`` — energy accumulated so far per (job, device, aligned
-  interval start), updated every tick;
+  interval start), updated every tick, with a GPU's power limit integrated over
+  the seconds it was known (``cap_mws``, ``cap_s``);
 * ``reading`` — the last counter reading per device and when it was taken,
   written in the same transaction as the energy it produced, so a restarted
   agent resumes from exactly the reading its energy was counted up to;
 * ``outbox`` — closed intervals waiting to be shipped, unique on
-  (node, device, job, start);
+  (node, device, job, start), with the GPU's time-weighted mean limit ``cap_w``;
 * ``progress`` — jobs' progress points (from their progress files) waiting to
   be shipped with the intervals, unique on (job, time);
 * ``dead_letter`` — batches the service refused (kept, never retried);
@@ -16,7 +17,8 @@ Tables:
 * ``finished_job`` — jobs fully accounted (a second Epilog is then a no-op);
 * ``meta`` — e.g. ``closed_until``, the time up to which intervals are closed.
 
-Units: joules, milliwatts, seconds since the epoch.
+Columns added after a release are added to an older ``agent.db`` when it is
+opened. Units: joules, milliwatts, seconds since the epoch.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ CREATE TABLE IF NOT EXISTS open_interval (
     energy_j REAL NOT NULL,
     method TEXT NOT NULL,
     sharing TEXT NOT NULL,
+    cap_mws REAL NOT NULL DEFAULT 0,
+    cap_s REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (job_id, device, slot_start)
 );
 CREATE TABLE IF NOT EXISTS reading (
@@ -70,6 +74,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     energy_j REAL NOT NULL,
     method TEXT NOT NULL,
     sharing TEXT NOT NULL,
+    cap_w REAL,
     UNIQUE (node, device, job_id, start_s)
 );
 CREATE TABLE IF NOT EXISTS progress (
@@ -103,13 +108,21 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+# Columns an older agent.db lacks: (table, column, declaration).
+_ADDED_COLUMNS = (
+    ("open_interval", "cap_mws", "REAL NOT NULL DEFAULT 0"),
+    ("open_interval", "cap_s", "REAL NOT NULL DEFAULT 0"),
+    ("outbox", "cap_w", "REAL"),
+)
+
 # A merged interval keeps the weakest method seen (counter > integrated > estimated)
 # and is shared if any part of it was.
 _ADD_ENERGY_SQL = (
     "INSERT INTO open_interval (job_id, device, slot_start, kind, model, minor, "
-    "energy_j, method, sharing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "energy_j, method, sharing, cap_mws, cap_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (job_id, device, slot_start) DO UPDATE SET "
-    "energy_j = energy_j + excluded.energy_j, method = "
+    "energy_j = energy_j + excluded.energy_j, cap_mws = cap_mws + excluded.cap_mws, "
+    "cap_s = cap_s + excluded.cap_s, method = "
     "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
     "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
     "ELSE 'counter' END, "
@@ -117,9 +130,10 @@ _ADD_ENERGY_SQL = (
 )
 _CLOSE_SQL = (
     "INSERT INTO outbox (node, device, job_id, start_s, end_s, kind, model, minor, "
-    "energy_j, method, sharing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "energy_j, method, sharing, cap_w) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (node, device, job_id, start_s) DO UPDATE SET "
-    "energy_j = energy_j + excluded.energy_j, end_s = max(end_s, excluded.end_s), method = "
+    "energy_j = energy_j + excluded.energy_j, end_s = max(end_s, excluded.end_s), "
+    "cap_w = coalesce(excluded.cap_w, cap_w), method = "
     "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
     "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
     "ELSE 'counter' END, "
@@ -152,7 +166,11 @@ class Reading:
 
 @dataclass(frozen=True)
 class OpenInterval:
-    """Energy accumulated for one job, device and aligned interval. Units: joules."""
+    """Energy accumulated for one job, device and aligned interval. Units: joules, watts.
+
+    ``cap_w`` is the GPU's power limit, time-weighted over the samples where it
+    was known; None when it never was (or not a GPU).
+    """
 
     job_id: int
     device: DeviceRef
@@ -160,11 +178,12 @@ class OpenInterval:
     energy_j: float
     method: str
     sharing: str
+    cap_w: float | None = None
 
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """A closed interval waiting to be shipped. Units: seconds, joules."""
+    """A closed interval waiting to be shipped. Units: seconds, joules, watts."""
 
     id: int
     job_id: int
@@ -174,6 +193,7 @@ class OutboxRow:
     energy_j: float
     method: str
     sharing: str
+    cap_w: float | None = None
 
 
 @dataclass(frozen=True)
@@ -209,6 +229,10 @@ class Spool:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
         self._in_transaction = False
 
     def close(self) -> None:
@@ -273,8 +297,15 @@ class Spool:
         energy_j: float,
         method: str,
         sharing: str,
+        cap_mw: int | None = None,
+        seconds: float = 0.0,
     ) -> None:
-        """Add energy to an open interval, creating it if needed."""
+        """Add energy to an open interval, creating it if needed.
+
+        ``cap_mw`` is the GPU's limit over the ``seconds`` this energy took
+        (None: not known, so those seconds do not count in the mean limit).
+        """
+        known_s = 0.0 if cap_mw is None else seconds
         self._db.execute(
             _ADD_ENERGY_SQL,
             (
@@ -287,17 +318,20 @@ class Spool:
                 energy_j,
                 method,
                 sharing,
+                0.0 if cap_mw is None else cap_mw * known_s,
+                known_s,
             ),
         )
 
     def open_intervals(self) -> list[OpenInterval]:
         """Every open interval."""
         rows = self._db.execute(
-            "SELECT job_id, device, kind, model, minor, slot_start, energy_j, method, sharing "
+            "SELECT job_id, device, kind, model, minor, slot_start, energy_j, method, sharing, "
+            "CASE WHEN cap_s > 0 THEN cap_mws / cap_s / 1000 END "
             "FROM open_interval ORDER BY job_id, device, slot_start"
         ).fetchall()
         return [
-            OpenInterval(r[0], DeviceRef(r[1], r[2], r[3], r[4]), r[5], r[6], r[7], r[8])
+            OpenInterval(r[0], DeviceRef(r[1], r[2], r[3], r[4]), r[5], r[6], r[7], r[8], r[9])
             for r in rows
         ]
 
@@ -326,6 +360,7 @@ class Spool:
                 interval.energy_j,
                 interval.method,
                 interval.sharing,
+                interval.cap_w,
             ),
         )
 
@@ -335,11 +370,13 @@ class Spool:
         """The oldest ``limit`` closed intervals."""
         rows = self._db.execute(
             "SELECT id, job_id, device, kind, model, minor, start_s, end_s, energy_j, method, "
-            "sharing FROM outbox ORDER BY id LIMIT ?",
+            "sharing, cap_w FROM outbox ORDER BY id LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            OutboxRow(r[0], r[1], DeviceRef(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9], r[10])
+            OutboxRow(
+                r[0], r[1], DeviceRef(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9], r[10], r[11]
+            )
             for r in rows
         ]
 

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.service.caps_api import CapsEndpoint
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
@@ -37,8 +38,9 @@ def create_app(
     Given a URL, the app owns its engine and disposes of it at shutdown; a
     factory stays the caller's. Nothing connects before the first request.
 
-    Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`)
-    and ``GET /healthz`` (200 when the database answers, 503 otherwise). An
+    Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`),
+    ``GET /api/v1/caps`` (:mod:`slurm_carbon.service.caps_api`) and ``GET
+    /healthz`` (200 when the database answers, 503 otherwise). An
     ``intensity_poller`` (built over the same store) runs while the app does.
     ``clock`` (default: the system's, in UTC) is what reported times are judged by.
 
@@ -50,13 +52,14 @@ def create_app(
         factory, on_shutdown = session_factory(engine), engine.dispose
     else:
         factory, on_shutdown = store, None
-    endpoint = IngestEndpoint(factory, clock or partial(datetime.now, UTC), max_body_bytes)
-    return _build(factory, endpoint, on_shutdown, intensity_poller)
+    now = clock or partial(datetime.now, UTC)
+    endpoints = (IngestEndpoint(factory, now, max_body_bytes), CapsEndpoint(factory, now))
+    return _build(factory, endpoints, on_shutdown, intensity_poller)
 
 
 def _build(
     factory: SessionFactory,
-    endpoint: IngestEndpoint,
+    endpoints: tuple[IngestEndpoint, CapsEndpoint],
     on_shutdown: Callable[[], None] | None,
     poller: IntensityPoller | None,
 ) -> Starlette:
@@ -80,7 +83,8 @@ def _build(
 
     return Starlette(
         routes=[
-            Route("/api/v1/intervals", endpoint.handle, methods=["POST"]),
+            Route("/api/v1/intervals", endpoints[0].handle, methods=["POST"]),
+            Route("/api/v1/caps", endpoints[1].handle, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ],
         exception_handlers={

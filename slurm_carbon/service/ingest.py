@@ -45,7 +45,7 @@ from slurm_carbon.store import (
 )
 from slurm_carbon.text import escape_control, quote_input
 
-__all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint"]
+__all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint", "bearer_token", "token_owner"]
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +62,21 @@ class ApiError(Exception):
         self.message = message
 
 
-def _bearer_token(request: Request) -> str:
+def bearer_token(request: Request) -> str:
+    """The request's bearer token, from its headers alone, or 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "missing bearer token")
     return token.strip()
+
+
+def token_owner(factory: SessionFactory, token: str) -> tuple[str, str]:
+    """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread."""
+    with transaction(factory) as session:
+        owner = node_for_token(session, token)
+    if owner is None:
+        raise ApiError(401, "unknown or revoked token")
+    return owner
 
 
 def _declared_length(request: Request, limit: int) -> None:
@@ -135,20 +145,12 @@ class IngestEndpoint:
     async def handle(self, request: Request) -> Response:
         """Handle one POST."""
         began = time.monotonic()
-        owner = await run_in_threadpool(self._owner, _bearer_token(request))
+        owner = await run_in_threadpool(token_owner, self.factory, bearer_token(request))
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
         answer = await run_in_threadpool(self._ingest, owner, body, began)
         return JSONResponse(answer)
-
-    def _owner(self, token: str) -> tuple[str, str]:
-        """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread."""
-        with transaction(self.factory) as session:
-            owner = node_for_token(session, token)
-        if owner is None:
-            raise ApiError(401, "unknown or revoked token")
-        return owner
 
     def _ingest(self, owner: tuple[str, str], body: bytes, began: float) -> dict[str, int]:
         """Validate, authorise and write; blocking, so it runs in a worker thread.

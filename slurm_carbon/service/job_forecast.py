@@ -29,7 +29,7 @@ Units: energy in joules at the devices (before PUE), emissions in grams CO2e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +43,7 @@ from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprin
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import Session
+from slurm_carbon.store.caps import interval_caps
 from slurm_carbon.store.progress import ProgressPoint, job_progress
 from slurm_carbon.store.results import find_job
 from slurm_carbon.units import J_PER_KWH
@@ -205,7 +206,7 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
         intensity=intensity,
     )
     reported = job_progress(session, job_id)
-    periods = _periods(found.spans, reported)
+    periods = _periods(found.spans, reported, interval_caps(session, job_id))
     time_left_s = _time_left_s(start, time_limit_s, now)
     done = max((period.progress or 0.0 for period in periods), default=0.0)
     if time_left_s is None and done < MIN_PROGRESS:
@@ -244,9 +245,17 @@ def _time_left_s(start: datetime | None, time_limit_s: float | None, now: dateti
 
 
 def _periods(
-    spans: Sequence[EnergySpan], reported: Sequence[ProgressPoint]
+    spans: Sequence[EnergySpan],
+    reported: Sequence[ProgressPoint],
+    caps: Mapping[datetime, float] | None = None,
 ) -> list[MeasuredPeriod]:
-    """The spans grouped by start, kinds summed; progress at each end (:func:`_progress_at`)."""
+    """The spans grouped by start, kinds summed; progress at each end (:func:`_progress_at`).
+
+    ``caps`` is the GPUs' mean power limit per start where every GPU reported
+    one (:func:`~slurm_carbon.store.caps.interval_caps`); other periods have no
+    cap, which the forecaster reads as the highest limit. Units: watts.
+    """
+    caps = caps or {}
     by_start: dict[datetime, tuple[datetime, dict[str, float]]] = {}
     for span in sorted(spans, key=lambda s: s.start):
         end, energy_j = by_start.get(span.start, (span.end, {}))
@@ -258,6 +267,7 @@ def _periods(
         MeasuredPeriod(
             duration_s=(end - start).total_seconds(),
             energy_j=energy_j,
+            cap_w=caps.get(start),
             progress=_progress_at(reported, end, first),
         )
         for start, (end, energy_j) in by_start.items()

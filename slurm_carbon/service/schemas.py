@@ -12,10 +12,11 @@ times are aware, convert to UTC and fall between :data:`EARLIEST_TIME` and
 :data:`MAX_CLOCK_AHEAD` past the service's clock (given as ``context={"now":
 ...}`` to the validation); an interval ends after it starts and lasts at most
 :data:`MAX_INTERVAL`; ``energy_j`` is finite, non-negative and at most
-:data:`MAX_DEVICE_POWER_W` over the interval; text holds no control characters
-(:func:`slurm_carbon.text.has_control`) and fits its column; a progress
-point's ``fraction`` is finite and within 0..1, and a batch holds at most
-:data:`MAX_PROGRESS` of them.
+:data:`MAX_DEVICE_POWER_W` over the interval; a GPU's ``cap_w`` (the power
+limit in force, optional) is positive and at most :data:`MAX_DEVICE_POWER_W`;
+text holds no control characters (:func:`slurm_carbon.text.has_control`) and
+fits its column; a progress point's ``fraction`` is finite and within 0..1,
+and a batch holds at most :data:`MAX_PROGRESS` of them.
 """
 
 from __future__ import annotations
@@ -162,6 +163,7 @@ class IntervalIn(_Strict):
     energy_j: float = Field(ge=0, allow_inf_nan=False)
     method: EnergyMethod
     sharing: Sharing
+    cap_w: float | None = Field(default=None, gt=0, le=MAX_DEVICE_POWER_W, allow_inf_nan=False)
 
     @field_validator("end")
     @classmethod
@@ -185,6 +187,14 @@ class IntervalIn(_Strict):
                 )
         return energy_j + 0.0  # -0.0 becomes 0.0
 
+    @field_validator("cap_w")
+    @classmethod
+    def _gpu_only(cls, cap_w: float | None, info: ValidationInfo) -> float | None:
+        device = info.data.get("device")
+        if cap_w is not None and device is not None and device.kind != DeviceKind.GPU:
+            raise ValueError("only a GPU has a power limit")
+        return cap_w
+
     def to_store(self) -> ReportedInterval:
         """The interval as the store takes it."""
         return ReportedInterval(
@@ -200,6 +210,7 @@ class IntervalIn(_Strict):
             energy_j=self.energy_j,
             method=self.method,
             sharing=self.sharing,
+            cap_w=self.cap_w,
         )
 
 

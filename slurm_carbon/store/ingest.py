@@ -54,8 +54,9 @@ class ReportedDevice:
 class ReportedInterval:
     """Energy one device used for one Slurm job, as the node reported it.
 
-    Units: ``energy_j`` in joules; ``start`` and ``end`` are aware datetimes.
-    ``slurm_job_id`` is Slurm's raw job id (an array task's own id).
+    Units: ``energy_j`` in joules; ``cap_w`` (a GPU's power limit over the
+    interval, None: not known) in watts; ``start`` and ``end`` are aware
+    datetimes. ``slurm_job_id`` is Slurm's raw job id (an array task's own id).
     """
 
     slurm_job_id: int
@@ -65,6 +66,7 @@ class ReportedInterval:
     energy_j: float
     method: EnergyMethod
     sharing: Sharing
+    cap_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,7 @@ def ingest_batch(
                 energy_j=interval.energy_j,
                 method=interval.method,
                 sharing=interval.sharing,
+                cap_w=interval.cap_w,
             )
         )
     return add_intervals(session, rows)

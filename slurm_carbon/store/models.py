@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0011: power profiles).
+"""The database schema as SQLAlchemy models (revision 0012: cap decisions).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -50,6 +50,7 @@ from slurm_carbon.vocabulary import (
 __all__ = [
     "Base",
     "BudgetActionRow",
+    "CapDecision",
     "CarbonIntensityPoint",
     "Cluster",
     "CommentWrite",
@@ -230,6 +231,9 @@ class EnergyInterval(Base):
     energy_j: Mapped[float] = mapped_column(Float)
     method: Mapped[EnergyMethod] = mapped_column(_enum(EnergyMethod, "method"))
     sharing: Mapped[Sharing] = mapped_column(_enum(Sharing, "sharing"))
+    # The GPU's power limit in force over the interval (its time-weighted mean), in
+    # watts; None: not known (an older agent) or not a GPU (revision 0012).
+    cap_w: Mapped[float | None] = mapped_column(Float)
 
 
 class JobProgress(Base):
@@ -285,6 +289,34 @@ class BudgetActionRow(Base):
         _enum(BudgetOutcome, "outcome"), default=BudgetOutcome.PENDING
     )
     outcome_message: Mapped[str | None] = mapped_column(Text)
+
+
+class CapDecision(Base):
+    """A GPU power limit the service decided for a job over a period, and why.
+
+    ``device`` is the GPU's UUID, or the empty string for every GPU the job
+    holds (not NULL, so the unique key holds on every backend, as
+    :class:`PueSetting`'s ``partition``). Recording the same (job, device,
+    period start) again is a no-op. Units: ``power_limit_w`` in watts.
+    """
+
+    __tablename__ = "cap_decisions"
+    __table_args__ = (
+        UniqueConstraint("job_id", "device", "period_start"),
+        Index(None, "period_end"),
+        CheckConstraint("power_limit_w > 0", name="power_limit_w_positive"),
+        CheckConstraint("period_end > period_start", name="period_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    device: Mapped[str] = mapped_column(String(96), default="")
+    period_start: Mapped[datetime]
+    period_end: Mapped[datetime]
+    power_limit_w: Mapped[float] = mapped_column(Float)
+    policy: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    decided_at: Mapped[datetime]
 
 
 class CarbonIntensityPoint(Base):

@@ -36,7 +36,7 @@ _M = TypeVar("_M", bound=Base)
 class NewInterval:
     """One interval of energy to store; see :class:`~slurm_carbon.store.models.EnergyInterval`.
 
-    Units: ``energy_j`` in joules; times are aware datetimes.
+    Units: ``energy_j`` in joules, ``cap_w`` in watts; times are aware datetimes.
     """
 
     job_id: int
@@ -47,6 +47,7 @@ class NewInterval:
     energy_j: float
     method: EnergyMethod
     sharing: Sharing
+    cap_w: float | None = None
 
 
 def _insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,9 +22,10 @@ import requests
 
 from slurm_carbon.agent import Agent
 from slurm_carbon.agent.capfeed import CAP_LEASE_GRACE_S, CAPS_MAX, cap_opted_out, parse_caps
-from slurm_carbon.agent.shipper import Shipper
+from slurm_carbon.agent.shipper import Shipper, interval_json
+from slurm_carbon.agent.spool import Spool
 from slurm_carbon.sensors.fake import FakeGpuBackend
-from tests.unit.agent.conftest import hand_off
+from tests.unit.agent.conftest import hand_off, outbox
 
 MakeAgent = Callable[..., Agent]
 #: The fake service's clock is an hour ahead of the agent's: leases must not care.
@@ -100,7 +103,8 @@ class Node:
         self.agent = make_agent(gpu_backend=self.backend, shipper=self.shipper, **kw)
 
     def at(self, t_s: float, *, pull: bool = True) -> None:
-        """Pull (the service's clock says the same instant), then tick, at ``t_s``."""
+        """Run the GPUs to ``t_s``, pull (the service's clock says the same), then tick."""
+        self.backend.advance(t_s - self.t)
         self.t = self.service.now_s = t_s
         if pull:
             self.shipper.pull_caps()
@@ -274,3 +278,43 @@ def test_an_answer_not_from_our_service_is_refused(answer: object, error: str) -
 )
 def test_the_opt_out_is_the_exact_word(comment: str, opted_out: bool) -> None:
     assert cap_opted_out(comment) is opted_out
+
+
+def test_each_gpu_interval_carries_the_limit_in_force_time_weighted(
+    node: Node, service: CapService, dirs: tuple[Path, Path]
+) -> None:
+    hand_off(dirs[0], 1, "start", 0.0, gpus="0")
+    for t_s in (0.0, 10.0, 20.0):
+        node.at(t_s)
+    service.decide(1, None, 150.0, until_s=1800.0)
+    for t_s in (30.0, 40.0, 50.0, 60.0, 61.0):
+        node.at(t_s)
+
+    rows = [row for row in outbox(node.agent) if row.device.uuid == uuid(node, 0)]
+    # The limit read at a sample holds since the previous one: 300 W over [0, 20),
+    # 150 W over [20, 60).
+    assert [(row.start_s, row.cap_w) for row in rows] == [(0.0, 200.0)]
+    assert interval_json(rows[0])["cap_w"] == 200.0
+    assert "cap_w" not in interval_json(replace(rows[0], cap_w=None))
+
+
+def test_an_agent_db_of_an_earlier_release_gets_the_new_columns(tmp_path: Path) -> None:
+    db = tmp_path / "agent.db"
+    old = sqlite3.connect(db)
+    old.executescript(
+        "CREATE TABLE open_interval (job_id INTEGER NOT NULL, device TEXT NOT NULL, "
+        "slot_start REAL NOT NULL, kind TEXT NOT NULL, model TEXT, minor INTEGER, "
+        "energy_j REAL NOT NULL, method TEXT NOT NULL, sharing TEXT NOT NULL, "
+        "PRIMARY KEY (job_id, device, slot_start));"
+        "INSERT INTO open_interval VALUES (7, 'GPU-a', 0, 'gpu', NULL, 0, 5.0, 'counter', "
+        "'exclusive');"
+    )
+    old.close()
+
+    spool = Spool(db)
+    [interval] = spool.open_intervals()
+    spool.close_interval("n1", interval, 0.0, 60.0)
+
+    assert (interval.energy_j, interval.cap_w) == (5.0, None)
+    assert [(row.job_id, row.cap_w) for row in spool.outbox(10)] == [(7, None)]
+    spool.close()

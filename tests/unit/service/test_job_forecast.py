@@ -181,3 +181,30 @@ def test_nothing_stored_and_no_progress_give_no_forecast(session: Session) -> No
     _store(session, 5, {})
     with pytest.raises(NoForecast, match="job 77: no progress reported"):
         forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW)
+
+
+def test_the_gpus_reported_limit_makes_the_forecast_cap_aware(session: Session) -> None:
+    """10 minutes uncapped (300 W, 1 %/min), then 10 capped at 150 W (150 W, 0.8 %/min):
+    knowing each minute's limit, what is left is forecast at the capped rate and power
+    (82 % at 0.8 %/min and 200 W); blind to the limits, both rates would be mixed."""
+    job_id = store_job(session, JOB)
+    cluster = get_or_create_cluster(session, JOB.cluster)
+    node = get_or_create_node(session, cluster.id, "gpu01")
+    gpu = get_or_create_device(session, node.id, "GPU-1", kind=DeviceKind.GPU, minor=0).id
+    cpu = get_or_create_device(session, node.id, "intel-rapl:0", kind=DeviceKind.CPU).id
+    rows = []
+    for m in range(20):
+        start, cap_w = T0 + m * MINUTE, 300.0 if m < 10 else 150.0
+        rows += [
+            NewInterval(job_id, node.id, gpu, start, start + MINUTE, cap_w * 60,
+                        EnergyMethod.COUNTER, Sharing.EXCLUSIVE, cap_w=cap_w),
+            NewInterval(job_id, node.id, cpu, start, start + MINUTE, CPU_W * 60,
+                        EnergyMethod.COUNTER, Sharing.EXCLUSIVE),
+        ]  # fmt: skip
+    add_intervals(session, rows)
+    add_progress(session, [(job_id, ProgressPoint(T0 + 10 * MINUTE, 0.10))])
+    add_progress(session, [(job_id, ProgressPoint(T0 + 20 * MINUTE, 0.18))])
+
+    found = forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW)
+
+    assert found.remaining_energy_j == pytest.approx((150.0 + CPU_W) * 82 / 0.8 * 60, rel=WITHIN)
