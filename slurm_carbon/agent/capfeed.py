@@ -9,30 +9,32 @@ it holds until the decision's ``until`` (taken relative to the service's
 a lease not renewed by then ends and the GPU is restored, so a service that
 cannot be reached never leaves a GPU capped for long. A pull that fails keeps
 the last leases (they run out by themselves); the outage is logged once.
-A job whose comment holds the word ``carbon_cap=off`` is never capped.
+A job whose comment says ``carbon_cap=off`` (read by
+:func:`slurm_carbon.accounting.job_words.parse_job_words`) is never capped, nor
+one whose capping words cannot be read (``job_submit.lua`` refuses such a
+comment, so it is not ours to guess).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
 from slurm_carbon.agent.handoff import JOB_ID_MAX, check_gpu_name
 from slurm_carbon.text import escape_control
 
 __all__ = [
     "CAPS_MAX",
     "CAP_LEASE_GRACE_S",
-    "CAP_OPT_OUT",
     "CAP_POLL_S",
     "CapFeed",
     "CapLease",
-    "cap_opted_out",
+    "cap_refusal",
     "parse_caps",
 ]
 
@@ -52,20 +54,18 @@ CAP_LEASE_GRACE_S = 2 * CAP_POLL_S
 #: not from our service.
 CAPS_MAX = 1024
 
-#: The comment word with which a job opts out of power capping.
-CAP_OPT_OUT = "carbon_cap=off"
-
-# Comment words are split as budgets are (slurm_carbon.accounting.budget).
-_SEPARATORS = re.compile(r"[ \t\n\v\f\r,;]+")
-
 #: No GPU accepts a limit above this (the largest modules draw under 3 kW); a
 #: larger value is not a decision.
 _LIMIT_MAX_W = 10_000.0
 
 
-def cap_opted_out(comment: str) -> bool:
-    """Whether the job's comment holds the word :data:`CAP_OPT_OUT`."""
-    return CAP_OPT_OUT in _SEPARATORS.split(comment)
+def cap_refusal(comment: str) -> str | None:
+    """Why a job with this comment is never capped, or None when it may be."""
+    try:
+        words = parse_job_words(comment)
+    except BadJobWord as err:
+        return f"its comment's capping words cannot be read ({escape_control(str(err))})"
+    return None if words.cap else "opted out (carbon_cap=off)"
 
 
 @dataclass(frozen=True)

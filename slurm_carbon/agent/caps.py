@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 
-from slurm_carbon.agent.capfeed import CapLease, cap_opted_out
+from slurm_carbon.agent.capfeed import CapLease, cap_refusal
 from slurm_carbon.agent.handoff import CapRequest
 from slurm_carbon.agent.registry import Job
 from slurm_carbon.agent.spool import SavedCap, Spool
@@ -125,7 +125,8 @@ class CapKeeper:
         A lease for every GPU of a job applies to the GPUs the job holds; one
         for a GPU overrides it there. Each goes through the checks of
         :meth:`apply` (as root): the job runs here and holds the GPU alone. A
-        job whose comment says ``carbon_cap=off`` is never capped.
+        job whose comment says ``carbon_cap=off`` is never capped
+        (:func:`~slurm_carbon.agent.capfeed.cap_refusal`).
         """
         self._refused = {refused for refused in self._refused if refused[1] in jobs}
         wanted: dict[str, tuple[int, float]] = {}
@@ -133,8 +134,9 @@ class CapKeeper:
             job = jobs.get(lease.job_id)
             if now_s >= lease.until_s or job is None or not job.running_at(now_s):
                 continue
-            if cap_opted_out(job.comment):
-                self._refuse_once(lease.gpu or "*", job.job_id, lease.power_limit_w, "opted out")
+            refusal = cap_refusal(job.comment)
+            if refusal is not None:
+                self._refuse_once(lease.gpu or "*", job.job_id, lease.power_limit_w, refusal)
                 continue
             held = [uuid for uuid, by in holders.items() if job.job_id in {j.job_id for j in by}]
             for uuid in [lease.gpu] if lease.gpu else held:

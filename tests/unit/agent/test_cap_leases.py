@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from slurm_carbon.agent import Agent
-from slurm_carbon.agent.capfeed import CAP_LEASE_GRACE_S, CAPS_MAX, cap_opted_out, parse_caps
+from slurm_carbon.agent.capfeed import CAP_LEASE_GRACE_S, CAPS_MAX, cap_refusal, parse_caps
 from slurm_carbon.agent.shipper import Shipper, interval_json
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.sensors.fake import FakeGpuBackend
@@ -171,7 +171,7 @@ def test_a_job_that_opted_out_is_never_capped(
     assert node.sets(0) == []
     assert node.agent.spool.saved_caps() == []
     assert [r.getMessage() for r in caplog.records].count(
-        "service cap of 150 W for job 1 on * not applied: opted out"
+        "service cap of 150 W for job 1 on * not applied: opted out (carbon_cap=off)"
     ) == 1
 
 
@@ -267,17 +267,24 @@ def test_an_answer_not_from_our_service_is_refused(answer: object, error: str) -
 
 
 @pytest.mark.parametrize(
-    ("comment", "opted_out"),
+    ("comment", "refusal"),
     [
-        ("carbon_cap=off", True),
-        ("carbon_budget=5kg;carbon_cap=off", True),
-        ("carbon_cap=offline", False),
-        ("no carbon_cap=off_please", False),
-        ("", False),
+        ("carbon_cap=off", "opted out (carbon_cap=off)"),
+        ("carbon_budget=5kg;CARBON_CAP=Off", "opted out (carbon_cap=off)"),
+        ("carbon_cap=on carbon_profile=resnet50", None),
+        ("carbon_capture=yes", None),
+        ("", None),
+        (
+            "carbon_cap=offline",
+            'its comment\'s capping words cannot be read (bad carbon_cap "carbon_cap=offline": '
+            "not carbon_cap=off or on; write e.g. carbon_cap=off (off or on))",
+        ),
     ],
 )
-def test_the_opt_out_is_the_exact_word(comment: str, opted_out: bool) -> None:
-    assert cap_opted_out(comment) is opted_out
+def test_the_comments_words_decide_whether_a_job_may_be_capped(
+    comment: str, refusal: str | None
+) -> None:
+    assert cap_refusal(comment) == refusal
 
 
 def test_each_gpu_interval_carries_the_limit_in_force_time_weighted(
