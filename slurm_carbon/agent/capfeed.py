@@ -30,6 +30,7 @@ from slurm_carbon.text import escape_control
 
 __all__ = [
     "CAPS_MAX",
+    "CAPS_MAX_BYTES",
     "CAP_LEASE_GRACE_S",
     "CAP_POLL_S",
     "CapFeed",
@@ -53,6 +54,10 @@ CAP_LEASE_GRACE_S = 2 * CAP_POLL_S
 #: Caps taken from one answer: the service sends at most MAX_CAPS (1024); more is
 #: not from our service.
 CAPS_MAX = 1024
+
+#: The largest answer read: CAPS_MAX caps of about 150 bytes of JSON each is about
+#: 150 kB; a larger body is not from our service and is not read further.
+CAPS_MAX_BYTES = 256 * 1024
 
 #: No GPU accepts a limit above this (the largest modules draw under 3 kW); a
 #: larger value is not a decision.

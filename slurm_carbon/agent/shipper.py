@@ -38,8 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import requests
+import urllib3
 
-from slurm_carbon.agent.capfeed import CAP_POLL_S, CapFeed
+from slurm_carbon.agent.capfeed import CAP_POLL_S, CAPS_MAX_BYTES, CapFeed
 from slurm_carbon.agent.spool import OutboxRow, ProgressRow, Spool
 from slurm_carbon.text import escape_control
 
@@ -115,10 +116,16 @@ def _retry_after_s(value: str | None, now_s: float) -> float | None:
 
 
 def _error_message(response: requests.Response) -> str:
+    return _message(response.content)
+
+
+def _message(content: bytes) -> str:
+    """The service's ``error``, else the body, escaped and cut to 500 characters."""
+    text = content.decode("utf-8", "replace")
     try:
-        body = response.json()
+        body = json.loads(text)
     except ValueError:
-        return escape_control(response.text[:500])
+        return escape_control(text[:500])
     if isinstance(body, dict) and "error" in body:
         return escape_control(str(body["error"])[:500])
     return escape_control(str(body)[:500])
@@ -370,17 +377,21 @@ class Shipper:
     def pull_caps(self) -> None:
         """Ask the service for this node's caps, into :attr:`caps`; never raises for HTTP."""
         try:
-            response = self.session.get(
-                self.caps_url, headers=self._headers, timeout=self.timeout_s
-            )
-        except requests.RequestException as err:
+            with self.session.get(
+                self.caps_url, headers=self._headers, timeout=self.timeout_s, stream=True
+            ) as response:
+                body = response.raw.read(CAPS_MAX_BYTES + 1, decode_content=True)
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as err:
             self.caps.failed(f"{type(err).__name__}: {err}")
             return
+        if len(body) > CAPS_MAX_BYTES:
+            self.caps.failed(f"answer over {CAPS_MAX_BYTES} bytes")
+            return
         if response.status_code != 200:
-            self.caps.failed(f"HTTP {response.status_code}: {_error_message(response)}")
+            self.caps.failed(f"HTTP {response.status_code}: {_message(body)}")
             return
         try:
-            answer = response.json()
+            answer = json.loads(body)
         except ValueError as err:
             self.caps.failed(f"not JSON: {err}")
             return

@@ -21,7 +21,13 @@ import pytest
 import requests
 
 from slurm_carbon.agent import Agent
-from slurm_carbon.agent.capfeed import CAP_LEASE_GRACE_S, CAPS_MAX, cap_refusal, parse_caps
+from slurm_carbon.agent.capfeed import (
+    CAP_LEASE_GRACE_S,
+    CAPS_MAX,
+    CAPS_MAX_BYTES,
+    cap_refusal,
+    parse_caps,
+)
 from slurm_carbon.agent.shipper import Shipper, interval_json
 from slurm_carbon.agent.spool import Spool
 from slurm_carbon.sensors.fake import FakeGpuBackend
@@ -325,3 +331,18 @@ def test_an_agent_db_of_an_earlier_release_gets_the_new_columns(tmp_path: Path) 
     assert (interval.energy_j, interval.cap_w) == (5.0, None)
     assert [(row.job_id, row.cap_w) for row in spool.outbox(10)] == [(7, None)]
     spool.close()
+
+
+def test_an_answer_too_large_is_not_read_and_the_leases_stay(
+    node: Node, service: CapService, dirs: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    hand_off(dirs[0], 1, "start", 0.0, gpus="0")
+    service.decide(1, None, 150.0, until_s=1800.0)
+    node.at(1.0)
+    service.caps = [service.caps[0]] * (CAPS_MAX_BYTES // 50)
+
+    with caplog.at_level(logging.WARNING):
+        node.at(2.0)
+
+    assert node.limit_w(0) == 150.0
+    assert f"answer over {CAPS_MAX_BYTES} bytes" in caplog.text
