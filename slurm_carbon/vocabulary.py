@@ -33,6 +33,7 @@ __all__ = [
     "CiSignal",
     "DeviceKind",
     "EnergyMethod",
+    "ProfilingPhase",
     "Sharing",
 ]
 
@@ -104,6 +105,15 @@ PROFILE_LEARNED = "learned"
 PROFILE_IMPORTED = "imported"
 """The source of a power profile read from a file (``slurm-carbon profile import``),
 stored as ``imported:<file name>``."""
+
+
+class ProfilingPhase(enum.StrEnum):
+    """Where a job's online power profiling is (``slurm_carbon.control.profiling``)."""
+
+    WARMING_UP = "warming_up"  # the job's first minutes, at the maximum limit, not measured
+    PROFILING = "profiling"  # trying limits from the maximum down, one window each
+    SETTLED = "settled"  # a whole profile is known (learned, or reused from the cache)
+    ENDED = "ended"  # the job ended before profiling settled: a partial result, not cached
 
 
 class CiSignal(enum.StrEnum):

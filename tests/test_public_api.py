@@ -59,7 +59,9 @@ PUBLIC: dict[str, list[str] | None] = {
         "ControlReplay",
         "DEFAULT_MAX_SLOWDOWN",
         "LimitGrid",
+        "Observation",
         "POLICIES",
+        "Profiler",
         "ReplaySetup",
         "chase_index",
         "clamp_limit",
@@ -69,6 +71,7 @@ PUBLIC: dict[str, list[str] | None] = {
         "plan_carbon",
         "replay_jobs",
         "static_index",
+        "workload_key",
     ],
     "slurm_carbon.forecast": [
         "Backtest",

@@ -1,4 +1,4 @@
-"""Power-limit policies and the capping benchmark: pure, no I/O, no clock."""
+"""Power-limit policies, the capping benchmark and online profiling: pure, no I/O, no clock."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from slurm_carbon.control.policies import (
     plan_carbon,
     static_index,
 )
+from slurm_carbon.control.profiling import Observation, Profiler, workload_key
 from slurm_carbon.control.replay import POLICIES, ControlReplay, ReplaySetup, replay_jobs
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "POLICIES",
     "ControlReplay",
     "LimitGrid",
+    "Observation",
+    "Profiler",
     "ReplaySetup",
     "chase_index",
     "clamp_limit",
@@ -28,4 +31,5 @@ __all__ = [
     "plan_carbon",
     "replay_jobs",
     "static_index",
+    "workload_key",
 ]
