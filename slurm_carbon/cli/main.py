@@ -23,6 +23,7 @@ _COMMANDS = {
     "demo": "slurm_carbon.cli.demo:demo",
     "evaluate": "slurm_carbon.cli.evaluate:evaluate",
     "intensity": "slurm_carbon.cli.intensity:intensity",
+    "profile": "slurm_carbon.cli.profile:profile",
     "progress": "slurm_carbon.cli.progress:progress",
     "report": "slurm_carbon.cli.report:report",
     "service": "slurm_carbon.cli.service:service",

@@ -351,6 +351,26 @@ PROGRESS = [
          names="total 0", exit_0=True),
     case("progress-extra", "progress", "0.1", "0.2", names="0.2", exit_0=True),
 ]  # fmt: skip
+PI = ("profile", "import", *D)
+PLAIN = ("{tmp}/plain.csv", "--gpu-model", "A40")
+PROFILE = [
+    case("profile-import-missing", *PI, "{tmp}/absent.csv", "--gpu-model", "A40", "--key", "k",
+         names="absent.csv"),
+    case("profile-import-fifo", *PI, "{tmp}/fifo", "--gpu-model", "A40", "--key", "k",
+         names="not a regular file"),
+    case("profile-import-not-a-profile", *PI, "{tmp}/trace.csv", "--gpu-model", "A40",
+         "--key", "k", names="not a Zeus power summary"),
+    case("profile-import-nul", *PI, "a\x00", "--gpu-model", "A40", "--key", "k",
+         names=r"a\x00: not a regular file"),
+    case("profile-import-key-empty", *PI, *PLAIN, "--key", "", names="--key"),
+    case("profile-import-key-escape", *PI, *PLAIN, "--key", ESC, names="--key"),
+    case("profile-import-key-long", *PI, *PLAIN, "--key", "k" * 256, names="--key"),
+    case("profile-import-model-nul", *PI, "{tmp}/plain.csv", "--gpu-model", "A\x00",
+         "--key", "k", names="--gpu-model"),
+    case("profile-import-workload-bad", *PI, "{tmp}/longfield.csv", "--gpu-model", "A40",
+         "--key", "k", "--workload", "x", names="workload"),
+    case("profile-list-url-garbage", "profile", "list", "--url", "nope", names="database"),
+]  # fmt: skip
 CATALOGUE = [
     *REPORT_TIMES,
     *REPORT_JOBS,
@@ -369,6 +389,7 @@ CATALOGUE = [
     *EVALUATE_JOB_ENERGY,
     *EVALUATE_CONTROL,
     *PROGRESS,
+    *PROFILE,
 ]
 
 

@@ -31,6 +31,7 @@ COMMANDS = [
     "demo",
     "evaluate",
     "intensity",
+    "profile",
     "progress",
     "report",
     "service",
