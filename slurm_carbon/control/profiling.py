@@ -82,7 +82,9 @@ take several seconds to settle. Units: seconds."""
 WINDOW_S = 120.0
 """How long each limit is measured: two of the agent's 60 s intervals, so that a
 throughput read from progress reports a few seconds apart is averaged over many. With 25 W
-steps a 300 W GPU down to 100 W is profiled in about 20 minutes. Units: seconds."""
+steps and the agent's 60 s intervals (the one after each change starts before the settle
+time ends and is dropped), a 300 W GPU down to 100 W is profiled 29 minutes after the job
+starts: 180 s of warm-up, 120 s at 300 W, then 180 s per limit. Units: seconds."""
 
 STOP_SLOWDOWN = 0.5
 """The descent stops at the first limit at which the job is this much slower than at the

@@ -199,3 +199,14 @@ def test_bad_device_limits_are_refused() -> None:
 )
 def test_the_workload_key(name: str | None, comment: str | None, key: str | None) -> None:
     assert workload_key(name, comment) == key
+
+
+def test_a_300_w_gpu_down_to_100_w_settles_29_minutes_after_the_start() -> None:
+    def steady(limit_w: float, start_s: float) -> Observation:
+        return Observation(start_s, start_s + STEP_S, limit_w, limit_w * STEP_S, STEP_S * 1e-4)
+
+    profiler = Profiler(100.0, 300.0, started_s=0.0)
+    said = run(profiler, 10_000.0, steady)
+
+    assert said[-1] == (29 * 60.0, "settled:None")
+    assert len(profiler.points) == 9
