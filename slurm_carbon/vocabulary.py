@@ -29,6 +29,7 @@ __all__ = [
     "BudgetAction",
     "BudgetKind",
     "BudgetOutcome",
+    "CapPolicy",
     "CiKind",
     "CiSignal",
     "DeviceKind",
@@ -114,6 +115,15 @@ class ProfilingPhase(enum.StrEnum):
     PROFILING = "profiling"  # trying limits from the maximum down, one window each
     SETTLED = "settled"  # a whole profile is known (learned, or reused from the cache)
     ENDED = "ended"  # the job ended before profiling settled: a partial result, not cached
+
+
+class CapPolicy(enum.StrEnum):
+    """How a job's GPU power limit is chosen each period (``slurm_carbon.control.policies``)."""
+
+    NONE = "none"  # the maximum limit
+    STATIC = "static"  # the least energy per unit of work within the slowdown budget
+    CARBON = "carbon"  # ours: least carbon within the budget, following the CI forecast
+    CHASE = "chase"  # Chase's rule (ICLR'23 CCAI workshop), a baseline without a budget
 
 
 class CiSignal(enum.StrEnum):

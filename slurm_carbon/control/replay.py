@@ -47,10 +47,12 @@ from slurm_carbon.control.policies import (
     static_index,
 )
 from slurm_carbon.forecast.intensity import DEFAULT_METHOD, predictions
+from slurm_carbon.vocabulary import CapPolicy
 
 __all__ = [
     "HORIZON_S",
     "MAX_CI_WINDOW_S",
+    "ORACLE",
     "POLICIES",
     "TAIL_JOBS",
     "ControlReplay",
@@ -70,8 +72,10 @@ TAIL_JOBS = 1.3
 #: Chase's MaxCI: the highest intensity over this past window (a week, the
 #: history the forecaster needs).
 MAX_CI_WINDOW_S = 7 * 86_400
+#: Ours with the trace's own future instead of the forecast: what a perfect forecast allows.
+ORACLE = "carbon_oracle"
 #: The policies compared, in the order they are reported.
-POLICIES = ("none", "static", "carbon", "chase", "carbon_oracle")
+POLICIES: tuple[str, ...] = (*(policy.value for policy in CapPolicy), ORACLE)
 _J_PER_KWH = 3.6e6
 
 Floats = NDArray[np.float64]
@@ -121,7 +125,7 @@ class ControlReplay:
 
     def reduction_pct(self, figures: PolicyFigures) -> tuple[float, float]:
         """Carbon and energy reduction against ``none``, in percent."""
-        none = self.policies["none"]
+        none = self.policies[CapPolicy.NONE]
         return (
             100 * (1 - figures.co2e_g / none.co2e_g),
             100 * (1 - figures.energy_j / none.energy_j),
@@ -297,10 +301,10 @@ def replay_jobs(
 
     static_caps = {float(limit): fixed(i) for i, limit in enumerate(grid.limits_w)}
     policies = {
-        "none": fixed(none_index(grid)),
-        "static": fixed(static_index(grid, setup.max_slowdown)),
-        "carbon": run(ours(forecast), record=True),
-        "chase": run(chase),
-        "carbon_oracle": run(ours(oracle)),
+        CapPolicy.NONE: fixed(none_index(grid)),
+        CapPolicy.STATIC: fixed(static_index(grid, setup.max_slowdown)),
+        CapPolicy.CARBON: run(ours(forecast), record=True),
+        CapPolicy.CHASE: run(chase),
+        ORACLE: run(ours(oracle)),
     }
     return ControlReplay(len(starts), policies, static_caps, decisions)
