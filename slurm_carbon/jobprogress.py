@@ -2,7 +2,8 @@
 
 The Prolog shim creates ``$SLURM_CARBON_PROGRESS_DIR/<jobid>`` (default
 :data:`DEFAULT_PROGRESS_DIR`), an empty regular file owned by the job's user,
-mode 0600, in a root-owned directory; the Epilog removes it. The job overwrites
+mode 0600, in a root-owned directory; the agent removes it once it has accounted the
+job (its last record read). The job overwrites
 it with one fixed-format line, ``<fraction> <time>`` (e.g.
 ``0.420000 1764600000.123``: the fraction of its work done, 0..1, with six
 decimals, and seconds since the epoch with three), in one ``pwrite`` at offset

@@ -188,6 +188,7 @@ class Agent:
             self.spool.forget_finished_before(now - _FINISHED_KEEP_S)
         for job_id in finished:
             self.registry.forget(job_id)
+            self.progress.remove(job_id)
         sweep = now - self._last_sweep_s >= self.config.sweep_s
         if sweep:
             self._last_sweep_s = now

@@ -119,6 +119,23 @@ class ProgressReader:
             samples.append(sample)
         return samples
 
+    def remove(self, job_id: int) -> None:
+        """Remove the file of a job now accounted (its last record was read this tick).
+
+        The Epilog leaves it: removed there, a job's last report (written as it
+        ends) could be gone before a tick read it. Unlinking follows no link.
+        """
+        path = self.directory / str(job_id)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as err:
+            logger.warning(
+                "job %d: cannot remove progress file %s: %s",
+                job_id,
+                escape_control(str(path)),
+                escape_control(err.strerror or str(err)),
+            )
+
     def _sample(self, job: Job, now_s: float) -> ProgressSample | None:
         path = self.directory / str(job.job_id)
         try:

@@ -149,3 +149,22 @@ def test_the_agent_spools_the_jobs_progress(
     assert [(p.job_id, p.time_s, p.fraction) for p in agent.spool.progress(10)] == [
         (42, T0 + 5, 0.3)
     ]
+
+
+def test_a_last_report_written_as_the_job_ends_is_kept_and_then_the_file_removed(
+    make_agent: Callable[..., Agent], dirs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The job writes 1.0 and ends at once: the Epilog's stop and the report reach the
+    same tick; the agent spools the report, accounts the job, then removes the file."""
+    spool, _ = dirs
+    agent = make_agent(progress_dir=tmp_path / "progress")
+    hand_off(spool, 42, "start", T0, uid=NOBODY)
+    write(tmp_path / "progress", 0.3, T0 + 5)
+    agent.tick(T0 + 6)
+    write(tmp_path / "progress", 1.0, T0 + 7)
+    hand_off(spool, 42, "stop", T0 + 7, uid=NOBODY)
+
+    agent.tick(T0 + 8)
+
+    assert [p.fraction for p in agent.spool.progress(10)] == [0.3, 1.0]
+    assert not (tmp_path / "progress" / "42").exists()
