@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from slurm_carbon.sensors.profiles import ProfilePoint
 from slurm_carbon.store.models import PowerProfilePointRow, PowerProfileRow
+from slurm_carbon.store.repositories import _insert
 
 __all__ = ["StoredProfile", "save_profile", "stored_profile", "stored_profiles"]
 
@@ -43,23 +44,30 @@ class StoredProfile:
 
 
 def save_profile(session: Session, profile: StoredProfile) -> None:
-    """Store ``profile``, replacing (with its points) any of the same GPU model and key."""
+    """Store ``profile``, replacing (with its points) any of the same GPU model and key.
+
+    One ``INSERT ... ON CONFLICT DO UPDATE`` on the unique key, so two service
+    replicas saving the same profile at once leave one (the later).
+    """
+    values = {
+        "gpu_model": profile.gpu_model,
+        "workload_key": profile.workload_key,
+        "source": profile.source,
+        "created_at": profile.created_at,
+    }
+    insert = _insert(session, PowerProfileRow).values(values)
+    profile_id = session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["gpu_model", "workload_key"],
+            set_={"source": insert.excluded.source, "created_at": insert.excluded.created_at},
+        ).returning(PowerProfileRow.id)
+    ).scalar_one()
     session.execute(
-        delete(PowerProfileRow)
-        .where(PowerProfileRow.gpu_model == profile.gpu_model)
-        .where(PowerProfileRow.workload_key == profile.workload_key)
+        delete(PowerProfilePointRow).where(PowerProfilePointRow.profile_id == profile_id)
     )
-    row = PowerProfileRow(
-        gpu_model=profile.gpu_model,
-        workload_key=profile.workload_key,
-        source=profile.source,
-        created_at=profile.created_at,
-    )
-    session.add(row)
-    session.flush()
     session.add_all(
         PowerProfilePointRow(
-            profile_id=row.id, limit_w=p.limit_w, power_w=p.power_w, throughput=p.throughput
+            profile_id=profile_id, limit_w=p.limit_w, power_w=p.power_w, throughput=p.throughput
         )
         for p in profile.points
     )
