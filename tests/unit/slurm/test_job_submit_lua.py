@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,37 +13,14 @@ from slurm_carbon.accounting.budget import (
     Budgets,
     parse_budgets,
 )
+from tests.unit.slurm.lua_harness import assert_refused_on_submit_and_modify, needs_lua, run_lua
 
-SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "slurm" / "job_submit.lua"
-LUA = shutil.which("lua5.1")
-
-pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.1 is not installed (scripts/setup)")
-
-# slurmctld's constants and log calls; each call prints "<call>: <formatted>" on stdout.
-HARNESS = """
-slurm = {SUCCESS = 0, ERROR = -1}
-function slurm.log_info(fmt, ...) print("info: " .. string.format(fmt, ...)) end
-function slurm.log_user(fmt, ...) print("user: " .. string.format(fmt, ...)) end
-dofile(arg[1])
-local comment = io.read("*a")
-if comment == "" then comment = nil end
-print("submit=" .. slurm_job_submit({comment = comment}, {}, 1000))
-print("modify=" .. slurm_job_modify({comment = comment}, {job_id = 7}, {}, 1000))
-"""
+pytestmark = needs_lua
 
 
 def run(comment: bytes, tmp_path: Path) -> list[str]:
-    assert LUA is not None
-    harness = tmp_path / "harness.lua"
-    harness.write_text(HARNESS)
-    result = subprocess.run(
-        [LUA, str(harness), str(SCRIPT)],
-        input=comment,
-        capture_output=True,
-        check=True,
-        timeout=10,
-    )
-    return result.stdout.decode().splitlines()
+    """Submit and modify with ``comment`` (none when empty)."""
+    return run_lua('if comment == "" then comment = nil end\n', comment, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -132,13 +107,8 @@ BUDGET_CASES: list[tuple[str, Accepted | str]] = [
 ]
 
 # Prints the budgets slurm_carbon_budgets finds (%.17g: every bit of the double), or the
-# refusal; then what submit and modify return and tell the user.
-BUDGET_HARNESS = """
-slurm = {SUCCESS = 0, ERROR = -1}
-function slurm.log_info(fmt, ...) end
-function slurm.log_user(fmt, ...) print("user: " .. string.format(fmt, ...)) end
-dofile(arg[1])
-local comment = io.read("*a")
+# refusal.
+BUDGETS = """
 local found, message = slurm_carbon_budgets(comment)
 if found == nil then
    print("refused: " .. message)
@@ -147,23 +117,7 @@ else
       if found[key] ~= nil then print(key .. "=" .. string.format("%.17g", found[key])) end
    end
 end
-print("submit=" .. slurm_job_submit({comment = comment}, {}, 1000))
-print("modify=" .. slurm_job_modify({comment = comment}, {job_id = 7}, {}, 1000))
 """
-
-
-def run_budget(comment: str, tmp_path: Path) -> list[str]:
-    assert LUA is not None
-    harness = tmp_path / "budget_harness.lua"
-    harness.write_text(BUDGET_HARNESS)
-    result = subprocess.run(
-        [LUA, str(harness), str(SCRIPT)],
-        input=comment.encode(),
-        capture_output=True,
-        check=True,
-        timeout=10,
-    )
-    return result.stdout.decode().splitlines()
 
 
 def test_the_budget_case_table_covers_what_the_issue_names() -> None:
@@ -179,18 +133,14 @@ MIN_BUDGET_CASES = 25
 def test_lua_and_python_accept_and_refuse_the_same_budgets(
     comment: str, expected: Accepted | str, tmp_path: Path
 ) -> None:
-    lines = run_budget(comment, tmp_path)
+    lines = run_lua(BUDGETS, comment, tmp_path)
 
     if isinstance(expected, str):
         with pytest.raises(BadBudget) as refused:
             parse_budgets(comment)
         message = str(refused.value)
         assert f": {expected}; write e.g. " in message
-        assert f"refused: {message}" in lines
-        # The one line sbatch shows, on submit and on modify alike.
-        assert lines.count(f"user: slurm_carbon: {message}") == 2
-        assert "submit=-1" in lines
-        assert "modify=-1" in lines
+        assert_refused_on_submit_and_modify(lines, message)
         return
     co2e_g, energy_wh = expected
     assert parse_budgets(comment) == Budgets(co2e_g=co2e_g, energy_wh=energy_wh)

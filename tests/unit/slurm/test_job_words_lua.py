@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,11 +12,9 @@ from slurm_carbon.accounting.job_words import (
     JobWords,
     parse_job_words,
 )
+from tests.unit.slurm.lua_harness import assert_refused_on_submit_and_modify, needs_lua, run_lua
 
-SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "slurm" / "job_submit.lua"
-LUA = shutil.which("lua5.1")
-
-pytestmark = pytest.mark.skipif(LUA is None, reason="lua5.1 is not installed (scripts/setup)")
+pytestmark = needs_lua
 
 LONGEST = "a" * MAX_PROFILE_NAME_CHARS
 
@@ -51,14 +47,8 @@ CASES: list[tuple[str, JobWords | str]] = [
     ("carbon_cap=off carbon_cap=on", "given twice"),
 ]
 
-# Prints what slurm_carbon_job_words finds, or the refusal; then what submit and modify
-# return and tell the user.
-HARNESS = """
-slurm = {SUCCESS = 0, ERROR = -1}
-function slurm.log_info(fmt, ...) end
-function slurm.log_user(fmt, ...) print("user: " .. string.format(fmt, ...)) end
-dofile(arg[1])
-local comment = io.read("*a")
+# Prints what slurm_carbon_job_words finds, or the refusal.
+WORDS = """
 local found, message = slurm_carbon_job_words(comment)
 if found == nil then
    print("refused: " .. message)
@@ -66,41 +56,21 @@ else
    print("profile=" .. tostring(found.carbon_profile))
    print("cap=" .. tostring(found.carbon_cap))
 end
-print("submit=" .. slurm_job_submit({comment = comment}, {}, 1000))
-print("modify=" .. slurm_job_modify({comment = comment}, {job_id = 7}, {}, 1000))
 """
-
-
-def run(comment: str, tmp_path: Path) -> list[str]:
-    assert LUA is not None
-    harness = tmp_path / "words_harness.lua"
-    harness.write_text(HARNESS)
-    result = subprocess.run(
-        [LUA, str(harness), str(SCRIPT)],
-        input=comment.encode(),
-        capture_output=True,
-        check=True,
-        timeout=10,
-    )
-    return result.stdout.decode().splitlines()
 
 
 @pytest.mark.parametrize(("comment", "expected"), CASES)
 def test_lua_and_python_accept_and_refuse_the_same_words(
     comment: str, expected: JobWords | str, tmp_path: Path
 ) -> None:
-    lines = run(comment, tmp_path)
+    lines = run_lua(WORDS, comment, tmp_path)
 
     if isinstance(expected, str):
         with pytest.raises(BadJobWord) as refused:
             parse_job_words(comment)
         message = str(refused.value)
         assert f": {expected}; write e.g. " in message
-        assert f"refused: {message}" in lines
-        # The one line sbatch shows, on submit and on modify alike.
-        assert lines.count(f"user: slurm_carbon: {message}") == 2
-        assert "submit=-1" in lines
-        assert "modify=-1" in lines
+        assert_refused_on_submit_and_modify(lines, message)
         return
     assert parse_job_words(comment) == expected
     assert f"profile={expected.profile or 'nil'}" in lines

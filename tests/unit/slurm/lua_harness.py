@@ -1,0 +1,58 @@
+"""deploy/slurm/job_submit.lua run by lua5.1 against a stand-in for slurmctld's ``slurm`` table.
+
+:func:`run_lua` runs a few lines of Lua between the stand-in (slurmctld's constants and
+log calls, each call printing ``<call>: <formatted>``; the script loaded; the comment
+read from stdin as ``comment``) and the submit and modify calls, whose return values
+it prints as ``submit=<n>`` and ``modify=<n>``. Tests that use it are skipped when
+lua5.1 is not installed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+__all__ = ["assert_refused_on_submit_and_modify", "needs_lua", "run_lua"]
+
+SCRIPT = Path(__file__).resolve().parents[3] / "deploy" / "slurm" / "job_submit.lua"
+LUA = shutil.which("lua5.1")
+
+needs_lua = pytest.mark.skipif(LUA is None, reason="lua5.1 is not installed (scripts/setup)")
+
+_BEFORE = """
+slurm = {SUCCESS = 0, ERROR = -1}
+function slurm.log_info(fmt, ...) print("info: " .. string.format(fmt, ...)) end
+function slurm.log_user(fmt, ...) print("user: " .. string.format(fmt, ...)) end
+dofile(arg[1])
+local comment = io.read("*a")
+"""
+_AFTER = """
+print("submit=" .. slurm_job_submit({comment = comment}, {}, 1000))
+print("modify=" .. slurm_job_modify({comment = comment}, {job_id = 7}, {}, 1000))
+"""
+
+
+def run_lua(body: str, comment: bytes | str, tmp_path: Path) -> list[str]:
+    """The lines printed by ``body`` run between the stand-in and the two calls."""
+    assert LUA is not None
+    harness = tmp_path / "harness.lua"
+    harness.write_text(_BEFORE + body + _AFTER)
+    result = subprocess.run(
+        [LUA, str(harness), str(SCRIPT)],
+        input=comment.encode() if isinstance(comment, str) else comment,
+        capture_output=True,
+        check=True,
+        timeout=10,
+    )
+    return result.stdout.decode().splitlines()
+
+
+def assert_refused_on_submit_and_modify(lines: list[str], message: str) -> None:
+    """The refusal printed by the parser, then the one line sbatch shows, on both calls."""
+    assert f"refused: {message}" in lines
+    assert lines.count(f"user: slurm_carbon: {message}") == 2
+    assert "submit=-1" in lines
+    assert "modify=-1" in lines
