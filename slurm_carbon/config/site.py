@@ -26,14 +26,19 @@ from slurm_carbon.text import has_control
 
 __all__ = [
     "CI_SOURCES",
+    "MAX_CAP_PERIOD_MIN",
+    "MAX_CAP_SLOWDOWN",
     "MAX_MIN_RUNTIME_MIN",
     "MAX_NOTIFY_ARGS",
     "MAX_NOTIFY_ARG_CHARS",
+    "MIN_CAP_PERIOD_MIN",
     "NOTIFY_PLACEHOLDERS",
     "AdminCommentPolicy",
     "AdminsConfig",
     "BudgetPolicy",
     "BudgetsConfig",
+    "CappingConfig",
+    "CappingPolicy",
     "CounterfactualConfig",
     "IntensityConfig",
     "NodeType",
@@ -336,6 +341,65 @@ class BudgetsConfig(BudgetPolicy):
         return BudgetPolicy(**keys)
 
 
+MAX_CAP_SLOWDOWN = 0.5
+"""The largest ``max_slowdown``: online profiling stops at the first limit more than
+50 % slower, so a profile holds nothing slower to choose from."""
+
+MIN_CAP_PERIOD_MIN = 5
+"""The shortest capping period: the agent pulls its caps every minute or so, and a
+GPU takes seconds to settle at a new limit; shorter periods would be mostly settling."""
+
+MAX_CAP_PERIOD_MIN = 24 * 60
+"""The longest capping period: a day, the horizon of our carbon-intensity forecast."""
+
+CapPolicyName = Literal["none", "static", "carbon"]
+MaxSlowdown = Annotated[float, Field(gt=0, le=MAX_CAP_SLOWDOWN)]
+CapPeriodMin = Annotated[int, Field(ge=MIN_CAP_PERIOD_MIN, le=MAX_CAP_PERIOD_MIN)]
+
+
+class CappingPolicy(_Model):
+    """How a running GPU job's power limit is chosen each period.
+
+    Attributes:
+        policy: ``none`` (never capped: the default, capping is opt-in),
+            ``static`` (the limit with the least energy per unit of work within
+            ``max_slowdown``), ``carbon`` (the least carbon within ``max_slowdown``,
+            following the carbon intensity ahead); ``slurm_carbon.control.policies``.
+        max_slowdown: The slowdown budget, a fraction of the job's time at the
+            highest limit (0 < s <= :data:`MAX_CAP_SLOWDOWN`).
+        period_min: How long each decision holds. Units: minutes.
+    """
+
+    policy: CapPolicyName = "none"
+    max_slowdown: MaxSlowdown = 0.025
+    period_min: CapPeriodMin = 30
+
+
+class PartitionCappingPolicy(_Model):
+    """A partition's capping policy: the keys it sets replace the default's."""
+
+    policy: CapPolicyName | None = None
+    max_slowdown: MaxSlowdown | None = None
+    period_min: CapPeriodMin | None = None
+
+
+class CappingConfig(CappingPolicy):
+    """GPU power capping: the default policy and partitions'.
+
+    Attributes:
+        partitions: Policy by partition name; a key left out takes the default's.
+    """
+
+    partitions: dict[str, PartitionCappingPolicy] = Field(default_factory=dict)
+
+    def policy_for(self, partition: str | None) -> CappingPolicy:
+        """The policy for a job in ``partition``: the default, with the partition's keys."""
+        keys = self.model_dump(exclude={"partitions"})
+        if partition is not None and partition in self.partitions:
+            keys.update(self.partitions[partition].model_dump(exclude_none=True))
+        return CappingPolicy(**keys)
+
+
 class SiteConfig(_Model):
     """The whole site configuration.
 
@@ -349,6 +413,7 @@ class SiteConfig(_Model):
         admins: Who sees every job.
         admin_comment: The AdminComment policy.
         budgets: The budgets policy.
+        capping: The GPU power capping policy.
     """
 
     model_config = ConfigDict(
@@ -364,6 +429,7 @@ class SiteConfig(_Model):
     admins: AdminsConfig = Field(default_factory=AdminsConfig)
     admin_comment: AdminCommentPolicy = Field(default_factory=AdminCommentPolicy)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
+    capping: CappingConfig = Field(default_factory=CappingConfig)
 
     def region_for(self, partition: str | None, node: str | None) -> str:
         """The grid region of a job on ``node`` in ``partition``.

@@ -11,7 +11,7 @@ from typing import Any, get_args
 import pytest
 
 from slurm_carbon.config import CONFIG_MAX_BYTES, AdminsConfig, load_config, parse_config
-from slurm_carbon.config.site import BudgetActionName
+from slurm_carbon.config.site import BudgetActionName, CappingPolicy
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.vocabulary import BudgetAction
 
@@ -77,6 +77,11 @@ def test_the_example_loads_and_answers_lookups() -> None:
     assert gpu.notify_command == ["/usr/bin/mail", "-s", "job {job_id}: budget {budget}", "{user}"]
     assert config.budgets.policy_for("debug").action == "none"
     assert config.budgets.policy_for("batch") == config.budgets.policy_for(None)
+    assert config.capping.policy_for("batch") == CappingPolicy(policy="none")
+    gpu_caps = config.capping.policy_for("gpu")
+    assert (gpu_caps.policy, gpu_caps.max_slowdown, gpu_caps.period_min) == ("carbon", 0.025, 30)
+    assert config.capping.policy_for("inference").policy == "static"
+    assert config.capping.policy_for("inference").max_slowdown == 0.05
 
 
 def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
@@ -90,6 +95,8 @@ def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
     assert (policy.action, policy.min_progress, policy.min_runtime_min) == ("notify", 0.1, 10)
     assert (policy.over_by, policy.notify_command) == ("low", None)
     assert config.pue_series("any").at(datetime(2030, 1, 1, tzinfo=UTC)) == 1.25
+    caps = config.capping.policy_for("gpu")
+    assert (caps.policy, caps.max_slowdown, caps.period_min) == ("none", 0.025, 30)
 
 
 def test_root_is_an_admin_whether_listed_or_not(tmp_path: Path) -> None:
@@ -169,6 +176,12 @@ NOTIFY = "[budgets]\nnotify_command = "
             "budgets.partitions.gpu.min_runtime",
             "unknown",
         ),
+        ('[capping]\npolicy = "chase"\n', "capping.policy", "'none', 'static' or 'carbon'"),
+        ("[capping]\nmax_slowdown = 0\n", "capping.max_slowdown", "greater than 0"),
+        ("[capping]\nmax_slowdown = 0.6\n", "capping.max_slowdown", "less than or equal to 0.5"),
+        ("[capping]\nperiod_min = 4\n", "capping.period_min", "greater than or equal to 5"),
+        ("[capping]\nperiod_min = 1441\n", "capping.period_min", "less than or equal to 1440"),
+        ('[capping.partitions.gpu]\npolicy = "max"\n', "capping.partitions.gpu.policy", "'carbon'"),
         ('[admin_comment]\nforeign = "overwrite"\n', "admin_comment.foreign", "'append' or 'skip'"),
         ("[node_types.x]\nnodes = []\n", "node_types.x.nodes", "at least 1"),
         ('[node_types.x]\nnodes = ["a*"]\nunmeasured_power_w = -5\n', POWER, "greater than or"),
