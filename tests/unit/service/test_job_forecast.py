@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,6 +14,7 @@ from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.job_forecast import CARRIED_CI, NoForecast, forecast_job
 from slurm_carbon.service.results import NoEnergy, store_job
 from slurm_carbon.service.site import StaticSite
+from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import (
     NewInterval,
     add_intervals,
@@ -74,14 +76,21 @@ def _point(time: datetime, ci: float, kind: CiKind, source: str) -> CiPoint:
     return CiPoint(REGION, time, 3600, ci, source, kind, CiSignal.AVERAGE, issued)
 
 
-def _store(session: Session, minutes: int, reports: dict[int, float]) -> int:
-    job_id = store_job(session, JOB)
-    cluster = get_or_create_cluster(session, JOB.cluster)
+def store_minutes(
+    session: Session,
+    minutes: int,
+    reports: dict[int, float],
+    *,
+    job: SlurmJob = JOB,
+    gpu_w: Callable[[int], float] = lambda _minute: GPU_W,
+) -> int:
+    """``job``'s first ``minutes`` minutes (its GPU at ``gpu_w(minute)``, its CPU at
+    CPU_W) and its progress ``reports`` ({minute: fraction}); its row id."""
+    job_id = store_job(session, job)
+    cluster = get_or_create_cluster(session, job.cluster)
     node = get_or_create_node(session, cluster.id, "gpu01")
-    devices = {
-        GPU_W: get_or_create_device(session, node.id, "GPU-1", kind=DeviceKind.GPU, minor=0),
-        CPU_W: get_or_create_device(session, node.id, "intel-rapl:0", kind=DeviceKind.CPU),
-    }
+    gpu = get_or_create_device(session, node.id, "GPU-1", kind=DeviceKind.GPU, minor=0)
+    cpu = get_or_create_device(session, node.id, "intel-rapl:0", kind=DeviceKind.CPU)
     add_intervals(
         session,
         [
@@ -96,7 +105,7 @@ def _store(session: Session, minutes: int, reports: dict[int, float]) -> int:
                 Sharing.EXCLUSIVE,
             )
             for m in range(minutes)
-            for watts, device in devices.items()
+            for watts, device in ((gpu_w(m), gpu), (CPU_W, cpu))
         ],
     )
     add_progress(
@@ -112,7 +121,7 @@ def test_reports_between_period_ends_do_not_count_work_twice(session: Session) -
     exact; the latest report alone would put the end 20 s late (0.35 % of what is left),
     and with reports every 5 s of 5 s intervals on a 100 s job, 5 % (seen on the cluster)."""
     minutes = [4, 9, 14, 19]
-    _store(session, 20, {})
+    store_minutes(session, 20, {})
     job_id = store_job(session, JOB)
     add_progress(
         session,
@@ -129,7 +138,7 @@ def test_a_first_report_after_the_last_stored_interval_still_gives_a_forecast(
     session: Session,
 ) -> None:
     """Intervals to minute 20, the one report (22 %) at minute 22: 20 % at the last end."""
-    job_id = _store(session, 20, {})
+    job_id = store_minutes(session, 20, {})
     add_progress(session, [(job_id, ProgressPoint(T0 + 22 * MINUTE, 0.22))])
 
     found = forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW + 2 * MINUTE)
@@ -138,7 +147,7 @@ def test_a_first_report_after_the_last_stored_interval_still_gives_a_forecast(
 
 
 def test_a_job_at_constant_power_is_forecast_within_two_percent(session: Session) -> None:
-    _store(session, 20, {10: 0.10, 20: 0.20})
+    store_minutes(session, 20, {10: 0.10, 20: 0.20})
     add_ci_points(
         session,
         [_point(NOW + timedelta(hours=h), CI_AHEAD, CiKind.FORECAST, "fc") for h in range(3)],
@@ -165,7 +174,7 @@ def test_a_job_at_constant_power_is_forecast_within_two_percent(session: Session
 
 
 def test_without_a_stored_forecast_the_footprints_intensity_is_carried(session: Session) -> None:
-    _store(session, 20, {10: 0.10, 20: 0.20})
+    store_minutes(session, 20, {10: 0.10, 20: 0.20})
 
     found = forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW)
 
@@ -178,7 +187,7 @@ def test_without_a_stored_forecast_the_footprints_intensity_is_carried(session: 
 def test_nothing_stored_and_no_progress_give_no_forecast(session: Session) -> None:
     with pytest.raises(NoEnergy, match="job 77: not stored"):
         forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW)
-    _store(session, 5, {})
+    store_minutes(session, 5, {})
     with pytest.raises(NoForecast, match="job 77: no progress reported"):
         forecast_job(session, JOB, site=SITE, intensity=Flat(), now=NOW)
 

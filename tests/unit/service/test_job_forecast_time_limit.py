@@ -6,21 +6,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from slurm_carbon.service.job_forecast import NoForecast, forecast_job
-from slurm_carbon.service.results import store_job
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store import (
-    NewInterval,
-    add_intervals,
-    get_or_create_cluster,
-    get_or_create_device,
-    get_or_create_node,
-)
-from slurm_carbon.vocabulary import TIME_LIMIT_BOUND, DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import TIME_LIMIT_BOUND
 from tests.builders import slurm_job
-from tests.unit.service.test_job_forecast import MINUTE, NOW, SITE, T0, Flat
+from tests.unit.service.test_job_forecast import NOW, SITE, T0, Flat, store_minutes
 
-#: The GPU draws 400 W for 10 minutes, then 200 W for 10; the CPU 50 W throughout.
-GPU_W, CPU_W = (400.0, 200.0), 50.0
+#: The GPU draws 400 W for 10 minutes, then 200 W for 10; the CPU 50 W throughout (CPU_W).
+GPU_W = (400.0, 200.0)
 #: Mean power so far (300 + 50 W) and the highest minute's (400 + 50 W).
 MEAN_W, HIGHEST_W = 350.0, 450.0
 #: A one-hour time limit: 40 minutes left at NOW (20 minutes in).
@@ -40,28 +32,7 @@ def _job(time_limit_s: float | None) -> SlurmJob:
 
 
 def _store(session: Session, job: SlurmJob) -> None:
-    job_id = store_job(session, job)
-    cluster = get_or_create_cluster(session, job.cluster)
-    node = get_or_create_node(session, cluster.id, "gpu01")
-    gpu = get_or_create_device(session, node.id, "GPU-1", kind=DeviceKind.GPU, minor=0)
-    cpu = get_or_create_device(session, node.id, "intel-rapl:0", kind=DeviceKind.CPU)
-    add_intervals(
-        session,
-        [
-            NewInterval(
-                job_id,
-                node.id,
-                device.id,
-                T0 + m * MINUTE,
-                T0 + (m + 1) * MINUTE,
-                watts * 60,
-                EnergyMethod.COUNTER,
-                Sharing.EXCLUSIVE,
-            )
-            for m in range(20)
-            for watts, device in ((GPU_W[m // 10], gpu), (CPU_W, cpu))
-        ],
-    )
+    store_minutes(session, 20, {}, job=job, gpu_w=lambda minute: GPU_W[minute // 10])
 
 
 def test_without_progress_the_time_limit_bounds_the_remaining_energy(session: Session) -> None:
