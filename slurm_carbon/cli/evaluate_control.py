@@ -19,7 +19,12 @@ from typing import Any
 import click
 import numpy as np
 
-from slurm_carbon.cli.evaluate_forecast import _refuse_gaps, _seconds, _trace
+from slurm_carbon.cli.evaluate_inputs import (
+    duration_s,
+    profile_options,
+    read_regular_trace,
+    regular_file,
+)
 from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.control.policies import DEFAULT_MAX_SLOWDOWN, LimitGrid
 from slurm_carbon.control.replay import (
@@ -33,10 +38,8 @@ from slurm_carbon.control.replay import (
 )
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast.intensity import DEFAULT_METHOD
-from slurm_carbon.intensity.trace import read_trace
 from slurm_carbon.sensors.profiles import load_profile
 from slurm_carbon.text import escape_control
-from slurm_carbon.vocabulary import CiSignal
 
 __all__ = [
     "CONTROL_JSON_SCHEMA",
@@ -140,7 +143,7 @@ CONTROL_JSON_SCHEMA: dict[str, Any] = {
 
 def _duration(low_s: int, high_s: int) -> Any:
     def parse(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
-        given = _seconds(value)
+        given = duration_s(value)
         if given is None or not low_s <= given <= high_s:
             raise click.BadParameter(
                 f"{escape_control(value)!r} is not a duration from {low_s // 60}m to"
@@ -162,24 +165,12 @@ def _output(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 
 
 @click.command("control")
-@click.option(
-    "--profile",
-    "profile_path",
-    required=True,
-    type=str,  # click.Path's stat raises on a NUL; load_profile refuses what is not a file
-    help="power_limit_w,throughput,power_w CSV, or Zeus's summary_power_<gpu>.csv.",
-)
-@click.option(
-    "--workload",
-    default="imagenet/resnet50",
-    show_default=True,
-    help="Row selection in a Zeus file: dataset/network[/batch_size[/optimizer]].",
-)
+@profile_options
 @click.option(
     "--trace",
     "trace_file",
     required=True,
-    callback=_trace,
+    callback=regular_file,
     help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
 )
 @click.option(
@@ -249,9 +240,7 @@ def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per o
     try:
         profile = load_profile(Path(profile_path), workload)
         grid = LimitGrid.of(profile, overhead_w=node_overhead_w or 0.0)
-        trace = read_trace(trace_file, region="trace", source="trace", signal=CiSignal.AVERAGE)
-        times_s = [point.time.timestamp() for point in trace.points]
-        _refuse_gaps(trace_file, times_s, trace.step_s)
+        trace = read_regular_trace(trace_file)
     except ConfigError as err:
         raise click.ClickException(escape_control(str(err))) from None
     setup = ReplaySetup(
@@ -262,7 +251,7 @@ def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per o
     )
     values = np.array([point.ci_g_per_kwh for point in trace.points])
     try:
-        result = replay_jobs(grid, times_s[0], trace.step_s, values, setup)
+        result = replay_jobs(grid, trace.points[0].time.timestamp(), trace.step_s, values, setup)
     except ValueError as err:
         raise click.ClickException(f"{escape_control(trace_file.name)}: {err}") from None
     if decisions_path is not None:

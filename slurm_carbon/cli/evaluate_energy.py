@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from slurm_carbon.cli.evaluate_inputs import profile_options
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast.energy_eval import (
     CHECKPOINTS,
@@ -24,19 +25,7 @@ MAX_JOBS = 10_000
 
 
 @click.command("job-energy")
-@click.option(
-    "--profile",
-    "path",
-    required=True,
-    type=str,  # click.Path's stat raises on a NUL; load_profile refuses what is not a file
-    help="power_limit_w,throughput,power_w CSV, or Zeus's summary_power_<gpu>.csv.",
-)
-@click.option(
-    "--workload",
-    default="imagenet/resnet50",
-    show_default=True,
-    help="Row selection in a Zeus file: dataset/network[/batch_size[/optimizer]].",
-)
+@profile_options
 @click.option(
     "--jobs",
     type=click.IntRange(1, MAX_JOBS),
@@ -46,10 +35,10 @@ MAX_JOBS = 10_000
 )
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def job_energy(path: str, workload: str, jobs: int, seed: int, as_json: bool) -> None:
+def job_energy(profile_path: str, workload: str, jobs: int, seed: int, as_json: bool) -> None:
     """Remaining-energy MAPE of our forecast and Carbontracker's, with and without cap changes."""
     try:
-        profile = load_profile(Path(path), workload)
+        profile = load_profile(Path(profile_path), workload)
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     result = evaluate_job_energy(profile, jobs=jobs, seed=seed)

@@ -10,25 +10,28 @@ forecasts the service stored for R, by source, against the stored actuals
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import sys
 from pathlib import Path
 
 import click
 
 from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.evaluate_inputs import (
+    duration_label,
+    duration_s,
+    read_regular_trace,
+    regular_file,
+)
 from slurm_carbon.cli.params import Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.errors import ConfigError, IntensityUnavailable, StoreError
 from slurm_carbon.forecast import DEFAULT_METHOD, METHODS, backtest, history_steps
 from slurm_carbon.forecast.intensity import ALLOWED_STEPS_S
-from slurm_carbon.intensity.trace import read_trace
 from slurm_carbon.service.ci_forecast import SCORED_DAYS, score_stored
 from slurm_carbon.store import make_engine, session_factory, transaction
 from slurm_carbon.text import escape_control
-from slurm_carbon.vocabulary import OWN_FORECAST_SOURCE, CiSignal
+from slurm_carbon.vocabulary import OWN_FORECAST_SOURCE
 
 __all__ = ["ALLOWED_STEPS_S", "MAX_HORIZON_S", "forecast_command"]
 
@@ -38,32 +41,6 @@ MAX_HORIZON_S = 2 * 86_400
 MAX_WARMUP_S = 3650 * 86_400
 #: The most horizons in one run.
 MAX_HORIZONS = 20
-_UNITS_S = {"m": 60, "h": 3600, "d": 86_400}
-_DURATION = re.compile(r"([0-9]{1,6})([mhd])")
-
-
-def _seconds(text: str) -> int | None:
-    match = _DURATION.fullmatch(text.strip())
-    if match is None:
-        return None
-    return int(match[1]) * _UNITS_S[match[2]]
-
-
-def _label(seconds: int) -> str:
-    if seconds % 3600:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h"
-
-
-def _trace(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
-    # Only a regular file: a FIFO or a device would block the read or never end.
-    # (A string, not click.Path, which stats the name and fails on a NUL.)
-    if value is None:
-        return None
-    path = Path(value)
-    if "\x00" in value or not path.is_file():
-        raise click.BadParameter(f"{escape_control(value)} is not a regular file")
-    return path
 
 
 def _horizons(_ctx: click.Context, _param: click.Parameter, value: str) -> list[int]:
@@ -72,11 +49,11 @@ def _horizons(_ctx: click.Context, _param: click.Parameter, value: str) -> list[
         raise click.BadParameter(f"more than {MAX_HORIZONS} horizons")
     seconds: list[int] = []
     for word in words:
-        given = _seconds(word)
+        given = duration_s(word)
         if given is None or not 0 < given <= MAX_HORIZON_S:
             raise click.BadParameter(
-                f"{escape_control(word)!r} is not a horizon from 1m to {_label(MAX_HORIZON_S)}"
-                " (e.g. 30m, 1h, 24h)"
+                f"{escape_control(word)!r} is not a horizon from 1m to"
+                f" {duration_label(MAX_HORIZON_S)} (e.g. 30m, 1h, 24h)"
             )
         if given in seconds:
             raise click.BadParameter(f"horizon {escape_control(word)!r} is given twice")
@@ -85,37 +62,10 @@ def _horizons(_ctx: click.Context, _param: click.Parameter, value: str) -> list[
 
 
 def _warmup(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
-    given = _seconds(value)
+    given = duration_s(value)
     if given is None or given > MAX_WARMUP_S:
         raise click.BadParameter(f"{escape_control(value)!r} is not a duration such as 7d or 336h")
     return given
-
-
-def _data_lines(path: Path) -> list[int] | None:
-    """The line number of each data row of a CSV file (blank lines skipped), if it is one."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    numbers = [number for number, line in enumerate(lines, 1) if line.strip()]
-    return numbers[1:]
-
-
-def _refuse_gaps(path: Path, times_s: list[float], step_s: int) -> None:
-    if step_s not in ALLOWED_STEPS_S:
-        raise ConfigError(f"{path}: a step of {step_s} s is not 15 min, 30 min or 1 h")
-    for index, (before, after) in enumerate(itertools.pairwise(times_s), 1):
-        if after - before != step_s:
-            lines = _data_lines(path)
-            where = (
-                f"line {lines[index]}"
-                if lines is not None and index < len(lines)
-                else f"row {index + 1}"
-            )
-            raise ConfigError(
-                f"{path}, {where}: {after - before:g} s after the previous row, not the"
-                f" trace's step of {step_s} s (a gap or a repeated time)"
-            )
 
 
 def _table(mape: dict[str, dict[str, float]], points: dict[str, int]) -> str:
@@ -160,7 +110,7 @@ def _stored(url: str, region: str, horizons: list[int], as_json: bool) -> None:
         raise click.ClickException(escape_control(str(err))) from None
     finally:
         engine.dispose()
-    labels = {seconds: _label(seconds) for seconds in horizons}
+    labels = {seconds: duration_label(seconds) for seconds in horizons}
     mape = {
         source: {labels[h]: None if m is None else round(m, 3) for h, m in scores.items()}
         for source, scores in score.mape.items()
@@ -183,7 +133,7 @@ def _stored(url: str, region: str, horizons: list[int], as_json: bool) -> None:
 @click.option(
     "--trace",
     "trace_file",
-    callback=_trace,
+    callback=regular_file,
     help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
 )
 @click.option(
@@ -240,16 +190,14 @@ def forecast_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per 
 
 def _traced(trace_file: Path, horizons: list[int], warmup: int, as_json: bool) -> None:
     try:
-        trace = read_trace(trace_file, region="trace", source="trace", signal=CiSignal.AVERAGE)
-        times_s = [point.time.timestamp() for point in trace.points]
-        _refuse_gaps(trace_file, times_s, trace.step_s)
+        trace = read_regular_trace(trace_file)
     except ConfigError as err:
         raise click.ClickException(escape_control(str(err))) from None
     step_s = trace.step_s
     if warmup % step_s or warmup < history_steps(step_s) * step_s:
         raise click.BadParameter(
-            f"{_label(warmup)}: the warm-up must be at least 7d and a multiple of the trace's"
-            f" step ({step_s} s)",
+            f"{duration_label(warmup)}: the warm-up must be at least 7d and a multiple of the"
+            f" trace's step ({step_s} s)",
             param_hint="'--warmup'",
         )
     if not as_json:
@@ -258,7 +206,7 @@ def _traced(trace_file: Path, horizons: list[int], warmup: int, as_json: bool) -
     mape: dict[str, dict[str, float]] = {method: {} for method in METHODS}
     points: dict[str, int] = {}
     for seconds in horizons:
-        label = _label(seconds)
+        label = duration_label(seconds)
         if seconds % step_s:
             raise click.BadParameter(
                 f"{label} is not a multiple of the trace's step ({step_s} s)",
