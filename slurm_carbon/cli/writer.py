@@ -24,12 +24,13 @@ from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
-from slurm_carbon.config.site import BudgetsConfig
+from slurm_carbon.config.site import BudgetsConfig, CappingConfig
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service.budgets import BudgetReviewer
+from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.service.writer import Backoff, Writer
 from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
@@ -46,13 +47,14 @@ class _Settings:
     write_comments: bool
     foreign: Literal["append", "skip"]
     budgets: BudgetsConfig
+    capping: CappingConfig
 
 
 def _settings(config: Path | None, region: str | None, pue: float | None) -> _Settings:
-    """Site policy, live CI providers, AdminComment and budget policies.
+    """Site policy, live CI providers, AdminComment, budget and capping policies.
 
     From the site file, else from ``--region`` and ``--pue`` (no live providers;
-    the default budget policy: notify).
+    the default budget policy: notify; no capping).
     """
     if config is not None:
         site = load_config(config)
@@ -60,11 +62,11 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
             site.intensity, os.environ, requests.Session(), trace_region=site.regions.default
         )
         policy = site.admin_comment
-        return _Settings(site, live, policy.enabled, policy.foreign, site.budgets)
+        return _Settings(site, live, policy.enabled, policy.foreign, site.budgets, site.capping)
     if region is None:
         raise ConfigError("no region: pass --config site.toml or --region (e.g. SE)")
     static = StaticSite(region, 1.0 if pue is None else pue)
-    return _Settings(static, None, True, "append", BudgetsConfig())
+    return _Settings(static, None, True, "append", BudgetsConfig(), CappingConfig())
 
 
 @click.command()
@@ -74,7 +76,7 @@ def _settings(config: Path | None, region: str | None, pue: float | None) -> _Se
     "--config",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="SLURM_CARBON_CONFIG",
-    help="Site configuration (regions, PUE, AdminComment and budget policies).",
+    help="Site configuration (regions, PUE, AdminComment, budget and capping policies).",
 )
 @click.option(
     "--region", envvar="SLURM_CARBON_REGION", type=Name(), help="Region without --config, e.g. SE."
@@ -112,8 +114,9 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
 
     A job is written once sacct shows its final record; a foreign AdminComment
     is kept. Failed writes are tried again with backoff. At each sweep, running
-    jobs are forecast, their budgets acted on by the site's policy, and their
-    live value written.
+    jobs get their GPU power cap decided ([capping] of --config; none without it),
+    are forecast, their budgets acted on by the site's policy, and their live
+    value written.
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -137,6 +140,7 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         write_comments=settings.write_comments,
         foreign=settings.foreign,
         budgets=BudgetReviewer(factory, slurm, settings.budgets),
+        capping=CapDecider(factory, settings.capping, settings.site),
     )
     try:
         if once:

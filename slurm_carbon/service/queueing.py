@@ -36,6 +36,7 @@ from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comme
 from slurm_carbon.errors import IntensityUnavailable, SlurmError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.budgets import BudgetReviewer
+from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.job_forecast import JobForecast, forecast_job
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, live_payload, store_job
 from slurm_carbon.service.site import Site
@@ -98,6 +99,7 @@ class Queuer:
         live_comments: Give running jobs a live value at each sweep.
         budgets: Reviews running jobs' budgets against their forecasts at each
             sweep (None: budgets are not acted on).
+        capping: Decides running GPU jobs' power caps at each sweep (None: never capped).
         foreign: With a foreign AdminComment, ``append`` ours after it or
             ``skip`` the job. Never overwrite.
     """
@@ -115,6 +117,7 @@ class Queuer:
         live_comments: bool,
         foreign: Literal["append", "skip"],
         budgets: BudgetReviewer | None = None,
+        capping: CapDecider | None = None,
     ) -> None:
         self._factory = factory
         self._slurm = slurm
@@ -126,6 +129,7 @@ class Queuer:
         self._live_comments = live_comments
         self._foreign = foreign
         self._budgets = budgets
+        self._capping = capping
         self._remerges: dict[int, int] = {}
 
     def intake(self) -> int:
@@ -244,7 +248,9 @@ class Queuer:
         return queued
 
     def _running(self, job: SlurmJob, now: datetime) -> None:
-        """A running job: its forecast, its budget reviewed, its live AdminComment written."""
+        """A running job: its cap decided, its forecast, its budget reviewed, its live value."""
+        if self._capping is not None:
+            self._capping.decide(job, now)
         forecast = self._forecast(job, now)
         note = None
         if forecast is not None and self._budgets is not None:

@@ -40,6 +40,7 @@ from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comme
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.budgets import BudgetReviewer
+from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.queueing import Queuer, slurm_records
 from slurm_carbon.service.results import NoEnergy, ResultNotFinite, settle_result
@@ -115,6 +116,7 @@ class Writer:
         foreign: With a foreign AdminComment, ``append`` ours after it or
             ``skip`` the job (marked failed with the reason). Never overwrite.
         budgets: Reviews running jobs' budgets at each sweep (None: not acted on).
+        capping: Decides running GPU jobs' power caps at each sweep (None: never capped).
     """
 
     def __init__(  # noqa: PLR0913 (what the writer touches, injected)
@@ -132,6 +134,7 @@ class Writer:
         live_comments: bool = True,
         foreign: Literal["append", "skip"] = "append",
         budgets: BudgetReviewer | None = None,
+        capping: CapDecider | None = None,
     ) -> None:
         self._factory = factory
         self._slurm = slurm
@@ -154,6 +157,7 @@ class Writer:
             live_comments=live_comments and write_comments,
             foreign=foreign,
             budgets=budgets,
+            capping=capping,
         )
 
     # -- queueing (see slurm_carbon.service.queueing) ------------------------------

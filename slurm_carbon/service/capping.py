@@ -1,0 +1,245 @@
+"""Deciding each running GPU job's power cap, once a period, by the site's policy.
+
+:meth:`CapDecider.decide` is called by the writer's sweep for every running job
+(:meth:`~slurm_carbon.service.queueing.Queuer._running`). For a job:
+
+1. its partition's policy (:meth:`~slurm_carbon.config.site.CappingConfig.policy_for`)
+   is ``none``, its comment says ``carbon_cap=off`` (or holds capping words that
+   cannot be read), or it has no stored GPU interval: nothing;
+2. a decision for the current period (``[now floored to period_min, + period_min)``,
+   periods aligned on the epoch) is stored already: nothing;
+3. its power profile: the one stored for the GPU model of its devices and its
+   workload key (:func:`~slurm_carbon.control.profiling.workload_key`); without
+   one, nothing (logged once per job: ``slurm-carbon profile import`` gives one);
+4. the limit: ``static``: :func:`~slurm_carbon.control.policies.static_index`;
+   ``carbon``: :func:`~slurm_carbon.control.policies.plan_carbon` with the mean
+   carbon intensity of each period ahead over :data:`CAP_HORIZON`
+   (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`; with nothing stored for
+   the region, the static limit) and the slowdown so far;
+5. one :class:`~slurm_carbon.store.caps.CapDecisionRecord` for all the job's
+   GPUs, with a one-line reason, recorded once (a second replica records nothing).
+
+**The slowdown so far** is measured against the job's own profile: each stored
+interval with a known limit ``cap_w`` did ``throughput(cap_w) / throughput(max)``
+of the work the highest limit would have done in it; the time lost is the
+rest, and the nominal time (at the highest limit) is the run time less it. A
+job that reported progress ``f`` (at least
+:data:`~slurm_carbon.forecast.energy.MIN_PROGRESS`) needs ``nominal / f`` in
+all, and its deadline is ``(1 + max_slowdown)`` times that from its start. A
+job that reported none is assumed to have incurred no slowdown, and its budget
+is kept over each window: the window's work at the highest limit within ``(1 +
+max_slowdown)`` times the window.
+
+Units: watts, seconds, gCO2e/kWh; times aware UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
+from slurm_carbon.config.site import CappingConfig, CappingPolicy
+from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
+from slurm_carbon.control.profiling import workload_key
+from slurm_carbon.forecast.energy import MIN_PROGRESS
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.sensors.profiles import PowerProfile
+from slurm_carbon.service.ci_forecast import FORECAST_HORIZON, ci_ahead
+from slurm_carbon.service.site import Site
+from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store import Session, SessionFactory, transaction
+from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline, interval_caps, record_decision
+from slurm_carbon.store.profiles import stored_profile
+from slurm_carbon.store.progress import job_progress
+from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
+from slurm_carbon.text import escape_control
+from slurm_carbon.vocabulary import DeviceKind
+
+__all__ = ["CAP_HORIZON", "CapDecider", "period_of"]
+
+logger = logging.getLogger(__name__)
+
+CAP_HORIZON = FORECAST_HORIZON
+"""How far ahead the ``carbon`` policy plans: our carbon-intensity forecast's horizon."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def period_of(now: datetime, period: timedelta) -> tuple[datetime, datetime]:
+    """The period holding ``now``: periods of ``period`` aligned on the epoch."""
+    start = now - (now - _EPOCH) % period
+    return start, start + period
+
+
+def _period_means(
+    points: Sequence[CiPoint], start: datetime, period: timedelta, count: int
+) -> list[float]:
+    """The time-weighted mean intensity of each of ``count`` periods from ``start``.
+
+    A period no point covers takes the mean of all that are covered.
+    """
+    sums, weights = np.zeros(count), np.zeros(count)
+    for point in points:
+        point_end = point.time + timedelta(seconds=point.step_s)
+        for index in range(count):
+            low = max(point.time, start + index * period)
+            high = min(point_end, start + (index + 1) * period)
+            if high > low:
+                seconds = (high - low).total_seconds()
+                sums[index] += point.ci_g_per_kwh * seconds
+                weights[index] += seconds
+    covered = weights > 0
+    overall = float(sums.sum() / weights.sum())
+    return [float(s / w) if c else overall for s, w, c in zip(sums, weights, covered, strict=True)]
+
+
+def _lost_s(
+    gpu: Sequence[StoredInterval], caps: dict[datetime, float], profile: PowerProfile
+) -> float:
+    """Time lost to caps so far: each capped interval's share of work not done. Units: seconds."""
+    top = profile.at(profile.max_limit_w).throughput
+    spans = {(i.start, i.end) for i in gpu}
+    return sum(
+        (end - start).total_seconds() * (1 - profile.at(caps[start]).throughput / top)
+        for start, end in spans
+        if start in caps
+    )
+
+
+class CapDecider:
+    """Decides running GPU jobs' power caps each period (see the module docstring).
+
+    Args:
+        factory: Sessions on the store.
+        capping: The site's ``[capping]`` policy.
+        site: Where a job's region comes from.
+    """
+
+    def __init__(self, factory: SessionFactory, capping: CappingConfig, site: Site) -> None:
+        self._factory = factory
+        self._capping = capping
+        self._site = site
+        self._noted: set[tuple[str, int]] = set()
+
+    def decide(self, job: SlurmJob, now: datetime) -> CapDecisionRecord | None:
+        """Record the job's cap for the period holding ``now``; the new record, else None."""
+        policy = self._capping.policy_for(job.partition)
+        if policy.policy == "none" or job.alloc_gpus <= 0 or job.start_time is None:
+            return None
+        try:
+            if not parse_job_words(job.comment).cap:
+                return None
+        except BadJobWord:
+            return None
+        with transaction(self._factory) as session:
+            record = self._decision(session, job, policy, now)
+            if record is None or not record_decision(session, record):
+                return None
+        logger.info(
+            "cap job=%s %g W until %s: %s",
+            job.job_id,
+            record.power_limit_w,
+            record.period_end.isoformat(),
+            escape_control(record.reason),
+        )
+        return record
+
+    def _decision(
+        self, session: Session, job: SlurmJob, policy: CappingPolicy, now: datetime
+    ) -> CapDecisionRecord | None:
+        stored = find_job(session, job.cluster, job.job_id_raw)
+        if stored is None:
+            return None
+        period = timedelta(minutes=policy.period_min)
+        start, end = period_of(now, period)
+        if any(d.period_start == start for d in cap_timeline(session, stored.id)):
+            return None
+        gpu = [i for i in job_intervals(session, stored.id) if i.kind == DeviceKind.GPU]
+        model = next((i.device_model for i in gpu if i.device_model), None)
+        key = workload_key(job.name, job.comment)
+        found = None if model is None or key is None else stored_profile(session, model, key)
+        if found is None:
+            self._note_once(job, f"no power profile for GPU model {model!r}, workload key {key!r}")
+            return None
+        profile = PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
+        grid = LimitGrid.of(profile)
+        static = static_index(grid, policy.max_slowdown)
+        budget = f"{policy.max_slowdown:.1%}"
+        if policy.policy == "static":
+            index = static
+            why = f"least energy per unit of work within {budget} slowdown ({key})"
+        else:
+            carbon, why = self._carbon(
+                session,
+                job_id=stored.id,
+                job=job,
+                gpu=gpu,
+                profile=profile,
+                policy=policy,
+                start=start,
+                now=now,
+            )
+            index = static if carbon is None else carbon
+        limit_w = float(grid.limits_w[index])
+        return CapDecisionRecord(
+            job_id=stored.id,
+            device=None,
+            period_start=start,
+            period_end=end,
+            power_limit_w=limit_w,
+            policy=str(policy.policy),
+            reason=f"{policy.policy}: {limit_w:g} W, {why}",
+            decided_at=now,
+        )
+
+    def _carbon(  # noqa: PLR0913 (the job, its profile and the period)
+        self,
+        session: Session,
+        *,
+        job_id: int,
+        job: SlurmJob,
+        gpu: Sequence[StoredInterval],
+        profile: PowerProfile,
+        policy: CappingPolicy,
+        start: datetime,
+        now: datetime,
+    ) -> tuple[int | None, str]:
+        """Our policy's limit and its reason; None: no intensity ahead (the static limit)."""
+        period = timedelta(minutes=policy.period_min)
+        count = max(1, int(CAP_HORIZON / period))
+        region = self._site.region_for(job.partition, gpu[0].node)
+        points = ci_ahead(session, region, start, start + count * period, now)
+        if not points:
+            return None, f"no carbon intensity ahead for {region}: the static limit"
+        ci = _period_means(points, start, period, count)
+        assert job.start_time is not None  # noqa: S101 (checked by decide)
+        elapsed_s = (now - job.start_time).total_seconds()
+        nominal_s = max(0.0, elapsed_s - _lost_s(gpu, interval_caps(session, job_id), profile))
+        reported = job_progress(session, job_id)
+        grid = LimitGrid.of(profile)
+        top = float(grid.throughput[-1])
+        done = reported[-1].fraction if reported else 0.0
+        if done >= MIN_PROGRESS and nominal_s > 0:
+            total_s = nominal_s / done
+            work_left = top * (total_s - nominal_s)
+            time_left_s = (1 + policy.max_slowdown) * total_s - elapsed_s
+            slowdown = elapsed_s / nominal_s - 1
+        else:  # no progress: none incurred, the budget kept over the window
+            window_s = count * period.total_seconds()
+            work_left = top * window_s
+            time_left_s = (1 + policy.max_slowdown) * window_s
+            slowdown = 0.0
+        decision = plan_carbon(grid, ci, period.total_seconds(), work_left, time_left_s)
+        return decision.index, (
+            f"CI {ci[0]:.0f} g/kWh now vs {np.mean(ci):.0f} mean ahead,"
+            f" slowdown {slowdown:.1%} of {policy.max_slowdown:.1%}"
+        )
+
+    def _note_once(self, job: SlurmJob, why: str) -> None:
+        if (job.cluster, job.job_id_raw) not in self._noted:
+            self._noted.add((job.cluster, job.job_id_raw))
+            logger.info("no cap for job=%s: %s", job.job_id, escape_control(why))
