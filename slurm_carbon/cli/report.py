@@ -71,7 +71,7 @@ from slurm_carbon.cli.report_table import show_table
 from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.service.detail import DetailContext, running_forecast
+from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
@@ -217,7 +217,10 @@ def _output(  # noqa: PLR0913 (what report was asked)
     if output == "json":
         overall = totals(session, query)[0]
         rows = () if groups is not None else _progress(iter_jobs(session, query))
-        items = (job_json(row, running_forecast(session, row, detail)) for row in rows)
+        items = (
+            job_json(row, running_forecast(session, row, detail), job_caps(session, row))
+            for row in rows
+        )
         writer.json(query=query, by=by, items=items, groups=groups, overall=overall, now=now)
     elif output in ("parsable2", "csv"):
         write = writer.parsable2 if output == "parsable2" else writer.csv

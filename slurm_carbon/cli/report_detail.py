@@ -5,7 +5,8 @@ the GPU/CPU/DRAM split, energy and carbon intensity over time, the cleanest
 start in the following hours and other regions, and the publication energy card;
 for a running job, its forecast (so far, remaining, total with its 90 %
 interval, its end) and the share of its budgets it is forecast to use; for any
-job, its budgets and the action taken on them, with the reason.
+job, its budgets and the action taken on them, with the reason, and the power
+caps decided for its GPUs (period, limit, policy, reason).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from slurm_carbon.service.detail import (
 )
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
+from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
@@ -44,6 +46,7 @@ def show_job(console: Console, detail: JobDetail) -> None:
     _facts(console, detail)
     if detail.running is not None:
         _forecast(console, detail.running)
+    _caps(console, detail.caps)
     if detail.timeline:
         _timeline(console, detail.timeline)
     else:
@@ -228,6 +231,28 @@ def _when(end: datetime, now: datetime) -> str:
     local = end.astimezone()
     same_day = local.date() == now.astimezone().date()
     return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+
+
+def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:
+    """The power caps decided for the job's GPUs, one row a period (and GPU, if per GPU)."""
+    if not caps:
+        console.print("No power cap was decided for this job (the GPUs kept their limits).")
+        return
+    table = Table(title="Power caps", show_edge=False, pad_edge=False)
+    table.add_column("From")
+    table.add_column("To")
+    table.add_column("Limit W", justify="right")
+    table.add_column("Policy")
+    table.add_column("Reason")
+    for cap in caps:
+        table.add_row(
+            cap.period_start.astimezone().strftime("%m-%d %H:%M"),
+            cap.period_end.astimezone().strftime("%m-%d %H:%M"),
+            f"{cap.power_limit_w:g}",
+            plain(cap.policy),
+            plain(cap.reason if cap.device is None else f"{cap.device}: {cap.reason}"),
+        )
+    console.print(table)
 
 
 def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:

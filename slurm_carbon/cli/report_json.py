@@ -7,7 +7,8 @@ finite (a corrupt stored value) is ``null`` there and named in the item's
 A running job's item holds its ``forecast``
 (:class:`~slurm_carbon.service.detail.RunningForecast`); any other job's, null.
 An item's ``budget`` holds the budgets the job gave and the action taken on them
-(null without either).
+(null without either). Its ``caps`` lists the power caps decided for its GPUs,
+by period start (empty: never capped).
 
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
@@ -17,17 +18,26 @@ Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.cli.report_format import quality_text
 from slurm_carbon.service.detail import RunningForecast
+from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetKind, BudgetOutcome
 
-__all__ = ["REPORT_JSON_SCHEMA", "equivalents_json", "forecast_json", "group_json", "job_json"]
+__all__ = [
+    "REPORT_JSON_SCHEMA",
+    "caps_json",
+    "equivalents_json",
+    "forecast_json",
+    "group_json",
+    "job_json",
+]
 
 
 def equivalents_json(co2e_g: float) -> list[dict[str, Any]]:
@@ -133,8 +143,30 @@ def _budget_json(row: JobRow) -> dict[str, Any] | None:
     )
 
 
-def job_json(row: JobRow, running: RunningForecast | None = None) -> dict[str, Any]:
-    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with its forecast if running."""
+def caps_json(caps: Sequence[CapDecisionRecord]) -> list[dict[str, Any]]:
+    """A job's power caps as ``caps`` of an item of ``jobs``, by period start."""
+    return [
+        _finite(
+            {
+                "period_start": cap.period_start.isoformat(),
+                "period_end": cap.period_end.isoformat(),
+                "power_limit_w": cap.power_limit_w,
+                "device": cap.device,
+                "policy": cap.policy,
+                "reason": cap.reason,
+                "decided_at": cap.decided_at.isoformat(),
+            }
+        )
+        for cap in caps
+    ]
+
+
+def job_json(
+    row: JobRow,
+    running: RunningForecast | None = None,
+    caps: Sequence[CapDecisionRecord] = (),
+) -> dict[str, Any]:
+    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with its forecast and caps."""
     figures = row.figures
     elapsed = row.elapsed
     item: dict[str, Any] = {
@@ -154,6 +186,7 @@ def job_json(row: JobRow, running: RunningForecast | None = None) -> dict[str, A
         "name": row.name,
         "forecast": forecast_json(running),
         "budget": _budget_json(row),
+        "caps": caps_json(caps),
     }
     if figures is None:
         item.update(dict.fromkeys(_FIGURE_KEYS))
@@ -285,6 +318,30 @@ _BUDGET_SCHEMA: dict[str, Any] = {
         "non_finite": _NON_FINITE,
     },
 }
+_CAPS_SCHEMA: dict[str, Any] = {
+    "description": (
+        "The power caps decided for the job's GPUs, by period start (empty: never capped):"
+        " the limit in watts held from period_start until period_end, for one GPU (device,"
+        " its UUID) or all (device null), the policy that decided and why."
+    ),
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["period_start", "period_end", "power_limit_w", "device", "policy"]
+        + ["reason", "decided_at"],
+        "additionalProperties": False,
+        "properties": {
+            "period_start": {"type": "string", "format": "date-time"},
+            "period_end": {"type": "string", "format": "date-time"},
+            "power_limit_w": {"type": ["number", "null"], "exclusiveMinimum": 0},
+            "device": _STRING_OR_NULL,
+            "policy": {"type": "string"},
+            "reason": {"type": "string"},
+            "decided_at": {"type": "string", "format": "date-time"},
+            "non_finite": _NON_FINITE,
+        },
+    },
+}
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -362,6 +419,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "name",
                     "forecast",
                     "budget",
+                    "caps",
                     *_FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -385,6 +443,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "name": _STRING_OR_NULL,
                     "forecast": _FORECAST_SCHEMA,
                     "budget": _BUDGET_SCHEMA,
+                    "caps": _CAPS_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

@@ -9,7 +9,8 @@ the cleanest start in the following hours, the same job in other regions, the
 publication energy card, and whether the recomputation differs from the
 stored result. A running job also gets its forecast
 (:func:`~slurm_carbon.service.job_forecast.forecast_stored`: so far, remaining
-and total with 90 % intervals) beside the budgets its owner gave.
+and total with 90 % intervals) beside the budgets its owner gave. Any job
+shows the power caps decided for its GPUs (:func:`job_caps`), in order.
 
 Units: energy in joules, carbon intensity in gCO2e/kWh, emissions in gCO2e.
 """
@@ -28,6 +29,7 @@ from slurm_carbon.service.job_forecast import JobForecast, forecast_stored
 from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
+from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
 from slurm_carbon.store.results import job_intervals
@@ -42,6 +44,7 @@ __all__ = [
     "JobDetail",
     "Recomputed",
     "RunningForecast",
+    "job_caps",
     "job_detail",
     "running_forecast",
 ]
@@ -177,6 +180,7 @@ class JobDetail:
         not_recomputed: Why it cannot be recomputed (no energy, no carbon
             intensity); None otherwise.
         running: A running job's forecast and budgets; None for any other job.
+        caps: The power caps decided for its GPUs, by period start.
     """
 
     job: JobRow
@@ -185,6 +189,7 @@ class JobDetail:
     recomputed: Recomputed | None = None
     not_recomputed: str | None = None
     running: RunningForecast | None = None
+    caps: tuple[CapDecisionRecord, ...] = ()
 
     @property
     def forecast(self) -> JobForecast | None:
@@ -211,7 +216,14 @@ def job_detail(
         The detail; nothing is written.
     """
     detail = _detail(session, row, context, max_steps)
-    return replace(detail, running=running_forecast(session, row, context))
+    return replace(
+        detail, running=running_forecast(session, row, context), caps=job_caps(session, row)
+    )
+
+
+def job_caps(session: Session, row: JobRow) -> tuple[CapDecisionRecord, ...]:
+    """The power caps decided for the job's GPUs, by period start (running or ended)."""
+    return tuple(cap_timeline(session, row.row_id))
 
 
 def running_forecast(
