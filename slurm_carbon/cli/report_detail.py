@@ -31,7 +31,7 @@ from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
 
-__all__ = ["show_job"]
+__all__ = ["MAX_CAP_ROWS", "show_job"]
 
 _LABELS = {
     DeviceKind.GPU: "GPU",
@@ -233,8 +233,12 @@ def _when(end: datetime, now: datetime) -> str:
     return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
 
+#: The most rows of the power-cap table: the latest runs (``--json`` has them all).
+MAX_CAP_ROWS = 48
+
+
 def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:
-    """The power caps decided for the job's GPUs, one row a period (and GPU, if per GPU)."""
+    """The power caps decided for the job's GPUs, one row a run of periods at one limit."""
     if not caps:
         console.print("No power cap was decided for this job (the GPUs kept their limits).")
         return
@@ -244,7 +248,9 @@ def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:
     table.add_column("Limit W", justify="right")
     table.add_column("Policy")
     table.add_column("Reason")
-    for cap in caps:
+    if len(caps) > MAX_CAP_ROWS:
+        console.print(f"({len(caps) - MAX_CAP_ROWS} earlier runs of power caps not shown)")
+    for cap in caps[-MAX_CAP_ROWS:]:
         table.add_row(
             cap.period_start.astimezone().strftime("%m-%d %H:%M"),
             cap.period_end.astimezone().strftime("%m-%d %H:%M"),

@@ -222,8 +222,30 @@ def job_detail(
 
 
 def job_caps(session: Session, row: JobRow) -> tuple[CapDecisionRecord, ...]:
-    """The power caps decided for the job's GPUs, by period start (running or ended)."""
-    return tuple(cap_timeline(session, row.row_id))
+    """The power caps decided for the job's GPUs, by period start (running or ended).
+
+    Back-to-back periods with the same limit, policy and GPU are one run (the
+    first's reason and decision time, the last's end): a month at one static cap
+    is one row, not one per period.
+    """
+    runs: list[CapDecisionRecord] = []
+    open_run: dict[str | None, int] = {}  # the run each GPU is in, by index in runs
+    for cap in cap_timeline(session, row.row_id):
+        at = open_run.get(cap.device)
+        if at is not None and _continues(runs[at], cap):
+            runs[at] = replace(runs[at], period_end=cap.period_end)
+            continue
+        open_run[cap.device] = len(runs)
+        runs.append(cap)
+    return tuple(runs)
+
+
+def _continues(run: CapDecisionRecord, cap: CapDecisionRecord) -> bool:
+    """Whether ``cap`` starts where ``run`` ends, with the same limit and policy."""
+    return run.period_end == cap.period_start and (run.power_limit_w, run.policy) == (
+        cap.power_limit_w,
+        cap.policy,
+    )
 
 
 def running_forecast(

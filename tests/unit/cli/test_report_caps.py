@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
+from slurm_carbon.cli.report_detail import MAX_CAP_ROWS
 from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import (
     get_or_create_cluster,
@@ -112,3 +113,40 @@ def test_json_items_carry_the_caps(url: str) -> None:
         "reason": REASON,
         "decided_at": "2026-12-01T16:30:05+00:00",
     }
+
+
+def test_back_to_back_periods_at_one_limit_are_one_run_and_the_table_is_bounded(
+    tmp_path: Path,
+) -> None:
+    """Job 3: 60 alternating periods (60 runs: the latest MAX_CAP_ROWS shown), then 10
+    periods at one static limit (one run)."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        cluster = get_or_create_cluster(session, "tc")
+        row = upsert_job(
+            session,
+            cluster.id,
+            3,
+            user_name="alice",
+            start_time=START - 70 * HALF,
+            end_time=START,
+            state="COMPLETED",
+        ).id
+        for period in range(-70, -10):
+            limit_w = 175.0 if period % 2 else 250.0
+            record_decision(session, decision(row, period, limit_w, REASON))
+        for period in range(-10, 0):
+            record_decision(session, decision(row, period, 275.0, "static: 275 W"))
+    engine.dispose()
+
+    document = json.loads(run(url, "--json", "-j", "3").stdout)
+    caps = document["jobs"][0]["caps"]
+    assert len(caps) == 61
+    assert (caps[-1]["power_limit_w"], caps[-1]["reason"]) == (275.0, "static: 275 W")
+    assert caps[-1]["period_start"] == (START - 10 * HALF).isoformat()
+    assert caps[-1]["period_end"] == START.isoformat()
+    lines = [" ".join(line.split()) for line in run(url, "-j", "3").stdout.splitlines()]
+    assert f"({61 - MAX_CAP_ROWS} earlier runs of power caps not shown)" in lines
+    assert sum("│ carbon │" in line or "│ static │" in line for line in lines) == MAX_CAP_ROWS
