@@ -345,9 +345,11 @@ MAX_CAP_SLOWDOWN = 0.5
 """The largest ``max_slowdown``: online profiling stops at the first limit more than
 50 % slower, so a profile holds nothing slower to choose from."""
 
-MIN_CAP_PERIOD_MIN = 5
-"""The shortest capping period: the agent pulls its caps every minute or so, and a
-GPU takes seconds to settle at a new limit; shorter periods would be mostly settling."""
+MIN_CAP_PERIOD_MIN = 1
+"""The shortest capping period: periods are whole minutes. The agent pulls its caps
+every 30 s (``agent.capfeed.CAP_POLL_S``), so a decision may reach the GPU up to half
+of a 1-minute period late; periods of 30 minutes or more (the default) are the ones
+meant for production, and the short ones for trying a policy out (a test's minutes)."""
 
 MAX_CAP_PERIOD_MIN = 24 * 60
 """The longest capping period: a day, the horizon of our carbon-intensity forecast."""

@@ -179,7 +179,7 @@ NOTIFY = "[budgets]\nnotify_command = "
         ('[capping]\npolicy = "chase"\n', "capping.policy", "'none', 'static' or 'carbon'"),
         ("[capping]\nmax_slowdown = 0\n", "capping.max_slowdown", "greater than 0"),
         ("[capping]\nmax_slowdown = 0.6\n", "capping.max_slowdown", "less than or equal to 0.5"),
-        ("[capping]\nperiod_min = 4\n", "capping.period_min", "greater than or equal to 5"),
+        ("[capping]\nperiod_min = 0\n", "capping.period_min", "greater than or equal to 1"),
         ("[capping]\nperiod_min = 1441\n", "capping.period_min", "less than or equal to 1440"),
         ('[capping.partitions.gpu]\npolicy = "max"\n', "capping.partitions.gpu.policy", "'carbon'"),
         ('[admin_comment]\nforeign = "overwrite"\n', "admin_comment.foreign", "'append' or 'skip'"),
