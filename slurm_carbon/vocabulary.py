@@ -23,6 +23,7 @@ __all__ = [
     "OWN_FORECAST_SOURCE",
     "PROFILE_IMPORTED",
     "PROFILE_LEARNED",
+    "PROFILING_POLICY",
     "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
     "TIME_LIMIT_BOUND",
@@ -124,6 +125,12 @@ class CapPolicy(enum.StrEnum):
     STATIC = "static"  # the least energy per unit of work within the slowdown budget
     CARBON = "carbon"  # ours: least carbon within the budget, following the CI forecast
     CHASE = "chase"  # Chase's rule (ICLR'23 CCAI workshop), a baseline without a budget
+
+
+PROFILING_POLICY = "profiling"
+"""The policy stored with a cap decided while a job's power profile is learned online
+(``slurm_carbon.service.profiling``): the limit the profiling state machine asks for. Not a
+:class:`CapPolicy`: no site chooses it and no replay runs it."""
 
 
 class CiSignal(enum.StrEnum):

@@ -6,11 +6,17 @@
 1. its partition's policy (:meth:`~slurm_carbon.config.site.CappingConfig.policy_for`)
    is ``none``, its comment says ``carbon_cap=off`` (or holds capping words that
    cannot be read), or it has no stored GPU interval: nothing;
-2. a decision for the current period (``[now floored to period_min, + period_min)``,
-   periods aligned on the epoch) is stored already: nothing;
+2. a decision of the site's policy for the current period (``[now floored to
+   period_min, + period_min)``, periods aligned on the epoch) is stored already: nothing;
 3. its power profile: the one stored for the GPU model of its devices and its
    workload key (:func:`~slurm_carbon.control.profiling.workload_key`); without
-   one, nothing (logged once per job: ``slurm-carbon profile import`` gives one);
+   one, it is learned online (:mod:`slurm_carbon.service.profiling`): while the
+   job is profiled, the limit the profiling state machine asks for is its
+   decision (policy ``profiling``, for a short lease, not the period); once
+   settled, the profile is saved (source ``learned``) and the site's policy
+   decides from then on, from now when a profiling lease is still in force. A
+   job that reports no progress is not profiled, and nothing is decided for it
+   (logged once per job: ``slurm-carbon profile import`` gives a profile);
 4. the limit: ``static``: :func:`~slurm_carbon.control.policies.static_index`;
    ``carbon``: :func:`~slurm_carbon.control.policies.plan_carbon` with the mean
    carbon intensity of each period ahead over :data:`CAP_HORIZON`
@@ -45,19 +51,26 @@ from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
 from slurm_carbon.config.site import CappingConfig, CappingPolicy
 from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
 from slurm_carbon.control.profiling import workload_key
+from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast.energy import MIN_PROGRESS
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.sensors.profiles import PowerProfile
 from slurm_carbon.service.ci_forecast import FORECAST_HORIZON, ci_ahead
+from slurm_carbon.service.profiling import gpu_observations, learn_online, profiling_decision
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import Session, SessionFactory, transaction
 from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline, interval_caps, record_decision
-from slurm_carbon.store.profiles import stored_profile
+from slurm_carbon.store.profiles import StoredProfile, save_profile, stored_profile
 from slurm_carbon.store.progress import job_progress
 from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
 from slurm_carbon.text import escape_control
-from slurm_carbon.vocabulary import DeviceKind
+from slurm_carbon.vocabulary import (
+    PROFILE_LEARNED,
+    PROFILING_POLICY,
+    DeviceKind,
+    ProfilingPhase,
+)
 
 __all__ = ["CAP_HORIZON", "CapDecider", "period_of"]
 
@@ -156,16 +169,33 @@ class CapDecider:
             return None
         period = timedelta(minutes=policy.period_min)
         start, end = period_of(now, period)
-        if any(d.period_start == start for d in cap_timeline(session, stored.id)):
+        timeline = cap_timeline(session, stored.id)
+        decided = [d for d in timeline if d.policy != PROFILING_POLICY]
+        if any(start <= d.period_start < end for d in decided):
             return None
         gpu = [i for i in job_intervals(session, stored.id) if i.kind == DeviceKind.GPU]
         model = next((i.device_model for i in gpu if i.device_model), None)
         key = workload_key(job.name, job.comment)
         found = None if model is None or key is None else stored_profile(session, model, key)
-        if found is None:
-            self._note_once(job, f"no power profile for GPU model {model!r}, workload key {key!r}")
-            return None
-        profile = PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
+        if found is not None:
+            profile = PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
+        else:
+            learned = self._learned(
+                session,
+                job,
+                job_id=stored.id,
+                gpu=gpu,
+                model=model,
+                key=key,
+                timeline=timeline,
+                now=now,
+            )
+            if not isinstance(learned, PowerProfile):
+                return learned
+            profile = learned
+        latest = timeline[-1] if timeline else None
+        if latest is not None and latest.policy == PROFILING_POLICY and latest.period_end > now:
+            start = now  # after the profiling lease in force (the latest decision holds)
         grid = LimitGrid.of(profile)
         static = static_index(grid, policy.max_slowdown)
         budget = f"{policy.max_slowdown:.1%}"
@@ -195,6 +225,60 @@ class CapDecider:
             reason=f"{policy.policy}: {limit_w:g} W, {why}",
             decided_at=now,
         )
+
+    def _learned(  # noqa: PLR0913 (the job, its intervals, what its profile is stored under)
+        self,
+        session: Session,
+        job: SlurmJob,
+        *,
+        job_id: int,
+        gpu: Sequence[StoredInterval],
+        model: str | None,
+        key: str | None,
+        timeline: Sequence[CapDecisionRecord],
+        now: datetime,
+    ) -> PowerProfile | CapDecisionRecord | None:
+        """Profiling online (``service.profiling``): the profile learned, else the decision.
+
+        A settled profile is saved (source ``learned``) when the job has a GPU model
+        and a workload key; a job without them uses it for itself only.
+        """
+        missing = f"no power profile for GPU model {model!r}, workload key {key!r}"
+        progress = job_progress(session, job_id)
+        if not progress:
+            self._note_once(
+                job,
+                f"{missing}; not profiled: the job reports no progress"
+                " (profiling by GPU utilization has no sensor yet)",
+            )
+            return None
+        observations = gpu_observations(gpu, interval_caps(session, job_id), progress)
+        assert job.start_time is not None  # noqa: S101 (checked by decide)
+        profiler = learn_online(observations, job.start_time, ended=job.end_time is not None)
+        if profiler is None:
+            self._note_once(job, f"{missing}; not profiled yet: no GPU limit reported")
+            return None
+        if profiler.phase in (ProfilingPhase.WARMING_UP, ProfilingPhase.PROFILING):
+            latest = timeline[-1] if timeline else None
+            return profiling_decision(profiler, job_id=job_id, latest=latest, now=now)
+        if not profiler.cacheable:
+            return None  # ended mid-profiling: nothing to keep
+        name = key or job.name
+        try:
+            profile = PowerProfile(name, model or "", profiler.points, 0.0, PROFILE_LEARNED)
+        except ConfigError as error:
+            self._note_once(job, f"the profile learned is not usable: {error}")
+            return None
+        if model is not None and key is not None:
+            save_profile(session, StoredProfile(model, key, PROFILE_LEARNED, now, profile.points))
+            logger.info(
+                "learned the power profile of %s / %s from job=%s: %d limits",
+                escape_control(model),
+                escape_control(key),
+                job.job_id,
+                len(profile.points),
+            )
+        return profile
 
     def _carbon(  # noqa: PLR0913 (the job, its profile and the period)
         self,

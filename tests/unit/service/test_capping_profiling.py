@@ -1,0 +1,205 @@
+"""CapDecider profiling a job online when no profile is stored (both databases).
+
+Each test plays the agent: a minute of the job at the limit last decided (its energy at
+that limit's true power, its progress at that limit's true speed), then a sweep.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from slurm_carbon.config.site import CappingConfig
+from slurm_carbon.sensors.profiles import PowerProfile, ProfilePoint
+from slurm_carbon.service.capping import CapDecider
+from slurm_carbon.service.profiling import PROFILING_LEASE
+from slurm_carbon.service.site import StaticSite
+from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store import Job, SessionFactory
+from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
+from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
+from slurm_carbon.store.profiles import stored_profile
+from slurm_carbon.store.progress import ProgressPoint, add_progress
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+from tests.builders import JOB_START, slurm_job
+
+MODEL = "Simulated V100"
+KEY = "resnet-learned"
+GPU = ReportedDevice("GPU-prof0", DeviceKind.GPU, model=MODEL, minor=0)
+MINUTE = timedelta(minutes=1)
+# The job's true power and speed: within the 2.5 % budget, 250 W uses the least energy per
+# unit of work (245 / 0.98 = 250, against 280 at 300 W); 225 W is 5.3 % slower.
+TRUTH = PowerProfile(
+    "truth",
+    MODEL,
+    tuple(
+        ProfilePoint(limit_w, power_w, speed)
+        for limit_w, power_w, speed in [
+            (150.0, 150.0, 0.76),
+            (175.0, 174.0, 0.84),
+            (200.0, 198.0, 0.9),
+            (225.0, 222.0, 0.95),
+            (250.0, 245.0, 0.98),
+            (275.0, 265.0, 0.995),
+            (300.0, 280.0, 1.0),
+        ]
+    ),
+    0.0,
+    "test",
+)
+TOTAL_WORK_S = 4 * 3600.0  # the job's work: 4 h at the highest limit
+
+
+def running(raw: int, **fields: object) -> SlurmJob:
+    return slurm_job(
+        raw,
+        state="RUNNING",
+        end_time=None,
+        comment=f"carbon_profile={KEY}",
+        node_list="vm",
+        **fields,
+    )
+
+
+def decider(factory: SessionFactory) -> CapDecider:
+    return CapDecider(
+        factory, CappingConfig.model_validate({"policy": "static"}), StaticSite("SE", 1.2)
+    )
+
+
+def job_id(session: Session, raw: int) -> int:
+    return session.execute(select(Job.id).where(Job.slurm_job_id == raw)).scalar_one()
+
+
+def run_minute(
+    session: Session, raw: int, minute: int, limit_w: float, done: float, *, progress: bool
+) -> float:
+    """Minute ``minute`` of job ``raw`` at ``limit_w``; its progress after it (from ``done``)."""
+    start = JOB_START + minute * MINUTE
+    truth = TRUTH.at(limit_w)
+    interval = ReportedInterval(
+        raw,
+        GPU,
+        start,
+        start + MINUTE,
+        truth.power_w * 60,
+        EnergyMethod.COUNTER,
+        Sharing.EXCLUSIVE,
+        cap_w=limit_w,
+    )
+    ingest_batch(session, "sclocal", "vm", [interval])
+    done += truth.throughput * 60 / TOTAL_WORK_S
+    if progress:
+        add_progress(session, [(job_id(session, raw), ProgressPoint(start + MINUTE, done))])
+    session.commit()
+    return done
+
+
+def play(
+    session: Session,
+    caps: CapDecider,
+    raw: int,
+    minutes: int,
+    *,
+    progress: bool = True,
+    ends: bool = False,
+) -> list[CapDecisionRecord]:
+    """``minutes`` minutes of the job, a sweep after each; the decisions recorded.
+
+    With ``ends``, the last sweep sees the job ended at its time.
+    """
+    limit_w, done, records = 300.0, 0.0, []
+    for minute in range(minutes):
+        done = run_minute(session, raw, minute, limit_w, done, progress=progress)
+        now = at(minute + 1)
+        job = running(raw)
+        if ends and minute + 1 == minutes:
+            job = slurm_job(raw, comment=job.comment, node_list="vm", end_time=now)
+        record = caps.decide(job, now)
+        if record is not None:
+            records.append(record)
+            limit_w = record.power_limit_w
+    return records
+
+
+def at(minute: int) -> datetime:
+    return JOB_START + minute * MINUTE
+
+
+def test_a_job_is_profiled_limit_by_limit_then_capped_by_the_site_policy(
+    session: Session, factory: SessionFactory
+) -> None:
+    records = play(session, decider(factory), 301, 31)
+
+    # Warm-up until 3 min; each limit then: 1 min to settle (the interval after the
+    # change starts within SETTLE_S), 2 min measured (WINDOW_S).
+    assert [(r.period_start, r.power_limit_w, r.policy, r.reason) for r in records] == [
+        (at(1), 300.0, "profiling", "profiling: 300 W (warming up)"),
+        (at(5), 275.0, "profiling", "profiling: 275 W (limit 2 of 7)"),
+        (at(8), 250.0, "profiling", "profiling: 250 W (limit 3 of 7)"),
+        (at(11), 225.0, "profiling", "profiling: 225 W (limit 4 of 7)"),
+        (at(14), 200.0, "profiling", "profiling: 200 W (limit 5 of 7)"),
+        (at(17), 175.0, "profiling", "profiling: 175 W (limit 6 of 7)"),
+        (at(20), 150.0, "profiling", "profiling: 150 W (limit 7 of 7)"),
+        # Settled: the static limit from now (after the profiling lease in force), then
+        # once a period.
+        (
+            at(23),
+            250.0,
+            "static",
+            "static: 250 W, least energy per unit of work within 2.5% slowdown (resnet-learned)",
+        ),
+        (at(30), 250.0, "static", records[-1].reason),
+    ]
+    assert records[0].period_end == at(1) + PROFILING_LEASE
+    assert records[-2].period_end == at(30)  # the site's period
+    learned = stored_profile(session, MODEL, KEY)
+    assert learned is not None
+    assert learned.source == "learned"
+    assert [(p.limit_w, p.power_w, round(p.throughput, 9)) for p in learned.points] == [
+        (p.limit_w, p.power_w, p.throughput) for p in TRUTH.points
+    ]
+
+
+def test_the_next_job_of_the_same_key_skips_profiling(
+    session: Session, factory: SessionFactory
+) -> None:
+    caps = decider(factory)
+    play(session, caps, 302, 23)
+
+    records = play(session, caps, 303, 2)
+
+    assert [(r.period_start, r.power_limit_w, r.policy) for r in records] == [
+        (JOB_START, 250.0, "static")
+    ]
+
+
+def test_a_job_without_progress_is_not_profiled(
+    session: Session, factory: SessionFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO"):
+        records = play(session, decider(factory), 304, 25, progress=False)
+
+    assert records == []
+    assert cap_timeline(session, job_id(session, 304)) == []
+    assert stored_profile(session, MODEL, KEY) is None
+    notes = [r.getMessage() for r in caplog.records if "no cap" in r.getMessage()]
+    assert notes == [
+        f"no cap for job=304: no power profile for GPU model {MODEL!r}, workload key {KEY!r};"
+        " not profiled: the job reports no progress (profiling by GPU utilization has no"
+        " sensor yet)"
+    ]
+
+
+def test_a_job_that_ends_mid_profiling_saves_nothing(
+    session: Session, factory: SessionFactory
+) -> None:
+    # Running to 14 min, it would be asked for 200 W (as above); ended, nothing is decided.
+    records = play(session, decider(factory), 305, 14, ends=True)
+
+    assert [r.power_limit_w for r in records] == [300.0, 275.0, 250.0, 225.0]
+    assert len(cap_timeline(session, job_id(session, 305))) == 4
+    assert stored_profile(session, MODEL, KEY) is None
