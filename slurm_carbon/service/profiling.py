@@ -12,7 +12,10 @@ holds, here:
   GPUs' mean energy (a profile is per GPU), the mean limit they reported
   (``cap_w``; a span where one GPU's limit is unknown is left out) and the
   progress made over it, interpolated linearly between the job's progress
-  reports (a span not within the reports has none, and is not counted).
+  reports (a span not within the reports has none, and is not counted). A span
+  whose limit differs from the one before is left out: the limit changed as it
+  began, and the state machine's own settle time (counted from the end of the
+  window before) does not know when the agent applied the change.
 - **Limits.** From the limit in force over the job's first interval (the
   GPU's default, nothing being decided before) down by 25 W to
   :data:`PROFILING_FLOOR` of it: the store does not know the device's own
@@ -86,7 +89,12 @@ def gpu_observations(
     for interval in gpu:
         if interval.start in caps_w:
             energy.setdefault((interval.start, interval.end), []).append(interval.energy_j)
-    spans = sorted(energy)
+    ordered = sorted(energy)
+    spans = [  # a span right after a limit change is not measured: the limit is settling
+        span
+        for span, before in zip(ordered, [None, *ordered[:-1]], strict=True)
+        if before is None or caps_w[before[0]] == caps_w[span[0]]
+    ]
     starts = _progress_at(progress, np.array([s.timestamp() for s, _ in spans]))
     ends = _progress_at(progress, np.array([e.timestamp() for _, e in spans]))
     return [

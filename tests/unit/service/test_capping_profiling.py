@@ -75,11 +75,22 @@ def job_id(session: Session, raw: int) -> int:
 
 
 def run_minute(
-    session: Session, raw: int, minute: int, limit_w: float, done: float, *, progress: bool
+    session: Session,
+    raw: int,
+    minute: int,
+    limit_w: float,
+    done: float,
+    *,
+    progress: bool,
+    settling_from_w: float,
 ) -> float:
-    """Minute ``minute`` of job ``raw`` at ``limit_w``; its progress after it (from ``done``)."""
+    """Minute ``minute`` of job ``raw`` at ``limit_w``; its progress after it (from ``done``).
+
+    The GPU settles slowly here: in the minute after a change it still draws and runs
+    as under ``settling_from_w`` (the limit before).
+    """
     start = JOB_START + minute * MINUTE
-    truth = TRUTH.at(limit_w)
+    truth = TRUTH.at(settling_from_w)
     interval = ReportedInterval(
         raw,
         GPU,
@@ -104,17 +115,25 @@ def play(
     raw: int,
     minutes: int,
     *,
-    progress: bool = True,
+    reports_for: int | None = None,
+    sweep_min: int = 1,
     ends: bool = False,
 ) -> list[CapDecisionRecord]:
-    """``minutes`` minutes of the job, a sweep after each; the decisions recorded.
+    """``minutes`` minutes of the job, a sweep every ``sweep_min``; the decisions recorded.
 
+    The job reports its progress for its first ``reports_for`` minutes (None: all).
     With ``ends``, the last sweep sees the job ended at its time.
     """
-    limit_w, done, records = 300.0, 0.0, []
+    limit_w, before_w, done, records = 300.0, 300.0, 0.0, []
     for minute in range(minutes):
-        done = run_minute(session, raw, minute, limit_w, done, progress=progress)
+        reports = reports_for is None or minute < reports_for
+        done = run_minute(
+            session, raw, minute, limit_w, done, progress=reports, settling_from_w=before_w
+        )
+        before_w = limit_w
         now = at(minute + 1)
+        if (minute + 1) % sweep_min:
+            continue
         job = running(raw)
         if ends and minute + 1 == minutes:
             job = slurm_job(raw, comment=job.comment, node_list="vm", end_time=now)
@@ -177,11 +196,49 @@ def test_the_next_job_of_the_same_key_skips_profiling(
     ]
 
 
+def test_with_the_default_sweep_each_limit_is_held_until_the_sweep_after_its_window(
+    session: Session, factory: SessionFactory
+) -> None:
+    records = play(session, decider(factory), 306, 35, sweep_min=5)
+
+    # The interval after each change is not measured (the limit settling), the next two
+    # are (WINDOW_S); the two after them still run at the old limit and are not counted.
+    assert [(r.period_start, r.power_limit_w, r.policy) for r in records] == [
+        (at(5), 275.0, "profiling"),
+        (at(10), 250.0, "profiling"),
+        (at(15), 225.0, "profiling"),
+        (at(20), 200.0, "profiling"),
+        (at(25), 175.0, "profiling"),
+        (at(30), 150.0, "profiling"),
+        (at(35), 250.0, "static"),
+    ]
+    learned = stored_profile(session, MODEL, KEY)
+    assert learned is not None
+    assert [(p.power_w, round(p.throughput, 9)) for p in learned.points] == [
+        (p.power_w, p.throughput) for p in TRUTH.points
+    ]
+
+
+def test_a_limit_held_longer_is_renewed_before_its_lease_ends(
+    session: Session, factory: SessionFactory
+) -> None:
+    # Progress stops at 6 min, during the window at 275 W: the limit is held, renewed when
+    # half of its 10-minute lease is left.
+    records = play(session, decider(factory), 307, 16, reports_for=6)
+
+    assert [(r.period_start, r.period_end, r.power_limit_w) for r in records] == [
+        (at(1), at(11), 300.0),
+        (at(5), at(15), 275.0),
+        (at(10), at(20), 275.0),
+        (at(15), at(25), 275.0),
+    ]
+
+
 def test_a_job_without_progress_is_not_profiled(
     session: Session, factory: SessionFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("INFO"):
-        records = play(session, decider(factory), 304, 25, progress=False)
+        records = play(session, decider(factory), 304, 25, reports_for=0)
 
     assert records == []
     assert cap_timeline(session, job_id(session, 304)) == []
