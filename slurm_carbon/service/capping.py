@@ -27,11 +27,15 @@
 
 **The slowdown so far** is measured against the job's own profile: each stored
 interval with a known limit ``cap_w`` did ``throughput(cap_w) / throughput(max)``
-of the work the highest limit would have done in it; the time lost is the
-rest, and the nominal time (at the highest limit) is the run time less it. A
-job that reported progress ``f`` (at least
-:data:`~slurm_carbon.forecast.energy.MIN_PROGRESS`) needs ``nominal / f`` in
-all, and its deadline is ``(1 + max_slowdown)`` times that from its start. A
+of the work the highest limit would have done in it, and the time since the
+last one (not shipped yet) runs at its limit, still in force; the time lost is
+the rest, and the nominal time (at the highest limit) is the run time less it.
+A job that reported progress ``f`` (at least
+:data:`~slurm_carbon.forecast.energy.MIN_PROGRESS`) needs the nominal time *at
+the report* over ``f`` in all (the report reaches the store late), and its
+deadline is ``(1 + max_slowdown)`` times that from its start, less what a
+decision reaching the GPUs one cap poll late can cost (a poll,
+:data:`~slurm_carbon.agent.capfeed.CAP_POLL_S`, at the profile's slowest limit). A
 job that reported none is assumed to have incurred no slowdown, and its budget
 is kept over each window: the window's work at the highest limit within ``(1 +
 max_slowdown)`` times the window.
@@ -48,6 +52,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
+from slurm_carbon.agent.capfeed import CAP_POLL_S
 from slurm_carbon.config.site import CappingConfig, CappingPolicy
 from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
 from slurm_carbon.control.profiling import workload_key
@@ -110,17 +115,33 @@ def _period_means(
     return [float(s / w) if c else overall for s, w, c in zip(sums, weights, covered, strict=True)]
 
 
-def _lost_s(
-    gpu: Sequence[StoredInterval], caps: dict[datetime, float], profile: PowerProfile
+def _nominal_s(
+    gpu: Sequence[StoredInterval],
+    caps: dict[datetime, float],
+    profile: PowerProfile,
+    start: datetime,
+    until: datetime,
 ) -> float:
-    """Time lost to caps so far: each capped interval's share of work not done. Units: seconds."""
+    """Work done over [start, until), as seconds at the highest limit.
+
+    Each stored interval did ``throughput(cap_w) / throughput(max)`` of the
+    highest limit's work (one without a known limit: all of it); the time after
+    the last one (not shipped yet) runs at the last one's limit, still in force.
+    Units: seconds.
+    """
     top = profile.at(profile.max_limit_w).throughput
-    spans = {(i.start, i.end) for i in gpu}
-    return sum(
-        (end - start).total_seconds() * (1 - profile.at(caps[start]).throughput / top)
-        for start, end in spans
-        if start in caps
-    )
+
+    def lost(a: datetime, b: datetime, interval_start: datetime) -> float:
+        if interval_start not in caps:
+            return 0.0
+        seconds = (min(b, until) - max(a, start)).total_seconds()
+        return max(0.0, seconds) * (1 - profile.at(caps[interval_start]).throughput / top)
+
+    spans = sorted({(i.start, i.end) for i in gpu})
+    lost_s = sum(lost(a, b, a) for a, b in spans)
+    if spans:
+        lost_s += lost(spans[-1][1], until, spans[-1][0])
+    return max(0.0, (until - start).total_seconds() - lost_s)
 
 
 class CapDecider:
@@ -302,15 +323,25 @@ class CapDecider:
         ci = _period_means(points, start, period, count)
         assert job.start_time is not None  # noqa: S101 (checked by decide)
         elapsed_s = (now - job.start_time).total_seconds()
-        nominal_s = max(0.0, elapsed_s - _lost_s(gpu, interval_caps(session, job_id), profile))
+        caps = interval_caps(session, job_id)
+        nominal_s = _nominal_s(gpu, caps, profile, job.start_time, now)
         reported = job_progress(session, job_id)
         grid = LimitGrid.of(profile)
         top = float(grid.throughput[-1])
         done = reported[-1].fraction if reported else 0.0
-        if done >= MIN_PROGRESS and nominal_s > 0:
-            total_s = nominal_s / done
+        # The fraction is of the work done when it was reported (it reaches the store late).
+        done_s = (
+            _nominal_s(gpu, caps, profile, job.start_time, min(reported[-1].time, now))
+            if reported
+            else 0.0
+        )
+        if done >= MIN_PROGRESS and nominal_s > 0 and done_s > 0:
+            total_s = done_s / done
             work_left = top * (total_s - nominal_s)
-            time_left_s = (1 + policy.max_slowdown) * total_s - elapsed_s
+            # A decision reaches the GPUs at the agent's next pull, up to CAP_POLL_S
+            # late: keep in reserve what the limit in force until then can cost.
+            late_s = CAP_POLL_S * (1 - float(grid.throughput.min()) / top)
+            time_left_s = (1 + policy.max_slowdown) * total_s - elapsed_s - late_s
             slowdown = elapsed_s / nominal_s - 1
         else:  # no progress: none incurred, the budget kept over the window
             window_s = count * period.total_seconds()

@@ -219,8 +219,9 @@ def test_carbon_counts_the_slowdown_so_far_against_the_profile(
     record = decider(factory, policy="carbon").decide(running(210), NOW)
 
     assert record is not None
-    # 40 minutes run, 30 s of it lost: 2370 s nominal, 1.27 % slower so far.
-    assert record.reason.endswith("CI 400 g/kWh now vs 400 mean ahead, slowdown 1.3% of 2.5%")
+    # 40 minutes run at 200 W (the 30 after the stored ten at the limit still in
+    # force): 120 s of it lost, 2280 s nominal, 5.3 % slower so far.
+    assert record.reason.endswith("CI 400 g/kWh now vs 400 mean ahead, slowdown 5.3% of 2.5%")
 
 
 def test_carbon_keeps_the_maximum_when_clean_now_and_dirty_ahead(
