@@ -1,7 +1,8 @@
 """The caps the service decided for this node's jobs, held as leases.
 
-The shipper pulls ``GET {service_url}/api/v1/caps`` every :data:`CAP_POLL_S`
-on its own session (one place speaks HTTP) and keeps the answer here; the
+The shipper pulls ``GET {service_url}/api/v1/caps`` every
+:data:`~slurm_carbon.channel.CAP_POLL_S` on its own session (one place speaks
+HTTP) and keeps the answer here; the
 agent's tick reads it and hands it to the cap keeper
 (:meth:`~slurm_carbon.agent.caps.CapKeeper.follow`). Each cap is a lease:
 it holds until the decision's ``until`` (taken relative to the service's
@@ -26,13 +27,13 @@ from datetime import datetime
 
 from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
 from slurm_carbon.agent.handoff import JOB_ID_MAX, check_gpu_name
+from slurm_carbon.channel import CAP_POLL_S
 from slurm_carbon.text import escape_control
 
 __all__ = [
     "CAPS_MAX",
     "CAPS_MAX_BYTES",
     "CAP_LEASE_GRACE_S",
-    "CAP_POLL_S",
     "CapFeed",
     "CapLease",
     "cap_refusal",
@@ -40,11 +41,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-#: How often the agent asks for its caps: the service decides per period (30 min by
-#: default), so 30 s applies a decision within 2 % of its period and costs a node
-#: one small request per 30 s.
-CAP_POLL_S = 30.0
 
 #: How long after its ``until`` a lease not renewed still holds: two polls, so
 #: one lost request or a service restart does not flip a GPU back and forth; a

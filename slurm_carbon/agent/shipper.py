@@ -21,7 +21,7 @@ once when it ends.
 The shipper has its own SQLite connection and runs on its own thread, so a
 slow or absent service never delays sampling. On the same session it pulls the
 node's caps (``GET {service_url}/api/v1/caps``) every
-:data:`~slurm_carbon.agent.capfeed.CAP_POLL_S`, whatever the outbox's backoff,
+:data:`~slurm_carbon.channel.CAP_POLL_S`, whatever the outbox's backoff,
 into :attr:`Shipper.caps` (see :mod:`slurm_carbon.agent.capfeed`).
 """
 
@@ -40,8 +40,9 @@ from pathlib import Path
 import requests
 import urllib3
 
-from slurm_carbon.agent.capfeed import CAP_POLL_S, CAPS_MAX_BYTES, CapFeed
+from slurm_carbon.agent.capfeed import CAPS_MAX_BYTES, CapFeed
 from slurm_carbon.agent.spool import OutboxRow, ProgressRow, Spool
+from slurm_carbon.channel import CAP_POLL_S
 from slurm_carbon.text import escape_control
 
 __all__ = [

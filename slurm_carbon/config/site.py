@@ -347,7 +347,7 @@ MAX_CAP_SLOWDOWN = 0.5
 
 MIN_CAP_PERIOD_MIN = 1
 """The shortest capping period: periods are whole minutes. The agent pulls its caps
-every 30 s (``agent.capfeed.CAP_POLL_S``), so a decision may reach the GPU up to half
+every 30 s (``slurm_carbon.channel.CAP_POLL_S``), so a decision may reach the GPU up to half
 of a 1-minute period late; periods of 30 minutes or more (the default) are the ones
 meant for production, and the short ones for trying a policy out (a test's minutes)."""
 

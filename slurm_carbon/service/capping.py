@@ -35,7 +35,7 @@ A job that reported progress ``f`` (at least
 the report* over ``f`` in all (the report reaches the store late), and its
 deadline is ``(1 + max_slowdown)`` times that from its start, less what a
 decision reaching the GPUs one cap poll late can cost (a poll,
-:data:`~slurm_carbon.agent.capfeed.CAP_POLL_S`, at the profile's slowest limit). A
+:data:`~slurm_carbon.channel.CAP_POLL_S`, at the profile's slowest limit). A
 job that reported none is assumed to have incurred no slowdown, and its budget
 is kept over each window: the window's work at the highest limit within ``(1 +
 max_slowdown)`` times the window.
@@ -52,7 +52,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
-from slurm_carbon.agent.capfeed import CAP_POLL_S
+from slurm_carbon.channel import CAP_POLL_S
 from slurm_carbon.config.site import CappingConfig, CappingPolicy
 from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
 from slurm_carbon.control.profiling import workload_key
