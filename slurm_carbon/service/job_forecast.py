@@ -54,6 +54,7 @@ __all__ = [
     "EXTRAPOLATED_SHARE",
     "JobForecast",
     "NoForecast",
+    "forecast_from_footprint",
     "forecast_job",
     "forecast_stored",
 ]
@@ -205,6 +206,29 @@ def forecast_stored(  # noqa: PLR0913 (the stored job, as Slurm runs it, and the
         site=site,
         intensity=intensity,
     )
+    return forecast_from_footprint(
+        session, job_id, found, label=label, start=start, time_limit_s=time_limit_s, now=now
+    )
+
+
+def forecast_from_footprint(  # noqa: PLR0913 (the stored job, its footprint, as Slurm runs it)
+    session: Session,
+    job_id: int,
+    found: JobFootprint,
+    *,
+    label: str,
+    start: datetime | None,
+    time_limit_s: float | None,
+    now: datetime,
+) -> JobForecast:
+    """The forecast of the stored running job ``job_id`` from its footprint so far.
+
+    ``found`` is :func:`~slurm_carbon.service.results.stored_footprint` over
+    ``[start, now)``: the writer's sweep computes it once for this and the live value.
+
+    Raises:
+        NoForecast: it reported no progress and has no time limit (a kind of NoEnergy).
+    """
     reported = job_progress(session, job_id)
     periods = _periods(found.spans, reported, interval_caps(session, job_id))
     time_left_s = _time_left_s(start, time_limit_s, now)

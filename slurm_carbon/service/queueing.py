@@ -37,11 +37,18 @@ from slurm_carbon.errors import IntensityUnavailable, SlurmError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.capping import CapDecider
-from slurm_carbon.service.job_forecast import JobForecast, forecast_job
-from slurm_carbon.service.results import NoEnergy, ResultNotFinite, live_payload, store_job
+from slurm_carbon.service.job_forecast import JobForecast, forecast_from_footprint
+from slurm_carbon.service.results import (
+    JobFootprint,
+    NoEnergy,
+    ResultNotFinite,
+    live_payload,
+    running_footprint,
+    store_job,
+)
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
-from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store import Session, SessionFactory, transaction
 from slurm_carbon.store.results import jobs_to_settle, recent_writes, request_comment
 from slurm_carbon.text import escape_control
 
@@ -248,30 +255,54 @@ class Queuer:
         return queued
 
     def _running(self, job: SlurmJob, now: datetime) -> None:
-        """A running job: its cap decided, its forecast, its budget reviewed, its live value."""
+        """A running job: its cap decided, its forecast, its budget reviewed, its live value.
+
+        Its footprint so far is computed once, for the forecast and the live value.
+        """
         if self._capping is not None:
             self._capping.decide(job, now)
-        forecast = self._forecast(job, now)
+        try:
+            with transaction(self._factory) as session:
+                # The job is stored again: its budgets, from the comment squeue shows.
+                job_id, found = running_footprint(
+                    session, job, site=self._site, intensity=self._intensity, now=now
+                )
+                forecast = self._forecast(session, job, job_id, found, now)
+        except (NoEnergy, IntensityUnavailable) as err:
+            logger.info("no live value for job=%s: %s", job.job_id, err)
+            return
         note = None
         if forecast is not None and self._budgets is not None:
             note = self._budgets.review(job, forecast, now)
         if self._live_comments:
-            self._write_live(job, forecast, note, now)
+            self._write_live(job, found, forecast, note, now)
 
-    def _forecast(self, job: SlurmJob, now: datetime) -> JobForecast | None:
-        """The running job's forecast; None without one (nothing stored, no progress, no CI)."""
+    @staticmethod
+    def _forecast(
+        session: Session, job: SlurmJob, job_id: int, found: JobFootprint, now: datetime
+    ) -> JobForecast | None:
+        """The running job's forecast; None without one (no progress and no time limit)."""
         try:
-            with transaction(self._factory) as session:
-                store_job(session, job)  # its budgets, from the comment squeue shows
-                return forecast_job(
-                    session, job, site=self._site, intensity=self._intensity, now=now
-                )
-        except (NoEnergy, IntensityUnavailable, ResultNotFinite) as err:
+            return forecast_from_footprint(
+                session,
+                job_id,
+                found,
+                label=job.job_id,
+                start=job.start_time,
+                time_limit_s=job.time_limit_s,
+                now=now,
+            )
+        except NoEnergy as err:  # NoForecast
             logger.debug("no forecast for job=%s: %s", job.job_id, err)
             return None
 
     def _write_live(
-        self, job: SlurmJob, forecast: JobForecast | None, note: str | None, now: datetime
+        self,
+        job: SlurmJob,
+        found: JobFootprint,
+        forecast: JobForecast | None,
+        note: str | None,
+        now: datetime,
     ) -> None:
         """Put the running job's live value into its AdminComment (best effort).
 
@@ -280,26 +311,23 @@ class Queuer:
         if self._foreign == "skip" and has_foreign(job.admin_comment):
             return
         try:
-            with transaction(self._factory) as session:
-                payload = live_payload(
-                    session,
-                    job,
-                    self._site,
-                    self._intensity,
-                    now,
-                    # A time-limit bound is no forecast: the figures so far only.
-                    forecast_co2e_g=(
-                        None if forecast is None or forecast.bound else forecast.total_co2e_g
-                    ),
-                    note=note,
-                )
+            payload = live_payload(
+                job.job_id,
+                found,
+                now,
+                # A time-limit bound is no forecast: the figures so far only.
+                forecast_co2e_g=(
+                    None if forecast is None or forecast.bound else forecast.total_co2e_g
+                ),
+                note=note,
+            )
             held = self._slurm.running_admin_comment(job.job_id)
             if self._foreign == "skip" and has_foreign(held):
                 return
             self._slurm.set_admin_comment(
                 job.job_id, merge_admin_comment(held, payload), finished=False
             )
-        except (NoEnergy, IntensityUnavailable, SlurmError, ResultNotFinite) as err:
+        except (SlurmError, ResultNotFinite) as err:
             logger.info("no live value for job=%s: %s", job.job_id, err)
             return
         logger.info("live value job=%s %s", job.job_id, payload)

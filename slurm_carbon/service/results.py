@@ -50,6 +50,7 @@ __all__ = [
     "compute_result",
     "job_footprint",
     "live_payload",
+    "running_footprint",
     "settle_result",
     "store_job",
     "stored_footprint",
@@ -307,7 +308,8 @@ def settle_result(
         IntensityUnavailable: as :func:`compute_result`.
     """
     job_id = store_job(session, job)
-    computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
+    found = _stored_footprint_of(session, job, job_id, site=site, intensity=intensity, now=now)
+    computed = _computed(job.job_id, found, now)
     if budget_action(session, job_id) is not None:  # acted on for its budget: it stays said
         computed = replace(computed, payload=f"{computed.payload};{BUDGET_NOTE}")
     save_result(session, job_id, computed.values)
@@ -322,17 +324,35 @@ def settle_result(
     return computed
 
 
-def live_payload(  # noqa: PLR0913 (the job, the context, and its forecast)
+def running_footprint(
     session: Session,
     job: SlurmJob,
+    *,
     site: Site,
     intensity: IntensityProvider,
+    now: datetime,
+) -> tuple[int, JobFootprint]:
+    """Store a running job's metadata; return its row id and its footprint so far.
+
+    Raises:
+        NoEnergy: nothing of the job is stored yet.
+        IntensityUnavailable: as :func:`compute_result`.
+    """
+    job_id = store_job(session, job)
+    return job_id, _stored_footprint_of(
+        session, job, job_id, site=site, intensity=intensity, now=now
+    )
+
+
+def live_payload(
+    label: str,
+    found: JobFootprint,
     now: datetime,
     *,
     forecast_co2e_g: float | None = None,
     note: str | None = None,
 ) -> str:
-    """The AdminComment payload of a running job so far, marked ``live=1``; nothing is saved.
+    """The AdminComment payload of a running job's footprint so far, marked ``live=1``.
 
     ``forecast_co2e_g``, the job's forecast total emissions
     (:attr:`~slurm_carbon.service.job_forecast.JobForecast.total_co2e_g`), is
@@ -342,17 +362,15 @@ def live_payload(  # noqa: PLR0913 (the job, the context, and its forecast)
     ``sc1:co2e_g=90;kwh=0.1;ci=600;pue=1.5;q=cnt;fc_co2e_g=412.5;budget=over;live=1``.
 
     Raises:
-        NoEnergy: nothing of the job is stored yet.
-        IntensityUnavailable: as :func:`compute_result`.
+        ResultNotFinite: a figure came out infinite or NaN.
     """
-    job_id = store_job(session, job)
-    computed = _compute_stored(session, job, job_id, site=site, intensity=intensity, now=now)
+    computed = _computed(label, found, now)
     forecast = "" if forecast_co2e_g is None else f";fc_co2e_g={round_sig(forecast_co2e_g, 4)}"
     noted = "" if note is None else f";{note}"
     return f"{computed.payload}{forecast}{noted};live=1"
 
 
-def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the context)
+def _stored_footprint_of(  # noqa: PLR0913 (the job, where it is stored, and the context)
     session: Session,
     job: SlurmJob,
     job_id: int,
@@ -360,8 +378,8 @@ def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the cont
     site: Site,
     intensity: IntensityProvider,
     now: datetime,
-) -> Computed:
-    found = stored_footprint(
+) -> JobFootprint:
+    return stored_footprint(
         session,
         job_id,
         label=job.job_id,
@@ -371,4 +389,3 @@ def _compute_stored(  # noqa: PLR0913 (the job, where it is stored, and the cont
         site=site,
         intensity=intensity,
     )
-    return _computed(job.job_id, found, now)
