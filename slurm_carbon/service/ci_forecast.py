@@ -131,11 +131,16 @@ def ci_ahead(
     [] when nothing is stored for the region.
 
     The points are cut to the range and to where a preferred figure takes over,
-    so they tile ``[start, end)`` in time order, except where nothing covers a
-    time (before the first stored figure). Each is a stored figure with its
-    source, kind (FORECAST, or ACTUAL for carried values), ``issued_at`` and
-    the step it holds for here. Units: gCO2e/kWh, seconds.
+    so they tile ``[start, end)`` (widened to whole seconds) in time order,
+    except where nothing covers a time (before the first stored figure). Each
+    is a stored figure with its source, kind (FORECAST, or ACTUAL for carried
+    values), ``issued_at`` and the step it holds for here. Units: gCO2e/kWh, seconds.
     """
+    # Whole seconds, as the points' steps are: a piece between ``now`` with its
+    # microseconds and the next point would otherwise be shorter than a second.
+    start = start.replace(microsecond=0)
+    if end.microsecond:
+        end = end.replace(microsecond=0) + timedelta(seconds=1)
     if end <= start:
         return []
     candidates: list[tuple[int, CiPoint]] = [

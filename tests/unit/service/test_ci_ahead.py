@@ -137,3 +137,19 @@ def test_actuals_after_now_are_unknown_and_half_hour_forecasts_keep_their_step(
         (3.5, 0.5, "uk=60", CiKind.FORECAST),
         (4.0, 1.0, "uk=100", CiKind.ACTUAL),
     ]
+
+
+def test_a_range_from_a_now_with_microseconds_is_widened_to_whole_seconds(
+    session: Session,
+) -> None:
+    """From 0.42 s before a point's start: that sliver cannot be a point of whole-second
+    step (on the cluster it raised ValueError and failed the writer's whole pass)."""
+    add_ci_points(session, _series("uk", T0 - H, [900.0, 50.0], issued_at=T0 - H))
+    start = T0 - timedelta(seconds=0.42)
+
+    ahead = ci_ahead(session, "GB", start, T0 + timedelta(minutes=30, microseconds=5), start)
+
+    assert [(p.time, p.step_s, p.ci_g_per_kwh) for p in ahead] == [
+        (T0 - timedelta(seconds=1), 1, 900.0),
+        (T0, 1801, 50.0),
+    ]
