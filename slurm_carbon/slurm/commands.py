@@ -217,6 +217,10 @@ class CommandLineSlurm:
         sacct 22.05 lists a pending or running job's Comment empty: it reaches the
         accounting database when the job ends. One ``squeue`` call lists the
         comments of every queued job, each field followed by this call's delimiter.
+        A job sacct listed as not ended that squeue no longer lists ended between
+        the two calls: its record is stale and its comment unknown (empty, it would
+        read as a job without budgets or ``carbon_cap=off``), so it is left out;
+        the next call lists it ended.
         """
         delimiter = _delimiter()
         fields = f"JobID:0{delimiter},Comment:0{delimiter}"
@@ -234,10 +238,9 @@ class CommandLineSlurm:
             for job_id, comment in zip(pairs[::2], pairs[1::2], strict=True)
         }
         return [
-            dataclasses.replace(job, comment=comments[job.job_id])
-            if job.end_time is None and job.job_id in comments
-            else job
+            dataclasses.replace(job, comment=comments[job.job_id]) if job.end_time is None else job
             for job in jobs
+            if job.end_time is not None or job.job_id in comments
         ]
 
     def cluster_name(self) -> str:

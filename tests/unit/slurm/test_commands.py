@@ -350,3 +350,17 @@ def test_queued_comments_squeue_cannot_give_are_an_error(
 
     with pytest.raises(SlurmError, match=message):
         CommandLineSlurm(RecordedRunner(answer)).jobs(JobQuery(job_ids=["5"]))
+
+
+def test_a_job_ending_between_sacct_and_squeue_is_left_out_not_read_without_comment() -> None:
+    """On the cluster a carbon_cap=off job ending then was read with sacct's empty comment
+    and capped by the service (tests/integration/test_capping_e2e.py)."""
+    running = sacct_line("RUNNING", "Unknown", "cpu=2")
+
+    def answer(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "sacct":
+            delimiter = argv[5].removeprefix("--delimiter=")
+            return CommandResult(0, running.replace("\x1f", delimiter), "")
+        return CommandResult(0, "", "")  # squeue: no queued job any more
+
+    assert CommandLineSlurm(RecordedRunner(answer)).jobs(JobQuery(job_ids=["5"])) == []
