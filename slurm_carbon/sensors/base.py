@@ -24,6 +24,7 @@ __all__ = [
     "DomainKind",
     "Gpu",
     "GpuBackend",
+    "GpuBusy",
     "GpuInfo",
     "PowerLimits",
 ]
@@ -59,6 +60,33 @@ class PowerLimits:
         return max(self.min_mw, min(self.max_mw, limit_mw))
 
 
+@dataclass(frozen=True)
+class GpuBusy:
+    """How busy a GPU is: what the online profiler measures a job's work by without progress.
+
+    Utilization alone does not fall under a power cap: at a lower limit the
+    kernels run longer at lower clocks, and the GPU stays 100 % busy. The
+    throughput proxy is therefore the **busy clock**, utilization x SM clock:
+    the SM cycles the GPU ran kernels for per second, an estimate of the work
+    it does (exact for a compute-bound job; a memory-bound one slows less than
+    its clock, so its slowdown is over-estimated).
+
+    Attributes:
+        utilization_pct: Percent of the sample period in which a kernel ran
+            (NVML's ``nvmlDeviceGetUtilizationRates(handle).gpu``), 0..100.
+        sm_clock_mhz: The SM clock now (``nvmlDeviceGetClockInfo(handle,
+            NVML_CLOCK_SM)``). Units: MHz.
+    """
+
+    utilization_pct: float
+    sm_clock_mhz: float
+
+    @property
+    def busy_clock_mhz(self) -> float:
+        """Utilization x SM clock: the SM cycles spent running kernels per second. Units: MHz."""
+        return self.utilization_pct / 100 * self.sm_clock_mhz
+
+
 class Gpu(Protocol):
     """One GPU."""
 
@@ -90,6 +118,10 @@ class Gpu(Protocol):
 
     def set_power_limit_mw(self, limit_mw: int) -> None:
         """Set the power limit; ``limit_mw`` must lie within :meth:`power_limits`."""
+        ...
+
+    def busy(self) -> GpuBusy | None:
+        """Utilization and SM clock now; None when the GPU cannot tell (never raises)."""
         ...
 
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorUnsupported
-from slurm_carbon.sensors.base import CpuDomain, DomainKind, GpuInfo, PowerLimits
+from slurm_carbon.sensors.base import CpuDomain, DomainKind, GpuBusy, GpuInfo, PowerLimits
 
 __all__ = [
     "DEFAULT_FAKE_LIMITS",
@@ -97,6 +97,7 @@ class FakeGpu:
         self._failures = _Failures()
         self.lost = False
         self.set_power_limit_calls: list[int] = []
+        self._busy: GpuBusy | None = None
 
     # -- the Gpu protocol ------------------------------------------------------
 
@@ -138,7 +139,19 @@ class FakeGpu:
             )
         self._limit_mw = limit_mw
 
+    def busy(self) -> GpuBusy | None:
+        """What :meth:`set_busy` scripted; None before, once lost, or when a call should fail."""
+        try:
+            self._check()
+        except SensorError:
+            return None
+        return self._busy
+
     # -- scripting -------------------------------------------------------------
+
+    def set_busy(self, busy: GpuBusy | None) -> None:
+        """Set the utilization and SM clock :meth:`busy` reads (None: the GPU cannot tell)."""
+        self._busy = busy
 
     def set_energy_mj(self, energy_mj: int) -> None:
         """Set the energy counter, e.g. to 0 to script a driver reload. Units: millijoules."""

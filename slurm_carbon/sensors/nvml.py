@@ -15,6 +15,9 @@ NVML code                                   raised
 anything else                               :class:`SensorError`
 ==========================================  ==============================
 
+:meth:`NvmlGpu.busy` is the one exception: a GPU that cannot report its
+utilization or SM clock gives None (logged once), never an error.
+
 Each message names the GPU (UUID, or index before the UUID is known) and the
 NVML call; the original error is kept as ``__cause__``.
 
@@ -28,7 +31,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorPermission, SensorUnsupported
-from slurm_carbon.sensors.base import GpuInfo, PowerLimits
+from slurm_carbon.sensors.base import GpuBusy, GpuInfo, PowerLimits
 
 __all__ = ["NvmlBackend", "NvmlGpu"]
 
@@ -97,6 +100,7 @@ class NvmlGpu:
         self._session = session
         self._handle = handle
         self._info = info
+        self._busy_unreadable = False
 
     def _call(self, name: str, *args: Any) -> Any:
         return self._session.call(self._info.uuid, name, self._handle, *args)
@@ -139,6 +143,22 @@ class NvmlGpu:
             )
         self._call("nvmlDeviceSetPowerManagementLimit", limit_mw)
         logger.info("%s: power limit set to %d mW", self._info.uuid, limit_mw)
+
+    def busy(self) -> GpuBusy | None:
+        """Utilization (percent of time a kernel ran) and SM clock (MHz); None if unreadable.
+
+        NVML's utilization is over its own sample period (1/6 s to 1 s by
+        model); the SM clock is the one now.
+        """
+        try:
+            utilization = self._call("nvmlDeviceGetUtilizationRates")
+            sm_clock_mhz = self._call("nvmlDeviceGetClockInfo", self._session.nvml.NVML_CLOCK_SM)
+        except SensorError as exc:
+            if not self._busy_unreadable:
+                self._busy_unreadable = True
+                logger.info("%s: utilization not read (no busy clock): %s", self._info.uuid, exc)
+            return None
+        return GpuBusy(utilization_pct=float(utilization.gpu), sm_clock_mhz=float(sm_clock_mhz))
 
 
 class NvmlBackend:

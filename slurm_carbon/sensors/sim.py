@@ -21,6 +21,12 @@ workload it is the profile's idle power. If the workload's process died
 without clearing ``busy_pid``, readers treat the GPU as idle from the last
 time the workload touched the file (it does so every tick).
 
+How busy it is (:meth:`SimGpu.busy`) is the simulator's model, not a
+measurement: utilization 100 % while a workload runs (0 % idle), and an SM
+clock of :data:`SIM_MAX_SM_CLOCK_MHZ` times the profile's throughput at the
+limit in force over its throughput at the highest limit, so the busy clock
+(utilization x SM clock) falls under a cap exactly as the work done does.
+
 Units: energy in millijoules, power in milliwatts, time in seconds (``t`` is
 ``time.time()``, injectable as ``clock``).
 """
@@ -40,10 +46,11 @@ from pathlib import Path
 from typing import Any
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorUnsupported
-from slurm_carbon.sensors.base import GpuInfo, PowerLimits
+from slurm_carbon.sensors.base import GpuBusy, GpuInfo, PowerLimits
 from slurm_carbon.sensors.profiles import PowerProfile, synthetic_profile
 
 __all__ = [
+    "SIM_MAX_SM_CLOCK_MHZ",
     "Clock",
     "SimBackend",
     "SimGpu",
@@ -57,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 """Returns the current time as ``time.time()`` does. Units: seconds."""
+
+SIM_MAX_SM_CLOCK_MHZ = 1530.0
+"""A simulated GPU's SM clock at its highest limit: a V100's boost clock (the profiles
+in ../shared/data are mostly V100s). Only ratios to it matter to the profiler. Units: MHz."""
 
 _STATE_FILE = re.compile(r"^gpu(\d+)\.json$")
 
@@ -109,6 +120,17 @@ def _current_power_mw(state: dict[str, Any]) -> float:
         profile = PowerProfile.from_dict(state.get("workload_profile") or state["profile"])
         return 1000.0 * profile.at(state["limit_mw"] / 1000.0).power_w
     return 1000.0 * PowerProfile.from_dict(state["profile"]).idle_power_w
+
+
+def _busy(state: dict[str, Any]) -> GpuBusy:
+    """The simulator's model of utilization and SM clock (see the module's docstring)."""
+    profile = PowerProfile.from_dict(state.get("workload_profile") or state["profile"])
+    ratio = (
+        profile.at(state["limit_mw"] / 1000.0).throughput
+        / profile.at(profile.max_limit_w).throughput
+    )
+    utilization_pct = 100.0 if state.get("busy_pid") is not None else 0.0
+    return GpuBusy(utilization_pct=utilization_pct, sm_clock_mhz=SIM_MAX_SM_CLOCK_MHZ * ratio)
 
 
 def _energy_at(state: dict[str, Any], now: float) -> float:
@@ -202,6 +224,13 @@ class SimGpu:
         """The settable range (the profile's) and the default. Units: milliwatts."""
         state = self._state()
         return PowerLimits(int(state["min_mw"]), int(state["max_mw"]), int(state["default_mw"]))
+
+    def busy(self) -> GpuBusy | None:
+        """The model's utilization and SM clock now; None when the state cannot be read."""
+        try:
+            return _busy(self._state())
+        except SensorError:
+            return None
 
     def set_power_limit_mw(self, limit_mw: int) -> None:
         """Set the limit; a running workload's draw follows at once. Units: milliwatts.

@@ -28,6 +28,8 @@ class NvmlDevice:
     min_mw: int = 150_000
     max_mw: int = 300_000
     default_mw: int = 300_000
+    utilization_pct: int = 97
+    sm_clock_mhz: int = 1380
     # NVML function name -> error code raised by every call of it on this device
     errors: dict[str, int] = field(default_factory=dict)
 
@@ -37,10 +39,19 @@ class _Handle:
     index: int
 
 
+@dataclass(frozen=True)
+class _Utilization:
+    """pynvml's ``c_nvmlUtilization_t``: percent of time a kernel ran, and the memory's."""
+
+    gpu: int
+    memory: int
+
+
 class FakeNvmlModule:
     """The subset of pynvml the backend uses."""
 
     NVMLError = pynvml.NVMLError
+    NVML_CLOCK_SM = pynvml.NVML_CLOCK_SM
 
     def __init__(self, devices: list[NvmlDevice], init_error: int | None = None) -> None:
         for name in dir(pynvml):
@@ -104,6 +115,16 @@ class FakeNvmlModule:
             raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
         self.set_calls.append((handle.index, limit_mw))
         device.limit_mw = limit_mw
+
+    def nvmlDeviceGetUtilizationRates(self, handle: _Handle) -> _Utilization:
+        device = self._device(handle, "nvmlDeviceGetUtilizationRates")
+        return _Utilization(gpu=device.utilization_pct, memory=40)
+
+    def nvmlDeviceGetClockInfo(self, handle: _Handle, clock_type: int) -> int:
+        device = self._device(handle, "nvmlDeviceGetClockInfo")
+        if clock_type != pynvml.NVML_CLOCK_SM:
+            raise pynvml.NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return device.sm_clock_mhz
 
     def advance(self, seconds: float) -> None:
         for device in self.devices:

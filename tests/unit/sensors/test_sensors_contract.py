@@ -137,6 +137,16 @@ def test_gpu_limit_outside_the_range_is_refused(gpu: GpuHarness, outside: str) -
     assert device.power_limit_mw() == before
 
 
+def test_gpu_busy_is_a_percentage_and_a_clock(gpu: GpuHarness) -> None:
+    for device in gpu.backend.gpus():
+        busy = device.busy()
+        if busy is None:  # the fake's default: a GPU that cannot tell
+            continue
+        assert 0 <= busy.utilization_pct <= 100
+        assert busy.sm_clock_mhz > 0
+        assert busy.busy_clock_mhz == pytest.approx(busy.utilization_pct / 100 * busy.sm_clock_mhz)
+
+
 def test_gpu_backend_closed_refuses_calls(gpu: GpuHarness) -> None:
     gpu.backend.close()
     with pytest.raises(SensorError):

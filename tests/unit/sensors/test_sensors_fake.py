@@ -1,6 +1,7 @@
 import pytest
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorPermission, SensorUnsupported
+from slurm_carbon.sensors.base import GpuBusy
 from slurm_carbon.sensors.counters import counter_delta
 from slurm_carbon.sensors.fake import FakeCpuEnergy, FakeGpu, FakeGpuBackend
 
@@ -85,3 +86,17 @@ def test_removed_cpu_domain_is_lost() -> None:
     assert cpu.domains() == []
     with pytest.raises(DeviceLost):
         cpu.energy_uj(domain)
+
+
+def test_busy_is_scripted_and_none_when_the_gpu_cannot_tell() -> None:
+    gpu = FakeGpu(0)
+    assert gpu.busy() is None  # not scripted: a GPU that does not report it
+    gpu.set_busy(GpuBusy(utilization_pct=50, sm_clock_mhz=1000))
+    busy = gpu.busy()
+    assert busy is not None
+    assert busy.busy_clock_mhz == 500.0
+    gpu.fail_next(SensorPermission("no"))
+    assert gpu.busy() is None  # an error is a reading lost, never raised
+    assert gpu.busy() == GpuBusy(50, 1000)
+    gpu.lose()
+    assert gpu.busy() is None

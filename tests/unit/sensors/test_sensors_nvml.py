@@ -110,3 +110,34 @@ def test_nvml_shut_down_under_us_is_device_lost(fake_nvml: FakeNvmlModule) -> No
     fake_nvml.initialised = False  # e.g. the driver was unloaded
     with pytest.raises(DeviceLost, match="Uninitialized"):
         gpu.power_mw()
+
+
+def test_busy_reads_utilization_and_sm_clock(fake_nvml: FakeNvmlModule) -> None:
+    fake_nvml.devices[1].utilization_pct = 80
+    fake_nvml.devices[1].sm_clock_mhz = 1200
+    by_minor = {g.info.minor: g for g in NvmlBackend(fake_nvml).gpus()}
+    busy = by_minor[1].busy()
+    assert busy is not None
+    assert (busy.utilization_pct, busy.sm_clock_mhz) == (80, 1200)
+    assert busy.busy_clock_mhz == pytest.approx(960.0)  # 80 % of 1200 MHz
+    other = by_minor[3].busy()
+    assert other is not None
+    assert other.busy_clock_mhz == pytest.approx(0.97 * 1380)
+
+
+@pytest.mark.parametrize("call", ["nvmlDeviceGetUtilizationRates", "nvmlDeviceGetClockInfo"])
+@pytest.mark.parametrize(
+    "code",
+    [
+        pynvml.NVML_ERROR_NOT_SUPPORTED,
+        pynvml.NVML_ERROR_NO_PERMISSION,
+        pynvml.NVML_ERROR_GPU_IS_LOST,
+        pynvml.NVML_ERROR_UNKNOWN,
+    ],
+)
+def test_busy_that_nvml_cannot_read_is_none_not_an_error(
+    fake_nvml: FakeNvmlModule, call: str, code: int
+) -> None:
+    fake_nvml.devices[0].errors[call] = code
+    gpu = NvmlBackend(fake_nvml).gpus()[0]
+    assert gpu.busy() is None

@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.errors import DeviceLost, SensorError, SensorUnsupported
+from slurm_carbon.sensors.base import GpuBusy
 from slurm_carbon.sensors.profiles import load_zeus_profile, synthetic_profile
-from slurm_carbon.sensors.sim import SimBackend, init_devices, sim_uuid, state_path
+from slurm_carbon.sensors.sim import (
+    SIM_MAX_SM_CLOCK_MHZ,
+    SimBackend,
+    init_devices,
+    sim_uuid,
+    state_path,
+)
 from slurm_carbon.sensors.workload import Progress, run_workload
 from tests.builders import FakeClock
 
@@ -199,3 +206,30 @@ def test_concurrent_writers_keep_energy_exact_and_monotone(tmp_path: Path) -> No
     # whatever the interleaving, the GPU drew between 100 W and 270 W while busy
     assert 100 * result.duration_s <= result.gpus[0].energy_j <= 270 * result.duration_s
     assert json.loads((tmp_path / "gpu0.json").read_text())["busy_pid"] is None
+
+
+def test_busy_clock_falls_with_the_limit_as_the_profile_throughput(
+    sim_dir: Path, clock: FakeClock
+) -> None:
+    agent_view = SimBackend(sim_dir, clock).gpus()[0]
+    seen: list[GpuBusy | None] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        seen.append(agent_view.busy())
+        if len(seen) == 2:
+            agent_view.set_power_limit_mw(100_000)
+            seen.append(agent_view.busy())
+
+    run_workload(sim_dir, [0], 5, tick_s=1.0, clock=clock, sleep=sleep)
+    profile = synthetic_profile()
+    ratio = profile.at(100).throughput / profile.at(300).throughput  # sqrt(100/270)
+    assert seen[0] == GpuBusy(100.0, SIM_MAX_SM_CLOCK_MHZ)
+    assert seen[2] is not None
+    assert seen[2].utilization_pct == 100.0
+    assert seen[2].sm_clock_mhz == pytest.approx(SIM_MAX_SM_CLOCK_MHZ * ratio)
+    assert seen[2].busy_clock_mhz == pytest.approx(SIM_MAX_SM_CLOCK_MHZ * 0.6086, rel=1e-3)
+    idle = agent_view.busy()
+    assert idle is not None
+    assert idle.utilization_pct == 0.0
+    assert idle.busy_clock_mhz == 0.0
