@@ -26,6 +26,9 @@ from slurm_carbon.text import has_control
 
 __all__ = [
     "CI_SOURCES",
+    "MAX_ADVICE_DEFER_H",
+    "MAX_ADVICE_GPU_POWER_W",
+    "MAX_ADVICE_WITHIN_H",
     "MAX_CAP_PERIOD_MIN",
     "MAX_CAP_SLOWDOWN",
     "MAX_MIN_RUNTIME_MIN",
@@ -35,6 +38,7 @@ __all__ = [
     "NOTIFY_PLACEHOLDERS",
     "AdminCommentPolicy",
     "AdminsConfig",
+    "AdviceConfig",
     "BudgetPolicy",
     "BudgetsConfig",
     "CappingConfig",
@@ -402,6 +406,54 @@ class CappingConfig(CappingPolicy):
         return CappingPolicy(**keys)
 
 
+MAX_ADVICE_DEFER_H = 168
+"""The longest ``defer_default_h``: a week, the longest deferral worth asking for."""
+
+MAX_ADVICE_WITHIN_H = 48
+"""The longest ``within_h``: the service reads the CI 48 h ahead, so no start later
+than that can be judged."""
+
+MAX_ADVICE_GPU_POWER_W = 2000.0
+"""The largest default GPU power: above any GPU sold today (1.2 kW); more is a typo."""
+
+
+class AdviceConfig(_Model):
+    """Submit-time advice: the files read by ``job_submit.lua`` and ``slurm-carbon advise``.
+
+    Attributes:
+        enabled: Whether the service writes advice files (False: it removes them).
+        dir: The directory of the files, ``<dir>/<partition>.advice`` (absolute).
+        threshold_pct: The sbatch hint is printed only when the saving is at least this.
+            Units: percent.
+        defer_default_h: What ``carbon_defer=auto`` means. Units: hours.
+        within_h: ``slurm-carbon advise``'s default ``--within``. Units: hours.
+        hint_partitions: The partitions where the hint is printed (empty: all);
+            deferral works in every partition.
+        gpu_power_w: A job's expected power per GPU by GPU model when no profile is
+            stored for it. Units: watts.
+        partition_gpu: The GPU model of each partition, for ``gpu_power_w`` and profiles.
+    """
+
+    enabled: bool = True
+    dir: str = Field(default="/var/lib/slurm-carbon/advice", pattern=r"^/")
+    threshold_pct: float = Field(default=10.0, ge=0, le=100)
+    defer_default_h: int = Field(default=12, ge=1, le=MAX_ADVICE_DEFER_H)
+    within_h: int = Field(default=24, ge=1, le=MAX_ADVICE_WITHIN_H)
+    hint_partitions: list[str] = Field(default_factory=list)
+    gpu_power_w: dict[str, Annotated[float, Field(gt=0, le=MAX_ADVICE_GPU_POWER_W)]] = Field(
+        default_factory=dict
+    )
+    partition_gpu: dict[str, str] = Field(default_factory=dict)
+
+    def hint_for(self, partition: str) -> bool:
+        """Whether the sbatch hint is printed for jobs in ``partition``."""
+        return not self.hint_partitions or partition in self.hint_partitions
+
+    def gpu_model_for(self, partition: str) -> str | None:
+        """The GPU model of ``partition``, if the site names it."""
+        return self.partition_gpu.get(partition)
+
+
 class SiteConfig(_Model):
     """The whole site configuration.
 
@@ -416,6 +468,7 @@ class SiteConfig(_Model):
         admin_comment: The AdminComment policy.
         budgets: The budgets policy.
         capping: The GPU power capping policy.
+        advice: Submit-time advice.
     """
 
     model_config = ConfigDict(
@@ -432,6 +485,7 @@ class SiteConfig(_Model):
     admin_comment: AdminCommentPolicy = Field(default_factory=AdminCommentPolicy)
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     capping: CappingConfig = Field(default_factory=CappingConfig)
+    advice: AdviceConfig = Field(default_factory=AdviceConfig)
 
     def region_for(self, partition: str | None, node: str | None) -> str:
         """The grid region of a job on ``node`` in ``partition``.
