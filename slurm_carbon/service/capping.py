@@ -56,6 +56,7 @@ from slurm_carbon.channel import CAP_POLL_S
 from slurm_carbon.config.site import CappingConfig, CappingPolicy
 from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
 from slurm_carbon.control.profiling import workload_key
+from slurm_carbon.control.slowdown import CappedSpan, Slowdown, measured_slowdown, nominal_s
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast.energy import MIN_PROGRESS
 from slurm_carbon.intensity.base import CiPoint
@@ -77,7 +78,7 @@ from slurm_carbon.vocabulary import (
     ProfilingPhase,
 )
 
-__all__ = ["CAP_HORIZON", "CapDecider", "period_of"]
+__all__ = ["CAP_HORIZON", "CapDecider", "job_slowdown", "period_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -115,33 +116,49 @@ def _period_means(
     return [float(s / w) if c else overall for s, w, c in zip(sums, weights, covered, strict=True)]
 
 
-def _nominal_s(
-    gpu: Sequence[StoredInterval],
-    caps: dict[datetime, float],
-    profile: PowerProfile,
-    start: datetime,
-    until: datetime,
-) -> float:
-    """Work done over [start, until), as seconds at the highest limit.
+def _gpu_intervals(session: Session, job_id: int) -> list[StoredInterval]:
+    return [i for i in job_intervals(session, job_id) if i.kind == DeviceKind.GPU]
 
-    Each stored interval did ``throughput(cap_w) / throughput(max)`` of the
-    highest limit's work (one without a known limit: all of it); the time after
-    the last one (not shipped yet) runs at the last one's limit, still in force.
-    Units: seconds.
+
+def _job_profile(
+    session: Session, job: SlurmJob, gpu: Sequence[StoredInterval]
+) -> tuple[str | None, str | None, PowerProfile | None]:
+    """The job's GPU model, workload key and the profile stored for them (None: not known).
+
+    The profile is named by the key, its model the GPU model, its source the stored one.
     """
-    top = profile.at(profile.max_limit_w).throughput
+    model = next((i.device_model for i in gpu if i.device_model), None)
+    key = workload_key(job.name, job.comment)
+    found = None if model is None or key is None else stored_profile(session, model, key)
+    if found is None:
+        return model, key, None
+    return model, key, PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
 
-    def lost(a: datetime, b: datetime, interval_start: datetime) -> float:
-        if interval_start not in caps:
-            return 0.0
-        seconds = (min(b, until) - max(a, start)).total_seconds()
-        return max(0.0, seconds) * (1 - profile.at(caps[interval_start]).throughput / top)
 
-    spans = sorted({(i.start, i.end) for i in gpu})
-    lost_s = sum(lost(a, b, a) for a, b in spans)
-    if spans:
-        lost_s += lost(spans[-1][1], until, spans[-1][0])
-    return max(0.0, (until - start).total_seconds() - lost_s)
+def job_slowdown(
+    session: Session, job: SlurmJob, job_id: int
+) -> tuple[Slowdown, PowerProfile] | None:
+    """A finished capped job's slowdown against its own profile, and that profile.
+
+    Measured (:func:`~slurm_carbon.control.slowdown.measured_slowdown`) over the
+    job's run against the profile stored for its GPU model and workload key, the
+    one its cap decisions used. None: the job ran no time or was never capped
+    (no decision), or no profile is stored, or no interval's limit is known.
+    """
+    if job.start_time is None or job.end_time is None or not cap_timeline(session, job_id):
+        return None
+    gpu = _gpu_intervals(session, job_id)
+    _, _, profile = _job_profile(session, job, gpu)
+    if profile is None:
+        return None
+    spans = _spans(gpu, interval_caps(session, job_id))
+    measured = measured_slowdown(spans, profile, job.start_time, job.end_time)
+    return None if measured is None else (measured, profile)
+
+
+def _spans(gpu: Sequence[StoredInterval], caps: dict[datetime, float]) -> list[CappedSpan]:
+    """The job's GPU intervals with the limit in force over each (None: not known)."""
+    return [CappedSpan(i.start, i.end, caps.get(i.start)) for i in gpu]
 
 
 class CapDecider:
@@ -194,12 +211,10 @@ class CapDecider:
         decided = [d for d in timeline if d.policy != PROFILING_POLICY]
         if any(start <= d.period_start < end for d in decided):
             return None
-        gpu = [i for i in job_intervals(session, stored.id) if i.kind == DeviceKind.GPU]
-        model = next((i.device_model for i in gpu if i.device_model), None)
-        key = workload_key(job.name, job.comment)
-        found = None if model is None or key is None else stored_profile(session, model, key)
+        gpu = _gpu_intervals(session, stored.id)
+        model, key, found = _job_profile(session, job, gpu)
         if found is not None:
-            profile = PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
+            profile = found
         else:
             learned = self._learned(
                 session,
@@ -323,26 +338,26 @@ class CapDecider:
         ci = _period_means(points, start, period, count)
         assert job.start_time is not None  # noqa: S101 (checked by decide)
         elapsed_s = (now - job.start_time).total_seconds()
-        caps = interval_caps(session, job_id)
-        nominal_s = _nominal_s(gpu, caps, profile, job.start_time, now)
+        spans = _spans(gpu, interval_caps(session, job_id))
+        nominal = nominal_s(spans, profile, job.start_time, now)
         reported = job_progress(session, job_id)
         grid = LimitGrid.of(profile)
         top = float(grid.throughput[-1])
         done = reported[-1].fraction if reported else 0.0
         # The fraction is of the work done when it was reported (it reaches the store late).
         done_s = (
-            _nominal_s(gpu, caps, profile, job.start_time, min(reported[-1].time, now))
+            nominal_s(spans, profile, job.start_time, min(reported[-1].time, now))
             if reported
             else 0.0
         )
-        if done >= MIN_PROGRESS and nominal_s > 0 and done_s > 0:
+        if done >= MIN_PROGRESS and nominal > 0 and done_s > 0:
             total_s = done_s / done
-            work_left = top * (total_s - nominal_s)
+            work_left = top * (total_s - nominal)
             # A decision reaches the GPUs at the agent's next pull, up to CAP_POLL_S
             # late: keep in reserve what the limit in force until then can cost.
             late_s = CAP_POLL_S * (1 - float(grid.throughput.min()) / top)
             time_left_s = (1 + policy.max_slowdown) * total_s - elapsed_s - late_s
-            slowdown = elapsed_s / nominal_s - 1
+            slowdown = elapsed_s / nominal - 1
         else:  # no progress: none incurred, the budget kept over the window
             window_s = count * period.total_seconds()
             work_left = top * window_s
