@@ -123,6 +123,10 @@ class SlurmClient(Protocol):
         """The name of the cluster the client talks to."""
         ...
 
+    def partitions(self) -> list[str]:
+        """The names of the partitions slurmctld knows, in its order."""
+        ...
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch`` options and return its job id."""
         ...

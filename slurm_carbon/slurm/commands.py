@@ -254,6 +254,22 @@ class CommandLineSlurm:
                 return value.strip()
         raise SlurmError("scontrol show config printed no ClusterName")
 
+    def partitions(self) -> list[str]:
+        """The partitions ``scontrol show partition -o`` lists, one line each."""
+        result = self._run(["scontrol", "show", "partition", "-o"], extra_env={})
+        if result.returncode != 0:
+            raise SlurmError(f"scontrol show partition failed: {_failure(result, 'scontrol')}")
+        names = []
+        for line in result.stdout.splitlines():
+            key, _, rest = line.partition("=")
+            if key != "PartitionName" or not rest.split(" ", 1)[0]:
+                raise SlurmError(
+                    "scontrol show partition printed a line without PartitionName:"
+                    f" {escape_control(line[:200])}"
+                )
+            names.append(rest.split(" ", 1)[0])
+        return names
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch --parsable`` and return its job id."""
         result = self._run(["sbatch", "--parsable", *sbatch_args], extra_env={})

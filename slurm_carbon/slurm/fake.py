@@ -34,6 +34,7 @@ class FakeSlurm:
 
     Attributes:
         cluster: The name :meth:`cluster_name` gives.
+        partition_names: The partitions :meth:`partitions` lists.
         records: The jobs by their raw id; tests may change them directly.
         writes: Every ``set_admin_comment`` call: (job id, text, finished).
         submitted: Every ``submit`` call's sbatch options.
@@ -42,9 +43,12 @@ class FakeSlurm:
         ignore_writes: When true, writes succeed but change nothing.
     """
 
-    def __init__(self, *jobs: SlurmJob, cluster: str = "sclocal") -> None:
-        """Hold ``jobs``, on a cluster named ``cluster``."""
+    def __init__(
+        self, *jobs: SlurmJob, cluster: str = "sclocal", partitions: Sequence[str] = ()
+    ) -> None:
+        """Hold ``jobs``, on a cluster named ``cluster`` with ``partitions``."""
         self.cluster = cluster
+        self.partition_names = list(partitions)
         self.records = {job.job_id_raw: job for job in jobs}
         self.writes: list[tuple[str, str, bool]] = []
         self.submitted: list[list[str]] = []
@@ -66,6 +70,10 @@ class FakeSlurm:
     def cluster_name(self) -> str:
         """The cluster's name."""
         return self.cluster
+
+    def partitions(self) -> list[str]:
+        """The partitions it was given."""
+        return list(self.partition_names)
 
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Remember the options and return the next raw id; no record is created."""
