@@ -28,9 +28,15 @@ Units: times in epoch seconds (UTC), durations in seconds, CI in gCO2e/kWh.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+
+from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.vocabulary import CiKind
 
 __all__ = [
+    "ADVICE_AHEAD_S",
     "ADVICE_CARRIED_SOURCE",
     "ADVICE_EVERY_S",
     "ADVICE_FUTURE_S",
@@ -41,8 +47,10 @@ __all__ = [
     "ADVICE_TIE_G_PER_KWH",
     "ADVICE_VERSION",
     "Advice",
+    "AdviceSeries",
     "CiSteps",
     "CleanestStart",
+    "advice_series",
     "cleanest_start",
     "format_advice",
     "parse_advice",
@@ -310,3 +318,96 @@ def parse_advice(text: str, now: int) -> Advice | None:
         start,
         ci,
     )
+
+
+#: How far ahead the advice's series reaches: 48 h, a day of choice for a day-long job.
+ADVICE_AHEAD_S = 48 * 3600
+
+
+@dataclass(frozen=True)
+class AdviceSeries:
+    """The regular series advice is given from, and what it is.
+
+    Attributes:
+        steps: The series, on one of ``ADVICE_STEPS_S``.
+        source: The forecast's source, or ``ADVICE_CARRIED_SOURCE`` when no forecast
+            covers it (the last actual value held).
+        issued: The forecast's issue time (the carried actual's time). Units: epoch seconds.
+    """
+
+    steps: CiSteps
+    source: str
+    issued: int
+
+    @property
+    def carried(self) -> bool:
+        """Whether the series is only the last actual value held."""
+        return self.source == ADVICE_CARRIED_SOURCE
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _coarsest_step(points: Sequence[CiPoint]) -> int:
+    """The coarsest allowed step on which every point's start and end fall (else the finest)."""
+    edges = {_epoch(p.time) for p in points} | {_epoch(p.time) + p.step_s for p in points}
+    edges -= {min(edges), max(edges)}
+    fitting = [step for step in ADVICE_STEPS_S if all(edge % step == 0 for edge in edges)]
+    return max(fitting, default=min(ADVICE_STEPS_S))
+
+
+def _slot_mean(points: Sequence[CiPoint], begin: int, end: int) -> float | None:
+    """The time-weighted mean over ``[begin, end)``, None when the points leave a gap."""
+    covered, total = 0, 0.0
+    for point in points:
+        low = max(begin, _epoch(point.time))
+        high = min(end, _epoch(point.time) + point.step_s)
+        if high > low:
+            covered += high - low
+            total += point.ci_g_per_kwh * (high - low)
+    return total / (end - begin) if covered == end - begin else None
+
+
+def advice_series(points: Sequence[CiPoint], now: int) -> AdviceSeries | None:
+    """The CI ahead of ``now`` as a regular series, for the advice file and ``advise``.
+
+    ``points`` is what :func:`slurm_carbon.service.ci_forecast.ci_ahead` returns from
+    the last whole hour at or before ``now``: stored forecasts, and the last actual
+    carried where none covers. The step is the coarsest of ``ADVICE_STEPS_S`` on which
+    every point's edges fall (else 15 min, each step the time-weighted mean); the
+    series starts on the step at or before ``now``, stops at the first gap, at the end
+    of the last forecast (a carried value after it is not a forecast), after
+    ``ADVICE_MAX_POINTS`` values or ``ADVICE_AHEAD_S`` after ``now``.
+
+    Returns:
+        The series, or None when nothing covers the step holding ``now``.
+    """
+    forecasts = [p for p in points if p.kind is CiKind.FORECAST]
+    if not points:
+        return None
+    step_s = _coarsest_step(points)
+    start = now - now % step_s
+    end = min(max(_epoch(p.time) + p.step_s for p in (forecasts or points)), now + ADVICE_AHEAD_S)
+    values: list[float] = []
+    slot = start
+    while slot + step_s <= end and len(values) < ADVICE_MAX_POINTS:
+        mean = _slot_mean(points, slot, slot + step_s)
+        if mean is None:
+            break
+        values.append(mean)
+        slot += step_s
+    if not values:
+        return None
+    if not forecasts:
+        return AdviceSeries(
+            CiSteps(start, step_s, tuple(values)),
+            ADVICE_CARRIED_SOURCE,
+            max(_epoch(p.issued_at) for p in points),
+        )
+    by_source: dict[str, int] = {}
+    for point in forecasts:
+        by_source[point.source] = by_source.get(point.source, 0) + point.step_s
+    source = max(by_source, key=lambda name: (by_source[name], name))
+    issued = max(_epoch(p.issued_at) for p in forecasts if p.source == source)
+    return AdviceSeries(CiSteps(start, step_s, tuple(values)), source, issued)
