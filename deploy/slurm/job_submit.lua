@@ -141,12 +141,23 @@ local function refuse_budget(comment)
    return slurm.ERROR
 end
 
--- The power-capping words (slurm_carbon/accounting/job_words.py).
+-- The other words of a comment (slurm_carbon/accounting/job_words.py).
 local PROFILE_KEY, CAP_KEY, MAX_PROFILE_NAME_CHARS = "carbon_profile", "carbon_cap", 64
+local DEFER_KEY, ADVICE_KEY, DEFER_AUTO = "carbon_defer", "carbon_advice", "auto"
+-- The longest carbon_defer delay (7 days): a week holds every daily and weekly valley of a
+-- grid's intensity; a job held longer is more likely forgotten than cleaner (MAX_DEFER_S).
+local MAX_DEFER_S = 7 * 24 * 3600
+local DEFER_UNIT_S = {m = 60, h = 3600, d = 86400}
 local PROFILE_EXAMPLE = string.format(
    'write e.g. %s=resnet50-imagenet (letters, digits, ".", "_", "-"; at most %d characters)',
    PROFILE_KEY, MAX_PROFILE_NAME_CHARS)
-local CAP_EXAMPLE = "write e.g. " .. CAP_KEY .. "=off (off or on)"
+local DEFER_EXAMPLE = string.format(
+   "write e.g. %s=12h or %s=%s (a whole number of m, h or d; more than 0, at most %d d)",
+   DEFER_KEY, DEFER_KEY, DEFER_AUTO, MAX_DEFER_S / 86400)
+
+local function switch_example(key)
+   return "write e.g. " .. key .. "=off (off or on)"
+end
 
 local function ours(lowered, key)
    return lowered == key or string.sub(lowered, 1, #key + 1) == key .. "="
@@ -171,24 +182,61 @@ local function profile_name(word)
    return name, nil
 end
 
--- "on" or "off" of a carbon_cap word, or nil and the message.
-local function cap_value(word)
-   local value = string.lower(string.sub(word, #CAP_KEY + 2))
-   if string.sub(word, #CAP_KEY + 1, #CAP_KEY + 1) ~= "=" or (value ~= "off" and value ~= "on") then
-      return nil, string.format('bad %s "%s": not %s=off or on; %s', CAP_KEY, word, CAP_KEY,
-                                CAP_EXAMPLE)
+-- A reader of the "off" or "on" word of key (carbon_cap, carbon_advice): the value, or nil
+-- and the message.
+local function switch_value(key)
+   return function(word)
+      local value = string.lower(string.sub(word, #key + 2))
+      if string.sub(word, #key + 1, #key + 1) ~= "=" or (value ~= "off" and value ~= "on") then
+         return nil, string.format('bad %s "%s": not %s=off or on; %s', key, word, key,
+                                   switch_example(key))
+      end
+      return value, nil
    end
-   return value, nil
 end
 
--- The capping words of a comment, {carbon_profile = name, carbon_cap = "on"|"off"}, or nil
--- and the message.
+-- The delay of a carbon_defer word in seconds, or "auto", or nil and the message.
+local function defer_value(word)
+   local given = string.sub(word, #DEFER_KEY + 1, #DEFER_KEY + 1) == "="
+   local value = string.lower(string.sub(word, #DEFER_KEY + 2))
+   if given and value == DEFER_AUTO then
+      return DEFER_AUTO, nil
+   end
+   local number, unit = string.match(value, "^([0-9]*)(.*)$")
+   local reason = nil
+   if not given then
+      reason = string.format("not %s=<number><unit> or %s=%s", DEFER_KEY, DEFER_KEY, DEFER_AUTO)
+   elseif number == "" then
+      reason = "no number"
+   elseif unit == "" then
+      reason = "no unit"
+   elseif DEFER_UNIT_S[unit] == nil then
+      reason = 'unknown unit "' .. unit .. '"'
+   elseif tonumber(number) == 0 then
+      reason = "not more than zero"
+   elseif tonumber(number) * DEFER_UNIT_S[unit] > MAX_DEFER_S then
+      reason = string.format("more than %d d", MAX_DEFER_S / 86400)
+   end
+   if reason ~= nil then
+      return nil, string.format('bad %s "%s": %s; %s', DEFER_KEY, word, reason, DEFER_EXAMPLE)
+   end
+   return tonumber(number) * DEFER_UNIT_S[unit], nil
+end
+
+local WORD_RULES = {
+   {PROFILE_KEY, profile_name, PROFILE_EXAMPLE},
+   {CAP_KEY, switch_value(CAP_KEY), switch_example(CAP_KEY)},
+   {DEFER_KEY, defer_value, DEFER_EXAMPLE},
+   {ADVICE_KEY, switch_value(ADVICE_KEY), switch_example(ADVICE_KEY)},
+}
+
+-- The words of a comment, {carbon_profile = name, carbon_cap = "on"|"off", carbon_defer =
+-- seconds|"auto", carbon_advice = "on"|"off"}, or nil and the message.
 function slurm_carbon_job_words(comment)
    local found = {}
    for word in string.gmatch(comment or "", WORD) do
       local lowered = string.lower(word)
-      for _, rule in ipairs({{PROFILE_KEY, profile_name, PROFILE_EXAMPLE},
-                             {CAP_KEY, cap_value, CAP_EXAMPLE}}) do
+      for _, rule in ipairs(WORD_RULES) do
          local key, read, example = rule[1], rule[2], rule[3]
          if ours(lowered, key) then
             local value, message = read(word)
@@ -205,7 +253,7 @@ function slurm_carbon_job_words(comment)
    return found, nil
 end
 
--- Refuses (slurm.ERROR, after telling the user why) a comment with a bad capping word.
+-- Refuses (slurm.ERROR, after telling the user why) a comment with a bad word.
 local function refuse_job_words(comment)
    local words, message = slurm_carbon_job_words(comment)
    if words ~= nil then

@@ -1,4 +1,5 @@
-"""The capping words (carbon_profile=, carbon_cap=): job_submit.lua and job_words agree."""
+"""The comment's words (carbon_profile=, carbon_cap=, carbon_defer=, carbon_advice=):
+job_submit.lua and job_words agree."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.accounting.job_words import (
+    MAX_DEFER_S,
     MAX_PROFILE_NAME_CHARS,
     BadJobWord,
     JobWords,
@@ -45,6 +47,30 @@ CASES: list[tuple[str, JobWords | str]] = [
     ("carbon_cap=", "not carbon_cap=off or on"),
     ("carbon_cap", "not carbon_cap=off or on"),
     ("carbon_cap=off carbon_cap=on", "given twice"),
+    ("carbon_defer=12h", JobWords(defer_s=12 * 3600)),
+    ("Carbon_Defer=90M", JobWords(defer_s=90 * 60)),
+    ("carbon_defer=7d", JobWords(defer_s=MAX_DEFER_S)),
+    ("carbon_defer=10080m", JobWords(defer_s=MAX_DEFER_S)),
+    ("carbon_defer=AUTO", JobWords(defer_s="auto")),
+    ("carbon_advice=off", JobWords(advice=False)),
+    ("CARBON_ADVICE=On", JobWords(advice=True)),
+    (
+        "carbon_deferral carbon_defer=2d, carbon_advice=off carbon_cap=off",
+        JobWords(cap=False, defer_s=2 * 86400, advice=False),
+    ),
+    ("carbon_defer=0h", "not more than zero"),
+    ("carbon_defer=8d", "more than 7 d"),
+    ("carbon_defer=10081m", "more than 7 d"),
+    ("carbon_defer=8y", 'unknown unit "y"'),
+    ("carbon_defer=1.5h", 'unknown unit ".5h"'),
+    ("carbon_defer=h", "no number"),
+    ("carbon_defer=-1h", "no number"),
+    ("carbon_defer=12", "no unit"),
+    ("carbon_defer", "not carbon_defer=<number><unit> or carbon_defer=auto"),
+    ("carbon_defer=", "no number"),
+    ("carbon_defer=6h carbon_defer=auto", "given twice"),
+    ("carbon_advice=maybe", "not carbon_advice=off or on"),
+    ("carbon_advice=off carbon_advice=off", "given twice"),
 ]
 
 # Prints what slurm_carbon_job_words finds, or the refusal.
@@ -55,6 +81,8 @@ if found == nil then
 else
    print("profile=" .. tostring(found.carbon_profile))
    print("cap=" .. tostring(found.carbon_cap))
+   print("defer=" .. tostring(found.carbon_defer))
+   print("advice=" .. tostring(found.carbon_advice))
 end
 """
 
@@ -74,9 +102,12 @@ def test_lua_and_python_accept_and_refuse_the_same_words(
         return
     assert parse_job_words(comment) == expected
     assert f"profile={expected.profile or 'nil'}" in lines
-    said_cap = {None: "nil", True: "on", False: "off"}
+    said = {None: "nil", True: "on", False: "off"}
     cap = None if "carbon_cap=" not in comment.lower() else expected.cap
-    assert f"cap={said_cap[cap]}" in lines
+    assert f"cap={said[cap]}" in lines
+    advice = None if "carbon_advice=" not in comment.lower() else expected.advice
+    assert f"advice={said[advice]}" in lines
+    assert f"defer={expected.defer_s or 'nil'}" in lines
     assert "submit=0" in lines
     assert "modify=0" in lines
 
@@ -94,4 +125,10 @@ def test_a_refusal_names_the_word_and_a_good_example() -> None:
     assert str(refused.value) == (
         'bad carbon_cap "carbon_cap=no": not carbon_cap=off or on;'
         " write e.g. carbon_cap=off (off or on)"
+    )
+    with pytest.raises(BadJobWord) as refused:
+        parse_job_words("carbon_defer=8y")
+    assert str(refused.value) == (
+        'bad carbon_defer "carbon_defer=8y": unknown unit "y"; write e.g. carbon_defer=12h'
+        " or carbon_defer=auto (a whole number of m, h or d; more than 0, at most 7 d)"
     )
