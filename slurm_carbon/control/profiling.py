@@ -27,13 +27,17 @@ fed with observations (pure: no I/O, no clock; the caller passes the times):
 
 **Work.** An observation's work is the job's progress over it (the fraction of
 its work, ``slurm_carbon.progress``); a job that reports none is measured by
-its GPU utilization instead, assuming a job does its work at a rate
-proportional to how busy its GPU is (true of a compute-bound job; a job
-waiting on I/O at a lower limit looks as fast as before, so its slowdown is
-under-estimated). The first counted observation decides which signal the
-profile uses; observations without it, or with no work at all, are not
-counted. Throughputs are stored relative to the maximum limit's (1.0 there),
-so the profile of one job serves the next of the same kind, however long.
+its GPU's **busy clock** instead (utilization x SM clock,
+:class:`~slurm_carbon.sensors.base.GpuBusy`: utilization alone stays at 100 %
+under a cap, the kernels just run longer), assuming a job does its work at a
+rate proportional to the SM cycles its kernels get (true of a compute-bound
+job; a memory-bound one slows less than its clock, so its slowdown is
+over-estimated; one waiting on I/O looks busy less often, whatever the
+limit). Such a profile is an estimate (:attr:`Profiler.estimated`). The first
+counted observation decides which signal the profile uses; observations
+without it, or with no work at all, are not counted. Throughputs are stored
+relative to the maximum limit's (1.0 there), so the profile of one job serves
+the next of the same kind, however long.
 
 An observation counts for the limit being measured only when that limit was in
 force over it (within :data:`LIMIT_TOLERANCE_W`), its energy is finite and not
@@ -107,7 +111,7 @@ GENERIC_JOB_NAMES = frozenset({"bash", "interactive", "sbatch", "sh", "wrap"})
 
 class _Signal(enum.Enum):
     PROGRESS = "progress"
-    UTILIZATION = "utilization"
+    BUSY_CLOCK = "busy_clock"
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,8 @@ class Observation:
         energy_j: The GPU's energy over it. Units: joules.
         progress: The job's progress over it (fraction of its work); None when the job
             reports none.
-        gpu_utilization: The GPU's mean utilization over it, 0..1; None when not read.
+        busy_clock_mhz: The GPU's mean busy clock over it (utilization x SM clock);
+            None when not read. Units: MHz.
     """
 
     start_s: float
@@ -129,7 +134,7 @@ class Observation:
     limit_w: float
     energy_j: float
     progress: float | None = None
-    gpu_utilization: float | None = None
+    busy_clock_mhz: float | None = None
 
 
 @dataclass
@@ -209,6 +214,16 @@ class Profiler:
         )
 
     @property
+    def limits_w(self) -> tuple[float, ...]:
+        """Every limit profiled, the highest first. Units: watts."""
+        return self._limits_w
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the throughputs come from the busy clock (no progress): an estimate."""
+        return self._signal is _Signal.BUSY_CLOCK
+
+    @property
     def cacheable(self) -> bool:
         """Whether :attr:`points` is a whole profile learned by this job (to cache)."""
         return self.phase is ProfilingPhase.SETTLED and self._cached is None
@@ -230,11 +245,11 @@ class Profiler:
             self.phase = ProfilingPhase.ENDED
 
     def _work(self, observation: Observation) -> tuple[_Signal, float] | None:
-        if observation.progress is not None and self._signal is not _Signal.UTILIZATION:
+        if observation.progress is not None and self._signal is not _Signal.BUSY_CLOCK:
             return _Signal.PROGRESS, observation.progress
-        if observation.gpu_utilization is not None and self._signal is not _Signal.PROGRESS:
+        if observation.busy_clock_mhz is not None and self._signal is not _Signal.PROGRESS:
             duration_s = observation.end_s - observation.start_s
-            return _Signal.UTILIZATION, observation.gpu_utilization * duration_s
+            return _Signal.BUSY_CLOCK, observation.busy_clock_mhz * duration_s
         return None
 
     def _counted(self, observation: Observation) -> tuple[_Signal, float] | None:

@@ -84,6 +84,7 @@ def test_warm_up_then_every_limit_from_the_top_down_then_settled() -> None:
         (1020.0, "settled:None"),
     ]
     assert profiler.cacheable
+    assert not profiler.estimated  # measured by progress
     limits = (200.0, 225.0, 250.0, 275.0, 300.0)
     assert [(p.limit_w, p.power_w) for p in profiler.points] == [(x, power_w(x)) for x in limits]
     assert [p.throughput for p in profiler.points] == pytest.approx([0.8, 0.9, 0.95, 0.98, 1.0])
@@ -144,18 +145,24 @@ def test_an_observation_at_another_limit_is_not_counted() -> None:
     assert [p.limit_w for p in profiler.points] == [300.0]
 
 
-def test_gpu_utilization_stands_in_for_progress_when_none_is_reported() -> None:
+def test_the_busy_clock_stands_in_for_progress_when_none_is_reported() -> None:
     busy = {300.0: 0.99, 275.0: 0.97, 250.0: 0.5}  # 250 W: 98 % slower
+    sm_clock_mhz = 1400.0
 
     def utilization(limit_w: float, start_s: float) -> Observation:
         return Observation(
-            start_s, start_s + STEP_S, limit_w, 200.0 * STEP_S, gpu_utilization=busy[limit_w]
+            start_s,
+            start_s + STEP_S,
+            limit_w,
+            200.0 * STEP_S,
+            busy_clock_mhz=busy[limit_w] * sm_clock_mhz,
         )
 
     profiler = Profiler(100.0, 300.0, started_s=0.0)
     run(profiler, 5000.0, utilization)
 
     assert profiler.phase is ProfilingPhase.SETTLED
+    assert profiler.estimated
     assert [(p.limit_w, p.power_w, p.throughput) for p in profiler.points] == [
         (250.0, 200.0, pytest.approx(0.5 / 0.99)),
         (275.0, 200.0, pytest.approx(0.97 / 0.99)),
