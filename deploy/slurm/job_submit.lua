@@ -263,6 +263,294 @@ local function refuse_job_words(comment)
    return slurm.ERROR
 end
 
+-- Submit-time advice (slurm_carbon/forecast/advice.py holds the Python side of the file
+-- and of the computation; one table of cases runs against both).
+--
+-- The service writes one small file per partition, ADVICE_DIR/<partition>.advice; an install
+-- whose site TOML sets another [advice] dir edits ADVICE_DIR here (deploy/local/cluster does).
+-- Any problem with the file (missing, unreadable, too large, malformed, stale) means no hint
+-- and no deferral, and the job is accepted as before.
+ADVICE_DIR = "/var/lib/slurm-carbon/advice"
+-- Largest file read (advice.py's ADVICE_MAX_BYTES): slurmctld reads it inline.
+local ADVICE_MAX_BYTES = 8192
+-- Most values in the series (ADVICE_MAX_POINTS): 48 h at 15 min.
+local ADVICE_MAX_POINTS = 192
+-- A file generated longer ago than this is stale (ADVICE_STALE_S: six missed rewrites).
+local ADVICE_STALE_S = 1800
+-- A file generated further ahead than this is from a clock set wrong (ADVICE_FUTURE_S).
+local ADVICE_FUTURE_S = 300
+-- Means closer than this are a tie: the earlier start wins (ADVICE_TIE_G_PER_KWH).
+local ADVICE_TIE_G_PER_KWH = 1e-9
+-- The hint looks this far ahead: a day holds the daily valley of every grid's intensity.
+local ADVICE_HINT_WITHIN_S = 24 * 3600
+local ADVICE_STEPS_S = {[900] = true, [1800] = true, [3600] = true}
+local ADVICE_CARRIED_SOURCE = "actual-carried"
+local ADVICE_KEYS = {"version", "generated", "partition", "region", "source", "issued", "hint",
+                     "threshold_pct", "defer_default_s", "step_s", "start", "ci"}
+-- slurmctld's "no time limit given" and "unlimited" (slurm.NO_VAL, slurm.INFINITE in 22.05).
+local NO_VAL, INFINITE = 4294967294, 4294967295
+
+local function advice_int(text)
+   if string.find(text, "^%d+$") == nil or #text > 12 then
+      return nil
+   end
+   return tonumber(text)
+end
+
+local function advice_number(text)
+   local int, frac = string.match(text, "^(%d+)(.*)$")
+   if int == nil or #int > 9 or (frac ~= "" and string.find(frac, "^%.%d+$") == nil)
+      or #frac > 10 then
+      return nil
+   end
+   return tonumber(text)
+end
+
+local function advice_name(text)
+   if string.find(text, "^[A-Za-z0-9_.:+-]+$") == nil or #text > 64 then
+      return nil
+   end
+   return text
+end
+
+-- The key=value fields of the file's text, or nil (too large, not ASCII, a key repeated or
+-- missing).
+local function advice_fields(text)
+   if #text > ADVICE_MAX_BYTES or string.find(text, "[\128-\255]") ~= nil then
+      return nil
+   end
+   local wanted, fields, count = {}, {}, 0
+   for _, key in ipairs(ADVICE_KEYS) do
+      wanted[key] = true
+   end
+   for line in string.gmatch(text, "[^\n\r\v\f\28\29\30]+") do
+      local key, value = string.match(line, "^([^=]*)=(.*)$")
+      if key == nil then
+         key = line
+      end
+      if wanted[key] then
+         if value == nil or fields[key] ~= nil then
+            return nil
+         end
+         fields[key], count = value, count + 1
+      end
+   end
+   if count ~= #ADVICE_KEYS then
+      return nil
+   end
+   return fields
+end
+
+-- The advice of the file's text read at now (epoch s), or nil when it counts as absent.
+function slurm_carbon_parse_advice(text, now)
+   local fields = advice_fields(text)
+   if fields == nil or fields.version ~= "1" then
+      return nil
+   end
+   local advice = {version = 1, ci = {}}
+   for _, key in ipairs({"generated", "issued", "defer_default_s", "step_s", "start"}) do
+      advice[key] = advice_int(fields[key])
+   end
+   for _, key in ipairs({"partition", "region", "source"}) do
+      advice[key] = advice_name(fields[key])
+   end
+   advice.threshold_pct = advice_number(fields.threshold_pct)
+   advice.hint = ({on = true, off = false})[fields.hint]
+   for value in string.gmatch(fields.ci .. ",", "([^,]*),") do
+      table.insert(advice.ci, advice_number(value) or false)
+   end
+   for _, key in ipairs(ADVICE_KEYS) do
+      if advice[key] == nil then
+         return nil
+      end
+   end
+   for _, value in ipairs(advice.ci) do
+      if value == false then
+         return nil
+      end
+   end
+   if #advice.ci > ADVICE_MAX_POINTS or advice.threshold_pct > 100
+      or advice.defer_default_s <= 0 or not ADVICE_STEPS_S[advice.step_s]
+      or advice.start % advice.step_s ~= 0 or now - advice.generated > ADVICE_STALE_S
+      or advice.generated - now > ADVICE_FUTURE_S then
+      return nil
+   end
+   return advice
+end
+
+-- The advice file of a partition, or nil.
+local function read_advice(partition, now)
+   local file = io.open(ADVICE_DIR .. "/" .. partition .. ".advice", "rb")
+   if file == nil then
+      return nil
+   end
+   local text = file:read(ADVICE_MAX_BYTES + 1)
+   file:close()
+   return slurm_carbon_parse_advice(text or "", now)
+end
+
+-- The mean of the step series over [begin, begin + length_s), inside the series.
+local function window_mean(series, begin, length_s)
+   local finish, step_s = begin + length_s, series.step_s
+   local index = math.floor((begin - series.start) / step_s)
+   local total = 0.0
+   while series.start + index * step_s < finish do
+      local low = math.max(begin, series.start + index * step_s)
+      local high = math.min(finish, series.start + (index + 1) * step_s)
+      total = total + series.ci[index + 1] * (high - low)
+      index = index + 1
+   end
+   return total / length_s
+end
+
+-- The cleanest start of a job of length_s seconds submitted at now, from now to
+-- now + within_s, over series {start, step_s, ci} (advice.py's cleanest_start), and its
+-- saving in percent; nil when the window starting now is not wholly inside the series.
+function slurm_carbon_cleanest_start(series, now, length_s, within_s)
+   local step_s = series.step_s
+   local finish = series.start + #series.ci * step_s
+   if now < series.start or now + length_s > finish then
+      return nil
+   end
+   local mean_now = window_mean(series, now, length_s)
+   local best, mean_best = now, mean_now
+   local candidate = series.start + (math.floor((now - series.start) / step_s) + 1) * step_s
+   while candidate <= now + within_s and candidate + length_s <= finish do
+      local mean = window_mean(series, candidate, length_s)
+      if mean < mean_best - ADVICE_TIE_G_PER_KWH then
+         best, mean_best = candidate, mean
+      end
+      candidate = candidate + step_s
+   end
+   if mean_now <= 0 then
+      return best, 0.0
+   end
+   return best, 100.0 * (1.0 - mean_best / mean_now)
+end
+
+-- The partition the job runs in: the one it names, or the default one of part_list (the
+-- partitions the user may use; 22.05 leaves job_desc.partition nil when none is given);
+-- nil for a list of partitions (where it runs is not known at submit).
+local function job_partition(job_desc, part_list)
+   local named = job_desc.partition
+   if named ~= nil then
+      if string.find(named, ",") ~= nil or advice_name(named) == nil then
+         return nil
+      end
+      return named
+   end
+   for name, part in pairs(part_list or {}) do
+      if part.flag_default == 1 then
+         return advice_name(tostring(name))
+      end
+   end
+   return nil
+end
+
+-- The job's time limit in seconds, or nil when it has none (not given, or unlimited).
+local function job_length_s(job_desc)
+   local minutes = job_desc.time_limit
+   if minutes == nil or minutes == NO_VAL or minutes == INFINITE or minutes == 0 then
+      return nil
+   end
+   return minutes * 60
+end
+
+-- A time the user reads: HH:MM within a day of now (the next such time), else the date too.
+local function clock(at, now)
+   if math.abs(at - now) < 24 * 3600 then
+      return os.date("%H:%M", at)
+   end
+   return os.date("%Y-%m-%d %H:%M", at)
+end
+
+local function length_words(length_s)
+   if length_s % 3600 == 0 then
+      return string.format("%d h", length_s / 3600)
+   end
+   return string.format("%d min", length_s / 60)
+end
+
+local function forecast_words(advice, now)
+   if advice.source == ADVICE_CARRIED_SOURCE then
+      return "no forecast; the last value held"
+   end
+   return string.format("forecast %s issued %s", advice.source, clock(advice.issued, now))
+end
+
+-- The one line of the hint, or nil: the cleanest start within ADVICE_HINT_WITHIN_S saves at
+-- least the site's threshold.
+local function hint_line(advice, partition, length_s, now)
+   if not advice.hint then
+      return nil
+   end
+   local best, saving = slurm_carbon_cleanest_start(advice, now, length_s, ADVICE_HINT_WITHIN_S)
+   if best == nil or best == now or saving < advice.threshold_pct then
+      return nil
+   end
+   return string.format(
+      "carbon: starting at %s would emit ~%.0f %% less for a %s job on %s;"
+         .. " add --begin=%s (or --comment %s=%dh)",
+      clock(best, now), saving, length_words(length_s), partition,
+      os.date("%Y-%m-%dT%H:%M:%S", best), DEFER_KEY, math.ceil((best - now) / 3600))
+end
+
+-- Sets the job's begin time to the cleanest start within its carbon_defer delay; the one
+-- line telling the user what was done.
+local function defer_line(job_desc, advice, partition, length_s, delay, now)
+   if advice == nil then
+      return string.format("carbon: not deferred: no carbon advice for partition %s",
+                           partition or "(several or unknown)")
+   end
+   if length_s == nil then
+      return "carbon: not deferred: the job has no time limit (give one with -t)"
+   end
+   if delay == DEFER_AUTO then
+      delay = math.min(advice.defer_default_s, MAX_DEFER_S)
+   end
+   local best, saving = slurm_carbon_cleanest_start(advice, now, length_s, delay)
+   if best == nil then
+      return string.format("carbon: not deferred: the forecast does not cover a %s job",
+                           length_words(length_s))
+   end
+   if best == now then
+      return string.format("carbon: not deferred: now is the cleanest start within %s (%s)",
+                           length_words(delay - delay % 60), forecast_words(advice, now))
+   end
+   job_desc.begin_time = best
+   return string.format("carbon: deferred to %s (~%.0f %% less than now, %s)",
+                        clock(best, now), saving, forecast_words(advice, now))
+end
+
+-- The hint or the deferral of a job being submitted (its words already checked).
+local function advise(job_desc, part_list)
+   local words = slurm_carbon_job_words(job_desc.comment)
+   local delay = words[DEFER_KEY]
+   if delay == nil and words[ADVICE_KEY] == "off" then
+      return
+   end
+   if delay ~= nil and job_desc.begin_time ~= nil and job_desc.begin_time ~= 0 then
+      slurm.log_user("carbon: not deferred: the job's own --begin is kept")
+      return
+   end
+   local now = os.time()
+   local partition = job_partition(job_desc, part_list)
+   local advice = nil
+   if partition ~= nil then
+      advice = read_advice(partition, now)
+   end
+   local length_s = job_length_s(job_desc)
+   local line
+   if delay ~= nil then
+      line = defer_line(job_desc, advice, partition, length_s, delay, now)
+   elseif advice ~= nil and length_s ~= nil then
+      line = hint_line(advice, partition, length_s, now)
+   end
+   if line ~= nil then
+      slurm.log_user("%s", escaped(line))
+   end
+end
+
 local function check(comment)
    return refuse_control(comment) or refuse_budget(comment) or refuse_job_words(comment)
       or slurm.SUCCESS
@@ -271,7 +559,15 @@ end
 function slurm_job_submit(job_desc, part_list, submit_uid)
    slurm.log_info("slurm_carbon: submit uid=%s comment=%s",
                   tostring(submit_uid), describe(job_desc.comment))
-   return check(job_desc.comment)
+   local status = check(job_desc.comment)
+   if status == slurm.SUCCESS then
+      -- Advice never refuses a job: an error in it is logged and the job accepted.
+      local ok, failure = pcall(advise, job_desc, part_list)
+      if not ok then
+         slurm.log_info("slurm_carbon: no advice: %s", escaped(tostring(failure)))
+      end
+   end
+   return status
 end
 
 function slurm_job_modify(job_desc, job_rec, part_list, modify_uid)
