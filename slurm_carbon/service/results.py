@@ -28,6 +28,7 @@ from slurm_carbon.accounting.admin_comment import BUDGET_NOTE
 from slurm_carbon.accounting.budget import BadBudget, Budgets, parse_budgets
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
+from slurm_carbon.service.capping import job_slowdown
 from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
@@ -301,7 +302,9 @@ def settle_result(
 ) -> Computed:
     """Store the job's metadata and its (re)computed result; return it with its payload.
 
-    The payload of a job acted on for its budget ends in ``;budget=over``.
+    The payload of a job acted on for its budget ends in ``;budget=over``. A
+    capped job's result carries its slowdown against its own profile
+    (:func:`~slurm_carbon.service.capping.job_slowdown`; None without one).
 
     Raises:
         NoEnergy: nothing of the job is stored yet.
@@ -310,6 +313,16 @@ def settle_result(
     job_id = store_job(session, job)
     found = _stored_footprint_of(session, job, job_id, site=site, intensity=intensity, now=now)
     computed = _computed(job.job_id, found, now)
+    measured = job_slowdown(session, job, job_id)
+    if measured is not None:
+        slowdown, profile = measured
+        values = replace(
+            computed.values,
+            slowdown=slowdown.slowdown,
+            nominal_s=slowdown.nominal_s,
+            slowdown_profile=f"{profile.model} / {profile.name}, {profile.source}",
+        )
+        computed = replace(computed, values=values)
     if budget_action(session, job_id) is not None:  # acted on for its budget: it stays said
         computed = replace(computed, payload=f"{computed.payload};{BUDGET_NOTE}")
     save_result(session, job_id, computed.values)

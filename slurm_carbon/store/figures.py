@@ -32,6 +32,12 @@ class JobFigures:
             result predates revision 0006, which records shares).
         ci_forecast_share: The same with forecast CI.
         ci_annual_share: The same with a yearly mean.
+        slowdown: A capped job's slowdown against its own profile (a fraction, an
+            estimate; None: never capped, no profile, or computed before revision 0013).
+        nominal_s: The nominal time it implies: the work done, as seconds at the
+            profile's highest limit (None with ``slowdown``).
+        slowdown_profile: The profile measured against: "GPU model / workload key,
+            source" (None with ``slowdown``).
     """
 
     gpu_energy_j: float
@@ -51,6 +57,9 @@ class JobFigures:
     ci_actual_share: float | None = None
     ci_forecast_share: float | None = None
     ci_annual_share: float | None = None
+    slowdown: float | None = None
+    nominal_s: float | None = None
+    slowdown_profile: str | None = None
 
     @property
     def device_energy_j(self) -> float:

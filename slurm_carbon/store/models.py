@@ -385,6 +385,13 @@ class JobResult(Base):
         ),
         CheckConstraint("co2e_g >= 0", name="co2e_g_nonnegative"),
         CheckConstraint("other_energy_j >= 0", name="other_energy_j_nonnegative"),
+        # Run time over a positive nominal time, less one (revision 0013); all three or none.
+        CheckConstraint("slowdown > -1 AND nominal_s > 0", name="slowdown_of_positive_nominal"),
+        CheckConstraint(
+            "(slowdown IS NULL) = (nominal_s IS NULL)"
+            " AND (slowdown IS NULL) = (slowdown_profile IS NULL)",
+            name="slowdown_whole",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -411,6 +418,12 @@ class JobResult(Base):
     ci_actual_share: Mapped[float | None] = mapped_column(Float)
     ci_forecast_share: Mapped[float | None] = mapped_column(Float)
     ci_annual_share: Mapped[float | None] = mapped_column(Float)
+    # A capped job's slowdown against its own profile (a fraction), the nominal time
+    # (seconds at the profile's highest limit) and that profile ("GPU model / workload
+    # key, source"); None: never capped, no profile, or computed before revision 0013.
+    slowdown: Mapped[float | None] = mapped_column(Float)
+    nominal_s: Mapped[float | None] = mapped_column(Float)
+    slowdown_profile: Mapped[str | None] = mapped_column(Text)
 
 
 class CommentWrite(Base):
