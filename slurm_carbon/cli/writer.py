@@ -24,11 +24,12 @@ from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.config import load_config
-from slurm_carbon.config.site import BudgetsConfig, CappingConfig
+from slurm_carbon.config.site import BudgetsConfig, CappingConfig, SiteConfig
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.intensity.factory import build_chain
+from slurm_carbon.service.advice import AdviceWriter
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.site import Site, StaticSite
@@ -116,7 +117,8 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     is kept. Failed writes are tried again with backoff. At each sweep, running
     jobs get their GPU power cap decided ([capping] of --config; none without it),
     are forecast, their budgets acted on by the site's policy, and their live
-    value written.
+    value written. Every 5 minutes the submit-time advice files are written
+    ([advice] of --config; none without it).
     """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -141,6 +143,9 @@ def writer(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         foreign=settings.foreign,
         budgets=BudgetReviewer(factory, slurm, settings.budgets),
         capping=CapDecider(factory, settings.capping, settings.site),
+        advice=AdviceWriter(factory, slurm, site)
+        if isinstance(site := settings.site, SiteConfig)
+        else None,
     )
     try:
         if once:

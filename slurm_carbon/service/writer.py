@@ -39,6 +39,7 @@ from typing import Literal
 from slurm_carbon.accounting.admin_comment import has_foreign, merge_admin_comment, our_part
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError, SlurmError, StoreError
 from slurm_carbon.intensity.base import IntensityProvider
+from slurm_carbon.service.advice import AdviceWriter
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.fallback import annual_fallback
@@ -117,6 +118,8 @@ class Writer:
             ``skip`` the job (marked failed with the reason). Never overwrite.
         budgets: Reviews running jobs' budgets at each sweep (None: not acted on).
         capping: Decides running GPU jobs' power caps at each sweep (None: never capped).
+        advice: Writes the submit-time advice files after each pass, every
+            ``ADVICE_EVERY_S`` (None: none written).
     """
 
     def __init__(  # noqa: PLR0913 (what the writer touches, injected)
@@ -135,8 +138,10 @@ class Writer:
         foreign: Literal["append", "skip"] = "append",
         budgets: BudgetReviewer | None = None,
         capping: CapDecider | None = None,
+        advice: AdviceWriter | None = None,
     ) -> None:
         self._factory = factory
+        self._advice = advice
         self._slurm = slurm
         self._site = site
         self._intensity = intensity
@@ -355,6 +360,8 @@ class Writer:
                 logger.error("writer pass failed: %s", err)  # noqa: TRY400 (one line, no trace)
             except Exception as err:
                 logger.error("writer pass failed: %s: %s", type(err).__name__, err)  # noqa: TRY400
+            if self._advice is not None:
+                self._advice.maybe_write()
             if sweep:
                 next_sweep = now + timedelta(seconds=sweep_s)
             stop.wait(poll_s)

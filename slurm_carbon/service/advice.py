@@ -1,0 +1,173 @@
+"""The advice files: one per partition, the CI ahead of its region, for ``job_submit.lua``.
+
+:class:`AdviceWriter` runs in the writer process (beside slurmctld) every
+:data:`~slurm_carbon.forecast.advice.ADVICE_EVERY_S`: for each partition Slurm knows,
+its region's CI ahead (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`, the best
+stored figures) as a regular series
+(:func:`~slurm_carbon.forecast.advice.advice_series`), written to
+``<dir>/<partition>.advice`` atomically (a temporary file in the same directory,
+fsync, ``os.replace``; mode 0644). A partition whose region has nothing stored gets no
+file (an old one is removed), as does one Slurm no longer lists; with ``[advice]
+enabled = false`` every file is removed. Errors are logged, never raised: the writer
+goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from slurm_carbon.config.site import SiteConfig
+from slurm_carbon.errors import SlurmCarbonError
+from slurm_carbon.forecast.advice import (
+    ADVICE_AHEAD_S,
+    ADVICE_EVERY_S,
+    Advice,
+    AdviceSeries,
+    advice_series,
+    format_advice,
+)
+from slurm_carbon.service.ci_forecast import ci_ahead
+from slurm_carbon.slurm import SlurmClient
+from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.text import escape_control
+
+__all__ = ["ADVICE_SUFFIX", "AdviceWriter"]
+
+logger = logging.getLogger(__name__)
+
+#: The advice files' suffix: ``<dir>/<partition>.advice``.
+ADVICE_SUFFIX = ".advice"
+_FILE_MODE = 0o644
+_S_PER_H = 3600
+#: A partition or region name written into a file name and the file (as the reader checks).
+_NAME = re.compile(r"[A-Za-z0-9_.:+-]{1,64}", re.ASCII)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def series_ahead(factory: SessionFactory, region: str, now: datetime) -> AdviceSeries | None:
+    """The regular series of ``region``'s CI ahead of ``now`` (None: nothing stored)."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    with transaction(factory) as session:
+        points = ci_ahead(session, region, hour, now + timedelta(seconds=ADVICE_AHEAD_S), now)
+    return advice_series(points, int(now.timestamp()))
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="ascii") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, _FILE_MODE)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+class AdviceWriter:
+    """Writes the advice files (see the module docstring).
+
+    Args:
+        factory: Sessions on the store.
+        slurm: Lists the partitions.
+        config: The site: ``[advice]`` and the partitions' regions.
+        clock: Current time (aware UTC).
+    """
+
+    def __init__(
+        self,
+        factory: SessionFactory,
+        slurm: SlurmClient,
+        config: SiteConfig,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._factory = factory
+        self._slurm = slurm
+        self._config = config
+        self._clock = clock
+        self._dir = Path(config.advice.dir)
+        self._next: datetime | None = None
+
+    def maybe_write(self) -> None:
+        """Write the files when ``ADVICE_EVERY_S`` has passed since the last pass; never raises."""
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            return
+        self._next = now + timedelta(seconds=ADVICE_EVERY_S)
+        try:
+            self.write_all(now)
+        except (SlurmCarbonError, OSError) as err:
+            logger.warning("advice files not written: %s", escape_control(str(err)))
+        except Exception as err:
+            logger.error("advice files not written: %s: %s", type(err).__name__, err)  # noqa: TRY400
+
+    def write_all(self, now: datetime) -> list[str]:
+        """Write every partition's file, remove the others; return the partitions written.
+
+        Raises:
+            SlurmError: The partitions could not be listed.
+            StoreError: The store could not be read.
+            OSError: The directory could not be listed.
+        """
+        advice = self._config.advice
+        written: list[str] = []
+        if advice.enabled:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            by_region: dict[str, AdviceSeries | None] = {}
+            for partition in self._slurm.partitions():
+                region = self._config.region_for(partition, None)
+                if not (_NAME.fullmatch(partition) and _NAME.fullmatch(region)):
+                    logger.warning(
+                        "no advice for partition %s (region %s): not a name the file can hold",
+                        escape_control(partition),
+                        escape_control(region),
+                    )
+                    continue
+                if region not in by_region:
+                    by_region[region] = series_ahead(self._factory, region, now)
+                series = by_region[region]
+                if series is not None:
+                    self._write(partition, region, series, now)
+                    written.append(partition)
+        self._remove_others(written)
+        return written
+
+    def _write(self, partition: str, region: str, series: AdviceSeries, now: datetime) -> None:
+        advice = self._config.advice
+        text = format_advice(
+            Advice(
+                generated=int(now.timestamp()),
+                partition=partition,
+                region=region,
+                source=series.source,
+                issued=series.issued,
+                hint=advice.hint_for(partition),
+                threshold_pct=advice.threshold_pct,
+                defer_default_s=advice.defer_default_h * _S_PER_H,
+                step_s=series.steps.step_s,
+                start=series.steps.start,
+                ci=series.steps.ci,
+            )
+        )
+        _write_atomically(self._dir / f"{partition}{ADVICE_SUFFIX}", text)
+
+    def _remove_others(self, written: list[str]) -> None:
+        if not self._dir.is_dir():
+            return
+        keep = {f"{partition}{ADVICE_SUFFIX}" for partition in written}
+        for path in self._dir.glob(f"*{ADVICE_SUFFIX}"):
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+                logger.info("advice file %s removed", escape_control(path.name))
