@@ -1,4 +1,4 @@
-"""Slurm's time grammar: times as ``sacct -S/-E`` takes them, elapsed times as sacct prints them.
+"""Slurm's time grammar: ``sacct -S/-E`` times, sacct's elapsed times, ``sbatch -t`` limits.
 
 Every parse error is a :class:`~slurm_carbon.errors.ConfigError` with a one-line message.
 """
@@ -11,7 +11,14 @@ from datetime import UTC, datetime, time, timedelta
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.text import quote_input
 
-__all__ = ["TIME_MAX", "TIME_MIN", "format_elapsed", "parse_time"]
+__all__ = [
+    "TIME_LIMIT_MAX_S",
+    "TIME_MAX",
+    "TIME_MIN",
+    "format_elapsed",
+    "parse_time",
+    "parse_time_limit",
+]
 
 TIME_MIN = datetime(1970, 1, 1, tzinfo=UTC)
 """Earliest -S/-E accepted: Slurm records times as Unix epoch seconds."""
@@ -45,6 +52,15 @@ _ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[t ](\d{1,2}):(\d{2})(?::(\d{2}))?
 _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(am|pm)?", re.ASCII)
 _MMDD = re.compile(r"(\d{2})(\d{2})(\d{2})?", re.ASCII)
 _SLASHED = re.compile(r"(\d{1,2})([/.])(\d{1,2})(?:\2(\d{2}))?", re.ASCII)
+TIME_LIMIT_MAX_S = 365 * 86400
+"""Longest time limit accepted: a year (sacct shows a longer limit as none)."""
+
+# sbatch -t: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS (at most 6 digits a field).
+_LIMIT = re.compile(
+    r"(?:(?P<d>\d{1,6})-(?P<dh>\d{1,6})(?::(?P<dm>\d{1,6})(?::(?P<ds>\d{1,6}))?)?"
+    r"|(?P<a>\d{1,6})(?::(?P<b>\d{1,6})(?::(?P<c>\d{1,6}))?)?)",
+    re.ASCII,
+)
 # More digits than any offset within TIME_MIN .. TIME_MAX in seconds could need (12).
 _MAX_OFFSET_DIGITS = 12
 
@@ -134,3 +150,36 @@ def format_elapsed(elapsed: timedelta | None) -> str:
     minutes, seconds = divmod(rest, 60)
     clock = f"{hours:02d}:{minutes:02d}:{seconds:02d}"
     return f"{days}-{clock}" if days else clock
+
+
+def parse_time_limit(text: str) -> int:
+    """A time limit as ``sbatch -t`` takes it, in seconds.
+
+    ``MM``, ``MM:SS``, ``HH:MM:SS``, ``D-HH``, ``D-HH:MM`` or ``D-HH:MM:SS``; more
+    than ``TIME_LIMIT_MAX_S``, 0 and ``UNLIMITED`` are refused (no length).
+
+    Raises:
+        ConfigError: Not one of these forms, 0 or longer than a year (one line).
+    """
+    match = _LIMIT.fullmatch(text.strip())
+    if match is None:
+        raise ConfigError(
+            f"time limit {quote_input(text)}: use MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS"
+        )
+    fields = {key: int(value) for key, value in match.groupdict().items() if value is not None}
+    if "d" in fields:
+        seconds = (
+            fields["d"] * 86400
+            + fields["dh"] * 3600
+            + fields.get("dm", 0) * 60
+            + fields.get("ds", 0)
+        )
+    elif "c" in fields:
+        seconds = fields["a"] * 3600 + fields["b"] * 60 + fields["c"]
+    else:
+        seconds = fields["a"] * 60 + fields.get("b", 0)
+    if not 0 < seconds <= TIME_LIMIT_MAX_S:
+        raise ConfigError(
+            f"time limit {quote_input(text)}: must be more than 0 and at most 365 days"
+        )
+    return seconds
