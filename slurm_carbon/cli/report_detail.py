@@ -6,13 +6,14 @@ start in the following hours and other regions, and the publication energy card;
 for a running job, its forecast (so far, remaining, total with its 90 %
 interval, its end) and the share of its budgets it is forecast to use; for any
 job, its budgets and the action taken on them, with the reason, and the power
-caps decided for its GPUs (period, limit, policy, reason).
+caps decided for its GPUs (period, limit, policy, reason), with an ended capped
+job's slowdown against its own profile (an estimate).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +48,7 @@ def show_job(console: Console, detail: JobDetail) -> None:
     if detail.running is not None:
         _forecast(console, detail.running)
     _caps(console, detail.caps)
+    _slowdown(console, detail.job)
     if detail.timeline:
         _timeline(console, detail.timeline)
     else:
@@ -259,6 +261,22 @@ def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:
             plain(cap.reason if cap.device is None else f"{cap.device}: {cap.reason}"),
         )
     console.print(table)
+
+
+def _slowdown(console: Console, row: JobRow) -> None:
+    """A capped job's slowdown against its own profile, stored with its result; else nothing."""
+    figures = row.figures
+    if figures is None or figures.slowdown is None or figures.nominal_s is None:
+        return
+    nominal = timedelta(seconds=round(figures.nominal_s))
+    run = timedelta(seconds=round(figures.nominal_s * (1 + figures.slowdown)))
+    console.print(
+        plain(
+            f"Slowdown {100 * figures.slowdown:.1f} % against its own profile"
+            f" ({figures.slowdown_profile}), an estimate: {format_elapsed(run)} run"
+            f" for {format_elapsed(nominal)} of work at the profile's highest limit."
+        )
+    )
 
 
 def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:

@@ -8,7 +8,8 @@ A running job's item holds its ``forecast``
 (:class:`~slurm_carbon.service.detail.RunningForecast`); any other job's, null.
 An item's ``budget`` holds the budgets the job gave and the action taken on them
 (null without either). Its ``caps`` lists the power caps decided for its GPUs,
-by period start (empty: never capped).
+by period start (empty: never capped); its ``slowdown``, an ended capped job's
+slowdown against its own profile (null without one).
 
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
@@ -161,6 +162,20 @@ def caps_json(caps: Sequence[CapDecisionRecord]) -> list[dict[str, Any]]:
     ]
 
 
+def _slowdown_json(row: JobRow) -> dict[str, Any] | None:
+    """A capped job's slowdown against its own profile, stored with its result; else None."""
+    figures = row.figures
+    if figures is None or figures.slowdown is None:
+        return None
+    return _finite(
+        {
+            "fraction": figures.slowdown,
+            "nominal_s": figures.nominal_s,
+            "profile": figures.slowdown_profile,
+        }
+    )
+
+
 def job_json(
     row: JobRow,
     running: RunningForecast | None = None,
@@ -187,6 +202,7 @@ def job_json(
         "forecast": forecast_json(running),
         "budget": _budget_json(row),
         "caps": caps_json(caps),
+        "slowdown": _slowdown_json(row),
     }
     if figures is None:
         item.update(dict.fromkeys(_FIGURE_KEYS))
@@ -342,6 +358,24 @@ _CAPS_SCHEMA: dict[str, Any] = {
         },
     },
 }
+_SLOWDOWN_SCHEMA: dict[str, Any] = {
+    "description": (
+        "An ended capped job's slowdown measured against its own power profile, an estimate"
+        " (null: never capped, no profile, or not measured): fraction, run time over"
+        " nominal_s less one (0.019: 1.9 % slower; slightly negative from a noisy profile);"
+        " nominal_s, the work done as seconds at the profile's highest limit; profile,"
+        " 'GPU model / workload key, source'."
+    ),
+    "type": ["object", "null"],
+    "required": ["fraction", "nominal_s", "profile"],
+    "additionalProperties": False,
+    "properties": {
+        "fraction": {"type": ["number", "null"], "exclusiveMinimum": -1},
+        "nominal_s": {"type": ["number", "null"], "exclusiveMinimum": 0},
+        "profile": {"type": "string"},
+        "non_finite": _NON_FINITE,
+    },
+}
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -420,6 +454,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "forecast",
                     "budget",
                     "caps",
+                    "slowdown",
                     *_FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -444,6 +479,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "forecast": _FORECAST_SCHEMA,
                     "budget": _BUDGET_SCHEMA,
                     "caps": _CAPS_SCHEMA,
+                    "slowdown": _SLOWDOWN_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

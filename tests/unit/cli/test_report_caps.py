@@ -22,6 +22,9 @@ from slurm_carbon.store import (
     upsert_job,
 )
 from slurm_carbon.store.caps import CapDecisionRecord, record_decision
+from slurm_carbon.store.figures import JobFigures
+from slurm_carbon.store.results import save_result
+from slurm_carbon.vocabulary import EnergyMethod, Sharing
 
 NOW = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=2)
@@ -150,3 +153,78 @@ def test_back_to_back_periods_at_one_limit_are_one_run_and_the_table_is_bounded(
     lines = [" ".join(line.split()) for line in run(url, "-j", "3").stdout.splitlines()]
     assert f"({61 - MAX_CAP_ROWS} earlier runs of power caps not shown)" in lines
     assert sum("│ carbon │" in line or "│ static │" in line for line in lines) == MAX_CAP_ROWS
+
+
+PROFILE_LABEL = "Simulated V100 / resnet\x1b[2J, learned"
+
+
+@pytest.fixture
+def measured(tmp_path: Path) -> str:
+    """Job 4 ended capped with its slowdown stored (5.26 %: 570 s of work in 600 s)."""
+    url = f"sqlite:///{tmp_path / 'slowdown.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        cluster = get_or_create_cluster(session, "tc")
+        row = upsert_job(
+            session,
+            cluster.id,
+            4,
+            user_name="alice",
+            start_time=START,
+            end_time=START + timedelta(minutes=10),
+            state="COMPLETED",
+        ).id
+        record_decision(session, decision(row, 0, 200.0, "static: 200 W"))
+        save_result(
+            session,
+            row,
+            JobFigures(
+                gpu_energy_j=108_000.0,
+                cpu_energy_j=0.0,
+                dram_energy_j=0.0,
+                co2e_g=3.6,
+                ci_mean_g_per_kwh=100.0,
+                ci_region="SE",
+                ci_source="flat",
+                pue=1.2,
+                quality=EnergyMethod.COUNTER,
+                sharing=Sharing.EXCLUSIVE,
+                computed_at=NOW,
+                slowdown=600 / 570 - 1,
+                nominal_s=570.0,
+                slowdown_profile=PROFILE_LABEL,
+            ),
+        )
+    engine.dispose()
+    return url
+
+
+def test_the_detail_view_says_the_slowdown_against_the_jobs_own_profile(measured: str) -> None:
+    lines = [" ".join(line.split()) for line in run(measured, "-j", "4").stdout.splitlines()]
+
+    assert (
+        "Slowdown 5.3 % against its own profile (Simulated V100 / resnet\\x1b[2J, learned),"
+        " an estimate: 00:10:00 run for 00:09:30 of work at the profile's highest limit."
+    ) in lines
+
+
+def test_an_uncapped_job_shows_no_slowdown(url: str) -> None:
+    output = run(url, "-j", "2").stdout
+
+    assert "Slowdown" not in output
+    assert "own profile" not in output
+
+
+def test_json_items_carry_the_slowdown(measured: str, url: str) -> None:
+    document = json.loads(run(measured, "--json").stdout)
+    jsonschema.validate(document, REPORT_JSON_SCHEMA)
+    uncapped = json.loads(run(url, "--json").stdout)
+    jsonschema.validate(uncapped, REPORT_JSON_SCHEMA)
+
+    assert document["jobs"][0]["slowdown"] == {
+        "fraction": pytest.approx(600 / 570 - 1),
+        "nominal_s": 570.0,
+        "profile": PROFILE_LABEL,
+    }
+    assert [job["slowdown"] for job in uncapped["jobs"]] == [None, None]
