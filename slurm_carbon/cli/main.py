@@ -18,6 +18,7 @@ __all__ = ["cli", "main"]
 #: lists it: ``slurm-carbon progress`` runs in job scripts and must not pay for
 #: the store, numpy or the service that other commands import.
 _COMMANDS = {
+    "advise": "slurm_carbon.cli.advise:advise",
     "agent": "slurm_carbon.cli.agent:agent",
     "db": "slurm_carbon.cli.db:db",
     "demo": "slurm_carbon.cli.demo:demo",

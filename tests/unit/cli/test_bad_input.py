@@ -371,7 +371,26 @@ PROFILE = [
          "--key", "k", "--workload", "x", names="workload"),
     case("profile-list-url-garbage", "profile", "list", "--url", "nope", names="database"),
 ]  # fmt: skip
+SITE = str(Path(__file__).parents[3] / "deploy" / "site.example.toml")
+AD = ("advise", *D, "--config", SITE)
+ADVISE = [
+    case("advise-time-words", *AD, "-p", "gpu", "-t", "1h", names="time limit"),
+    case("advise-time-zero", *AD, "-p", "gpu", "-t", "0", names="time limit"),
+    case("advise-time-escape", *AD, "-p", "gpu", "-t", ESC, names="time limit"),
+    case("advise-time-huge", *AD, "-p", "gpu", "-t", HUGE, names="time limit"),
+    case("advise-gres-zero", *AD, "-p", "gpu", "-t", "60", "--gres", "gpu:0", names="--gres"),
+    case("advise-nodes-zero", *AD, "-p", "gpu", "-t", "60", "-N", "0", names="--nodes"),
+    case("advise-within-49", *AD, "-p", "gpu", "-t", "60", "--within", "49", names="--within"),
+    case("advise-no-partition", *AD, "-t", "60", names="-p PARTITION"),
+    case("advise-partition-escape", *AD, "-t", "60", "-p", ESC, names="--partition"),
+    case("advise-job-and-time", *AD, "-j", "5", "-t", "60", names="-j"),
+    case("advise-job-uint32", *AD, "-j", UINT32_PLUS_1, names="--job"),
+    case("advise-job-no-slurm", *AD, "-j", "5", names="sacct"),
+    case("advise-config-deep", "advise", *D, "-t", "60", "-p", "gpu", "--config",
+         "{tmp}/deep.toml", names="nested too deeply"),
+]  # fmt: skip
 CATALOGUE = [
+    *ADVISE,
     *REPORT_TIMES,
     *REPORT_JOBS,
     *REPORT_NAMES,

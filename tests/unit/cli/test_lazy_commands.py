@@ -26,6 +26,7 @@ CHILD_DEADLINE_S = 60
 SHORT_HELP_MIN = 20
 #: The commands of ``slurm-carbon``, pinned so that one cannot vanish unseen.
 COMMANDS = [
+    "advise",
     "agent",
     "db",
     "demo",
