@@ -114,7 +114,9 @@ def _as_json(advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int
 
 def _co2e(value: float | None) -> str:
     return (
-        "unknown (no profile, no site default power)" if value is None else f"~{format_co2e(value)}"
+        "unknown (no GPUs, or no profile and no site default power)"
+        if value is None
+        else f"~{format_co2e(value)}"
     )
 
 

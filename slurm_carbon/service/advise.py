@@ -85,8 +85,8 @@ class JobAdvice:
     pue: float
 
     def co2e_g(self, shape: JobShape, mean_ci: float) -> float | None:
-        """The expected CO2e of the job at a window's mean CI (None: power unknown)."""
-        if self.power is None:
+        """The expected CO2e of the job at a window's mean CI (None: power unknown, no GPU)."""
+        if self.power is None or shape.gpus == 0:
             return None
         energy_j = self.power.power_w * shape.gpus * shape.length_s
         return energy_j / J_PER_KWH * mean_ci * self.pue

@@ -91,7 +91,7 @@ def test_a_carried_actual_is_said_in_words(setup: tuple[list[str], datetime]) ->
     assert result.exit_code == 0, result.output
     assert "no forecast: the last actual value held" in result.output
     assert "now is the cleanest start" in result.output
-    assert "unknown (no profile" in result.output
+    assert "unknown (no GPUs" in result.output
 
 
 def test_nothing_stored_or_a_job_beyond_the_series_is_no_advice(

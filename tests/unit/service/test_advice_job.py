@@ -92,6 +92,9 @@ def test_no_model_no_power_and_nothing_stored_no_advice(
     assert advice is not None
     assert advice.power is None
     assert advice.co2e_g(JobShape("cpu", 3600, 0), 400.0) is None
+    with_model = advise_job(factory, CONFIG, JobShape("gpu", 3600, 0), NOW, 3600)
+    assert with_model is not None
+    assert with_model.co2e_g(JobShape("gpu", 3600, 0), 400.0) is None
     other = CONFIG.model_copy(
         update={"regions": CONFIG.regions.model_copy(update={"default": "PL"})}
     )
