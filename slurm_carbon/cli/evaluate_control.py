@@ -29,6 +29,7 @@ from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.control.policies import DEFAULT_MAX_SLOWDOWN, LimitGrid
 from slurm_carbon.control.replay import (
     HORIZON_S,
+    PARTIAL,
     POLICIES,
     TAIL_JOBS,
     ControlReplay,
@@ -94,6 +95,7 @@ CONTROL_JSON_SCHEMA: dict[str, Any] = {
         "start_every_s",
         "period_s",
         "node_overhead_w",
+        "known_hours",
         "jobs",
         "limits_w",
         "policies",
@@ -108,6 +110,7 @@ CONTROL_JSON_SCHEMA: dict[str, Any] = {
         "start_every_s": {"type": "integer"},
         "period_s": {"type": "integer"},
         "node_overhead_w": {"type": ["number", "null"]},
+        "known_hours": {"type": ["number", "null"]},
         "jobs": {"type": "integer", "minimum": 1},
         "limits_w": {"type": "array", "items": _NUMBER, "minItems": 1},
         "policies": {
@@ -121,7 +124,7 @@ CONTROL_JSON_SCHEMA: dict[str, Any] = {
                     "required": list(_FIGURES),
                     "properties": dict.fromkeys(_FIGURES, _NUMBER),
                 }
-                for name in POLICIES
+                for name in (*POLICIES, PARTIAL)
             },
         },
         "static_caps": {
@@ -208,6 +211,13 @@ def _output(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     help="Node power per GPU drawn while the job runs, in watts"
     f" (at most {MAX_NODE_OVERHEAD_W:g}).",
 )
+@click.option(
+    "--known-hours",
+    type=FiniteRange(0.0, HORIZON_S / 3600),
+    help="Also replay ours with the trace's actual values for this many hours ahead of"
+    " each decision and the forecast after (carbon_partial): what a better short-term"
+    f" forecast is worth (at most {HORIZON_S // 3600}).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema in the README).")
 @click.option(
     "--decisions",
@@ -224,6 +234,7 @@ def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per o
     start_every: int,
     period: int,
     node_overhead_w: float | None,
+    known_hours: float | None,
     as_json: bool,
     decisions_path: Path | None,
 ) -> None:
@@ -248,6 +259,7 @@ def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per o
         job_s=job_hours * 3600,
         start_every_s=start_every,
         period_s=period,
+        known_ahead_s=None if known_hours is None else known_hours * 3600,
     )
     values = np.array([point.ci_g_per_kwh for point in trace.points])
     try:
@@ -312,11 +324,12 @@ def _report(  # noqa: PLR0913, PLR0917 (what was replayed, and how)
         "start_every_s": int(setup.start_every_s),
         "period_s": int(setup.period_s),
         "node_overhead_w": node_overhead_w,
+        "known_hours": None if setup.known_ahead_s is None else setup.known_ahead_s / 3600,
         "jobs": result.jobs,
         "limits_w": grid.limits_w.tolist(),
         "policies": {
             name: {key: round(value, 4) for key, value in summary[name].items()}
-            for name in POLICIES
+            for name in result.policies
         },
         "static_caps": caps,
     }
@@ -346,4 +359,9 @@ def _table(report: dict[str, Any]) -> str:
         "carbon/energy: reduction against none; hull: the best mix of two fixed caps"
         " at the same mean slowdown; premium: carbon less hull, in percentage points."
     )
+    if report["known_hours"] is not None:
+        lines.append(
+            f"{PARTIAL}: ours with the actual intensity for the first {report['known_hours']:g} h"
+            " ahead of each decision, the forecast after."
+        )
     return "\n".join(lines)

@@ -25,6 +25,12 @@ the static-cap hull (:mod:`slurm_carbon.control.hull`). Each policy's premium is
 its carbon reduction against ``none`` less the hull's at the policy's mean
 slowdown, in percentage points.
 
+**The value of a better forecast.** With ``known_ahead_s`` (``--known-hours``)
+one more policy, ``carbon_partial`` (:data:`PARTIAL`), is ours with the trace's
+own values for the points up to that far ahead of each decision and the
+forecast after them: how much of the oracle's premium a forecast that is exact
+for the next hours would recover (a provider's short-term forecast, say).
+
 Units: seconds since the epoch for times, watts, gCO2e/kWh, joules, grams.
 """
 
@@ -53,6 +59,7 @@ __all__ = [
     "HORIZON_S",
     "MAX_CI_WINDOW_S",
     "ORACLE",
+    "PARTIAL",
     "POLICIES",
     "TAIL_JOBS",
     "ControlReplay",
@@ -74,7 +81,9 @@ TAIL_JOBS = 1.3
 MAX_CI_WINDOW_S = 7 * 86_400
 #: Ours with the trace's own future instead of the forecast: what a perfect forecast allows.
 ORACLE = "carbon_oracle"
-#: The policies compared, in the order they are reported.
+#: Ours with the actual values for the first ``known_ahead_s`` and the forecast after.
+PARTIAL = "carbon_partial"
+#: The policies compared, in the order they are reported (``PARTIAL`` last, when asked for).
 POLICIES: tuple[str, ...] = (*(policy.value for policy in CapPolicy), ORACLE)
 _J_PER_KWH = 3.6e6
 
@@ -83,12 +92,17 @@ Floats = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class ReplaySetup:
-    """What is replayed. Units: seconds; ``max_slowdown`` a fraction."""
+    """What is replayed. Units: seconds; ``max_slowdown`` a fraction.
+
+    ``known_ahead_s``: how far ahead ``carbon_partial`` knows the actual values
+    (none: that policy is not replayed).
+    """
 
     max_slowdown: float = DEFAULT_MAX_SLOWDOWN
     job_s: float = 24 * 3600.0
     start_every_s: float = 6 * 3600.0
     period_s: float = 1800.0
+    known_ahead_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +230,48 @@ def _job_starts(first_s: float, last_s: float, setup: ReplaySetup) -> list[float
 _Policy = Callable[[float, float, float, float], int]
 
 
+@dataclass(frozen=True)
+class _Jobs:
+    """The jobs replayed: their starts, the work each needs, its deadline. Units: s, work units."""
+
+    starts: list[float]
+    work: float
+    deadline_s: float
+    setup: ReplaySetup
+
+
+def _run(
+    grid: LimitGrid,
+    jobs: _Jobs,
+    actual: _Steps,
+    policy: _Policy,
+    decisions: list[Decision] | None,
+) -> PolicyFigures:
+    """Every job under ``policy``, a period at a time; its decisions appended when asked."""
+    period_s = jobs.setup.period_s
+    energy_j = co2e_g = 0.0
+    slowdowns = []
+    for start in jobs.starts:
+        at, left = start, jobs.work
+        while left > 0:
+            index = policy(start, at, left, start + jobs.deadline_s - at)
+            if decisions is not None:
+                decisions.append(Decision(start, at, float(grid.limits_w[index])))
+            rate = float(grid.throughput[index])
+            seconds = left / rate
+            if seconds > period_s:
+                seconds = period_s
+                left -= rate * seconds
+            else:
+                left = 0.0
+            power = float(grid.power_w[index])
+            energy_j += power * seconds
+            co2e_g += power * actual.between(at, at + seconds) / _J_PER_KWH
+            at += seconds
+        slowdowns.append((at - start) / jobs.setup.job_s - 1)
+    return PolicyFigures(energy_j, co2e_g, tuple(slowdowns))
+
+
 def replay_jobs(
     grid: LimitGrid,
     first_s: float,
@@ -250,11 +306,16 @@ def replay_jobs(
 
         return decide
 
-    def forecast(i: int) -> Floats:
-        return np.concatenate([[values[i]], made[:, i]])
+    def ahead(known_steps: int) -> Callable[[int], Floats]:
+        # The points from origin i on: the actual ones for known_steps, the forecast after.
+        def series(i: int) -> Floats:
+            out = np.concatenate([[values[i]], made[:, i]])
+            out[: known_steps + 1] = padded[i : i + known_steps + 1]
+            return out
 
-    def oracle(i: int) -> Floats:
-        return padded[i : i + horizon_steps + 1]
+        return series
+
+    forecast = ahead(0)
 
     def chase(job_s: float, at_s: float, work_left: float, time_left_s: float) -> int:
         i = origin(at_s)
@@ -266,27 +327,13 @@ def replay_jobs(
     decisions: list[Decision] = []
 
     def run(policy: _Policy, record: bool = False) -> PolicyFigures:
-        energy_j = co2e_g = 0.0
-        slowdowns = []
-        for start in starts:
-            at, left = start, work
-            while left > 0:
-                index = policy(start, at, left, start + deadline_s - at)
-                if record:
-                    decisions.append(Decision(start, at, float(grid.limits_w[index])))
-                rate = float(grid.throughput[index])
-                seconds = left / rate
-                if seconds > setup.period_s:
-                    seconds = setup.period_s
-                    left -= rate * seconds
-                else:
-                    left = 0.0
-                power = float(grid.power_w[index])
-                energy_j += power * seconds
-                co2e_g += power * actual.between(at, at + seconds) / _J_PER_KWH
-                at += seconds
-            slowdowns.append((at - start) / setup.job_s - 1)
-        return PolicyFigures(energy_j, co2e_g, tuple(slowdowns))
+        return _run(
+            grid,
+            _Jobs(starts, work, deadline_s, setup),
+            actual,
+            policy,
+            decisions if record else None,
+        )
 
     def fixed(index: int) -> PolicyFigures:
         length = work / float(grid.throughput[index])
@@ -305,6 +352,9 @@ def replay_jobs(
         CapPolicy.STATIC: fixed(static_index(grid, setup.max_slowdown)),
         CapPolicy.CARBON: run(ours(forecast), record=True),
         CapPolicy.CHASE: run(chase),
-        ORACLE: run(ours(oracle)),
+        ORACLE: run(ours(ahead(horizon_steps))),
     }
+    if setup.known_ahead_s is not None:
+        known_steps = min(int(setup.known_ahead_s // step_s), horizon_steps)
+        policies[PARTIAL] = run(ours(ahead(known_steps)))
     return ControlReplay(len(starts), policies, static_caps, decisions)

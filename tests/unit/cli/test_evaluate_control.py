@@ -43,6 +43,7 @@ def test_the_json_follows_its_schema_with_the_figures_computed_by_hand(tmp_path:
     assert data["jobs"] == 1
     assert data["limits_w"] == [250.0, 275.0, 300.0]
     assert data["node_overhead_w"] is None
+    assert data["known_hours"] is None
     assert data["policies"]["carbon"]["carbon_reduction_pct"] == pytest.approx(4.0)
     assert data["policies"]["carbon_oracle"]["premium_pp"] == pytest.approx(8.4)
     assert data["policies"]["chase"]["mean_slowdown_pct"] == pytest.approx(5.0)
@@ -86,6 +87,21 @@ def test_the_table_names_every_policy(tmp_path: Path) -> None:
     rows = {line.split()[0]: line.split() for line in output.splitlines()[2:7]}
     assert list(rows) == list(POLICIES)
     assert rows["carbon_oracle"][-2:] == ["8.40", "pp"]
+
+
+def test_known_hours_add_a_row_with_the_oracle_figures_when_they_cover_the_job(
+    tmp_path: Path,
+) -> None:
+    code, output = run(tmp_path, *SMALL, "--known-hours", "3", "--json")
+
+    assert code == 0, output
+    data = json.loads(output)
+    jsonschema.validate(data, CONTROL_JSON_SCHEMA)
+    assert data["known_hours"] == 3.0
+    assert list(data["policies"]) == [*POLICIES, "carbon_partial"]
+    assert data["policies"]["carbon_partial"] == data["policies"]["carbon_oracle"]
+    code, table = run(tmp_path, *SMALL, "--known-hours", "3")
+    assert "carbon_partial: ours with the actual intensity for the first 3 h" in table
 
 
 def test_a_trace_too_short_for_a_job_is_one_line(tmp_path: Path) -> None:

@@ -86,3 +86,24 @@ def test_our_policy_keeps_every_job_within_its_budget() -> None:
         assert max(result.policies[name].slowdowns) <= 0.1 + 1e-9
         assert result.policies[name].mean_slowdown > 0.05  # the budget is used
     assert result.summary()["carbon_oracle"]["premium_pp"] > 0
+
+
+def test_partly_known_future_lies_between_the_forecast_and_the_oracle() -> None:
+    # The value of a better forecast: ours with the actual CI for the first hours.
+    grid = LimitGrid.of(PROFILE, step_w=100.0)
+
+    def known(seconds: float) -> dict[str, dict[str, float]]:
+        setup = ReplaySetup(
+            max_slowdown=0.06,
+            job_s=2 * HOUR_S,
+            start_every_s=6 * HOUR_S,
+            period_s=HOUR_S,
+            known_ahead_s=seconds,
+        )
+        return replay_jobs(grid, T0, 3600, TRACE, setup).summary()
+
+    assert "carbon_partial" not in replayed()
+    # Less than a step ahead adds nothing to what the forecast knows: the origin's value.
+    assert known(HOUR_S / 2)["carbon_partial"] == known(HOUR_S / 2)["carbon"]
+    # The clean hours are known from the first decision on: the oracle's figures.
+    assert known(HOUR_S)["carbon_partial"] == pytest.approx(known(HOUR_S)["carbon_oracle"])
