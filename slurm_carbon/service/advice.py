@@ -1,7 +1,8 @@
 """The advice files: one per partition, the CI ahead of its region, for ``job_submit.lua``.
 
 :class:`AdviceWriter` runs in the writer process (beside slurmctld) every
-:data:`~slurm_carbon.forecast.advice.ADVICE_EVERY_S`: for each partition Slurm knows,
+:data:`~slurm_carbon.forecast.advice.ADVICE_EVERY_S`, and within
+:data:`ADVICE_CHECK_S` of a new forecast: for each partition Slurm knows,
 its region's CI ahead (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`, the best
 stored figures) as a regular series
 (:func:`~slurm_carbon.forecast.advice.advice_series`), written to
@@ -37,10 +38,13 @@ from slurm_carbon.slurm import SlurmClient
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.text import escape_control
 
-__all__ = ["ADVICE_SUFFIX", "AdviceWriter"]
+__all__ = ["ADVICE_CHECK_S", "ADVICE_SUFFIX", "AdviceWriter"]
 
 logger = logging.getLogger(__name__)
 
+#: How often the regions' series are read again between passes, to rewrite the files
+#: soon after a new forecast is stored (a minute: a few queries per region).
+ADVICE_CHECK_S = 60
 #: The advice files' suffix: ``<dir>/<partition>.advice``.
 ADVICE_SUFFIX = ".advice"
 _FILE_MODE = 0o644
@@ -59,6 +63,11 @@ def series_ahead(factory: SessionFactory, region: str, now: datetime) -> AdviceS
     with transaction(factory) as session:
         points = ci_ahead(session, region, hour, now + timedelta(seconds=ADVICE_AHEAD_S), now)
     return advice_series(points, int(now.timestamp()))
+
+
+def _key(series: AdviceSeries | None) -> tuple[str, int, int] | None:
+    """What makes a series new for the files: its source, issue time and first step."""
+    return None if series is None else (series.source, series.issued, series.steps.start)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -99,19 +108,35 @@ class AdviceWriter:
         self._clock = clock
         self._dir = Path(config.advice.dir)
         self._next: datetime | None = None
+        self._next_check: datetime | None = None
+        #: What each region's last written series was: (source, issued, start).
+        self._written: dict[str, tuple[str, int, int] | None] = {}
 
     def maybe_write(self) -> None:
-        """Write the files when ``ADVICE_EVERY_S`` has passed since the last pass; never raises."""
+        """Write the files every ``ADVICE_EVERY_S``, and when a region's forecast changed.
+
+        Every ``ADVICE_CHECK_S`` the regions of the last pass are read again (no Slurm
+        call): a new forecast (another source or issue time) or a new first step
+        rewrites the files at once. Never raises: errors are logged.
+        """
         now = self._clock()
-        if self._next is not None and now < self._next:
-            return
-        self._next = now + timedelta(seconds=ADVICE_EVERY_S)
         try:
-            self.write_all(now)
+            if self._next is None or now >= self._next or self._changed(now):
+                self._next = now + timedelta(seconds=ADVICE_EVERY_S)
+                self.write_all(now)
         except (SlurmCarbonError, OSError) as err:
             logger.warning("advice files not written: %s", escape_control(str(err)))
         except Exception as err:
             logger.error("advice files not written: %s: %s", type(err).__name__, err)  # noqa: TRY400
+
+    def _changed(self, now: datetime) -> bool:
+        if self._next_check is not None and now < self._next_check:
+            return False
+        self._next_check = now + timedelta(seconds=ADVICE_CHECK_S)
+        return any(
+            _key(series_ahead(self._factory, region, now)) != key
+            for region, key in self._written.items()
+        )
 
     def write_all(self, now: datetime) -> list[str]:
         """Write every partition's file, remove the others; return the partitions written.
@@ -141,6 +166,7 @@ class AdviceWriter:
                 if series is not None:
                     self._write(partition, region, series, now)
                     written.append(partition)
+            self._written = {region: _key(series) for region, series in by_region.items()}
         self._remove_others(written)
         return written
 

@@ -6,6 +6,7 @@ import logging
 import stat
 import threading
 import tomllib
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from slurm_carbon.config.site import SiteConfig
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.forecast.advice import ADVICE_CARRIED_SOURCE, ADVICE_EVERY_S, parse_advice
 from slurm_carbon.intensity.base import CiPoint
-from slurm_carbon.service.advice import AdviceWriter
+from slurm_carbon.service.advice import ADVICE_CHECK_S, AdviceWriter
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.service.writer import Writer
 from slurm_carbon.slurm.fake import FakeSlurm
@@ -162,3 +163,30 @@ def test_the_writer_process_loop_writes_the_files(
     writer.run(stop, poll_s=0)
 
     assert parse_advice(read(tmp_path, "gpu"), int(NOW.timestamp())) is not None
+
+
+def test_a_new_forecast_is_written_within_a_check_not_a_pass(
+    session: Session, factory: SessionFactory, tmp_path: Path
+) -> None:
+    add_ci_points(session, forecast("DE", [400.0, 300.0]))
+    now = [NOW]
+    writer = AdviceWriter(
+        factory, FakeSlurm(partitions=("gpu",)), site(tmp_path), clock=lambda: now[0]
+    )
+    writer.maybe_write()
+    first = read(tmp_path, "gpu")
+    now[0] = NOW + timedelta(seconds=ADVICE_CHECK_S)
+    writer.maybe_write()
+    assert read(tmp_path, "gpu") == first  # nothing new: not rewritten
+    newer = NOW - timedelta(minutes=5)
+    add_ci_points(
+        session, [replace(p, issued_at=newer, ci_g_per_kwh=50.0) for p in forecast("DE", [0, 0])]
+    )
+    now[0] = NOW + timedelta(seconds=ADVICE_CHECK_S + 1)
+    writer.maybe_write()
+    assert read(tmp_path, "gpu") == first  # the next check is a minute after the last
+    now[0] = NOW + timedelta(seconds=2 * ADVICE_CHECK_S)
+    writer.maybe_write()
+    found = parse_advice(read(tmp_path, "gpu"), int(now[0].timestamp()))
+    assert found is not None
+    assert (found.issued, found.ci) == (int(newer.timestamp()), (50.0, 50.0))
