@@ -40,6 +40,12 @@ job that reported none is assumed to have incurred no slowdown, and its budget
 is kept over each window: the window's work at the highest limit within ``(1 +
 max_slowdown)`` times the window.
 
+The reason says the time lost so far against the time the budget allows over
+the whole job (e.g. ``120 s lost so far (5.3% of the work done) of the 570 s
+allowed (2.5% of 22800 s of work)``): lost while dirty, early on, the time lost
+is a larger share of the work done so far than the budget is of the whole work,
+and the job still ends within it.
+
 Units: watts, seconds, gCO2e/kWh; times aware UTC.
 """
 
@@ -357,16 +363,22 @@ class CapDecider:
             # late: keep in reserve what the limit in force until then can cost.
             late_s = CAP_POLL_S * (1 - float(grid.throughput.min()) / top)
             time_left_s = (1 + policy.max_slowdown) * total_s - elapsed_s - late_s
-            slowdown = elapsed_s / nominal - 1
+            # The budget is of the whole job's work: the time lost so far may be a
+            # larger share of the work done so far (capped while dirty, early on).
+            so_far = (
+                f"{elapsed_s - nominal:.0f} s lost so far"
+                f" ({elapsed_s / nominal - 1:.1%} of the work done) of the"
+                f" {policy.max_slowdown * total_s:.0f} s allowed"
+                f" ({policy.max_slowdown:.1%} of {total_s:.0f} s of work)"
+            )
         else:  # no progress: none incurred, the budget kept over the window
             window_s = count * period.total_seconds()
             work_left = top * window_s
             time_left_s = (1 + policy.max_slowdown) * window_s
-            slowdown = 0.0
+            so_far = f"no progress reported: {policy.max_slowdown:.1%} kept over each window"
         decision = plan_carbon(grid, ci, period.total_seconds(), work_left, time_left_s)
         return decision.index, (
-            f"CI {ci[0]:.0f} g/kWh now vs {np.mean(ci):.0f} mean ahead,"
-            f" slowdown {slowdown:.1%} of {policy.max_slowdown:.1%}"
+            f"CI {ci[0]:.0f} g/kWh now vs {np.mean(ci):.0f} mean ahead, {so_far}"
         )
 
     def _note_once(self, job: SlurmJob, why: str) -> None:
