@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.errors import SlurmError
+from slurm_carbon.service.metrics import PipelineMetrics
 from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
 from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import (
@@ -136,11 +137,15 @@ def _check_progress_jobs(session: Session, batch: Batch) -> None:
 
 @dataclass(frozen=True)
 class IngestEndpoint:
-    """The endpoint, bound to the store it writes to and the clock times are judged by."""
+    """The endpoint, bound to the store it writes to and the clock times are judged by.
+
+    ``metrics`` (if given) counts each accepted batch's intervals and time.
+    """
 
     factory: SessionFactory
     clock: Callable[[], datetime]
     max_body_bytes: int = MAX_BODY_BYTES
+    metrics: PipelineMetrics | None = None
 
     async def handle(self, request: Request) -> Response:
         """Handle one POST."""
@@ -178,6 +183,9 @@ class IngestEndpoint:
             _check_progress_jobs(session, batch)
             stored = ingest_batch(session, batch.cluster, batch.node, intervals)
             progress_stored = ingest_progress(session, batch.cluster, progress)
+        took_s = time.monotonic() - began
+        if self.metrics is not None:
+            self.metrics.batch(len(intervals), stored, took_s)
         logger.info(
             "ingest cluster=%s node=%s received=%d stored=%d progress=%d/%d duration_ms=%.1f",
             escape_control(batch.cluster),
@@ -186,7 +194,7 @@ class IngestEndpoint:
             stored,
             progress_stored,
             len(progress),
-            (time.monotonic() - began) * 1000,
+            took_s * 1000,
         )
         answer = {"received": len(intervals), "stored": stored}
         if progress:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,6 +84,8 @@ class IntensityPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.polls = 0
+        # Polls of each region that failed in part or whole (for /metrics).
+        self.failures: Counter[str] = Counter()
 
     def poll_once(self) -> PollResult:
         """Fetch and store history and forecast of every region, then ours; never raises for one."""
@@ -111,6 +114,7 @@ class IntensityPoller:
             result.new_points[region] = new
             if reasons:
                 result.errors[region] = "; ".join(reasons)
+                self.failures[region] += 1
                 logger.info(  # providers' messages and stored names are outside text
                     "carbon-intensity poll of %s incomplete: %s",
                     escape_control(region),
