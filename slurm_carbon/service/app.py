@@ -17,6 +17,7 @@ from starlette.routing import Route
 from slurm_carbon.errors import StoreError
 from slurm_carbon.service.caps_api import CapsEndpoint
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
+from slurm_carbon.service.metrics import MetricsEndpoint, PipelineMetrics
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
 from slurm_carbon.text import escape_control
@@ -39,7 +40,8 @@ def create_app(
     factory stays the caller's. Nothing connects before the first request.
 
     Routes: ``POST /api/v1/intervals`` (see :mod:`slurm_carbon.service.ingest`),
-    ``GET /api/v1/caps`` (:mod:`slurm_carbon.service.caps_api`) and ``GET
+    ``GET /api/v1/caps`` (:mod:`slurm_carbon.service.caps_api`), ``GET /metrics``
+    (:mod:`slurm_carbon.service.metrics`) and ``GET
     /healthz`` (200 when the database answers, 503 otherwise). An
     ``intensity_poller`` (built over the same store) runs while the app does.
     ``clock`` (default: the system's, in UTC) is what reported times are judged by.
@@ -53,13 +55,18 @@ def create_app(
     else:
         factory, on_shutdown = store, None
     now = clock or partial(datetime.now, UTC)
-    endpoints = (IngestEndpoint(factory, now, max_body_bytes), CapsEndpoint(factory, now))
+    pipeline = PipelineMetrics()
+    endpoints = (
+        IngestEndpoint(factory, now, max_body_bytes, pipeline),
+        CapsEndpoint(factory, now),
+        MetricsEndpoint(factory, now, pipeline, intensity_poller),
+    )
     return _build(factory, endpoints, on_shutdown, intensity_poller)
 
 
 def _build(
     factory: SessionFactory,
-    endpoints: tuple[IngestEndpoint, CapsEndpoint],
+    endpoints: tuple[IngestEndpoint, CapsEndpoint, MetricsEndpoint],
     on_shutdown: Callable[[], None] | None,
     poller: IntensityPoller | None,
 ) -> Starlette:
@@ -86,6 +93,7 @@ def _build(
             Route("/api/v1/intervals", endpoints[0].handle, methods=["POST"]),
             Route("/api/v1/caps", endpoints[1].handle, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", endpoints[2].handle, methods=["GET"]),
         ],
         exception_handlers={
             ApiError: _api_error,
