@@ -91,6 +91,17 @@ PUBLIC: dict[str, list[str] | None] = {
     "slurm_carbon.intensity": None,
     "slurm_carbon.sensors": None,
     "slurm_carbon.service": ["MAX_BODY_BYTES", "MAX_INTERVALS", "create_app"],
+    "slurm_carbon.service.api": [
+        "DEFAULT_PAGE_LIMIT",
+        "MAX_CREDENTIAL_BYTES",
+        "MAX_PAGE_LIMIT",
+        "MungeDecoder",
+        "MungeIdentity",
+        "ReadAccess",
+        "UNMUNGE_TIMEOUT_S",
+        "Viewer",
+        "read_routes",
+    ],
     "slurm_carbon.slurm": [
         "CommandLineSlurm",
         "CommandResult",

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.service.api import ReadAccess, read_routes
 from slurm_carbon.service.caps_api import CapsEndpoint
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
 from slurm_carbon.service.metrics import MetricsEndpoint, PipelineMetrics
@@ -33,6 +34,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     intensity_poller: IntensityPoller | None = None,
     clock: Callable[[], datetime] | None = None,
+    read_access: ReadAccess | None = None,
 ) -> Starlette:
     """The ingest service over ``store``: a database URL, or a session factory.
 
@@ -45,6 +47,9 @@ def create_app(
     /healthz`` (200 when the database answers, 503 otherwise). An
     ``intensity_poller`` (built over the same store) runs while the app does.
     ``clock`` (default: the system's, in UTC) is what reported times are judged by.
+    The read API (:mod:`slurm_carbon.service.api`: ``GET /api/v1/jobs``) judges
+    callers by ``read_access`` (default: MUNGE through the system's munged, root
+    the only admin).
 
     Raises:
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
@@ -61,12 +66,14 @@ def create_app(
         CapsEndpoint(factory, now),
         MetricsEndpoint(factory, now, pipeline, intensity_poller),
     )
-    return _build(factory, endpoints, on_shutdown, intensity_poller)
+    reads = read_routes(factory, read_access or ReadAccess(), now)
+    return _build(factory, endpoints, reads, on_shutdown, intensity_poller)
 
 
 def _build(
     factory: SessionFactory,
     endpoints: tuple[IngestEndpoint, CapsEndpoint, MetricsEndpoint],
+    reads: list[Route],
     on_shutdown: Callable[[], None] | None,
     poller: IntensityPoller | None,
 ) -> Starlette:
@@ -94,6 +101,7 @@ def _build(
             Route("/api/v1/caps", endpoints[1].handle, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", endpoints[2].handle, methods=["GET"]),
+            *reads,
         ],
         exception_handlers={
             ApiError: _api_error,
