@@ -389,18 +389,20 @@ local function read_advice(partition, now)
    return slurm_carbon_parse_advice(text or "", now)
 end
 
--- The mean of the step series over [begin, begin + length_s), inside the series.
-local function window_mean(series, begin, length_s)
-   local finish, step_s = begin + length_s, series.step_s
-   local index = math.floor((begin - series.start) / step_s)
-   local total = 0.0
-   while series.start + index * step_s < finish do
-      local low = math.max(begin, series.start + index * step_s)
-      local high = math.min(finish, series.start + (index + 1) * step_s)
-      total = total + series.ci[index + 1] * (high - low)
-      index = index + 1
+-- The integral of the step series from its start to at (inside the series), from the sums
+-- of whole steps before each step (sums[k + 1]: steps 1..k); a window's mean is a difference
+-- of two, so each candidate costs the same whatever the job's length (the series' values are
+-- at most 192 and whole numbers of seconds: the rounding stays far below the tie).
+local function integral(series, sums, at)
+   local k = math.floor((at - series.start) / series.step_s)
+   if k >= #series.ci then
+      return sums[#series.ci + 1]
    end
-   return total / length_s
+   return sums[k + 1] + series.ci[k + 1] * (at - series.start - k * series.step_s)
+end
+
+local function window_mean(series, sums, begin, length_s)
+   return (integral(series, sums, begin + length_s) - integral(series, sums, begin)) / length_s
 end
 
 -- The cleanest start of a job of length_s seconds submitted at now, from now to
@@ -412,11 +414,15 @@ function slurm_carbon_cleanest_start(series, now, length_s, within_s)
    if now < series.start or now + length_s > finish then
       return nil
    end
-   local mean_now = window_mean(series, now, length_s)
+   local sums = {0}
+   for k, value in ipairs(series.ci) do
+      sums[k + 1] = sums[k] + value * step_s
+   end
+   local mean_now = window_mean(series, sums, now, length_s)
    local best, mean_best = now, mean_now
    local candidate = series.start + (math.floor((now - series.start) / step_s) + 1) * step_s
    while candidate <= now + within_s and candidate + length_s <= finish do
-      local mean = window_mean(series, candidate, length_s)
+      local mean = window_mean(series, sums, candidate, length_s)
       if mean < mean_best - ADVICE_TIE_G_PER_KWH then
          best, mean_best = candidate, mean
       end

@@ -4,6 +4,7 @@ opt-in deferral of a submitted job."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from slurm_carbon.forecast.advice import (
     ADVICE_MAX_POINTS,
     ADVICE_STALE_S,
     Advice,
+    CiSteps,
+    cleanest_start,
     format_advice,
     parse_advice,
 )
@@ -357,3 +360,39 @@ def test_a_modified_job_is_neither_hinted_nor_deferred(tmp_path: Path) -> None:
     assert [line for line in lines if line.startswith("user: ")] == [
         "user: carbon: not deferred: no carbon advice for partition (several or unknown)"
     ]
+
+
+# Random series with one decimal, as the service writes them: the lua's window means (from
+# sums of whole steps) choose the same start as the Python's (summed step by step).
+RANDOM_CASES = 300
+
+
+def test_the_lua_chooses_as_the_python_over_random_series(tmp_path: Path) -> None:
+    chance = random.Random(12)  # noqa: S311 - reproducible series, not secrets
+    calls, expected = [], []
+    for _ in range(RANDOM_CASES):
+        step_s = chance.choice([900, 1800, 3600])
+        ci = tuple(round(chance.uniform(0, 600), 1) for _ in range(chance.randint(1, 192)))
+        now = T0 + chance.randint(0, 3 * step_s)
+        length_s = 60 * chance.randint(1, 48 * 60)
+        within_s = chance.randint(0, 7 * 86400)
+        calls.append(
+            f"show(slurm_carbon_cleanest_start({{start = {T0}, step_s = {step_s},"
+            f" ci = {lua_numbers(ci)}}}, {now}, {length_s}, {within_s}))"
+        )
+        found = cleanest_start(CiSteps(T0, step_s, ci), now, length_s, within_s)
+        expected.append(None if found is None else (found.start, found.saving_pct))
+    body = (
+        'local function show(best, saving) print(tostring(best) .. " " .. '
+        'string.format("%.17g", saving or 0)) end\n' + "\n".join(calls) + "\n"
+    )
+
+    lines = printed(run_lua(body, "", tmp_path))[:RANDOM_CASES]
+
+    said = [line.split() for line in lines]
+    assert [None if best == "nil" else int(best) for best, _ in said] == [
+        None if e is None else e[0] for e in expected
+    ]
+    for (_, saving), e in zip(said, expected, strict=True):
+        assert float(saving) == pytest.approx(0 if e is None else e[1], abs=1e-9)
+    assert sum(e is not None and e[1] > 0 for e in expected) > RANDOM_CASES // 4
