@@ -143,7 +143,8 @@ def service(url: str, host: str, port: int, workers: int, config: Path | None) -
 
     With --config it also keeps each configured region's carbon intensity
     (actuals and forecasts) fresh in the store. Refuses to start unless the
-    database is at the newest revision.
+    database is at the newest revision. GET /metrics serves Prometheus metrics
+    read from the store at each scrape (README, "Prometheus metrics").
     """
     require_head(url)
     if config is not None:
