@@ -16,10 +16,19 @@ one the same way. The grammar, bounds and messages are those of
 slurm_carbon/accounting/budget.py (read its docstring): one table of cases runs
 against both, so the service reads a budget exactly as this check accepted it.
 
-And it checks the power-capping words, "carbon_profile=NAME" (NAME: 1 to 64
-ASCII letters, digits, ".", "_", "-") and "carbon_cap=off" or "on", each at
-most once, with the grammar and messages of
+And it checks the other words, "carbon_profile=NAME" (NAME: 1 to 64 ASCII
+letters, digits, ".", "_", "-"), "carbon_cap=off" or "on", "carbon_defer=12h"
+(a whole number of m, h, d; more than 0, at most 7 d) or "auto", and
+"carbon_advice=off" or "on", each at most once, with the grammar and messages of
 slurm_carbon/accounting/job_words.py (one table of cases runs against both).
+
+On submit (not on modify) it gives advice from ADVICE_DIR/<partition>.advice,
+the file the service rewrites every few minutes (slurm_carbon/forecast/advice.py):
+one line when starting the job later within ADVICE_HINT_WITHIN_S would emit at
+least the site's threshold less ("carbon_advice=off": none), and, for a comment
+with carbon_defer, the job's begin time set to the cleanest start within the
+delay (the user's own --begin is kept). A missing, stale or malformed file means
+no advice; advice never refuses a job. See the README, "Submit-time advice".
 --]]
 
 -- Lua's %c: the ASCII control characters, bytes 0-31 and 127.
