@@ -50,6 +50,10 @@ class SlurmJob:
             (UNLIMITED) or will get its partition's when it starts. Units: seconds.
         comment: The user's ``--comment``.
         admin_comment: The AdminComment field.
+        eligible_time: When it became (or becomes) eligible to start (UTC): the begin
+            time Slurm holds, its ``--begin`` or the one ``carbon_defer`` set, else its
+            submit time; ``None`` while Slurm does not know it (a held job: sacct's
+            ``Unknown``).
     """
 
     cluster: str
@@ -77,6 +81,7 @@ class SlurmJob:
     time_limit_s: float | None
     comment: str
     admin_comment: str
+    eligible_time: datetime | None = None
 
     @property
     def finished(self) -> bool:

@@ -53,6 +53,7 @@ _FIXED_FIELDS = (
     "AllocTRES",
     "NodeList",
     "TimelimitRaw",
+    "Eligible",
 )
 # Free text, last (any field could be: the first, the cluster, must not).
 _FREE_FIELDS = ("Comment", "AdminComment", "JobName")
@@ -138,6 +139,7 @@ def _record(fields: list[str]) -> SlurmJob:
         alloc_gpus=_gpus(row["AllocTRES"]),
         node_list=row["NodeList"],
         time_limit_s=_time_limit_s(row["TimelimitRaw"]),
+        eligible_time=_time(row["Eligible"]),
         comment=row["Comment"],
         admin_comment=row["AdminComment"],
     )

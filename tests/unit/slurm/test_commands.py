@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -68,7 +68,7 @@ def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> 
 
 def sacct_line(state: str, end: str, req_tres: str) -> str:
     fields = ["c", "5", "5", "u", "1000", "a", "p", state, "0:15", "100", "101", end]
-    fields += ["1", "2", req_tres, req_tres, "n1", "5", "", "", "j"]
+    fields += ["1", "2", req_tres, req_tres, "n1", "5", "100", "", "", "j"]
     assert len(fields) == len(SACCT_FIELDS)
     return "\x1f".join(fields) + "\n"
 
@@ -99,6 +99,18 @@ def test_time_limits_are_read_in_seconds_and_none_without_one_of_the_jobs_own() 
 
     limits = {job.job_id: job.time_limit_s for job in jobs}
     assert limits == {"312": 300.0, "313": None, "314": 1441 * 60.0, "329": None, "361": None}
+
+
+def test_eligible_time_is_the_begin_time_slurm_holds_and_none_while_held() -> None:
+    # Recorded on the local cluster: --begin=now+3hours (pending), no --begin (ended),
+    # --hold (pending: sacct prints Eligible "Unknown").
+    jobs = parse_sacct((RECORDED / "sacct_eligible.txt").read_text(), delimiter="\x1f")
+
+    submitted = datetime.fromtimestamp(1796155658, tz=UTC)
+    eligible = {job.job_id: job.eligible_time for job in jobs}
+    assert eligible == {"699": submitted + timedelta(hours=3), "700": submitted, "701": None}
+    assert [job.start_time for job in jobs] == [None, submitted, None]
+    assert {job.submit_time for job in jobs} == {submitted}
 
 
 def test_a_time_limit_that_is_not_minutes_is_an_error() -> None:
