@@ -12,12 +12,12 @@ and renamed into place, so a reader never sees half of one. A cap request
 from __future__ import annotations
 
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+from slurm_carbon.atomic import write_atomically
 
 __all__ = [
     "HANDOFF_MAX_BYTES",
@@ -165,15 +165,6 @@ def write_key_values(directory: Path, name: str, pairs: Mapping[str, object]) ->
     """Write ``pairs`` to ``directory/name`` atomically (temporary file, fsync, rename)."""
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     body = "".join(f"{key}={value}\n" for key, value in pairs.items())
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(body)
-            stream.flush()
-            os.fsync(stream.fileno())
-        target = directory / name
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    target = directory / name
+    write_atomically(target, body)
     return target

@@ -16,13 +16,12 @@ goes on.
 from __future__ import annotations
 
 import logging
-import os
 import re
-import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from slurm_carbon.atomic import write_atomically
 from slurm_carbon.config.site import SiteConfig
 from slurm_carbon.errors import SlurmCarbonError
 from slurm_carbon.forecast.advice import (
@@ -68,20 +67,6 @@ def series_ahead(factory: SessionFactory, region: str, now: datetime) -> AdviceS
 def _key(series: AdviceSeries | None) -> tuple[str, int, int] | None:
     """What makes a series new for the files: its source, issue time and first step."""
     return None if series is None else (series.source, series.issued, series.steps.start)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="ascii") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 class AdviceWriter:
@@ -187,7 +172,7 @@ class AdviceWriter:
                 ci=series.steps.ci,
             )
         )
-        _write_atomically(self._dir / f"{partition}{ADVICE_SUFFIX}", text)
+        write_atomically(self._dir / f"{partition}{ADVICE_SUFFIX}", text, _FILE_MODE)
 
     def _remove_others(self, written: list[str]) -> None:
         if not self._dir.is_dir():
