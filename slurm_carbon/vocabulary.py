@@ -23,6 +23,7 @@ __all__ = [
     "OWN_FORECAST_SOURCE",
     "PROFILE_IMPORTED",
     "PROFILE_LEARNED",
+    "PROFILE_LEARNED_BUSY_CLOCK",
     "PROFILING_POLICY",
     "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
@@ -103,6 +104,11 @@ period's power), not a confident forecast."""
 PROFILE_LEARNED = "learned"
 """The source of a power profile measured online by the profiling state machine
 (``slurm_carbon.control.profiling``)."""
+
+PROFILE_LEARNED_BUSY_CLOCK = "learned:busy-clock-estimate"
+"""The source of a power profile measured online from the GPUs' busy clock (utilization
+x SM clock, ``slurm_carbon.sensors.base.GpuBusy``) because the job reported no progress:
+its throughputs are an estimate, and the source says so wherever it is shown."""
 
 PROFILE_IMPORTED = "imported"
 """The source of a power profile read from a file (``slurm-carbon profile import``),

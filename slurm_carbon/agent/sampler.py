@@ -4,7 +4,10 @@ GPU: the delta of ``energy_mj`` between two readings (method ``counter``);
 where the GPU has no counter or it went backwards (reset), power integrated
 over the sample period (method ``integrated``). The GPU's power limit read at
 each sample is taken to hold since the previous one, and each interval
-reports its time-weighted mean (``cap_w``). CPU/DRAM: each RAPL domain's
+reports its time-weighted mean (``cap_w``); likewise its busy clock
+(utilization x SM clock, :class:`~slurm_carbon.sensors.base.GpuBusy`, the
+profiler's throughput estimate for a job without progress: ``busy_clock_mhz``),
+and each GPU its limit range (read once per GPU). CPU/DRAM: each RAPL domain's
 delta (wraparound handled) split among the node's jobs by CPU-time share, or,
 without RAPL, an estimate per job (method ``estimated``).
 
@@ -26,7 +29,7 @@ from slurm_carbon.agent.intervals import Holder, attribute
 from slurm_carbon.agent.registry import Job
 from slurm_carbon.agent.spool import DeviceRef, Reading, Spool
 from slurm_carbon.errors import SensorError, SensorUnsupported
-from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, Gpu
+from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, Gpu, PowerLimits
 from slurm_carbon.sensors.counters import counter_delta
 
 __all__ = ["Sampler", "cpu_device_id"]
@@ -67,6 +70,7 @@ class Sampler:
     _readings: dict[str, Reading] = field(default_factory=dict)
     _failing: set[str] = field(default_factory=set)
     _cpu_seen: dict[int, float] = field(default_factory=dict)
+    _limits: dict[str, PowerLimits] = field(default_factory=dict)
 
     def load(self) -> None:
         """Resume from the readings persisted by the last run."""
@@ -102,6 +106,7 @@ class Sampler:
         holders: Sequence[Holder],
         method: str,
         cap_mw: int | None = None,
+        busy_mhz: float | None = None,
     ) -> None:
         for share in attribute(t0_s, t1_s, energy_j, holders, self.interval_s):
             self.spool.add_energy(
@@ -112,6 +117,7 @@ class Sampler:
                 method=method,
                 sharing="shared" if share.shared else "exclusive",
                 cap_mw=cap_mw,
+                busy_mhz=busy_mhz,
                 seconds=share.seconds,
             )
 
@@ -152,7 +158,16 @@ class Sampler:
             assert power_mw is not None  # noqa: S101 - read just above
             mean_mw = power_mw if previous.power_mw is None else (power_mw + previous.power_mw) / 2
             energy_j, method = mean_mw * (now_s - previous.t_s) / 1000, "integrated"
-        device = DeviceRef(info.uuid, "gpu", info.model, info.minor)
+        limits = self._gpu_limits(gpu)
+        device = DeviceRef(
+            info.uuid,
+            "gpu",
+            info.model,
+            info.minor,
+            None if limits is None else limits.min_mw / 1000,
+            None if limits is None else limits.max_mw / 1000,
+        )
+        busy = gpu.busy()
         holders = [Holder(j.job_id, j.start_s, j.stop_s) for j in jobs]
         self._add(
             device=device,
@@ -162,7 +177,18 @@ class Sampler:
             holders=holders,
             method=method,
             cap_mw=_limit_mw(gpu),
+            busy_mhz=None if busy is None else busy.busy_clock_mhz,
         )
+
+    def _gpu_limits(self, gpu: Gpu) -> PowerLimits | None:
+        """The GPU's limit range, read once (it does not change); None while unreadable."""
+        uuid = gpu.info.uuid
+        if uuid not in self._limits:
+            try:
+                self._limits[uuid] = gpu.power_limits()
+            except SensorError:
+                return None
+        return self._limits[uuid]
 
     # -- CPU and DRAM ----------------------------------------------------------
 

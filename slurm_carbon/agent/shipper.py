@@ -82,7 +82,7 @@ def iso_utc(t_s: float) -> str:
 
 
 def interval_json(row: OutboxRow) -> dict[str, object]:
-    """One interval as the wire format has it (``cap_w`` only when known)."""
+    """One interval as the wire format has it (``cap_w``, ``busy_clock_mhz`` only when known)."""
     body: dict[str, object] = {
         "job_id": row.job_id,
         "device": row.device.as_wire(),
@@ -94,6 +94,8 @@ def interval_json(row: OutboxRow) -> dict[str, object]:
     }
     if row.cap_w is not None:
         body["cap_w"] = row.cap_w
+    if row.busy_clock_mhz is not None:
+        body["busy_clock_mhz"] = row.busy_clock_mhz
     return body
 
 

@@ -4,12 +4,14 @@ Tables:
 
 * ``open_interval`` — energy accumulated so far per (job, device, aligned
   interval start), updated every tick, with a GPU's power limit integrated over
-  the seconds it was known (``cap_mws``, ``cap_s``);
+  the seconds it was known (``cap_mws``, ``cap_s``), likewise its busy clock
+  (``busy_mhzs``, ``busy_s``), and its limit range (``min_limit_w``, ``max_limit_w``);
 * ``reading`` — the last counter reading per device and when it was taken,
   written in the same transaction as the energy it produced, so a restarted
   agent resumes from exactly the reading its energy was counted up to;
 * ``outbox`` — closed intervals waiting to be shipped, unique on
-  (node, device, job, start), with the GPU's time-weighted mean limit ``cap_w``;
+  (node, device, job, start), with the GPU's time-weighted mean limit ``cap_w``,
+  mean busy clock ``busy_clock_mhz`` and limit range;
 * ``progress`` — jobs' progress points (from their progress files) waiting to
   be shipped with the intervals, unique on (job, time);
 * ``dead_letter`` — batches the service refused (kept, never retried);
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS open_interval (
     sharing TEXT NOT NULL,
     cap_mws REAL NOT NULL DEFAULT 0,
     cap_s REAL NOT NULL DEFAULT 0,
+    busy_mhzs REAL NOT NULL DEFAULT 0,
+    busy_s REAL NOT NULL DEFAULT 0,
+    min_limit_w REAL,
+    max_limit_w REAL,
     PRIMARY KEY (job_id, device, slot_start)
 );
 CREATE TABLE IF NOT EXISTS reading (
@@ -75,6 +81,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     method TEXT NOT NULL,
     sharing TEXT NOT NULL,
     cap_w REAL,
+    busy_clock_mhz REAL,
+    min_limit_w REAL,
+    max_limit_w REAL,
     UNIQUE (node, device, job_id, start_s)
 );
 CREATE TABLE IF NOT EXISTS progress (
@@ -113,16 +122,27 @@ _ADDED_COLUMNS = (
     ("open_interval", "cap_mws", "REAL NOT NULL DEFAULT 0"),
     ("open_interval", "cap_s", "REAL NOT NULL DEFAULT 0"),
     ("outbox", "cap_w", "REAL"),
+    ("open_interval", "busy_mhzs", "REAL NOT NULL DEFAULT 0"),
+    ("open_interval", "busy_s", "REAL NOT NULL DEFAULT 0"),
+    ("open_interval", "min_limit_w", "REAL"),
+    ("open_interval", "max_limit_w", "REAL"),
+    ("outbox", "busy_clock_mhz", "REAL"),
+    ("outbox", "min_limit_w", "REAL"),
+    ("outbox", "max_limit_w", "REAL"),
 )
 
 # A merged interval keeps the weakest method seen (counter > integrated > estimated)
 # and is shared if any part of it was.
 _ADD_ENERGY_SQL = (
     "INSERT INTO open_interval (job_id, device, slot_start, kind, model, minor, "
-    "energy_j, method, sharing, cap_mws, cap_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "energy_j, method, sharing, cap_mws, cap_s, busy_mhzs, busy_s, min_limit_w, max_limit_w) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (job_id, device, slot_start) DO UPDATE SET "
     "energy_j = energy_j + excluded.energy_j, cap_mws = cap_mws + excluded.cap_mws, "
-    "cap_s = cap_s + excluded.cap_s, method = "
+    "cap_s = cap_s + excluded.cap_s, busy_mhzs = busy_mhzs + excluded.busy_mhzs, "
+    "busy_s = busy_s + excluded.busy_s, "
+    "min_limit_w = coalesce(excluded.min_limit_w, min_limit_w), "
+    "max_limit_w = coalesce(excluded.max_limit_w, max_limit_w), method = "
     "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
     "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
     "ELSE 'counter' END, "
@@ -130,10 +150,14 @@ _ADD_ENERGY_SQL = (
 )
 _CLOSE_SQL = (
     "INSERT INTO outbox (node, device, job_id, start_s, end_s, kind, model, minor, "
-    "energy_j, method, sharing, cap_w) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "energy_j, method, sharing, cap_w, busy_clock_mhz, min_limit_w, max_limit_w) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (node, device, job_id, start_s) DO UPDATE SET "
     "energy_j = energy_j + excluded.energy_j, end_s = max(end_s, excluded.end_s), "
-    "cap_w = coalesce(excluded.cap_w, cap_w), method = "
+    "cap_w = coalesce(excluded.cap_w, cap_w), "
+    "busy_clock_mhz = coalesce(excluded.busy_clock_mhz, busy_clock_mhz), "
+    "min_limit_w = coalesce(excluded.min_limit_w, min_limit_w), "
+    "max_limit_w = coalesce(excluded.max_limit_w, max_limit_w), method = "
     "CASE WHEN excluded.method = 'estimated' OR method = 'estimated' THEN 'estimated' "
     "WHEN excluded.method = 'integrated' OR method = 'integrated' THEN 'integrated' "
     "ELSE 'counter' END, "
@@ -143,16 +167,31 @@ _CLOSE_SQL = (
 
 @dataclass(frozen=True)
 class DeviceRef:
-    """A device as the wire names it: GPU UUID or e.g. ``cpu-package-0``."""
+    """A device as the wire names it: GPU UUID or e.g. ``cpu-package-0``.
+
+    ``min_limit_w`` and ``max_limit_w`` are a GPU's power-limit range (NVML's
+    constraints), None when not read. Units: watts.
+    """
 
     uuid: str
     kind: str
     model: str | None = None
     minor: int | None = None
+    min_limit_w: float | None = None
+    max_limit_w: float | None = None
 
     def as_wire(self) -> dict[str, object]:
-        """The ``device`` object of the wire format."""
-        return {"uuid": self.uuid, "kind": self.kind, "model": self.model, "minor": self.minor}
+        """The ``device`` object of the wire format (the limit range only when known)."""
+        wire: dict[str, object] = {
+            "uuid": self.uuid,
+            "kind": self.kind,
+            "model": self.model,
+            "minor": self.minor,
+        }
+        if self.min_limit_w is not None and self.max_limit_w is not None:
+            wire["min_limit_w"] = self.min_limit_w
+            wire["max_limit_w"] = self.max_limit_w
+        return wire
 
 
 @dataclass(frozen=True)
@@ -169,7 +208,8 @@ class OpenInterval:
     """Energy accumulated for one job, device and aligned interval. Units: joules, watts.
 
     ``cap_w`` is the GPU's power limit, time-weighted over the samples where it
-    was known; None when it never was (or not a GPU).
+    was known; None when it never was (or not a GPU). ``busy_clock_mhz`` likewise
+    the GPU's busy clock (utilization x SM clock). Units: MHz.
     """
 
     job_id: int
@@ -179,11 +219,12 @@ class OpenInterval:
     method: str
     sharing: str
     cap_w: float | None = None
+    busy_clock_mhz: float | None = None
 
 
 @dataclass(frozen=True)
 class OutboxRow:
-    """A closed interval waiting to be shipped. Units: seconds, joules, watts."""
+    """A closed interval waiting to be shipped. Units: seconds, joules, watts, MHz."""
 
     id: int
     job_id: int
@@ -194,6 +235,7 @@ class OutboxRow:
     method: str
     sharing: str
     cap_w: float | None = None
+    busy_clock_mhz: float | None = None
 
 
 @dataclass(frozen=True)
@@ -298,14 +340,17 @@ class Spool:
         method: str,
         sharing: str,
         cap_mw: int | None = None,
+        busy_mhz: float | None = None,
         seconds: float = 0.0,
     ) -> None:
         """Add energy to an open interval, creating it if needed.
 
         ``cap_mw`` is the GPU's limit over the ``seconds`` this energy took
-        (None: not known, so those seconds do not count in the mean limit).
+        (None: not known, so those seconds do not count in the mean limit);
+        ``busy_mhz`` its busy clock likewise.
         """
         known_s = 0.0 if cap_mw is None else seconds
+        busy_s = 0.0 if busy_mhz is None else seconds
         self._db.execute(
             _ADD_ENERGY_SQL,
             (
@@ -320,6 +365,10 @@ class Spool:
                 sharing,
                 0.0 if cap_mw is None else cap_mw * known_s,
                 known_s,
+                0.0 if busy_mhz is None else busy_mhz * busy_s,
+                busy_s,
+                device.min_limit_w,
+                device.max_limit_w,
             ),
         )
 
@@ -327,11 +376,12 @@ class Spool:
         """Every open interval."""
         rows = self._db.execute(
             "SELECT job_id, device, kind, model, minor, slot_start, energy_j, method, sharing, "
-            "CASE WHEN cap_s > 0 THEN cap_mws / cap_s / 1000 END "
+            "CASE WHEN cap_s > 0 THEN cap_mws / cap_s / 1000 END, "
+            "CASE WHEN busy_s > 0 THEN busy_mhzs / busy_s END, min_limit_w, max_limit_w "
             "FROM open_interval ORDER BY job_id, device, slot_start"
         ).fetchall()
         return [
-            OpenInterval(r[0], DeviceRef(r[1], r[2], r[3], r[4]), r[5], r[6], r[7], r[8], r[9])
+            OpenInterval(r[0], DeviceRef(r[1], r[2], r[3], r[4], r[11], r[12]), *r[5:11])
             for r in rows
         ]
 
@@ -361,6 +411,9 @@ class Spool:
                 interval.method,
                 interval.sharing,
                 interval.cap_w,
+                interval.busy_clock_mhz,
+                device.min_limit_w,
+                device.max_limit_w,
             ),
         )
 
@@ -370,13 +423,12 @@ class Spool:
         """The oldest ``limit`` closed intervals."""
         rows = self._db.execute(
             "SELECT id, job_id, device, kind, model, minor, start_s, end_s, energy_j, method, "
-            "sharing, cap_w FROM outbox ORDER BY id LIMIT ?",
+            "sharing, cap_w, busy_clock_mhz, min_limit_w, max_limit_w "
+            "FROM outbox ORDER BY id LIMIT ?",
             (limit,),
         ).fetchall()
         return [
-            OutboxRow(
-                r[0], r[1], DeviceRef(r[2], r[3], r[4], r[5]), r[6], r[7], r[8], r[9], r[10], r[11]
-            )
+            OutboxRow(r[0], r[1], DeviceRef(r[2], r[3], r[4], r[5], r[13], r[14]), *r[6:13])
             for r in rows
         ]
 

@@ -13,10 +13,12 @@
    one, it is learned online (:mod:`slurm_carbon.service.profiling`): while the
    job is profiled, the limit the profiling state machine asks for is its
    decision (policy ``profiling``, for a short lease, not the period); once
-   settled, the profile is saved (source ``learned``) and the site's policy
-   decides from then on, from now when a profiling lease is still in force. A
-   job that reports no progress is not profiled, and nothing is decided for it
-   (logged once per job: ``slurm-carbon profile import`` gives a profile);
+   settled, the profile is saved (source ``learned``; from the GPUs' busy clock
+   when the job reports no progress, an estimate: ``learned:busy-clock-estimate``)
+   and the site's policy decides from then on, from now when a profiling lease
+   is still in force. A job that reports no progress and whose GPUs report no
+   busy clock is not profiled, and nothing is decided for it (logged once per
+   job: ``slurm-carbon profile import`` gives a profile);
 4. the limit: ``static``: :func:`~slurm_carbon.control.policies.static_index`;
    ``carbon``: :func:`~slurm_carbon.control.policies.plan_carbon` with the mean
    carbon intensity of each period ahead over :data:`CAP_HORIZON`
@@ -72,13 +74,21 @@ from slurm_carbon.service.profiling import gpu_observations, learn_online, profi
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import Session, SessionFactory, transaction
-from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline, interval_caps, record_decision
+from slurm_carbon.store.caps import (
+    CapDecisionRecord,
+    cap_timeline,
+    gpu_min_limit_w,
+    interval_busy_clocks,
+    interval_caps,
+    record_decision,
+)
 from slurm_carbon.store.profiles import StoredProfile, save_profile, stored_profile
 from slurm_carbon.store.progress import job_progress
 from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import (
     PROFILE_LEARNED,
+    PROFILE_LEARNED_BUSY_CLOCK,
     PROFILING_POLICY,
     DeviceKind,
     ProfilingPhase,
@@ -282,21 +292,27 @@ class CapDecider:
     ) -> PowerProfile | CapDecisionRecord | None:
         """Profiling online (``service.profiling``): the profile learned, else the decision.
 
-        A settled profile is saved (source ``learned``) when the job has a GPU model
+        A settled profile is saved (source ``learned``, or
+        ``learned:busy-clock-estimate``) when the job has a GPU model
         and a workload key; a job without them uses it for itself only.
         """
         missing = f"no power profile for GPU model {model!r}, workload key {key!r}"
         progress = job_progress(session, job_id)
-        if not progress:
+        busy = interval_busy_clocks(session, job_id)
+        if not progress and not busy:
             self._note_once(
                 job,
-                f"{missing}; not profiled: the job reports no progress"
-                " (profiling by GPU utilization has no sensor yet)",
+                f"{missing}; not profiled: the job reports no progress and its GPUs no busy clock",
             )
             return None
-        observations = gpu_observations(gpu, interval_caps(session, job_id), progress)
+        observations = gpu_observations(gpu, interval_caps(session, job_id), progress, busy)
         assert job.start_time is not None  # noqa: S101 (checked by decide)
-        profiler = learn_online(observations, job.start_time, ended=job.end_time is not None)
+        profiler = learn_online(
+            observations,
+            job.start_time,
+            ended=job.end_time is not None,
+            min_limit_w=gpu_min_limit_w(session, job_id),
+        )
         if profiler is None:
             self._note_once(job, f"{missing}; not profiled yet: no GPU limit reported")
             return None
@@ -306,13 +322,14 @@ class CapDecider:
         if not profiler.cacheable:
             return None  # ended mid-profiling: nothing to keep
         name = key or job.name
+        source = PROFILE_LEARNED_BUSY_CLOCK if profiler.estimated else PROFILE_LEARNED
         try:
-            profile = PowerProfile(name, model or "", profiler.points, 0.0, PROFILE_LEARNED)
+            profile = PowerProfile(name, model or "", profiler.points, 0.0, source)
         except ConfigError as error:
             self._note_once(job, f"the profile learned is not usable: {error}")
             return None
         if model is not None and key is not None:
-            save_profile(session, StoredProfile(model, key, PROFILE_LEARNED, now, profile.points))
+            save_profile(session, StoredProfile(model, key, source, now, profile.points))
             logger.info(
                 "learned the power profile of %s / %s from job=%s: %d limits",
                 escape_control(model),

@@ -10,19 +10,24 @@ holds, here:
   replica, or a restarted service, reaches the same phase and limit.
 - **Observations.** One per interval span (start, end) of the job's GPUs: the
   GPUs' mean energy (a profile is per GPU), the mean limit they reported
-  (``cap_w``; a span where one GPU's limit is unknown is left out) and the
+  (``cap_w``; a span where one GPU's limit is unknown is left out), the
   progress made over it, interpolated linearly between the job's progress
-  reports (a span not within the reports has none, and is not counted). A span
+  reports (a span not within the reports has none), and the GPUs' mean busy
+  clock (``busy_clock_mhz``, utilization x SM clock; a span where one GPU's is
+  unknown has none). A span
   whose limit differs from the one before is left out: the limit changed as it
   began, and the state machine's own settle time (counted from the end of the
   window before) does not know when the agent applied the change.
 - **Limits.** From the limit in force over the job's first interval (the
-  GPU's default, nothing being decided before) down by 25 W to
-  :data:`PROFILING_FLOOR` of it: the store does not know the device's own
-  lowest limit, and a limit the agent clamps would never be measured.
-- **Progress only.** A job that reports no progress is not profiled: the
-  state machine could use its GPU utilization instead, but no sensor reports
-  it yet.
+  GPU's default, nothing being decided before) down by 25 W to the highest
+  lowest limit its GPUs reported (NVML's constraints; a limit the agent
+  clamps would never be measured), or, from an older agent that reports none,
+  to :data:`PROFILING_FLOOR` of the first limit.
+- **Progress first, else the busy clock.** The job's progress measures its
+  work; a job that reports none is measured by its GPUs' busy clock, and the
+  profile learned is an estimate (source
+  :data:`~slurm_carbon.vocabulary.PROFILE_LEARNED_BUSY_CLOCK`). A job with
+  neither is not profiled.
 - **Leases.** The limit asked for is recorded as the job's decision, policy
   :data:`~slurm_carbon.vocabulary.PROFILING_POLICY`, from now for
   :data:`PROFILING_LEASE`, and renewed (or changed) at a later sweep: the
@@ -36,12 +41,11 @@ Units: watts, seconds; times aware UTC.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
 
-from slurm_carbon.control.policies import LIMIT_STEP_W
 from slurm_carbon.control.profiling import Observation, Profiler
 from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.progress import ProgressPoint
@@ -57,10 +61,11 @@ __all__ = [
 ]
 
 PROFILING_FLOOR = 0.5
-"""The lowest limit profiled, as a fraction of the job's first limit (the GPU's default):
-NVIDIA's data-centre GPUs allow limits down to a third (V100, A100) or two sevenths
-(H100) of their highest, so half is within every one's range; and a job is seldom
-within a slowdown budget of a few percent so far down. Dimensionless."""
+"""The lowest limit profiled, as a fraction of the job's first limit (the GPU's default),
+when its GPUs did not report their own lowest (an older agent): NVIDIA's data-centre
+GPUs allow limits down to a third (V100, A100) or two sevenths (H100) of their highest,
+so half is within every one's range; and a job is seldom within a slowdown budget of a
+few percent so far down. Dimensionless."""
 
 PROFILING_LEASE = timedelta(minutes=10)
 """How long a profiling limit is decided for: twice the writer's default ``--sweep-s``
@@ -81,10 +86,18 @@ def _progress_at(points: Sequence[ProgressPoint], times_s: np.ndarray) -> np.nda
 
 def gpu_observations(
     gpu: Sequence[StoredInterval],
-    caps_w: dict[datetime, float],
+    caps_w: Mapping[datetime, float],
     progress: Sequence[ProgressPoint],
+    busy_mhz: Mapping[datetime, float],
 ) -> list[Observation]:
-    """The observations of a job's GPUs: one per span with a known limit, in time order."""
+    """The observations of a job's GPUs: one per span with a known limit, in time order.
+
+    Args:
+        gpu: The job's GPU intervals.
+        caps_w: Their mean limit per interval start (where every GPU's is known).
+        progress: The job's progress reports, in time order.
+        busy_mhz: Their mean busy clock per interval start (likewise). Units: MHz.
+    """
     energy: dict[tuple[datetime, datetime], list[float]] = {}
     for interval in gpu:
         if interval.start in caps_w:
@@ -104,13 +117,18 @@ def gpu_observations(
             limit_w=caps_w[start],
             energy_j=float(np.mean(energy[(start, end)])),
             progress=None if math.isnan(done) else float(done),
+            busy_clock_mhz=busy_mhz.get(start),
         )
         for (start, end), done in zip(spans, ends - starts, strict=True)
     ]
 
 
 def learn_online(
-    observations: Sequence[Observation], started: datetime, *, ended: bool
+    observations: Sequence[Observation],
+    started: datetime,
+    *,
+    ended: bool,
+    min_limit_w: float | None,
 ) -> Profiler | None:
     """The job's profiler fed with its observations; None when it has none to start from.
 
@@ -118,11 +136,14 @@ def learn_online(
         observations: :func:`gpu_observations`, in time order.
         started: When the job started.
         ended: Whether the job has ended (an unsettled profile is then partial).
+        min_limit_w: The lowest limit every GPU of the job allows, None when not
+            reported (then :data:`PROFILING_FLOOR` of the first limit). Units: watts.
     """
     if not observations:
         return None
     max_limit_w = observations[0].limit_w
-    profiler = Profiler(PROFILING_FLOOR * max_limit_w, max_limit_w, started.timestamp())
+    lowest_w = PROFILING_FLOOR * max_limit_w if min_limit_w is None else min_limit_w
+    profiler = Profiler(min(lowest_w, max_limit_w), max_limit_w, started.timestamp())
     for observation in observations:
         profiler.observe(observation)
     if ended:
@@ -157,9 +178,8 @@ def profiling_decision(
     if profiler.phase is ProfilingPhase.WARMING_UP:
         where = "warming up"
     else:
-        highest_w = profiler.points[-1].limit_w if profiler.points else limit_w
-        count = math.floor((1 - PROFILING_FLOOR) * highest_w / LIMIT_STEP_W + 1e-9) + 1
-        where = f"limit {round((highest_w - limit_w) / LIMIT_STEP_W) + 1} of {count}"
+        limits_w = profiler.limits_w
+        where = f"limit {limits_w.index(limit_w) + 1} of {len(limits_w)}"
     return CapDecisionRecord(
         job_id=job_id,
         device=None,

@@ -13,7 +13,11 @@ times are aware, convert to UTC and fall between :data:`EARLIEST_TIME` and
 ...}`` to the validation); an interval ends after it starts and lasts at most
 :data:`MAX_INTERVAL`; ``energy_j`` is finite, non-negative and at most
 :data:`MAX_DEVICE_POWER_W` over the interval; a GPU's ``cap_w`` (the power
-limit in force, optional) is positive and at most :data:`MAX_DEVICE_POWER_W`;
+limit in force, optional) is positive and at most :data:`MAX_DEVICE_POWER_W`,
+its ``busy_clock_mhz`` (utilization x SM clock, optional) within 0 and
+:data:`MAX_BUSY_CLOCK_MHZ`, and a GPU device's ``min_limit_w`` and
+``max_limit_w`` (its power-limit range, optional, given together) positive,
+at most :data:`MAX_DEVICE_POWER_W`, the minimum not above the maximum;
 text holds no control characters (:func:`slurm_carbon.text.has_control`) and
 fits its column; a progress point's ``fraction`` is finite and within 0..1,
 and a batch holds at most :data:`MAX_PROGRESS` of them.
@@ -37,6 +41,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -46,6 +51,7 @@ from slurm_carbon.vocabulary import MEASURED_DEVICE_KINDS, DeviceKind, EnergyMet
 
 __all__ = [
     "EARLIEST_TIME",
+    "MAX_BUSY_CLOCK_MHZ",
     "MAX_CLOCK_AHEAD",
     "MAX_DEVICE_POWER_W",
     "MAX_INTERVAL",
@@ -78,6 +84,9 @@ MAX_INTERVAL = timedelta(days=1)
 #: No device the agent measures (a GPU, a CPU package, its DRAM) draws 10 kW; the largest
 #: GPU modules draw under 3 kW. Energy above this power over an interval is not physical.
 MAX_DEVICE_POWER_W = 10_000.0
+#: No GPU's SM clock reaches 4 GHz (data-centre GPUs boost to about 2 GHz); a busy
+#: clock (utilization x SM clock) above 10 GHz is a broken reading, not a fast GPU.
+MAX_BUSY_CLOCK_MHZ = 10_000.0
 #: Error messages are one line for a client's log: a body's unknown key may be megabytes.
 MAX_ERROR_CHARS = 300
 
@@ -151,6 +160,25 @@ class DeviceIn(_Strict):
     kind: MeasuredKind
     model: DeviceModel | None = None
     minor: int | None = Field(default=None, ge=0, le=_INT32_MAX)
+    min_limit_w: float | None = Field(
+        default=None, gt=0, le=MAX_DEVICE_POWER_W, allow_inf_nan=False
+    )
+    max_limit_w: float | None = Field(
+        default=None, gt=0, le=MAX_DEVICE_POWER_W, allow_inf_nan=False
+    )
+
+    @model_validator(mode="after")
+    def _limit_range(self) -> DeviceIn:
+        low, high = self.min_limit_w, self.max_limit_w
+        if low is None and high is None:
+            return self
+        if self.kind != DeviceKind.GPU:
+            raise ValueError("only a GPU has a power-limit range")
+        if low is None or high is None:
+            raise ValueError("min_limit_w and max_limit_w come together")
+        if low > high:
+            raise ValueError(f"min_limit_w {low:g} W above max_limit_w {high:g} W")
+        return self
 
 
 class IntervalIn(_Strict):
@@ -164,6 +192,9 @@ class IntervalIn(_Strict):
     method: EnergyMethod
     sharing: Sharing
     cap_w: float | None = Field(default=None, gt=0, le=MAX_DEVICE_POWER_W, allow_inf_nan=False)
+    busy_clock_mhz: float | None = Field(
+        default=None, ge=0, le=MAX_BUSY_CLOCK_MHZ, allow_inf_nan=False
+    )
 
     @field_validator("end")
     @classmethod
@@ -195,6 +226,14 @@ class IntervalIn(_Strict):
             raise ValueError("only a GPU has a power limit")
         return cap_w
 
+    @field_validator("busy_clock_mhz")
+    @classmethod
+    def _gpu_busy_only(cls, busy_clock_mhz: float | None, info: ValidationInfo) -> float | None:
+        device = info.data.get("device")
+        if busy_clock_mhz is not None and device is not None and device.kind != DeviceKind.GPU:
+            raise ValueError("only a GPU has a busy clock")
+        return busy_clock_mhz
+
     def to_store(self) -> ReportedInterval:
         """The interval as the store takes it."""
         return ReportedInterval(
@@ -204,6 +243,8 @@ class IntervalIn(_Strict):
                 kind=self.device.kind,
                 model=self.device.model,
                 minor=self.device.minor,
+                min_limit_w=self.device.min_limit_w,
+                max_limit_w=self.device.max_limit_w,
             ),
             start=self.start,
             end=self.end,
@@ -211,6 +252,7 @@ class IntervalIn(_Strict):
             method=self.method,
             sharing=self.sharing,
             cap_w=self.cap_w,
+            busy_clock_mhz=self.busy_clock_mhz,
         )
 
 

@@ -5,7 +5,9 @@ The service's decision loop records what it decided with :func:`record_decision`
 loop that runs twice, or two replicas, decide once). A node's agent asks what
 is in force for its running jobs (:func:`caps_for_node`); ``report -j`` shows
 a job's decisions in order (:func:`cap_timeline`), and the forecast the limits
-its GPUs reported with their energy (:func:`interval_caps`). A decision for every GPU of
+its GPUs reported with their energy (:func:`interval_caps`); online profiling their
+busy clocks (:func:`interval_busy_clocks`) and lowest limit (:func:`gpu_min_limit_w`).
+A decision for every GPU of
 a job has ``device`` None here and the empty string in the table (see
 :class:`~slurm_carbon.store.models.CapDecision`). Units: watts; aware UTC times.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.slurm.hostlist import expand_hostlist
@@ -29,6 +31,8 @@ __all__ = [
     "NodeCap",
     "cap_timeline",
     "caps_for_node",
+    "gpu_min_limit_w",
+    "interval_busy_clocks",
     "interval_caps",
     "record_decision",
 ]
@@ -175,11 +179,42 @@ def interval_caps(session: Session, job_id: int) -> dict[datetime, float]:
     with a GPU whose limit is not known (an older agent) is left out, as are
     starts without GPU intervals. Units: watts.
     """
+    return _gpu_means(session, job_id, EnergyInterval.cap_w)
+
+
+def interval_busy_clocks(session: Session, job_id: int) -> dict[datetime, float]:
+    """The mean busy clock of job ``job_id``'s GPUs per interval start (``busy_clock_mhz``).
+
+    Given as :func:`interval_caps` gives limits: only where every GPU reported
+    it. Units: MHz.
+    """
+    return _gpu_means(session, job_id, EnergyInterval.busy_clock_mhz)
+
+
+def gpu_min_limit_w(session: Session, job_id: int) -> float | None:
+    """The lowest limit every GPU of job ``job_id`` allows (the highest of their minimums).
+
+    None when one of its GPUs did not report its range (an older agent). Units: watts.
+    """
+    query = select(
+        func.max(Device.min_limit_w), func.count(Device.min_limit_w), func.count()
+    ).where(
+        Device.id.in_(select(EnergyInterval.device_id).where(EnergyInterval.job_id == job_id)),
+        Device.kind == DeviceKind.GPU,
+    )
+    highest, known, every = session.execute(query).one()
+    return float(highest) if highest is not None and known == every else None
+
+
+def _gpu_means(
+    session: Session, job_id: int, column: InstrumentedAttribute[float | None]
+) -> dict[datetime, float]:
+    """``column``'s mean over the job's GPU intervals per start, where every GPU's is known."""
     query = (
         select(
             EnergyInterval.interval_start,
-            func.avg(EnergyInterval.cap_w),
-            func.count(EnergyInterval.cap_w),
+            func.avg(column),
+            func.count(column),
             func.count(),
         )
         .join(Device, Device.id == EnergyInterval.device_id)

@@ -42,12 +42,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class ReportedDevice:
-    """A device as its node names it; ``model`` and ``minor`` describe a new one only."""
+    """A device as its node names it; ``model`` and ``minor`` describe a new one only.
+
+    ``min_limit_w`` and ``max_limit_w``, a GPU's power-limit range (watts), are
+    stored whenever given (an older agent gives none).
+    """
 
     uuid: str
     kind: DeviceKind
     model: str | None = None
     minor: int | None = None
+    min_limit_w: float | None = None
+    max_limit_w: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +61,8 @@ class ReportedInterval:
     """Energy one device used for one Slurm job, as the node reported it.
 
     Units: ``energy_j`` in joules; ``cap_w`` (a GPU's power limit over the
-    interval, None: not known) in watts; ``start`` and ``end`` are aware
+    interval, None: not known) in watts; ``busy_clock_mhz`` (a GPU's mean
+    utilization x SM clock, None: not known) in MHz; ``start`` and ``end`` are aware
     datetimes. ``slurm_job_id`` is Slurm's raw job id (an array task's own id).
     """
 
@@ -67,6 +74,7 @@ class ReportedInterval:
     method: EnergyMethod
     sharing: Sharing
     cap_w: float | None = None
+    busy_clock_mhz: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +106,17 @@ def ingest_batch(
     for interval in intervals:
         device = interval.device
         if device.uuid not in device_ids:
-            device_ids[device.uuid] = get_or_create_device(
+            row = get_or_create_device(
                 session,
                 node_row.id,
                 device.uuid,
                 kind=device.kind,
                 model=device.model,
                 minor=device.minor,
-            ).id
+            )
+            if device.min_limit_w is not None and device.max_limit_w is not None:
+                row.min_limit_w, row.max_limit_w = device.min_limit_w, device.max_limit_w
+            device_ids[device.uuid] = row.id
         if interval.slurm_job_id not in job_ids:
             job_ids[interval.slurm_job_id] = upsert_job(
                 session, cluster_row.id, interval.slurm_job_id
@@ -121,6 +132,7 @@ def ingest_batch(
                 method=interval.method,
                 sharing=interval.sharing,
                 cap_w=interval.cap_w,
+                busy_clock_mhz=interval.busy_clock_mhz,
             )
         )
     return add_intervals(session, rows)

@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0012: cap decisions).
+"""The database schema as SQLAlchemy models (revision 0014: busy clock, GPU limit ranges).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -35,6 +35,7 @@ from slurm_carbon.vocabulary import (
     MEASURED_DEVICE_KINDS,
     PROFILE_IMPORTED,
     PROFILE_LEARNED,
+    PROFILE_LEARNED_BUSY_CLOCK,
     STORED_BUDGET_ACTIONS,
     STORED_CI_KINDS,
     BudgetAction,
@@ -166,6 +167,10 @@ class Device(Base):
     kind: Mapped[DeviceKind] = mapped_column(_enum(DeviceKind, "kind", constraint=False))
     model: Mapped[str | None] = mapped_column(String(128))
     minor: Mapped[int | None]
+    # A GPU's power-limit range (NVML's constraints), in watts; None: not reported
+    # (an older agent) or not a GPU (revision 0014).
+    min_limit_w: Mapped[float | None] = mapped_column(Float)
+    max_limit_w: Mapped[float | None] = mapped_column(Float)
 
 
 class Job(Base):
@@ -234,6 +239,9 @@ class EnergyInterval(Base):
     # The GPU's power limit in force over the interval (its time-weighted mean), in
     # watts; None: not known (an older agent) or not a GPU (revision 0012).
     cap_w: Mapped[float | None] = mapped_column(Float)
+    # The GPU's mean busy clock (utilization x SM clock), in MHz; None: not known
+    # (an older agent, a GPU that cannot tell) or not a GPU (revision 0014).
+    busy_clock_mhz: Mapped[float | None] = mapped_column(Float)
 
 
 class JobProgress(Base):
@@ -470,7 +478,8 @@ class PowerProfileRow(Base):
 
     ``workload_key`` is the job's name or its comment's ``carbon_profile=NAME``
     (``slurm_carbon.control.profiling.workload_key``); ``source`` is ``learned``
-    (measured online) or ``imported:<file name>``. Its points are
+    (measured online), ``learned:busy-clock-estimate`` (measured online from the GPUs'
+    busy clock, an estimate) or ``imported:<file name>``. Its points are
     :class:`PowerProfilePointRow` rows.
     """
 
@@ -478,7 +487,8 @@ class PowerProfileRow(Base):
     __table_args__ = (
         UniqueConstraint("gpu_model", "workload_key"),
         CheckConstraint(
-            f"source = '{PROFILE_LEARNED}' OR source LIKE '{PROFILE_IMPORTED}:%'",
+            f"source = '{PROFILE_LEARNED}' OR source = '{PROFILE_LEARNED_BUSY_CLOCK}'"
+            f" OR source LIKE '{PROFILE_IMPORTED}:%'",
             name="source_known",
         ),
     )

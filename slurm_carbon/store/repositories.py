@@ -36,7 +36,8 @@ _M = TypeVar("_M", bound=Base)
 class NewInterval:
     """One interval of energy to store; see :class:`~slurm_carbon.store.models.EnergyInterval`.
 
-    Units: ``energy_j`` in joules, ``cap_w`` in watts; times are aware datetimes.
+    Units: ``energy_j`` in joules, ``cap_w`` in watts, ``busy_clock_mhz`` in MHz;
+    times are aware datetimes.
     """
 
     job_id: int
@@ -48,6 +49,7 @@ class NewInterval:
     method: EnergyMethod
     sharing: Sharing
     cap_w: float | None = None
+    busy_clock_mhz: float | None = None
 
 
 def _insert(session: Session, model: type[Base]) -> postgresql.Insert | sqlite.Insert:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.agent import Agent
-from slurm_carbon.errors import DeviceLost
-from slurm_carbon.sensors.base import DomainKind
+from slurm_carbon.agent.shipper import interval_json
+from slurm_carbon.errors import DeviceLost, SensorUnsupported
+from slurm_carbon.sensors.base import DomainKind, GpuBusy, PowerLimits
 from slurm_carbon.sensors.fake import FakeCpuEnergy, FakeGpu, FakeGpuBackend
 from tests.unit.agent.conftest import hand_off, outbox, total_j
 
@@ -346,3 +347,61 @@ def test_without_rapl_the_estimate_is_used_and_labelled(
         ("dram-estimate", 60.0, 90.0, pytest.approx(60.0)),
     ]
     assert {(r.method, r.sharing) for r in rows} == {("estimated", "exclusive")}
+
+
+def test_each_gpu_interval_carries_its_mean_busy_clock_and_the_gpu_limit_range(
+    make_agent: MakeAgent, dirs: tuple[Path, Path]
+) -> None:
+    spool, _ = dirs
+    backend = FakeGpuBackend([FakeGpu(0), FakeGpu(1)])  # 100-300 W; GPU 1 cannot tell busy
+    busy_gpu = backend.gpu_by_minor(0)
+    agent = make_agent(gpu_backend=backend)
+    hand_off(spool, 7, "start", 120.0, gpus="0,1")
+    agent.tick(120.0)
+    for t in range(121, 182):
+        # each reading holds since the one before: 30 s at 1400 MHz, 30 s at half busy
+        busy_gpu.set_busy(GpuBusy(100, 1400) if t <= 150 else GpuBusy(50, 1400))
+        backend.advance(1.0)
+        agent.tick(float(t))
+
+    rows = {r.device.minor: r for r in outbox(agent)}
+    assert rows[0].busy_clock_mhz == pytest.approx(1050.0)  # (1400 x 30 + 700 x 30) / 60
+    assert rows[1].busy_clock_mhz is None
+    wire = interval_json(rows[0])
+    assert wire["busy_clock_mhz"] == pytest.approx(1050.0)
+    assert wire["device"] == {
+        "uuid": busy_gpu.info.uuid,
+        "kind": "gpu",
+        "model": "Fake GPU",
+        "minor": 0,
+        "min_limit_w": 100.0,
+        "max_limit_w": 300.0,
+    }
+    assert "busy_clock_mhz" not in interval_json(rows[1])
+
+
+class _NoLimitsGpu(FakeGpu):
+    def power_limits(self) -> PowerLimits:
+        raise SensorUnsupported("no power management on this GPU")
+
+
+def test_a_gpu_whose_limits_cannot_be_read_ships_none_and_loses_no_energy(
+    make_agent: MakeAgent, dirs: tuple[Path, Path]
+) -> None:
+    spool, _ = dirs
+    backend = FakeGpuBackend([_NoLimitsGpu(0, power_mw=50_000)])
+    agent = make_agent(gpu_backend=backend)
+    hand_off(spool, 7, "start", 120.0, gpus="0")
+    agent.tick(120.0)
+    for t in range(121, 182):
+        backend.advance(1.0)
+        agent.tick(float(t))
+    [row] = outbox(agent)
+    assert row.energy_j == pytest.approx(60 * 50.0)
+    assert (row.device.min_limit_w, row.device.max_limit_w) == (None, None)
+    assert row.device.as_wire() == {
+        "uuid": "GPU-fake-000000000000",
+        "kind": "gpu",
+        "model": "Fake GPU",
+        "minor": 0,
+    }

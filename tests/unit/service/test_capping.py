@@ -173,8 +173,7 @@ def test_without_a_profile_nothing_is_decided_and_it_is_logged_once(
     notes = [r.getMessage() for r in caplog.records if "no cap" in r.getMessage()]
     assert notes == [
         "no cap for job=203: no power profile for GPU model 'Simulated V100', workload key"
-        " 'resnet'; not profiled: the job reports no progress (profiling by GPU utilization"
-        " has no sensor yet)"
+        " 'resnet'; not profiled: the job reports no progress and its GPUs no busy clock"
     ]
 
 

@@ -6,6 +6,7 @@ that limit's true power, its progress at that limit's true speed), then a sweep.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -23,12 +24,21 @@ from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.profiles import stored_profile
 from slurm_carbon.store.progress import ProgressPoint, add_progress
-from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import (
+    PROFILE_LEARNED_BUSY_CLOCK,
+    DeviceKind,
+    EnergyMethod,
+    Sharing,
+)
 from tests.builders import JOB_START, slurm_job
 
 MODEL = "Simulated V100"
 KEY = "resnet-learned"
 GPU = ReportedDevice("GPU-prof0", DeviceKind.GPU, model=MODEL, minor=0)
+# The same GPU as a newer agent reports it: with NVML's limit range.
+GPU_200_TO_300 = replace(GPU, min_limit_w=200.0, max_limit_w=300.0)
+# The simulated GPU's SM clock at the highest limit: its busy clock falls with the speed.
+SM_CLOCK_MHZ = 1530.0
 MINUTE = timedelta(minutes=1)
 # The job's true power and speed: within the 2.5 % budget, 250 W uses the least energy per
 # unit of work (245 / 0.98 = 250, against 280 at 300 W); 225 W is 5.3 % slower.
@@ -83,23 +93,27 @@ def run_minute(
     *,
     progress: bool,
     settling_from_w: float,
+    busy: bool = False,
+    gpu: ReportedDevice = GPU,
 ) -> float:
     """Minute ``minute`` of job ``raw`` at ``limit_w``; its progress after it (from ``done``).
 
     The GPU settles slowly here: in the minute after a change it still draws and runs
-    as under ``settling_from_w`` (the limit before).
+    as under ``settling_from_w`` (the limit before). With ``busy`` the interval carries
+    the busy clock of a GPU always busy whose clock falls with its speed.
     """
     start = JOB_START + minute * MINUTE
     truth = TRUTH.at(settling_from_w)
     interval = ReportedInterval(
         raw,
-        GPU,
+        gpu,
         start,
         start + MINUTE,
         truth.power_w * 60,
         EnergyMethod.COUNTER,
         Sharing.EXCLUSIVE,
         cap_w=limit_w,
+        busy_clock_mhz=SM_CLOCK_MHZ * truth.throughput if busy else None,
     )
     ingest_batch(session, "sclocal", "vm", [interval])
     done += truth.throughput * 60 / TOTAL_WORK_S
@@ -118,6 +132,8 @@ def play(
     reports_for: int | None = None,
     sweep_min: int = 1,
     ends: bool = False,
+    busy: bool = False,
+    gpu: ReportedDevice = GPU,
 ) -> list[CapDecisionRecord]:
     """``minutes`` minutes of the job, a sweep every ``sweep_min``; the decisions recorded.
 
@@ -128,7 +144,15 @@ def play(
     for minute in range(minutes):
         reports = reports_for is None or minute < reports_for
         done = run_minute(
-            session, raw, minute, limit_w, done, progress=reports, settling_from_w=before_w
+            session,
+            raw,
+            minute,
+            limit_w,
+            done,
+            progress=reports,
+            settling_from_w=before_w,
+            busy=busy,
+            gpu=gpu,
         )
         before_w = limit_w
         now = at(minute + 1)
@@ -234,7 +258,49 @@ def test_a_limit_held_longer_is_renewed_before_its_lease_ends(
     ]
 
 
-def test_a_job_without_progress_is_not_profiled(
+def test_a_job_without_progress_is_profiled_by_its_busy_clock_as_an_estimate(
+    session: Session, factory: SessionFactory
+) -> None:
+    records = play(session, decider(factory), 311, 23, reports_for=0, busy=True)
+
+    assert [(r.power_limit_w, r.policy) for r in records] == [
+        (300.0, "profiling"),
+        *((limit_w, "profiling") for limit_w in (275.0, 250.0, 225.0, 200.0, 175.0, 150.0)),
+        (250.0, "static"),
+    ]
+    learned = stored_profile(session, MODEL, KEY)
+    assert learned is not None
+    assert learned.source == PROFILE_LEARNED_BUSY_CLOCK == "learned:busy-clock-estimate"
+    assert [(p.limit_w, p.power_w, round(p.throughput, 9)) for p in learned.points] == [
+        (p.limit_w, p.power_w, p.throughput) for p in TRUTH.points
+    ]
+
+
+def test_progress_is_preferred_to_the_busy_clock(session: Session, factory: SessionFactory) -> None:
+    play(session, decider(factory), 312, 23, busy=True)
+
+    learned = stored_profile(session, MODEL, KEY)
+    assert learned is not None
+    assert learned.source == "learned"
+
+
+def test_profiling_stops_at_the_lowest_limit_the_gpu_reported(
+    session: Session, factory: SessionFactory
+) -> None:
+    records = play(session, decider(factory), 313, 18, gpu=GPU_200_TO_300)
+
+    assert [r.reason for r in records[:3]] == [
+        "profiling: 300 W (warming up)",
+        "profiling: 275 W (limit 2 of 5)",
+        "profiling: 250 W (limit 3 of 5)",
+    ]
+    assert [r.power_limit_w for r in records] == [300.0, 275.0, 250.0, 225.0, 200.0, 250.0]
+    learned = stored_profile(session, MODEL, KEY)
+    assert learned is not None
+    assert [p.limit_w for p in learned.points] == [200.0, 225.0, 250.0, 275.0, 300.0]
+
+
+def test_a_job_without_progress_nor_busy_clock_is_not_profiled(
     session: Session, factory: SessionFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level("INFO"):
@@ -246,8 +312,7 @@ def test_a_job_without_progress_is_not_profiled(
     notes = [r.getMessage() for r in caplog.records if "no cap" in r.getMessage()]
     assert notes == [
         f"no cap for job=304: no power profile for GPU model {MODEL!r}, workload key {KEY!r};"
-        " not profiled: the job reports no progress (profiling by GPU utilization has no"
-        " sensor yet)"
+        " not profiled: the job reports no progress and its GPUs no busy clock"
     ]
 
 

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from slurm_carbon.agent.shipper import interval_json
+from slurm_carbon.agent.spool import DeviceRef, Spool
 from slurm_carbon.service import MAX_INTERVALS, create_app
-from slurm_carbon.store import SessionFactory, issue_token, revoke_tokens
+from slurm_carbon.service.schemas import MAX_BUSY_CLOCK_MHZ, MAX_DEVICE_POWER_W
+from slurm_carbon.store import Device, EnergyInterval, SessionFactory, issue_token, revoke_tokens
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 from tests.unit.service.conftest import GPU_UUID, interval
 
@@ -311,3 +315,115 @@ def test_a_bug_is_a_500_with_a_json_body(
 
     assert response.status_code == 500
     assert response.json() == {"error": "internal error"}
+
+
+GPU_WITH_LIMITS = {
+    "uuid": GPU_UUID,
+    "kind": "gpu",
+    "model": "Tesla V100",
+    "minor": 0,
+    "min_limit_w": 100.0,
+    "max_limit_w": 300.0,
+}
+
+
+def test_the_busy_clock_and_the_gpu_limit_range_are_stored(api: Any) -> None:
+    old_agent = api.post(api.batch([interval(0)]))  # an older agent: neither field
+    assert old_agent.status_code == 200, old_agent.text
+    device = api.session.query(Device.min_limit_w, Device.max_limit_w).one()
+    assert tuple(device) == (None, None)
+
+    response = api.post(
+        api.batch([interval(1, busy_clock_mhz=1187.5, device=GPU_WITH_LIMITS), interval(2)])
+    )
+
+    assert response.status_code == 200, response.text
+    api.session.expire_all()
+    stored = api.session.query(EnergyInterval.busy_clock_mhz).order_by(
+        EnergyInterval.interval_start
+    )
+    assert [busy for (busy,) in stored] == [None, 1187.5, None]
+    device = api.session.query(Device.min_limit_w, Device.max_limit_w).one()
+    assert tuple(device) == (100.0, 300.0)  # learned from the newer agent's report
+
+
+CPU_DEVICE = {"uuid": "intel-rapl:0", "kind": "cpu", "model": None, "minor": 0}
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        (
+            {"busy_clock_mhz": -1.0},
+            "intervals[0].busy_clock_mhz: Input should be greater than or equal to 0",
+        ),
+        (
+            {"busy_clock_mhz": MAX_BUSY_CLOCK_MHZ + 1},
+            "intervals[0].busy_clock_mhz: Input should be less than or equal to 10000",
+        ),
+        ({"busy_clock_mhz": "900"}, "intervals[0].busy_clock_mhz: Input should be a valid number"),
+        (
+            {"busy_clock_mhz": 900.0, "device": CPU_DEVICE},
+            "intervals[0].busy_clock_mhz: only a GPU has a busy clock",
+        ),
+        (
+            {"device": {**GPU_WITH_LIMITS, "min_limit_w": 0}},
+            "intervals[0].device.min_limit_w: Input should be greater than 0",
+        ),
+        (
+            {"device": {**GPU_WITH_LIMITS, "max_limit_w": MAX_DEVICE_POWER_W + 1}},
+            "intervals[0].device.max_limit_w: Input should be less than or equal to 10000",
+        ),
+        (
+            {"device": {**GPU_WITH_LIMITS, "min_limit_w": 350.0}},
+            "intervals[0].device: min_limit_w 350 W above max_limit_w 300 W",
+        ),
+        (
+            {"device": {**GPU_WITH_LIMITS, "max_limit_w": None}},
+            "intervals[0].device: min_limit_w and max_limit_w come together",
+        ),
+        (
+            {"device": {**CPU_DEVICE, "min_limit_w": 10.0, "max_limit_w": 20.0}},
+            "intervals[0].device: only a GPU has a power-limit range",
+        ),
+    ],
+)
+def test_a_bad_busy_clock_or_limit_range_is_refused_with_its_field(
+    api: Any, fields: dict[str, Any], error: str
+) -> None:
+    response = api.post(api.batch([interval(0, **fields)]))
+
+    assert response.status_code == 422
+    assert response.json() == {"error": error}
+
+
+def test_the_busy_clock_and_limits_go_from_the_agents_spool_into_the_store(
+    api: Any, tmp_path: Path
+) -> None:
+    """What the agent integrated (1400 MHz for 20 s, then 700 MHz for 40 s) is what is stored."""
+    spool = Spool(tmp_path / "agent.db")
+    gpu = DeviceRef(GPU_UUID, "gpu", "Tesla V100", 0, 100.0, 300.0)
+    slot = datetime(2026, 11, 23, 15, tzinfo=UTC).timestamp()
+    for busy_mhz, seconds in ((1400.0, 20.0), (700.0, 40.0)):
+        spool.add_energy(
+            job_id=123,
+            device=gpu,
+            slot_start_s=slot,
+            energy_j=200.0 * seconds,
+            method="counter",
+            sharing="exclusive",
+            busy_mhz=busy_mhz,
+            seconds=seconds,
+        )
+    [open_interval] = spool.open_intervals()
+    spool.close_interval("vm", open_interval, slot, slot + 60)
+    sent = [interval_json(row) for row in spool.outbox(10)]
+    spool.close()
+
+    response = api.post(api.batch(sent))
+
+    assert response.status_code == 200, response.text
+    assert api.session.query(EnergyInterval.busy_clock_mhz).scalar() == pytest.approx(
+        (1400.0 * 20 + 700.0 * 40) / 60
+    )
+    assert tuple(api.session.query(Device.min_limit_w, Device.max_limit_w).one()) == (100.0, 300.0)
