@@ -19,6 +19,7 @@ from slurm_carbon.config import SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service import create_app
+from slurm_carbon.service.api import ReadAccess
 from slurm_carbon.service.ci_forecast import OwnForecaster
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.store import (
@@ -68,6 +69,7 @@ def app_from_environment() -> Starlette:
     With a site configuration (``$SLURM_CARBON_CONFIG``) that lists sources
     other than the annual table, the app also polls them for every configured
     region; each worker polls, which stores nothing twice (the keys are unique).
+    The read API then takes the site's ``[admins]`` and ``[api]``.
     """
     url = os.environ[_URL_VARIABLE]
     config = os.environ.get(_CONFIG_VARIABLE)
@@ -76,8 +78,9 @@ def app_from_environment() -> Starlette:
     # The poller shares the app's store, so the app gets a session factory; its
     # engine lives as long as the worker process.
     factory = session_factory(make_engine(url))
-    poller = intensity_poller(load_config(Path(config)), factory)
-    return create_app(factory, intensity_poller=poller)
+    site = load_config(Path(config))
+    poller = intensity_poller(site, factory)
+    return create_app(factory, intensity_poller=poller, read_access=ReadAccess.for_site(site))
 
 
 def intensity_poller(site: SiteConfig, factory: SessionFactory) -> IntensityPoller | None:

@@ -39,6 +39,7 @@ __all__ = [
     "AdminCommentPolicy",
     "AdminsConfig",
     "AdviceConfig",
+    "ApiConfig",
     "BudgetPolicy",
     "BudgetsConfig",
     "CappingConfig",
@@ -454,6 +455,17 @@ class AdviceConfig(_Model):
         return self.partition_gpu.get(partition)
 
 
+class ApiConfig(_Model):
+    """The service's read API (``/api/v1/``): how it identifies callers.
+
+    Attributes:
+        munge_socket: The socket of the munged that decodes callers' MUNGE
+            credentials (absolute; None: MUNGE's default, the system munged).
+    """
+
+    munge_socket: str | None = Field(default=None, pattern=r"^/")
+
+
 class SiteConfig(_Model):
     """The whole site configuration.
 
@@ -469,6 +481,7 @@ class SiteConfig(_Model):
         budgets: The budgets policy.
         capping: The GPU power capping policy.
         advice: Submit-time advice.
+        api: The read API.
     """
 
     model_config = ConfigDict(
@@ -486,6 +499,7 @@ class SiteConfig(_Model):
     budgets: BudgetsConfig = Field(default_factory=BudgetsConfig)
     capping: CappingConfig = Field(default_factory=CappingConfig)
     advice: AdviceConfig = Field(default_factory=AdviceConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
 
     def region_for(self, partition: str | None, node: str | None) -> str:
         """The grid region of a job on ``node`` in ``partition``.

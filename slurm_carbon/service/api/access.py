@@ -14,6 +14,7 @@ import grp
 import pwd
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -69,6 +70,12 @@ class ReadAccess:
     site: SiteConfig | None = None
     decoder: MungeDecoder = field(default_factory=MungeDecoder)
     users: UserLookup = field(default=system_user)
+
+    @classmethod
+    def for_site(cls, site: SiteConfig) -> ReadAccess:
+        """The site's admins, its munged (``[api] munge_socket``), system user names."""
+        socket = site.api.munge_socket
+        return cls(site=site, decoder=MungeDecoder(socket=None if socket is None else Path(socket)))
 
     async def viewer(self, request: Request) -> Viewer:
         """The request's caller, or 401 (no or a bad credential) / 403 (a uid without a name)."""

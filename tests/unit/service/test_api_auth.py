@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from slurm_carbon.config import parse_config
+from slurm_carbon.errors import ConfigError
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import (
     MAX_CREDENTIAL_BYTES,
@@ -33,14 +34,13 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 # Admins: root (always) and the group ops.
-SITE = parse_config(
-    {
-        "cluster": "tc",
-        "regions": {"default": "DE"},
-        "pue": {"default": 1.5},
-        "admins": {"groups": ["ops"]},
-    }
-)
+SITE_FIELDS: dict[str, Any] = {
+    "cluster": "tc",
+    "regions": {"default": "DE"},
+    "pue": {"default": 1.5},
+    "admins": {"groups": ["ops"]},
+}
+SITE = parse_config(SITE_FIELDS)
 ALICE, BOB, ROOT, OPS, NOBODY = 1001, 1002, 0, 1003, 4242
 USERS = {ALICE: "alice", BOB: "bob", ROOT: "root", OPS: "olga"}
 # Credentials: armoured like munge's, each decoding to the answer beside it.
@@ -205,3 +205,17 @@ def test_the_munged_socket_is_passed_when_configured(unmunge: RecordedUnmunge) -
     decoder = MungeDecoder(socket=Path("/run/x/munge.socket"), runner=unmunge)
     assert decoder.decode(GOOD[BOB]) == MungeIdentity(uid=BOB, gid=BOB)
     assert "--socket=/run/x/munge.socket" in unmunge.calls[-1][0]
+
+
+def test_the_site_names_the_munged_socket_and_the_admins() -> None:
+    site = parse_config({**SITE_FIELDS, "api": {"munge_socket": "/run/x/munge.socket"}})
+    access = ReadAccess.for_site(site)
+    assert access.decoder.socket == Path("/run/x/munge.socket")
+    assert access.site is site
+    assert ReadAccess.for_site(parse_config(SITE_FIELDS)).decoder.socket is None
+
+
+@pytest.mark.parametrize("api", [{"munge_socket": "run/munge.socket"}, {"coordinator": True}])
+def test_a_bad_api_section_is_refused(api: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError, match=r"api\."):
+        parse_config({**SITE_FIELDS, "api": api})
