@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,9 @@ from slurm_carbon.store import (
     get_or_create_cluster,
     get_or_create_device,
     get_or_create_node,
+    make_engine,
+    session_factory,
+    upgrade,
     upsert_job,
 )
 from slurm_carbon.store.budgets import BudgetActionRecord, record_budget_action
@@ -265,8 +268,16 @@ def test_caps_and_node_reports(session: Session, factory: SessionFactory) -> Non
     )
 
 
-def test_an_empty_store_exports_nothing_but_zero_process_figures(factory: SessionFactory) -> None:
-    samples = _scrape(factory)
+def test_an_empty_store_exports_nothing_but_zero_process_figures(
+    empty_db: Callable[[str], str],
+) -> None:
+    url = empty_db("metrics")  # not the shared test database, which other tests may fill
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        samples = _scrape(session_factory(engine))
+    finally:
+        engine.dispose()
     names = {name for name, _ in samples}
     assert names <= {
         "slurm_carbon_ingest_batch_seconds_count",
