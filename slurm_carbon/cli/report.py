@@ -75,6 +75,7 @@ from slurm_carbon.service.detail import DetailContext, job_caps, running_forecas
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
+from slurm_carbon.store.deferrals import job_deferral
 from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import (
     GroupBy,
@@ -218,7 +219,12 @@ def _output(  # noqa: PLR0913 (what report was asked)
         overall = totals(session, query)[0]
         rows = () if groups is not None else _progress(iter_jobs(session, query))
         items = (
-            job_json(row, running_forecast(session, row, detail), job_caps(session, row))
+            job_json(
+                row,
+                running_forecast(session, row, detail),
+                job_caps(session, row),
+                job_deferral(session, row.row_id),
+            )
             for row in rows
         )
         writer.json(query=query, by=by, items=items, groups=groups, overall=overall, now=now)

@@ -7,7 +7,10 @@ for a running job, its forecast (so far, remaining, total with its 90 %
 interval, its end) and the share of its budgets it is forecast to use; for any
 job, its budgets and the action taken on them, with the reason, and the power
 caps decided for its GPUs (period, limit, policy, reason), with an ended capped
-job's slowdown against its own profile (an estimate).
+job's slowdown against its own profile (an estimate); for a ``carbon_defer`` job,
+how long it was deferred, the saving expected at submit time (recomputed from the
+forecast stored then) and the saving measured against starting at submission (an
+estimate).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta
 from rich.console import Console
 from rich.table import Table
 
+from slurm_carbon.accounting.job_words import DEFER_KEY
 from slurm_carbon.cli.report_format import plain, quality_text
 from slurm_carbon.service.detail import (
     Counterfactuals,
@@ -28,11 +32,12 @@ from slurm_carbon.service.detail import (
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.caps import CapDecisionRecord
+from slurm_carbon.store.deferrals import DeferralRecord
 from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
 
-__all__ = ["MAX_CAP_ROWS", "show_job"]
+__all__ = ["MAX_CAP_ROWS", "deferral_text", "show_job"]
 
 _LABELS = {
     DeviceKind.GPU: "GPU",
@@ -49,6 +54,8 @@ def show_job(console: Console, detail: JobDetail) -> None:
         _forecast(console, detail.running)
     _caps(console, detail.caps)
     _slowdown(console, detail.job)
+    if detail.deferral is not None:
+        console.print(plain(deferral_text(detail.deferral)))
     if detail.timeline:
         _timeline(console, detail.timeline)
     else:
@@ -277,6 +284,44 @@ def _slowdown(console: Console, row: JobRow) -> None:
             f" for {format_elapsed(nominal)} of work at the profile's highest limit."
         )
     )
+
+
+# carbon_defer's units, largest first, as the lua reads them: a delay shown as it was asked.
+_DEFER_UNITS_S = (("d", 86400), ("h", 3600), ("m", 60))
+
+
+def _defer_word(asked_s: int) -> str:
+    unit, size = next(((u, s) for u, s in _DEFER_UNITS_S if asked_s % s == 0), ("s", 1))
+    return f"{DEFER_KEY}={asked_s // size}{unit}"
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def deferral_text(deferral: DeferralRecord) -> str:
+    """One line: how long the job was deferred, the saving expected and the one measured."""
+    held = deferral.eligible_time
+    by = "(begin time not known)" if held is None else format_elapsed(held - deferral.submit_time)
+    if deferral.expected_saving_pct is None or deferral.forecast_issued is None:
+        expected = "no expected saving (no forecast stored at submission)"
+    else:
+        expected = (
+            f"expected ~{deferral.expected_saving_pct:.0f} % less (recomputed from the forecast"
+            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)})"
+        )
+    saving_g, saving_pct = deferral.measured_saving_g, deferral.measured_saving_pct
+    if saving_g is None:
+        measured = "not measured yet"
+    else:
+        more = "less" if saving_g >= 0 else "more"
+        pct = "" if saving_pct is None else f"{abs(saving_pct):.0f} % "
+        measured = (
+            f"measured {pct}{more} ({format_co2e(abs(saving_g))}) than starting at submission"
+            f" ({_local(deferral.counterfactual_start)}), an estimate: the job's energy"
+            " profile moved in time"
+        )
+    return f"Deferred {by} by {_defer_word(deferral.asked_s)}: {expected}, {measured}."
 
 
 def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:

@@ -9,7 +9,10 @@ A running job's item holds its ``forecast``
 An item's ``budget`` holds the budgets the job gave and the action taken on them
 (null without either). Its ``caps`` lists the power caps decided for its GPUs,
 by period start (empty: never capped); its ``slowdown``, an ended capped job's
-slowdown against its own profile (null without one).
+slowdown against its own profile (null without one); its ``deferral``, a
+``carbon_defer`` job's decision with the saving expected at submit time
+(recomputed) and the saving measured against starting at submission (an
+estimate; null when not deferred).
 
 Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 ``facility_kwh`` which is after PUE), ``co2e_g`` in grams CO2e,
@@ -21,19 +24,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.cli.report_format import quality_text
-from slurm_carbon.service.detail import RunningForecast
 from slurm_carbon.store.caps import CapDecisionRecord
+from slurm_carbon.store.deferrals import DeferralRecord
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetKind, BudgetOutcome
 
+if TYPE_CHECKING:  # the service's API imports this module: only a type from there
+    from slurm_carbon.service.detail import RunningForecast
+
 __all__ = [
     "REPORT_JSON_SCHEMA",
     "caps_json",
+    "deferral_json",
     "equivalents_json",
     "forecast_json",
     "group_json",
@@ -176,12 +183,35 @@ def _slowdown_json(row: JobRow) -> dict[str, Any] | None:
     )
 
 
+def deferral_json(deferral: DeferralRecord | None) -> dict[str, Any] | None:
+    """A job's ``carbon_defer`` decision and measured saving; None when not deferred."""
+    if deferral is None:
+        return None
+    return _finite(
+        {
+            "asked_s": deferral.asked_s,
+            "submit": _iso(deferral.submit_time),
+            "eligible": _iso(deferral.eligible_time),
+            "counterfactual_start": _iso(deferral.counterfactual_start),
+            "expected_saving_pct": deferral.expected_saving_pct,
+            "forecast_source": deferral.forecast_source,
+            "forecast_issued": _iso(deferral.forecast_issued),
+            "measured_saving_g": deferral.measured_saving_g,
+            "measured_saving_pct": deferral.measured_saving_pct,
+        }
+    )
+
+
 def job_json(
     row: JobRow,
     running: RunningForecast | None = None,
     caps: Sequence[CapDecisionRecord] = (),
+    deferral: DeferralRecord | None = None,
 ) -> dict[str, Any]:
-    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with its forecast and caps."""
+    """A job as an item of ``jobs`` in :data:`REPORT_JSON_SCHEMA`, with what else is stored.
+
+    Its forecast (running), its caps and its deferral (``carbon_defer``).
+    """
     figures = row.figures
     elapsed = row.elapsed
     item: dict[str, Any] = {
@@ -203,6 +233,7 @@ def job_json(
         "budget": _budget_json(row),
         "caps": caps_json(caps),
         "slowdown": _slowdown_json(row),
+        "deferral": deferral_json(deferral),
     }
     if figures is None:
         item.update(dict.fromkeys(_FIGURE_KEYS))
@@ -376,6 +407,46 @@ _SLOWDOWN_SCHEMA: dict[str, Any] = {
         "non_finite": _NON_FINITE,
     },
 }
+_TIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_DEFERRAL_SCHEMA: dict[str, Any] = {
+    "description": (
+        "A carbon_defer job's deferral (null: not deferred): asked_s, the delay the user"
+        " allowed (auto: the site's default); submit; eligible, the begin time Slurm held"
+        " (null: not known); counterfactual_start, the start the user asked for (the submit"
+        " time); expected_saving_pct, the saving of the cleanest start within the delay,"
+        " recomputed by the service from the forecast stored at submit time"
+        " (forecast_source, forecast_issued; all three null: none covered the job);"
+        " measured_saving_g and measured_saving_pct, what starting at submission would have"
+        " emitted more than the job did (negative: less), in grams and percent of that, an"
+        " estimate: the job's measured energy profile moved in time, with the stored actual"
+        " intensity (null until the job's result is settled)."
+    ),
+    "type": ["object", "null"],
+    "required": [
+        "asked_s",
+        "submit",
+        "eligible",
+        "counterfactual_start",
+        "expected_saving_pct",
+        "forecast_source",
+        "forecast_issued",
+        "measured_saving_g",
+        "measured_saving_pct",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "asked_s": {"type": "integer", "exclusiveMinimum": 0},
+        "submit": {"type": "string", "format": "date-time"},
+        "eligible": _TIME_OR_NULL,
+        "counterfactual_start": {"type": "string", "format": "date-time"},
+        "expected_saving_pct": {"type": ["number", "null"]},
+        "forecast_source": _STRING_OR_NULL,
+        "forecast_issued": _TIME_OR_NULL,
+        "measured_saving_g": {"type": ["number", "null"]},
+        "measured_saving_pct": {"type": ["number", "null"]},
+        "non_finite": _NON_FINITE,
+    },
+}
 _TOTALS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": [
@@ -455,6 +526,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "budget",
                     "caps",
                     "slowdown",
+                    "deferral",
                     *_FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -480,6 +552,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "budget": _BUDGET_SCHEMA,
                     "caps": _CAPS_SCHEMA,
                     "slowdown": _SLOWDOWN_SCHEMA,
+                    "deferral": _DEFERRAL_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

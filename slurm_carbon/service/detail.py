@@ -30,6 +30,7 @@ from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprin
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
 from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
+from slurm_carbon.store.deferrals import DeferralRecord, job_deferral
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
 from slurm_carbon.store.results import job_intervals
@@ -181,6 +182,7 @@ class JobDetail:
             intensity); None otherwise.
         running: A running job's forecast and budgets; None for any other job.
         caps: The power caps decided for its GPUs, by period start.
+        deferral: Its ``carbon_defer`` decision and measured saving; None when not deferred.
     """
 
     job: JobRow
@@ -190,6 +192,7 @@ class JobDetail:
     not_recomputed: str | None = None
     running: RunningForecast | None = None
     caps: tuple[CapDecisionRecord, ...] = ()
+    deferral: DeferralRecord | None = None
 
     @property
     def forecast(self) -> JobForecast | None:
@@ -217,7 +220,10 @@ def job_detail(
     """
     detail = _detail(session, row, context, max_steps)
     return replace(
-        detail, running=running_forecast(session, row, context), caps=job_caps(session, row)
+        detail,
+        running=running_forecast(session, row, context),
+        caps=job_caps(session, row),
+        deferral=job_deferral(session, row.row_id),
     )
 
 

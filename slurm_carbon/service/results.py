@@ -29,6 +29,7 @@ from slurm_carbon.accounting.budget import BadBudget, Budgets, parse_budgets
 from slurm_carbon.errors import IntensityUnavailable, SlurmCarbonError
 from slurm_carbon.intensity.base import CiPoint, IntensityProvider
 from slurm_carbon.service.capping import job_slowdown
+from slurm_carbon.service.deferrals import settle_deferral
 from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
@@ -304,7 +305,9 @@ def settle_result(
 
     The payload of a job acted on for its budget ends in ``;budget=over``. A
     capped job's result carries its slowdown against its own profile
-    (:func:`~slurm_carbon.service.capping.job_slowdown`; None without one).
+    (:func:`~slurm_carbon.service.capping.job_slowdown`; None without one). A
+    ``carbon_defer`` job's deferral is recorded once and its saving measured
+    (:func:`~slurm_carbon.service.deferrals.settle_deferral`).
 
     Raises:
         NoEnergy: nothing of the job is stored yet.
@@ -313,6 +316,7 @@ def settle_result(
     job_id = store_job(session, job)
     found = _stored_footprint_of(session, job, job_id, site=site, intensity=intensity, now=now)
     computed = _computed(job.job_id, found, now)
+    settle_deferral(session, job, job_id, found, site=site, intensity=intensity, now=now)
     measured = job_slowdown(session, job, job_id)
     if measured is not None:
         slowdown, profile = measured

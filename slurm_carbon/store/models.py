@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0014: busy clock, GPU limit ranges).
+"""The database schema as SQLAlchemy models (revision 0015: deferrals).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -56,6 +56,7 @@ __all__ = [
     "Cluster",
     "CommentWrite",
     "CommentWriteState",
+    "Deferral",
     "Device",
     "EnergyInterval",
     "Job",
@@ -432,6 +433,34 @@ class JobResult(Base):
     slowdown: Mapped[float | None] = mapped_column(Float)
     nominal_s: Mapped[float | None] = mapped_column(Float)
     slowdown_profile: Mapped[str | None] = mapped_column(Text)
+
+
+class Deferral(Base):
+    """A job's ``carbon_defer`` decision, recorded once, and its saving once measured.
+
+    The expected saving is recomputed by the service from what the store held at the
+    submit time (the forecast's source and issue time beside it); None: no series
+    covered the job then. The measured saving is the job's energy profile moved to the
+    counterfactual start (the submit time) against its actual emissions, an estimate;
+    None until the job's result is settled (revision 0015). Units: ``asked_s`` in
+    seconds, ``*_pct`` in percent, ``measured_saving_g`` in grams CO2e.
+    """
+
+    __tablename__ = "deferrals"
+    __table_args__ = (CheckConstraint("asked_s > 0", name="asked_s_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), unique=True)
+    asked_s: Mapped[int]
+    submit_time: Mapped[datetime]
+    eligible_time: Mapped[datetime | None]
+    counterfactual_start: Mapped[datetime]
+    expected_saving_pct: Mapped[float | None] = mapped_column(Float)
+    forecast_source: Mapped[str | None] = mapped_column(String(64))
+    forecast_issued: Mapped[datetime | None]
+    recorded_at: Mapped[datetime]
+    measured_saving_g: Mapped[float | None] = mapped_column(Float)
+    measured_saving_pct: Mapped[float | None] = mapped_column(Float)
 
 
 class CommentWrite(Base):

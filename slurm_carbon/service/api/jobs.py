@@ -34,6 +34,7 @@ from slurm_carbon.service.detail import DetailContext, job_caps, running_forecas
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.deferrals import job_deferral
 from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import quote_input
@@ -144,7 +145,12 @@ class JobsEndpoint:
             query = restrict_query(session, query, viewer)
             rows = list(itertools.islice(iter_jobs(session, query), offset, offset + limit + 1))
             items = [
-                job_json(row, running_forecast(session, row, detail), job_caps(session, row))
+                job_json(
+                    row,
+                    running_forecast(session, row, detail),
+                    job_caps(session, row),
+                    job_deferral(session, row.row_id),
+                )
                 for row in rows[:limit]
             ]
         more = len(rows) > limit

@@ -1,0 +1,115 @@
+"""Deferral decisions in the store: one per job, recorded once, its measured saving beside it.
+
+A job submitted with ``carbon_defer=<delay>|auto`` had its begin time set by
+``job_submit.lua``. The service records the decision once
+(:func:`record_deferral`: a second record of the same job, by a second replica or a
+second pass, is a no-op): the delay asked, the submit time, the begin time Slurm holds,
+the counterfactual start (the submit time: "start as soon as possible") and the expected
+saving with the forecast it came from. Once the job has ended its measured saving is
+set (:func:`set_measured_saving`, again at each recomputed result). ``report -j`` reads
+it back (:func:`job_deferral`). Units: seconds, grams CO2e, percent; aware UTC times.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from slurm_carbon.store.models import Deferral
+from slurm_carbon.store.repositories import _insert
+
+__all__ = ["DeferralRecord", "job_deferral", "record_deferral", "set_measured_saving"]
+
+
+@dataclass(frozen=True)
+class DeferralRecord:
+    """A job's deferral decision, and its saving once measured.
+
+    Attributes:
+        job_id: The job's row id (``jobs.id``).
+        asked_s: The delay the user allowed (``auto``: the site's default). Units: s.
+        submit_time: When the job was submitted.
+        eligible_time: The begin time Slurm holds (None: not known, a held job).
+        counterfactual_start: The start the user asked for without deferral: the
+            submit time.
+        expected_saving_pct: The saving expected at submit time, recomputed from what
+            the store held then (None: no series covered the job). Units: percent.
+        forecast_source: The source of that series (None with no expectation).
+        forecast_issued: Its issue time (None with no expectation).
+        recorded_at: When the decision was recorded.
+        measured_saving_g: The job's emissions at the counterfactual start minus its
+            actual ones (None until measured). Units: grams CO2e.
+        measured_saving_pct: ``measured_saving_g`` as a percentage of the emissions at
+            the counterfactual start (None until measured, or those are 0).
+    """
+
+    job_id: int
+    asked_s: int
+    submit_time: datetime
+    eligible_time: datetime | None
+    counterfactual_start: datetime
+    expected_saving_pct: float | None
+    forecast_source: str | None
+    forecast_issued: datetime | None
+    recorded_at: datetime
+    measured_saving_g: float | None = None
+    measured_saving_pct: float | None = None
+
+
+def record_deferral(session: Session, record: DeferralRecord) -> bool:
+    """Store ``record`` unless the job's deferral is stored; return whether new."""
+    statement = (
+        _insert(session, Deferral)
+        .values(
+            job_id=record.job_id,
+            asked_s=record.asked_s,
+            submit_time=record.submit_time,
+            eligible_time=record.eligible_time,
+            counterfactual_start=record.counterfactual_start,
+            expected_saving_pct=record.expected_saving_pct,
+            forecast_source=record.forecast_source,
+            forecast_issued=record.forecast_issued,
+            recorded_at=record.recorded_at,
+            measured_saving_g=record.measured_saving_g,
+            measured_saving_pct=record.measured_saving_pct,
+        )
+        .on_conflict_do_nothing(index_elements=["job_id"])
+        .returning(Deferral.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def set_measured_saving(
+    session: Session, job_id: int, saving_g: float, saving_pct: float | None
+) -> bool:
+    """Set the measured saving of the job's stored deferral; return whether it has one."""
+    statement = (
+        update(Deferral)
+        .where(Deferral.job_id == job_id)
+        .values(measured_saving_g=saving_g, measured_saving_pct=saving_pct)
+        .returning(Deferral.id)
+    )
+    return session.execute(statement).first() is not None
+
+
+def job_deferral(session: Session, job_id: int) -> DeferralRecord | None:
+    """The job's deferral decision, None when it was not deferred (or not recorded)."""
+    row = session.scalars(select(Deferral).where(Deferral.job_id == job_id)).one_or_none()
+    if row is None:
+        return None
+    return DeferralRecord(
+        job_id=row.job_id,
+        asked_s=row.asked_s,
+        submit_time=row.submit_time,
+        eligible_time=row.eligible_time,
+        counterfactual_start=row.counterfactual_start,
+        expected_saving_pct=row.expected_saving_pct,
+        forecast_source=row.forecast_source,
+        forecast_issued=row.forecast_issued,
+        recorded_at=row.recorded_at,
+        measured_saving_g=row.measured_saving_g,
+        measured_saving_pct=row.measured_saving_pct,
+    )
