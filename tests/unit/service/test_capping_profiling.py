@@ -20,7 +20,12 @@ from slurm_carbon.service.profiling import PROFILING_LEASE
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import Job, SessionFactory
-from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
+from slurm_carbon.store.caps import (
+    CapDecisionRecord,
+    cap_timeline,
+    gpu_min_limit_w,
+    interval_busy_clocks,
+)
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.profiles import stored_profile
 from slurm_carbon.store.progress import ProgressPoint, add_progress
@@ -325,3 +330,44 @@ def test_a_job_that_ends_mid_profiling_saves_nothing(
     assert [r.power_limit_w for r in records] == [300.0, 275.0, 250.0, 225.0]
     assert len(cap_timeline(session, job_id(session, 305))) == 4
     assert stored_profile(session, MODEL, KEY) is None
+
+
+def test_the_lowest_limit_and_busy_clock_count_only_when_every_gpu_reports_them(
+    session: Session,
+) -> None:
+    other = ReportedDevice("GPU-prof1", DeviceKind.GPU, model=MODEL, minor=1)
+    start = JOB_START
+
+    def report(raw: int, devices: list[tuple[ReportedDevice, float | None]]) -> int:
+        ingest_batch(
+            session,
+            "sclocal",
+            "vm",
+            [
+                ReportedInterval(
+                    raw,
+                    device,
+                    start,
+                    start + MINUTE,
+                    6000.0,
+                    EnergyMethod.COUNTER,
+                    Sharing.EXCLUSIVE,
+                    cap_w=300.0,
+                    busy_clock_mhz=busy,
+                )
+                for device, busy in devices
+            ],
+        )
+        session.commit()
+        return job_id(session, raw)
+
+    both = report(
+        321,
+        [(GPU_200_TO_300, 1400.0), (replace(other, min_limit_w=150.0, max_limit_w=300.0), 1000.0)],
+    )
+    assert gpu_min_limit_w(session, both) == 200.0  # the limit both GPUs allow
+    assert interval_busy_clocks(session, both) == {start: 1200.0}
+
+    one_old = report(322, [(GPU_200_TO_300, 1400.0), (replace(other, uuid="GPU-old"), None)])
+    assert gpu_min_limit_w(session, one_old) is None
+    assert interval_busy_clocks(session, one_old) == {}
