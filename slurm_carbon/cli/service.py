@@ -22,6 +22,7 @@ from slurm_carbon.service import create_app
 from slurm_carbon.service.api import ReadAccess
 from slurm_carbon.service.ci_forecast import OwnForecaster
 from slurm_carbon.service.poller import IntensityPoller
+from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
 from slurm_carbon.store import (
     SessionFactory,
     current_revision,
@@ -80,7 +81,11 @@ def app_from_environment() -> Starlette:
     factory = session_factory(make_engine(url))
     site = load_config(Path(config))
     poller = intensity_poller(site, factory)
-    return create_app(factory, intensity_poller=poller, read_access=ReadAccess.for_site(site))
+    return create_app(
+        factory,
+        intensity_poller=poller,
+        read_access=ReadAccess.for_site(site, CommandLineSlurm(SubprocessRunner(env=os.environ))),
+    )
 
 
 def intensity_poller(site: SiteConfig, factory: SessionFactory) -> IntensityPoller | None:

@@ -461,9 +461,11 @@ class ApiConfig(_Model):
     Attributes:
         munge_socket: The socket of the munged that decodes callers' MUNGE
             credentials (absolute; None: MUNGE's default, the system munged).
+        coordinators: Whether Slurm account coordinators see their accounts' jobs.
     """
 
     munge_socket: str | None = Field(default=None, pattern=r"^/")
+    coordinators: bool = False
 
 
 class SiteConfig(_Model):

@@ -132,6 +132,14 @@ class SlurmClient(Protocol):
         """The names of the partitions slurmctld knows, in its order."""
         ...
 
+    def coordinated_accounts(self, user: str) -> list[str]:
+        """The accounts ``user`` is a coordinator of, as slurmdbd lists them (none: empty).
+
+        Raises:
+            SlurmError: ``user`` is not a valid user name, or sacctmgr failed.
+        """
+        ...
+
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch`` options and return its job id."""
         ...

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from slurm_carbon.errors import SlurmError, SlurmJobNotFound
 from slurm_carbon.slurm.base import JobQuery, SlurmJob
 from slurm_carbon.slurm.runner import CommandResult, CommandRunner
-from slurm_carbon.text import escape_control
+from slurm_carbon.text import escape_control, quote_input
 
 __all__ = ["SACCT_FIELDS", "CommandLineSlurm", "parse_sacct"]
 
@@ -73,6 +73,9 @@ _NO_TIME_LIMIT = ("UNLIMITED", "Partition_Limit", "")
 _SQUEUE_NONE = "(null)"
 # What scancel 22.05 says of a job it cannot cancel because it is not (or no longer) there.
 _SCANCEL_NOT_THERE = ("Invalid job id", "already completing or completed")
+# A user name as sacctmgr may be given it (useradd's rule, 32 characters at most):
+# no blank, no "=" or "," that sacctmgr would read as another option or a list.
+_USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 _ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
 
 
@@ -271,6 +274,24 @@ class CommandLineSlurm:
                 )
             names.append(rest.split(" ", 1)[0])
         return names
+
+    def coordinated_accounts(self, user: str) -> list[str]:
+        """The accounts ``sacctmgr show user <user> withcoord`` lists as the user's ``Coord``.
+
+        Slurm 22.05 prints ``<user>|<account>,<account>`` (``<user>|`` for none,
+        nothing for a user it does not know).
+        """
+        if not _USER_NAME.fullmatch(user):
+            raise SlurmError(f"not a user name: {quote_input(user)}")
+        argv = ["sacctmgr", "-nP", "show", "user", user, "withcoord", "format=user,coord"]
+        result = self._run(argv, extra_env={})
+        if result.returncode != 0:
+            raise SlurmError(f"sacctmgr show user failed: {_failure(result, 'sacctmgr')}")
+        for line in result.stdout.splitlines():
+            name, _, accounts = line.partition("|")
+            if name == user:
+                return [account for account in accounts.split(",") if account]
+        return []
 
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Submit a batch job with ``sbatch --parsable`` and return its job id."""

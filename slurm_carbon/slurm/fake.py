@@ -19,7 +19,7 @@ them (a write that succeeds but is later overwritten).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ class FakeSlurm:
     Attributes:
         cluster: The name :meth:`cluster_name` gives.
         partition_names: The partitions :meth:`partitions` lists.
+        coordinators: The accounts :meth:`coordinated_accounts` gives, by user.
         records: The jobs by their raw id; tests may change them directly.
         writes: Every ``set_admin_comment`` call: (job id, text, finished).
         submitted: Every ``submit`` call's sbatch options.
@@ -44,11 +45,21 @@ class FakeSlurm:
     """
 
     def __init__(
-        self, *jobs: SlurmJob, cluster: str = "sclocal", partitions: Sequence[str] = ()
+        self,
+        *jobs: SlurmJob,
+        cluster: str = "sclocal",
+        partitions: Sequence[str] = (),
+        coordinators: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
-        """Hold ``jobs``, on a cluster named ``cluster`` with ``partitions``."""
+        """Hold ``jobs``, on a cluster named ``cluster`` with ``partitions``.
+
+        ``coordinators`` lists the accounts each user coordinates.
+        """
         self.cluster = cluster
         self.partition_names = list(partitions)
+        self.coordinators = {
+            user: list(accounts) for user, accounts in (coordinators or {}).items()
+        }
         self.records = {job.job_id_raw: job for job in jobs}
         self.writes: list[tuple[str, str, bool]] = []
         self.submitted: list[list[str]] = []
@@ -74,6 +85,10 @@ class FakeSlurm:
     def partitions(self) -> list[str]:
         """The partitions it was given."""
         return list(self.partition_names)
+
+    def coordinated_accounts(self, user: str) -> list[str]:
+        """The accounts it was told ``user`` coordinates."""
+        return list(self.coordinators.get(user, ()))
 
     def submit(self, sbatch_args: Sequence[str]) -> str:
         """Remember the options and return the next raw id; no record is created."""

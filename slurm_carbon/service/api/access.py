@@ -3,7 +3,10 @@
 A user sees their own jobs (their uid's name on the service host, :mod:`pwd`,
 matched with the job's user name as Slurm stored it); the site's admins
 (root, and the ``[admins]`` users and groups of the site TOML, the rule
-``slurm-carbon report`` applies) see every job. Asking for someone else's jobs
+``slurm-carbon report`` applies) see every job; where the site enables it
+(``[api] coordinators = true``), a Slurm account coordinator also sees the jobs
+of the accounts ``sacctmgr`` lists as theirs, when they ask for those accounts
+(``accounts=``) or for such jobs by id. Asking for someone else's jobs
 is 403, never an empty answer, so a user learns they asked wrong.
 """
 
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import logging
 import pwd
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -20,12 +24,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from slurm_carbon.config import AdminsConfig, SiteConfig
+from slurm_carbon.errors import SlurmError
 from slurm_carbon.service.api.munge_auth import MungeDecoder, MungeIdentity, munge_credential
 from slurm_carbon.service.ingest import ApiError
+from slurm_carbon.slurm import SlurmClient
 from slurm_carbon.store import Session
-from slurm_carbon.store.reports import ReportQuery, foreign_jobs
+from slurm_carbon.store.reports import ReportQuery, iter_jobs
+from slurm_carbon.text import escape_control
 
 __all__ = ["ReadAccess", "UserLookup", "Viewer", "restrict_query", "system_user"]
+
+logger = logging.getLogger(__name__)
 
 # How many foreign job ids a refusal names (the rest: "...").
 _NAMED_JOBS = 5
@@ -48,11 +57,30 @@ def system_user(identity: MungeIdentity) -> tuple[str, frozenset[str]] | None:
 
 @dataclass(frozen=True)
 class Viewer:
-    """An authenticated caller: user name, groups, and whether they see every job."""
+    """An authenticated caller: user name, groups, whether they see every job.
+
+    Attributes:
+        name: The user name.
+        groups: Their Unix groups.
+        admin: Whether they see every job.
+        accounts: The Slurm accounts whose jobs they see as a coordinator.
+    """
 
     name: str
     groups: frozenset[str] = frozenset()
     admin: bool = False
+    accounts: frozenset[str] = frozenset()
+
+    def sees(self, user: str | None, account: str | None) -> bool:
+        """Whether a job of ``user`` under ``account`` is open to this viewer."""
+        return self.admin or user == self.name or (account is not None and account in self.accounts)
+
+    def refusal(self) -> str:
+        """The start of a 403's sentence: what this viewer may see."""
+        mine = f"{self.name} may only see their own jobs"
+        if not self.accounts:
+            return mine
+        return f"{mine} and those of account {', '.join(sorted(self.accounts))}"
 
 
 @dataclass(frozen=True)
@@ -65,17 +93,29 @@ class ReadAccess:
             admin, and the stored results' regions and PUE are used).
         decoder: Decodes MUNGE credentials.
         users: Names a uid (tests inject their own).
+        coordinators: Where the accounts a user coordinates are read from (the
+            site's ``[api] coordinators = true``); None: coordinators see their
+            own jobs only.
     """
 
     site: SiteConfig | None = None
     decoder: MungeDecoder = field(default_factory=MungeDecoder)
     users: UserLookup = field(default=system_user)
+    coordinators: SlurmClient | None = None
 
     @classmethod
-    def for_site(cls, site: SiteConfig) -> ReadAccess:
-        """The site's admins, its munged (``[api] munge_socket``), system user names."""
+    def for_site(cls, site: SiteConfig, slurm: SlurmClient) -> ReadAccess:
+        """Callers judged as ``site`` says, coordinators read through ``slurm``.
+
+        The site's admins, its munged (``[api] munge_socket``), system user
+        names, and coordinators if ``[api] coordinators`` is on.
+        """
         socket = site.api.munge_socket
-        return cls(site=site, decoder=MungeDecoder(socket=None if socket is None else Path(socket)))
+        return cls(
+            site=site,
+            decoder=MungeDecoder(socket=None if socket is None else Path(socket)),
+            coordinators=slurm if site.api.coordinators else None,
+        )
 
     async def viewer(self, request: Request) -> Viewer:
         """The request's caller, or 401 (no or a bad credential) / 403 (a uid without a name)."""
@@ -86,27 +126,47 @@ class ReadAccess:
             raise ApiError(403, f"uid {identity.uid} has no user name on the service's host")
         name, groups = found
         admins = self.site.admins if self.site is not None else AdminsConfig()
-        return Viewer(name, groups, admin=admins.is_admin(name, groups))
+        if admins.is_admin(name, groups):
+            return Viewer(name, groups, admin=True)
+        if self.coordinators is None:
+            return Viewer(name, groups)
+        try:
+            accounts = await run_in_threadpool(self.coordinators.coordinated_accounts, name)
+        except SlurmError as err:
+            logger.warning(
+                "cannot read %s's coordinated accounts: %s", name, escape_control(str(err))
+            )
+            raise ApiError(
+                503, "cannot ask Slurm which accounts you coordinate, retry later"
+            ) from None
+        return Viewer(name, groups, accounts=frozenset(accounts))
 
 
 def restrict_query(session: Session, query: ReportQuery, viewer: Viewer) -> ReportQuery:
-    """``query`` as ``viewer`` may run it: an admin's unchanged, a user's to their own jobs.
+    """``query`` as ``viewer`` may run it: an admin's unchanged, anyone else's limited to theirs.
+
+    A query naming only accounts the viewer coordinates runs as asked; one naming
+    job ids runs as asked once every job they select is the viewer's to see; any
+    other is limited to the viewer's own jobs.
 
     Raises:
-        ApiError: 403, the query names another user or a job of someone else.
+        ApiError: 403, the query names another user, or a job the viewer may not see.
     """
     if viewer.admin:
         return query
+    coordinated = bool(query.accounts) and viewer.accounts.issuperset(query.accounts)
     others = sorted(set(query.users) - {viewer.name})
-    if others:
-        raise ApiError(
-            403,
-            f"{viewer.name} may only see their own jobs, not those of {', '.join(others)}",
-        )
-    foreign = foreign_jobs(session, query.jobs, viewer.name)
-    if foreign:
-        named = ", ".join(foreign[:_NAMED_JOBS]) + (" ..." if len(foreign) > _NAMED_JOBS else "")
-        raise ApiError(
-            403, f"{viewer.name} may only see their own jobs, and job {named} is not theirs"
-        )
+    if others and not coordinated:
+        raise ApiError(403, f"{viewer.refusal()}, not those of {', '.join(others)}")
+    if query.jobs:
+        hidden = [
+            row.job_id_text
+            for row in iter_jobs(session, ReportQuery(jobs=query.jobs))
+            if not viewer.sees(row.user_name, row.account)
+        ]
+        if hidden:
+            named = ", ".join(hidden[:_NAMED_JOBS]) + (" ..." if len(hidden) > _NAMED_JOBS else "")
+            raise ApiError(403, f"{viewer.refusal()}, and job {named} is not among them")
+    if coordinated or query.jobs:
+        return query
     return replace(query, users=(viewer.name,))

@@ -24,6 +24,7 @@ from slurm_carbon.service.api import (
     MungeIdentity,
     ReadAccess,
 )
+from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import SessionFactory, issue_token
 from tests.unit.cli.test_report_data import NOW, seed
 
@@ -137,7 +138,7 @@ def test_items_are_the_reports_json_items(client: TestClient) -> None:
     ("params", "words"),
     [
         ({"users": "bob"}, "alice may only see their own jobs, not those of bob"),
-        ({"jobs": "100,102"}, "alice may only see their own jobs, and job 102 is not theirs"),
+        ({"jobs": "100,102"}, "alice may only see their own jobs, and job 102 is not among them"),
     ],
 )
 def test_asking_for_someone_elses_jobs_is_403(
@@ -209,10 +210,11 @@ def test_the_munged_socket_is_passed_when_configured(unmunge: RecordedUnmunge) -
 
 def test_the_site_names_the_munged_socket_and_the_admins() -> None:
     site = parse_config({**SITE_FIELDS, "api": {"munge_socket": "/run/x/munge.socket"}})
-    access = ReadAccess.for_site(site)
+    access = ReadAccess.for_site(site, FakeSlurm())
     assert access.decoder.socket == Path("/run/x/munge.socket")
     assert access.site is site
-    assert ReadAccess.for_site(parse_config(SITE_FIELDS)).decoder.socket is None
+    assert access.coordinators is None  # [api] coordinators is off by default
+    assert ReadAccess.for_site(parse_config(SITE_FIELDS), FakeSlurm()).decoder.socket is None
 
 
 @pytest.mark.parametrize("api", [{"munge_socket": "run/munge.socket"}, {"coordinator": True}])

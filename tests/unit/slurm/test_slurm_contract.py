@@ -51,7 +51,7 @@ class Recorded2205:
     def __init__(self, records: list[dict[str, str]]) -> None:
         self.records = records
 
-    def __call__(self, argv: Sequence[str]) -> CommandResult:
+    def __call__(self, argv: Sequence[str]) -> CommandResult:  # noqa: PLR0911 (one per command)
         match list(argv):
             case ["sacct", *options]:
                 return self._sacct(options)
@@ -65,6 +65,11 @@ class Recorded2205:
                 )
             case ["scancel", "-v", job_id]:
                 return self._scancel(job_id)
+            case ["sacctmgr", "-nP", "show", "user", user, "withcoord", "format=user,coord"]:
+                lines = (RECORDED / "sacctmgr_user_withcoord.txt").read_text().splitlines()
+                return CommandResult(
+                    0, "".join(f"{x}\n" for x in lines if x.startswith(f"{user}|")), ""
+                )
             case ["sacctmgr", "-i", "modify", "job", "where", jobid, "set", admin_comment]:
                 return self._sacctmgr_modify(
                     jobid.removeprefix("jobid="), admin_comment.removeprefix("AdminComment=")
@@ -142,7 +147,11 @@ class Recorded2205:
 
 def _fake() -> SlurmClient:
     text = "".join("\x1f".join(r.values()) + "\n" for r in recorded_records())
-    return FakeSlurm(*parse_sacct(text, delimiter="\x1f"), cluster="sclocal")
+    return FakeSlurm(
+        *parse_sacct(text, delimiter="\x1f"),
+        cluster="sclocal",
+        coordinators={"nobody": ["k1probe", "k1probe2"], "root": []},
+    )
 
 
 def _command_line() -> SlurmClient:
@@ -237,3 +246,16 @@ def test_a_jobs_time_limit_is_kept_in_seconds_and_none_when_unlimited(slurm: Slu
     limits = {job.job_id: job.time_limit_s for job in slurm.jobs(JobQuery(job_ids=["20", "6"]))}
 
     assert limits == {"20": 300.0, "6": None}
+
+
+def test_coordinated_accounts_are_those_sacctmgr_lists(slurm: SlurmClient) -> None:
+    # Recorded from 22.05.8 after `sacctmgr add coordinator account=k1probe,k1probe2 names=nobody`.
+    assert slurm.coordinated_accounts("nobody") == ["k1probe", "k1probe2"]
+    assert slurm.coordinated_accounts("root") == []
+    assert slurm.coordinated_accounts("carol") == []  # a user slurmdbd does not know
+
+
+@pytest.mark.parametrize("user", ["", "a b", "x=y", "a,b", "-n"])
+def test_a_user_name_sacctmgr_would_misread_is_refused(user: str) -> None:
+    with pytest.raises(SlurmError, match="not a user name"):
+        _command_line().coordinated_accounts(user)
