@@ -23,6 +23,7 @@ from slurm_carbon.cli.report_format import JOB_COLUMNS, group_fields, job_fields
 from slurm_carbon.service.detail import DetailContext, job_detail
 from slurm_carbon.service.fallback import annual_fallbacks
 from slurm_carbon.slurm.states import WASTE_STATES
+from slurm_carbon.store.deferrals import DeferralTotals, deferral_totals
 from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery, totals
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import BudgetOutcome
@@ -55,6 +56,7 @@ def show_table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
         _jobs_table(console, listed)
         _annual_fallbacks(console, session, listed)
     _footer(console, query, totals(session, query)[0])
+    _deferrals(console, deferral_totals(session, query))
 
 
 def _annual_fallbacks(console: Console, session: Any, rows: list[JobRow]) -> None:
@@ -157,6 +159,16 @@ def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> N
             format_co2e(group.waste_co2e_g),
         )
     console.print(table)
+
+
+def _deferrals(console: Console, found: DeferralTotals) -> None:
+    """The carbon_defer jobs' measured savings summed; nothing without such jobs."""
+    if found.jobs:
+        console.print(
+            f"Deferred: {found.jobs} jobs with carbon_defer ({found.measured_jobs} measured),"
+            f" {format_co2e(found.measured_saving_g)} CO2e less than starting at submission"
+            " (an estimate)."
+        )
 
 
 def _footer(console: Console, query: ReportQuery, overall: GroupTotals) -> None:

@@ -7,7 +7,8 @@ second pass, is a no-op): the delay asked, the submit time, the begin time Slurm
 the counterfactual start (the submit time: "start as soon as possible") and the expected
 saving with the forecast it came from. Once the job has ended its measured saving is
 set (:func:`set_measured_saving`, again at each recomputed result). ``report -j`` reads
-it back (:func:`job_deferral`). Units: seconds, grams CO2e, percent; aware UTC times.
+it back (:func:`job_deferral`), and ``report``'s totals sum the measured savings of the
+jobs it selects (:func:`deferral_totals`). Units: seconds, grams CO2e, percent; aware UTC times.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.models import Deferral
+from slurm_carbon.store.models import Deferral, Job
+from slurm_carbon.store.reports.query import ReportQuery, conditions
 from slurm_carbon.store.repositories import _insert
 
-__all__ = ["DeferralRecord", "job_deferral", "record_deferral", "set_measured_saving"]
+__all__ = [
+    "DeferralRecord",
+    "DeferralTotals",
+    "deferral_totals",
+    "job_deferral",
+    "record_deferral",
+    "set_measured_saving",
+]
 
 
 @dataclass(frozen=True)
@@ -113,3 +122,33 @@ def job_deferral(session: Session, job_id: int) -> DeferralRecord | None:
         measured_saving_g=row.measured_saving_g,
         measured_saving_pct=row.measured_saving_pct,
     )
+
+
+@dataclass(frozen=True)
+class DeferralTotals:
+    """The deferred jobs among a report's, and their measured savings summed.
+
+    Attributes:
+        jobs: Jobs with a recorded deferral.
+        measured_jobs: Those whose saving is measured (their result settled).
+        measured_saving_g: The sum of the measured savings. Units: grams CO2e.
+    """
+
+    jobs: int
+    measured_jobs: int
+    measured_saving_g: float
+
+
+def deferral_totals(session: Session, query: ReportQuery) -> DeferralTotals:
+    """The deferrals of the jobs ``query`` selects, in one aggregate SELECT."""
+    statement = (
+        select(
+            func.count(Deferral.id),
+            func.count(Deferral.measured_saving_g),
+            func.sum(Deferral.measured_saving_g),
+        )
+        .join(Job, Job.id == Deferral.job_id)
+        .where(*conditions(query))
+    )
+    jobs, measured, saving_g = session.execute(statement).one()
+    return DeferralTotals(int(jobs), int(measured), float(saving_g or 0.0))  # NULL: none

@@ -122,3 +122,12 @@ def test_json_items_carry_the_deferral(url: str) -> None:
     }
     assert deferrals["8"]["expected_saving_pct"] is None
     assert deferrals["8"]["measured_saving_g"] is None
+
+
+def test_the_totals_sum_the_measured_savings_of_deferred_jobs(url: str) -> None:
+    text = " ".join(run(url).stdout.split())
+
+    assert (
+        "Deferred: 2 jobs with carbon_defer (1 measured), 1,200 g CO2e less than starting at"
+        " submission (an estimate)."
+    ) in text
