@@ -35,7 +35,7 @@ from starlette.responses import Response
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.ci_forecast import FORECAST_HORIZON, ci_ahead
 from slurm_carbon.service.poller import IntensityPoller
-from slurm_carbon.store import Session, SessionFactory, transaction
+from slurm_carbon.store import CommentWriteState, Session, SessionFactory, transaction
 from slurm_carbon.store.metrics import (
     accounted_groups,
     budget_action_counts,
@@ -47,7 +47,7 @@ from slurm_carbon.store.metrics import (
     latest_actual_ci,
     node_last_reports,
 )
-from slurm_carbon.vocabulary import CiKind
+from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetOutcome, CiKind, EnergyMethod
 
 __all__ = [
     "FORECAST_HOURS",
@@ -67,6 +67,8 @@ FORECAST_HOURS = (1, 6, int(FORECAST_HORIZON.total_seconds()) // 3600)
 INGEST_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 Kind = Literal["counter", "gauge", "histogram"]
+# The result label of the ingested intervals.
+_STORED, _DUPLICATE = "stored", "duplicate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,11 +194,13 @@ class PipelineMetrics:
         self.latency = Histogram(
             INGEST_LATENCY.name, INGEST_LATENCY.help, registry=None, buckets=INGEST_BUCKETS_S
         )
+        for result in (_STORED, _DUPLICATE):
+            self.intervals.labels(result=result)  # at 0 from the start
 
     def batch(self, received: int, stored: int, seconds: float) -> None:
         """Count an accepted batch. Units: ``seconds`` it took."""
-        self.intervals.labels(result="stored").inc(stored)
-        self.intervals.labels(result="duplicate").inc(received - stored)
+        self.intervals.labels(result=_STORED).inc(stored)
+        self.intervals.labels(result=_DUPLICATE).inc(received - stored)
         self.latency.observe(seconds)
 
     def collect(self) -> Iterator[Metric]:
@@ -274,10 +278,16 @@ class StoreCollector(Collector):
             per_partition[where] = per_partition.get(where, 0) + group.jobs
         for (cluster, partition), count in per_partition.items():
             jobs.add_metric([cluster, partition], count)
-        for method, energy_j in energy_by_quality(session).items():
-            quality.add_metric([method], energy_j)
-        for (action, outcome), count in budget_action_counts(session).items():
-            budget.add_metric([action, outcome], count)
+        # Label sets known in advance are there from the start, at 0, so that rate()
+        # and alerts see their first change.
+        by_quality = energy_by_quality(session)
+        for method in EnergyMethod:
+            quality.add_metric([method.value], by_quality.get(method.value, 0.0))
+        actions = budget_action_counts(session)
+        for action in STORED_BUDGET_ACTIONS:
+            for outcome in BudgetOutcome:
+                count = actions.get((action.value, outcome.value), 0)
+                budget.add_metric([action.value, outcome.value], count)
         return [energy, facility, emissions, jobs, quality, budget]
 
     def _state(self, session: Session, now: datetime) -> list[Metric]:
@@ -296,8 +306,9 @@ class StoreCollector(Collector):
             capped.add_metric([cluster], count)
         for gpu in gpu_limits(session, now):
             limit.add_metric([gpu.cluster, gpu.node, gpu.gpu], gpu.limit_w)
-        for state, count in comment_write_counts(session).items():
-            writes.add_metric([state], count)
+        writes_by_state = comment_write_counts(session)
+        for state in CommentWriteState:
+            writes.add_metric([state.value], writes_by_state.get(state.value, 0))
         for report in node_last_reports(session):
             seconds = (now - report.last_end).total_seconds()
             age.add_metric([report.cluster, report.node], seconds)

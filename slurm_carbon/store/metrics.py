@@ -210,10 +210,10 @@ def _running(now: datetime) -> ColumnElement[bool]:
 
 
 def capped_gpus(session: Session, now: datetime) -> dict[str, int]:
-    """GPUs of running jobs under a cap decision in force at ``now``, by cluster.
+    """GPUs of running jobs under a cap decision in force at ``now``, for every cluster.
 
     A decision for one GPU counts that GPU; a decision for all of a job's GPUs
-    (device '') counts the GPUs the job requested.
+    (device '') counts the GPUs the job requested. A cluster without any: 0.
     """
     statement = (
         select(Cluster.name, Job.id, Job.requested_gpus, CapDecision.device)
@@ -229,7 +229,7 @@ def capped_gpus(session: Session, now: datetime) -> dict[str, int]:
     jobs: dict[tuple[str, int], tuple[int, set[str]]] = {}
     for cluster, job_id, requested, device in session.execute(statement):
         jobs.setdefault((cluster, job_id), (int(requested), set()))[1].add(device)
-    counts: dict[str, int] = {}
+    counts = dict.fromkeys(session.execute(select(Cluster.name)).scalars(), 0)
     for (cluster, _), (requested, devices) in jobs.items():
         counted = requested if "" in devices else len(devices)
         counts[cluster] = counts.get(cluster, 0) + counted

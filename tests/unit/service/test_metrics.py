@@ -268,7 +268,7 @@ def test_caps_and_node_reports(session: Session, factory: SessionFactory) -> Non
     )
 
 
-def test_an_empty_store_exports_nothing_but_zero_process_figures(
+def test_an_empty_store_exports_zeros_for_the_label_sets_known_in_advance(
     empty_db: Callable[[str], str],
 ) -> None:
     url = empty_db("metrics")  # not the shared test database, which other tests may fill
@@ -278,14 +278,42 @@ def test_an_empty_store_exports_nothing_but_zero_process_figures(
         samples = _scrape(session_factory(engine))
     finally:
         engine.dispose()
-    names = {name for name, _ in samples}
-    assert names <= {
-        "slurm_carbon_ingest_batch_seconds_count",
-        "slurm_carbon_ingest_batch_seconds_sum",
-        "slurm_carbon_ingest_batch_seconds_bucket",
-        "slurm_carbon_ingest_batch_seconds_created",
+    # Series that exist from the start, at 0, so that rate() and alerts see their first change.
+    zeros = {
+        (
+            "slurm_carbon_energy_quality_joules_total",
+            "quality",
+            ("counter", "integrated", "estimated"),
+        ),
+        ("slurm_carbon_comment_writes", "state", ("pending", "written", "failed")),
+        ("slurm_carbon_ingest_intervals_total", "result", ("stored", "duplicate")),
     }
+    for name, label, values in zeros:
+        for value in values:
+            assert value_of(samples, name, **{label: value}) == 0
+    for action in ("notify", "cancel"):
+        for outcome in ("pending", "done", "failed"):
+            assert (
+                value_of(
+                    samples, "slurm_carbon_budget_actions_total", action=action, outcome=outcome
+                )
+                == 0
+            )
     assert value_of(samples, "slurm_carbon_ingest_batch_seconds_count") == 0
+    # Nothing accounted, nothing measured: no cluster, partition, region or node to name.
+    assert not [name for name, _ in samples if "energy_joules" in name or "emissions" in name]
+    assert not [name for name, _ in samples if "intensity_grams" in name or "node_" in name]
+
+
+def test_a_cluster_without_caps_has_zero_gpus_capped(
+    session: Session, factory: SessionFactory
+) -> None:
+    _store(session)
+    get_or_create_cluster(session, "other")
+    session.commit()
+    samples = _scrape(factory)
+    assert value_of(samples, "slurm_carbon_gpus_capped", cluster="other") == 0
+    assert value_of(samples, "slurm_carbon_gpus_capped", cluster="tc") == 2
 
 
 class _Down:
