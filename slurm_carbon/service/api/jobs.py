@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.cli.report_format import parse_jobs, parse_names
-from slurm_carbon.cli.report_json import job_json
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.service.api.access import ReadAccess, Viewer, restrict_query
+from slurm_carbon.service.api.documents import job_json
 from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.slurm.states import parse_states
