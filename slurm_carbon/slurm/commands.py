@@ -279,7 +279,8 @@ class CommandLineSlurm:
         """The accounts ``sacctmgr show user <user> withcoord`` lists as the user's ``Coord``.
 
         Slurm 22.05 prints ``<user>|<account>,<account>`` (``<user>|`` for none,
-        nothing for a user it does not know).
+        nothing for a user it does not know); the sub-accounts of a coordinated
+        account are listed too, even those added after the coordinator.
         """
         if not _USER_NAME.fullmatch(user):
             raise SlurmError(f"not a user name: {quote_input(user)}")

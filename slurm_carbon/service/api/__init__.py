@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from slurm_carbon.service.api.access import ReadAccess, Viewer
@@ -20,6 +22,8 @@ from slurm_carbon.service.api.munge_auth import (
     MungeDecoder,
     MungeIdentity,
 )
+from slurm_carbon.service.api.openapi import openapi_document
+from slurm_carbon.service.api.views import JobEndpoint, TotalsEndpoint
 from slurm_carbon.store import SessionFactory
 
 __all__ = [
@@ -42,4 +46,15 @@ def read_routes(
 ) -> list[Route]:
     """The read API's routes over ``factory``, callers judged by ``access``."""
     jobs = JobsEndpoint(factory, access, clock)
-    return [Route("/api/v1/jobs", jobs.handle, methods=["GET"])]
+    job = JobEndpoint(factory, access, clock)
+    sums = TotalsEndpoint(factory, access)
+    return [
+        Route("/api/v1/jobs", jobs.handle, methods=["GET"]),
+        Route("/api/v1/jobs/{job_id}", job.handle, methods=["GET"]),
+        Route("/api/v1/totals", sums.handle, methods=["GET"]),
+        Route("/api/v1/openapi.json", _openapi, methods=["GET"]),
+    ]
+
+
+async def _openapi(_request: Request) -> Response:
+    return JSONResponse(openapi_document())

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from slurm_carbon import accounting as acc
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.cli.report_format import quality_text
 from slurm_carbon.store.caps import CapDecisionRecord
@@ -25,12 +26,13 @@ from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import BudgetKind
 
 if TYPE_CHECKING:  # service.detail imports the service package, which imports this module
-    from slurm_carbon.service.detail import RunningForecast
+    from slurm_carbon.service.detail import JobDetail, Recomputed, RunningForecast
 
 __all__ = [
     "FIGURE_KEYS",
     "caps_json",
     "deferral_json",
+    "detail_json",
     "equivalents_json",
     "forecast_json",
     "group_json",
@@ -275,3 +277,75 @@ FIGURE_KEYS = (
     "ci_source",
     "pue",
 )
+
+
+def _counterfactual_json(found: acc.Counterfactual) -> dict[str, Any]:
+    return _finite(
+        {
+            "label": found.label,
+            "start": _iso(found.start),
+            "co2e_g": found.co2e_g,
+            "savings_g": found.savings_g,
+        }
+    )
+
+
+def _recomputed_json(recomputed: Recomputed) -> dict[str, Any]:
+    found = recomputed.counterfactuals
+    return {
+        **_finite(
+            {
+                "co2e_g": recomputed.co2e_g,
+                "stored_co2e_g": recomputed.stored_co2e_g,
+                "differs": recomputed.differs,
+            }
+        ),
+        "counterfactuals": {
+            "region": found.region,
+            "source": found.source,
+            "window_h": found.window_h,
+            "actual_start": _iso(found.actual_start),
+            "cleanest": None if found.cleanest is None else _counterfactual_json(found.cleanest),
+            "other_regions": [_counterfactual_json(other) for other in found.other_regions],
+        },
+        "energy_card": recomputed.card.to_dict(),
+    }
+
+
+def detail_json(detail: JobDetail) -> dict[str, Any]:
+    """One job in detail, as ``report -j ID`` shows it: its item, split, timeline and what-ifs.
+
+    ``job`` is the job's item (forecast, caps, budget, deferral); ``split`` its
+    energy by device kind; ``timeline`` its energy and the carbon intensity per
+    step; ``recomputed`` (null: ``not_recomputed`` says why) the footprint
+    recomputed from the intervals, the cleanest start, other regions and the
+    energy card.
+    """
+    return {
+        "job": job_json(detail.job, detail.running, detail.caps, detail.deferral),
+        "split": [
+            _finite(
+                {
+                    "kind": share.kind.value,
+                    "kwh": share.energy_j / J_PER_KWH,
+                    "share_pct": share.share_pct,
+                }
+            )
+            for share in detail.split
+        ],
+        "timeline": [
+            _finite(
+                {
+                    "start": _iso(point.start),
+                    "end": _iso(point.end),
+                    "gpu_kwh": point.gpu_energy_j / J_PER_KWH,
+                    "cpu_kwh": point.cpu_energy_j / J_PER_KWH,
+                    "dram_kwh": point.dram_energy_j / J_PER_KWH,
+                    "ci_g_per_kwh": point.ci_g_per_kwh,
+                }
+            )
+            for point in detail.timeline
+        ],
+        "recomputed": None if detail.recomputed is None else _recomputed_json(detail.recomputed),
+        "not_recomputed": detail.not_recomputed,
+    }

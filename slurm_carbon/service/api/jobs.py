@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -39,7 +39,13 @@ from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import quote_input
 
-__all__ = ["DEFAULT_PAGE_LIMIT", "MAX_PAGE_LIMIT", "JobsEndpoint", "parse_report_query"]
+__all__ = [
+    "DEFAULT_PAGE_LIMIT",
+    "MAX_PAGE_LIMIT",
+    "JobsEndpoint",
+    "detail_context",
+    "parse_report_query",
+]
 
 # A page of 100 jobs is about 150 KB of JSON: quick to send, few round trips.
 DEFAULT_PAGE_LIMIT = 100
@@ -48,7 +54,7 @@ DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 1000
 # Query parameters naming lists, and the word each list's errors use.
 _LISTS = {"users": "user", "accounts": "account", "partitions": "partition"}
-_KNOWN = frozenset({"jobs", "states", "start", "end", "limit", "cursor", *_LISTS})
+_FILTERS = frozenset({"jobs", "states", "start", "end", *_LISTS})
 # A cursor is "o:<offset>" in base64; 12 digits count more jobs than any store holds.
 _CURSOR_PREFIX = "o:"
 _CURSOR_DIGITS = 12
@@ -64,9 +70,12 @@ def _time(name: str, text: str) -> datetime:
     return when
 
 
-def parse_report_query(params: Mapping[str, str]) -> ReportQuery:
-    """The report query named by ``params`` (the filters only), or 422 naming the parameter."""
-    unknown = sorted(set(params) - _KNOWN)
+def parse_report_query(params: Mapping[str, str], others: Iterable[str] = ()) -> ReportQuery:
+    """The report query of ``params``' filters, or 422 naming the parameter.
+
+    ``others`` names the endpoint's other parameters; any parameter else is 422.
+    """
+    unknown = sorted(set(params) - _FILTERS - set(others))
     if unknown:
         raise ApiError(422, f"{unknown[0]}: unknown query parameter")
     parsers: dict[str, Callable[[str], tuple[Any, ...]]] = {
@@ -116,6 +125,17 @@ def _decode_cursor(text: str) -> int:
     return int(number)
 
 
+def detail_context(access: ReadAccess, factory: SessionFactory, now: datetime) -> DetailContext:
+    """What figures are recomputed and forecast with, as ``slurm-carbon report`` does."""
+    site = access.site
+    return DetailContext(
+        counterfactual=site.counterfactual if site else CounterfactualConfig(),
+        intensity=BestSeries(stored_actuals(factory)),
+        site=site,
+        now=now,
+    )
+
+
 @dataclass(frozen=True)
 class JobsEndpoint:
     """The endpoint over the store, callers judged by ``access``, forecasts made at ``clock()``."""
@@ -128,19 +148,13 @@ class JobsEndpoint:
         """Handle one GET."""
         params = dict(request.query_params)
         viewer = await self.access.viewer(request)
-        query = parse_report_query(params)
+        query = parse_report_query(params, ("limit", "cursor"))
         offset, limit = _page(params)
         body = await run_in_threadpool(self._page, viewer, query, offset, limit)
         return JSONResponse(body)
 
     def _page(self, viewer: Viewer, query: ReportQuery, offset: int, limit: int) -> dict[str, Any]:
-        site = self.access.site
-        detail = DetailContext(
-            counterfactual=site.counterfactual if site else CounterfactualConfig(),
-            intensity=BestSeries(stored_actuals(self.factory)),
-            site=site,
-            now=self.clock(),
-        )
+        detail = detail_context(self.access, self.factory, self.clock())
         with transaction(self.factory) as session:
             query = restrict_query(session, query, viewer)
             rows = list(itertools.islice(iter_jobs(session, query), offset, offset + limit + 1))

@@ -1,0 +1,172 @@
+"""The read API's OpenAPI 3.1 description, served at ``/api/v1/openapi.json``.
+
+Written by hand, next to the endpoints it describes; a test checks that every
+read route is described and every described path is served.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slurm_carbon.service.api.jobs import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
+from slurm_carbon.service.api.munge_auth import MAX_CREDENTIAL_BYTES
+from slurm_carbon.service.api.views import GROUPS
+
+__all__ = ["openapi_document"]
+
+
+def _list(name: str, example: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": f"Comma-separated, as report's option (at most 10,000): {example}",
+        "schema": {"type": "string"},
+    }
+
+
+_FILTERS = [
+    _list("jobs", "12,13_2 (an array id selects all its tasks)"),
+    _list("users", "alice,bob"),
+    _list("accounts", "physics"),
+    _list("partitions", "gpu"),
+    _list("states", "CD,F,TO (names or sacct's abbreviations)"),
+    *(
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": f"Jobs that ended at or {word} this time (ISO 8601 with a UTC offset).",
+            "schema": {"type": "string", "format": "date-time"},
+        }
+        for name, word in (("start", "after"), ("end", "before"))
+    ),
+]
+_ERROR = {
+    "description": "",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            }
+        }
+    },
+}
+_ERRORS = {
+    "401": {**_ERROR, "description": "No, a bad, an expired or a replayed MUNGE credential."},
+    "403": {**_ERROR, "description": "Authenticated, but not allowed to see what was asked."},
+    "422": {**_ERROR, "description": "A bad query parameter, named first in the message."},
+    "503": {**_ERROR, "description": "munged, Slurm or the database cannot be reached now."},
+}
+
+
+def _answer(description: str) -> dict[str, Any]:
+    # The items follow slurm-carbon report --json's schema (README, "Read API").
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the read API, as a JSON-ready dict."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "slurm_carbon read API",
+            "version": "1",
+            "description": (
+                "Energy and CO2e of Slurm jobs. Users see their own jobs, admins all,"
+                " account coordinators their accounts' where the site enables it."
+            ),
+        },
+        "components": {
+            "securitySchemes": {
+                "munge": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": (
+                        "'MUNGE <credential>', the credential from `munge -n` (at most"
+                        f" {MAX_CREDENTIAL_BYTES} bytes); each credential serves one request."
+                    ),
+                }
+            }
+        },
+        "security": [{"munge": []}],
+        "paths": {
+            "/api/v1/jobs": {
+                "get": {
+                    "summary": "Jobs with their figures, one page at a time.",
+                    "parameters": [
+                        *_FILTERS,
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_PAGE_LIMIT,
+                                "default": DEFAULT_PAGE_LIMIT,
+                            },
+                        },
+                        {
+                            "name": "cursor",
+                            "in": "query",
+                            "required": False,
+                            "description": "The previous page's next_cursor.",
+                            "schema": {"type": "string"},
+                        },
+                    ],
+                    "responses": {"200": _answer("{jobs: [item], next_cursor}"), **_ERRORS},
+                }
+            },
+            "/api/v1/jobs/{job_id}": {
+                "get": {
+                    "summary": "One job in detail, as slurm-carbon report -j shows it.",
+                    "parameters": [
+                        {
+                            "name": "job_id",
+                            "in": "path",
+                            "required": True,
+                            "description": "12, or 12_3 for an array task.",
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {
+                        "200": _answer("{job, split, timeline, recomputed, not_recomputed}"),
+                        "404": {**_ERROR, "description": "No such job in the store."},
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/totals": {
+                "get": {
+                    "summary": "Sums over the jobs selected, by group and overall.",
+                    "parameters": [
+                        *_FILTERS,
+                        {
+                            "name": "group",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": list(GROUPS)},
+                        },
+                    ],
+                    "responses": {
+                        "200": _answer("{group, groups: [totals], totals, equivalents}"),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/api/v1/openapi.json": {
+                "get": {
+                    "summary": "This description.",
+                    "security": [],
+                    "responses": {"200": _answer("OpenAPI 3.1")},
+                }
+            },
+        },
+    }
