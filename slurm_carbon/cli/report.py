@@ -75,7 +75,7 @@ from slurm_carbon.service.detail import DetailContext, job_caps, running_forecas
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
-from slurm_carbon.store.deferrals import job_deferral
+from slurm_carbon.store.deferrals import DeferralTotals, deferral_totals, job_deferral
 from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import (
     GroupBy,
@@ -227,7 +227,15 @@ def _output(  # noqa: PLR0913 (what report was asked)
             )
             for row in rows
         )
-        writer.json(query=query, by=by, items=items, groups=groups, overall=overall, now=now)
+        writer.json(
+            query=query,
+            by=by,
+            items=items,
+            groups=groups,
+            overall=overall,
+            deferrals=deferral_totals(session, query),
+            now=now,
+        )
     elif output in ("parsable2", "csv"):
         write = writer.parsable2 if output == "parsable2" else writer.csv
         if groups is not None:
@@ -349,6 +357,7 @@ class _Writer:
         items: Iterable[dict[str, Any]],
         groups: list[GroupTotals] | None,
         overall: GroupTotals,
+        deferrals: DeferralTotals,
         now: datetime,
     ) -> None:
         write = self._out.write
@@ -372,6 +381,12 @@ class _Writer:
                 write(("\n" if index == 0 else ",\n") + _json(item))
             write("]")
         write(', "totals": ' + _json(group_json(overall)))
+        saved = {
+            "jobs": deferrals.jobs,
+            "measured_jobs": deferrals.measured_jobs,
+            "measured_saving_g": deferrals.measured_saving_g,
+        }
+        write(', "deferrals": ' + _json(saved))
         write(', "equivalents": ' + _json(equivalents_json(overall.co2e_g)) + "}\n")
 
 

@@ -330,6 +330,21 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         },
         "groups": {"type": "array", "items": _TOTALS_SCHEMA},
         "totals": _TOTALS_SCHEMA,
+        "deferrals": {
+            "description": (
+                "The carbon_defer jobs among those selected (jobs), those whose saving is"
+                " measured (measured_jobs), and their measured savings summed: what starting"
+                " at submission would have emitted more, in grams CO2e (an estimate)."
+            ),
+            "type": "object",
+            "required": ["jobs", "measured_jobs", "measured_saving_g"],
+            "additionalProperties": False,
+            "properties": {
+                "jobs": {"type": "integer", "minimum": 0},
+                "measured_jobs": {"type": "integer", "minimum": 0},
+                "measured_saving_g": {"type": "number"},
+            },
+        },
         "equivalents": {
             "description": "Everyday equivalents of totals.co2e_g (approximations).",
             "type": "array",

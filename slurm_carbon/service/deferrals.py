@@ -22,6 +22,7 @@ Units: seconds, grams CO2e, percent.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -168,5 +169,8 @@ def _measure(
         logger.info("no measured saving for job=%s: %s", job.job_id, escape_control(str(err)))
         return
     saving_g = -moved.savings_g  # what starting at submit would have emitted more
+    if not math.isfinite(saving_g):  # a corrupt stored value: no figure rather than NaN
+        logger.warning("no measured saving for job=%s: not finite", job.job_id)
+        return
     saving_pct = None if moved.co2e_g <= 0 else 100.0 * saving_g / moved.co2e_g
     set_measured_saving(session, job_id, saving_g, saving_pct)

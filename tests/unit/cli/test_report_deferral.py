@@ -131,3 +131,13 @@ def test_the_totals_sum_the_measured_savings_of_deferred_jobs(url: str) -> None:
         "Deferred: 2 jobs with carbon_defer (1 measured), 1,200 g CO2e less than starting at"
         " submission (an estimate)."
     ) in text
+
+
+def test_json_totals_sum_the_measured_savings_of_deferred_jobs(url: str) -> None:
+    document = json.loads(run(url, "--json").stdout)
+    jsonschema.validate(document, REPORT_JSON_SCHEMA)
+    alone = json.loads(run(url, "--json", "-j", "9").stdout)
+    jsonschema.validate(alone, REPORT_JSON_SCHEMA)
+
+    assert document["deferrals"] == {"jobs": 2, "measured_jobs": 1, "measured_saving_g": 1200.0}
+    assert alone["deferrals"] == {"jobs": 0, "measured_jobs": 0, "measured_saving_g": 0.0}
