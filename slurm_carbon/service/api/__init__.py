@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from slurm_carbon.service.api.access import ReadAccess, Viewer
+from slurm_carbon.service.api.grid import IntensityEndpoint, NodesEndpoint
 from slurm_carbon.service.api.jobs import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, JobsEndpoint
 from slurm_carbon.service.api.munge_auth import (
     MAX_CREDENTIAL_BYTES,
@@ -48,10 +49,14 @@ def read_routes(
     jobs = JobsEndpoint(factory, access, clock)
     job = JobEndpoint(factory, access, clock)
     sums = TotalsEndpoint(factory, access)
+    grid = IntensityEndpoint(factory, access, clock)
+    nodes = NodesEndpoint(factory, access, clock)
     return [
         Route("/api/v1/jobs", jobs.handle, methods=["GET"]),
         Route("/api/v1/jobs/{job_id}", job.handle, methods=["GET"]),
         Route("/api/v1/totals", sums.handle, methods=["GET"]),
+        Route("/api/v1/intensity", grid.handle, methods=["GET"]),
+        Route("/api/v1/nodes", nodes.handle, methods=["GET"]),
         Route("/api/v1/openapi.json", _openapi, methods=["GET"]),
     ]
 

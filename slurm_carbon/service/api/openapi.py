@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from slurm_carbon.service.api.grid import DEFAULT_AHEAD_H, MAX_AHEAD_H
 from slurm_carbon.service.api.jobs import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from slurm_carbon.service.api.munge_auth import MAX_CREDENTIAL_BYTES
 from slurm_carbon.service.api.views import GROUPS
@@ -159,6 +160,31 @@ def openapi_document() -> dict[str, Any]:
                         "200": _answer("{group, groups: [totals], totals, equivalents}"),
                         **_ERRORS,
                     },
+                }
+            },
+            "/api/v1/intensity": {
+                "get": {
+                    "summary": "Each region's newest actual carbon intensity and the hours ahead.",
+                    "parameters": [
+                        {
+                            "name": "hours",
+                            "in": "query",
+                            "required": False,
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": MAX_AHEAD_H,
+                                "default": DEFAULT_AHEAD_H,
+                            },
+                        }
+                    ],
+                    "responses": {"200": _answer("{now, hours, regions: [...]}"), **_ERRORS},
+                }
+            },
+            "/api/v1/nodes": {
+                "get": {
+                    "summary": "Admins: each node's latest report, the writer's backlog.",
+                    "responses": {"200": _answer("{now, nodes: [...], writer}"), **_ERRORS},
                 }
             },
             "/api/v1/openapi.json": {
