@@ -533,7 +533,7 @@ class PowerProfilePointRow(Base):
     """One power limit of a stored profile: the GPU's draw and the job's throughput there.
 
     Units: ``limit_w`` and ``power_w`` in watts; ``throughput`` in the job's work
-    per second (fraction of the job, epochs, or GPU utilization, as learned).
+    per second (fraction of the job, epochs, or busy clock in MHz, as learned).
     """
 
     __tablename__ = "power_profile_points"
