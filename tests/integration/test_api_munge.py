@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
+from slurm_carbon.cli.supervisor import free_port, start_child, stop_child, wait_healthy
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import MungeDecoder, ReadAccess
 from slurm_carbon.store import (
@@ -30,7 +32,7 @@ from slurm_carbon.store import (
     upsert_job,
 )
 from tests.integration.conftest import SlurmCluster
-from tests.unit.cli.test_report_data import DAY, NOW, seed
+from tests.unit.cli.test_report_data import DAY, NOW, TOTAL_CO2E_G, seed
 
 with warnings.catch_warnings():
     from starlette.exceptions import StarletteDeprecationWarning
@@ -151,3 +153,42 @@ def test_a_node_token_cannot_read(client: TestClient, tmp_path: Path) -> None:
     response = client.get("/api/v1/jobs", headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 401
     assert "jobs" not in response.json()
+
+
+def test_the_service_process_reads_its_munged_from_the_site_config(
+    slurm_cluster: SlurmCluster, tmp_path: Path
+) -> None:
+    """``slurm-carbon service --config`` with ``[api] munge_socket``: the wiring, end to end."""
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            seed(session)
+    finally:
+        engine.dispose()
+    config = tmp_path / "site.toml"
+    config.write_text(
+        'cluster = "tc"\n[regions]\ndefault = "FR"\n[pue]\ndefault = 1.5\n'
+        f'[admins]\nusers = []\n[api]\nmunge_socket = "{munge_socket(slurm_cluster)}"\n'
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    service = start_child(
+        tmp_path / "service.log",
+        *("service", "--url", url, "--port", str(port), "--config", str(config)),
+    )
+    try:
+        wait_healthy(base, service, poll_s=0.1)
+        cred = credential(slurm_cluster)  # root: an admin
+        answer = requests.get(
+            f"{base}/api/v1/totals", headers={"Authorization": f"MUNGE {cred}"}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["totals"]["co2e_g"] == pytest.approx(TOTAL_CO2E_G)
+        again = requests.get(
+            f"{base}/api/v1/totals", headers={"Authorization": f"MUNGE {cred}"}, timeout=10
+        )
+        assert again.status_code == 401
+    finally:
+        stop_child(service)
