@@ -5,32 +5,41 @@ The service validates what a node sent and hands it over as
 :func:`ingest_batch` creates what is missing (cluster, node, devices, jobs, all
 idempotently) and adds the intervals not stored yet, :func:`ingest_progress`
 the progress points. The caller owns the transaction, so a batch is stored
-whole or not at all. Progress is stored without its node, so the service asks
+whole or not at all.
+
+The fast path: a batch costs a constant few statements. Intervals go in with
+one statement (PostgreSQL: ``INSERT ... SELECT FROM unnest(<one array per
+column>)``, whose text never changes, so psycopg prepares it once; SQLite:
+``executemany``), both ``ON CONFLICT DO NOTHING`` on the interval's unique key,
+so a re-sent row is skipped and the count of new rows comes from the database.
+The ids of clusters, nodes, devices and jobs never change once stored, so an
+:class:`IdCache` (one per service process, bounded) keeps them; what it does
+not know, a batch resolves in one statement per table.
+
+Progress is stored without its node, so the service asks
 :func:`stored_node_lists` which jobs ran elsewhere before it writes any.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import event, func, select, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.models import Cluster, Job
+from slurm_carbon.store.models import Cluster, Device, EnergyInterval, Job
 from slurm_carbon.store.progress import ProgressPoint, add_progress
-from slurm_carbon.store.repositories import (
-    NewInterval,
-    add_intervals,
-    get_or_create_cluster,
-    get_or_create_device,
-    get_or_create_node,
-    upsert_job,
-)
+from slurm_carbon.store.repositories import get_or_create_cluster, get_or_create_node
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
+    "MAX_CACHED_IDS",
+    "IdCache",
     "ReportedDevice",
     "ReportedInterval",
     "ReportedProgress",
@@ -91,66 +100,56 @@ class ReportedProgress:
 
 
 def ingest_batch(
-    session: Session, cluster: str, node: str, intervals: Sequence[ReportedInterval]
+    session: Session,
+    cluster: str,
+    node: str,
+    intervals: Sequence[ReportedInterval],
+    *,
+    ids: IdCache | None = None,
 ) -> int:
     """Store a node's intervals; return how many were new (a re-sent batch gives 0).
 
     Jobs are keyed by (cluster, Slurm job id) and created bare if unknown; devices
-    by (node, uuid). Nothing commits here.
+    by (node, uuid), their power-limit range stored whenever given. Nothing
+    commits here. A constant few statements, whatever the batch holds: the
+    cluster and node (each only when ``ids`` does not know it), the batch's new
+    devices in one, its new jobs in one, and the intervals in one. The ids
+    learned go into ``ids`` when the session commits.
     """
-    cluster_row = get_or_create_cluster(session, cluster)
-    node_row = get_or_create_node(session, cluster_row.id, node)
-    device_ids: dict[str, int] = {}
-    job_ids: dict[int, int] = {}
-    rows = []
-    for interval in intervals:
-        device = interval.device
-        if device.uuid not in device_ids:
-            row = get_or_create_device(
-                session,
-                node_row.id,
-                device.uuid,
-                kind=device.kind,
-                model=device.model,
-                minor=device.minor,
-            )
-            if device.min_limit_w is not None and device.max_limit_w is not None:
-                row.min_limit_w, row.max_limit_w = device.min_limit_w, device.max_limit_w
-            device_ids[device.uuid] = row.id
-        if interval.slurm_job_id not in job_ids:
-            job_ids[interval.slurm_job_id] = upsert_job(
-                session, cluster_row.id, interval.slurm_job_id
-            ).id
-        rows.append(
-            NewInterval(
-                job_id=job_ids[interval.slurm_job_id],
-                node_id=node_row.id,
-                device_id=device_ids[device.uuid],
-                interval_start=interval.start,
-                interval_end=interval.end,
-                energy_j=interval.energy_j,
-                method=interval.method,
-                sharing=interval.sharing,
-                cap_w=interval.cap_w,
-                busy_clock_mhz=interval.busy_clock_mhz,
-            )
-        )
-    return add_intervals(session, rows)
+    if not intervals:
+        return 0
+    learned = _Learned(IdCache() if ids is None else ids, session)
+    cluster_id = learned.id_of(
+        ("cluster", cluster), lambda: get_or_create_cluster(session, cluster).id
+    )
+    node_id = learned.id_of(
+        ("node", cluster_id, node), lambda: get_or_create_node(session, cluster_id, node).id
+    )
+    device_ids = _device_ids(session, learned, node_id, [i.device for i in intervals])
+    job_ids = _job_ids(session, learned, cluster_id, {i.slurm_job_id for i in intervals})
+    return _insert_intervals(session, node_id, device_ids, job_ids, intervals)
 
 
-def ingest_progress(session: Session, cluster: str, progress: Sequence[ReportedProgress]) -> int:
+def ingest_progress(
+    session: Session,
+    cluster: str,
+    progress: Sequence[ReportedProgress],
+    *,
+    ids: IdCache | None = None,
+) -> int:
     """Store a node's progress points; return how many were new or raised a stored fraction.
 
-    Jobs are keyed by (cluster, Slurm job id) and created bare if unknown; a
-    re-sent batch returns 0 (see :func:`~slurm_carbon.store.progress.add_progress`).
+    Jobs are keyed by (cluster, Slurm job id) and created bare if unknown (in one
+    statement, as for :func:`ingest_batch`); a re-sent batch returns 0 (see
+    :func:`~slurm_carbon.store.progress.add_progress`).
     """
     if not progress:
         return 0
-    cluster_id = get_or_create_cluster(session, cluster).id
-    job_ids: dict[int, int] = {}
-    for point in progress:
-        if point.slurm_job_id not in job_ids:
-            job_ids[point.slurm_job_id] = upsert_job(session, cluster_id, point.slurm_job_id).id
+    learned = _Learned(IdCache() if ids is None else ids, session)
+    cluster_id = learned.id_of(
+        ("cluster", cluster), lambda: get_or_create_cluster(session, cluster).id
+    )
+    job_ids = _job_ids(session, learned, cluster_id, {p.slurm_job_id for p in progress})
     return add_progress(
         session,
         [(job_ids[p.slurm_job_id], ProgressPoint(p.time, p.fraction)) for p in progress],
@@ -174,3 +173,229 @@ def stored_node_lists(
         )
     )
     return {int(job_id): str(node_list) for job_id, node_list in session.execute(query)}
+
+
+#: Ids an :class:`IdCache` keeps: a 1,000-node cluster holds about 10,000 devices and
+#: a few thousand running jobs; 100,000 covers ten times that in a few MB, and the
+#: least recently used id goes first (it costs one statement to look up again).
+MAX_CACHED_IDS = 100_000
+
+_Key = tuple[str | int, ...]
+# The id and, for a device, the power-limit range stored (None for other rows).
+_Known = tuple[int, float | None, float | None]
+
+
+class IdCache:
+    """Stored ids of clusters, nodes, devices and jobs, kept per process (thread-safe).
+
+    Ids never change once stored (nothing deletes these rows), so a service
+    process keeps the last ``bound`` ids it used. Ids are kept only once the
+    transaction that learned them has committed.
+    """
+
+    def __init__(self, bound: int = MAX_CACHED_IDS) -> None:
+        """An empty cache of at most ``bound`` ids."""
+        self.bound = bound
+        self._ids: OrderedDict[_Key, _Known] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many ids it holds."""
+        return len(self._ids)
+
+    def get(self, key: _Key) -> _Known | None:
+        """The id stored under ``key``, or None."""
+        with self._lock:
+            found = self._ids.get(key)
+            if found is not None:
+                self._ids.move_to_end(key)
+            return found
+
+    def keep(self, learned: Mapping[_Key, _Known]) -> None:
+        """Add committed ids, dropping the least recently used beyond the bound."""
+        with self._lock:
+            for key, known in learned.items():
+                self._ids[key] = known
+                self._ids.move_to_end(key)
+            while len(self._ids) > self.bound:
+                self._ids.popitem(last=False)
+
+
+class _Learned:
+    """One transaction's view of an :class:`IdCache`: new ids are kept on commit only."""
+
+    def __init__(self, ids: IdCache, session: Session) -> None:
+        self.ids = ids
+        self.new: dict[_Key, _Known] = {}
+        self.rolled_back = False
+        event.listen(session, "after_commit", self._commit, once=True)
+        event.listen(session, "after_soft_rollback", self._rollback, once=True)
+
+    def _commit(self, _session: Session) -> None:
+        if not self.rolled_back:
+            self.ids.keep(self.new)
+
+    def _rollback(self, _session: Session, _previous: object) -> None:
+        self.rolled_back = True
+
+    def get(self, key: _Key) -> _Known | None:
+        return self.new.get(key) or self.ids.get(key)
+
+    def add(self, key: _Key, known: _Known) -> None:
+        self.new[key] = known
+
+    def id_of(self, key: _Key, look_up: Callable[[], int]) -> int:
+        """The id under ``key``, from the cache or else ``look_up()``."""
+        known = self.get(key)
+        if known is not None:
+            return known[0]
+        found = look_up()
+        self.add(key, (found, None, None))
+        return found
+
+
+def _upsert(session: Session, model: type[Device | Job]) -> postgresql.Insert | sqlite.Insert:
+    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(model)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _device_ids(
+    session: Session, learned: _Learned, node_id: int, devices: Iterable[ReportedDevice]
+) -> dict[str, int]:
+    """Each device's id by uuid; the ones not known (or with a new limit range) in one upsert."""
+    by_uuid: dict[str, ReportedDevice] = {}
+    for device in devices:  # the last limit range given wins, as it would row by row
+        if device.uuid not in by_uuid or device.min_limit_w is not None:
+            by_uuid[device.uuid] = device
+    ids: dict[str, int] = {}
+    missing = []
+    for uuid, device in by_uuid.items():
+        known = learned.get(("device", node_id, uuid))
+        if known is not None and (
+            device.min_limit_w is None or known[1:] == (device.min_limit_w, device.max_limit_w)
+        ):
+            ids[uuid] = known[0]
+        else:
+            missing.append(device)
+    if not missing:
+        return ids
+    insert = _upsert(session, Device).values(
+        [
+            {
+                "node_id": node_id,
+                "uuid": d.uuid,
+                "kind": d.kind,
+                "model": d.model,
+                "minor": d.minor,
+                "min_limit_w": d.min_limit_w,
+                "max_limit_w": d.max_limit_w,
+            }
+            for d in missing
+        ]
+    )
+    statement = insert.on_conflict_do_update(  # kind, model and minor describe a new one only
+        index_elements=["node_id", "uuid"],
+        set_={
+            "min_limit_w": func.coalesce(insert.excluded.min_limit_w, Device.min_limit_w),
+            "max_limit_w": func.coalesce(insert.excluded.max_limit_w, Device.max_limit_w),
+        },
+    ).returning(Device.id, Device.uuid, Device.min_limit_w, Device.max_limit_w)
+    for device_id, uuid, low, high in session.execute(statement):
+        ids[uuid] = device_id
+        learned.add(("device", node_id, uuid), (device_id, low, high))
+    return ids
+
+
+def _job_ids(
+    session: Session, learned: _Learned, cluster_id: int, slurm_job_ids: Iterable[int]
+) -> dict[int, int]:
+    """Each Slurm job id's row id; the jobs not known, created bare, in one upsert.
+
+    The jobs are written in id order, so two nodes of the same jobs lock their
+    rows in the same order (PostgreSQL), never each waiting on the other.
+    """
+    ids: dict[int, int] = {}
+    missing = []
+    for slurm_job_id in sorted(set(slurm_job_ids)):
+        known = learned.get(("job", cluster_id, slurm_job_id))
+        if known is None:
+            missing.append(slurm_job_id)
+        else:
+            ids[slurm_job_id] = known[0]
+    if not missing:
+        return ids
+    insert = _upsert(session, Job).values(
+        [{"cluster_id": cluster_id, "slurm_job_id": job} for job in missing]
+    )
+    statement = insert.on_conflict_do_update(  # a no-op update, so RETURNING has every row
+        index_elements=["cluster_id", "slurm_job_id"],
+        set_={"slurm_job_id": insert.excluded.slurm_job_id},
+    ).returning(Job.id, Job.slurm_job_id)
+    for job_id, slurm_job_id in session.execute(statement):
+        ids[int(slurm_job_id)] = job_id
+        learned.add(("job", cluster_id, int(slurm_job_id)), (job_id, None, None))
+    return ids
+
+
+_INTERVAL_COLUMNS = (
+    "job_id",
+    "device_id",
+    "interval_start",
+    "interval_end",
+    "energy_j",
+    "method",
+    "sharing",
+    "cap_w",
+    "busy_clock_mhz",
+)
+_UNNEST_TYPES = (
+    ("bigint", "bigint", "timestamptz", "timestamptz")
+    + ("float8",)
+    + ("varchar",) * 2
+    + ("float8",) * 2
+)
+_CONFLICT_KEY = "node_id, device_id, job_id, interval_start"
+# One text for every batch, so psycopg prepares it on the server once per connection.
+_UNNEST_INSERT = text(
+    f"INSERT INTO energy_intervals (node_id, {', '.join(_INTERVAL_COLUMNS)}) "  # noqa: S608 (constants)
+    f"SELECT CAST(:node_id AS bigint), * FROM unnest("
+    + ", ".join(
+        f"CAST(:{c} AS {t}[])" for c, t in zip(_INTERVAL_COLUMNS, _UNNEST_TYPES, strict=True)
+    )
+    + f") ON CONFLICT ({_CONFLICT_KEY}) DO NOTHING"
+)
+
+
+def _insert_intervals(
+    session: Session,
+    node_id: int,
+    device_ids: Mapping[str, int],
+    job_ids: Mapping[int, int],
+    intervals: Sequence[ReportedInterval],
+) -> int:
+    """Insert the intervals not stored yet in one statement; return how many were new."""
+    columns: dict[str, list[object]] = {
+        "job_id": [job_ids[i.slurm_job_id] for i in intervals],
+        "device_id": [device_ids[i.device.uuid] for i in intervals],
+        "interval_start": [i.start for i in intervals],
+        "interval_end": [i.end for i in intervals],
+        "energy_j": [i.energy_j for i in intervals],
+        "method": [i.method.value for i in intervals],
+        "sharing": [i.sharing.value for i in intervals],
+        "cap_w": [i.cap_w for i in intervals],
+        "busy_clock_mhz": [i.busy_clock_mhz for i in intervals],
+    }
+    connection = session.connection()
+    if _dialect(session) == "postgresql":
+        return connection.execute(_UNNEST_INSERT, {"node_id": node_id, **columns}).rowcount
+    rows = [
+        {"node_id": node_id, **dict(zip(columns, values, strict=True))}
+        for values in zip(*columns.values(), strict=True)
+    ]
+    statement = sqlite.insert(EnergyInterval).on_conflict_do_nothing(
+        index_elements=["node_id", "device_id", "job_id", "interval_start"]
+    )
+    return connection.execute(statement, rows).rowcount
