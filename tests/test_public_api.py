@@ -102,6 +102,12 @@ PUBLIC: dict[str, list[str] | None] = {
         "Viewer",
         "read_routes",
     ],
+    "slurm_carbon.service.web": [
+        "LOGIN_TOKEN_TTL_S",
+        "SESSION_TTL_S",
+        "WebSessions",
+        "web_routes",
+    ],
     "slurm_carbon.slurm": [
         "CommandLineSlurm",
         "CommandResult",

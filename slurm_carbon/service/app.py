@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from slurm_carbon.errors import StoreError
 from slurm_carbon.service.api import ReadAccess, read_routes
@@ -20,6 +20,7 @@ from slurm_carbon.service.caps_api import CapsEndpoint
 from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
 from slurm_carbon.service.metrics import MetricsEndpoint, PipelineMetrics
 from slurm_carbon.service.poller import IntensityPoller
+from slurm_carbon.service.web import web_routes
 from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
 from slurm_carbon.text import escape_control
 
@@ -66,14 +67,15 @@ def create_app(
         CapsEndpoint(factory, now),
         MetricsEndpoint(factory, now, pipeline, intensity_poller),
     )
-    reads = read_routes(factory, read_access or ReadAccess(), now)
+    access = read_access or ReadAccess()
+    reads = [*read_routes(factory, access, now), *web_routes(factory, access, now)]
     return _build(factory, endpoints, reads, on_shutdown, intensity_poller)
 
 
 def _build(
     factory: SessionFactory,
     endpoints: tuple[IngestEndpoint, CapsEndpoint, MetricsEndpoint],
-    reads: list[Route],
+    reads: list[BaseRoute],
     on_shutdown: Callable[[], None] | None,
     poller: IntensityPoller | None,
 ) -> Starlette:

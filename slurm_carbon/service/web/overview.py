@@ -1,0 +1,142 @@
+"""The overview page's figures, each from the query the read API answers with.
+
+Sums are :func:`~slurm_carbon.store.reports.totals` in the read API's
+``group_json`` form (``GET /api/v1/totals``), jobs are ``job_json`` items
+(``GET /api/v1/jobs``), both over the jobs the viewer may see
+(:func:`~slurm_carbon.service.api.access.restrict_query`). Cluster-wide panels
+(caps in force, budget actions, silent nodes) are the store queries
+``/metrics`` reads, shown to admins only: they are not any one user's. Grid
+intensity is everyone's: the latest actual, the next 24 h as
+:func:`~slurm_carbon.service.ci_forecast.ci_ahead` knows it, and the cleanest
+hour in it as submit-time advice finds it (:mod:`slurm_carbon.forecast.advice`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from slurm_carbon.forecast.advice import advice_series, cleanest_start
+from slurm_carbon.service.api.access import Viewer, restrict_query
+from slurm_carbon.service.api.documents import group_json, job_json
+from slurm_carbon.service.ci_forecast import ci_ahead
+from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
+from slurm_carbon.store import Session
+from slurm_carbon.store.metrics import (
+    budget_action_counts,
+    capped_gpus,
+    ci_regions,
+    latest_actual_ci,
+    node_last_reports,
+)
+from slurm_carbon.store.reports import GroupBy, ReportQuery, iter_jobs, totals
+
+__all__ = [
+    "DAYS_SHOWN",
+    "EMITTERS_SHOWN",
+    "NODE_SILENT_S",
+    "RUNNING_SHOWN",
+    "overview",
+]
+
+# Two weeks of daily sums: a fortnight's pattern, one aggregate query a day.
+DAYS_SHOWN = 14
+# The ten biggest jobs: a page's table, enough to see who dominates.
+EMITTERS_SHOWN = 10
+# A page lists at most 50 running jobs (each has its forecast computed); the
+# count shown is of all of them.
+RUNNING_SHOWN = 50
+# The agent ships every minute and retries for minutes: a node silent for 15
+# minutes has stopped reporting, not lagged.
+NODE_SILENT_S = 15 * 60
+# The grid-intensity horizon shown and searched for the cleanest hour.
+_AHEAD = timedelta(hours=24)
+_HOUR_S = 3600
+_GROUPS: tuple[GroupBy, ...] = ("partition", "account", "user")
+
+
+def overview(
+    session: Session, viewer: Viewer, context: DetailContext, now: datetime
+) -> dict[str, Any]:
+    """Every panel's data for ``viewer`` at ``now``; a panel without data is None or empty."""
+    query = restrict_query(session, ReportQuery(), viewer)
+    emitters = sorted(totals(session, query, "job"), key=lambda g: g.co2e_g, reverse=True)
+    running_rows = list(iter_jobs(session, replace(query, states=("RUNNING",))))
+    return {
+        "viewer": {"name": viewer.name, "admin": viewer.admin},
+        "totals": group_json(totals(session, query)[0]),
+        "groups": {by: [group_json(g) for g in totals(session, query, by)] for by in _GROUPS},
+        "days": _days(session, query, now),
+        "running": {
+            "count": len(running_rows),
+            "jobs": [
+                job_json(row, running_forecast(session, row, context), job_caps(session, row))
+                for row in running_rows[:RUNNING_SHOWN]
+            ],
+        },
+        "emitters": [group_json(g) for g in emitters[:EMITTERS_SHOWN]],
+        "intensity": [_region(session, region, now) for region in ci_regions(session)],
+        "cluster": _cluster(session, now) if viewer.admin else None,
+    }
+
+
+def _days(session: Session, query: ReportQuery, now: datetime) -> list[dict[str, Any]]:
+    """CO2e and energy of the jobs that ended each day, by partition (``/api/v1/totals``)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = []
+    for back in range(DAYS_SHOWN - 1, -1, -1):
+        start = midnight - timedelta(days=back)
+        window = replace(query, start=start, end=start + timedelta(days=1))
+        days.append(
+            {
+                "day": start.date().isoformat(),
+                "partitions": [group_json(g) for g in totals(session, window, "partition")],
+            }
+        )
+    return days
+
+
+def _cluster(session: Session, now: datetime) -> dict[str, Any]:
+    silent = [
+        {"cluster": r.cluster, "node": r.node, "last_end": r.last_end.isoformat()}
+        for r in node_last_reports(session)
+        if (now - r.last_end).total_seconds() > NODE_SILENT_S
+    ]
+    return {
+        "capped_gpus": capped_gpus(session, now),
+        "budget_actions": [
+            {"action": action, "outcome": outcome, "count": count}
+            for (action, outcome), count in sorted(budget_action_counts(session).items())
+        ],
+        "silent_nodes": silent,
+    }
+
+
+def _region(session: Session, region: str, now: datetime) -> dict[str, Any]:
+    """A region's latest actual CI, the next 24 h as known now, and the cleanest hour in it."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    points = ci_ahead(session, region, hour, now + _AHEAD, now)
+    series = advice_series(points, int(now.timestamp()))
+    best = (
+        None
+        if series is None
+        else cleanest_start(
+            series.steps, int(now.timestamp()), _HOUR_S, int(_AHEAD.total_seconds())
+        )
+    )
+    return {
+        "region": region,
+        "now_g_per_kwh": latest_actual_ci(session, region, now),
+        "ahead": [
+            {"time": p.time.isoformat(), "ci_g_per_kwh": p.ci_g_per_kwh, "kind": p.kind}
+            for p in points
+        ],
+        "cleanest": None
+        if best is None
+        else {
+            "start": datetime.fromtimestamp(best.start, now.tzinfo).isoformat(),
+            "mean_g_per_kwh": best.mean_best,
+            "saving_pct": best.saving_pct,
+        },
+    }

@@ -1,0 +1,246 @@
+"""The dashboard's HTML: plain strings, every value escaped, no build step.
+
+Tables are written here, so the figures read without JavaScript; each page
+also carries its data as JSON (``<script type="application/json" id="data">``)
+for ``static/dashboard.js`` to draw charts with uPlot. Every figure shown is
+formatted by :func:`grams` or :func:`kwh` from the read API's JSON value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from html import escape
+from typing import Any
+
+__all__ = ["error_page", "grams", "job_page", "kwh", "overview_page"]
+
+_NOT_YET = "No data yet."
+
+
+def grams(value: float | None) -> str:
+    """A mass of CO2e as shown: grams below a kilogram, else kilograms, or a dash."""
+    if value is None:
+        return "-"
+    return f"{value:,.1f} g" if abs(value) < 1000 else f"{value / 1000:,.3f} kg"
+
+
+def kwh(value: float | None) -> str:
+    """Energy as shown, in kWh, or a dash."""
+    return "-" if value is None else f"{value:,.3f} kWh"
+
+
+def _text(value: Any) -> str:
+    return "-" if value is None else escape(str(value))
+
+
+def _table(
+    headers: Sequence[str], rows: Iterable[Sequence[str]], test_id: str, empty: str = _NOT_YET
+) -> str:
+    """A table of already-escaped cells; ``empty`` when there is no row."""
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    if not body:
+        return f'<p class="empty" data-testid="{test_id}">{escape(empty)}</p>'
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    return f'<table data-testid="{test_id}"><tr>{head}</tr>{body}</table>'
+
+
+def _layout(title: str, who: str, body: str, data: Any = None) -> str:
+    # "<" never appears raw in the JSON, so no text in it can close the script element.
+    embedded = (
+        ""
+        if data is None
+        else '<script type="application/json" id="data">'
+        + json.dumps(data).replace("<", "\\u003c")
+        + "</script>"
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)} - slurm-carbon</title>"
+        '<link rel="icon" href="data:,">'
+        '<link rel="stylesheet" href="/web/static/uPlot.min.css">'
+        '<link rel="stylesheet" href="/web/static/dashboard.css">'
+        '</head><body><header><a href="/web/">slurm-carbon</a>'
+        f'<span class="who">{escape(who)}</span></header>'
+        f"<main><h1>{escape(title)}</h1>{body}</main>{embedded}"
+        '<script src="/web/static/uPlot.iife.min.js"></script>'
+        '<script src="/web/static/dashboard.js"></script></body></html>'
+    )
+
+
+def _group_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [_text(g["key"]), str(g["jobs"]), kwh(g["facility_kwh"]), grams(g["co2e_g"])]
+        for g in groups
+    ]
+
+
+def _job_link(job_id: str) -> str:
+    return f'<a href="/web/jobs/{escape(job_id)}">{escape(job_id)}</a>'
+
+
+def overview_page(data: dict[str, Any]) -> str:
+    """The overview of :func:`~slurm_carbon.service.web.overview.overview`'s ``data``."""
+    viewer, total = data["viewer"], data["totals"]
+    scope = "every job" if viewer["admin"] else f"{viewer['name']}'s jobs"
+    counted = total["jobs"] - total["pending_jobs"]
+    share = "-" if counted == 0 else f"{100 * total['estimated_jobs'] / counted:.0f} %"
+    cards = [
+        ("CO2e", grams(total["co2e_g"]), "total-co2e"),
+        ("Energy (facility)", kwh(total["facility_kwh"]), "total-kwh"),
+        ("Jobs", str(total["jobs"]), "total-jobs"),
+        ("Estimated figures", share, "estimated-share"),
+        ("Failed-job waste", grams(total["waste_co2e_g"]), "waste-co2e"),
+    ]
+    parts = [
+        f"<p>Figures of {escape(scope)}.</p>",
+        '<section class="cards">'
+        + "".join(
+            f'<div class="card"><div class="label">{escape(label)}</div>'
+            f'<div class="value" data-testid="{tid}">{escape(value)}</div></div>'
+            for label, value, tid in cards
+        )
+        + "</section>",
+        '<h2>CO2e by day and partition</h2><div class="chart" id="chart-days"></div>',
+    ]
+    for by in ("partition", "account", "user"):
+        parts.append(f"<h2>By {by}</h2>")
+        parts.append(
+            _table(["Name", "Jobs", "Energy", "CO2e"], _group_rows(data["groups"][by]), f"by-{by}")
+        )
+    parts.append(_intensity(data["intensity"]))
+    running = data["running"]
+    parts.append(f"<h2>Running now ({running['count']})</h2>")
+    parts.append(
+        _table(
+            ["Job", "User", "Partition", "So far", "Forecast total"],
+            (
+                [
+                    _job_link(j["job_id"]),
+                    _text(j["user"]),
+                    _text(j["partition"]),
+                    grams(j["forecast"]["so_far_co2e_g"]) if j["forecast"] else "-",
+                    grams(j["forecast"]["total_co2e_g"]) if j["forecast"] else "no forecast yet",
+                ]
+                for j in running["jobs"]
+            ),
+            "running",
+            "No job is running.",
+        )
+    )
+    parts.append("<h2>Biggest emitters</h2>")
+    parts.append(
+        _table(
+            ["Job", "Energy", "CO2e"],
+            (
+                [_job_link(g["key"]), kwh(g["facility_kwh"]), grams(g["co2e_g"])]
+                for g in data["emitters"]
+            ),
+            "emitters",
+        )
+    )
+    parts.append(_cluster(data["cluster"]))
+    return _layout("Overview", _who(viewer), "".join(parts), data)
+
+
+def _who(viewer: dict[str, Any]) -> str:
+    return f"{viewer['name']} ({'admin' if viewer['admin'] else 'user'})"
+
+
+def _intensity(regions: list[dict[str, Any]]) -> str:
+    parts = ["<h2>Grid carbon intensity</h2>"]
+    rows = []
+    for r in regions:
+        best = r["cleanest"]
+        cleanest = (
+            "-"
+            if best is None
+            else f"{escape(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
+            f" ({best['saving_pct']:.0f} % below now)"
+        )
+        now = r["now_g_per_kwh"]
+        rows.append([_text(r["region"]), "-" if now is None else f"{now:,.0f} g/kWh", cleanest])
+    parts.append(_table(["Region", "Now", "Cleanest hour in the next 24 h"], rows, "intensity"))
+    if regions:
+        parts.append('<div class="chart" id="chart-intensity"></div>')
+    return "".join(parts)
+
+
+def _cluster(cluster: dict[str, Any] | None) -> str:
+    if cluster is None:
+        return "<p>Caps, budget actions and node health are shown to admins.</p>"
+    caps = [[_text(name), str(count)] for name, count in sorted(cluster["capped_gpus"].items())]
+    actions = [
+        [_text(a["action"]), _text(a["outcome"]), str(a["count"])]
+        for a in cluster["budget_actions"]
+    ]
+    silent = [
+        [_text(n["cluster"]), _text(n["node"]), _text(n["last_end"])]
+        for n in cluster["silent_nodes"]
+    ]
+    return "".join(
+        [
+            "<h2>Power caps in force</h2>",
+            _table(["Cluster", "GPUs capped"], caps, "caps"),
+            "<p>What caps saved against the best static cap: not computed yet.</p>",
+            "<h2>Budget actions</h2>",
+            _table(["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."),
+            "<h2>Nodes that stopped reporting</h2>",
+            _table(
+                ["Cluster", "Node", "Last interval ended"],
+                silent,
+                "silent-nodes",
+                "Every node that reported is reporting.",
+            ),
+        ]
+    )
+
+
+def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
+    """One job's page: the read API's ``GET /api/v1/jobs/{id}`` document."""
+    job = detail["job"]
+    facts = [
+        ("User", _text(job["user"])),
+        ("Account", _text(job["account"])),
+        ("Partition", _text(job["partition"])),
+        ("State", _text(job["state"])),
+        ("Start", _text(job["start"])),
+        ("End", _text(job["end"])),
+        ("CO2e", grams(job["co2e_g"])),
+        ("Energy (facility)", kwh(job["facility_kwh"])),
+        (
+            "Carbon intensity",
+            "-" if job["ci_g_per_kwh"] is None else f"{job['ci_g_per_kwh']:,.0f} g/kWh",
+        ),
+        ("PUE", _text(job["pue"])),
+        ("Quality", _text(job["quality"])),
+    ]
+    forecast = job["forecast"]
+    if forecast is not None:
+        facts.append(("Forecast total", grams(forecast["total_co2e_g"])))
+    rows = "".join(
+        f'<tr><th>{escape(k)}</th><td data-testid="job-{k.lower().split(" ")[0]}">{v}</td></tr>'
+        for k, v in facts
+    )
+    split = _table(
+        ["Device", "Energy", "Share"],
+        ([_text(s["kind"]), kwh(s["kwh"]), f"{s['share_pct']:.1f} %"] for s in detail["split"]),
+        "split",
+    )
+    body = (
+        f'<table class="facts">{rows}</table><h2>Energy by device</h2>{split}'
+        "<h2>Energy and carbon intensity over time</h2>"
+        '<div class="chart" id="chart-timeline"></div>'
+    )
+    if not detail["timeline"]:
+        body += f"<p>{_NOT_YET}</p>"
+    if detail["recomputed"] is None and detail["not_recomputed"]:
+        body += f"<p>Not recomputed: {_text(detail['not_recomputed'])}</p>"
+    return _layout(f"Job {job['job_id']}", _who(viewer), body, detail)
+
+
+def error_page(status: int, message: str) -> str:
+    """A page that says, in one sentence, why nothing else is shown."""
+    return _layout(
+        f"Error {status}", "", f'<p class="error" data-testid="error">{escape(message)}</p>'
+    )

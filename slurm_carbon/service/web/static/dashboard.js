@@ -1,0 +1,110 @@
+/* slurm-carbon dashboard: charts drawn with uPlot from the page's JSON (id="data"). */
+(function () {
+  "use strict";
+  var COLOURS = ["#1b7837", "#2166ac", "#b2182b", "#e08214", "#762a83", "#4d4d4d"];
+  var holder = document.getElementById("data");
+  if (!holder) {
+    return;
+  }
+  var data = JSON.parse(holder.textContent);
+
+  function seconds(iso) {
+    return Date.parse(iso) / 1000;
+  }
+
+  function draw(id, title, xs, series, axes) {
+    var target = document.getElementById(id);
+    if (!target || xs.length === 0) {
+      return;
+    }
+    var opts = {
+      title: title,
+      width: Math.max(320, target.clientWidth || 800),
+      height: 260,
+      series: [{}].concat(series.map(function (s, i) {
+        return {
+          label: s.label,
+          stroke: COLOURS[i % COLOURS.length],
+          width: 2,
+          scale: s.scale || "y",
+          points: { show: true },
+          spanGaps: false
+        };
+      })),
+      axes: [{}].concat(axes)
+    };
+    new uPlot(opts, [xs].concat(series.map(function (s) { return s.values; })), target);
+  }
+
+  if (data.days) {
+    var partitions = [];
+    data.days.forEach(function (day) {
+      day.partitions.forEach(function (g) {
+        if (partitions.indexOf(g.key) < 0) {
+          partitions.push(g.key);
+        }
+      });
+    });
+    draw(
+      "chart-days",
+      "CO2e per day (g)",
+      data.days.map(function (day) { return seconds(day.day + "T00:00:00Z"); }),
+      partitions.map(function (name) {
+        return {
+          label: name,
+          values: data.days.map(function (day) {
+            var found = day.partitions.filter(function (g) { return g.key === name; })[0];
+            return found ? found.co2e_g : 0;
+          })
+        };
+      }),
+      [{ label: "g CO2e" }]
+    );
+  }
+
+  if (data.intensity && data.intensity.length) {
+    var times = [];
+    data.intensity.forEach(function (region) {
+      region.ahead.forEach(function (p) {
+        var t = seconds(p.time);
+        if (times.indexOf(t) < 0) {
+          times.push(t);
+        }
+      });
+    });
+    times.sort(function (a, b) { return a - b; });
+    draw(
+      "chart-intensity",
+      "Grid carbon intensity, next 24 h (g/kWh)",
+      times,
+      data.intensity.map(function (region) {
+        var byTime = {};
+        region.ahead.forEach(function (p) { byTime[seconds(p.time)] = p.ci_g_per_kwh; });
+        return {
+          label: region.region,
+          values: times.map(function (t) { return t in byTime ? byTime[t] : null; })
+        };
+      }),
+      [{ label: "g/kWh" }]
+    );
+  }
+
+  if (data.timeline) {
+    var points = data.timeline;
+    function column(key) {
+      return points.map(function (p) { return p[key]; });
+    }
+    draw(
+      "chart-timeline",
+      "Energy per step (kWh) and grid carbon intensity (g/kWh)",
+      points.map(function (p) { return seconds(p.start); }),
+      [
+        { label: "GPU kWh", values: column("gpu_kwh") },
+        { label: "CPU kWh", values: column("cpu_kwh") },
+        { label: "DRAM kWh", values: column("dram_kwh") },
+        { label: "CI g/kWh", values: column("ci_g_per_kwh"), scale: "ci" }
+      ],
+      [{ label: "kWh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }]
+    );
+  }
+})();
