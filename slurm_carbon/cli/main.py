@@ -30,6 +30,7 @@ _COMMANDS = {
     "service": "slurm_carbon.cli.service:service",
     "sim": "slurm_carbon.cli.sim:sim",
     "token": "slurm_carbon.cli.service:token",
+    "web": "slurm_carbon.cli.web:web",
     "writer": "slurm_carbon.cli.writer:writer",
 }
 

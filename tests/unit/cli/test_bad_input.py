@@ -393,8 +393,15 @@ ADVISE = [
     case("advise-config-deep", "advise", *D, "-t", "60", "-p", "gpu", "--config",
          "{tmp}/deep.toml", names="nested too deeply"),
 ]  # fmt: skip
+WEB = [
+    case("web-url-scheme", "web", "--service-url", "ftp://host", names="--service-url"),
+    case("web-url-escape", "web", "--service-url", ESC, names="--service-url"),
+    case("web-url-nul", "web", "--service-url", "http://h\x00", names="--service-url"),
+    case("web-munge-socket-missing", "web", "--munge-socket", "{tmp}/absent", names="munge"),
+]
 CATALOGUE = [
     *ADVISE,
+    *WEB,
     *REPORT_TIMES,
     *REPORT_JOBS,
     *REPORT_NAMES,

@@ -38,6 +38,7 @@ COMMANDS = [
     "service",
     "sim",
     "token",
+    "web",
     "writer",
 ]
 

@@ -1,0 +1,101 @@
+"""``slurm-carbon web`` against the dashboard served on loopback, munge faked on PATH."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import uvicorn
+from click.testing import CliRunner
+from sqlalchemy.orm import Session
+
+from slurm_carbon.cli.main import cli
+from slurm_carbon.service import create_app
+from slurm_carbon.service.api import MungeDecoder, ReadAccess
+from slurm_carbon.service.web import LOGIN_TOKEN_TTL_S, SESSION_TTL_S
+from slurm_carbon.store import SessionFactory
+from tests.unit.cli.test_report_data import NOW, seed
+from tests.unit.service.test_api_auth import ALICE, GOOD, SITE, RecordedUnmunge, users
+
+#: Seconds a server on loopback may take to start listening.
+START_DEADLINE_S = 10
+
+
+def serve(session: Session, factory: SessionFactory) -> Iterator[str]:
+    """The service over the report's test data on a free loopback port; yields its URL."""
+    seed(session)
+    session.commit()
+    access = ReadAccess(site=SITE, decoder=MungeDecoder(runner=RecordedUnmunge()), users=users)
+    app = create_app(factory, clock=lambda: NOW, read_access=access)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_DEADLINE_S
+    while not server.started:
+        assert time.monotonic() < deadline, "the service did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(START_DEADLINE_S)
+
+
+@pytest.fixture
+def live(session: Session, factory: SessionFactory) -> Iterator[str]:
+    yield from serve(session, factory)
+
+
+@pytest.fixture
+def munge_on_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A ``munge`` that prints alice's recorded credential."""
+    script = tmp_path / "munge"
+    script.write_text(f"#!/bin/sh\necho '{GOOD[ALICE]}'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    return script
+
+
+@pytest.mark.usefixtures("munge_on_path")
+def test_the_printed_link_logs_the_user_in(live: str) -> None:
+    result = CliRunner().invoke(cli, ["web", "--service-url", live])
+    assert result.exit_code == 0, result.output
+    link = result.stdout.strip()
+    assert link.startswith(f"{live}/web/login?token=")
+    browser = requests.Session()
+    page = browser.get(link, timeout=10)
+    assert page.status_code == 200
+    assert page.url == f"{live}/web/"
+    assert "Figures of alice&#x27;s jobs." in page.text
+    assert browser.get(link, timeout=10).status_code == 401  # once only
+
+
+def test_a_refused_credential_is_one_line(
+    live: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    script = tmp_path / "munge"
+    script.write_text("#!/bin/sh\necho 'MUNGE:AwQFAAAAforged=:'\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    result = CliRunner().invoke(cli, ["web", "--service-url", live])
+    assert result.exit_code == 1
+    assert "refused a login link (401): the MUNGE credential is not valid here" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+@pytest.mark.usefixtures("munge_on_path")
+def test_an_unreachable_service_is_one_line() -> None:
+    result = CliRunner().invoke(cli, ["web", "--service-url", "http://127.0.0.1:9"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        "Error: cannot reach the service at http://127.0.0.1:9: ConnectionError"
+    )
+
+
+def test_the_help_names_the_bounds() -> None:
+    shown = " ".join(CliRunner().invoke(cli, ["web", "--help"]).output.split())
+    assert f"within {LOGIN_TOKEN_TTL_S // 60} minutes" in shown
+    assert f"lasts {SESSION_TTL_S // 3600} hours" in shown
