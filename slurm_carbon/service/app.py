@@ -116,7 +116,8 @@ def _build(
 
 async def _api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)  # noqa: S101 (Starlette's handler signature)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+    challenge = getattr(exc, "challenge", "Bearer")  # the read API's: MUNGE
+    headers = {"WWW-Authenticate": challenge} if exc.status_code == 401 else None
     return JSONResponse({"error": exc.message}, exc.status_code, headers=headers)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "UNMUNGE_TIMEOUT_S",
     "MungeDecoder",
     "MungeIdentity",
+    "Unauthenticated",
     "UnmungeRunner",
     "munge_credential",
     "run_unmunge",
@@ -81,6 +82,18 @@ def run_unmunge(argv: Sequence[str], stdin: bytes, timeout_s: float) -> tuple[in
     return proc.returncode, proc.stdout.decode("ascii", "replace")
 
 
+class Unauthenticated(ApiError):
+    """401: no MUNGE credential, or one that does not say who is asking.
+
+    Its answer's ``WWW-Authenticate`` names the MUNGE scheme (node routes name Bearer).
+    """
+
+    challenge = "MUNGE"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(401, message)
+
+
 @dataclass(frozen=True)
 class MungeIdentity:
     """Who made a credential, as the decoding munged vouches."""
@@ -96,16 +109,16 @@ def munge_credential(request: Request) -> str:
     """
     scheme, _, credential = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer":
-        raise ApiError(401, "node tokens cannot read: send Authorization: MUNGE <credential>")
+        raise Unauthenticated("node tokens cannot read: send Authorization: MUNGE <credential>")
     if scheme.lower() != "munge" or not credential.strip():
-        raise ApiError(
-            401, "missing MUNGE credential: send Authorization: MUNGE <output of munge -n>"
+        raise Unauthenticated(
+            "missing MUNGE credential: send Authorization: MUNGE <output of munge -n>"
         )
     credential = credential.strip()
     if len(credential) > MAX_CREDENTIAL_BYTES:
-        raise ApiError(401, f"the MUNGE credential is over {MAX_CREDENTIAL_BYTES} bytes")
+        raise Unauthenticated(f"the MUNGE credential is over {MAX_CREDENTIAL_BYTES} bytes")
     if not _CREDENTIAL.fullmatch(credential):
-        raise ApiError(401, "the MUNGE credential is malformed (expected MUNGE:<base64>:)")
+        raise Unauthenticated("the MUNGE credential is malformed (expected MUNGE:<base64>:)")
     return credential
 
 
@@ -147,7 +160,7 @@ class MungeDecoder:
             logger.warning("unmunge failed with status %d: is munged running?", status)
             raise ApiError(503, "cannot check MUNGE credentials now, retry later")
         if status != 0:
-            raise ApiError(401, _REFUSALS.get(status, _INVALID))
+            raise Unauthenticated(_REFUSALS.get(status, _INVALID))
         return _identity(out)
 
 
@@ -162,5 +175,5 @@ def _identity(out: str) -> MungeIdentity:
         values.get(key, "").isdigit() for key in ("UID", "GID")
     ):
         logger.warning("unexpected unmunge output: %s", escape_control(out[:200]))
-        raise ApiError(401, _INVALID)
+        raise Unauthenticated(_INVALID)
     return MungeIdentity(uid=int(values["UID"]), gid=int(values["GID"]))

@@ -167,6 +167,7 @@ def test_a_bad_credential_is_401_with_nothing_returned(
     assert response.status_code == 401
     assert set(response.json()) == {"error"}
     assert words in response.json()["error"]
+    assert response.headers["WWW-Authenticate"] == "MUNGE"
 
 
 def test_a_node_token_cannot_read(client: TestClient, session: Session) -> None:
@@ -177,6 +178,9 @@ def test_a_node_token_cannot_read(client: TestClient, session: Session) -> None:
     assert response.json() == {
         "error": "node tokens cannot read: send Authorization: MUNGE <credential>"
     }
+    assert response.headers["WWW-Authenticate"] == "MUNGE"
+    # The nodes' own routes still ask for a bearer token.
+    assert client.get("/api/v1/caps").headers["WWW-Authenticate"] == "Bearer"
 
 
 def test_a_uid_without_a_name_is_403(client: TestClient) -> None:
