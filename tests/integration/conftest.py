@@ -53,7 +53,8 @@ class SlurmCluster:
     env: dict[str, str]  # os.environ, SLURM_CONF etc., SBATCH_OUTPUT: pass it to subprocess
     state_dir: Path
     hooks_log: Path
-    node_name: str
+    node_name: str  # the first node
+    nodes: tuple[str, ...] = ()  # every node (cluster env's SLURM_CARBON_NODES)
 
     def run(self, *args: str, timeout_s: float = 30) -> str:
         """Runs a Slurm client command against the cluster; returns its stdout."""
@@ -142,16 +143,18 @@ class SlurmCluster:
         pytest.fail(f"hooks {list(hooks)} for job {job_id} not all in {self.hooks_log}: {found}")
 
     def cluster_script(
-        self, command: str, timeout_s: float = 120
+        self, command: str, *args: str, timeout_s: float = 120
     ) -> subprocess.CompletedProcess[str]:
-        """Runs ``deploy/local/cluster <command>``."""
-        return run_cluster_script(command, timeout_s)
+        """Runs ``deploy/local/cluster <command> <args>``."""
+        return run_cluster_script(command, *args, timeout_s=timeout_s)
 
 
-def run_cluster_script(command: str, timeout_s: float = 120) -> subprocess.CompletedProcess[str]:
-    """Runs ``deploy/local/cluster <command>``."""
+def run_cluster_script(
+    command: str, *args: str, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Runs ``deploy/local/cluster <command> <args>``."""
     return subprocess.run(
-        [str(SlurmCluster.script), command],
+        [str(SlurmCluster.script), command, *args],
         capture_output=True,
         text=True,
         timeout=timeout_s,
@@ -176,7 +179,29 @@ def slurm_cluster() -> SlurmCluster:
 
     Fails, never skips: a test that needs Slurm must not pass unnoticed without it.
     """
-    started = run_cluster_script("start")
+    return start_cluster()
+
+
+@pytest.fixture
+def multinode_cluster(slurm_cluster: SlurmCluster) -> Iterator[SlurmCluster]:
+    """The local cluster with MULTINODE_NODES nodes, each in its own network namespace.
+
+    Back to the single node afterwards, whatever happened, so that the tests after it
+    find the cluster ``slurm_cluster`` described. Run under the servers' lock (flock).
+    """
+    try:
+        yield start_cluster(MULTINODE_NODES)
+    finally:
+        start_cluster()
+
+
+# Two nodes: the fewest a multi-node job needs; each costs a slurmd and an agent.
+MULTINODE_NODES = 2
+
+
+def start_cluster(nodes: int = 1) -> SlurmCluster:
+    """``deploy/local/cluster start --nodes <nodes>``; fails the test if it fails."""
+    started = run_cluster_script("start", "--nodes", str(nodes))
     if started.returncode != 0:
         pytest.fail(
             f"deploy/local/cluster start failed ({started.returncode}):\n"
@@ -186,9 +211,8 @@ def slurm_cluster() -> SlurmCluster:
     printed = run_cluster_script("env")
     assert printed.returncode == 0, printed.stderr
     exported = parse_env(printed.stdout)
-    node_name = subprocess.run(
-        ["hostname", "-s"], capture_output=True, text=True, check=True
-    ).stdout.strip()
+    nodes_named = tuple(exported["SLURM_CARBON_NODES"].split(","))
+    node_name = nodes_named[0]
     state_dir = Path(exported["SLURM_CONF"]).parent.parent
     # Job output goes to the state dir, not into whatever directory pytest runs in.
     job_output_dir = state_dir / "jobs"
@@ -204,6 +228,7 @@ def slurm_cluster() -> SlurmCluster:
         state_dir=state_dir,
         hooks_log=Path(exported["SLURM_CARBON_SPOOL"]) / "hooks.log",
         node_name=node_name,
+        nodes=nodes_named,
     )
 
 
@@ -215,16 +240,17 @@ class ServiceProcess:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    host: str = "127.0.0.1"  # a multi-node cluster's nodes reach the host at its bridge address
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self, workers: int = 1) -> None:
         """Starts the service and waits, with a deadline, until /healthz answers 200."""
         self.process = start_child(
             self.log,
-            *("service", "--url", self.db_url, "--port", str(self.port)),
+            *("service", "--url", self.db_url, "--host", self.host, "--port", str(self.port)),
             *("--workers", str(workers)),
         )
         try:

@@ -1,0 +1,270 @@
+"""A multi-node cluster on this machine (``deploy/local/cluster start --nodes N``).
+
+Each node is a slurmd in its own network namespace; one slurmctld, slurmdbd, MariaDB
+and munge on the host. A multi-node job's steps run on every node, each node's agent
+(started in the node's namespace) measures its own simulated GPUs, and the service
+on the host stores each node's intervals apart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from slurm_carbon.cli.supervisor import stop_child
+from slurm_carbon.sensors.sim import state_path
+from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
+from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
+from tests.integration.conftest import SLURM_CARBON, ServiceProcess
+
+if TYPE_CHECKING:
+    from tests.conftest import PostgresDatabases
+    from tests.integration.conftest import SlurmCluster
+
+pytestmark = pytest.mark.integration
+
+# How long a job's last intervals may take to reach the store after it ends: the
+# agents' 5 s intervals plus shipping, with margin for a loaded 2-core machine.
+DELIVERY_DEADLINE_S = 90
+# sacct's lag in filling a finished job's fields (ReqTRES, array rows: ~5 s), doubled.
+NODE_LIST_DEADLINE_S = 10
+GPUS_PER_NODE = 4  # the fake GPUs deploy/local/cluster gives each node
+
+
+def command_output(*args: str) -> str:
+    return subprocess.run(args, capture_output=True, text=True, check=False).stdout
+
+
+def wait_node_list(cluster: SlurmCluster, job_id: str) -> str:
+    """The job's NodeList once it names more than one node: sacct first shows the first
+    node alone for a moment after the job has ended (22.05). The last seen at the deadline.
+    """
+    deadline = time.monotonic() + NODE_LIST_DEADLINE_S
+    node_list = ""
+    while time.monotonic() < deadline:
+        [row] = cluster.sacct(job_id, ("JobID", "NodeList"))
+        node_list = row["NodeList"]
+        if "[" in node_list:
+            break
+        time.sleep(0.25)
+    return node_list
+
+
+@dataclass
+class Nodes:
+    """A multi-node cluster, a service on the host's bridge address, an agent on each node."""
+
+    cluster: SlurmCluster
+    service: ServiceProcess
+    work: Path
+    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def node_spool(self, node: str) -> Path:
+        return self.cluster.state_dir / "node" / node / "spool" / "carbon"
+
+    def sim_dir(self, node: str) -> Path:
+        return self.work / f"sim-{node}"
+
+    def start_agent(self, node: str) -> None:
+        """The node's agent, in its namespace, on the node's own simulated GPUs."""
+        log = (self.work / f"agent-{node}.log").open("ab")
+        self.agents[node] = subprocess.Popen(
+            [str(self.cluster.script), "exec", node, SLURM_CARBON, "agent", "run"]
+            + ["--spool", str(self.node_spool(node)), "--state", str(self.work / f"agent-{node}")]
+            + ["--socket", str(self.work / f"agent-{node}.sock")]
+            + ["--service-url", self.service.url, "--token-file", str(self.work / f"token-{node}")]
+            + ["--cluster", "sclocal", "--node", node, "--gpu-backend", "sim"]
+            + ["--sim-dir", str(self.sim_dir(node)), "--sample-s", "0.2", "--interval-s", "5"]
+            + ["--tdp-w", "100", "--log-level", "DEBUG"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.cluster.env,
+        )
+        log.close()
+
+    def gpus_read(self, node: str) -> int:
+        try:
+            with sqlite3.connect(self.work / f"agent-{node}" / "agent.db") as spool:
+                query = "SELECT count(*) FROM reading WHERE device LIKE 'GPU-%'"
+                return int(spool.execute(query).fetchone()[0])
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+    def outbox(self, node: str) -> int:
+        """Intervals the node's agent holds and has not shipped."""
+        with sqlite3.connect(self.work / f"agent-{node}" / "agent.db") as spool:
+            return int(spool.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def reads_all_gpus(self, node: str) -> Callable[[], bool]:
+        """Whether the node's agent has read each of its GPUs (jobs start after that)."""
+        return lambda: self.gpus_read(node) == GPUS_PER_NODE
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {log}\n{log.read_text()[-3000:]}" for log in sorted(self.work.glob("*.log"))
+        )
+
+    def wait_for(self, condition: Callable[[], bool], what: str, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what}: not after {timeout_s} s\n{self.logs()}")
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def nodes(
+    multinode_cluster: SlurmCluster, postgres_databases: PostgresDatabases, tmp_path: Path
+) -> Iterator[Nodes]:
+    """Tokens issued per node, a service for them, an agent on each; all stopped after."""
+    db_url = postgres_databases.create("multinode")
+    upgrade(db_url)
+    host = multinode_cluster.env["SLURM_CARBON_HOST_ADDR"]
+    service = ServiceProcess(db_url, tmp_path / "service.log", host=host)
+    engine = make_engine(db_url)
+    try:
+        with session_factory(engine).begin() as session:
+            tokens = {
+                node: issue_token(session, "sclocal", node) for node in multinode_cluster.nodes
+            }
+    finally:
+        engine.dispose()
+    rig = Nodes(multinode_cluster, service, tmp_path)
+    for node, token in tokens.items():
+        subprocess.run(
+            [SLURM_CARBON, "sim", "init", "--dir", str(rig.sim_dir(node)), "--gpus", "4"],
+            check=True,
+            capture_output=True,
+        )
+        (tmp_path / f"token-{node}").write_text(token + "\n")
+        (tmp_path / f"token-{node}").chmod(0o600)
+        for old in rig.node_spool(node).glob("*/*"):  # earlier sessions' hand-offs
+            old.unlink()
+    service.start()
+    try:
+        for node in multinode_cluster.nodes:
+            rig.start_agent(node)
+        for node in multinode_cluster.nodes:
+            rig.wait_for(rig.reads_all_gpus(node), f"{node}'s agent reading its GPUs", 30)
+        yield rig
+    finally:
+        for agent in rig.agents.values():
+            stop_child(agent)
+        service.stop()
+
+
+def test_nodes_run_in_their_own_namespaces_and_stop_removes_only_those(
+    multinode_cluster: SlurmCluster,
+) -> None:
+    cluster = multinode_cluster
+    assert cluster.nodes == ("scn1", "scn2")
+    states = cluster.run("sinfo", "-h", "-N", "-o", "%N %T").split("\n")
+    assert sorted(filter(None, states)) == ["scn1 idle", "scn2 idle"]
+
+    job_id = cluster.sbatch(
+        "-N",
+        "2",
+        "--gres=gpu:2",
+        "--wrap",
+        "srun sh -c 'echo $SLURMD_NODENAME $(ip -4 -o addr show dev eth0 | cut -d\" \" -f7)'",
+    )
+    [row] = cluster.wait_for_job(job_id, fields=("JobID", "State", "NodeList"))
+    assert row["State"] == "COMPLETED"
+    assert wait_node_list(cluster, job_id) == "scn[1-2]"
+    output = (cluster.state_dir / "jobs" / f"slurm-{job_id}.out").read_text().split("\n")
+    assert sorted(filter(None, output)) == ["scn1 10.213.0.11/24", "scn2 10.213.0.12/24"]
+    for node in cluster.nodes:  # each node's hooks log to its own spool
+        log = cluster.state_dir / "node" / node / "spool" / "carbon" / "hooks.log"
+        lines = log.read_text().splitlines()
+        calls = [line.split()[1] for line in lines if f" job={job_id} " in line]
+        assert calls == ["prolog", "epilog"], (node, calls)
+
+    made = (cluster.state_dir / "network").read_text().split()[1::2]
+    subprocess.run(["ip", "netns", "add", "sctest-foreign"], check=True)
+    try:
+        back = cluster.cluster_script("start")
+        assert back.returncode == 0, back.stderr
+        assert "sctest-foreign" in command_output("ip", "netns", "list")
+    finally:
+        subprocess.run(["ip", "netns", "delete", "sctest-foreign"], check=True)
+    links = command_output("ip", "-o", "link")
+    assert made
+    assert not [
+        name
+        for name in made
+        if name in command_output("ip", "netns", "list") or f" {name}" in links
+    ]
+    assert cluster.run("sinfo", "-h", "-N", "-o", "%N %T").split() == [
+        cluster.run("hostname", "-s").strip(),
+        "idle",
+    ]
+
+
+def test_a_two_node_job_is_measured_per_node_and_summed_against_ground_truth(
+    nodes: Nodes,
+) -> None:
+    work = nodes.work
+    job_id = nodes.cluster.sbatch(
+        *("-N", "2", "--gres=gpu:2"),
+        "--wrap=srun sh -c 'exec "
+        + f"{SLURM_CARBON} sim work --dir {work}/sim-$SLURMD_NODENAME --gpus $SLURM_STEP_GPUS"
+        + f" --units 6 --tick 0.05 --result {work}/run-$SLURM_JOB_ID-$SLURMD_NODENAME.json'",
+    )
+    [row] = nodes.cluster.wait_for_job(job_id, fields=("JobID", "State", "NodeList"))
+    assert row["State"] == "COMPLETED"
+    assert wait_node_list(nodes.cluster, job_id) == "scn[1-2]"
+
+    def delivered() -> bool:
+        handed = [p for node in nodes.cluster.nodes for p in nodes.node_spool(node).glob("jobs/*")]
+        shipped = all(nodes.outbox(node) == 0 for node in nodes.cluster.nodes)
+        return (
+            not handed and shipped and {r.node for r in stored(nodes, job_id)} == {"scn1", "scn2"}
+        )
+
+    nodes.wait_for(delivered, f"job {job_id}'s intervals from both nodes", DELIVERY_DEADLINE_S)
+
+    rows = [r for r in stored(nodes, job_id) if r.kind == "gpu"]
+    expected: dict[tuple[str, str], float] = {}
+    for node in nodes.cluster.nodes:
+        truth = json.loads((work / f"run-{job_id}-{node}.json").read_text())
+        assert truth["completed"]
+        assert len(truth["gpus"]) == 2
+        for gpu in truth["gpus"]:
+            spans = [
+                (r.start, r.end) for r in rows if (r.node, r.device_uuid) == (node, gpu["uuid"])
+            ]
+            window_s = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
+            state = json.loads(state_path(nodes.sim_dir(node), gpu["minor"]).read_text())
+            idle_w = state["profile"]["idle_power_w"]
+            expected[node, gpu["uuid"]] = gpu["energy_j"] + idle_w * (
+                window_s - truth["duration_s"]
+            )
+    measured: dict[tuple[str, str], float] = {}
+    for r in rows:
+        measured[r.node, r.device_uuid] = measured.get((r.node, r.device_uuid), 0.0) + r.energy_j
+    assert measured.keys() == expected.keys()
+    assert len(measured) == 4  # 2 GPUs on each of 2 nodes
+    for key, energy_j in measured.items():
+        assert energy_j == pytest.approx(expected[key], rel=0.01), (key, measured, expected)
+    assert sum(measured.values()) == pytest.approx(sum(expected.values()), rel=0.01)
+    total_j = sum(measured.values())
+    print(f"job {job_id}: expected {sum(expected.values()):.0f} J, stored {total_j:.0f} J")
+
+
+def stored(nodes: Nodes, job_id: str) -> list[StoredInterval]:
+    engine = make_engine(nodes.service.db_url)
+    try:
+        with session_factory(engine)() as session:
+            job = find_job(session, "sclocal", int(job_id))
+            return [] if job is None else job_intervals(session, job.id)
+    finally:
+        engine.dispose()
