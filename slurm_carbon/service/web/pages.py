@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
@@ -28,6 +29,13 @@ def grams(value: float | None) -> str:
 def kwh(value: float | None) -> str:
     """Energy as shown, in kWh, or a dash."""
     return "-" if value is None else f"{value:,.3f} kWh"
+
+
+def _when(iso: str | None) -> str:
+    """An ISO 8601 time of the API as shown: to the minute, in UTC."""
+    if iso is None:
+        return "-"
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _text(value: Any) -> str:
@@ -155,7 +163,7 @@ def _intensity(regions: list[dict[str, Any]]) -> str:
         cleanest = (
             "-"
             if best is None
-            else f"{escape(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
+            else f"{_when(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
             f" ({best['saving_pct']:.0f} % below now)"
         )
         now = r["now_g_per_kwh"]
@@ -175,7 +183,7 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
         for a in cluster["budget_actions"]
     ]
     silent = [
-        [_text(n["cluster"]), _text(n["node"]), _text(n["last_end"])]
+        [_text(n["cluster"]), _text(n["node"]), _when(n["last_end"])]
         for n in cluster["silent_nodes"]
     ]
     return "".join(
@@ -204,8 +212,8 @@ def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
         ("Account", _text(job["account"])),
         ("Partition", _text(job["partition"])),
         ("State", _text(job["state"])),
-        ("Start", _text(job["start"])),
-        ("End", _text(job["end"])),
+        ("Start", _when(job["start"])),
+        ("End", _when(job["end"])),
         ("CO2e", grams(job["co2e_g"])),
         ("Energy (facility)", kwh(job["facility_kwh"])),
         (

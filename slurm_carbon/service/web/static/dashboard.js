@@ -12,9 +12,17 @@
     return Date.parse(iso) / 1000;
   }
 
-  function draw(id, title, xs, series, axes) {
+  // Carbon intensity and energy hold over each step: drawn as steps, not slopes.
+  var STEPS = uPlot.paths.stepped({ align: 1 });
+
+  function draw(id, title, xs, series, axes, stepped) {
     var target = document.getElementById(id);
-    if (!target || xs.length === 0) {
+    if (!target) {
+      return;
+    }
+    if (xs.length < 2) {
+      target.textContent = "Too few points for a chart yet.";
+      target.className = "empty";
       return;
     }
     var opts = {
@@ -27,7 +35,8 @@
           stroke: COLOURS[i % COLOURS.length],
           width: 2,
           scale: s.scale || "y",
-          points: { show: true },
+          points: { show: !stepped },
+          paths: stepped ? STEPS : undefined,
           spanGaps: false
         };
       })),
@@ -85,26 +94,34 @@
           values: times.map(function (t) { return t in byTime ? byTime[t] : null; })
         };
       }),
-      [{ label: "g/kWh" }]
+      [{ label: "g/kWh" }],
+      true
     );
   }
 
   if (data.timeline) {
     var points = data.timeline;
+    // Each value holds from its step's start to its end: the last step's end closes the chart.
     function column(key) {
-      return points.map(function (p) { return p[key]; });
+      var values = points.map(function (p) { return p[key]; });
+      return values.concat(values.slice(-1));
+    }
+    var edges = points.map(function (p) { return seconds(p.start); });
+    if (points.length) {
+      edges.push(seconds(points[points.length - 1].end));
     }
     draw(
       "chart-timeline",
       "Energy per step (kWh) and grid carbon intensity (g/kWh)",
-      points.map(function (p) { return seconds(p.start); }),
+      edges,
       [
         { label: "GPU kWh", values: column("gpu_kwh") },
         { label: "CPU kWh", values: column("cpu_kwh") },
         { label: "DRAM kWh", values: column("dram_kwh") },
         { label: "CI g/kWh", values: column("ci_g_per_kwh"), scale: "ci" }
       ],
-      [{ label: "kWh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }]
+      [{ label: "kWh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }],
+      true
     );
   }
 })();
