@@ -18,9 +18,15 @@ from slurm_carbon.service.deferrals import asked_delay_s
 from slurm_carbon.service.results import settle_result
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store.deferrals import DeferralRecord, job_deferral
+from slurm_carbon.store.deferrals import (
+    DeferralRecord,
+    DeferralTotals,
+    deferral_totals,
+    job_deferral,
+)
 from slurm_carbon.store.intensity import add_ci_points
 from slurm_carbon.store.models import Deferral
+from slurm_carbon.store.reports import ReportQuery
 from slurm_carbon.store.results import find_job
 from slurm_carbon.vocabulary import CiKind, CiSignal
 from tests.builders import JOB_START, slurm_job
@@ -157,3 +163,21 @@ SIX_HOURS_AUTO = parse_config(
 )
 def test_the_delay_asked(comment: str, site: StaticSite | SiteConfig, asked_s: int | None) -> None:
     assert asked_delay_s(comment, site) == asked_s
+
+
+def test_the_totals_sum_the_measured_savings_of_the_selected_jobs(session: Session) -> None:
+    for raw in (305, 306, 307):
+        measure(session, raw, profile=False)
+    settle(session, deferred(305))
+    settle(session, deferred(306))
+    settle(session, deferred(307, comment="carbon_budget=5kg"))  # not deferred
+
+    every = deferral_totals(session, ReportQuery())
+    alice = deferral_totals(session, ReportQuery(users=("alice",)))
+    nobody = deferral_totals(session, ReportQuery(users=("bob",)))
+
+    # Each: 18 g more at submission (see the first test).
+    assert every == alice
+    assert (every.jobs, every.measured_jobs) == (2, 2)
+    assert every.measured_saving_g == pytest.approx(36.0)
+    assert nobody == DeferralTotals(0, 0, 0.0)
