@@ -24,7 +24,6 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from slurm_carbon.cli.report_format import parse_jobs
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.service.api import ReadAccess, Viewer
 from slurm_carbon.service.api.access import restrict_query
@@ -42,6 +41,7 @@ from slurm_carbon.service.web.session import (
 )
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
+from slurm_carbon.store.reports.filters import parse_jobs
 
 __all__ = ["LOGIN_TOKEN_TTL_S", "SESSION_TTL_S", "WebSessions", "web_routes"]
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from slurm_carbon.forecast.advice import advice_series, cleanest_start
+from slurm_carbon.forecast.advice import ADVICE_CARRIED_SOURCE, advice_series, cleanest_start
 from slurm_carbon.service.api.access import Viewer, restrict_query
 from slurm_carbon.service.api.documents import group_json, job_json
 from slurm_carbon.service.ci_forecast import ci_ahead
@@ -118,9 +118,10 @@ def _region(session: Session, region: str, now: datetime) -> dict[str, Any]:
     hour = now.replace(minute=0, second=0, microsecond=0)
     points = ci_ahead(session, region, hour, now + _AHEAD, now)
     series = advice_series(points, int(now.timestamp()))
+    # A series of the last actual carried forward has no cleaner hour to tell of.
     best = (
         None
-        if series is None
+        if series is None or series.source == ADVICE_CARRIED_SOURCE
         else cleanest_start(
             series.steps, int(now.timestamp()), _HOUR_S, int(_AHEAD.total_seconds())
         )

@@ -161,7 +161,7 @@ def _intensity(regions: list[dict[str, Any]]) -> str:
     for r in regions:
         best = r["cleanest"]
         cleanest = (
-            "-"
+            "no forecast stored"
             if best is None
             else f"{_when(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
             f" ({best['saving_pct']:.0f} % below now)"

@@ -8,10 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from starlette.testclient import TestClient
 
+from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.api import Viewer
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.service.web import LOGIN_TOKEN_TTL_S, SESSION_TTL_S, WebSessions
 from slurm_carbon.service.web.pages import grams, kwh
+from slurm_carbon.store import SessionFactory
+from slurm_carbon.store.intensity import save_points
+from slurm_carbon.vocabulary import CiKind, CiSignal
 from tests.unit.cli.test_report_data import NOW
 from tests.unit.service.test_api_auth import ALICE, BOB, GOOD, REPLAYED, ROOT, client, unmunge
 
@@ -138,3 +142,31 @@ def test_the_charting_library_is_served_from_the_package(client: TestClient) -> 
     assert script.status_code == 200
     assert "uPlot" in script.text[:2000]
     assert client.get("/web/static/uPlot.LICENSE").text.startswith("The MIT License")
+
+
+def test_the_cleanest_hour_comes_from_the_stored_forecast(
+    client: TestClient, factory: SessionFactory
+) -> None:
+    # 24 hourly values from NOW, issued an hour before: 300 g/kWh but 40 at NOW + 5 h.
+    issued = NOW - timedelta(hours=1)
+    save_points(
+        factory,
+        [
+            CiPoint(
+                region="SE",
+                time=NOW + timedelta(hours=hour),
+                step_s=3600,
+                ci_g_per_kwh=40.0 if hour == 5 else 300.0,
+                source="electricitymaps",
+                kind=CiKind.FORECAST,
+                signal=CiSignal.AVERAGE,
+                issued_at=issued,
+            )
+            for hour in range(24)
+        ],
+    )
+    login(client, ALICE)
+    page = client.get("/web/").text
+    assert "2024-03-14 23:00 UTC: 40 g/kWh" in page
+    # FR has only actuals: its last value carried forward tells of no cleaner hour.
+    assert re.search(r"<td>FR</td><td>50 g/kWh</td><td>no forecast stored</td>", page)

@@ -27,7 +27,7 @@
     }
     var opts = {
       title: title,
-      width: Math.max(320, target.clientWidth || 800),
+      width: Math.max(320, (target.clientWidth || 800) - 24),
       height: 260,
       series: [{}].concat(series.map(function (s, i) {
         return {
