@@ -220,7 +220,7 @@ def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
             "Carbon intensity",
             "-" if job["ci_g_per_kwh"] is None else f"{job['ci_g_per_kwh']:,.0f} g/kWh",
         ),
-        ("PUE", _text(job["pue"])),
+        ("PUE", "-" if job["pue"] is None else f"{job['pue']:.2f}"),
         ("Quality", _text(job["quality"])),
     ]
     forecast = job["forecast"]
