@@ -15,14 +15,11 @@ import click
 
 from slurm_carbon.text import escape_control, has_control
 
-__all__ = ["NAME_MAX", "SLURM_ID_MAX", "FiniteRange", "Name"]
+__all__ = ["NAME_MAX", "FiniteRange", "Name"]
 
 NAME_MAX = 255
 """Longest node, cluster or region name accepted: a host name is at most 255 bytes
 (RFC 1035, POSIX HOST_NAME_MAX is smaller), and Slurm's names are host names."""
-
-SLURM_ID_MAX = 2**32 - 1
-"""Largest Slurm job id: Slurm keeps job ids as ``uint32_t``."""
 
 
 class FiniteRange(click.FloatRange):

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from slurm_carbon import accounting as acc
 from slurm_carbon.accounting import equivalents
-from slurm_carbon.cli.report_format import quality_text
 from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.deferrals import DeferralRecord
 from slurm_carbon.store.reports import GroupTotals, JobRow
+from slurm_carbon.store.reports.filters import quality_text
 from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import BudgetKind
 

@@ -24,7 +24,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.cli.report_format import parse_jobs, parse_names
 from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.chain import BestSeries
@@ -37,6 +36,7 @@ from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.deferrals import job_deferral
 from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
+from slurm_carbon.store.reports.filters import parse_jobs, parse_names
 from slurm_carbon.text import quote_input
 
 __all__ = [

@@ -17,7 +17,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.cli.report_format import parse_jobs
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.service.api.access import ReadAccess, Viewer, restrict_query
 from slurm_carbon.service.api.documents import detail_json, equivalents_json, group_json
@@ -26,6 +25,7 @@ from slurm_carbon.service.detail import job_detail
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.reports import GroupBy, ReportQuery, iter_jobs, totals
+from slurm_carbon.store.reports.filters import parse_jobs
 
 __all__ = ["GROUPS", "JobEndpoint", "TotalsEndpoint"]
 
