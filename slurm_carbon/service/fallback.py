@@ -15,7 +15,7 @@ demo say so in words::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from slurm_carbon.store import Session
 from slurm_carbon.store.intensity import ci_summary
@@ -23,7 +23,7 @@ from slurm_carbon.store.reports import JobRow
 from slurm_carbon.text import escape_control
 from slurm_carbon.vocabulary import CiKind as StoredKind
 
-__all__ = ["annual_fallback", "annual_fallbacks"]
+__all__ = ["annual_fallback", "annual_fallbacks", "fallback_lines"]
 
 
 def annual_fallback(session: Session, region: str | None, *, annual: bool) -> str | None:
@@ -48,6 +48,14 @@ def annual_fallback(session: Session, region: str | None, *, annual: bool) -> st
 
 def annual_fallbacks(session: Session, rows: Iterable[JobRow]) -> list[str]:
     """One loud line per region for the report's rows that fell back, naming their jobs."""
+    return fallback_lines(rows, lambda region: annual_fallback(session, region, annual=True))
+
+
+def fallback_lines(rows: Iterable[JobRow], note_of: Callable[[str], str | None]) -> list[str]:
+    """:func:`annual_fallbacks` with each region's sentence from ``note_of`` (None: no line).
+
+    The read API sends the sentences of a page's regions; the report's client joins them here.
+    """
     jobs: dict[str, list[str]] = {}
     notes: dict[str, str | None] = {}
     for row in rows:
@@ -56,7 +64,7 @@ def annual_fallbacks(session: Session, rows: Iterable[JobRow]) -> list[str]:
             continue
         region = figures.ci_region
         if region not in notes:
-            notes[region] = annual_fallback(session, region, annual=True)
+            notes[region] = note_of(region)
         if notes[region] is not None:
             jobs.setdefault(region, []).append(row.job_id_text)
     return [

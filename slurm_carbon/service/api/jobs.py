@@ -5,8 +5,10 @@ Query parameters, as ``slurm-carbon report``'s options: ``jobs`` (``12,13_2``),
 10,000 items), ``start`` and ``end`` (ISO 8601 with a UTC offset: jobs that ended
 in the window), ``limit`` (1 to :data:`MAX_PAGE_LIMIT`, default
 :data:`DEFAULT_PAGE_LIMIT`) and ``cursor`` (the previous page's ``next_cursor``).
-Items are the report's ``--json`` items, from the same queries. A bad parameter
-is 422 naming it.
+Items are the report's ``--json`` items, from the same queries, in the
+report's order (Slurm job id). ``annual_fallbacks`` gives, for the page's
+regions whose jobs fell back to the yearly mean although hourly figures are
+stored, the report's loud sentence. A bad parameter is 422 naming it.
 """
 
 from __future__ import annotations
@@ -30,12 +32,13 @@ from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.service.api.access import ReadAccess, Viewer, restrict_query
 from slurm_carbon.service.api.documents import job_json
 from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
+from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.deferrals import job_deferral
 from slurm_carbon.store.intensity import stored_actuals
-from slurm_carbon.store.reports import ReportQuery, iter_jobs
+from slurm_carbon.store.reports import JobRow, ReportQuery, iter_jobs
 from slurm_carbon.store.reports.filters import parse_jobs, parse_names
 from slurm_carbon.text import quote_input
 
@@ -55,8 +58,10 @@ MAX_PAGE_LIMIT = 1000
 # Query parameters naming lists, and the word each list's errors use.
 _LISTS = {"users": "user", "accounts": "account", "partitions": "partition"}
 _FILTERS = frozenset({"jobs", "states", "start", "end", *_LISTS})
-# A cursor is "o:<offset>" in base64; 12 digits count more jobs than any store holds.
-_CURSOR_PREFIX = "o:"
+# A cursor is "k:<slurm job id>:<row id>" in base64, the last row of its page: the next
+# page starts after it (keyset paging, no offset to skip). Job ids are uint32 (10
+# digits) and 12 digits count more rows than any store holds.
+_CURSOR_PREFIX = "k:"
 _CURSOR_DIGITS = 12
 
 
@@ -99,30 +104,35 @@ def parse_report_query(params: Mapping[str, str], others: Iterable[str] = ()) ->
     return query
 
 
-def _page(params: Mapping[str, str]) -> tuple[int, int]:
-    """``(offset, limit)`` from ``cursor`` and ``limit``, or 422."""
+def _page(params: Mapping[str, str]) -> tuple[tuple[int, int] | None, int]:
+    """``(after, limit)`` from ``cursor`` and ``limit``, or 422."""
     text = params.get("limit", str(DEFAULT_PAGE_LIMIT))
     if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE_LIMIT:
         raise ApiError(422, f"limit: must be a whole number from 1 to {MAX_PAGE_LIMIT}")
-    offset = 0
+    after = None
     if "cursor" in params:
-        offset = _decode_cursor(params["cursor"])
-    return offset, int(text)
+        after = _decode_cursor(params["cursor"])
+    return after, int(text)
 
 
-def _encode_cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{offset}".encode()).decode("ascii")
+def _encode_cursor(row: JobRow) -> str:
+    plain = f"{_CURSOR_PREFIX}{row.slurm_job_id}:{row.row_id}"
+    return base64.urlsafe_b64encode(plain.encode()).decode("ascii")
 
 
-def _decode_cursor(text: str) -> int:
+def _decode_cursor(text: str) -> tuple[int, int]:
     try:
         plain = base64.urlsafe_b64decode(text.encode("ascii")).decode("ascii")
     except (binascii.Error, UnicodeError, ValueError):
         plain = ""
-    number = plain.removeprefix(_CURSOR_PREFIX)
-    if not plain.startswith(_CURSOR_PREFIX) or not number.isdigit() or len(number) > _CURSOR_DIGITS:
+    numbers = plain.removeprefix(_CURSOR_PREFIX).split(":")
+    if (
+        not plain.startswith(_CURSOR_PREFIX)
+        or len(numbers) != 2  # slurm_job_id and row id
+        or not all(n.isdigit() and len(n) <= _CURSOR_DIGITS for n in numbers)
+    ):
         raise ApiError(422, "cursor: not a cursor this service gave")
-    return int(number)
+    return int(numbers[0]), int(numbers[1])
 
 
 def detail_context(access: ReadAccess, factory: SessionFactory, now: datetime) -> DetailContext:
@@ -149,15 +159,17 @@ class JobsEndpoint:
         params = dict(request.query_params)
         viewer = await self.access.viewer(request)
         query = parse_report_query(params, ("limit", "cursor"))
-        offset, limit = _page(params)
-        body = await run_in_threadpool(self._page, viewer, query, offset, limit)
+        after, limit = _page(params)
+        body = await run_in_threadpool(self._page, viewer, query, after, limit)
         return JSONResponse(body)
 
-    def _page(self, viewer: Viewer, query: ReportQuery, offset: int, limit: int) -> dict[str, Any]:
+    def _page(
+        self, viewer: Viewer, query: ReportQuery, after: tuple[int, int] | None, limit: int
+    ) -> dict[str, Any]:
         detail = detail_context(self.access, self.factory, self.clock())
         with transaction(self.factory) as session:
             query = restrict_query(session, query, viewer)
-            rows = list(itertools.islice(iter_jobs(session, query), offset, offset + limit + 1))
+            rows = list(itertools.islice(iter_jobs(session, query, after=after), limit + 1))
             items = [
                 job_json(
                     row,
@@ -167,5 +179,16 @@ class JobsEndpoint:
                 )
                 for row in rows[:limit]
             ]
-        more = len(rows) > limit
-        return {"jobs": items, "next_cursor": _encode_cursor(offset + limit) if more else None}
+            notes = {
+                region: annual_fallback(session, region, annual=True)
+                for region in {
+                    row.figures.ci_region
+                    for row in rows[:limit]
+                    if row.figures is not None and row.figures.ci_annual and row.figures.ci_region
+                }
+            }
+        return {
+            "jobs": items,
+            "next_cursor": _encode_cursor(rows[limit - 1]) if len(rows) > limit else None,
+            "annual_fallbacks": {region: note for region, note in notes.items() if note},
+        }

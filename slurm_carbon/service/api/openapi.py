@@ -122,7 +122,10 @@ def openapi_document() -> dict[str, Any]:
                             "schema": {"type": "string"},
                         },
                     ],
-                    "responses": {"200": _answer("{jobs: [item], next_cursor}"), **_ERRORS},
+                    "responses": {
+                        "200": _answer("{jobs: [item], next_cursor, annual_fallbacks}"),
+                        **_ERRORS,
+                    },
                 }
             },
             "/api/v1/jobs/{job_id}": {

@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Result, or_, select
+from sqlalchemy import Result, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from slurm_carbon.slurm.states import is_waste_state
@@ -140,22 +140,32 @@ def _row(values: Sequence[Any]) -> JobRow:
     )
 
 
-def iter_jobs(session: Session, query: ReportQuery, *, batch_size: int = 5000) -> Iterator[JobRow]:
+def iter_jobs(
+    session: Session,
+    query: ReportQuery,
+    *,
+    batch_size: int = 5000,
+    after: tuple[int, int] | None = None,
+) -> Iterator[JobRow]:
     """The jobs the query selects with their figures, by job id, streamed in batches.
 
     One SELECT (jobs LEFT JOIN job_results LEFT JOIN budget_actions, at most
     one of each per job); on PostgreSQL a server-side cursor fetches
     ``batch_size`` rows at a time, so memory stays flat however many jobs match.
-    The session must stay open while the iterator is consumed.
+    The session must stay open while the iterator is consumed. ``after`` (a
+    row's ``(slurm_job_id, row_id)``) starts after that row: the read API's
+    pages seek there instead of reading and skipping the rows before.
     """
     statement = (
         select(*_JOB_COLUMNS, *_FIGURE_COLUMNS, *_BUDGET_COLUMNS)
         .outerjoin(JobResult, JobResult.job_id == Job.id)
         .outerjoin(BudgetActionRow, BudgetActionRow.job_id == Job.id)
         .where(*conditions(query))
-        .order_by(Job.slurm_job_id)
+        .order_by(Job.slurm_job_id, Job.id)
         .execution_options(yield_per=batch_size)
     )
+    if after is not None:
+        statement = statement.where(tuple_(Job.slurm_job_id, Job.id) > tuple_(*after))
     # Core execution (no ORM row processing); now, so that errors come before any output.
     result = session.connection().execute(statement)
     return _rows(result)

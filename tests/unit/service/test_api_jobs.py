@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from slurm_carbon.service.api import MAX_PAGE_LIMIT
+from slurm_carbon.store import get_or_create_cluster, upsert_job
+from tests.unit.cli.test_report_data import NOW
 from tests.unit.service.test_api_auth import GOOD, ROOT, client, get, job_ids, unmunge
 
 __all__ = ["client", "unmunge"]  # fixtures, shared
@@ -29,6 +32,19 @@ def test_pages_follow_the_cursor_to_the_end_without_gaps(client: TestClient) -> 
             break
     assert pages == 3  # 3 + 3 + 1 jobs
     assert sorted(seen) == EVERY
+
+
+def test_a_job_stored_before_the_cursor_shifts_no_page(
+    client: TestClient, session: Session
+) -> None:
+    first = get(client, GOOD[ROOT], limit=3)
+    assert job_ids(first) == ["100", "101", "102"]
+    # Job 50 sorts first: an offset cursor (3) would now give 102 again.
+    cluster = get_or_create_cluster(session, "tc")
+    upsert_job(session, cluster.id, 50, user_name="alice", end_time=NOW, state="COMPLETED")
+    session.commit()
+    after = get(client, GOOD[ROOT], limit=3, cursor=first.json()["next_cursor"])
+    assert job_ids(after) == ["103", "200_1", "200_2"]
 
 
 @pytest.mark.parametrize(
