@@ -27,8 +27,10 @@ def grams(value: float | None) -> str:
 
 
 def kwh(value: float | None) -> str:
-    """Energy as shown, in kWh, or a dash."""
-    return "-" if value is None else f"{value:,.3f} kWh"
+    """Energy as shown: Wh below a kWh (a short job's CPU would read 0.000 kWh), else kWh."""
+    if value is None:
+        return "-"
+    return f"{value * 1000:,.2f} Wh" if abs(value) < 1 else f"{value:,.3f} kWh"
 
 
 def _when(iso: str | None) -> str:

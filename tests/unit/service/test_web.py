@@ -170,3 +170,24 @@ def test_the_cleanest_hour_comes_from_the_stored_forecast(
     assert "2024-03-14 23:00 UTC: 40 g/kWh" in page
     # FR has only actuals: its last value carried forward tells of no cleaner hour.
     assert re.search(r"<td>FR</td><td>50 g/kWh</td><td>no forecast stored</td>", page)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "-"),
+        (0.0002, "0.20 Wh"),
+        (0.5, "500.00 Wh"),
+        (2.4, "2.400 kWh"),
+        (1234.5, "1,234.500 kWh"),
+    ],
+)
+def test_energy_is_shown_in_wh_below_a_kwh(value: float | None, text: str) -> None:
+    assert kwh(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"), [(None, "-"), (0.04, "0.0 g"), (600.0, "600.0 g"), (2250.0, "2.250 kg")]
+)
+def test_co2e_is_shown_in_g_below_a_kg(value: float | None, text: str) -> None:
+    assert grams(value) == text

@@ -102,8 +102,11 @@
   if (data.timeline) {
     var points = data.timeline;
     // Each value holds from its step's start to its end: the last step's end closes the chart.
-    function column(key) {
-      var values = points.map(function (p) { return p[key]; });
+    // Energy per step is small (a minute of a GPU: a few Wh): drawn in Wh.
+    function column(key, scale) {
+      var values = points.map(function (p) {
+        return p[key] === null ? null : p[key] * scale;
+      });
       return values.concat(values.slice(-1));
     }
     var edges = points.map(function (p) { return seconds(p.start); });
@@ -112,15 +115,15 @@
     }
     draw(
       "chart-timeline",
-      "Energy per step (kWh) and grid carbon intensity (g/kWh)",
+      "Energy per step (Wh) and grid carbon intensity (g/kWh)",
       edges,
       [
-        { label: "GPU kWh", values: column("gpu_kwh") },
-        { label: "CPU kWh", values: column("cpu_kwh") },
-        { label: "DRAM kWh", values: column("dram_kwh") },
-        { label: "CI g/kWh", values: column("ci_g_per_kwh"), scale: "ci" }
+        { label: "GPU Wh", values: column("gpu_kwh", 1000) },
+        { label: "CPU Wh", values: column("cpu_kwh", 1000) },
+        { label: "DRAM Wh", values: column("dram_kwh", 1000) },
+        { label: "CI g/kWh", values: column("ci_g_per_kwh", 1), scale: "ci" }
       ],
-      [{ label: "kWh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }],
+      [{ label: "Wh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }],
       true
     );
   }
