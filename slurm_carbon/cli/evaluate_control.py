@@ -21,6 +21,7 @@ import numpy as np
 
 from slurm_carbon.cli.evaluate_inputs import (
     duration_s,
+    output_file,
     profile_options,
     read_regular_trace,
     regular_file,
@@ -157,16 +158,6 @@ def _duration(low_s: int, high_s: int) -> Any:
     return parse
 
 
-def _output(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
-    # A regular file or a new one: opening a FIFO to write would block.
-    if value is None:
-        return None
-    path = Path(value)
-    if "\x00" in value or (path.exists() and not path.is_file()):
-        raise click.BadParameter(f"{escape_control(value)} is not a regular file")
-    return path
-
-
 @click.command("control")
 @profile_options
 @click.option(
@@ -222,7 +213,7 @@ def _output(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
 @click.option(
     "--decisions",
     "decisions_path",
-    callback=_output,
+    callback=output_file,
     help="Write our policy's decisions to this CSV: job_start,period_start,power_limit_w.",
 )
 def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)

@@ -28,6 +28,7 @@ from slurm_carbon.vocabulary import CiSignal
 __all__ = [
     "duration_label",
     "duration_s",
+    "output_file",
     "profile_options",
     "read_regular_trace",
     "regular_file",
@@ -64,6 +65,19 @@ def regular_file(_ctx: click.Context, _param: click.Parameter, value: str | None
         return None
     path = Path(value)
     if "\x00" in value or not path.is_file():
+        raise click.BadParameter(f"{escape_control(value)} is not a regular file")
+    return path
+
+
+def output_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
+    """A click callback: the path of a regular file or a new one, else a usage error.
+
+    Opening a FIFO to write would block.
+    """
+    if value is None:
+        return None
+    path = Path(value)
+    if "\x00" in value or (path.exists() and not path.is_file()):
         raise click.BadParameter(f"{escape_control(value)} is not a regular file")
     return path
 

@@ -344,6 +344,27 @@ EVALUATE_CONTROL = [
          names="--decisions"),
     case("evaluate-control-decisions-nul", *EC, "--decisions", "a\x00", names="--decisions"),
 ]  # fmt: skip
+EA = ("evaluate", "advice", "--trace", "{tmp}/trace.csv")
+EVALUATE_ADVICE = [
+    case("evaluate-advice-trace-fifo", "evaluate", "advice", "--trace", "{tmp}/fifo",
+         names="fifo"),
+    case("evaluate-advice-trace-nul", "evaluate", "advice", "--trace", "a\x00", names=r"a\x00"),
+    case("evaluate-advice-trace-field", "evaluate", "advice", "--trace", "{tmp}/longfield.csv",
+         names="longfield.csv"),
+    case("evaluate-advice-trace-short", *EA, names="no job of 1 h fits"),
+    case("evaluate-advice-job-hours-zero", *EA, "--job-hours", "0", names="--job-hours"),
+    case("evaluate-advice-job-hours-beyond", *EA, "--job-hours", "1,49", names="--job-hours"),
+    case("evaluate-advice-job-hours-nan", *EA, "--job-hours", "nan", names="--job-hours"),
+    case("evaluate-advice-job-hours-empty", *EA, "--job-hours", "1,,4", names="--job-hours"),
+    case("evaluate-advice-job-hours-escape", *EA, "--job-hours", ESC, names="--job-hours"),
+    case("evaluate-advice-job-hours-many", *EA, "--job-hours", ",".join(["1"] * 17),
+         names="--job-hours"),
+    case("evaluate-advice-within-beyond", *EA, "--within", "169", names="--within"),
+    case("evaluate-advice-within-inf", *EA, "--within", "inf", names="--within"),
+    case("evaluate-advice-decisions-fifo", *EA, "--decisions", "{tmp}/fifo", names="fifo"),
+    case("evaluate-advice-decisions-directory", *EA, "--decisions", "{tmp}",
+         names="--decisions"),
+]  # fmt: skip
 PROGRESS = [
     case("progress-above-1", "progress", "1.5", names="1.5", exit_0=True),
     case("progress-nan", "progress", "nan", names="nan", exit_0=True),
@@ -418,6 +439,7 @@ CATALOGUE = [
     *DB,
     *EVALUATE_JOB_ENERGY,
     *EVALUATE_CONTROL,
+    *EVALUATE_ADVICE,
     *PROGRESS,
     *PROFILE,
 ]
