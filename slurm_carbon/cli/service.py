@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from slurm_carbon.service import create_app
 from slurm_carbon.service.api import ReadAccess
 from slurm_carbon.service.ci_forecast import OwnForecaster
 from slurm_carbon.service.poller import IntensityPoller
+from slurm_carbon.service.web.session import SECRET_BYTES
 from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
 from slurm_carbon.store import (
     SessionFactory,
@@ -35,12 +37,15 @@ from slurm_carbon.store import (
     transaction,
 )
 
-__all__ = ["app_from_environment", "require_head", "service", "token"]
+__all__ = ["WEB_SECRET_VARIABLE", "app_from_environment", "require_head", "service", "token"]
 
 DEFAULT_PORT = 8350
 # The service's worker processes import the app by name and find the URL here.
 _URL_VARIABLE = "SLURM_CARBON_DB_URL"
 _CONFIG_VARIABLE = "SLURM_CARBON_CONFIG"
+#: The dashboard's session secret (hex) every worker signs with: drawn by
+#: ``service`` unless set, so that a cookie one worker signed opens the others.
+WEB_SECRET_VARIABLE = "SLURM_CARBON_WEB_SECRET"  # noqa: S105 (the variable's name, not a secret)
 # Sources whose figures are polled and stored; "annual" is never stored.
 _POLLED = frozenset({"trace", "electricitymaps", "uk", "watttime"})
 
@@ -74,8 +79,10 @@ def app_from_environment() -> Starlette:
     """
     url = os.environ[_URL_VARIABLE]
     config = os.environ.get(_CONFIG_VARIABLE)
+    secret = os.environ.get(WEB_SECRET_VARIABLE)
+    web_secret = None if secret is None else bytes.fromhex(secret)
     if not config:
-        return create_app(url)
+        return create_app(url, web_secret=web_secret)
     # The poller shares the app's store, so the app gets a session factory; its
     # engine lives as long as the worker process.
     factory = session_factory(make_engine(url))
@@ -85,6 +92,7 @@ def app_from_environment() -> Starlette:
         factory,
         intensity_poller=poller,
         read_access=ReadAccess.for_site(site, CommandLineSlurm(SubprocessRunner(env=os.environ))),
+        web_secret=web_secret,
     )
 
 
@@ -162,6 +170,7 @@ def service(url: str, host: str, port: int, workers: int, config: Path | None) -
             raise click.ClickException(str(err)) from err
         os.environ[_CONFIG_VARIABLE] = str(config)
     os.environ[_URL_VARIABLE] = url
+    os.environ[WEB_SECRET_VARIABLE] = _web_secret(os.environ.get(WEB_SECRET_VARIABLE))
     uvicorn.run(
         "slurm_carbon.cli.service:app_from_environment",
         factory=True,
@@ -170,6 +179,21 @@ def service(url: str, host: str, port: int, workers: int, config: Path | None) -
         workers=workers,
         log_config=_log_config(),
     )
+
+
+def _web_secret(given: str | None) -> str:
+    """The site's secret (replicas behind one address share one), else one drawn now."""
+    if given is None:
+        return secrets.token_hex(SECRET_BYTES)
+    try:
+        key = bytes.fromhex(given)
+    except ValueError:
+        key = b""
+    if len(key) < SECRET_BYTES:
+        raise click.ClickException(
+            f"{WEB_SECRET_VARIABLE}: {SECRET_BYTES * 2} hex digits or more, please"
+        )
+    return given
 
 
 @click.group()

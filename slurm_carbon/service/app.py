@@ -29,13 +29,14 @@ __all__ = ["create_app"]
 logger = logging.getLogger(__name__)
 
 
-def create_app(
+def create_app(  # noqa: PLR0913 - keyword-only: what the app is wired to, injectable
     store: str | SessionFactory,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     intensity_poller: IntensityPoller | None = None,
     clock: Callable[[], datetime] | None = None,
     read_access: ReadAccess | None = None,
+    web_secret: bytes | None = None,
 ) -> Starlette:
     """The ingest service over ``store``: a database URL, or a session factory.
 
@@ -50,7 +51,8 @@ def create_app(
     ``clock`` (default: the system's, in UTC) is what reported times are judged by.
     The read API (:mod:`slurm_carbon.service.api`: ``GET /api/v1/jobs``) judges
     callers by ``read_access`` (default: MUNGE through the system's munged, root
-    the only admin).
+    the only admin). The dashboard (:mod:`slurm_carbon.service.web`) signs its
+    sessions with ``web_secret`` (None: a secret drawn now, this process's own).
 
     Raises:
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
@@ -68,7 +70,7 @@ def create_app(
         MetricsEndpoint(factory, now, pipeline, intensity_poller),
     )
     access = read_access or ReadAccess()
-    reads = [*read_routes(factory, access, now), *web_routes(factory, access, now)]
+    reads = [*read_routes(factory, access, now), *web_routes(factory, access, now, web_secret)]
     return _build(factory, endpoints, reads, on_shutdown, intensity_poller)
 
 

@@ -135,10 +135,11 @@ def web_routes(
     factory: SessionFactory,
     access: ReadAccess,
     clock: Callable[[], datetime],
-    sessions: WebSessions | None = None,
+    secret: bytes | None = None,
 ) -> list[BaseRoute]:
-    """The dashboard's routes; ``sessions`` default: signed with a secret drawn now."""
-    board = _Dashboard(factory, access, clock, sessions or WebSessions(clock))
+    """The dashboard's routes; sessions signed with ``secret`` (None: one drawn now)."""
+    sessions = WebSessions(clock) if secret is None else WebSessions(clock, secret)
+    board = _Dashboard(factory, access, clock, sessions)
     return [
         Route("/web/token", board.web_token, methods=["POST"]),
         Route("/web/login", board.login, methods=["GET"]),

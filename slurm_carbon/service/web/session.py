@@ -8,9 +8,13 @@ once and sets a session cookie (HttpOnly, SameSite=Strict, signed the same
 way, valid :data:`SESSION_TTL_S`). Nothing is stored but the nonces redeemed,
 kept until their token has expired.
 
-The secret is the service process's own, drawn at start: a restart logs
-everyone out, and every process serving the dashboard must be the same one
-(``slurm-carbon service --workers 1``, one replica behind the dashboard's address).
+The secret is the service's (``create_app(web_secret=...)``): ``slurm-carbon
+service`` draws one at start and gives it to all its workers, unless
+``$SLURM_CARBON_WEB_SECRET`` sets the site's own (hex, at least
+:data:`SECRET_BYTES` bytes), which replicas behind one address must share.
+A drawn secret ends every session when the service restarts. A login token is
+single-use in the process that redeems it: with several workers or replicas, a
+link could open once in each within its few minutes.
 """
 
 from __future__ import annotations

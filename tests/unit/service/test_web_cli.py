@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -12,14 +14,20 @@ import requests
 import uvicorn
 from click.testing import CliRunner
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from slurm_carbon.cli.main import cli
+from slurm_carbon.cli.service import WEB_SECRET_VARIABLE
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import MungeDecoder, ReadAccess
 from slurm_carbon.service.web import LOGIN_TOKEN_TTL_S, SESSION_TTL_S
+from slurm_carbon.service.web.session import SECRET_BYTES, SESSION_COOKIE
 from slurm_carbon.store import SessionFactory
 from tests.unit.cli.test_report_data import NOW, seed
 from tests.unit.service.test_api_auth import ALICE, GOOD, SITE, RecordedUnmunge, users
+from tests.unit.service.test_service_cli import migrated
+
+__all__ = ["migrated"]  # fixture, shared
 
 #: Seconds a server on loopback may take to start listening.
 START_DEADLINE_S = 10
@@ -99,3 +107,54 @@ def test_the_help_names_the_bounds() -> None:
     shown = " ".join(CliRunner().invoke(cli, ["web", "--help"]).output.split())
     assert f"within {LOGIN_TOKEN_TTL_S // 60} minutes" in shown
     assert f"lasts {SESSION_TTL_S // 3600} hours" in shown
+
+
+def test_workers_given_one_secret_share_sessions(session: Session, factory: SessionFactory) -> None:
+    seed(session)
+    session.commit()
+    access = ReadAccess(site=SITE, decoder=MungeDecoder(runner=RecordedUnmunge()), users=users)
+
+    def app(secret: bytes) -> TestClient:
+        return TestClient(
+            create_app(factory, clock=lambda: NOW, read_access=access, web_secret=secret)
+        )
+
+    with (
+        app(b"k" * SECRET_BYTES) as one,
+        app(b"k" * SECRET_BYTES) as two,
+        app(b"x" * SECRET_BYTES) as other,
+    ):
+        answer = one.post("/web/token", headers={"Authorization": f"MUNGE {GOOD[ALICE]}"})
+        one.get(answer.json()["login_path"], follow_redirects=False)
+        cookie = one.cookies[SESSION_COOKIE]
+        two.cookies.set(SESSION_COOKIE, cookie)
+        other.cookies.set(SESSION_COOKIE, cookie)
+        assert two.get("/web/").status_code == 200
+        assert other.get("/web/").status_code == 401
+
+
+def test_the_service_gives_its_workers_one_secret(
+    migrated: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(WEB_SECRET_VARIABLE, raising=False)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, ["service", "--url", migrated])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"[0-9a-f]{64}", os.environ[WEB_SECRET_VARIABLE])
+    # A site's own secret, shared by its replicas, is kept.
+    monkeypatch.setenv(WEB_SECRET_VARIABLE, "ab" * SECRET_BYTES)
+    CliRunner().invoke(cli, ["service", "--url", migrated])
+    assert os.environ[WEB_SECRET_VARIABLE] == "ab" * SECRET_BYTES
+
+
+@pytest.mark.parametrize("value", ["short", "zz" * SECRET_BYTES, "ab" * (SECRET_BYTES - 1)])
+def test_a_bad_secret_is_one_line(
+    migrated: str, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv(WEB_SECRET_VARIABLE, value)
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    result = CliRunner().invoke(cli, ["service", "--url", migrated])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: {WEB_SECRET_VARIABLE}: {SECRET_BYTES * 2} hex digits or more, please"
+    )
