@@ -14,6 +14,15 @@ without their node, so they are refused (422, the batch whole) for a job whose
 stored NodeList does not hold the token's node; a job whose nodes are not known
 yet is taken.
 
+Admission control: a process holds at most :data:`MAX_INFLIGHT_INGESTS`
+requests at once; beyond it a node is answered 429 with ``Retry-After``, which
+the agent obeys. The blocking work runs on as many threads as the database pool
+has connections (:func:`~slurm_carbon.store.engine.connection_slots`), so
+requests queue for a thread, never for a connection. A database that is down,
+busy or out of free connections is a 503 with ``Retry-After``, never a 500.
+``Retry-After`` is a random whole number of seconds from 1 to
+:data:`INGEST_RETRY_AFTER_MAX_S`, so nodes refused together come back apart.
+
 Logs name the node as the token says, and every piece of request text in them
 passes through :func:`slurm_carbon.text.escape_control`.
 """
@@ -21,17 +30,19 @@ passes through :func:`slurm_carbon.text.escape_control`.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
+import anyio
 from pydantic import ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.errors import SlurmError
+from slurm_carbon.errors import SlurmError, StoreError
 from slurm_carbon.service.metrics import PipelineMetrics
 from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
 from slurm_carbon.slurm.hostlist import expand_hostlist
@@ -44,14 +55,33 @@ from slurm_carbon.store import (
     stored_node_lists,
     transaction,
 )
+from slurm_carbon.store.engine import connection_slots
+from slurm_carbon.store.ingest import IdCache
 from slurm_carbon.text import escape_control, quote_input
 
-__all__ = ["MAX_BODY_BYTES", "ApiError", "IngestEndpoint", "bearer_token", "token_owner"]
+__all__ = [
+    "INGEST_RETRY_AFTER_MAX_S",
+    "MAX_BODY_BYTES",
+    "MAX_INFLIGHT_INGESTS",
+    "ApiError",
+    "IngestEndpoint",
+    "bearer_token",
+    "token_owner",
+]
 
 logger = logging.getLogger(__name__)
 
 # 10,000 intervals take about 3 MB of JSON.
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Requests one service process holds at once (bodies being read, judged, or waiting
+#: for a thread); beyond it, 429. A node's batch takes a few ms of database time, so
+#: 32 waiting on POOL_SIZE (8) connections drain in well under a second, far inside
+#: the agent's 30 s timeout; and 32 bodies at MAX_BODY_BYTES stay under 256 MB.
+MAX_INFLIGHT_INGESTS = 32
+#: The longest Retry-After given with a 429 or 503: each refused node gets a random
+#: 1..30 s, so 1,000 nodes refused at once come back spread over half a minute
+#: (about 33 a second), not all in the same second.
+INGEST_RETRY_AFTER_MAX_S = 30
 
 
 class ApiError(Exception):
@@ -139,23 +169,56 @@ def _check_progress_jobs(session: Session, batch: Batch) -> None:
 class IngestEndpoint:
     """The endpoint, bound to the store it writes to and the clock times are judged by.
 
-    ``metrics`` (if given) counts each accepted batch's intervals and time.
+    ``metrics`` (if given) counts each accepted batch's intervals and time;
+    ``max_inflight`` bounds the requests held at once; ``ids`` keeps the store's
+    ids for the life of the process.
     """
 
     factory: SessionFactory
     clock: Callable[[], datetime]
     max_body_bytes: int = MAX_BODY_BYTES
     metrics: PipelineMetrics | None = None
+    max_inflight: int = MAX_INFLIGHT_INGESTS
+    ids: IdCache = field(default_factory=IdCache)
+    _inflight: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
+    _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        """Size the worker threads to the factory's connection pool."""
+        slots = connection_slots(self.factory)
+        if slots is not None:
+            object.__setattr__(self, "_threads", anyio.CapacityLimiter(slots))
 
     async def handle(self, request: Request) -> Response:
-        """Handle one POST."""
+        """Handle one POST: 429 beyond the in-flight bound, 503 while the database is not."""
+        if self._inflight[0] >= self.max_inflight:
+            return _retry_later(429, "too many batches in flight, retry later")
+        self._inflight[0] += 1  # the event loop's thread only: no lock needed
+        try:
+            return await self._handle(request)
+        except StoreError as err:
+            logger.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                escape_control(request.url.path),
+                escape_control(str(err)),
+            )
+            return _retry_later(503, "database unavailable, retry later")
+        finally:
+            self._inflight[0] -= 1
+
+    async def _handle(self, request: Request) -> Response:
         began = time.monotonic()
-        owner = await run_in_threadpool(token_owner, self.factory, bearer_token(request))
+        owner = await self._blocking(token_owner, self.factory, bearer_token(request))
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
-        answer = await run_in_threadpool(self._ingest, owner, body, began)
+        answer = await self._blocking(self._ingest, owner, body, began)
         return JSONResponse(answer)
+
+    async def _blocking(self, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)`` on a worker thread, one of as many as the pool's connections."""
+        return await anyio.to_thread.run_sync(function, *args, limiter=self._threads)
 
     def _ingest(self, owner: tuple[str, str], body: bytes, began: float) -> dict[str, int]:
         """Validate, authorise and write; blocking, so it runs in a worker thread.
@@ -181,8 +244,8 @@ class IngestEndpoint:
         progress = [point.to_store() for point in batch.progress]
         with transaction(self.factory, write_lock=True) as session:
             _check_progress_jobs(session, batch)
-            stored = ingest_batch(session, batch.cluster, batch.node, intervals)
-            progress_stored = ingest_progress(session, batch.cluster, progress)
+            stored = ingest_batch(session, batch.cluster, batch.node, intervals, ids=self.ids)
+            progress_stored = ingest_progress(session, batch.cluster, progress, ids=self.ids)
         took_s = time.monotonic() - began
         if self.metrics is not None:
             self.metrics.batch(len(intervals), stored, took_s)
@@ -200,3 +263,9 @@ class IngestEndpoint:
         if progress:
             answer |= {"progress_received": len(progress), "progress_stored": progress_stored}
         return answer
+
+
+def _retry_later(status_code: int, message: str) -> Response:
+    """A 429 or 503 telling the node when to try again (spread over 1..30 s)."""
+    wait_s = random.randint(1, INGEST_RETRY_AFTER_MAX_S)  # noqa: S311 (spreading, not secrets)
+    return JSONResponse({"error": message}, status_code, headers={"Retry-After": str(wait_s)})

@@ -11,11 +11,15 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from slurm_carbon.errors import StoreError
 from slurm_carbon.text import has_control
 
 __all__ = [
+    "POOL_SIZE",
+    "POOL_TIMEOUT_S",
+    "connection_slots",
     "create_sqlite_file",
     "make_engine",
     "redact_url",
@@ -26,6 +30,14 @@ __all__ = [
 
 # How long to wait for a PostgreSQL server that does not answer at all.
 CONNECT_TIMEOUT_S = 10
+#: Connections one process keeps to PostgreSQL (or a SQLite file), and no more: the
+#: service's worker threads are as many (connection_slots), so a request waits for a
+#: thread rather than for a connection. Ingest transactions take milliseconds; 8 per
+#: replica lets 12 replicas share PostgreSQL's default max_connections of 100.
+POOL_SIZE = 8
+#: How long a unit of work waits for a free connection before it fails (the service
+#: answers 503 with Retry-After): well inside the agent's 30 s read timeout.
+POOL_TIMEOUT_S = 5.0
 # How long SQLite waits for another writer before "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 #: Execution option: a SQLite connection carrying it begins with ``BEGIN IMMEDIATE``.
@@ -100,7 +112,13 @@ def create_sqlite_file(url: str | URL) -> None:
         raise StoreError(f"cannot create {path}: {err.strerror or err}") from err
 
 
-def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
+def make_engine(
+    url: str | URL,
+    *,
+    sqlite_foreign_keys: bool = True,
+    pool_size: int = POOL_SIZE,
+    pool_timeout_s: float = POOL_TIMEOUT_S,
+) -> Engine:
     """Create an engine for a PostgreSQL or SQLite URL.
 
     SQLite connections get ``PRAGMA foreign_keys=ON`` (unless
@@ -113,6 +131,9 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
     concurrent nodes are served one transaction at a time, never refused
     (:func:`~slurm_carbon.store.transaction` with ``write_lock=True``).
 
+    A PostgreSQL or SQLite-file engine holds at most ``pool_size`` connections
+    (no overflow) and waits ``pool_timeout_s`` for a free one.
+
     Nothing connects here. When a later connection attempt fails, the driver's
     error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
     database (password hidden) and the cause in one line.
@@ -124,8 +145,11 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
+    pool: dict[str, Any] = {}
+    if parsed.get_backend_name() == "postgresql" or sqlite_file(parsed) is not None:
+        pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool_timeout_s}
     try:
-        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True, **pool)
     except (NoSuchModuleError, ImportError) as err:
         raise StoreError(
             f"unsupported database URL {redact_url(parsed)}: no driver for"
@@ -135,6 +159,12 @@ def make_engine(url: str | URL, *, sqlite_foreign_keys: bool = True) -> Engine:
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
     event.listen(engine, "handle_error", _translate_connect_error)
     return engine
+
+
+def connection_slots(factory: sessionmaker[Session]) -> int | None:
+    """How many connections the factory's pool hands out at once; None: no fixed bound."""
+    pool = getattr(factory.kw.get("bind"), "pool", None)
+    return pool.size() if isinstance(pool, QueuePool) else None
 
 
 def session_factory(bind: Engine | Connection) -> sessionmaker[Session]:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from slurm_carbon.errors import StoreError
@@ -34,8 +35,9 @@ def transaction(factory: SessionFactory, *, write_lock: bool = False) -> Iterato
     instead of being refused when it comes to write. Elsewhere it changes nothing.
 
     Raises:
-        StoreError: the database could not be reached, or the connection was
-            lost (the transaction was rolled back). Other database errors (a
+        StoreError: the database could not be reached, no pooled connection
+            came free in time, or the connection was lost (the transaction was
+            rolled back). Other database errors (a
             constraint the caller should have checked) propagate unchanged.
     """
     try:
@@ -45,6 +47,8 @@ def transaction(factory: SessionFactory, *, write_lock: bool = False) -> Iterato
             yield session
     except (OperationalError, InterfaceError) as err:
         raise StoreError(f"database unavailable: {_first_line(err)}") from err
+    except PoolTimeoutError as err:  # every pooled connection busy (store.engine.POOL_TIMEOUT_S)
+        raise StoreError("database busy: no free connection in the pool") from err
     except DBAPIError as err:
         if err.connection_invalidated:
             raise StoreError(f"database connection lost: {_first_line(err)}") from err
