@@ -133,10 +133,17 @@ def test_workers_given_one_secret_share_sessions(session: Session, factory: Sess
         assert other.get("/web/").status_code == 401
 
 
+def keep_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Have the variables ``service`` sets for its workers restored after the test."""
+    for name in ("SLURM_CARBON_DB_URL", WEB_SECRET_VARIABLE):
+        monkeypatch.setenv(name, os.environ.get(name, "set by the test"))
+
+
 def test_the_service_gives_its_workers_one_secret(
     migrated: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(WEB_SECRET_VARIABLE, raising=False)
+    keep_environment(monkeypatch)
+    monkeypatch.delenv(WEB_SECRET_VARIABLE)
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
     result = CliRunner().invoke(cli, ["service", "--url", migrated])
     assert result.exit_code == 0, result.output
@@ -151,6 +158,7 @@ def test_the_service_gives_its_workers_one_secret(
 def test_a_bad_secret_is_one_line(
     migrated: str, monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
+    keep_environment(monkeypatch)
     monkeypatch.setenv(WEB_SECRET_VARIABLE, value)
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
     result = CliRunner().invoke(cli, ["service", "--url", migrated])
