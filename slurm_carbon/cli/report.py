@@ -47,13 +47,15 @@ import json
 import os
 import pwd
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import click
+import requests
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
@@ -66,16 +68,20 @@ from slurm_carbon.cli.report_format import (
     parse_jobs,
     parse_names,
 )
-from slurm_carbon.cli.report_json import equivalents_json, group_json, job_json
+from slurm_carbon.cli.report_json import equivalents_json, group_json
+from slurm_carbon.cli.report_service import HttpGet, ServiceSource
+from slurm_carbon.cli.report_source import ReportSource, StoreSource
 from slurm_carbon.cli.report_table import show_table
-from slurm_carbon.config import AdminsConfig, CounterfactualConfig, load_config
+from slurm_carbon.cli.web import check_url, munge_now
+from slurm_carbon.config import AdminsConfig, CounterfactualConfig, SiteConfig, load_config
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.intensity.chain import BestSeries
-from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
+from slurm_carbon.service.api.documents import deferral_totals_json
+from slurm_carbon.service.detail import DetailContext
 from slurm_carbon.slurm.states import parse_states
 from slurm_carbon.slurm.times import parse_time
 from slurm_carbon.store import make_engine, session_factory, transaction
-from slurm_carbon.store.deferrals import DeferralTotals, deferral_totals, job_deferral
+from slurm_carbon.store.deferrals import DeferralTotals
 from slurm_carbon.store.intensity import stored_actuals
 from slurm_carbon.store.reports import (
     GroupBy,
@@ -83,23 +89,28 @@ from slurm_carbon.store.reports import (
     JobRow,
     ReportQuery,
     foreign_jobs,
-    iter_jobs,
-    totals,
 )
 
 __all__ = ["Caller", "current_caller", "report"]
 
+_T = TypeVar("_T")
 # Rows between two updates of the progress display.
 _PROGRESS_EVERY = 2000
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who runs the report, and when: the real uid's name, its groups, the local time."""
+    """Who runs the report, and when: the real uid's name, its groups, the local time.
+
+    Through the service (``--service-url``), ``credential`` proves who they are
+    (None: ``munge -n``) and ``http`` sends the requests (None: :mod:`requests`).
+    """
 
     name: str
     groups: frozenset[str] = frozenset()
     now: datetime = field(default_factory=lambda: datetime.now().astimezone())
+    credential: Callable[[], str] | None = None
+    http: HttpGet | None = None
 
 
 def current_caller() -> Caller:
@@ -143,6 +154,13 @@ def current_caller() -> Caller:
     envvar="SLURM_CARBON_CONFIG",
     help="Site configuration: [admins], [counterfactual] [env: SLURM_CARBON_CONFIG].",
 )
+@click.option(
+    "--service-url",
+    envvar="SLURM_CARBON_SERVICE_URL",
+    callback=lambda ctx, param, value: None if value is None else check_url(ctx, param, value),
+    help="Read through the service's read API, as yourself (MUNGE), not the database"
+    " [env: SLURM_CARBON_SERVICE_URL; else the site TOML's [api] url].",
+)
 @url_option
 @click.pass_context
 def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one parameter each)
@@ -158,6 +176,7 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
     output: str | None,
     noheader: bool,
     config_path: Path | None,
+    service_url: str | None,
     url: str,
 ) -> None:
     """Energy and CO2e of jobs, sacct-style; one job (-j ID) in detail.
@@ -168,6 +187,10 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
     GWh, g to kt); -P, --csv and --json keep exact numbers in kWh and grams.
     Parsable output puts JobName last. Times run from 1970 to 9998, job ids to
     4294967295, and a list (-j, -u, -A, -r) holds at most 10,000 items.
+
+    With --service-url (or SLURM_CARBON_SERVICE_URL, or [api] url in the site
+    TOML) the service answers, and decides what you may see; each request waits
+    60 s at most.
     """
     caller = ctx.find_object(Caller) or current_caller()
     try:
@@ -180,6 +203,12 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
         )
         query = _window(query, caller.now, starttime, endtime)
         site = None if config_path is None else load_config(config_path)
+        if service_url is None and site is not None and site.api.url is not None:
+            service_url = site.api.url.rstrip("/")
+        if service_url is not None:
+            service = _service_source(service_url, caller, site)
+            _output(service, query, by, output, noheader=noheader, now=caller.now)
+            return
         engine = make_engine(url)
         try:
             factory = session_factory(engine)
@@ -193,47 +222,48 @@ def report(  # noqa: PLR0913, PLR0917 (click passes sacct's options, one paramet
                     site=site,
                     now=caller.now.astimezone(UTC),
                 )
-                _output(
-                    session, query, by, output, noheader=noheader, now=caller.now, detail=detail
-                )
+                source = StoreSource(session, detail)
+                _output(source, query, by, output, noheader=noheader, now=caller.now)
         finally:
             engine.dispose()
     except (ConfigError, StoreError) as err:
         raise click.ClickException(str(err)) from err
 
 
+def _service_source(url: str, caller: Caller, site: SiteConfig | None) -> ServiceSource:
+    """The read API at ``url``, each request with a fresh credential of ``caller``."""
+    credential = caller.credential
+    if credential is None:
+        socket = None if site is None or site.api.munge_socket is None else site.api.munge_socket
+        credential = partial(munge_now, None if socket is None else Path(socket))
+    http = caller.http
+    if http is None:
+        http = requests.Session().get
+    return ServiceSource(url, credential, http)
+
+
 def _output(  # noqa: PLR0913 (what report was asked)
-    session: Any,
+    source: ReportSource,
     query: ReportQuery,
     by: GroupBy | None,
     output: str | None,
     *,
     noheader: bool,
     now: datetime,
-    detail: DetailContext,
 ) -> None:
     """Write the report; the jobs are read (streamed) only when they are shown."""
     writer = _Writer(sys.stdout, noheader=noheader)
-    groups = totals(session, query, by) if by else None
+    groups = source.totals(query, by) if by else None
     if output == "json":
-        overall = totals(session, query)[0]
-        rows = () if groups is not None else _progress(iter_jobs(session, query))
-        items = (
-            job_json(
-                row,
-                running_forecast(session, row, detail),
-                job_caps(session, row),
-                job_deferral(session, row.row_id),
-            )
-            for row in rows
-        )
+        overall = source.totals(query)[0]
+        items = () if groups is not None else _progress(source.items(query))
         writer.json(
             query=query,
             by=by,
             items=items,
             groups=groups,
             overall=overall,
-            deferrals=deferral_totals(session, query),
+            deferrals=source.deferrals(query),
             now=now,
         )
     elif output in ("parsable2", "csv"):
@@ -241,12 +271,11 @@ def _output(  # noqa: PLR0913 (what report was asked)
         if groups is not None:
             write((), groups)
         else:
-            write(_progress(iter_jobs(session, query)), None)
+            write(_progress(source.jobs(query)), None)
     elif groups is not None:
-        show_table(session, query, by, groups=groups)
+        show_table(source, query, by, groups=groups)
     else:
-        rows = _progress(iter_jobs(session, query))
-        show_table(session, query, None, rows=rows, detail=detail)
+        show_table(source, query, None, rows=_progress(source.jobs(query)))
 
 
 def _query(
@@ -295,7 +324,7 @@ def _restrict_to_caller(session: Any, query: ReportQuery, caller: Caller) -> Rep
     return replace(query, users=(caller.name,))
 
 
-def _progress(rows: Iterable[JobRow]) -> Iterator[JobRow]:
+def _progress(rows: Iterable[_T]) -> Iterator[_T]:
     """The rows, counted on stderr while they stream in, if stderr is a terminal."""
     console = Console(stderr=True)
     if not console.is_terminal:
@@ -381,12 +410,7 @@ class _Writer:
                 write(("\n" if index == 0 else ",\n") + _json(item))
             write("]")
         write(', "totals": ' + _json(group_json(overall)))
-        saved = {
-            "jobs": deferrals.jobs,
-            "measured_jobs": deferrals.measured_jobs,
-            "measured_saving_g": deferrals.measured_saving_g,
-        }
-        write(', "deferrals": ' + _json(saved))
+        write(', "deferrals": ' + _json(deferral_totals_json(deferrals)))
         write(', "equivalents": ' + _json(equivalents_json(overall.co2e_g)) + "}\n")
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -20,25 +19,23 @@ from rich.table import Table
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.cli.report_format import JOB_COLUMNS, group_fields, job_fields, plain
-from slurm_carbon.service.detail import DetailContext, job_detail
-from slurm_carbon.service.fallback import annual_fallbacks
+from slurm_carbon.cli.report_source import ReportSource
 from slurm_carbon.slurm.states import WASTE_STATES
-from slurm_carbon.store.deferrals import DeferralTotals, deferral_totals
-from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery, totals
+from slurm_carbon.store.deferrals import DeferralTotals
+from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import BudgetOutcome
 
 __all__ = ["budget_text", "show_table"]
 
 
-def show_table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
-    session: Any,
+def show_table(
+    source: ReportSource,
     query: ReportQuery,
     by: GroupBy | None,
     *,
     rows: Iterable[JobRow] = (),
     groups: list[GroupTotals] | None = None,
-    detail: DetailContext | None = None,
 ) -> None:
     """Print the jobs (or, with ``by``, the groups) as a table, then the footer.
 
@@ -49,19 +46,19 @@ def show_table(  # noqa: PLR0913 (jobs or groups, and the detail's settings)
         _groups_table(console, by, groups)
     else:
         listed = list(rows)
-        if len(query.jobs) == 1 and len(listed) == 1 and detail is not None:
-            show_job(console, job_detail(session, listed[0], detail))
-            _annual_fallbacks(console, session, listed)
+        if len(query.jobs) == 1 and len(listed) == 1:
+            show_job(console, source.detail(listed[0]))
+            _annual_fallbacks(console, source, listed)
             return
         _jobs_table(console, listed)
-        _annual_fallbacks(console, session, listed)
-    _footer(console, query, totals(session, query)[0])
-    _deferrals(console, deferral_totals(session, query))
+        _annual_fallbacks(console, source, listed)
+    _footer(console, query, source.totals(query)[0])
+    _deferrals(console, source.deferrals(query))
 
 
-def _annual_fallbacks(console: Console, session: Any, rows: list[JobRow]) -> None:
+def _annual_fallbacks(console: Console, source: ReportSource, rows: list[JobRow]) -> None:
     """Loudly, like SYNTHETIC: jobs given the yearly mean although hourly figures are stored."""
-    for note in annual_fallbacks(session, rows):
+    for note in source.annual_fallbacks(rows):
         console.print(plain(note))
 
 

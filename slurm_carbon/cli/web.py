@@ -11,7 +11,7 @@ import requests
 
 from slurm_carbon.text import escape_control
 
-__all__ = ["MUNGE_TIMEOUT_S", "WEB_TOKEN_TIMEOUT_S", "munge_now", "web"]
+__all__ = ["MUNGE_TIMEOUT_S", "WEB_TOKEN_TIMEOUT_S", "check_url", "munge_now", "web"]
 
 # munge answers in milliseconds from the local munged; 10 s means it is stuck.
 MUNGE_TIMEOUT_S = 10.0
@@ -46,7 +46,8 @@ def munge_now(socket: Path | None) -> str:
     return proc.stdout.strip()
 
 
-def _check_url(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+def check_url(_ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Click's check of a service URL: ``value`` without a trailing ``/``, if http(s)."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
         raise click.BadParameter(f"not an http(s) URL: {escape_control(value)!r}", param=param)
@@ -59,7 +60,7 @@ def _check_url(_ctx: click.Context, param: click.Parameter, value: str) -> str:
     envvar="SLURM_CARBON_SERVICE_URL",
     default=_DEFAULT_URL,
     show_default=True,
-    callback=_check_url,
+    callback=check_url,
     help="The service [env: SLURM_CARBON_SERVICE_URL]",
 )
 @click.option(

@@ -462,10 +462,14 @@ class ApiConfig(_Model):
         munge_socket: The socket of the munged that decodes callers' MUNGE
             credentials (absolute; None: MUNGE's default, the system munged).
         coordinators: Whether Slurm account coordinators see their accounts' jobs.
+        url: Where clients (``slurm-carbon report``) reach the read API, e.g.
+            ``http://carbon.example.org:8350`` (None: the report reads the database;
+            ``--service-url`` and ``SLURM_CARBON_SERVICE_URL`` come first).
     """
 
     munge_socket: str | None = Field(default=None, pattern=r"^/")
     coordinators: bool = False
+    url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$")
 
 
 class SiteConfig(_Model):

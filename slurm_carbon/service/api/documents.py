@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from slurm_carbon import accounting as acc
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.store.caps import CapDecisionRecord
-from slurm_carbon.store.deferrals import DeferralRecord
+from slurm_carbon.store.deferrals import DeferralRecord, DeferralTotals
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.store.reports.filters import quality_text
 from slurm_carbon.units import J_PER_KWH
@@ -32,6 +32,7 @@ __all__ = [
     "FIGURE_KEYS",
     "caps_json",
     "deferral_json",
+    "deferral_totals_json",
     "detail_json",
     "equivalents_json",
     "forecast_json",
@@ -190,6 +191,17 @@ def deferral_json(deferral: DeferralRecord | None) -> dict[str, Any] | None:
             "forecast_issued": _iso(deferral.forecast_issued),
             "measured_saving_g": deferral.measured_saving_g,
             "measured_saving_pct": deferral.measured_saving_pct,
+        }
+    )
+
+
+def deferral_totals_json(found: DeferralTotals) -> dict[str, Any]:
+    """The ``deferrals`` of a report: carbon_defer jobs, those measured, their savings summed."""
+    return _finite(
+        {
+            "jobs": found.jobs,
+            "measured_jobs": found.measured_jobs,
+            "measured_saving_g": found.measured_saving_g,
         }
     )
 

@@ -160,7 +160,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                     ],
                     "responses": {
-                        "200": _answer("{group, groups: [totals], totals, equivalents}"),
+                        "200": _answer("{group, groups: [totals], totals, equivalents, deferrals}"),
                         **_ERRORS,
                     },
                 }

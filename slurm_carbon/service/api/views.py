@@ -19,11 +19,17 @@ from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.service.api.access import ReadAccess, Viewer, restrict_query
-from slurm_carbon.service.api.documents import detail_json, equivalents_json, group_json
+from slurm_carbon.service.api.documents import (
+    deferral_totals_json,
+    detail_json,
+    equivalents_json,
+    group_json,
+)
 from slurm_carbon.service.api.jobs import detail_context, parse_report_query
 from slurm_carbon.service.detail import job_detail
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.deferrals import deferral_totals
 from slurm_carbon.store.reports import GroupBy, ReportQuery, iter_jobs, totals
 from slurm_carbon.store.reports.filters import parse_jobs
 
@@ -94,9 +100,11 @@ class TotalsEndpoint:
             query = restrict_query(session, query, viewer)
             overall = totals(session, query)[0]
             groups = totals(session, query, group) if group is not None else []
+            deferred = deferral_totals(session, query)
         return {
             "group": group,
             "groups": [group_json(found) for found in groups],
             "totals": group_json(overall),
             "equivalents": equivalents_json(overall.co2e_g),
+            "deferrals": deferral_totals_json(deferred),
         }

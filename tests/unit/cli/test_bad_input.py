@@ -133,6 +133,10 @@ REPORT_OTHER = [
     case("report-url-no-dir", "report", "--url", "sqlite:////nonexistent/x/y.db", names="database"),
     case("report-url-foreign-driver", "report", "--url", "mysql://x/y", names="database"),
     case("report-url-nul", "report", "--url", "sqlite:///\x00", names="database"),
+    case("report-service-url-ftp", "report", "--service-url", "ftp://x/", names="http(s) URL"),
+    case("report-service-url-garbage", "report", "--service-url", "nope", names="http(s) URL"),
+    case("report-service-url-nul", "report", "--service-url", "http://x\x00/", names="http(s)"),
+    case("report-service-url-empty", "report", "--service-url", "", names="http(s) URL"),
 ]
 D = ("--url", "sqlite:///{tmp}/db.sqlite")
 TOKENS = [
