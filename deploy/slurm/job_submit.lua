@@ -25,7 +25,8 @@ slurm_carbon/accounting/job_words.py (one table of cases runs against both).
 On submit (not on modify) it gives advice from ADVICE_DIR/<partition>.advice,
 the file the service rewrites every few minutes (slurm_carbon/forecast/advice.py):
 one line when starting the job later within ADVICE_HINT_WITHIN_S would emit at
-least the site's threshold less ("carbon_advice=off": none), and, for a comment
+least the site's threshold less, for a job at least the site's hint_min_s long
+("carbon_advice=off": none), and, for a comment
 with carbon_defer, the job's begin time set to the cleanest start within the
 delay (the user's own --begin is kept). A missing, stale or malformed file means
 no advice; advice never refuses a job. See the README, "Submit-time advice".
@@ -296,6 +297,8 @@ local ADVICE_STEPS_S = {[900] = true, [1800] = true, [3600] = true}
 local ADVICE_CARRIED_SOURCE = "actual-carried"
 local ADVICE_KEYS = {"version", "generated", "partition", "region", "source", "issued", "hint",
                      "threshold_pct", "defer_default_s", "step_s", "start", "ci"}
+-- Keys a file may leave out (advice.py's _OPTIONAL), with what their absence means.
+local ADVICE_OPTIONAL = {hint_min_s = "0"}
 -- slurmctld's "no time limit given" and "unlimited" (slurm.NO_VAL, slurm.INFINITE in 22.05).
 local NO_VAL, INFINITE = 4294967294, 4294967295
 
@@ -337,15 +340,21 @@ local function advice_fields(text)
       if key == nil then
          key = line
       end
-      if wanted[key] then
+      if wanted[key] or ADVICE_OPTIONAL[key] then
          if value == nil or fields[key] ~= nil then
             return nil
          end
-         fields[key], count = value, count + 1
+         fields[key] = value
+         if wanted[key] then
+            count = count + 1
+         end
       end
    end
    if count ~= #ADVICE_KEYS then
       return nil
+   end
+   for key, absent in pairs(ADVICE_OPTIONAL) do
+      fields[key] = fields[key] or absent
    end
    return fields
 end
@@ -359,6 +368,10 @@ function slurm_carbon_parse_advice(text, now)
    local advice = {version = 1, ci = {}}
    for _, key in ipairs({"generated", "issued", "defer_default_s", "step_s", "start"}) do
       advice[key] = advice_int(fields[key])
+   end
+   advice.hint_min_s = advice_int(fields.hint_min_s)
+   if advice.hint_min_s == nil then
+      return nil
    end
    for _, key in ipairs({"partition", "region", "source"}) do
       advice[key] = advice_name(fields[key])
@@ -493,10 +506,10 @@ local function forecast_words(advice, now)
    return string.format("forecast %s issued %s", advice.source, clock(advice.issued, now))
 end
 
--- The one line of the hint, or nil: the cleanest start within ADVICE_HINT_WITHIN_S saves at
--- least the site's threshold.
+-- The one line of the hint, or nil: the job is at least the site's hint_min_s long and the
+-- cleanest start within ADVICE_HINT_WITHIN_S saves at least the site's threshold.
 local function hint_line(advice, partition, length_s, now)
-   if not advice.hint then
+   if not advice.hint or length_s < advice.hint_min_s then
       return nil
    end
    local best, saving = slurm_carbon_cleanest_start(advice, now, length_s, ADVICE_HINT_WITHIN_S)

@@ -76,7 +76,9 @@ def _series_words(series: AdviceSeries) -> str:
     return f"forecast {series.source}, issued {local_begin(series.issued)}"
 
 
-def _as_json(advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int) -> dict[str, Any]:
+def _as_json(
+    advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int, hint_min_s: int
+) -> dict[str, Any]:
     steps = advice.series.steps
     saves = best.start > now_s
     return {
@@ -108,6 +110,7 @@ def _as_json(advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int
         "saving_pct": best.saving_pct,
         "begin": f"--begin={local_begin(best.start)}" if saves else None,
         "comment": f"--comment {defer_word(best.start - now_s)}" if saves else None,
+        "hint_min_s": hint_min_s,
         "estimate": True,
     }
 
@@ -120,7 +123,9 @@ def _co2e(value: float | None) -> str:
     )
 
 
-def _show(advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int) -> None:
+def _show(
+    advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int, hint_min_s: int
+) -> None:
     table = Table(title="Submit-time advice (estimate)", show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -155,6 +160,12 @@ def _show(advice: JobAdvice, best: CleanestStart, shape: JobShape, now_s: int) -
         table.add_row("or", f"--comment {defer_word(best.start - now_s)}")
     else:
         table.add_row("sbatch", "now is the cleanest start: nothing to add")
+    if shape.length_s < hint_min_s:
+        table.add_row(
+            "Hint",
+            f"no hint at sbatch for a job shorter than {hint_min_s // 60} min"
+            " ([advice] hint_min_minutes)",
+        )
     Console(width=None if sys.stdout.isatty() else 240, highlight=False).print(table)
 
 
@@ -232,6 +243,7 @@ def advise(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
     except (ConfigError, SlurmError, StoreError) as err:
         raise click.ClickException(str(err)) from err
     now_s = int(now.timestamp())
+    hint_min_s = config.advice.hint_min_minutes * 60
     region = config.region_for(shape.partition, None)
     if advice is None:
         click.echo(
@@ -248,6 +260,6 @@ def advise(  # noqa: PLR0913, PLR0917 (click passes one parameter per option)
         )
         sys.exit(NO_ADVICE_EXIT)
     if as_json:
-        click.echo(json.dumps(_as_json(advice, advice.best, shape, now_s), indent=2))
+        click.echo(json.dumps(_as_json(advice, advice.best, shape, now_s, hint_min_s), indent=2))
     else:
-        _show(advice, advice.best, shape, now_s)
+        _show(advice, advice.best, shape, now_s, hint_min_s)

@@ -26,8 +26,10 @@ from slurm_carbon.text import has_control
 
 __all__ = [
     "CI_SOURCES",
+    "DEFAULT_ADVICE_HINT_MIN_MINUTES",
     "MAX_ADVICE_DEFER_H",
     "MAX_ADVICE_GPU_POWER_W",
+    "MAX_ADVICE_HINT_MIN_MINUTES",
     "MAX_ADVICE_WITHIN_H",
     "MAX_CAP_PERIOD_MIN",
     "MAX_CAP_SLOWDOWN",
@@ -414,6 +416,14 @@ MAX_ADVICE_WITHIN_H = 48
 """The longest ``within_h``: the service reads the CI 48 h ahead, so no start later
 than that can be judged."""
 
+MAX_ADVICE_HINT_MIN_MINUTES = 2880
+"""The largest ``hint_min_minutes``: 48 h, the advice files' reach; a longer job never
+gets a hint anyway."""
+
+DEFAULT_ADVICE_HINT_MIN_MINUTES = 60
+"""The default ``hint_min_minutes``: a job shorter than an hour emits too little for a
+line at every submission to be worth reading (and sbatch runs such jobs by the dozen)."""
+
 MAX_ADVICE_GPU_POWER_W = 2000.0
 """The largest default GPU power: above any GPU sold today (1.2 kW); more is a typo."""
 
@@ -426,6 +436,8 @@ class AdviceConfig(_Model):
         dir: The directory of the files, ``<dir>/<partition>.advice`` (absolute).
         threshold_pct: The sbatch hint is printed only when the saving is at least this.
             Units: percent.
+        hint_min_minutes: The sbatch hint is printed only for a job at least this long
+            (its time limit; 0: any). Units: minutes.
         defer_default_h: What ``carbon_defer=auto`` means. Units: hours.
         within_h: ``slurm-carbon advise``'s default ``--within``. Units: hours.
         hint_partitions: The partitions where the hint is printed (empty: all);
@@ -438,6 +450,9 @@ class AdviceConfig(_Model):
     enabled: bool = True
     dir: str = Field(default="/var/lib/slurm-carbon/advice", pattern=r"^/")
     threshold_pct: float = Field(default=10.0, ge=0, le=100)
+    hint_min_minutes: int = Field(
+        default=DEFAULT_ADVICE_HINT_MIN_MINUTES, ge=0, le=MAX_ADVICE_HINT_MIN_MINUTES
+    )
     defer_default_h: int = Field(default=12, ge=1, le=MAX_ADVICE_DEFER_H)
     within_h: int = Field(default=24, ge=1, le=MAX_ADVICE_WITHIN_H)
     hint_partitions: list[str] = Field(default_factory=list)

@@ -16,11 +16,13 @@ The advice file is the contract between the service (which writes one per partit
     step_s=900|1800|3600
     start=<epoch s of the first value, a multiple of step_s>
     ci=<gCO2e/kWh, one per step, comma-separated, at most ADVICE_MAX_POINTS>
+    hint_min_s=<the shortest job the hint is printed for; optional, missing: 0>
 
 A reader treats the file as absent when it is too large, not ASCII, of another version,
-misses a key or holds a malformed, non-finite or negative value, or was generated more
-than ``ADVICE_STALE_S`` ago or more than ``ADVICE_FUTURE_S`` ahead. Unknown keys are
-ignored. Pure: no I/O here (the service writes, the lua reads).
+misses a key other than an optional one, repeats a key or holds a malformed, non-finite
+or negative value, or was generated more than ``ADVICE_STALE_S`` ago or more than
+``ADVICE_FUTURE_S`` ahead. Unknown keys are ignored (an older reader ignores the optional
+ones). Pure: no I/O here (the service writes, the lua reads).
 
 Units: times in epoch seconds (UTC), durations in seconds, CI in gCO2e/kWh.
 """
@@ -92,6 +94,8 @@ _KEYS = (
     "start",
     "ci",
 )
+#: Keys a reader does without (their default when missing), written after the others.
+_OPTIONAL = ("hint_min_s",)
 _INT = re.compile(r"\d{1,12}", re.ASCII)
 _NUMBER = re.compile(r"\d{1,9}(?:\.\d{1,9})?", re.ASCII)
 _NAME = re.compile(r"[A-Za-z0-9_.:+-]{1,64}", re.ASCII)
@@ -135,6 +139,7 @@ class Advice:
         step_s: The series' step. Units: seconds.
         start: The first value's time, a multiple of ``step_s``. Units: epoch seconds.
         ci: One value per step from ``start``. Units: gCO2e/kWh.
+        hint_min_s: The shortest job the hint is printed for (0: any). Units: seconds.
     """
 
     generated: int
@@ -148,6 +153,7 @@ class Advice:
     step_s: int
     start: int
     ci: tuple[float, ...]
+    hint_min_s: int = 0
 
     @property
     def series(self) -> CiSteps:
@@ -244,8 +250,10 @@ def format_advice(advice: Advice) -> str:
         str(advice.step_s),
         str(advice.start),
         ",".join(_number(value) for value in advice.ci),
+        str(advice.hint_min_s),
     )
-    return "".join(f"{key}={value}\n" for key, value in zip(_KEYS, values, strict=True))
+    keys = (*_KEYS, *_OPTIONAL)
+    return "".join(f"{key}={value}\n" for key, value in zip(keys, values, strict=True))
 
 
 def _fields(text: str) -> dict[str, str] | None:
@@ -254,11 +262,11 @@ def _fields(text: str) -> dict[str, str] | None:
     fields: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
-        if key in _KEYS:
+        if key in _KEYS or key in _OPTIONAL:
             if not sep or key in fields:
                 return None
             fields[key] = value
-    return fields if len(fields) == len(_KEYS) else None
+    return fields if all(key in fields for key in _KEYS) else None
 
 
 def _ci(text: str) -> tuple[float, ...] | None:
@@ -276,8 +284,8 @@ def parse_advice(text: str, now: int) -> Advice | None:
         now: The reading time. Units: epoch seconds.
 
     Returns:
-        The advice, or None (too large, not ASCII, another version, a key missing or
-        malformed, a non-finite or negative value, stale or from the future).
+        The advice, or None (too large, not ASCII, another version, a key missing,
+        repeated or malformed, a non-finite or negative value, stale or from the future).
     """
     fields = _fields(text)
     if fields is None or fields["version"] != str(ADVICE_VERSION):
@@ -287,6 +295,9 @@ def parse_advice(text: str, now: int) -> Advice | None:
     if not all(_INT.fullmatch(fields[key]) for key in ints) or not all(
         _NAME.fullmatch(fields[key]) for key in names
     ):
+        return None
+    hint_min = fields.get("hint_min_s", "0")
+    if not _INT.fullmatch(hint_min):
         return None
     generated, issued, defer_s, step_s, start = (int(fields[key]) for key in ints)
     ci = _ci(fields["ci"])
@@ -317,6 +328,7 @@ def parse_advice(text: str, now: int) -> Advice | None:
         step_s,
         start,
         ci,
+        int(hint_min),
     )
 
 

@@ -170,6 +170,7 @@ class AdviceWriter:
                 step_s=series.steps.step_s,
                 start=series.steps.start,
                 ci=series.steps.ci,
+                hint_min_s=advice.hint_min_minutes * 60,
             )
         )
         write_atomically(self._dir / f"{partition}{ADVICE_SUFFIX}", text, _FILE_MODE)

@@ -104,3 +104,18 @@ def test_nothing_stored_or_a_job_beyond_the_series_is_no_advice(
     result = CliRunner().invoke(cli, [*args, "-t", "1-0", "-p", "gpu"])
     assert result.exit_code == NO_ADVICE_EXIT
     assert "before a job of 24 h started now would end" in result.output
+
+
+def test_a_job_shorter_than_the_hints_minimum_is_advised_and_told_no_hint_is_shown(
+    setup: tuple[list[str], datetime],
+) -> None:
+    args, _ = setup
+    table = CliRunner().invoke(cli, [*args, "-t", "30", "-p", "gpu"])
+    found = CliRunner().invoke(cli, [*args, "-t", "30", "-p", "gpu", "--json"])
+    long = CliRunner().invoke(cli, [*args, "-t", "60", "-p", "gpu"])
+
+    assert table.exit_code == 0, table.output
+    assert "no hint at sbatch for a job shorter than 60 min" in table.output
+    assert "75 %" in table.output  # the advice itself is given
+    assert json.loads(found.output)["hint_min_s"] == 3600  # [advice] hint_min_minutes default
+    assert "no hint at sbatch" not in long.output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from slurm_carbon.forecast.advice import (
@@ -76,6 +78,7 @@ ADVICE = Advice(
     step_s=3600,
     start=T0,
     ci=(412.1, 398.0, 377.5),
+    hint_min_s=3600,
 )
 
 TEXT = """version=1
@@ -90,6 +93,7 @@ defer_default_s=43200
 step_s=3600
 start=1764633600
 ci=412.1,398,377.5
+hint_min_s=3600
 """
 
 
@@ -103,6 +107,12 @@ def test_the_file_reads_back() -> None:
 
 def test_unknown_keys_are_ignored() -> None:
     assert parse_advice(TEXT + "later=1\n", T0) == ADVICE
+
+
+def test_a_file_without_the_hints_minimum_means_every_length() -> None:
+    text = TEXT.replace("hint_min_s=3600\n", "")
+
+    assert parse_advice(text, T0) == replace(ADVICE, hint_min_s=0)
 
 
 def _with(key: str, value: str) -> str:
@@ -131,6 +141,9 @@ def _with(key: str, value: str) -> str:
         ("ci", ",".join(["1"] * (ADVICE_MAX_POINTS + 1))),
         ("partition", ""),
         ("region", "D E"),
+        ("hint_min_s", "-60"),
+        ("hint_min_s", "1h"),
+        ("hint_min_s", ""),
     ],
 )
 def test_a_malformed_value_makes_the_file_absent(key: str, value: str) -> None:
@@ -154,6 +167,10 @@ def test_a_missing_key_makes_the_file_absent(key: str) -> None:
 )
 def test_a_stale_or_future_file_is_absent(now: int, read: bool) -> None:
     assert (parse_advice(TEXT, now) is not None) is read
+
+
+def test_a_repeated_hints_minimum_makes_the_file_absent() -> None:
+    assert parse_advice(TEXT + "hint_min_s=0\n", T0) is None
 
 
 def test_an_oversized_or_non_ascii_file_is_absent() -> None:

@@ -11,6 +11,7 @@ from slurm_carbon.config import load_config, parse_config
 from slurm_carbon.config.site import (
     MAX_ADVICE_DEFER_H,
     MAX_ADVICE_GPU_POWER_W,
+    MAX_ADVICE_HINT_MIN_MINUTES,
     MAX_ADVICE_WITHIN_H,
     AdviceConfig,
 )
@@ -25,6 +26,7 @@ def test_a_site_without_the_section_takes_the_defaults() -> None:
     assert advice == AdviceConfig()
     assert (advice.enabled, advice.dir) == (True, "/var/lib/slurm-carbon/advice")
     assert (advice.threshold_pct, advice.defer_default_h, advice.within_h) == (10, 12, 24)
+    assert advice.hint_min_minutes == 60
     assert advice.hint_for("any") is True
     assert advice.gpu_model_for("gpu") is None
 
@@ -45,6 +47,8 @@ def test_the_documented_example_loads() -> None:
         ("defer_default_h = 0", "advice.defer_default_h"),
         (f"defer_default_h = {MAX_ADVICE_DEFER_H + 1}", "advice.defer_default_h"),
         ("within_h = 0", "advice.within_h"),
+        ("hint_min_minutes = -1", "advice.hint_min_minutes"),
+        (f"hint_min_minutes = {MAX_ADVICE_HINT_MIN_MINUTES + 1}", "advice.hint_min_minutes"),
         (f"within_h = {MAX_ADVICE_WITHIN_H + 1}", "advice.within_h"),
         ('dir = "relative/dir"', "advice.dir"),
         ('gpu_power_w = { "A" = 0 }', "advice.gpu_power_w.A"),

@@ -79,7 +79,12 @@ def test_each_partition_gets_its_regions_series_and_switches(
     add_ci_points(session, forecast("DE", [400.0, 300.0, 100.0]))
     add_ci_points(session, [actual("FR", 55.0)])
     slurm = FakeSlurm(partitions=("gpu", "cpu", "other"))
-    writer = AdviceWriter(factory, slurm, site(tmp_path, "threshold_pct = 20"), clock=lambda: NOW)
+    writer = AdviceWriter(
+        factory,
+        slurm,
+        site(tmp_path, "threshold_pct = 20\nhint_min_minutes = 90"),
+        clock=lambda: NOW,
+    )
 
     assert writer.write_all(NOW) == ["gpu", "cpu"]
 
@@ -92,6 +97,7 @@ def test_each_partition_gets_its_regions_series_and_switches(
     )
     assert (gpu.start, gpu.step_s, gpu.ci) == (int(HOUR.timestamp()), 3600, (400.0, 300.0, 100.0))
     assert (gpu.hint, gpu.threshold_pct, gpu.defer_default_s) == (True, 20.0, 12 * 3600)
+    assert gpu.hint_min_s == 90 * 60
     cpu = parse_advice(read(tmp_path, "cpu"), int(NOW.timestamp()))
     assert cpu is not None
     assert (cpu.region, cpu.source, cpu.hint) == ("FR", ADVICE_CARRIED_SOURCE, False)

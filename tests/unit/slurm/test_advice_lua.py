@@ -94,6 +94,11 @@ FILES: list[tuple[str, str, int]] = [
     ("decimals", _with("ci", "412.1,398,377.25").replace("=10\n", "=7.5\n"), T0),
     ("hint off", _with("hint", "off"), T0),
     ("carried", _with("source", "actual-carried"), T0),
+    ("hint min 2 h", _with("hint_min_s", "7200"), T0),
+    ("hint min missing", _without("hint_min_s"), T0),
+    ("hint min negative", _with("hint_min_s", "-60"), T0),
+    ("hint min minutes", _with("hint_min_s", "60m"), T0),
+    ("hint min repeated", TEXT + "hint_min_s=0\n", T0),
     ("stale edge", TEXT, T0 + ADVICE_STALE_S),
     ("stale", TEXT, T0 + ADVICE_STALE_S + 1),
     ("future", TEXT, T0 - 301),
@@ -134,9 +139,10 @@ local advice = slurm_carbon_parse_advice(file:read("*a"), NOW)
 if advice == nil then
    print("absent")
 else
-   print(string.format("%s %s %s %s %s %s %.17g %s %s %s", advice.generated, advice.partition,
-         advice.region, advice.source, advice.issued, tostring(advice.hint),
-         advice.threshold_pct, advice.defer_default_s, advice.step_s, advice.start))
+   print(string.format("%s %s %s %s %s %s %.17g %s %s %s %s", advice.generated,
+         advice.partition, advice.region, advice.source, advice.issued, tostring(advice.hint),
+         advice.threshold_pct, advice.defer_default_s, advice.step_s, advice.start,
+         advice.hint_min_s))
    local values = {}
    for _, value in ipairs(advice.ci) do
       table.insert(values, string.format("%.17g", value))
@@ -163,7 +169,7 @@ def test_the_lua_reads_the_advice_file_as_the_python_reader_does(
     assert lines[0] == (
         f"{advice.generated} {advice.partition} {advice.region} {advice.source} {advice.issued}"
         f" {str(advice.hint).lower()} {advice.threshold_pct:.17g} {advice.defer_default_s}"
-        f" {advice.step_s} {advice.start}"
+        f" {advice.step_s} {advice.start} {advice.hint_min_s}"
     )
     assert [float(v) for v in lines[1].split(",")] == list(advice.ci)
 
@@ -171,6 +177,8 @@ def test_the_lua_reads_the_advice_file_as_the_python_reader_does(
 def test_the_table_of_files_reads_some_and_refuses_most() -> None:
     read = [name for name, text, now in FILES if parse_advice(text, now) is not None]
     assert read == ["good", "unknown key", "CRLF lines", "decimals", "hint off", "carried"] + [
+        "hint min 2 h",
+        "hint min missing",
         "stale edge",
         "ci most",
     ]
@@ -236,6 +244,7 @@ def test_the_default_partition_is_the_jobs_when_it_names_none(tmp_path: Path) ->
             ADVICE,
         ),
         ("now the cleanest", "", GPU_2H, replace(ADVICE, ci=(100.0,) * 6)),
+        ("shorter than the site's minimum", "", GPU_2H, replace(ADVICE, hint_min_s=2 * H + 60)),
         (
             "a job longer than the series",
             "",
@@ -258,6 +267,18 @@ def test_no_hint(
     tmp_path: Path, what: str, comment: str, job: str, advice: Advice | str | None
 ) -> None:
     assert submit(tmp_path, comment, job, advice) == ([], "0"), what
+
+
+def test_a_job_as_long_as_the_sites_minimum_is_hinted_and_a_shorter_one_deferred(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "hinted").mkdir()
+    (tmp_path / "deferred").mkdir()
+    assert submit(tmp_path / "hinted", advice=replace(ADVICE, hint_min_s=2 * H)) == ([HINT], "0")
+    said, begin = submit(
+        tmp_path / "deferred", "carbon_defer=2h", advice=replace(ADVICE, hint_min_s=3 * H)
+    )
+    assert begin == str(T0 + 2 * H), said  # the minimum is the hint's, not the deferral's
 
 
 def test_a_threshold_equal_to_the_saving_hints(tmp_path: Path) -> None:
