@@ -21,7 +21,7 @@ Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from slurm_carbon.service.api.documents import (
     FIGURE_KEYS,
@@ -32,6 +32,7 @@ from slurm_carbon.service.api.documents import (
     group_json,
     job_json,
 )
+from slurm_carbon.store.reports import GroupBy
 from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetKind, BudgetOutcome
 
 # The items are built in slurm_carbon.service.api.documents, which the read API shares.
@@ -263,7 +264,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {"start": _STRING_OR_NULL, "end": _STRING_OR_NULL},
         },
-        "by": {"enum": ["job", "user", "account", "partition"]},
+        "by": {"enum": list(get_args(GroupBy))},
         "jobs": {
             "type": "array",
             "items": {
@@ -334,15 +335,25 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
             "description": (
                 "The carbon_defer jobs among those selected (jobs), those whose saving is"
                 " measured (measured_jobs), and their measured savings summed: what starting"
-                " at submission would have emitted more, in grams CO2e (an estimate)."
+                " at submission would have emitted more, in grams CO2e (an estimate);"
+                " the measured jobs' CO2e as they ran (co2e_at_start_g) and what the same"
+                " energy would have emitted from their submit time (co2e_at_submit_g)."
             ),
             "type": "object",
-            "required": ["jobs", "measured_jobs", "measured_saving_g"],
+            "required": [
+                "jobs",
+                "measured_jobs",
+                "measured_saving_g",
+                "co2e_at_start_g",
+                "co2e_at_submit_g",
+            ],
             "additionalProperties": False,
             "properties": {
                 "jobs": {"type": "integer", "minimum": 0},
                 "measured_jobs": {"type": "integer", "minimum": 0},
                 "measured_saving_g": {"type": "number"},
+                "co2e_at_start_g": {"type": "number"},
+                "co2e_at_submit_g": {"type": "number"},
             },
         },
         "equivalents": {

@@ -13,14 +13,14 @@ its failure (5xx).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from slurm_carbon.errors import ConfigError, StoreError
 from slurm_carbon.service.api.rows import deferral_totals, group_totals, job_row
 from slurm_carbon.service.detail import JobDetail
 from slurm_carbon.service.fallback import fallback_lines
-from slurm_carbon.store.deferrals import DeferralTotals
+from slurm_carbon.store.deferrals import DeferralGroupBy, DeferralTotals
 from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery
 from slurm_carbon.text import escape_control
 
@@ -129,6 +129,26 @@ class ServiceSource:
     def deferrals(self, query: ReportQuery) -> DeferralTotals:
         """See :class:`~slurm_carbon.cli.report_source.ReportSource`."""
         return deferral_totals(self._sums(query, None)["deferrals"])
+
+    def deferral_groups(self, query: ReportQuery, by: DeferralGroupBy) -> dict[str, DeferralTotals]:
+        """See :class:`~slurm_carbon.cli.report_source.ReportSource`.
+
+        The deferrals of each group the totals list, asked with the selection narrowed
+        to it (one request each).
+        """
+        found: dict[str, DeferralTotals] = {}
+        for group in self.totals(query, by):
+            if group.key is None:
+                continue
+            narrowed = (
+                replace(query, users=(group.key,))
+                if by == "user"
+                else replace(query, accounts=(group.key,))
+            )
+            deferred = self.deferrals(narrowed)
+            if deferred.jobs:
+                found[group.key] = deferred
+        return found
 
     def annual_fallbacks(self, rows: list[JobRow]) -> list[str]:
         """See :class:`~slurm_carbon.cli.report_source.ReportSource`."""

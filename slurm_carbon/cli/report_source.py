@@ -25,7 +25,13 @@ from slurm_carbon.service.detail import (
 )
 from slurm_carbon.service.fallback import annual_fallbacks
 from slurm_carbon.store import Session
-from slurm_carbon.store.deferrals import DeferralTotals, deferral_totals, job_deferral
+from slurm_carbon.store.deferrals import (
+    DeferralGroupBy,
+    DeferralTotals,
+    deferral_groups,
+    deferral_totals,
+    job_deferral,
+)
 from slurm_carbon.store.reports import GroupBy, GroupTotals, JobRow, ReportQuery, iter_jobs, totals
 
 __all__ = ["ReportSource", "StoreSource"]
@@ -48,6 +54,10 @@ class ReportSource(Protocol):
 
     def deferrals(self, query: ReportQuery) -> DeferralTotals:
         """The carbon_defer jobs among the selected and their measured savings."""
+        ...
+
+    def deferral_groups(self, query: ReportQuery, by: DeferralGroupBy) -> dict[str, DeferralTotals]:
+        """:meth:`deferrals` by user or account, the groups with a deferral only."""
         ...
 
     def annual_fallbacks(self, rows: list[JobRow]) -> list[str]:
@@ -87,6 +97,10 @@ class StoreSource:
     def deferrals(self, query: ReportQuery) -> DeferralTotals:
         """See :class:`ReportSource`."""
         return deferral_totals(self.session, query)
+
+    def deferral_groups(self, query: ReportQuery, by: DeferralGroupBy) -> dict[str, DeferralTotals]:
+        """See :class:`ReportSource`."""
+        return deferral_groups(self.session, query, by)
 
     def annual_fallbacks(self, rows: list[JobRow]) -> list[str]:
         """See :class:`ReportSource`."""

@@ -44,6 +44,8 @@ def show_table(
     console = Console(width=None if sys.stdout.isatty() else 240, highlight=False)
     if by is not None and groups is not None:
         _groups_table(console, by, groups)
+        if by in {"user", "account"}:
+            _deferral_groups(console, by, source.deferral_groups(query, by))
     else:
         listed = list(rows)
         if len(query.jobs) == 1 and len(listed) == 1:
@@ -154,6 +156,30 @@ def _groups_table(console: Console, by: GroupBy, groups: list[GroupTotals]) -> N
             *(format_energy(energy_j) for energy_j in energies_j),
             format_co2e(group.co2e_g),
             format_co2e(group.waste_co2e_g),
+        )
+    console.print(table)
+
+
+def _deferral_groups(console: Console, by: str, groups: dict[str, DeferralTotals]) -> None:
+    """Each group's deferred jobs: their CO2e as they ran and from submit time.
+
+    Nothing without such jobs.
+    """
+    if not groups:
+        return
+    console.print(f"Deferred jobs (carbon_defer) by {by}: an estimate")
+    table = Table(show_edge=False, pad_edge=False)
+    table.add_column(by.capitalize())
+    for name in ("Deferred", "Measured", "CO2e at start", "CO2e at submit", "Saved"):
+        table.add_column(name, justify="right")
+    for key, found in groups.items():
+        table.add_row(
+            plain(key),
+            str(found.jobs),
+            str(found.measured_jobs),
+            format_co2e(found.co2e_at_start_g),
+            format_co2e(found.co2e_at_submit_g),
+            format_co2e(found.measured_saving_g),
         )
     console.print(table)
 

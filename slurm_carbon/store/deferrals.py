@@ -8,24 +8,28 @@ the counterfactual start (the submit time: "start as soon as possible") and the 
 saving with the forecast it came from. Once the job has ended its measured saving is
 set (:func:`set_measured_saving`, again at each recomputed result). ``report -j`` reads
 it back (:func:`job_deferral`), and ``report``'s totals sum the measured savings of the
-jobs it selects (:func:`deferral_totals`). Units: seconds, grams CO2e, percent; aware UTC times.
+jobs it selects (:func:`deferral_totals`; by user or account, :func:`deferral_groups`).
+Units: seconds, grams CO2e, percent; aware UTC times.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Literal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, case, func, select, update
 from sqlalchemy.orm import Session
 
-from slurm_carbon.store.models import Deferral, Job
+from slurm_carbon.store.models import Deferral, Job, JobResult
 from slurm_carbon.store.reports.query import ReportQuery, conditions
 from slurm_carbon.store.repositories import _insert
 
 __all__ = [
+    "DeferralGroupBy",
     "DeferralRecord",
     "DeferralTotals",
+    "deferral_groups",
     "deferral_totals",
     "job_deferral",
     "record_deferral",
@@ -132,23 +136,68 @@ class DeferralTotals:
         jobs: Jobs with a recorded deferral.
         measured_jobs: Those whose saving is measured (their result settled).
         measured_saving_g: The sum of the measured savings. Units: grams CO2e.
+        co2e_at_start_g: The measured jobs' CO2e as they ran (their results), from
+            their actual start. Units: grams CO2e.
     """
 
     jobs: int
     measured_jobs: int
     measured_saving_g: float
+    co2e_at_start_g: float = 0.0
+
+    @property
+    def co2e_at_submit_g(self) -> float:
+        """What the measured jobs' energy would have emitted from their submit time (g)."""
+        return self.co2e_at_start_g + self.measured_saving_g
+
+
+DeferralGroupBy = Literal["user", "account"]
+
+
+def _sums() -> tuple[ColumnElement[Any], ...]:
+    measured = Deferral.measured_saving_g.is_not(None)
+    return (
+        func.count(Deferral.id),
+        func.count(Deferral.measured_saving_g),
+        func.sum(Deferral.measured_saving_g),
+        func.sum(case((measured, JobResult.co2e_g), else_=0.0)),
+    )
+
+
+def _totals(values: Any) -> DeferralTotals:
+    jobs, measured, saving_g, at_start_g = values
+    # NULL sums: no deferral, or none measured.
+    return DeferralTotals(
+        int(jobs), int(measured), float(saving_g or 0.0), float(at_start_g or 0.0)
+    )
 
 
 def deferral_totals(session: Session, query: ReportQuery) -> DeferralTotals:
     """The deferrals of the jobs ``query`` selects, in one aggregate SELECT."""
     statement = (
-        select(
-            func.count(Deferral.id),
-            func.count(Deferral.measured_saving_g),
-            func.sum(Deferral.measured_saving_g),
-        )
+        select(*_sums())
         .join(Job, Job.id == Deferral.job_id)
+        .outerjoin(JobResult, JobResult.job_id == Job.id)
         .where(*conditions(query))
     )
-    jobs, measured, saving_g = session.execute(statement).one()
-    return DeferralTotals(int(jobs), int(measured), float(saving_g or 0.0))  # NULL: none
+    return _totals(session.execute(statement).one())
+
+
+def deferral_groups(
+    session: Session, query: ReportQuery, by: DeferralGroupBy
+) -> dict[str, DeferralTotals]:
+    """:func:`deferral_totals` by user or account, one SELECT.
+
+    Only groups with a deferral, and a name: jobs stored without one count in
+    :func:`deferral_totals` only (a group the read API cannot be asked for).
+    """
+    group = {"user": Job.user_name, "account": Job.account}[by]
+    statement = (
+        select(group, *_sums())
+        .join(Job, Job.id == Deferral.job_id)
+        .outerjoin(JobResult, JobResult.job_id == Job.id)
+        .where(*conditions(query), group.is_not(None))
+        .group_by(group)
+        .order_by(group)
+    )
+    return {str(key): _totals(values) for key, *values in session.execute(statement)}

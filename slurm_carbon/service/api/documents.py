@@ -202,6 +202,8 @@ def deferral_totals_json(found: DeferralTotals) -> dict[str, Any]:
             "jobs": found.jobs,
             "measured_jobs": found.measured_jobs,
             "measured_saving_g": found.measured_saving_g,
+            "co2e_at_start_g": found.co2e_at_start_g,
+            "co2e_at_submit_g": found.co2e_at_submit_g,
         }
     )
 

@@ -150,4 +150,5 @@ def deferral_totals(item: dict[str, Any]) -> DeferralTotals:
         jobs=int(item["jobs"]),
         measured_jobs=int(item["measured_jobs"]),
         measured_saving_g=_number(item, "measured_saving_g"),
+        co2e_at_start_g=_number(item, "co2e_at_start_g"),
     )

@@ -40,6 +40,7 @@ def url(tmp_path: Path) -> str:
                 cluster.id,
                 raw,
                 user_name="alice",
+                account="physics",
                 submit_time=SUBMIT,
                 start_time=START,
                 end_time=NOW - timedelta(minutes=30),
@@ -139,5 +140,31 @@ def test_json_totals_sum_the_measured_savings_of_deferred_jobs(url: str) -> None
     alone = json.loads(run(url, "--json", "-j", "9").stdout)
     jsonschema.validate(alone, REPORT_JSON_SCHEMA)
 
-    assert document["deferrals"] == {"jobs": 2, "measured_jobs": 1, "measured_saving_g": 1200.0}
-    assert alone["deferrals"] == {"jobs": 0, "measured_jobs": 0, "measured_saving_g": 0.0}
+    # Job 7's result is not stored here: 0 g as it ran, its 1,200 g saving from submit time.
+    assert document["deferrals"] == {
+        "jobs": 2,
+        "measured_jobs": 1,
+        "measured_saving_g": 1200.0,
+        "co2e_at_start_g": 0.0,
+        "co2e_at_submit_g": 1200.0,
+    }
+    assert alone["deferrals"] == dict.fromkeys(document["deferrals"], 0)
+
+
+@pytest.mark.parametrize("by", ["user", "account"])
+def test_by_user_or_account_a_second_table_gives_each_groups_deferrals(url: str, by: str) -> None:
+    lines = run(url, "--by", by).stdout.splitlines()
+
+    title = lines.index(f"Deferred jobs (carbon_defer) by {by}: an estimate")
+    header, row = (
+        [cell.strip() for cell in line.replace("┃", "│").split("│")]
+        for line in (lines[title + 1], lines[title + 3])
+    )
+    assert header == [by.capitalize(), "Deferred", "Measured", "CO2e at start",
+                      "CO2e at submit", "Saved"]  # fmt: skip
+    key = "alice" if by == "user" else "physics"
+    assert row == [key, "2", "1", "0 g", "1,200 g", "1,200 g"]
+
+
+def test_no_deferral_no_second_table(url: str) -> None:
+    assert "Deferred jobs" not in run(url, "--by", "user", "-j", "9").stdout

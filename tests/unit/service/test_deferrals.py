@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store.deferrals import (
     DeferralRecord,
     DeferralTotals,
+    deferral_groups,
     deferral_totals,
     job_deferral,
 )
@@ -181,3 +183,26 @@ def test_the_totals_sum_the_measured_savings_of_the_selected_jobs(session: Sessi
     assert (every.jobs, every.measured_jobs) == (2, 2)
     assert every.measured_saving_g == pytest.approx(36.0)
     assert nobody == DeferralTotals(0, 0, 0.0)
+
+
+def test_by_user_or_account_the_co2e_at_start_at_submit_and_the_saving(session: Session) -> None:
+    for raw in (308, 309, 310, 311):
+        measure(session, raw, profile=False)
+    settle(session, deferred(308))
+    settle(session, deferred(309))
+    settle(session, replace(deferred(310), user="bob", account="physics"))
+    settle(session, deferred(311, comment="carbon_budget=5kg"))  # not deferred
+
+    by_user = deferral_groups(session, ReportQuery(), "user")
+    by_account = deferral_groups(session, ReportQuery(users=("alice",)), "account")
+
+    # Each deferred job: 6 g as it ran, 24 g from its submit time, 18 g saved.
+    assert list(by_user) == ["alice", "bob"]
+    alice, bob = by_user["alice"], by_user["bob"]
+    assert (alice.jobs, alice.measured_jobs, bob.jobs) == (2, 2, 1)
+    assert (alice.co2e_at_start_g, alice.co2e_at_submit_g) == pytest.approx((12.0, 48.0))
+    assert alice.measured_saving_g == pytest.approx(36.0)
+    assert (bob.co2e_at_start_g, bob.co2e_at_submit_g) == pytest.approx((6.0, 24.0))
+    assert list(by_account) == ["carbon"]
+    assert by_account["carbon"] == alice
+    assert deferral_totals(session, ReportQuery()).co2e_at_submit_g == pytest.approx(72.0)
