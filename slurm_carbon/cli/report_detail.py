@@ -7,7 +7,8 @@ for a running job, its forecast (so far, remaining, total with its 90 %
 interval, its end) and the share of its budgets it is forecast to use; for any
 job, its budgets and the action taken on them, with the reason, and the power
 caps decided for its GPUs (period, limit, policy, reason), with an ended capped
-job's slowdown against its own profile (an estimate); for a ``carbon_defer`` job,
+job's slowdown against its own profile (an estimate); for a job on several nodes, its
+measured energy node by node; for a ``carbon_defer`` job,
 how long it was deferred, the saving expected at submit time (recomputed from the
 forecast stored then) and the saving measured against starting at submission (an
 estimate).
@@ -26,6 +27,7 @@ from slurm_carbon.cli.report_format import plain, quality_text
 from slurm_carbon.service.detail import (
     Counterfactuals,
     JobDetail,
+    NodeEnergy,
     Recomputed,
     RunningForecast,
 )
@@ -50,6 +52,7 @@ _LABELS = {
 def show_job(console: Console, detail: JobDetail) -> None:
     """Print one job in detail."""
     _facts(console, detail)
+    _nodes(console, detail.nodes)
     if detail.running is not None:
         _forecast(console, detail.running)
     _caps(console, detail.caps)
@@ -244,6 +247,25 @@ def _when(end: datetime, now: datetime) -> str:
 
 #: The most rows of the power-cap table: the latest runs (``--json`` has them all).
 MAX_CAP_ROWS = 48
+
+
+def _nodes(console: Console, nodes: tuple[NodeEnergy, ...]) -> None:
+    """A multi-node job's measured energy node by node (the job's is their sum); one node: none."""
+    if len(nodes) < 2:
+        return
+    table = Table(title="Energy by node", show_edge=False, pad_edge=False)
+    table.add_column("Node")
+    table.add_column("Energy", justify="right")
+    table.add_column("GPU", justify="right")
+    table.add_column("Share", justify="right")
+    for node in nodes:
+        table.add_row(
+            plain(node.node),
+            format_energy(node.energy_j),
+            format_energy(node.gpu_energy_j),
+            f"{node.share_pct:.0f} %",
+        )
+    console.print(table)
 
 
 def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:

@@ -33,7 +33,7 @@ from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
 from slurm_carbon.store.deferrals import DeferralRecord, job_deferral
 from slurm_carbon.store.intensity import ci_series
 from slurm_carbon.store.reports import JobRow, TimelinePoint, job_timeline
-from slurm_carbon.store.results import job_intervals
+from slurm_carbon.store.results import StoredInterval, job_intervals
 from slurm_carbon.vocabulary import DeviceKind
 
 __all__ = [
@@ -43,10 +43,12 @@ __all__ = [
     "DetailContext",
     "EnergyShare",
     "JobDetail",
+    "NodeEnergy",
     "Recomputed",
     "RunningForecast",
     "job_caps",
     "job_detail",
+    "node_split",
     "running_forecast",
 ]
 
@@ -88,6 +90,38 @@ class EnergyShare:
     kind: DeviceKind
     energy_j: float
     share_pct: float
+
+
+@dataclass(frozen=True)
+class NodeEnergy:
+    """One node's part of the job's measured energy: what its agent reported.
+
+    Attributes:
+        node: The node's name.
+        energy_j: The energy of its devices in the job's intervals. Units: joules.
+        gpu_energy_j: Of which its GPUs'. Units: joules.
+        share_pct: Its share of the job's measured energy. Units: percent.
+    """
+
+    node: str
+    energy_j: float
+    gpu_energy_j: float
+    share_pct: float
+
+
+def node_split(intervals: list[StoredInterval]) -> tuple[NodeEnergy, ...]:
+    """The job's measured energy node by node, by node name; () without intervals."""
+    energy_j: dict[str, float] = {}
+    gpu_j: dict[str, float] = {}
+    for interval in intervals:
+        energy_j[interval.node] = energy_j.get(interval.node, 0.0) + interval.energy_j
+        if interval.kind is DeviceKind.GPU:
+            gpu_j[interval.node] = gpu_j.get(interval.node, 0.0) + interval.energy_j
+    total_j = sum(energy_j.values())
+    return tuple(
+        NodeEnergy(node, joules, gpu_j.get(node, 0.0), joules / total_j * 100 if total_j else 0.0)
+        for node, joules in sorted(energy_j.items())
+    )
 
 
 @dataclass(frozen=True)
@@ -183,6 +217,7 @@ class JobDetail:
         running: A running job's forecast and budgets; None for any other job.
         caps: The power caps decided for its GPUs, by period start.
         deferral: Its ``carbon_defer`` decision and measured saving; None when not deferred.
+        nodes: Its measured energy node by node (the figures are their sum).
     """
 
     job: JobRow
@@ -193,6 +228,7 @@ class JobDetail:
     running: RunningForecast | None = None
     caps: tuple[CapDecisionRecord, ...] = ()
     deferral: DeferralRecord | None = None
+    nodes: tuple[NodeEnergy, ...] = ()
 
     @property
     def forecast(self) -> JobForecast | None:
@@ -224,6 +260,7 @@ def job_detail(
         running=running_forecast(session, row, context),
         caps=job_caps(session, row),
         deferral=job_deferral(session, row.row_id),
+        nodes=node_split(job_intervals(session, row.row_id)),
     )
 
 

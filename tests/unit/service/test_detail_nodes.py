@@ -1,0 +1,48 @@
+"""A multi-node job's energy, node by node (``report -j``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from slurm_carbon.service.detail import node_split
+from slurm_carbon.store.results import StoredInterval
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+
+T0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def interval(node: str, kind: DeviceKind, energy_j: float, uuid: str = "GPU-0") -> StoredInterval:
+    return StoredInterval(
+        node,
+        uuid,
+        kind,
+        T0,
+        T0 + timedelta(seconds=5),
+        energy_j,
+        EnergyMethod.COUNTER,
+        Sharing.EXCLUSIVE,
+    )
+
+
+def test_each_node_gets_its_energy_its_gpus_and_its_share() -> None:
+    intervals = [
+        interval("scn2", DeviceKind.GPU, 300.0),
+        interval("scn1", DeviceKind.GPU, 500.0),
+        interval("scn1", DeviceKind.GPU, 100.0, uuid="GPU-1"),
+        interval("scn1", DeviceKind.CPU, 50.0, uuid="cpu0"),
+        interval("scn2", DeviceKind.DRAM, 50.0, uuid="dram0"),
+    ]
+
+    nodes = node_split(intervals)
+
+    assert [(n.node, n.energy_j, n.gpu_energy_j) for n in nodes] == [
+        ("scn1", 650.0, 600.0),
+        ("scn2", 350.0, 300.0),
+    ]
+    assert [n.share_pct for n in nodes] == pytest.approx([65.0, 35.0])
+
+
+def test_no_intervals_no_nodes() -> None:
+    assert node_split([]) == ()
