@@ -16,7 +16,8 @@ field and may itself hold ``|``: split with ``maxsplit=16``); ``--csv``;
 ``--json`` (schema: :data:`~slurm_carbon.cli.report_json.REPORT_JSON_SCHEMA`).
 The machine outputs keep exact numbers in fixed units (kWh, g). Control
 characters in names are escaped in every output (JSON escapes them itself). ``--by
-job|user|account|partition`` prints totals per group instead of jobs. A job
+job|user|account|partition|day`` prints totals per group instead of jobs (a day is
+the UTC day the jobs ended). A job
 without a result yet is ``pending`` (empty figures, never zero); estimated
 figures (estimated energy, or a yearly-mean carbon intensity) are marked.
 ``-j`` naming exactly one job shows its detail: the split by device and its
@@ -52,7 +53,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, TypeVar, get_args
 
 import click
 import requests
@@ -132,8 +133,9 @@ def current_caller() -> Caller:
 @click.option("-E", "--endtime", help="Jobs that ended at or before this (default: now).")
 @click.option(
     "--by",
-    type=click.Choice(["job", "user", "account", "partition"]),
-    help="Totals per array/job, user, account or partition instead of jobs.",
+    type=click.Choice(get_args(GroupBy)),
+    help="Totals per array/job, user, account, partition or day (UTC, when jobs ended)"
+    " instead of jobs.",
 )
 @click.option(
     "-P",

@@ -20,7 +20,8 @@ from slurm_carbon.store.models import Job
 
 __all__ = ["GroupBy", "JobSelector", "ReportQuery", "conditions", "selector_matches"]
 
-GroupBy = Literal["job", "user", "account", "partition"]
+GroupBy = Literal["job", "user", "account", "partition", "day"]
+"""What totals may be grouped by; ``day`` is the UTC day a job ended (``2024-03-14``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""Sums over the jobs of a report, by job, user, account or partition, in one aggregate SELECT.
+"""Sums over the jobs of a report, by job, user, account, partition or day, in one SELECT.
 
 Units: energy in joules at the devices (``*_energy_j``, before PUE) except
 ``facility_energy_j`` (after PUE); emissions in grams CO2e (after PUE).
@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, or_, select
+from sqlalchemy import ColumnElement, String, case, func, or_, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from slurm_carbon.slurm.states import WASTE_STATES
 from slurm_carbon.store.models import Job, JobResult
@@ -45,9 +48,31 @@ class GroupTotals:
         return self.gpu_energy_j + self.cpu_energy_j + self.dram_energy_j + self.other_energy_j
 
 
+class _UtcDay(FunctionElement[str]):
+    """The UTC day (``YYYY-MM-DD``) of a stored time, as text, on either backend."""
+
+    type = String()
+    inherit_cache = True
+    name = "utc_day"
+
+
+@compiles(_UtcDay, "sqlite")
+def _utc_day_sqlite(element: _UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite holds UTC times as text, "YYYY-MM-DD HH:MM:SS.ffffff" (store.types.UTCDateTime).
+    return f"substr({compiler.process(element.clauses, **kw)}, 1, 10)"
+
+
+@compiles(_UtcDay, "postgresql")
+def _utc_day_postgresql(element: _UtcDay, compiler: SQLCompiler, **kw: Any) -> str:
+    when = compiler.process(element.clauses, **kw)
+    return f"to_char({when} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
+
+
 def _group_column(by: GroupBy | None) -> ColumnElement[Any] | None:
     if by is None:
         return None
+    if by == "day":
+        return _UtcDay(Job.end_time)
     if by == "job":
         # An array's tasks are one group under the array's id.
         return func.coalesce(Job.array_job_id, Job.slurm_job_id)

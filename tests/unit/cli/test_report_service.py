@@ -99,6 +99,8 @@ def both(
         ["--by", "account", *EVERYTHING],
         ["--by", "user", "-P", *EVERYTHING],
         ["--by", "job", "--json", *EVERYTHING],
+        ["--by", "day", *EVERYTHING],
+        ["--by", "day", "-P", *EVERYTHING],
         ["-j", "200"],
         ["-j", "101,103"],
     ],

@@ -86,6 +86,16 @@ def test_totals_by_group_are_the_reports_sums(client: TestClient) -> None:
     assert overall["co2e_g"] == pytest.approx(TOTAL_CO2E_G)
 
 
+def test_totals_by_day_are_by_the_utc_day_the_jobs_ended(client: TestClient) -> None:
+    groups = totals(client, ROOT, group="day")["groups"]
+    assert isinstance(groups, list)
+    # Job 300 ended 2024-02-01 09:00 UTC (50 g); the others 2024-03-14 11:00..16:00 UTC.
+    assert [(g["key"], g["jobs"], g["co2e_g"]) for g in groups] == [
+        ("2024-02-01", 1, pytest.approx(50.0)),
+        ("2024-03-14", 6, pytest.approx(TOTAL_CO2E_G - 50.0)),
+    ]
+
+
 def test_a_users_totals_are_of_their_jobs_only(client: TestClient) -> None:
     overall = totals(client, ALICE)["totals"]
     assert isinstance(overall, dict)
@@ -95,7 +105,7 @@ def test_a_users_totals_are_of_their_jobs_only(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("params", "words"),
     [
-        ({"group": "day"}, "group: one of job, user, account, partition"),
+        ({"group": "node"}, "group: one of job, user, account, partition, day"),
         ({"limit": "3"}, "limit: unknown query parameter"),
     ],
 )
