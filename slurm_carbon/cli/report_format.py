@@ -20,15 +20,18 @@ Units: ``*kWh`` in kilowatt-hours (device energy before PUE, except
 from __future__ import annotations
 
 from slurm_carbon.slurm.times import format_elapsed
+from slurm_carbon.store.deferrals import DeferralTotals
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.store.reports.filters import LIST_MAX, parse_jobs, parse_names, quality_text
 from slurm_carbon.text import escape_control
 from slurm_carbon.units import J_PER_KWH
 
 __all__ = [
+    "DEFERRAL_COLUMNS",
     "GROUP_COLUMNS",
     "JOB_COLUMNS",
     "LIST_MAX",
+    "deferral_fields",
     "group_fields",
     "job_fields",
     "parse_jobs",
@@ -74,6 +77,16 @@ GROUP_COLUMNS = (
     "WastegCO2e",
 )
 """Columns of a ``--by`` line; ``Group`` is the job id, user, account or partition."""
+
+DEFERRAL_COLUMNS = (
+    "DeferredJobs",
+    "DeferredMeasured",
+    "DeferredgCO2eAtStart",
+    "DeferredgCO2eAtSubmit",
+    "DeferredSavedgCO2e",
+)
+"""Columns after :data:`GROUP_COLUMNS` with ``--by user|account``: the group's carbon_defer
+jobs, those measured, their CO2e as they ran, from submit time, and the saving (g)."""
 
 
 def _kwh(energy_j: float) -> str:
@@ -123,6 +136,18 @@ def group_fields(group: GroupTotals) -> list[str]:
         _kwh(group.facility_energy_j),
         f"{group.co2e_g:.3f}",
         f"{group.waste_co2e_g:.3f}",
+    ]
+
+
+def deferral_fields(found: DeferralTotals | None) -> list[str]:
+    """One text field per :data:`DEFERRAL_COLUMNS` (None: no deferred job, zeros)."""
+    found = found or DeferralTotals(0, 0, 0.0)
+    return [
+        str(found.jobs),
+        str(found.measured_jobs),
+        f"{found.co2e_at_start_g:.3f}",
+        f"{found.co2e_at_submit_g:.3f}",
+        f"{found.measured_saving_g:.3f}",
     ]
 
 

@@ -241,6 +241,32 @@ _TOTALS_SCHEMA: dict[str, Any] = {
     },
 }
 
+_DEFERRALS_SCHEMA: dict[str, Any] = {
+    "description": (
+        "The carbon_defer jobs among those selected (jobs), those whose saving is"
+        " measured (measured_jobs), and their measured savings summed: what starting"
+        " at submission would have emitted more, in grams CO2e (an estimate);"
+        " the measured jobs' CO2e as they ran (co2e_at_start_g) and what the same"
+        " energy would have emitted from their submit time (co2e_at_submit_g)."
+    ),
+    "type": "object",
+    "required": [
+        "jobs",
+        "measured_jobs",
+        "measured_saving_g",
+        "co2e_at_start_g",
+        "co2e_at_submit_g",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "jobs": {"type": "integer", "minimum": 0},
+        "measured_jobs": {"type": "integer", "minimum": 0},
+        "measured_saving_g": {"type": "number"},
+        "co2e_at_start_g": {"type": "number"},
+        "co2e_at_submit_g": {"type": "number"},
+    },
+}
+
 REPORT_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "slurm-carbon report",
@@ -331,29 +357,17 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
         },
         "groups": {"type": "array", "items": _TOTALS_SCHEMA},
         "totals": _TOTALS_SCHEMA,
-        "deferrals": {
+        "deferrals": _DEFERRALS_SCHEMA,
+        "deferral_groups": {
             "description": (
-                "The carbon_defer jobs among those selected (jobs), those whose saving is"
-                " measured (measured_jobs), and their measured savings summed: what starting"
-                " at submission would have emitted more, in grams CO2e (an estimate);"
-                " the measured jobs' CO2e as they ran (co2e_at_start_g) and what the same"
-                " energy would have emitted from their submit time (co2e_at_submit_g)."
+                "With --by user or account: the deferrals of each group that has any"
+                " (key: the user or account), in the groups' order."
             ),
-            "type": "object",
-            "required": [
-                "jobs",
-                "measured_jobs",
-                "measured_saving_g",
-                "co2e_at_start_g",
-                "co2e_at_submit_g",
-            ],
-            "additionalProperties": False,
-            "properties": {
-                "jobs": {"type": "integer", "minimum": 0},
-                "measured_jobs": {"type": "integer", "minimum": 0},
-                "measured_saving_g": {"type": "number"},
-                "co2e_at_start_g": {"type": "number"},
-                "co2e_at_submit_g": {"type": "number"},
+            "type": "array",
+            "items": {
+                **_DEFERRALS_SCHEMA,
+                "required": ["key", *_DEFERRALS_SCHEMA["required"]],
+                "properties": {"key": {"type": "string"}, **_DEFERRALS_SCHEMA["properties"]},
             },
         },
         "equivalents": {
