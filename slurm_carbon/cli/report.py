@@ -30,7 +30,11 @@ refused (not shown an empty table) when they ask for someone else's. Admins
 (root, and the ``[admins]`` users and groups of the site configuration,
 ``--config`` / ``$SLURM_CARBON_CONFIG``) see everything. This is a courtesy of
 the command, not a security boundary: whoever can read the database URL can
-read the database.
+read the database. Through the service (``--service-url``,
+``$SLURM_CARBON_SERVICE_URL`` or the site's ``[api] url``;
+:mod:`~slurm_carbon.cli.report_service`) it is one: the service knows the caller
+by a MUNGE credential and decides what they see; the output is the same, byte
+for byte, except that ``-j`` with one job (the detail view) is not served yet.
 
 Totals come with everyday equivalents (car km, phone charges) whose factors
 and sources are printed beside them (:mod:`slurm_carbon.accounting.equivalents`).
