@@ -66,8 +66,10 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.report_format import (
+    DEFERRAL_COLUMNS,
     GROUP_COLUMNS,
     JOB_COLUMNS,
+    deferral_fields,
     group_fields,
     job_fields,
     parse_jobs,
@@ -260,6 +262,7 @@ def _output(  # noqa: PLR0913 (what report was asked)
     """Write the report; the jobs are read (streamed) only when they are shown."""
     writer = _Writer(sys.stdout, noheader=noheader)
     groups = source.totals(query, by) if by else None
+    deferred = source.deferral_groups(query, by) if by in {"user", "account"} else None
     if output == "json":
         overall = source.totals(query)[0]
         items = () if groups is not None else _progress(source.items(query))
@@ -270,12 +273,13 @@ def _output(  # noqa: PLR0913 (what report was asked)
             groups=groups,
             overall=overall,
             deferrals=source.deferrals(query),
+            deferral_groups=deferred,
             now=now,
         )
     elif output in ("parsable2", "csv"):
         write = writer.parsable2 if output == "parsable2" else writer.csv
         if groups is not None:
-            write((), groups)
+            write((), groups, deferred)
         else:
             write(_progress(source.jobs(query)), None)
     elif groups is not None:
@@ -354,13 +358,18 @@ class _Writer:
         self._out = out
         self._noheader = noheader
 
-    def parsable2(self, rows: Iterable[JobRow], groups: list[GroupTotals] | None) -> None:
+    def parsable2(
+        self,
+        rows: Iterable[JobRow],
+        groups: list[GroupTotals] | None,
+        deferred: dict[str, DeferralTotals] | None = None,
+    ) -> None:
         write = self._out.write
         if groups is not None:
             if not self._noheader:
-                write("|".join(GROUP_COLUMNS) + "\n")
+                write("|".join(_group_columns(deferred)) + "\n")
             for group in groups:
-                write("|".join(group_fields(group)) + "\n")
+                write("|".join(_group_line(group, deferred)) + "\n")
             return
         if not self._noheader:
             write("|".join(JOB_COLUMNS) + "\n")
@@ -373,12 +382,17 @@ class _Writer:
         if batch:
             write("\n".join(batch) + "\n")
 
-    def csv(self, rows: Iterable[JobRow], groups: list[GroupTotals] | None) -> None:
+    def csv(
+        self,
+        rows: Iterable[JobRow],
+        groups: list[GroupTotals] | None,
+        deferred: dict[str, DeferralTotals] | None = None,
+    ) -> None:
         writer = csv.writer(self._out, lineterminator="\n")
         if groups is not None:
             if not self._noheader:
-                writer.writerow(GROUP_COLUMNS)
-            writer.writerows(group_fields(group) for group in groups)
+                writer.writerow(_group_columns(deferred))
+            writer.writerows(_group_line(group, deferred) for group in groups)
             return
         if not self._noheader:
             writer.writerow(JOB_COLUMNS)
@@ -393,6 +407,7 @@ class _Writer:
         groups: list[GroupTotals] | None,
         overall: GroupTotals,
         deferrals: DeferralTotals,
+        deferral_groups: dict[str, DeferralTotals] | None,
         now: datetime,
     ) -> None:
         write = self._out.write
@@ -417,7 +432,21 @@ class _Writer:
             write("]")
         write(', "totals": ' + _json(group_json(overall)))
         write(', "deferrals": ' + _json(deferral_totals_json(deferrals)))
+        if deferral_groups is not None:
+            found = [{"key": key, **deferral_totals_json(d)} for key, d in deferral_groups.items()]
+            write(', "deferral_groups": ' + _json(found))
         write(', "equivalents": ' + _json(equivalents_json(overall.co2e_g)) + "}\n")
+
+
+def _group_columns(deferred: dict[str, DeferralTotals] | None) -> tuple[str, ...]:
+    """A ``--by`` line's columns; with ``--by user|account`` the deferrals' after them."""
+    return GROUP_COLUMNS if deferred is None else (*GROUP_COLUMNS, *DEFERRAL_COLUMNS)
+
+
+def _group_line(group: GroupTotals, deferred: dict[str, DeferralTotals] | None) -> list[str]:
+    if deferred is None:
+        return group_fields(group)
+    return [*group_fields(group), *deferral_fields(deferred.get(group.key or ""))]
 
 
 def _json(value: Any) -> str:

@@ -12,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
+from slurm_carbon.cli.report_format import DEFERRAL_COLUMNS
 from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.store import get_or_create_cluster, make_engine, session_factory, upgrade
 from slurm_carbon.store import upsert_job as store_job
@@ -168,3 +169,34 @@ def test_by_user_or_account_a_second_table_gives_each_groups_deferrals(url: str,
 
 def test_no_deferral_no_second_table(url: str) -> None:
     assert "Deferred jobs" not in run(url, "--by", "user", "-j", "9").stdout
+
+
+def test_json_by_user_or_account_carries_each_groups_deferrals(url: str) -> None:
+    by_user = json.loads(run(url, "--json", "--by", "user").stdout)
+    by_partition = json.loads(run(url, "--json", "--by", "partition").stdout)
+    jsonschema.validate(by_user, REPORT_JSON_SCHEMA)
+    jsonschema.validate(by_partition, REPORT_JSON_SCHEMA)
+
+    assert by_user["deferral_groups"] == [{"key": "alice", **by_user["deferrals"]}]
+    assert by_user["deferral_groups"][0]["co2e_at_submit_g"] == 1200.0
+    assert "deferral_groups" not in by_partition
+
+
+@pytest.mark.parametrize("form", ["-P", "--csv"])
+def test_parsable_by_user_ends_each_group_with_its_deferrals(url: str, form: str) -> None:
+    lines = run(url, form, "--by", "user").stdout.splitlines()
+    by_partition = run(url, form, "--by", "partition").stdout.splitlines()
+
+    separator = "|" if form == "-P" else ","
+    header, row = (line.split(separator) for line in lines)
+    assert header[-5:] == list(DEFERRAL_COLUMNS)
+    fields = dict(zip(header, row, strict=True))
+    assert {key: fields[key] for key in ("Group", *DEFERRAL_COLUMNS)} == {
+        "Group": "alice",
+        "DeferredJobs": "2",
+        "DeferredMeasured": "1",
+        "DeferredgCO2eAtStart": "0.000",
+        "DeferredgCO2eAtSubmit": "1200.000",
+        "DeferredSavedgCO2e": "1200.000",
+    }
+    assert "DeferredJobs" not in by_partition[0]
