@@ -1,0 +1,444 @@
+"""Ingest at cluster scale through the real HTTP service, against a raw COPY of the same rows.
+
+Creates two PostgreSQL databases on the server (dropped at the end unless
+``--keep``), starts ``slurm-carbon service`` (uvicorn, as in production) over
+the first, and plays, from this process (asyncio + httpx, as many simulated
+agents as nodes):
+
+1. steady: ``--nodes`` nodes x (``--gpus`` GPUs + 2 CPU packages + 2 DRAM), one
+   batch a minute per node, each node at its own offset in the minute, for
+   ``--minutes`` minutes played ``--speedup`` times faster than real time;
+2. backlog: the next ``--backlog-minutes`` of every node, all nodes at once (the
+   service is back after an outage), in batches of at most the agent's
+   ``batch_max`` (1,000) intervals. Each simulated agent behaves as
+   ``agent/shipper.py`` does: a 30 s read timeout, ``Retry-After`` obeyed on a
+   429, exponential backoff with jitter otherwise, the same batch re-sent after
+   a timeout;
+3. COPY: the backlog's rows, ``COPY``-ed with psycopg into the second database
+   (same schema, its jobs and devices created beforehand, untimed).
+
+Prints rows/s (the backlog, received to last acknowledgement) and its ratio to
+COPY, p50/p99 latency at the steady rate, how many nodes had their backlog
+acknowledged within 5 minutes, and the batches the service processed twice
+(answered ``stored`` < ``received`` for a batch sent again). With ``--py-spy
+FILE`` (py-spy installed in the venv) it samples the service during the backlog
+and prints where its time went.
+
+Usage (under the servers' lock; the local server: deploy/local/postgres start):
+    flock /tmp/slurm_carbon-servers.lock .venv/bin/python benchmarks/ingest_scale.py
+        --server "$(deploy/local/postgres url)" [--nodes 1000] [--py-spy /tmp/ingest.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from slurm_carbon.store import issue_token, make_engine, session_factory, transaction, upgrade
+
+T0 = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=3)
+CLUSTER = "bench"
+#: The agent's defaults (agent/shipper.py): intervals per request, read timeout.
+BATCH_MAX = 1000
+TIMEOUT_S = 30.0
+#: The goal's window: every node's backlog acknowledged within it.
+ACK_WINDOW_S = 300.0
+#: The agent's longest backoff between attempts (shipper: capped exponential).
+BACKOFF_MAX_S = 60.0
+NULL = "\\N"  # COPY's text format
+_COLUMNS = (
+    "job_id, node_id, device_id, interval_start, interval_end, energy_j, method, sharing,"
+    " cap_w, busy_clock_mhz"
+)
+
+
+def _devices(gpus: int) -> list[dict[str, Any]]:
+    devices: list[dict[str, Any]] = [
+        {
+            "uuid": f"GPU-{g:04d}",
+            "kind": "gpu",
+            "model": "A100",
+            "minor": g,
+            "min_limit_w": 100.0,
+            "max_limit_w": 400.0,
+        }
+        for g in range(gpus)
+    ]
+    devices += [{"uuid": f"intel-rapl:{s}", "kind": "cpu", "minor": s} for s in range(2)]
+    devices += [{"uuid": f"intel-rapl:{s}:0", "kind": "dram", "minor": s} for s in range(2)]
+    return devices
+
+
+def _job(node: int, device: int, gpus: int) -> int:
+    """Two jobs per node, each on half the GPUs; the CPUs and DRAM count for the first."""
+    return 1 + 2 * node + (1 if gpus // 2 <= device < gpus else 0)
+
+
+def _intervals(node: int, minutes: range, gpus: int) -> list[dict[str, Any]]:
+    rng = random.Random(node)  # noqa: S311 (synthetic data)
+    rows = []
+    for minute in minutes:
+        start = T0 + timedelta(minutes=minute)
+        for index, device in enumerate(_devices(gpus)):
+            gpu = device["kind"] == "gpu"
+            rows.append(
+                {
+                    "job_id": _job(node, index, gpus),
+                    "device": device,
+                    "start": start.isoformat(),
+                    "end": (start + timedelta(minutes=1)).isoformat(),
+                    "energy_j": round(rng.uniform(6e3, 2.4e4), 1),
+                    "method": "counter",
+                    "sharing": "exclusive",
+                    **({"cap_w": 300.0, "busy_clock_mhz": 1200.0} if gpu else {}),
+                }
+            )
+    return rows
+
+
+@dataclass
+class Tally:
+    """What the simulated agents saw."""
+
+    latencies_s: list[float] = field(default_factory=list)
+    acked_at_s: dict[int, float] = field(default_factory=dict)
+    statuses: collections.Counter[int | str] = field(default_factory=collections.Counter)
+    rows_stored: int = 0
+    processed_twice: int = 0
+
+
+async def _ship(
+    client: httpx.AsyncClient, token: str, body: bytes, rows: int, tally: Tally
+) -> None:
+    """Send one batch until a 200, as the agent does; count what it cost."""
+    attempt, sent_before = 0, False
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    while True:
+        began = time.perf_counter()
+        try:
+            response = await client.post("/api/v1/intervals", content=body, headers=headers)
+        except httpx.TimeoutException:
+            tally.statuses["timeout"] += 1
+            sent_before = True
+        except httpx.TransportError:
+            tally.statuses["connection error"] += 1
+        else:
+            tally.statuses[response.status_code] += 1
+            if response.status_code == 200:
+                tally.latencies_s.append(time.perf_counter() - began)
+                stored = int(response.json()["stored"])
+                tally.rows_stored += stored
+                tally.processed_twice += int(sent_before and stored < rows)
+                return
+            if response.status_code == 429:
+                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                continue
+            sent_before = sent_before or response.status_code >= 500
+        attempt += 1
+        await asyncio.sleep(min(BACKOFF_MAX_S, 2.0**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+
+
+async def steady(base: str, tokens: list[str], args: argparse.Namespace) -> Tally:
+    """Every node's batch once a (compressed) minute, at its own offset."""
+    tally = Tally()
+    minute_s = 60.0 / args.speedup
+    bodies = {
+        (node, minute): json.dumps(
+            {
+                "cluster": CLUSTER,
+                "node": f"n{node:05d}",
+                "intervals": _intervals(node, range(minute, minute + 1), args.gpus),
+            }
+        ).encode()
+        for node in range(args.nodes)
+        for minute in range(args.minutes)
+    }
+    rows = args.gpus + 4
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=args.nodes)
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, limits=limits) as client:
+        began = time.perf_counter()
+        tasks = []
+        for minute in range(args.minutes):
+            for node in range(args.nodes):
+                due = began + minute_s * (minute + node / args.nodes)
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                body = bodies[node, minute]
+                tasks.append(asyncio.create_task(_ship(client, tokens[node], body, rows, tally)))
+        await asyncio.gather(*tasks)
+    return tally
+
+
+def backlog_bodies(args: argparse.Namespace) -> list[list[tuple[bytes, int]]]:
+    """Each node's backlog as the agent sends it: batches of at most BATCH_MAX intervals."""
+    first = args.minutes
+    per_node = []
+    for node in range(args.nodes):
+        rows = _intervals(node, range(first, first + args.backlog_minutes), args.gpus)
+        per_node.append(
+            [
+                (
+                    json.dumps(
+                        {
+                            "cluster": CLUSTER,
+                            "node": f"n{node:05d}",
+                            "intervals": rows[i : i + BATCH_MAX],
+                        }
+                    ).encode(),
+                    len(rows[i : i + BATCH_MAX]),
+                )
+                for i in range(0, len(rows), BATCH_MAX)
+            ]
+        )
+    return per_node
+
+
+async def backlog(
+    base: str, tokens: list[str], bodies: list[list[tuple[bytes, int]]]
+) -> tuple[Tally, float]:
+    """All nodes at once, each sending its batches in order; (tally, seconds to the last ack)."""
+    tally = Tally()
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=len(bodies))
+    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, limits=limits) as client:
+        began = time.perf_counter()
+
+        async def node_backlog(node: int) -> None:
+            for body, rows in bodies[node]:
+                await _ship(client, tokens[node], body, rows, tally)
+            tally.acked_at_s[node] = time.perf_counter() - began
+
+        await asyncio.gather(*(node_backlog(node) for node in range(len(bodies))))
+        return tally, time.perf_counter() - began
+
+
+def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float]:
+    """COPY the backlog's rows into a fresh database; (rows, seconds of the COPY alone)."""
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    first = args.minutes
+    with psycopg.connect(libpq) as connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO clusters (name) VALUES (%s) RETURNING id", (CLUSTER,))
+        cluster_id = _one(cursor)
+        devices = _devices(args.gpus)
+        ids: dict[tuple[int, int], tuple[int, int]] = {}
+        job_ids: dict[int, int] = {}
+        for node in range(args.nodes):
+            cursor.execute(
+                "INSERT INTO nodes (cluster_id, hostname) VALUES (%s, %s) RETURNING id",
+                (cluster_id, f"n{node:05d}"),
+            )
+            node_id = _one(cursor)
+            for index, device in enumerate(devices):
+                cursor.execute(
+                    "INSERT INTO devices (node_id, uuid, kind, minor) VALUES (%s, %s, %s, %s)"
+                    " RETURNING id",
+                    (node_id, device["uuid"], device["kind"], device["minor"]),
+                )
+                ids[node, index] = (node_id, _one(cursor))
+                job = _job(node, index, args.gpus)
+                if job not in job_ids:
+                    cursor.execute(
+                        "INSERT INTO jobs (cluster_id, slurm_job_id, requested_gpus)"
+                        " VALUES (%s, %s, 0) RETURNING id",
+                        (cluster_id, job),
+                    )
+                    job_ids[job] = _one(cursor)
+        connection.commit()
+        lines = []
+        for node in range(args.nodes):
+            for row_index, row in enumerate(
+                _intervals(node, range(first, first + args.backlog_minutes), args.gpus)
+            ):
+                node_id, device_id = ids[node, row_index % len(devices)]
+                lines.append(
+                    f"{job_ids[row['job_id']]}\t{node_id}\t{device_id}\t{row['start']}\t{row['end']}"
+                    f"\t{row['energy_j']}\tcounter\texclusive\t{row.get('cap_w', NULL)}"
+                    f"\t{row.get('busy_clock_mhz', NULL)}\n"
+                )
+        began = time.perf_counter()
+        with cursor.copy(f"COPY energy_intervals ({_COLUMNS}) FROM STDIN") as copy:
+            for start in range(0, len(lines), 10_000):
+                copy.write("".join(lines[start : start + 10_000]))
+        connection.commit()
+        return len(lines), time.perf_counter() - began
+
+
+def _one(cursor: psycopg.Cursor[Any]) -> int:
+    found = cursor.fetchone()
+    if found is None:
+        raise RuntimeError("no id returned")
+    return int(found[0])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_healthy(base: str, service: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if service.poll() is not None:
+            raise RuntimeError("the service exited at start")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the service did not answer /healthz within 60 s")
+
+
+def profile_summary(path: Path) -> list[tuple[str, float]]:
+    """Share of the service's samples (py-spy raw stacks) in each part of the ingest path."""
+    parts = {
+        "interval INSERT (store/ingest.py _insert_intervals)": "_insert_intervals",
+        "devices and jobs (store/ingest.py upserts)": ("_device_ids", "_job_ids"),
+        "token lookup (store/tokens.py)": "node_for_token",
+        "validation (pydantic, schemas.py)": ("_parse", "to_store"),
+        "commit": "commit (",
+        "HTTP (uvicorn, h11, starlette)": ("h11", "httptools"),
+    }
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        for name, marks in parts.items():
+            if any(mark in stack for mark in ((marks,) if isinstance(marks, str) else marks)):
+                counts[name] += count
+    return [(name, 100.0 * counts[name] / max(total, 1)) for name in parts]
+
+
+def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
+    """Start the service, play both loads, COPY, print."""
+    upgrade(service_url)
+    upgrade(copy_url)
+    engine = make_engine(service_url)
+    with transaction(session_factory(engine)) as session:
+        tokens = [issue_token(session, CLUSTER, f"n{node:05d}") for node in range(args.nodes)]
+    engine.dispose()
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "SLURM_CARBON_DB_URL": service_url}
+    command = [str(Path(sys.executable).parent / "slurm-carbon"), "service", "--port", str(port)]
+    service = subprocess.Popen(
+        [*command, "--workers", str(args.workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,  # its access log: written, as in production, not shown
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_healthy(base, service)
+        calm = asyncio.run(steady(base, tokens, args))
+        bodies = backlog_bodies(args)
+        spy = None
+        if args.py_spy:
+            spy_command = [
+                str(Path(sys.executable).parent / "py-spy"),
+                "record",
+                "--pid",
+                str(service.pid),
+            ]
+            spy = subprocess.Popen(
+                [
+                    *spy_command,
+                    "--subprocesses",
+                    "--format",
+                    "raw",
+                    "-o",
+                    args.py_spy,
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        storm, backlog_s = asyncio.run(backlog(base, tokens, bodies))
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(60)
+    finally:
+        service.terminate()
+        service.wait(30)
+    backlog_rows = sum(rows for node in bodies for _, rows in node)
+    copy_n, copy_s = copy_rows(copy_url, args)
+    service_rate, copy_rate = backlog_rows / backlog_s, copy_n / copy_s
+    p50 = statistics.median(calm.latencies_s) * 1000
+    p99 = statistics.quantiles(calm.latencies_s, n=100)[98] * 1000
+    acked = sum(1 for s in storm.acked_at_s.values() if s <= ACK_WINDOW_S)
+    print(f"nodes {args.nodes} x ({args.gpus} GPUs + 4 CPU/DRAM), workers {args.workers}")
+    print(
+        f"steady: {len(calm.latencies_s):,} batches ({args.minutes} min at x{args.speedup:g}):"
+        f" p50 {p50:.0f} ms, p99 {p99:.0f} ms; answers {dict(calm.statuses)}"
+    )
+    print(
+        f"backlog: {backlog_rows:,} rows in {backlog_s:.1f} s = {service_rate:,.0f} rows/s;"
+        f" acknowledged within {ACK_WINDOW_S:.0f} s: {acked}/{args.nodes};"
+        f" batches processed twice: {storm.processed_twice + calm.processed_twice};"
+        f" rows stored {storm.rows_stored:,}; answers {dict(storm.statuses)}"
+    )
+    print(f"COPY: {copy_n:,} rows in {copy_s:.1f} s = {copy_rate:,.0f} rows/s")
+    print(f"ratio to COPY: {service_rate / copy_rate:.2f}x")
+    if args.py_spy:
+        for name, share in profile_summary(Path(args.py_spy)):
+            print(f"profile: {share:5.1f} %  {name}")
+
+
+def main() -> None:
+    """Create the databases, run, drop them."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--server", required=True, help="SQLAlchemy URL of the server")
+    parser.add_argument("--nodes", type=int, default=1000)
+    parser.add_argument("--gpus", type=int, default=8)
+    parser.add_argument("--minutes", type=int, default=3, help="steady minutes played")
+    parser.add_argument("--speedup", type=float, default=3.0, help="steady time compression")
+    parser.add_argument("--backlog-minutes", type=int, default=60)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--py-spy", help="raw py-spy profile of the service to write")
+    parser.add_argument("--keep", action="store_true", help="do not drop the databases")
+    args = parser.parse_args()
+    # A `timeout` still stops the service and drops the databases (the finally blocks).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
+    names = [f"slurm_carbon_bench_ingest_{os.getpid()}_{part}" for part in ("service", "copy")]
+    admin = make_engine(make_url(args.server).set(database="postgres")).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        for name in names:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    urls = [
+        make_url(args.server).set(database=n).render_as_string(hide_password=False) for n in names
+    ]
+    try:
+        run(args, *urls)
+    finally:
+        if not args.keep:
+            with admin.connect() as connection:
+                for name in names:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
