@@ -9,6 +9,7 @@ on the host stores each node's intervals apart.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import subprocess
 import time
@@ -22,7 +23,8 @@ import pytest
 from slurm_carbon.cli.supervisor import stop_child
 from slurm_carbon.sensors.sim import state_path
 from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
-from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
+from slurm_carbon.store.results import StoredInterval, find_job, get_result, job_intervals
+from slurm_carbon.units import format_energy
 from tests.integration.conftest import SLURM_CARBON, ServiceProcess
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ class Nodes:
     cluster: SlurmCluster
     service: ServiceProcess
     work: Path
-    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    agents: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)  # and the writer
 
     def node_spool(self, node: str) -> Path:
         return self.cluster.state_dir / "node" / node / "spool" / "carbon"
@@ -103,6 +105,20 @@ class Nodes:
         """Intervals the node's agent holds and has not shipped."""
         with sqlite3.connect(self.work / f"agent-{node}" / "agent.db") as spool:
             return int(spool.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+    def start_writer(self) -> None:
+        """``slurm-carbon writer`` on the host, settling ended jobs from the controller's spool."""
+        log = (self.work / "writer.log").open("ab")
+        self.agents["writer"] = subprocess.Popen(
+            [SLURM_CARBON, "writer", "--url", self.service.db_url]
+            + ["--spool", self.cluster.env["SLURM_CARBON_SPOOL"], "--region", "SE", "--pue", "1.2"]
+            + ["--poll-s", "0.5", "--sweep-s", "2", "--settle-delay-s", "8"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.cluster.env,
+        )
+        log.close()
 
     def reads_all_gpus(self, node: str) -> Callable[[], bool]:
         """Whether the node's agent has read each of its GPUs (jobs start after that)."""
@@ -258,6 +274,34 @@ def test_a_two_node_job_is_measured_per_node_and_summed_against_ground_truth(
     assert sum(measured.values()) == pytest.approx(sum(expected.values()), rel=0.01)
     total_j = sum(measured.values())
     print(f"job {job_id}: expected {sum(expected.values()):.0f} J, stored {total_j:.0f} J")
+
+    # The writer on the host settles the job: its GPU energy is the sum over its nodes.
+    nodes.start_writer()
+    nodes.wait_for(lambda: result_gpu_j(nodes, job_id) is not None, "the job's result", 60)
+    assert result_gpu_j(nodes, job_id) == pytest.approx(total_j, rel=1e-6)
+    shown = subprocess.run(
+        [SLURM_CARBON, "report", "--url", nodes.service.db_url, "-j", job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=nodes.cluster.env,
+    ).stdout
+    assert "Energy by node" in shown, shown
+    for node in nodes.cluster.nodes:
+        gpu_j = sum(j for (name, _), j in measured.items() if name == node)
+        assert re.search(rf"{node}\s.*\s{re.escape(format_energy(gpu_j))}\s", shown), shown
+
+
+def result_gpu_j(nodes: Nodes, job_id: str) -> float | None:
+    """The GPU energy of the job's stored result; None before the writer stored one."""
+    engine = make_engine(nodes.service.db_url)
+    try:
+        with session_factory(engine)() as session:
+            job = find_job(session, "sclocal", int(job_id))
+            result = None if job is None else get_result(session, job.id)
+            return None if result is None else result.gpu_energy_j
+    finally:
+        engine.dispose()
 
 
 def stored(nodes: Nodes, job_id: str) -> list[StoredInterval]:
