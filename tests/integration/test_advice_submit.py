@@ -1,7 +1,8 @@
 """Submit-time advice on the real local cluster: job_submit.lua's hint and opt-in deferral.
 
 An advice file for the cluster's default partition (debug) holds a series dirty now and
-clean two hours on: ``sbatch -t 60`` is told so on stderr; ``carbon_defer=6h`` gets its
+clean two hours on: ``sbatch -t 60`` is told so on stderr (with the site's minimum of an
+hour, a 2 h job is and a 10 min one is not); ``carbon_defer=6h`` gets its
 EligibleTime at the clean start (Reason=BeginTime); a stale or corrupted file, or
 ``carbon_advice=off``, prints nothing and the job is accepted.
 
@@ -107,6 +108,26 @@ def test_a_long_job_is_told_at_sbatch_when_it_would_be_cleaner(
         f"sbatch: carbon: starting at {clock(clean)} would emit ~80 % less for a 1 h job on"
         f" debug; add --begin={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(clean))}"
         " (or --comment carbon_defer=2h)"
+    ]
+
+
+def test_the_hint_is_for_a_job_as_long_as_the_sites_minimum_not_a_shorter_one(
+    slurm_cluster: SlurmCluster, advice_file: Path
+) -> None:
+    # Dirty for three hours: a 2 h job started now is wholly in it, whatever the minute.
+    advice = replace(dirty_then_clean(int(time.time())), ci=(500.0,) * 3 + (100.0,) * 9)
+    write(advice_file, replace(advice, hint_min_s=H))
+    clean = advice.start + 3 * H
+
+    short = sbatch(slurm_cluster, "--hold", "-t", "10")
+    long = sbatch(slurm_cluster, "--hold", "-t", "120")
+
+    assert (short.returncode, short.stderr) == (0, "")
+    assert long.returncode == 0
+    assert long.stderr.splitlines() == [
+        f"sbatch: carbon: starting at {clock(clean)} would emit ~80 % less for a 2 h job on"
+        f" debug; add --begin={time.strftime('%Y-%m-%dT%H:%M:%S', time.localtime(clean))}"
+        " (or --comment carbon_defer=3h)"
     ]
 
 
