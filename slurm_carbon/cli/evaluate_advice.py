@@ -10,17 +10,21 @@ every advised start as CSV.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
-from slurm_carbon.cli.evaluate_inputs import output_file, read_regular_trace, regular_file
+from slurm_carbon.cli.evaluate_inputs import (
+    iso_time,
+    output_file,
+    read_regular_trace,
+    regular_file,
+    write_rows,
+)
 from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.control.replay import forecast_matrix
 from slurm_carbon.errors import ConfigError
@@ -174,20 +178,11 @@ def advice_command(
 
 
 def _write_decisions(path: Path, decisions: list[AdviceDecision]) -> None:
-    def iso(seconds: int) -> str:
-        return datetime.fromtimestamp(seconds, UTC).isoformat()
-
-    try:
-        with path.open("w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(DECISION_COLUMNS)
-            for decision in decisions:
-                hours = f"{decision.job_s / 3600:g}"
-                writer.writerow([iso(decision.submit_s), hours, iso(decision.start_s)])
-    except OSError as err:
-        raise click.ClickException(
-            f"cannot write {escape_control(str(path))}: {err.strerror}"
-        ) from None
+    write_rows(
+        path,
+        DECISION_COLUMNS,
+        ([iso_time(d.submit_s), f"{d.job_s / 3600:g}", iso_time(d.start_s)] for d in decisions),
+    )
 
 
 def _table(report: dict[str, Any], trace: str, within: float, result: AdviceReplay) -> str:

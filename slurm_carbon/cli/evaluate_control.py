@@ -10,9 +10,7 @@ writes our policy's decisions as CSV.
 
 from __future__ import annotations
 
-import csv
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,12 @@ import numpy as np
 
 from slurm_carbon.cli.evaluate_inputs import (
     duration_s,
+    iso_time,
     output_file,
     profile_options,
     read_regular_trace,
     regular_file,
+    write_rows,
 )
 from slurm_carbon.cli.params import FiniteRange
 from slurm_carbon.control.policies import DEFAULT_MAX_SLOWDOWN, LimitGrid
@@ -267,25 +267,14 @@ def control_command(  # noqa: PLR0913, PLR0917 (click passes one parameter per o
 
 
 def _write_decisions(path: Path, decisions: list[Decision]) -> None:
-    def iso(seconds: float) -> str:
-        return datetime.fromtimestamp(seconds, UTC).isoformat()
-
-    try:
-        with path.open("w", newline="") as stream:
-            writer = csv.writer(stream)
-            writer.writerow(DECISION_COLUMNS)
-            for decision in decisions:
-                writer.writerow(
-                    [
-                        iso(decision.job_start_s),
-                        iso(decision.period_start_s),
-                        f"{decision.power_limit_w:g}",
-                    ]
-                )
-    except OSError as err:
-        raise click.ClickException(
-            f"cannot write {escape_control(str(path))}: {err.strerror}"
-        ) from None
+    write_rows(
+        path,
+        DECISION_COLUMNS,
+        (
+            [iso_time(d.job_start_s), iso_time(d.period_start_s), f"{d.power_limit_w:g}"]
+            for d in decisions
+        ),
+    )
 
 
 def _report(  # noqa: PLR0913, PLR0917 (what was replayed, and how)

@@ -11,9 +11,11 @@ a gap, a time that repeats or goes back, or a bad value is refused with its line
 
 from __future__ import annotations
 
+import csv
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -80,6 +82,28 @@ def output_file(_ctx: click.Context, _param: click.Parameter, value: str | None)
     if "\x00" in value or (path.exists() and not path.is_file()):
         raise click.BadParameter(f"{escape_control(value)} is not a regular file")
     return path
+
+
+def iso_time(seconds: float) -> str:
+    """Seconds since the epoch as ISO 8601 in UTC, with its offset."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
+
+
+def write_rows(path: Path, columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Write a CSV with a header line (``--decisions``); an OS error is one line.
+
+    Raises:
+        click.ClickException: The file cannot be written.
+    """
+    try:
+        with path.open("w", newline="") as stream:
+            writer = csv.writer(stream)
+            writer.writerow(columns)
+            writer.writerows(rows)
+    except OSError as err:
+        raise click.ClickException(
+            f"cannot write {escape_control(str(path))}: {err.strerror}"
+        ) from None
 
 
 def _data_lines(path: Path) -> list[int] | None:
