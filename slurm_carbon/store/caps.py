@@ -15,11 +15,12 @@ a job has ``device`` None here and the empty string in the table (see
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from slurm_carbon.channel import DECISION_CARRY_S
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store.models import CapDecision, Cluster, Device, EnergyInterval, Job
@@ -117,12 +118,15 @@ def caps_for_node(
 ) -> list[NodeCap]:
     """The decisions in force at ``now`` for the running jobs of ``cluster`` on ``node``.
 
-    In force: ``period_start <= now < period_end``; running: not ended by
-    ``now``; on the node: its stored NodeList holds ``node`` (a job whose nodes
-    are not known yet gets no caps). Of several decisions in force for one job
-    and device, the latest period start wins. Sorted by job and device; at
-    most ``limit``.
+    In force: ``period_start <= now < period_end``, or carried: the period is
+    over by less than :data:`~slurm_carbon.channel.DECISION_CARRY_S` (its ``until``
+    is then ``period_end`` plus that), until a later decision replaces it;
+    running: not ended by ``now``; on the node: its stored NodeList holds
+    ``node`` (a job whose nodes are not known yet gets no caps). Of several
+    decisions in force for one job and device, the latest period start wins.
+    Sorted by job and device; at most ``limit``.
     """
+    carry = timedelta(seconds=DECISION_CARRY_S)
     query = (
         select(Job.slurm_job_id, Job.node_list, CapDecision)
         .join(Job, Job.id == CapDecision.job_id)
@@ -132,7 +136,7 @@ def caps_for_node(
             Job.node_list.is_not(None),
             or_(Job.end_time.is_(None), Job.end_time > now),
             CapDecision.period_start <= now,
-            CapDecision.period_end > now,
+            CapDecision.period_end > now - carry,
         )
         .order_by(Job.slurm_job_id, CapDecision.device, CapDecision.period_start)
     )
@@ -144,7 +148,7 @@ def caps_for_node(
             slurm_job_id=int(slurm_job_id),
             device=decision.device or None,
             power_limit_w=decision.power_limit_w,
-            until=decision.period_end,
+            until=decision.period_end if decision.period_end > now else decision.period_end + carry,
         )
     caps = [latest[key] for key in sorted(latest)]
     return caps if limit is None else caps[:limit]

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from slurm_carbon.channel import DECISION_CARRY_S
 from slurm_carbon.store import add_intervals, get_or_create_device, upsert_job
 from slurm_carbon.store.caps import (
     CapDecisionRecord,
@@ -133,3 +134,26 @@ def test_interval_caps_are_the_gpus_mean_where_every_gpu_reported_one(
     )
 
     assert interval_caps(session, ids.job_id) == {ids.t0: 175.0}
+
+
+def test_a_decision_holds_into_the_next_period_until_that_one_is_decided(
+    session: Session, ids: Ids
+) -> None:
+    # The writer decides a period at its first sweep after the period starts: until
+    # then the last decision stays in force (its lease extended), never a gap in which
+    # an agent finds no cap and restores its GPU.
+    job = running_on(session, ids, 801, "gpu01")
+    record_decision(session, decision(job))
+    carried_until = T + HALF_HOUR + timedelta(seconds=DECISION_CARRY_S)
+
+    assert caps_for_node(session, "tc", "gpu01", T + HALF_HOUR) == [
+        NodeCap(801, GPU, 250.0, carried_until)
+    ]
+    assert caps_for_node(session, "tc", "gpu01", carried_until - timedelta(seconds=1)) == [
+        NodeCap(801, GPU, 250.0, carried_until)
+    ]
+    assert caps_for_node(session, "tc", "gpu01", carried_until) == []
+    record_decision(session, decision(job, T + HALF_HOUR, 175.0))
+    assert caps_for_node(session, "tc", "gpu01", T + HALF_HOUR + timedelta(seconds=5)) == [
+        NodeCap(801, GPU, 175.0, T + 2 * HALF_HOUR)
+    ]
