@@ -22,7 +22,7 @@ from slurm_carbon.cli.evaluate_inputs import (
     iso_time,
     output_file,
     read_regular_trace,
-    regular_file,
+    trace_option,
     write_rows,
 )
 from slurm_carbon.cli.params import FiniteRange
@@ -100,13 +100,7 @@ def _job_hours(_ctx: click.Context, _param: click.Parameter, value: str) -> list
 
 
 @click.command("advice")
-@click.option(
-    "--trace",
-    "trace_file",
-    required=True,
-    callback=regular_file,
-    help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
-)
+@trace_option
 @click.option(
     "--job-hours",
     default="1,4,12",

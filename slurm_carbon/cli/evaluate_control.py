@@ -23,7 +23,7 @@ from slurm_carbon.cli.evaluate_inputs import (
     output_file,
     profile_options,
     read_regular_trace,
-    regular_file,
+    trace_option,
     write_rows,
 )
 from slurm_carbon.cli.params import FiniteRange
@@ -160,13 +160,7 @@ def _duration(low_s: int, high_s: int) -> Any:
 
 @click.command("control")
 @profile_options
-@click.option(
-    "--trace",
-    "trace_file",
-    required=True,
-    callback=regular_file,
-    help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
-)
+@trace_option
 @click.option(
     "--max-slowdown",
     type=FiniteRange(0.0, MAX_SLOWDOWN_BUDGET),

@@ -18,6 +18,7 @@ import click
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.evaluate_inputs import (
+    TRACE_HELP,
     duration_label,
     duration_s,
     read_regular_trace,
@@ -134,7 +135,7 @@ def _stored(url: str, region: str, horizons: list[int], as_json: bool) -> None:
     "--trace",
     "trace_file",
     callback=regular_file,
-    help="CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h).",
+    help=TRACE_HELP,
 )
 @click.option(
     "--stored",

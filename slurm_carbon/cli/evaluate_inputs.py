@@ -71,6 +71,14 @@ def regular_file(_ctx: click.Context, _param: click.Parameter, value: str | None
     return path
 
 
+#: The help of every ``--trace`` of the evaluate commands.
+TRACE_HELP = "CSV trace 'time,ci_g_per_kwh' (ISO 8601 with offset; steps of 15 min, 30 min or 1 h)."
+#: The required ``--trace`` of ``evaluate control`` and ``evaluate advice``.
+trace_option = click.option(
+    "--trace", "trace_file", required=True, callback=regular_file, help=TRACE_HELP
+)
+
+
 def output_file(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Path | None:
     """A click callback: the path of a regular file or a new one, else a usage error.
 
