@@ -10,6 +10,7 @@ job and is refused, in one line, anyone else's.
 from __future__ import annotations
 
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +52,24 @@ class World:
     url: str
     config: Path
     base: str
+
+
+def nobody_can_run_slurm_carbon() -> None:
+    """Skip, naming the path, when this clone is where ``nobody`` may not enter.
+
+    A clone under ``/root`` (mode 700) runs every other test; ``nobody`` cannot
+    import its package, so the client would fail before it asked the service.
+    """
+    probe = subprocess.run(
+        ["setpriv", f"--reuid={NOBODY_UID}", f"--regid={NOBODY_UID}", "--clear-groups",
+         *SLURM_CARBON, "--version"],
+        capture_output=True, text=True, timeout=REPORT_DEADLINE_S, check=False,
+    )  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(
+            f"nobody (uid {NOBODY_UID}) cannot run {sys.executable} -m slurm_carbon from this "
+            f"clone ({Path(__file__).resolve().parents[2]}): clone it where others may enter"
+        )
 
 
 @pytest.fixture
@@ -97,6 +116,7 @@ def world(slurm_cluster: SlurmCluster, tmp_path: Path) -> Iterator[World]:
 def report(world: World, *args: str, uid: int | None = None) -> subprocess.CompletedProcess[str]:
     argv = [*SLURM_CARBON, "report", "--config", str(world.config), *args]
     if uid is not None:
+        nobody_can_run_slurm_carbon()
         argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", *argv]
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=REPORT_DEADLINE_S, check=False
