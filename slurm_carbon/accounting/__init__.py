@@ -6,6 +6,7 @@ and pass them in.
 - :mod:`.spans`: :class:`EnergySpan`, the input.
 - :mod:`.pue`: a PUE constant, series or function of time.
 - :mod:`.align`: spans split over the CI series' periods (best kind wins, gaps marked).
+- :mod:`.coverage`: the share of a job's node-time its intervals cover; silent nodes.
 - :mod:`.footprint`: kWh by device kind, facility kWh, gCO2e, mean CI, quality.
 - :mod:`.counterfactual`: the same profile at another start or in another region.
 - :mod:`.card`: the publication energy card.
@@ -24,6 +25,7 @@ from slurm_carbon.accounting.counterfactual import (
     in_region,
     shifted,
 )
+from slurm_carbon.accounting.coverage import JobCoverage, NodeCoverage, NodeSpan, node_coverage
 from slurm_carbon.accounting.equivalents import Equivalent, equivalents
 from slurm_carbon.accounting.footprint import Footprint, Quality, footprint
 from slurm_carbon.accounting.pue import PueLike, PueSeries, pue_function
@@ -37,6 +39,9 @@ __all__ = [
     "EnergySpan",
     "Equivalent",
     "Footprint",
+    "JobCoverage",
+    "NodeCoverage",
+    "NodeSpan",
     "PueLike",
     "PueSeries",
     "Quality",
@@ -48,6 +53,7 @@ __all__ = [
     "equivalents",
     "footprint",
     "in_region",
+    "node_coverage",
     "pue_function",
     "shifted",
 ]
