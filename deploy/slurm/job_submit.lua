@@ -18,9 +18,12 @@ against both, so the service reads a budget exactly as this check accepted it.
 
 And it checks the other words, "carbon_profile=NAME" (NAME: 1 to 64 ASCII
 letters, digits, ".", "_", "-"), "carbon_cap=off" or "on", "carbon_defer=12h"
-(a whole number of m, h, d; more than 0, at most 7 d) or "auto", and
-"carbon_advice=off" or "on", each at most once, with the grammar and messages of
-slurm_carbon/accounting/job_words.py (one table of cases runs against both).
+(a whole number of m, h, d; more than 0, at most 7 d) or "auto",
+"carbon_advice=off" or "on", and "carbon_defer_resolved=<seconds>s", each at most
+once, with the grammar and messages of slurm_carbon/accounting/job_words.py (one
+table of cases runs against both). carbon_defer_resolved is this script's: on
+submit it appends it to the comment of a carbon_defer=auto job (the delay auto meant,
+from the advice file) and refuses a comment that already holds it.
 
 On submit (not on modify) it gives advice from ADVICE_DIR/<partition>.advice,
 the file the service rewrites every few minutes (slurm_carbon/forecast/advice.py):
@@ -154,6 +157,7 @@ end
 -- The other words of a comment (slurm_carbon/accounting/job_words.py).
 local PROFILE_KEY, CAP_KEY, MAX_PROFILE_NAME_CHARS = "carbon_profile", "carbon_cap", 64
 local DEFER_KEY, ADVICE_KEY, DEFER_AUTO = "carbon_defer", "carbon_advice", "auto"
+local RESOLVED_KEY = "carbon_defer_resolved"
 -- The longest carbon_defer delay (7 days): a week holds every daily and weekly valley of a
 -- grid's intensity; a job held longer is more likely forgotten than cleaner (MAX_DEFER_S).
 local MAX_DEFER_S = 7 * 24 * 3600
@@ -164,6 +168,10 @@ local PROFILE_EXAMPLE = string.format(
 local DEFER_EXAMPLE = string.format(
    "write e.g. %s=12h or %s=%s (a whole number of m, h or d; more than 0, at most %d d)",
    DEFER_KEY, DEFER_KEY, DEFER_AUTO, MAX_DEFER_S / 86400)
+
+local RESOLVED_EXAMPLE = string.format(
+   "write e.g. %s=43200s (a whole number of seconds; more than 0, at most %d;"
+      .. " job_submit.lua writes it)", RESOLVED_KEY, MAX_DEFER_S)
 
 local function switch_example(key)
    return "write e.g. " .. key .. "=off (off or on)"
@@ -233,15 +241,36 @@ local function defer_value(word)
    return tonumber(number) * DEFER_UNIT_S[unit], nil
 end
 
+-- The delay of a carbon_defer_resolved word in seconds, or nil and the message.
+local function resolved_value(word)
+   local given = string.sub(word, #RESOLVED_KEY + 1, #RESOLVED_KEY + 1) == "="
+   local number = string.match(string.lower(string.sub(word, #RESOLVED_KEY + 2)), "^([0-9]+)s$")
+   local reason = nil
+   if not given or number == nil then
+      reason = string.format("not %s=<seconds>s", RESOLVED_KEY)
+   elseif tonumber(number) == 0 then
+      reason = "not more than zero"
+   elseif tonumber(number) > MAX_DEFER_S then
+      reason = string.format("more than %d s", MAX_DEFER_S)
+   end
+   if reason ~= nil then
+      return nil, string.format('bad %s "%s": %s; %s', RESOLVED_KEY, word, reason,
+                                RESOLVED_EXAMPLE)
+   end
+   return tonumber(number), nil
+end
+
 local WORD_RULES = {
    {PROFILE_KEY, profile_name, PROFILE_EXAMPLE},
    {CAP_KEY, switch_value(CAP_KEY), switch_example(CAP_KEY)},
    {DEFER_KEY, defer_value, DEFER_EXAMPLE},
    {ADVICE_KEY, switch_value(ADVICE_KEY), switch_example(ADVICE_KEY)},
+   {RESOLVED_KEY, resolved_value, RESOLVED_EXAMPLE},
 }
 
 -- The words of a comment, {carbon_profile = name, carbon_cap = "on"|"off", carbon_defer =
--- seconds|"auto", carbon_advice = "on"|"off"}, or nil and the message.
+-- seconds|"auto", carbon_advice = "on"|"off", carbon_defer_resolved = seconds}, or nil and
+-- the message.
 function slurm_carbon_job_words(comment)
    local found = {}
    for word in string.gmatch(comment or "", WORD) do
@@ -530,11 +559,17 @@ local function defer_line(job_desc, advice, partition, length_s, delay, now)
       return string.format("carbon: not deferred: no carbon advice for partition %s",
                            partition or "(several or unknown)")
    end
-   if length_s == nil then
-      return "carbon: not deferred: the job has no time limit (give one with -t)"
-   end
    if delay == DEFER_AUTO then
       delay = math.min(advice.defer_default_s, MAX_DEFER_S)
+      -- The service stores the delay auto meant, read from this word of the comment: the
+      -- comment is what it reads of every job, pending to ended (sacct's Comment);
+      -- AdminComment is where it writes its result; 22.05's sacct shows no Extra and this
+      -- script cannot set SystemComment; and the begin time alone does not say the delay
+      -- (the cleanest start is often well before its end).
+      job_desc.comment = string.format("%s %s=%ds", job_desc.comment, RESOLVED_KEY, delay)
+   end
+   if length_s == nil then
+      return "carbon: not deferred: the job has no time limit (give one with -t)"
    end
    local best, saving = slurm_carbon_cleanest_start(advice, now, length_s, delay)
    if best == nil then
@@ -579,6 +614,17 @@ local function advise(job_desc, part_list)
    end
 end
 
+-- Refuses (slurm.ERROR, after telling the user why), on submit, a comment holding
+-- carbon_defer_resolved: the word is this script's (see defer_line).
+local function refuse_resolved(comment)
+   if slurm_carbon_job_words(comment)[RESOLVED_KEY] == nil then
+      return slurm.SUCCESS
+   end
+   slurm.log_user("slurm_carbon: %s is written by slurm_carbon on submit;"
+                     .. " leave it out of the comment", RESOLVED_KEY)
+   return slurm.ERROR
+end
+
 local function check(comment)
    return refuse_control(comment) or refuse_budget(comment) or refuse_job_words(comment)
       or slurm.SUCCESS
@@ -588,6 +634,9 @@ function slurm_job_submit(job_desc, part_list, submit_uid)
    slurm.log_info("slurm_carbon: submit uid=%s comment=%s",
                   tostring(submit_uid), describe(job_desc.comment))
    local status = check(job_desc.comment)
+   if status == slurm.SUCCESS then
+      status = refuse_resolved(job_desc.comment)
+   end
    if status == slurm.SUCCESS then
       -- Advice never refuses a job: an error in it is logged and the job accepted.
       local ok, failure = pcall(advise, job_desc, part_list)

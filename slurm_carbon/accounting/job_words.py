@@ -8,6 +8,10 @@ service from ever capping the job's GPUs (``on``, the default, allows it).
 cleanest start within that delay (``carbon_defer=auto``: the site's default
 delay, read from the advice file); ``carbon_advice=off`` turns off the hint
 ``job_submit.lua`` prints at sbatch when a later start would be cleaner.
+``carbon_defer_resolved=43200s`` is not the user's: ``job_submit.lua`` appends it to
+the comment of a ``carbon_defer=auto`` job when it resolves ``auto`` with the
+advice file's ``defer_default_s``, so that the service stores the delay the lua
+used (it refuses the word in a submitted comment).
 
 ``deploy/slurm/job_submit.lua`` checks the same words when a job is submitted
 or modified, with the same grammar and messages (one table of cases runs
@@ -19,7 +23,8 @@ The grammar:
 - The comment is split into words as for budgets (spaces, tabs, line breaks,
   ``,`` and ``;``); other words are left alone.
 - A word is one of ours when, in ASCII lower case, it is one of the keys
-  ``carbon_profile``, ``carbon_cap``, ``carbon_defer``, ``carbon_advice`` or
+  ``carbon_profile``, ``carbon_cap``, ``carbon_defer``, ``carbon_advice``,
+  ``carbon_defer_resolved`` or
   starts with one of them followed by ``=``; the key's case does not matter.
   So ``carbon_capture`` is left alone, ``carbon_cap`` alone (``carbon_cap = off``)
   is refused.
@@ -28,6 +33,8 @@ The grammar:
 - ``carbon_cap=off`` or ``carbon_cap=on``, in any case; ``carbon_advice`` alike.
 - ``carbon_defer=<whole number><unit>``, unit ``m``, ``h`` or ``d`` (in any
   case), more than 0 and at most :data:`MAX_DEFER_S`; or ``carbon_defer=auto``.
+- ``carbon_defer_resolved=<whole number>s`` (``s`` in any case), more than 0 and at
+  most :data:`MAX_DEFER_S`.
 - Each key at most once.
 """
 
@@ -46,6 +53,7 @@ __all__ = [
     "CAP_KEY",
     "DEFER_AUTO",
     "DEFER_KEY",
+    "DEFER_RESOLVED_KEY",
     "MAX_DEFER_S",
     "MAX_PROFILE_NAME_CHARS",
     "PROFILE_KEY",
@@ -68,6 +76,8 @@ DEFER_KEY = "carbon_defer"
 ADVICE_KEY = "carbon_advice"
 DEFER_AUTO: Final = "auto"
 """``carbon_defer=auto``: the site's default delay (the advice file's ``defer_default_s``)."""
+DEFER_RESOLVED_KEY = "carbon_defer_resolved"
+"""The word ``job_submit.lua`` appends for ``auto``: the delay it used, in seconds."""
 
 _PROFILE_EXAMPLE = (
     f"write e.g. {PROFILE_KEY}=resnet50-imagenet"
@@ -76,6 +86,10 @@ _PROFILE_EXAMPLE = (
 _DEFER_EXAMPLE = (
     f"write e.g. {DEFER_KEY}=12h or {DEFER_KEY}={DEFER_AUTO}"
     f" (a whole number of m, h or d; more than 0, at most {MAX_DEFER_S // 86400} d)"
+)
+_RESOLVED_EXAMPLE = (
+    f"write e.g. {DEFER_RESOLVED_KEY}=43200s (a whole number of seconds;"
+    f" more than 0, at most {MAX_DEFER_S}; job_submit.lua writes it)"
 )
 _NAME = re.compile(r"[A-Za-z0-9._-]*")
 _DEFER_UNIT_S = {"m": 60, "h": 3600, "d": 86400}
@@ -99,12 +113,15 @@ class JobWords:
         defer_s: The ``carbon_defer`` delay in seconds, :data:`DEFER_AUTO` for the site's
             default, None when the comment asks for no deferral. Units: s.
         advice: False when the comment says ``carbon_advice=off``: no hint at sbatch.
+        defer_resolved_s: The delay ``job_submit.lua`` resolved ``auto`` to (its
+            ``carbon_defer_resolved`` word), None without one. Units: s.
     """
 
     profile: str | None = None
     cap: bool = True
     defer_s: int | Literal["auto"] | None = None
     advice: bool = True
+    defer_resolved_s: int | None = None
 
 
 def _ours(lowered: str, key: str) -> bool:
@@ -163,11 +180,28 @@ def _defer(word: str) -> int | Literal["auto"]:
     return int(number) * _DEFER_UNIT_S[unit]
 
 
+def _resolved(word: str) -> int:
+    given = word[len(DEFER_RESOLVED_KEY) :].startswith("=")
+    value = word[len(DEFER_RESOLVED_KEY) + 1 :].translate(_ASCII_LOWER)
+    number = value.removesuffix("s")
+    reason = None
+    if not given or not value.endswith("s") or not number.isascii() or not number.isdigit():
+        reason = f"not {DEFER_RESOLVED_KEY}=<seconds>s"
+    elif int(number) == 0:
+        reason = "not more than zero"
+    elif int(number) > MAX_DEFER_S:
+        reason = f"more than {MAX_DEFER_S} s"
+    if reason is not None:
+        raise BadJobWord(f'bad {DEFER_RESOLVED_KEY} "{word}": {reason}; {_RESOLVED_EXAMPLE}')
+    return int(number)
+
+
 _READERS: dict[str, tuple[Callable[[str], object], str]] = {
     PROFILE_KEY: (_profile, _PROFILE_EXAMPLE),
     CAP_KEY: (lambda word: _switch(word, CAP_KEY), _switch_example(CAP_KEY)),
     DEFER_KEY: (_defer, _DEFER_EXAMPLE),
     ADVICE_KEY: (lambda word: _switch(word, ADVICE_KEY), _switch_example(ADVICE_KEY)),
+    DEFER_RESOLVED_KEY: (_resolved, _RESOLVED_EXAMPLE),
 }
 
 
@@ -175,8 +209,8 @@ def parse_job_words(comment: str | None) -> JobWords:
     """The words of a job's comment (see the module's grammar).
 
     Raises:
-        BadJobWord: a ``carbon_profile``/``carbon_cap``/``carbon_defer``/``carbon_advice``
-            word is malformed or repeated.
+        BadJobWord: a ``carbon_profile``/``carbon_cap``/``carbon_defer``/``carbon_advice``/
+            ``carbon_defer_resolved`` word is malformed or repeated.
     """
     found: dict[str, object] = {}
     for word in _SEPARATORS.split(comment or ""):
@@ -192,4 +226,5 @@ def parse_job_words(comment: str | None) -> JobWords:
         cap=found.get(CAP_KEY) is not False,
         defer_s=cast("int | Literal['auto'] | None", found.get(DEFER_KEY)),
         advice=found.get(ADVICE_KEY) is not False,
+        defer_resolved_s=cast("int | None", found.get(DEFER_RESOLVED_KEY)),
     )

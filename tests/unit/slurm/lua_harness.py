@@ -5,8 +5,8 @@ log calls, each call printing ``<call>: <formatted>``; the script loaded; the co
 read from stdin as ``comment``) and the submit and modify calls, whose return values
 it prints as ``submit=<n>`` and ``modify=<n>``. :func:`submit_lua` submits one job
 described in Lua at a fixed time, in UTC, with the advice files of a directory, and
-prints the job's ``begin_time`` after the call. Tests that use them are skipped when
-lua5.1 is not installed.
+prints the job's ``comment`` and (last) ``begin_time`` after the call. Tests that use
+them are skipped when lua5.1 is not installed.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ os.time = function() return {now} end
 local job = {job}
 job.comment = comment
 print("submit=" .. slurm_job_submit(job, {parts}, 1000))
+print("comment=" .. tostring(job.comment))
 print("begin_time=" .. tostring(job.begin_time))
 """
 # The partitions slurmctld hands the script (22.05: keyed by name, flag_default 1 or 0).

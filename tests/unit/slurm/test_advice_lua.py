@@ -417,3 +417,47 @@ def test_the_lua_chooses_as_the_python_over_random_series(tmp_path: Path) -> Non
     for (_, saving), e in zip(said, expected, strict=True):
         assert float(saving) == pytest.approx(0 if e is None else e[1], abs=1e-9)
     assert sum(e is not None and e[1] > 0 for e in expected) > RANDOM_CASES // 4
+
+
+@pytest.mark.parametrize(
+    ("comment", "advice", "after"),
+    [
+        # auto resolved with the file's defer_default_s (1 h): the word the service reads.
+        ("carbon_defer=auto", ADVICE, "carbon_defer=auto carbon_defer_resolved=3600s"),
+        (
+            "x CARBON_DEFER=Auto",
+            replace(ADVICE, defer_default_s=8 * 86400),  # more than 7 d: the lua's bound
+            "x CARBON_DEFER=Auto carbon_defer_resolved=604800s",
+        ),
+        # Resolved even when now is the cleanest: the decision not to defer is recorded too.
+        (
+            "carbon_defer=auto",
+            replace(ADVICE, ci=(100.0,) * 6),
+            "carbon_defer=auto carbon_defer_resolved=3600s",
+        ),
+        ("carbon_defer=6h", ADVICE, "carbon_defer=6h"),  # the delay is in the word
+        ("carbon_defer=auto", None, "carbon_defer=auto"),  # no file: nothing resolved
+    ],
+)
+def test_auto_is_written_into_the_comment_as_the_delay_it_meant(
+    tmp_path: Path, comment: str, advice: Advice | None, after: str
+) -> None:
+    advice_dir = tmp_path / "advice"
+    advice_dir.mkdir()
+    if advice is not None:
+        (advice_dir / "gpu.advice").write_text(format_advice(advice))
+
+    lines = submit_lua(GPU_2H, comment, tmp_path, now=T0, advice_dir=advice_dir)
+
+    assert "submit=0" in lines
+    assert f"comment={after}" in lines
+
+
+def test_a_submitted_comment_holding_the_lua_s_own_word_is_refused(tmp_path: Path) -> None:
+    lines = run_lua("", "carbon_defer=auto carbon_defer_resolved=60s", tmp_path)
+
+    assert (lines[-3], lines[-1]) == ("submit=-1", "modify=0")
+    assert (
+        "user: slurm_carbon: carbon_defer_resolved is written by slurm_carbon on submit;"
+        " leave it out of the comment"
+    ) in lines

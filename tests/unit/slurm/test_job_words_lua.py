@@ -1,5 +1,5 @@
-"""The comment's words (carbon_profile=, carbon_cap=, carbon_defer=, carbon_advice=):
-job_submit.lua and job_words agree."""
+"""The comment's words (carbon_profile=, carbon_cap=, carbon_defer=, carbon_advice=,
+carbon_defer_resolved=): job_submit.lua and job_words agree."""
 
 from __future__ import annotations
 
@@ -71,6 +71,19 @@ CASES: list[tuple[str, JobWords | str]] = [
     ("carbon_defer=6h carbon_defer=auto", "given twice"),
     ("carbon_advice=maybe", "not carbon_advice=off or on"),
     ("carbon_advice=off carbon_advice=off", "given twice"),
+    (
+        "carbon_defer=auto carbon_defer_resolved=43200s",
+        JobWords(defer_s="auto", defer_resolved_s=43200),
+    ),
+    (f"CARBON_DEFER_RESOLVED={MAX_DEFER_S}S", JobWords(defer_resolved_s=MAX_DEFER_S)),
+    ("carbon_defer_resolvedx=1s", JobWords()),
+    ("carbon_defer_resolved=0s", "not more than zero"),
+    (f"carbon_defer_resolved={MAX_DEFER_S + 1}s", f"more than {MAX_DEFER_S} s"),
+    ("carbon_defer_resolved=12h", "not carbon_defer_resolved=<seconds>s"),
+    ("carbon_defer_resolved=s", "not carbon_defer_resolved=<seconds>s"),
+    ("carbon_defer_resolved=-1s", "not carbon_defer_resolved=<seconds>s"),
+    ("carbon_defer_resolved", "not carbon_defer_resolved=<seconds>s"),
+    ("carbon_defer_resolved=1s carbon_defer_resolved=1s", "given twice"),
 ]
 
 # Prints what slurm_carbon_job_words finds, or the refusal.
@@ -83,6 +96,7 @@ else
    print("cap=" .. tostring(found.carbon_cap))
    print("defer=" .. tostring(found.carbon_defer))
    print("advice=" .. tostring(found.carbon_advice))
+   print("resolved=" .. tostring(found.carbon_defer_resolved))
 end
 """
 
@@ -108,7 +122,9 @@ def test_lua_and_python_accept_and_refuse_the_same_words(
     advice = None if "carbon_advice=" not in comment.lower() else expected.advice
     assert f"advice={said[advice]}" in lines
     assert f"defer={expected.defer_s or 'nil'}" in lines
-    assert "submit=0" in lines
+    assert f"resolved={expected.defer_resolved_s or 'nil'}" in lines
+    # carbon_defer_resolved is the lua's own word: refused on submit (see test_advice_lua).
+    assert f"submit={-1 if expected.defer_resolved_s else 0}" in lines
     assert "modify=0" in lines
 
 
