@@ -33,6 +33,7 @@ from slurm_carbon.service.deferrals import settle_deferral
 from slurm_carbon.service.intervals import energy_spans, own_intervals, unmeasured_spans
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import Session, budget_action, get_or_create_cluster, upsert_job
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.results import (
@@ -87,6 +88,8 @@ class JobFootprint:
         points: The carbon-intensity series used.
         pue: The PUE in force at a time.
         figures: The footprint.
+        coverage: The share of the job's node-time its intervals cover and its
+            silent nodes (None: its node list or start is not known).
     """
 
     region: str
@@ -94,6 +97,7 @@ class JobFootprint:
     points: list[CiPoint]
     pue: Callable[[datetime], float]
     figures: acc.Footprint
+    coverage: acc.JobCoverage | None = None
 
 
 def job_footprint(
@@ -215,14 +219,21 @@ def _own_footprint(  # noqa: PLR0913 (the job's intervals, as Slurm ran it, and 
     if not kept:
         raise NoEnergy(f"job {label}: no energy stored")
     try:
-        return job_footprint(partition, kept, site, intensity, sharers=sharers)
+        found = job_footprint(partition, kept, site, intensity, sharers=sharers)
     except NoEnergy as err:
         raise NoEnergy(f"job {label}: {err}") from err
+    start = run[0]
+    if not node_list or start is None:
+        return found
+    spans = (acc.NodeSpan(row.node, row.start, row.end) for row in kept)
+    return replace(
+        found, coverage=acc.node_coverage(expand_hostlist(node_list), spans, start, run[1])
+    )
 
 
 def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
     """The stored values and the AdminComment payload of a footprint."""
-    figures = found.figures
+    figures, coverage = found.figures, found.coverage
     quality = figures.quality
     weakest = quality.weakest_method or EnergyMethod.ESTIMATED
     values = JobFigures(
@@ -243,6 +254,8 @@ def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
         ci_actual_share=quality.ci_kinds.get(CiKind.ACTUAL, 0.0),
         ci_forecast_share=quality.ci_kinds.get(CiKind.FORECAST, 0.0),
         ci_annual_share=quality.ci_kinds.get(CiKind.ANNUAL, 0.0),
+        node_coverage=None if coverage is None else coverage.share,
+        missing_nodes=None if coverage is None else ",".join(coverage.silent) or None,
     )
     _check_finite(label, values)
     return Computed(values, acc.comment_payload(figures))

@@ -38,6 +38,11 @@ class JobFigures:
             profile's highest limit (None with ``slowdown``).
         slowdown_profile: The profile measured against: "GPU model / workload key,
             source" (None with ``slowdown``).
+        node_coverage: The share of the job's node-time (run time times its
+            nodes) its intervals cover, 0..1 (None: its node list is not known,
+            or computed before revision 0016).
+        missing_nodes: The nodes of its node list that reported nothing,
+            comma-separated (None: none): its energy is the other nodes' only.
     """
 
     gpu_energy_j: float
@@ -60,6 +65,8 @@ class JobFigures:
     slowdown: float | None = None
     nominal_s: float | None = None
     slowdown_profile: str | None = None
+    node_coverage: float | None = None
+    missing_nodes: str | None = None
 
     @property
     def device_energy_j(self) -> float:

@@ -401,6 +401,7 @@ class JobResult(Base):
             " AND (slowdown IS NULL) = (slowdown_profile IS NULL)",
             name="slowdown_whole",
         ),
+        CheckConstraint("node_coverage >= 0 AND node_coverage <= 1", name="node_coverage_share"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -433,6 +434,11 @@ class JobResult(Base):
     slowdown: Mapped[float | None] = mapped_column(Float)
     nominal_s: Mapped[float | None] = mapped_column(Float)
     slowdown_profile: Mapped[str | None] = mapped_column(Text)
+    # The share of the job's node-time its intervals cover (0..1) and the nodes of its
+    # node list that reported nothing, comma-separated (None: none); coverage None: no
+    # node list known, or computed before revision 0016.
+    node_coverage: Mapped[float | None] = mapped_column(Float)
+    missing_nodes: Mapped[str | None] = mapped_column(Text)
 
 
 class Deferral(Base):
