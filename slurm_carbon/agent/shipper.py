@@ -1,9 +1,12 @@
 """Shipping closed intervals from the outbox to the service.
 
 ``POST {service_url}/api/v1/intervals`` with ``Authorization: Bearer <token>``
-and ``{"cluster", "node", "intervals": [...], "progress": [...]}`` (at most
-``batch_max`` intervals and :data:`PROGRESS_BATCH_MAX` progress points per
-request; ``progress`` only when there are points). Rows leave the outbox only
+and ``{"cluster", "node", "intervals": [...], "progress": [...], "health":
+{"spool_backlog", "dead_letters"}}`` (at most ``batch_max`` intervals and
+:data:`PROGRESS_BATCH_MAX` progress points per request; ``progress`` only when
+there are points; ``health``: rows left in the spool besides this batch and dead
+letters kept, dropped for good, with a warning, once a service too old for it
+refuses it with a 422 naming ``health``). Rows leave the outbox only
 after a 200. Connection errors, 5xx, 408 and 429 are retried with exponential
 backoff and jitter (429's ``Retry-After`` honoured, up to
 :data:`RETRY_AFTER_MAX_S`). 401/403 (a rotated or wrong token, the operator's
@@ -190,6 +193,8 @@ class Shipper:
         self._suspect_until_id: int | None = None
         # A refused batch held progress points: send them alone next.
         self._progress_suspect = False
+        # Cleared when the service is too old to take the spool's health.
+        self._send_health = True
 
     @property
     def spool(self) -> Spool:
@@ -250,6 +255,10 @@ class Shipper:
         }
         if points:
             body["progress"] = [progress_json(point) for point in points]
+        if self._send_health:
+            waiting, dead_letters = self.spool.health()
+            backlog = max(waiting - len(rows) - len(points), 0)
+            body["health"] = {"spool_backlog": backlog, "dead_letters": dead_letters}
         try:
             response = self.session.post(
                 self.url, data=json.dumps(body), headers=self._headers, timeout=self.timeout_s
@@ -281,8 +290,17 @@ class Shipper:
         """Set apart what was refused: progress points alone, then intervals in halves.
 
         The refused interval, once alone, is dead-lettered; so are progress
-        points refused on their own.
+        points refused on their own. A service too old for the spool's health
+        gets the same batch again without it.
         """
+        if status == 422 and "health" in body and message.startswith("health"):
+            logger.warning(
+                "service refused this agent's spool health (%s): an older service; "
+                "batches go on without it",
+                message,
+            )
+            self._send_health = False
+            return 0.0
         if points and rows:
             self._progress_suspect = True
             self._suspect_until_id = max(self._suspect_until_id or 0, rows[-1].id)

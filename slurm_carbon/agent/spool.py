@@ -477,6 +477,14 @@ class Spool:
         ).fetchall()
         return [ProgressRow(int(i), int(j), float(t), float(f)) for i, j, t, f in rows]
 
+    def health(self) -> tuple[int, int]:
+        """Rows waiting to be shipped (intervals and progress points), and dead letters kept."""
+        waiting, dead = self._db.execute(
+            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM progress), "
+            "(SELECT count(*) FROM dead_letter)"
+        ).fetchone()
+        return int(waiting), int(dead)
+
     def dead_letters(self) -> list[tuple[int, str, object]]:
         """Every dead letter as (status, error, body)."""
         rows = self._db.execute("SELECT status, error, body FROM dead_letter ORDER BY id")

@@ -57,6 +57,7 @@ from slurm_carbon.store import (
 )
 from slurm_carbon.store.engine import connection_slots
 from slurm_carbon.store.ingest import IdCache
+from slurm_carbon.store.nodes import NodeHealth, record_node_health
 from slurm_carbon.text import escape_control, quote_input
 
 __all__ = [
@@ -227,7 +228,8 @@ class IngestEndpoint:
             The answer: intervals received and stored, and progress points
             received and stored when the batch had any.
         """
-        batch = _parse(body, self.clock())
+        now = self.clock()
+        batch = _parse(body, now)
         if owner != (batch.cluster, batch.node):
             logger.warning(
                 "ingest refused: token of node=%s cluster=%s reported for node=%s cluster=%s",
@@ -246,6 +248,9 @@ class IngestEndpoint:
             _check_progress_jobs(session, batch)
             stored = ingest_batch(session, batch.cluster, batch.node, intervals, ids=self.ids)
             progress_stored = ingest_progress(session, batch.cluster, progress, ids=self.ids)
+            if batch.health is not None:
+                health = NodeHealth(batch.health.spool_backlog, batch.health.dead_letters, now)
+                record_node_health(session, batch.cluster, batch.node, health)
         took_s = time.monotonic() - began
         if self.metrics is not None:
             self.metrics.batch(len(intervals), stored, took_s)

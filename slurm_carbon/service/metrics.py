@@ -159,6 +159,20 @@ NODE_AGE = MetricSpec(
     ("cluster", "node"),
     "Seconds since the end of the latest interval a node reported.",
 )
+NODE_BACKLOG = MetricSpec(
+    "slurm_carbon_node_spool_backlog_rows",
+    "gauge",
+    ("cluster", "node"),
+    "Rows (intervals and progress points) waiting in a node agent's spool besides the batch "
+    "that reported it, as of its latest batch.",
+)
+NODE_DEAD_LETTERS = MetricSpec(
+    "slurm_carbon_node_dead_letters",
+    "gauge",
+    ("cluster", "node"),
+    "Batches a node agent keeps as dead letters (refused by the service, never retried), "
+    "as of its latest batch.",
+)
 INGESTED = MetricSpec(
     "slurm_carbon_ingest_intervals",
     "counter",
@@ -181,7 +195,7 @@ POLL_ERRORS = MetricSpec(
 
 # Read from the store: sums of what was accounted, then the state now.
 _ACCOUNTED = (ENERGY, FACILITY, EMISSIONS, JOBS, QUALITY, BUDGET)
-_STATE = (INTENSITY, CAPPED, LIMIT, WRITES, NODE_AGE)
+_STATE = (INTENSITY, CAPPED, LIMIT, WRITES, NODE_AGE, NODE_BACKLOG, NODE_DEAD_LETTERS)
 #: Every metric the service exports: read from the store, then the process's own.
 METRICS = (*_ACCOUNTED, *_STATE, INGESTED, INGEST_LATENCY, POLL_ERRORS)
 
@@ -291,7 +305,7 @@ class StoreCollector(Collector):
         return [energy, facility, emissions, jobs, quality, budget]
 
     def _state(self, session: Session, now: datetime) -> list[Metric]:
-        intensity, capped, limit, writes, age = (_family(spec) for spec in _STATE)
+        intensity, capped, limit, writes, age, backlog, dead = (_family(spec) for spec in _STATE)
         ahead = timedelta(hours=max(FORECAST_HOURS), seconds=1)
         for region in ci_regions(session):
             actual = latest_actual_ci(session, region, now)
@@ -312,7 +326,10 @@ class StoreCollector(Collector):
         for report in node_last_reports(session):
             seconds = (now - report.last_end).total_seconds()
             age.add_metric([report.cluster, report.node], seconds)
-        return [intensity, capped, limit, writes, age]
+            if report.health is not None:
+                backlog.add_metric([report.cluster, report.node], report.health.spool_backlog)
+                dead.add_metric([report.cluster, report.node], report.health.dead_letters)
+        return [intensity, capped, limit, writes, age, backlog, dead]
 
 
 class MetricsEndpoint:

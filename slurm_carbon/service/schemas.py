@@ -60,6 +60,7 @@ __all__ = [
     "MAX_PROGRESS",
     "Batch",
     "DeviceIn",
+    "HealthIn",
     "IntervalIn",
     "ProgressIn",
     "error_path",
@@ -270,13 +271,27 @@ class ProgressIn(_Strict):
         )
 
 
+class HealthIn(_Strict):
+    """The agent's spool as the batch leaves: rows still waiting besides it, dead letters kept.
+
+    Bounded by the store's 32-bit columns; a real spool holds far fewer.
+    """
+
+    spool_backlog: int = Field(ge=0, le=_INT32_MAX)
+    dead_letters: int = Field(ge=0, le=_INT32_MAX)
+
+
 class Batch(_Strict):
-    """``POST /api/v1/intervals``: one node's intervals and progress, reported by that node."""
+    """``POST /api/v1/intervals``: one node's intervals and progress, reported by that node.
+
+    ``health`` is optional: an older agent does not send it.
+    """
 
     cluster: ClusterName
     node: Hostname
     intervals: list[IntervalIn] = Field(max_length=MAX_INTERVALS)
     progress: list[ProgressIn] = Field(default_factory=list, max_length=MAX_PROGRESS)
+    health: HealthIn | None = None
 
 
 def error_path(loc: tuple[int | str, ...]) -> str:

@@ -33,6 +33,7 @@ from slurm_carbon.store.models import (
     JobResult,
     Node,
 )
+from slurm_carbon.store.nodes import NodeHealth
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind
 
 __all__ = [
@@ -70,11 +71,12 @@ class AccountedGroup:
 
 @dataclass(frozen=True, slots=True)
 class NodeReport:
-    """When a node's latest reported interval ended."""
+    """When a node's latest reported interval ended, and its agent's latest health (None: none)."""
 
     cluster: str
     node: str
     last_end: datetime
+    health: NodeHealth | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,15 +170,26 @@ def comment_write_counts(session: Session) -> dict[str, int]:
 
 
 def node_last_reports(session: Session) -> list[NodeReport]:
-    """For every node that reported an interval, when its latest one ended."""
+    """For every node that reported an interval, when its latest one ended, and its health."""
+    health = (Node.spool_backlog, Node.dead_letters, Node.health_at)
     statement = (
-        select(Cluster.name, Node.hostname, func.max(EnergyInterval.interval_end))
+        select(Cluster.name, Node.hostname, func.max(EnergyInterval.interval_end), *health)
         .join(Node, Node.id == EnergyInterval.node_id)
         .join(Cluster, Cluster.id == Node.cluster_id)
-        .group_by(Cluster.name, Node.hostname)
+        .group_by(Cluster.name, Node.hostname, *health)
         .order_by(Cluster.name, Node.hostname)
     )
-    return [NodeReport(c, n, end) for c, n, end in session.execute(statement)]
+    return [
+        NodeReport(c, n, end, _health(backlog, dead, at))
+        for c, n, end, backlog, dead, at in session.execute(statement)
+    ]
+
+
+def _health(backlog: int | None, dead: int | None, at: datetime | None) -> NodeHealth | None:
+    """A node's stored health; the three are written together, so None when any is."""
+    if backlog is None or dead is None or at is None:
+        return None
+    return NodeHealth(backlog, dead, at)
 
 
 def ci_regions(session: Session) -> list[str]:

@@ -137,7 +137,7 @@ class Cluster(Base):
 
 
 class Node(Base):
-    """A compute node of a cluster."""
+    """A compute node of a cluster, with its agent's latest health report."""
 
     __tablename__ = "nodes"
     __table_args__ = (UniqueConstraint("cluster_id", "hostname"),)
@@ -145,6 +145,11 @@ class Node(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id", ondelete="CASCADE"))
     hostname: Mapped[str] = mapped_column(String(255))
+    # The agent's latest health report (None: an older agent, or none yet): rows
+    # waiting in its spool, batches it dead-lettered, and when the service got it.
+    spool_backlog: Mapped[int | None]
+    dead_letters: Mapped[int | None]
+    health_at: Mapped[datetime | None]
 
 
 class Device(Base):

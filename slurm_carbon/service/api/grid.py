@@ -8,9 +8,10 @@ there are some, else the last actual value carried. Any authenticated user may
 read it.
 
 ``nodes`` (admins only, 403 otherwise): when each node's latest interval ended
-and how long ago, and the writer's AdminComment backlog. A node's own spool
-backlog and dead letters stay on the node (the agent does not report them):
-they are null here.
+and how long ago, the agent's spool backlog (rows waiting besides the batch
+that reported it) and dead letters as its latest batch reported them, and when
+(``health_at``; all three null for an agent too old to report them), and the
+writer's AdminComment backlog.
 """
 
 from __future__ import annotations
@@ -34,8 +35,15 @@ from slurm_carbon.store.metrics import (
     latest_actual_ci,
     node_last_reports,
 )
+from slurm_carbon.store.nodes import NodeHealth
 
-__all__ = ["DEFAULT_AHEAD_H", "MAX_AHEAD_H", "IntensityEndpoint", "NodesEndpoint"]
+__all__ = [
+    "DEFAULT_AHEAD_H",
+    "MAX_AHEAD_H",
+    "IntensityEndpoint",
+    "NodesEndpoint",
+    "health_json",
+]
 
 # The day ahead: what a user planning today's jobs looks at.
 DEFAULT_AHEAD_H = 24
@@ -95,6 +103,17 @@ class IntensityEndpoint:
         return {"now": now.isoformat(), "hours": hours, "regions": regions}
 
 
+def health_json(health: NodeHealth | None) -> dict[str, Any]:
+    """A node's latest health as the API shows it (every field null when none was reported)."""
+    if health is None:
+        return {"spool_backlog": None, "dead_letters": None, "health_at": None}
+    return {
+        "spool_backlog": health.spool_backlog,
+        "dead_letters": health.dead_letters,
+        "health_at": health.at.isoformat(),
+    }
+
+
 @dataclass(frozen=True)
 class NodesEndpoint:
     """Each node's latest report, for admins."""
@@ -125,8 +144,7 @@ class NodesEndpoint:
                     "node": report.node,
                     "last_report": report.last_end.isoformat(),
                     "seconds_since": (now - report.last_end).total_seconds(),
-                    "spool_backlog": None,
-                    "dead_letters": None,
+                    **health_json(report.health),
                 }
                 for report in reports
             ],

@@ -4,7 +4,8 @@ Sums are :func:`~slurm_carbon.store.reports.totals` in the read API's
 ``group_json`` form (``GET /api/v1/totals``), jobs are ``job_json`` items
 (``GET /api/v1/jobs``), both over the jobs the viewer may see
 (:func:`~slurm_carbon.service.api.access.restrict_query`). Cluster-wide panels
-(caps in force, budget actions, silent nodes) are the store queries
+(caps in force, budget actions, nodes that stopped reporting or hold dead
+letters, with their agents' latest spool health) are the store queries
 ``/metrics`` reads, shown to admins only: they are not any one user's. Grid
 intensity is everyone's: the latest actual, the next 24 h as
 :func:`~slurm_carbon.service.ci_forecast.ci_ahead` knows it, and the cleanest
@@ -20,6 +21,7 @@ from typing import Any
 from slurm_carbon.forecast.advice import ADVICE_CARRIED_SOURCE, advice_series, cleanest_start
 from slurm_carbon.service.api.access import Viewer, restrict_query
 from slurm_carbon.service.api.documents import group_json, job_json
+from slurm_carbon.service.api.grid import health_json
 from slurm_carbon.service.ci_forecast import ci_ahead
 from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
 from slurm_carbon.store import Session
@@ -99,9 +101,15 @@ def _days(session: Session, query: ReportQuery, now: datetime) -> list[dict[str,
 
 def _cluster(session: Session, now: datetime) -> dict[str, Any]:
     silent = [
-        {"cluster": r.cluster, "node": r.node, "last_end": r.last_end.isoformat()}
+        {
+            "cluster": r.cluster,
+            "node": r.node,
+            "last_end": r.last_end.isoformat(),
+            **health_json(r.health),
+        }
         for r in node_last_reports(session)
         if (now - r.last_end).total_seconds() > NODE_SILENT_S
+        or (r.health is not None and r.health.dead_letters > 0)
     ]
     return {
         "capped_gpus": capped_gpus(session, now),

@@ -185,7 +185,13 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
         for a in cluster["budget_actions"]
     ]
     silent = [
-        [_text(n["cluster"]), _text(n["node"]), _when(n["last_end"])]
+        [
+            _text(n["cluster"]),
+            _text(n["node"]),
+            _when(n["last_end"]),
+            _text(n["spool_backlog"]),
+            _text(n["dead_letters"]),
+        ]
         for n in cluster["silent_nodes"]
     ]
     return "".join(
@@ -195,12 +201,12 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
             "<p>What caps saved against the best static cap: not computed yet.</p>",
             "<h2>Budget actions</h2>",
             _table(["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."),
-            "<h2>Nodes that stopped reporting</h2>",
+            "<h2>Nodes that stopped reporting or hold dead letters</h2>",
             _table(
-                ["Cluster", "Node", "Last interval ended"],
+                ["Cluster", "Node", "Last interval ended", "Rows in its spool", "Dead letters"],
                 silent,
                 "silent-nodes",
-                "Every node that reported is reporting.",
+                "Every node that reported is reporting, and none holds dead letters.",
             ),
         ]
     )

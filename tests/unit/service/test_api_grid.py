@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from slurm_carbon.service.api.grid import MAX_AHEAD_H
+from slurm_carbon.store import issue_token
+from tests.unit.cli.test_report_data import NOW
 from tests.unit.service.test_api_auth import ALICE, GOOD, OPS, client, unmunge
 
 __all__ = ["client", "unmunge"]  # fixtures, shared
@@ -60,6 +63,47 @@ def test_nodes_are_for_admins(client: TestClient) -> None:
             "seconds_since": 7 * 3600.0,
             "spool_backlog": None,
             "dead_letters": None,
+            "health_at": None,
         }
     ]
     assert response.json()["writer"] == {"pending": 0, "failed": 0}
+
+
+def _ship(client: TestClient, session: Session, body: dict[str, Any]) -> Any:
+    token = issue_token(session, "tc", "gpu01")
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    return client.post("/api/v1/intervals", json=body, headers=headers)
+
+
+def test_nodes_show_the_health_the_agent_sent_last(client: TestClient, session: Session) -> None:
+    batch = {"cluster": "tc", "node": "gpu01", "intervals": []}
+    first = _ship(client, session, batch | {"health": {"spool_backlog": 40, "dead_letters": 2}})
+    assert first.status_code == 200, first.text
+    second = _ship(client, session, batch | {"health": {"spool_backlog": 7, "dead_letters": 3}})
+    assert second.status_code == 200
+    # An older agent sends no health: what the node said last stays.
+    assert _ship(client, session, batch).status_code == 200
+    [node] = get(client, "/api/v1/nodes", OPS).json()["nodes"]
+    assert (node["spool_backlog"], node["dead_letters"], node["health_at"]) == (
+        7,
+        3,
+        NOW.isoformat(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("health", "error"),
+    [
+        ({"spool_backlog": -1, "dead_letters": 0}, "health.spool_backlog: Input should be"),
+        ({"spool_backlog": 0, "dead_letters": 2**31}, "health.dead_letters: Input should be"),
+        ({"spool_backlog": 0}, "health.dead_letters: Field required"),
+    ],
+)
+def test_bad_health_refuses_the_batch(
+    client: TestClient, session: Session, health: dict[str, int], error: str
+) -> None:
+    body = {"cluster": "tc", "node": "gpu01", "intervals": [], "health": health}
+    response = _ship(client, session, body)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith(error)

@@ -31,6 +31,7 @@ from slurm_carbon.store.budgets import BudgetActionRecord, record_budget_action
 from slurm_carbon.store.caps import CapDecisionRecord, record_decision
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.intensity import add_ci_points
+from slurm_carbon.store.nodes import NodeHealth, record_node_health
 from slurm_carbon.store.reports import ReportQuery, totals
 from slurm_carbon.store.results import record_comment_attempt, request_comment, save_result
 from slurm_carbon.vocabulary import (
@@ -266,6 +267,28 @@ def test_caps_and_node_reports(session: Session, factory: SessionFactory) -> Non
         value_of(samples, "slurm_carbon_node_last_report_age_seconds", cluster="tc", node="gpu01")
         == 300.0
     )
+
+
+def test_node_health_as_its_agent_reported_it_last(
+    session: Session, factory: SessionFactory
+) -> None:
+    _store(session)
+    record_node_health(session, "tc", "gpu01", NodeHealth(40, 2, NOW))
+    record_node_health(session, "tc", "gpu01", NodeHealth(12, 3, NOW))
+    session.commit()
+    samples = _scrape(factory)
+    assert (
+        value_of(samples, "slurm_carbon_node_spool_backlog_rows", cluster="tc", node="gpu01") == 12
+    )
+    assert value_of(samples, "slurm_carbon_node_dead_letters", cluster="tc", node="gpu01") == 3
+
+
+def test_a_node_without_health_has_no_health_series(
+    session: Session, factory: SessionFactory
+) -> None:
+    _store(session)
+    samples = _scrape(factory)
+    assert not [name for name, _ in samples if "spool" in name or "dead_letters" in name]
 
 
 def test_an_empty_store_exports_zeros_for_the_label_sets_known_in_advance(
