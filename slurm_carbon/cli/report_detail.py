@@ -9,7 +9,8 @@ job, its budgets and the action taken on them, with the reason, and the power
 caps decided for its GPUs (period, limit, policy, reason), with an ended capped
 job's slowdown against its own profile (an estimate); for a job on several nodes, its
 measured energy node by node; for a ``carbon_defer`` job,
-how long it was deferred, the saving expected at submit time (recomputed from the
+how long it was deferred, the saving expected (from the forecast held when the service
+first saw the job, or recomputed from the
 forecast stored then) and the saving measured against starting at submission (an
 estimate).
 """
@@ -327,6 +328,12 @@ def deferral_text(deferral: DeferralRecord) -> str:
     by = "(begin time not known)" if held is None else format_elapsed(held - deferral.submit_time)
     if deferral.expected_saving_pct is None or deferral.forecast_issued is None:
         expected = "no expected saving (no forecast stored at submission)"
+    elif deferral.first_seen:
+        expected = (
+            f"expected ~{deferral.expected_saving_pct:.0f} % less (forecast"
+            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)},"
+            " when the job was first seen)"
+        )
     else:
         expected = (
             f"expected ~{deferral.expected_saving_pct:.0f} % less (recomputed from the forecast"

@@ -1,20 +1,30 @@
 """A ``carbon_defer`` job's deferral: the decision recorded once, its saving measured.
 
 ``job_submit.lua`` set the begin time of a job submitted with ``carbon_defer=<delay>``
-(or ``auto``: the site's ``[advice] defer_default_h``) to the cleanest start within the
-delay, from the partition's advice file. The lua stores nothing, so when the result of
-such a job is settled (:func:`~slurm_carbon.service.results.settle_result`, which every
-ended job passes) :func:`settle_deferral` records the decision once
-(:func:`~slurm_carbon.store.deferrals.record_deferral`: a second pass or replica records
-nothing): the delay asked, the submit time, the begin time Slurm holds, the
-counterfactual start the user asked for (the submit time: "start as soon as possible"),
-and the expected saving, **recomputed** from what the store held at the submit time
-(:func:`~slurm_carbon.service.ci_forecast.ci_ahead` known at submit, as the advice file
-is made, and the same :func:`~slurm_carbon.forecast.advice.cleanest_start`) with the
-forecast's source and issue time. Then, at each settle, the saving measured against the
-counterfactual start: the job's energy profile moved to the submit time
-(:func:`~slurm_carbon.accounting.counterfactual.shifted`) with the same CI and PUE as
-its result, an estimate (the job would not have drawn exactly the same power then).
+(or ``auto``: the advice file's ``defer_default_s``, which the lua writes into the
+comment as ``carbon_defer_resolved=<n>s``) to the cleanest start within the delay, from
+the partition's advice file. The lua stores nothing; the service records the decision
+once per job (:func:`~slurm_carbon.store.deferrals.record_deferral`: a second pass or
+replica records nothing): the delay asked, the submit time, the begin time Slurm holds,
+the counterfactual start the user asked for (the submit time: "start as soon as
+possible"), and the expected saving (:func:`expected_saving`: the CI ahead from
+:func:`~slurm_carbon.service.ci_forecast.ci_ahead`, as the advice file is made, and the
+same :func:`~slurm_carbon.forecast.advice.cleanest_start`) with the forecast's source
+and issue time:
+
+- **when the service first sees the job** pending or running
+  (:func:`~slurm_carbon.service.first_seen.record_first_seen`, at each sweep of the
+  writer): from the forecasts the store
+  holds at that moment;
+- else, for a job first seen after it ended, when its result is settled
+  (:func:`settle_deferral`, from :func:`~slurm_carbon.service.results.settle_result`,
+  which every ended job passes): **recomputed** from what the store held at the submit
+  time.
+
+At each settle, the saving measured against the counterfactual start: the job's energy
+profile moved to the submit time (:func:`~slurm_carbon.accounting.counterfactual.shifted`)
+with the same CI and PUE as its result, an estimate (the job would not have drawn
+exactly the same power then); the decision is left as recorded.
 
 Units: seconds, grams CO2e, percent.
 """
@@ -37,13 +47,18 @@ from slurm_carbon.service.ci_forecast import ci_ahead
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store import Session
-from slurm_carbon.store.deferrals import DeferralRecord, record_deferral, set_measured_saving
+from slurm_carbon.store.deferrals import (
+    DeferralRecord,
+    job_deferral,
+    record_deferral,
+    set_measured_saving,
+)
 from slurm_carbon.text import escape_control
 
 if TYPE_CHECKING:
     from slurm_carbon.service.results import JobFootprint
 
-__all__ = ["Expected", "asked_delay_s", "expected_saving", "settle_deferral"]
+__all__ = ["Expected", "asked_delay_s", "expected_saving", "record_decision", "settle_deferral"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,33 +84,45 @@ class Expected:
 def asked_delay_s(comment: str, site: Site) -> int | None:
     """The delay ``carbon_defer`` allows in ``comment``, None when it asks for none.
 
-    ``auto`` is the site's ``[advice] defer_default_h`` (the default's without a site
-    configuration). A comment job_submit.lua would refuse asks for none. Units: seconds.
+    ``auto`` is the delay ``job_submit.lua`` resolved it to (its ``carbon_defer_resolved``
+    word); without one (no advice file at submission: the job was not deferred), the
+    site's ``[advice] defer_default_h`` (the default's without a site configuration). A
+    comment job_submit.lua would refuse asks for none. Units: seconds.
     """
     try:
-        asked = parse_job_words(comment).defer_s
+        words = parse_job_words(comment)
     except BadJobWord:
         return None
+    asked = words.defer_s
+    if asked == DEFER_AUTO and words.defer_resolved_s is not None:
+        return words.defer_resolved_s
     if asked == DEFER_AUTO:
         advice = site.advice if isinstance(site, SiteConfig) else AdviceConfig()
         return advice.defer_default_h * _S_PER_H
     return asked
 
 
-def expected_saving(
-    session: Session, region: str, submit: datetime, delay_s: int, time_limit_s: float
+def expected_saving(  # noqa: PLR0913 (the job's window, and when it is known)
+    session: Session,
+    region: str,
+    submit: datetime,
+    delay_s: int,
+    time_limit_s: float,
+    *,
+    known_at: datetime | None = None,
 ) -> Expected | None:
-    """The saving the cleanest start within ``delay_s`` promised, as known at ``submit``.
+    """The saving the cleanest start within ``delay_s`` of ``submit`` promised.
 
-    The CI ahead as the store held it at ``submit`` (forecasts issued by then, else the
-    last actual carried), as the advice file is made from it, from the hour holding
-    ``submit`` to the latest end the job could have; None when that series does not
-    cover the job's window starting at ``submit``.
+    The CI ahead as the store held it at ``known_at`` (default ``submit``: forecasts
+    issued by then, else the last actual carried), as the advice file is made from it,
+    from the hour holding ``submit`` to the latest end the job could have; None when
+    that series does not cover the job's window starting at ``submit``.
     """
     hour = submit.replace(minute=0, second=0, microsecond=0)
     end = submit + timedelta(seconds=delay_s + time_limit_s)
     now = int(submit.timestamp())
-    series = advice_series(ci_ahead(session, region, hour, end, now=submit), now)
+    known = submit if known_at is None else known_at
+    series = advice_series(ci_ahead(session, region, hour, end, now=known), now)
     if series is None:
         return None
     best = cleanest_start(series.steps, now, max(1, round(time_limit_s)), delay_s)
@@ -115,18 +142,37 @@ def settle_deferral(  # noqa: PLR0913 (the job, its row and footprint, and the c
     intensity: IntensityProvider,
     now: datetime,
 ) -> None:
-    """Record a ``carbon_defer`` job's decision once, and (again) its measured saving.
+    """Record a ``carbon_defer`` job's decision unless recorded, and (again) its measured saving.
 
     Nothing for a job whose comment asks for no deferral. ``found`` is the footprint
-    its result was computed from (its spans, CI region and PUE).
+    its result was computed from (its spans, CI region and PUE). A decision not recorded
+    when the job was first seen is recomputed from what the store held at submission.
     """
     delay_s = asked_delay_s(job.comment, site)
     if delay_s is None:
         return
+    if job_deferral(session, job_id) is None:
+        record_decision(
+            session, job, job_id, delay_s, found.region, known_at=job.submit_time, now=now
+        )
+    _measure(session, job, job_id, found, intensity)
+
+
+def record_decision(  # noqa: PLR0913 (the job, its row, its delay and region, and when)
+    session: Session,
+    job: SlurmJob,
+    job_id: int,
+    delay_s: int,
+    region: str,
+    *,
+    known_at: datetime,
+    now: datetime,
+) -> int:
+    """Record the job's decision, the saving expected as known at ``known_at``; 1 if new."""
     expected = None
     if job.time_limit_s is not None:
         expected = expected_saving(
-            session, found.region, job.submit_time, delay_s, job.time_limit_s
+            session, region, job.submit_time, delay_s, job.time_limit_s, known_at=known_at
         )
     new = record_deferral(
         session,
@@ -144,13 +190,14 @@ def settle_deferral(  # noqa: PLR0913 (the job, its row and footprint, and the c
     )
     if new:
         logger.info(
-            "deferral job=%s asked_s=%d eligible=%s expected_pct=%s",
+            "deferral job=%s asked_s=%d eligible=%s expected_pct=%s known_at=%s",
             job.job_id,
             delay_s,
             job.eligible_time,
             None if expected is None else f"{expected.saving_pct:.1f}",
+            known_at.isoformat(),
         )
-    _measure(session, job, job_id, found, intensity)
+    return int(new)
 
 
 def _measure(

@@ -7,8 +7,11 @@ runs a :class:`Queuer` at each pass. Where jobs come from:
 - the EpilogSlurmctld shim drops ``<spool>/ended/<raw job id>.end`` when a job
   ends; :meth:`Queuer.intake` reads Slurm's record of those jobs, stores it,
   queues the job and removes the file;
-- :meth:`Queuer.sweep` finds measured jobs that were never queued (or have no
-  result): jobs that ended while the writer was down or whose hand-off was lost.
+- :meth:`Queuer.sweep` records the deferral decision of ``carbon_defer`` jobs seen
+  pending or running for the first time
+  (:func:`~slurm_carbon.service.first_seen.record_first_seen`), then finds measured
+  jobs that were never queued (or have no result): jobs that ended while the writer
+  was down or whose hand-off was lost.
   Those Slurm reports finished are queued. Those still running get a live
   value (``...;fc_co2e_g=<forecast total>;live=1``, the forecast once the job
   reported progress) through ``scontrol``, at most once a sweep, after their
@@ -37,6 +40,7 @@ from slurm_carbon.errors import IntensityUnavailable, SlurmError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.capping import CapDecider
+from slurm_carbon.service.first_seen import record_first_seen
 from slurm_carbon.service.job_forecast import JobForecast, forecast_from_footprint
 from slurm_carbon.service.results import (
     JobFootprint,
@@ -184,7 +188,12 @@ class Queuer:
             path.unlink(missing_ok=True)
 
     def sweep(self, limit: int = 500) -> int:
-        """Queue measured jobs, never queued, that Slurm reports finished; return how many."""
+        """Queue measured jobs, never queued, that Slurm reports finished; return how many.
+
+        First, the decisions of ``carbon_defer`` jobs pending or running, seen for the
+        first time, are recorded (:func:`~slurm_carbon.service.first_seen.record_first_seen`).
+        """
+        record_first_seen(self._factory, self._slurm, self._site, self._clock())
         with transaction(self._factory) as session:
             keys = jobs_to_settle(session, limit)
         if not keys:

@@ -5,10 +5,15 @@ A job submitted with ``carbon_defer=<delay>|auto`` had its begin time set by
 (:func:`record_deferral`: a second record of the same job, by a second replica or a
 second pass, is a no-op): the delay asked, the submit time, the begin time Slurm holds,
 the counterfactual start (the submit time: "start as soon as possible") and the expected
-saving with the forecast it came from. Once the job has ended its measured saving is
-set (:func:`set_measured_saving`, again at each recomputed result). ``report -j`` reads
-it back (:func:`job_deferral`), and ``report``'s totals sum the measured savings of the
-jobs it selects (:func:`deferral_totals`; by user or account, :func:`deferral_groups`).
+saving with the forecast it came from: from the forecasts held when the service first
+saw the job pending or running, or, for a job first seen after it ended, recomputed
+from what was held at its submission. Which of the two is not a column: a decision
+recorded before the job's end (``recorded_at`` against ``jobs.end_time``) was recorded
+when first seen, as :func:`job_deferral` reads it back (``first_seen``). Once the job
+has ended its measured saving is set (:func:`set_measured_saving`, again at each
+recomputed result). ``report -j`` reads it back (:func:`job_deferral`), and
+``report``'s totals sum the measured savings of the jobs it selects
+(:func:`deferral_totals`; by user or account, :func:`deferral_groups`).
 Units: seconds, grams CO2e, percent; aware UTC times.
 """
 
@@ -48,8 +53,9 @@ class DeferralRecord:
         eligible_time: The begin time Slurm holds (None: not known, a held job).
         counterfactual_start: The start the user asked for without deferral: the
             submit time.
-        expected_saving_pct: The saving expected at submit time, recomputed from what
-            the store held then (None: no series covered the job). Units: percent.
+        expected_saving_pct: The saving of the cleanest start within the delay against
+            starting at submission, from the forecast below (None: no series covered the
+            job). Units: percent.
         forecast_source: The source of that series (None with no expectation).
         forecast_issued: Its issue time (None with no expectation).
         recorded_at: When the decision was recorded.
@@ -57,6 +63,10 @@ class DeferralRecord:
             actual ones (None until measured). Units: grams CO2e.
         measured_saving_pct: ``measured_saving_g`` as a percentage of the emissions at
             the counterfactual start (None until measured, or those are 0).
+        first_seen: True when the decision was recorded when the service first saw the
+            job pending or running (the expectation from the forecasts held then); False
+            when recomputed after it ended from what was held at submission. Read back
+            by :func:`job_deferral` (recorded before the job's end); not stored.
     """
 
     job_id: int
@@ -70,6 +80,7 @@ class DeferralRecord:
     recorded_at: datetime
     measured_saving_g: float | None = None
     measured_saving_pct: float | None = None
+    first_seen: bool = False
 
 
 def record_deferral(session: Session, record: DeferralRecord) -> bool:
@@ -110,9 +121,14 @@ def set_measured_saving(
 
 def job_deferral(session: Session, job_id: int) -> DeferralRecord | None:
     """The job's deferral decision, None when it was not deferred (or not recorded)."""
-    row = session.scalars(select(Deferral).where(Deferral.job_id == job_id)).one_or_none()
-    if row is None:
+    found = session.execute(
+        select(Deferral, Job.end_time)
+        .join(Job, Job.id == Deferral.job_id)
+        .where(Deferral.job_id == job_id)
+    ).one_or_none()
+    if found is None:
         return None
+    row, end = found
     return DeferralRecord(
         job_id=row.job_id,
         asked_s=row.asked_s,
@@ -125,6 +141,7 @@ def job_deferral(session: Session, job_id: int) -> DeferralRecord | None:
         recorded_at=row.recorded_at,
         measured_saving_g=row.measured_saving_g,
         measured_saving_pct=row.measured_saving_pct,
+        first_seen=end is None or row.recorded_at < end,
     )
 
 

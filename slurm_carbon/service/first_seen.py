@@ -1,0 +1,85 @@
+"""A ``carbon_defer`` job's decision recorded when the service first sees it.
+
+At each sweep the writer's :class:`~slurm_carbon.service.queueing.Queuer` calls
+:func:`record_first_seen`: ``sacct`` lists the jobs pending or running, and each
+``carbon_defer`` job whose decision is not stored yet is stored with it
+(:func:`~slurm_carbon.service.deferrals.record_decision`): the delay asked, the begin
+time Slurm holds then (the one ``job_submit.lua`` set, before anyone moves it), and the
+saving expected from the forecasts the store holds at that moment. A job first seen
+after it ended gets its decision recomputed when its result is settled
+(:func:`~slurm_carbon.service.deferrals.settle_deferral`).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from slurm_carbon.errors import SlurmError
+from slurm_carbon.service.deferrals import asked_delay_s, record_decision
+from slurm_carbon.service.results import store_job
+from slurm_carbon.service.site import Site
+from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
+from slurm_carbon.slurm.hostlist import expand_hostlist
+from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.deferrals import job_deferral
+from slurm_carbon.store.results import find_job
+from slurm_carbon.text import escape_control
+
+__all__ = ["FIRST_SEEN_STATES", "SEEN_WINDOW", "record_first_seen"]
+
+logger = logging.getLogger(__name__)
+
+#: The states in which :func:`record_first_seen` records a job's decision.
+FIRST_SEEN_STATES = ("PENDING", "RUNNING")
+#: How far back ``sacct -s PENDING,RUNNING`` looks: it lists the jobs in those states at
+#: any time since, so those pending or running now are listed whatever its length; ten
+#: minutes (two of the writer's default 300 s sweeps) keeps the answer small.
+SEEN_WINDOW = timedelta(minutes=10)
+
+
+def _first_node(job: SlurmJob) -> str:
+    """The job's first node ("" while pending: sacct says "None assigned")."""
+    if job.start_time is None or not job.node_list:
+        return ""
+    try:
+        return expand_hostlist(job.node_list)[0]
+    except (SlurmError, IndexError):
+        return ""
+
+
+def record_first_seen(
+    factory: SessionFactory, slurm: SlurmClient, site: Site, now: datetime
+) -> int:
+    """Record the decision of each ``carbon_defer`` job pending or running, seen first now.
+
+    ``sacct -s PENDING,RUNNING`` since :data:`SEEN_WINDOW`; a job whose decision is
+    stored is left as it is; the expected saving is from the forecasts the store holds
+    at ``now``. A pending array's record (its tasks not yet split) is left for its tasks.
+    Returns how many were recorded; a failing sacct is logged and records none (the
+    settle records the job's decision, recomputed, once it has ended).
+    """
+    try:
+        jobs = slurm.jobs(JobQuery(states=FIRST_SEEN_STATES, start=now - SEEN_WINDOW))
+    except SlurmError as err:
+        logger.info("deferrals not looked for: %s", escape_control(str(err)))
+        return 0
+    recorded = 0
+    for job in jobs:
+        if job.state not in FIRST_SEEN_STATES or job.end_time is not None:
+            continue  # listed for a state it has left since
+        if job.array_job_id is not None and job.array_task_id is None:
+            continue
+        delay_s = asked_delay_s(job.comment, site)
+        if delay_s is None:
+            continue
+        with transaction(factory) as session:
+            stored = find_job(session, job.cluster, job.job_id_raw)
+            if stored is not None and job_deferral(session, stored.id) is not None:
+                continue
+            job_id = store_job(session, job)
+            region = site.region_for(job.partition, _first_node(job))
+            recorded += record_decision(
+                session, job, job_id, delay_s, region, known_at=now, now=now
+            )
+    return recorded
