@@ -1,4 +1,4 @@
-"""The database schema as SQLAlchemy models (revision 0015: deferrals).
+"""The database schema as SQLAlchemy models (revision 0018: partitioned intervals).
 
 Every change here needs an Alembic revision in ``migrations/versions``;
 ``tests/integration/test_migrations.py`` fails when models and migrations drift.
@@ -23,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Text,
     UniqueConstraint,
@@ -221,19 +222,22 @@ class Job(Base):
 class EnergyInterval(Base):
     """Energy one device used for one job over one interval.
 
-    The unique key (node, device, job, interval start) makes a re-sent batch
-    idempotent. Units: ``energy_j`` in joules.
+    The primary key (node, device, job, interval start) makes a re-sent batch
+    idempotent (revision 0018: no surrogate id). On PostgreSQL the table is
+    partitioned by day of ``interval_start`` (:mod:`slurm_carbon.store.partitions`);
+    a row may be an hour's intervals rolled up into one
+    (:mod:`slurm_carbon.store.rollup`). Units: ``energy_j`` in joules.
     """
 
     __tablename__ = "energy_intervals"
     __table_args__ = (
-        UniqueConstraint("node_id", "device_id", "job_id", "interval_start"),
+        PrimaryKeyConstraint("node_id", "device_id", "job_id", "interval_start"),
         Index(None, "job_id", "interval_start"),
         CheckConstraint("energy_j >= 0", name="energy_j_nonnegative"),
         CheckConstraint("interval_end > interval_start", name="interval_positive"),
+        {"postgresql_partition_by": "RANGE (interval_start)"},
     )
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="CASCADE"))
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))

@@ -185,6 +185,6 @@ def add_intervals(session: Session, intervals: Iterable[NewInterval]) -> int:
     statement = (
         _insert(session, EnergyInterval)
         .on_conflict_do_nothing(index_elements=["node_id", "device_id", "job_id", "interval_start"])
-        .returning(EnergyInterval.id)
+        .returning(EnergyInterval.job_id)
     )
     return len(session.execute(statement, rows).all())

@@ -91,7 +91,8 @@ def test_valid_interval_is_accepted(session: Session, ids: Any) -> None:
     row = _interval(ids)
     session.add(row)
     session.flush()
-    assert row.id is not None
+    key = (ids.node_id, ids.device_id, ids.job_id, ids.t0)
+    assert session.get(EnergyInterval, key) is row
 
 
 def test_negative_time_limit_is_rejected(session: Session, ids: Any) -> None:
