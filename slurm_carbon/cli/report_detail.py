@@ -36,11 +36,12 @@ from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.deferrals import DeferralRecord
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
 
-__all__ = ["MAX_CAP_ROWS", "deferral_text", "show_job"]
+__all__ = ["MAX_CAP_ROWS", "coverage_text", "deferral_text", "show_job"]
 
 _LABELS = {
     DeviceKind.GPU: "GPU",
@@ -134,10 +135,28 @@ def _facts(console: Console, detail: JobDetail) -> None:
             + plain(f"[{figures.ci_region or '?'}, {figures.ci_source or '?'}]"),
         )
         facts.add_row("Quality", quality_text(figures) + f", {figures.sharing}")
+        coverage = coverage_text(figures)
+        if coverage is not None:
+            facts.add_row("Coverage", plain(coverage))
         if figures.estimated:
             facts.add_row("", "~ an estimate (estimated energy or a yearly-mean intensity)")
     console.print(f"[bold]{title}[/]")
     console.print(facts)
+
+
+def coverage_text(figures: JobFigures) -> str | None:
+    """The result's coverage in one line when a node of the job reported nothing; else None.
+
+    The share is of the job's node-time (its run time times its nodes) that the
+    stored intervals cover; the silent nodes' energy is missing, not estimated.
+    """
+    share = figures.node_coverage
+    if share is None or not figures.missing_nodes:
+        return None
+    return (
+        f"{share * 100:.0f} % of node-time; no energy from {figures.missing_nodes}"
+        " (missing, not estimated)"
+    )
 
 
 def _forecast(console: Console, running: RunningForecast) -> None:

@@ -26,7 +26,12 @@ from slurm_carbon.config import CounterfactualConfig
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.service.job_forecast import JobForecast, forecast_stored
-from slurm_carbon.service.results import JobFootprint, NoEnergy, stored_footprint
+from slurm_carbon.service.results import (
+    JobFootprint,
+    NoEnergy,
+    job_coverage,
+    stored_footprint,
+)
 from slurm_carbon.service.site import Site, StaticSite
 from slurm_carbon.store import Session
 from slurm_carbon.store.caps import CapDecisionRecord, cap_timeline
@@ -101,25 +106,50 @@ class NodeEnergy:
         energy_j: The energy of its devices in the job's intervals. Units: joules.
         gpu_energy_j: Of which its GPUs'. Units: joules.
         share_pct: Its share of the job's measured energy. Units: percent.
+        co2e_g: Its share of the job's CO2e, by energy (None: no result). Units: grams CO2e.
+        coverage_pct: The share of the job's run time its intervals cover, 0 for a
+            node that reported nothing (None: the job's node list or start is not
+            known). Units: percent.
     """
 
     node: str
     energy_j: float
     gpu_energy_j: float
     share_pct: float
+    co2e_g: float | None = None
+    coverage_pct: float | None = None
 
 
-def node_split(intervals: list[StoredInterval]) -> tuple[NodeEnergy, ...]:
-    """The job's measured energy node by node, by node name; () without intervals."""
+def node_split(
+    intervals: list[StoredInterval],
+    coverage: acc.JobCoverage | None = None,
+    *,
+    co2e_g: float | None = None,
+) -> tuple[NodeEnergy, ...]:
+    """The job's measured energy node by node, by node name; () without intervals.
+
+    With the job's ``coverage``, its nodes that reported nothing are listed too
+    (no energy, 0 % covered); with its result's ``co2e_g``, each node's share of it.
+    """
     energy_j: dict[str, float] = {}
     gpu_j: dict[str, float] = {}
     for interval in intervals:
         energy_j[interval.node] = energy_j.get(interval.node, 0.0) + interval.energy_j
         if interval.kind is DeviceKind.GPU:
             gpu_j[interval.node] = gpu_j.get(interval.node, 0.0) + interval.energy_j
+    covered = {} if coverage is None else {n.node: n.share * 100 for n in coverage.nodes}
+    if energy_j:
+        energy_j.update(dict.fromkeys(covered.keys() - energy_j.keys(), 0.0))
     total_j = sum(energy_j.values())
     return tuple(
-        NodeEnergy(node, joules, gpu_j.get(node, 0.0), joules / total_j * 100 if total_j else 0.0)
+        NodeEnergy(
+            node,
+            joules,
+            gpu_j.get(node, 0.0),
+            joules / total_j * 100 if total_j else 0.0,
+            None if co2e_g is None else co2e_g * joules / total_j if total_j else 0.0,
+            covered.get(node),
+        )
         for node, joules in sorted(energy_j.items())
     )
 
@@ -260,8 +290,21 @@ def job_detail(
         running=running_forecast(session, row, context),
         caps=job_caps(session, row),
         deferral=job_deferral(session, row.row_id),
-        nodes=node_split(job_intervals(session, row.row_id)),
+        nodes=_nodes(session, row),
     )
+
+
+def _nodes(session: Session, row: JobRow) -> tuple[NodeEnergy, ...]:
+    """The job's energy node by node, with its coverage and, with a result, its CO2e."""
+    intervals = job_intervals(session, row.row_id)
+    figures = row.figures
+    end = row.end_time or (None if figures is None else figures.computed_at)
+    coverage = (
+        None
+        if end is None
+        else job_coverage(intervals, node_list=row.node_list, run=(row.start_time, end))
+    )
+    return node_split(intervals, coverage, co2e_g=None if figures is None else figures.co2e_g)
 
 
 def job_caps(session: Session, row: JobRow) -> tuple[CapDecisionRecord, ...]:

@@ -51,6 +51,7 @@ __all__ = [
     "NoEnergy",
     "ResultNotFinite",
     "compute_result",
+    "job_coverage",
     "job_footprint",
     "live_payload",
     "running_footprint",
@@ -222,13 +223,24 @@ def _own_footprint(  # noqa: PLR0913 (the job's intervals, as Slurm ran it, and 
         found = job_footprint(partition, kept, site, intensity, sharers=sharers)
     except NoEnergy as err:
         raise NoEnergy(f"job {label}: {err}") from err
-    start = run[0]
+    return replace(found, coverage=job_coverage(kept, node_list=node_list, run=run))
+
+
+def job_coverage(
+    intervals: Sequence[StoredInterval],
+    *,
+    node_list: str | None,
+    run: tuple[datetime | None, datetime],
+) -> acc.JobCoverage | None:
+    """The share of the job's node-time (``node_list``, ``run``) ``intervals`` cover.
+
+    None when its node list or start is not known (see :func:`acc.node_coverage`).
+    """
+    start, end = run
     if not node_list or start is None:
-        return found
-    spans = (acc.NodeSpan(row.node, row.start, row.end) for row in kept)
-    return replace(
-        found, coverage=acc.node_coverage(expand_hostlist(node_list), spans, start, run[1])
-    )
+        return None
+    spans = (acc.NodeSpan(row.node, row.start, row.end) for row in intervals)
+    return acc.node_coverage(expand_hostlist(node_list), spans, start, end)
 
 
 def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:

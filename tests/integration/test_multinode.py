@@ -25,7 +25,12 @@ from slurm_carbon.sensors.sim import state_path
 from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
 from slurm_carbon.store.results import StoredInterval, find_job, get_result, job_intervals
 from slurm_carbon.units import format_energy
-from tests.integration.conftest import SLURM_CARBON, ServiceProcess
+from tests.integration.conftest import (
+    MULTINODE_NODES,
+    SLURM_CARBON,
+    ServiceProcess,
+    start_cluster,
+)
 
 if TYPE_CHECKING:
     from tests.conftest import PostgresDatabases
@@ -107,7 +112,12 @@ class Nodes:
             return int(spool.execute("SELECT count(*) FROM outbox").fetchone()[0])
 
     def start_writer(self) -> None:
-        """``slurm-carbon writer`` on the host, settling ended jobs from the controller's spool."""
+        """``slurm-carbon writer`` on the host, settling ended jobs from the controller's spool.
+
+        Once: a writer already running is kept.
+        """
+        if "writer" in self.agents and self.agents["writer"].poll() is None:
+            return
         log = (self.work / "writer.log").open("ab")
         self.agents["writer"] = subprocess.Popen(
             [SLURM_CARBON, "writer", "--url", self.service.db_url]
@@ -137,45 +147,56 @@ class Nodes:
             time.sleep(0.2)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def nodes(
-    multinode_cluster: SlurmCluster, postgres_databases: PostgresDatabases, tmp_path: Path
+    slurm_cluster: SlurmCluster,
+    postgres_databases: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Nodes]:
-    """Tokens issued per node, a service for them, an agent on each; all stopped after."""
-    db_url = postgres_databases.create("multinode")
-    upgrade(db_url)
-    host = multinode_cluster.env["SLURM_CARBON_HOST_ADDR"]
-    service = ServiceProcess(db_url, tmp_path / "service.log", host=host)
-    engine = make_engine(db_url)
+    """The 2-node cluster, tokens issued per node, a service for them, an agent on each.
+
+    One for the module's tests (a cluster start costs ~10 s); all stopped after, and
+    the cluster back to its single node.
+    """
+    del slurm_cluster  # started first, so that the 2-node start below finds it
+    work = tmp_path_factory.mktemp("multinode")
     try:
-        with session_factory(engine).begin() as session:
-            tokens = {
-                node: issue_token(session, "sclocal", node) for node in multinode_cluster.nodes
-            }
-    finally:
-        engine.dispose()
-    rig = Nodes(multinode_cluster, service, tmp_path)
-    for node, token in tokens.items():
-        subprocess.run(
-            [SLURM_CARBON, "sim", "init", "--dir", str(rig.sim_dir(node)), "--gpus", "4"],
-            check=True,
-            capture_output=True,
+        cluster = start_cluster(MULTINODE_NODES)
+        db_url = postgres_databases.create("multinode")
+        upgrade(db_url)
+        service = ServiceProcess(
+            db_url, work / "service.log", host=cluster.env["SLURM_CARBON_HOST_ADDR"]
         )
-        (tmp_path / f"token-{node}").write_text(token + "\n")
-        (tmp_path / f"token-{node}").chmod(0o600)
-        for old in rig.node_spool(node).glob("*/*"):  # earlier sessions' hand-offs
-            old.unlink()
-    service.start()
-    try:
-        for node in multinode_cluster.nodes:
-            rig.start_agent(node)
-        for node in multinode_cluster.nodes:
-            rig.wait_for(rig.reads_all_gpus(node), f"{node}'s agent reading its GPUs", 30)
-        yield rig
+        engine = make_engine(db_url)
+        try:
+            with session_factory(engine).begin() as session:
+                tokens = {node: issue_token(session, "sclocal", node) for node in cluster.nodes}
+        finally:
+            engine.dispose()
+        rig = Nodes(cluster, service, work)
+        for node, token in tokens.items():
+            subprocess.run(
+                [SLURM_CARBON, "sim", "init", "--dir", str(rig.sim_dir(node)), "--gpus", "4"],
+                check=True,
+                capture_output=True,
+            )
+            (work / f"token-{node}").write_text(token + "\n")
+            (work / f"token-{node}").chmod(0o600)
+            for old in rig.node_spool(node).glob("*/*"):  # earlier sessions' hand-offs
+                old.unlink()
+        service.start()
+        try:
+            for node in cluster.nodes:
+                rig.start_agent(node)
+            for node in cluster.nodes:
+                rig.wait_for(rig.reads_all_gpus(node), f"{node}'s agent reading its GPUs", 30)
+            yield rig
+        finally:
+            for agent in rig.agents.values():
+                stop_child(agent)
+            service.stop()
     finally:
-        for agent in rig.agents.values():
-            stop_child(agent)
-        service.stop()
+        start_cluster()
 
 
 def test_nodes_run_in_their_own_namespaces_and_stop_removes_only_those(
@@ -251,22 +272,8 @@ def test_a_two_node_job_is_measured_per_node_and_summed_against_ground_truth(
     rows = [r for r in stored(nodes, job_id) if r.kind == "gpu"]
     expected: dict[tuple[str, str], float] = {}
     for node in nodes.cluster.nodes:
-        truth = json.loads((work / f"run-{job_id}-{node}.json").read_text())
-        assert truth["completed"]
-        assert len(truth["gpus"]) == 2
-        for gpu in truth["gpus"]:
-            spans = [
-                (r.start, r.end) for r in rows if (r.node, r.device_uuid) == (node, gpu["uuid"])
-            ]
-            window_s = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
-            state = json.loads(state_path(nodes.sim_dir(node), gpu["minor"]).read_text())
-            idle_w = state["profile"]["idle_power_w"]
-            expected[node, gpu["uuid"]] = gpu["energy_j"] + idle_w * (
-                window_s - truth["duration_s"]
-            )
-    measured: dict[tuple[str, str], float] = {}
-    for r in rows:
-        measured[r.node, r.device_uuid] = measured.get((r.node, r.device_uuid), 0.0) + r.energy_j
+        expected.update(gpu_truth(nodes, job_id, node, rows, gpus=2))
+    measured = gpu_measured(rows)
     assert measured.keys() == expected.keys()
     assert len(measured) == 4  # 2 GPUs on each of 2 nodes
     for key, energy_j in measured.items():
@@ -292,6 +299,35 @@ def test_a_two_node_job_is_measured_per_node_and_summed_against_ground_truth(
         assert re.search(rf"{node}\s.*\s{re.escape(format_energy(gpu_j))}\s", shown), shown
 
 
+def gpu_truth(
+    nodes: Nodes, job_id: str, node: str, rows: list[StoredInterval], *, gpus: int
+) -> dict[tuple[str, str], float]:
+    """The simulators' energy of each of the job's GPUs on ``node``, by (node, GPU UUID).
+
+    The workload's own energy (its ``--result`` file, ``run-<job>-<node>.json``) plus
+    the GPU's idle power over the rest of its stored intervals' window. Units: joules.
+    """
+    truth = json.loads((nodes.work / f"run-{job_id}-{node}.json").read_text())
+    assert truth["completed"]
+    assert len(truth["gpus"]) == gpus
+    expected: dict[tuple[str, str], float] = {}
+    for gpu in truth["gpus"]:
+        spans = [(r.start, r.end) for r in rows if (r.node, r.device_uuid) == (node, gpu["uuid"])]
+        window_s = (max(e for _, e in spans) - min(s for s, _ in spans)).total_seconds()
+        state = json.loads(state_path(nodes.sim_dir(node), gpu["minor"]).read_text())
+        idle_w = state["profile"]["idle_power_w"]
+        expected[node, gpu["uuid"]] = gpu["energy_j"] + idle_w * (window_s - truth["duration_s"])
+    return expected
+
+
+def gpu_measured(rows: list[StoredInterval]) -> dict[tuple[str, str], float]:
+    """The stored GPU energy by (node, GPU UUID). Units: joules."""
+    measured: dict[tuple[str, str], float] = {}
+    for r in rows:
+        measured[r.node, r.device_uuid] = measured.get((r.node, r.device_uuid), 0.0) + r.energy_j
+    return measured
+
+
 def result_gpu_j(nodes: Nodes, job_id: str) -> float | None:
     """The GPU energy of the job's stored result; None before the writer stored one."""
     engine = make_engine(nodes.service.db_url)
@@ -312,3 +348,73 @@ def stored(nodes: Nodes, job_id: str) -> list[StoredInterval]:
             return [] if job is None else job_intervals(session, job.id)
     finally:
         engine.dispose()
+
+
+def stored_result(nodes: Nodes, job_id: str) -> tuple[float, float | None, str | None] | None:
+    """The job's stored GPU energy, node coverage and silent nodes; None before its result."""
+    engine = make_engine(nodes.service.db_url)
+    try:
+        with session_factory(engine)() as session:
+            job = find_job(session, "sclocal", int(job_id))
+            result = None if job is None else get_result(session, job.id)
+            if result is None:
+                return None
+            return result.gpu_energy_j, result.node_coverage, result.missing_nodes
+    finally:
+        engine.dispose()
+
+
+# The share of a 2-node job's node-time one reporting node covers: half, less the
+# seconds between the job's start and its agent's first interval and after its last
+# (sacct's times are whole seconds; the job runs ~10 s).
+ONE_OF_TWO_COVERED = (0.3, 0.5 + 1e-9)
+
+
+def test_a_node_whose_agent_is_down_is_missing_coverage_not_lower_energy(nodes: Nodes) -> None:
+    """Last in the module: scn2's agent is stopped for good."""
+    stop_child(nodes.agents.pop("scn2"))  # its hooks then find no agent and exit 0
+    work = nodes.work
+    job_id = nodes.cluster.sbatch(
+        *("-N", "2", "--gres=gpu:1"),
+        "--wrap=srun sh -c 'exec "
+        + f"{SLURM_CARBON} sim work --dir {work}/sim-$SLURMD_NODENAME --gpus $SLURM_STEP_GPUS"
+        + f" --units 6 --tick 0.05 --result {work}/run-$SLURM_JOB_ID-$SLURMD_NODENAME.json'",
+    )
+    [row] = nodes.cluster.wait_for_job(job_id, fields=("JobID", "State", "NodeList"))
+    assert row["State"] == "COMPLETED"  # the node without an agent ran its part
+    assert wait_node_list(nodes.cluster, job_id) == "scn[1-2]"
+    states = nodes.cluster.run("sinfo", "-h", "-N", "-o", "%N %T").split("\n")
+    assert sorted(filter(None, states)) == ["scn1 idle", "scn2 idle"]  # nothing drained
+
+    def delivered() -> bool:
+        handed = list(nodes.node_spool("scn1").glob("jobs/*"))
+        return not handed and nodes.outbox("scn1") == 0 and bool(stored(nodes, job_id))
+
+    nodes.wait_for(delivered, f"job {job_id}'s intervals from scn1", DELIVERY_DEADLINE_S)
+    rows = [r for r in stored(nodes, job_id) if r.kind == "gpu"]
+    assert {r.node for r in rows} == {"scn1"}
+    expected = gpu_truth(nodes, job_id, "scn1", rows, gpus=1)
+    truth_j = sum(expected.values())
+    assert sum(gpu_measured(rows).values()) == pytest.approx(truth_j, rel=0.01)
+
+    nodes.start_writer()
+    nodes.wait_for(lambda: stored_result(nodes, job_id) is not None, "the job's result", 60)
+    found = stored_result(nodes, job_id)
+    assert found is not None
+    gpu_j, coverage, missing = found
+    low, high = ONE_OF_TWO_COVERED
+    assert coverage is not None
+    assert low <= coverage <= high, coverage
+    assert missing == "scn2"
+    assert gpu_j == pytest.approx(truth_j, rel=0.01)  # scn1's truth: no pretend whole
+    shown = subprocess.run(
+        [SLURM_CARBON, "report", "--url", nodes.service.db_url, "-j", job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=nodes.cluster.env,
+    ).stdout
+    line = " ".join(next(x for x in shown.splitlines() if "Coverage" in x).split())
+    share = f"{coverage * 100:.0f} %"
+    assert line == f"Coverage {share} of node-time; no energy from scn2 (missing, not estimated)"
+    print(f"job {job_id}: scn1 truth {truth_j:.0f} J, stored {gpu_j:.0f} J; {line}")

@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from slurm_carbon.accounting import NodeSpan, node_coverage
 from slurm_carbon.service.detail import node_split
 from slurm_carbon.store.results import StoredInterval
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 T0 = datetime(2026, 12, 1, tzinfo=UTC)
+STEP = timedelta(seconds=5)
 
 
 def interval(node: str, kind: DeviceKind, energy_j: float, uuid: str = "GPU-0") -> StoredInterval:
@@ -19,7 +21,7 @@ def interval(node: str, kind: DeviceKind, energy_j: float, uuid: str = "GPU-0") 
         uuid,
         kind,
         T0,
-        T0 + timedelta(seconds=5),
+        T0 + STEP,
         energy_j,
         EnergyMethod.COUNTER,
         Sharing.EXCLUSIVE,
@@ -46,3 +48,15 @@ def test_each_node_gets_its_energy_its_gpus_and_its_share() -> None:
 
 def test_no_intervals_no_nodes() -> None:
     assert node_split([]) == ()
+
+
+def test_a_silent_node_is_listed_with_no_energy_and_no_coverage() -> None:
+    intervals = [interval("scn1", DeviceKind.GPU, 300.0), interval("scn1", DeviceKind.CPU, 100.0)]
+    coverage = node_coverage(["scn1", "scn2"], [NodeSpan("scn1", T0, T0 + STEP)], T0, T0 + STEP)
+
+    nodes = node_split(intervals, coverage, co2e_g=40.0)
+
+    assert [(n.node, n.energy_j, n.co2e_g, n.coverage_pct) for n in nodes] == [
+        ("scn1", 400.0, 40.0, 100.0),
+        ("scn2", 0.0, 0.0, 0.0),
+    ]
