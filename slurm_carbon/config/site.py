@@ -14,6 +14,7 @@ Units: PUE dimensionless (>= 1); power in watts (``_w``); times aware UTC.
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_MIN_RUNTIME_MIN",
     "MAX_NOTIFY_ARGS",
     "MAX_NOTIFY_ARG_CHARS",
+    "MAX_TRUSTED_PROXIES",
     "MIN_CAP_PERIOD_MIN",
     "NOTIFY_PLACEHOLDERS",
     "AdminCommentPolicy",
@@ -53,6 +55,7 @@ __all__ = [
     "PueConfig",
     "RegionsConfig",
     "SiteConfig",
+    "WebConfig",
 ]
 
 CI_SOURCES = ("trace", "electricitymaps", "uk", "watttime", "annual")
@@ -487,6 +490,45 @@ class ApiConfig(_Model):
     url: str | None = Field(default=None, pattern=r"^https?://[^\s/]+(/\S*)?$")
 
 
+#: Reverse proxies a site lists for single sign-on: a handful of hosts or networks;
+#: 64 leaves room and keeps each request's check a short loop.
+MAX_TRUSTED_PROXIES = 64
+
+
+class WebConfig(_Model):
+    """The dashboard's single sign-on by a trusted reverse proxy (off by default).
+
+    Attributes:
+        trusted_proxies: Addresses or networks (``10.0.0.0/8``) of the reverse
+            proxies whose ``user_header`` names the logged-in user; empty: none,
+            the header is ignored. The proxy must set the header itself, never
+            pass on a client's.
+        user_header: The header such a proxy sets to the user name.
+    """
+
+    trusted_proxies: list[str] = Field(default_factory=list, max_length=MAX_TRUSTED_PROXIES)
+    # An HTTP header name is a token; 64 characters is more than any proxy's.
+    user_header: str = Field(default="X-Remote-User", pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return value
+
+    def trusts(self, address: str | None) -> bool:
+        """Whether a request's peer ``address`` is one of the trusted proxies'."""
+        try:
+            peer = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(peer in ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies)
+
+
 class SiteConfig(_Model):
     """The whole site configuration.
 
@@ -503,6 +545,7 @@ class SiteConfig(_Model):
         capping: The GPU power capping policy.
         advice: Submit-time advice.
         api: The read API.
+        web: The dashboard's single sign-on.
     """
 
     model_config = ConfigDict(
@@ -521,6 +564,7 @@ class SiteConfig(_Model):
     capping: CappingConfig = Field(default_factory=CappingConfig)
     advice: AdviceConfig = Field(default_factory=AdviceConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     def region_for(self, partition: str | None, node: str | None) -> str:
         """The grid region of a job on ``node`` in ``partition``.

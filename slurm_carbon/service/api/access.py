@@ -32,7 +32,15 @@ from slurm_carbon.store import Session
 from slurm_carbon.store.reports import ReportQuery, iter_jobs
 from slurm_carbon.text import escape_control
 
-__all__ = ["ReadAccess", "UserLookup", "Viewer", "restrict_query", "system_user"]
+__all__ = [
+    "NameLookup",
+    "ReadAccess",
+    "UserLookup",
+    "Viewer",
+    "restrict_query",
+    "system_identity",
+    "system_user",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,18 @@ _NAMED_JOBS = 5
 
 UserLookup = Callable[[MungeIdentity], tuple[str, frozenset[str]] | None]
 """The user name and group names of a uid and gid; None: the uid has no name here."""
+
+NameLookup = Callable[[str], MungeIdentity | None]
+"""The uid and gid of a user name; None: no such user here."""
+
+
+def system_identity(name: str) -> MungeIdentity | None:
+    """The uid and primary gid of ``name``, from pwd."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return MungeIdentity(entry.pw_uid, entry.pw_gid)
 
 
 def system_user(identity: MungeIdentity) -> tuple[str, frozenset[str]] | None:
@@ -93,6 +113,7 @@ class ReadAccess:
             admin, and the stored results' regions and PUE are used).
         decoder: Decodes MUNGE credentials.
         users: Names a uid (tests inject their own).
+        names: Finds a user name's uid, for a name a trusted proxy vouches for.
         coordinators: Where the accounts a user coordinates are read from (the
             site's ``[api] coordinators = true``); None: coordinators see their
             own jobs only.
@@ -101,6 +122,7 @@ class ReadAccess:
     site: SiteConfig | None = None
     decoder: MungeDecoder = field(default_factory=MungeDecoder)
     users: UserLookup = field(default=system_user)
+    names: NameLookup = field(default=system_identity)
     coordinators: SlurmClient | None = None
 
     @classmethod
@@ -121,6 +143,17 @@ class ReadAccess:
         """The request's caller, or 401 (no or a bad credential) / 403 (a uid without a name)."""
         credential = munge_credential(request)
         identity = await run_in_threadpool(self.decoder.decode, credential)
+        return await self._judge(identity)
+
+    async def viewer_named(self, name: str) -> Viewer:
+        """The user ``name`` as a trusted proxy vouches for them, or 403 (no such user here)."""
+        identity = self.names(name)
+        if identity is None:
+            raise ApiError(403, f"{name} has no account on the service's host")
+        return await self._judge(identity)
+
+    async def _judge(self, identity: MungeIdentity) -> Viewer:
+        """The viewer a uid is: their name, groups, admin flag and coordinated accounts."""
         found = self.users(identity)
         if found is None:
             raise ApiError(403, f"uid {identity.uid} has no user name on the service's host")

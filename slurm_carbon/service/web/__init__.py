@@ -5,6 +5,9 @@ Routes (:func:`web_routes`):
 - ``POST /web/token``: a MUNGE-authenticated caller (as the read API's)
   gets a single-use login token and the path that redeems it (``slurm-carbon web``);
 - ``GET /web/login?token=...``: redeems it, sets the session cookie, goes to the overview;
+- or, where the site trusts a reverse proxy (``[web] trusted_proxies``), a page
+  requested through it with its user header opens a session as that user
+  (:mod:`slurm_carbon.service.web.proxy`);
 - ``GET /web/``: the overview of the jobs the session's user may see;
 - ``GET /web/jobs/{job_id}``: one job's page (403 for another user's job);
 - ``GET /web/static/...``: the stylesheet, script and the vendored uPlot (MIT).
@@ -24,6 +27,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from slurm_carbon.config.site import WebConfig
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.service.api import ReadAccess, Viewer
 from slurm_carbon.service.api.access import restrict_query
@@ -33,6 +37,7 @@ from slurm_carbon.service.detail import job_detail
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.service.web.overview import overview
 from slurm_carbon.service.web.pages import error_page, job_page, overview_page
+from slurm_carbon.service.web.proxy import proxy_user
 from slurm_carbon.service.web.session import (
     LOGIN_TOKEN_TTL_S,
     SESSION_COOKIE,
@@ -65,6 +70,7 @@ class _Dashboard:
     access: ReadAccess
     clock: Callable[[], datetime]
     sessions: WebSessions
+    web: WebConfig
 
     async def web_token(self, request: Request) -> Response:
         viewer = await self.access.viewer(request)
@@ -83,6 +89,10 @@ class _Dashboard:
         except ApiError as err:
             return _html(error_page(err.status_code, err.message), err.status_code)
         response = RedirectResponse("/web/", 303, headers=_HEADERS)
+        self._open_session(request, response, viewer)
+        return response
+
+    def _open_session(self, request: Request, response: Response, viewer: Viewer) -> None:
         response.set_cookie(
             SESSION_COOKIE,
             self.sessions.session_cookie(viewer),
@@ -92,7 +102,6 @@ class _Dashboard:
             samesite="strict",
             secure=request.url.scheme == "https",
         )
-        return response
 
     async def overview(self, request: Request) -> Response:
         return await self._page(request, self._overview)
@@ -102,12 +111,19 @@ class _Dashboard:
 
     async def _page(self, request: Request, render: Callable[..., str], *args: Any) -> Response:
         viewer = self.sessions.viewer(request.cookies.get(SESSION_COOKIE))
-        if viewer is None:
-            return _html(error_page(401, _LOGIN_HINT), 401)
         try:
-            return _html(await run_in_threadpool(render, viewer, *args))
+            proxied = proxy_user(request, self.web)
+            opened = proxied is not None and (viewer is None or viewer.name != proxied)
+            if proxied is not None and opened:
+                viewer = await self.access.viewer_named(proxied)
+            if viewer is None:
+                return _html(error_page(401, _LOGIN_HINT), 401)
+            response = _html(await run_in_threadpool(render, viewer, *args))
         except ApiError as err:
             return _html(error_page(err.status_code, err.message), err.status_code)
+        if opened:
+            self._open_session(request, response, viewer)
+        return response
 
     def _overview(self, viewer: Viewer) -> str:
         now = self.clock()
@@ -139,7 +155,8 @@ def web_routes(
 ) -> list[BaseRoute]:
     """The dashboard's routes; sessions signed with ``secret`` (None: one drawn now)."""
     sessions = WebSessions(clock) if secret is None else WebSessions(clock, secret)
-    board = _Dashboard(factory, access, clock, sessions)
+    web = access.site.web if access.site is not None else WebConfig()
+    board = _Dashboard(factory, access, clock, sessions, web)
     return [
         Route("/web/token", board.web_token, methods=["POST"]),
         Route("/web/login", board.login, methods=["GET"]),
