@@ -34,7 +34,7 @@ read the database. Through the service (``--service-url``,
 ``$SLURM_CARBON_SERVICE_URL`` or the site's ``[api] url``;
 :mod:`~slurm_carbon.cli.report_service`) it is one: the service knows the caller
 by a MUNGE credential and decides what they see; the output is the same, byte
-for byte, except that ``-j`` with one job (the detail view) is not served yet.
+for byte, the detail view (``-j`` with one job) included.
 
 Totals come with everyday equivalents (car km, phone charges) whose factors
 and sources are printed beside them (:mod:`slurm_carbon.accounting.equivalents`).

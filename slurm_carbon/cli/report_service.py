@@ -4,8 +4,9 @@ Each request carries a fresh MUNGE credential from the local munged
 (:func:`~slurm_carbon.cli.web.munge_now`; one credential per request, since the
 service refuses a replay), so the service knows the caller as Slurm does and
 decides what they see. The answers are turned back into the report's rows
-(:mod:`slurm_carbon.service.api.rows`) and formatted by the same code as the
-database's. Errors are one line: the service unreachable or not answering in
+(:mod:`slurm_carbon.service.api.rows`; one job in detail, ``-j ID``, from
+``GET /api/v1/jobs/{id}``) and formatted by the same code as the database's.
+Errors are one line: the service unreachable or not answering in
 :data:`SERVICE_TIMEOUT_S`, its refusal (401, 403, 404, 422: its own sentence),
 its failure (5xx).
 """
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from slurm_carbon.errors import ConfigError, StoreError
-from slurm_carbon.service.api.rows import deferral_totals, group_totals, job_row
+from slurm_carbon.service.api.rows import deferral_totals, group_totals, job_detail_of, job_row
 from slurm_carbon.service.detail import JobDetail
 from slurm_carbon.service.fallback import fallback_lines
 from slurm_carbon.store.deferrals import DeferralGroupBy, DeferralTotals
@@ -155,8 +156,5 @@ class ServiceSource:
         return fallback_lines(rows, self._notes.get)
 
     def detail(self, row: JobRow) -> JobDetail:
-        """Not yet through the service: a one-line error saying what works."""
-        raise ConfigError(
-            f"job {row.job_id_text} in detail (-j with one job) is not served by the read API"
-            " to the report yet: use -P or --json with --service-url, or ask an admin"
-        )
+        """See :class:`~slurm_carbon.cli.report_source.ReportSource`: ``GET /api/v1/jobs/{id}``."""
+        return job_detail_of(self._ask(f"/api/v1/jobs/{row.job_id_text}", {}))

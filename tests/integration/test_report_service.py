@@ -123,8 +123,11 @@ def report(world: World, *args: str, uid: int | None = None) -> subprocess.Compl
     )
 
 
-def test_root_through_the_service_prints_what_the_database_mode_prints(world: World) -> None:
-    served = report(world, "-P", *EVERYTHING)  # [api] url names the service
+@pytest.mark.parametrize("args", [["-P", *EVERYTHING], ["-j", "100"]])
+def test_root_through_the_service_prints_what_the_database_mode_prints(
+    world: World, args: list[str]
+) -> None:
+    served = report(world, *args)  # [api] url names the service
     assert served.returncode == 0, served.stderr
     # The same site without [api] url: the database mode.
     plain = world.config.with_name("plain.toml")
@@ -132,7 +135,7 @@ def test_root_through_the_service_prints_what_the_database_mode_prints(world: Wo
     try:
         argv = [*SLURM_CARBON, "report", "--config", str(plain), "--url", world.url]
         database = subprocess.run(
-            [*argv, "-P", *EVERYTHING],
+            [*argv, *args],
             capture_output=True,
             text=True,
             timeout=REPORT_DEADLINE_S,
@@ -141,7 +144,12 @@ def test_root_through_the_service_prints_what_the_database_mode_prints(world: Wo
     finally:
         plain.unlink()
     assert served.stdout == database.stdout
-    assert len(served.stdout.splitlines()) == 9  # header, 7 seeded jobs, nobody's 400
+    if args[0] == "-P":
+        assert len(served.stdout.splitlines()) == 9  # header, 7 seeded jobs, nobody's 400
+    else:  # job 100 in detail: its result, its intervals over time, its energy card
+        assert served.stdout.startswith("Job 100 (job)\n")
+        assert "Energy over time" in served.stdout
+        assert "| Emissions |" in served.stdout
 
 
 def test_an_unprivileged_user_sees_only_their_own_jobs(world: World) -> None:

@@ -11,6 +11,7 @@ Units: ``*_kwh`` in kilowatt-hours (device energy before PUE, except
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from datetime import datetime
@@ -20,13 +21,14 @@ from slurm_carbon import accounting as acc
 from slurm_carbon.accounting import equivalents
 from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.deferrals import DeferralRecord, DeferralTotals
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import GroupTotals, JobRow
 from slurm_carbon.store.reports.filters import quality_text
 from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import BudgetKind
 
 if TYPE_CHECKING:  # service.detail imports the service package, which imports this module
-    from slurm_carbon.service.detail import JobDetail, Recomputed, RunningForecast
+    from slurm_carbon.service.detail import JobDetail, NodeEnergy, Recomputed, RunningForecast
 
 __all__ = [
     "FIGURE_KEYS",
@@ -35,6 +37,7 @@ __all__ = [
     "deferral_totals_json",
     "detail_json",
     "equivalents_json",
+    "footprint_json",
     "forecast_json",
     "group_json",
     "job_json",
@@ -117,17 +120,17 @@ def _budget_json(row: JobRow) -> dict[str, Any] | None:
     acted = None
     if action is not None:
         co2e = action.kind is BudgetKind.CO2E
-        scale = 1.0 if co2e else 1 / J_PER_KWH
+        scale = 1.0 if co2e else J_PER_KWH  # divided by: exact back and forth for whole kWh
         acted = _finite(
             {
                 "action": action.action.value,
                 "at": action.at.isoformat(),
                 "kind": action.kind.value,
                 "unit": "g" if co2e else "kWh",
-                "budget": action.budget * scale,
-                "forecast": action.forecast * scale,
-                "forecast_low": action.forecast_low * scale,
-                "forecast_high": action.forecast_high * scale,
+                "budget": action.budget / scale,
+                "forecast": action.forecast / scale,
+                "forecast_low": action.forecast_low / scale,
+                "forecast_high": action.forecast_high / scale,
                 "progress": action.progress,
                 "reason": action.reason,
                 "outcome": action.outcome.value,
@@ -293,15 +296,47 @@ FIGURE_KEYS = (
 )
 
 
+def footprint_json(found: acc.Footprint) -> dict[str, Any]:
+    """A footprint whole (energy by kind, figures, period, quality), as the detail carries it."""
+    quality = found.quality
+    return {
+        **_finite(
+            {
+                "facility_kwh": found.facility_kwh,
+                "co2e_g": found.co2e_g,
+                "ci_g_per_kwh": found.ci_mean_g_per_kwh,
+            }
+        ),
+        "energy_kwh": {kind.value: kwh for kind, kwh in found.energy_kwh.items()},
+        "start": _iso(found.start),
+        "end": _iso(found.end),
+        "quality": {
+            "methods": {method.value: share for method, share in quality.methods.items()},
+            "sharing": {sharing.value: share for sharing, share in quality.sharing.items()},
+            "ci_kinds": {kind.value: share for kind, share in quality.ci_kinds.items()},
+            "ci_sources": list(quality.ci_sources),
+            "ci_regions": list(quality.ci_regions),
+            "signal": None if quality.signal is None else quality.signal.value,
+            "gap_share": quality.gap_share,
+            "methods_present": sorted(method.value for method in quality.methods_present),
+            "ci_synthetic": quality.ci_synthetic,
+        },
+    }
+
+
 def _counterfactual_json(found: acc.Counterfactual) -> dict[str, Any]:
-    return _finite(
-        {
-            "label": found.label,
-            "start": _iso(found.start),
-            "co2e_g": found.co2e_g,
-            "savings_g": found.savings_g,
-        }
-    )
+    return {
+        **_finite(
+            {
+                "label": found.label,
+                "start": _iso(found.start),
+                "co2e_g": found.co2e_g,
+                "actual_co2e_g": found.actual_co2e_g,
+                "savings_g": found.savings_g,
+            }
+        ),
+        "footprint": footprint_json(found.footprint),
+    }
 
 
 def _recomputed_json(recomputed: Recomputed) -> dict[str, Any]:
@@ -323,20 +358,53 @@ def _recomputed_json(recomputed: Recomputed) -> dict[str, Any]:
             "other_regions": [_counterfactual_json(other) for other in found.other_regions],
         },
         "energy_card": recomputed.card.to_dict(),
+        "footprint": footprint_json(recomputed.card.footprint),
     }
+
+
+def _fields_json(record: JobFigures | NodeEnergy | DeferralRecord) -> dict[str, Any]:
+    """A record's every field under its own name (units in the names), times in ISO 8601.
+
+    Not the row id (``job_id``): the caller knows the job by its Slurm id.
+    """
+    return _finite(
+        {
+            field.name: _iso(value) if isinstance(value, datetime) else value
+            for field in dataclasses.fields(record)
+            if field.name != "job_id"
+            for value in (getattr(record, field.name),)
+        }
+    )
 
 
 def detail_json(detail: JobDetail) -> dict[str, Any]:
     """One job in detail, as ``report -j ID`` shows it: its item, split, timeline and what-ifs.
 
-    ``job`` is the job's item (forecast, caps, budget, deferral); ``split`` its
+    ``job`` is the job's item (forecast, caps, budget, deferral); ``result``
+    its stored result whole, every field of
+    :class:`~slurm_carbon.store.figures.JobFigures` under its own name (joules,
+    grams; null: pending); ``not_forecast`` why a running job has no forecast
+    (null: it has one, or it is not running); ``deferral`` its ``carbon_defer``
+    decision whole (:class:`~slurm_carbon.store.deferrals.DeferralRecord`'s
+    fields; null: not deferred); ``nodes`` its measured energy node by node, each
+    :class:`~slurm_carbon.service.detail.NodeEnergy` field under its own name;
+    ``split`` its
     energy by device kind; ``timeline`` its energy and the carbon intensity per
-    step; ``recomputed`` (null: ``not_recomputed`` says why) the footprint
-    recomputed from the intervals, the cleanest start, other regions and the
-    energy card.
+    step (at most :data:`~slurm_carbon.service.detail.MAX_TIMELINE_STEPS`);
+    ``recomputed`` (null: ``not_recomputed`` says why) the footprint recomputed
+    from the intervals (``footprint``, whole), the cleanest start, other regions
+    (each with its footprint) and the energy card. The client rebuilds the
+    :class:`~slurm_carbon.service.detail.JobDetail` from it
+    (:func:`~slurm_carbon.service.api.rows.job_detail_of`).
     """
+    figures = detail.job.figures
+    running = detail.running
     return {
-        "job": job_json(detail.job, detail.running, detail.caps, detail.deferral),
+        "job": job_json(detail.job, running, detail.caps, detail.deferral),
+        "result": None if figures is None else _fields_json(figures),
+        "deferral": None if detail.deferral is None else _fields_json(detail.deferral),
+        "not_forecast": None if running is None else running.not_forecast,
+        "nodes": [_fields_json(node) for node in detail.nodes],
         "split": [
             _finite(
                 {

@@ -12,6 +12,7 @@ from slurm_carbon.service.api.grid import DEFAULT_AHEAD_H, MAX_AHEAD_H
 from slurm_carbon.service.api.jobs import DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT
 from slurm_carbon.service.api.munge_auth import MAX_CREDENTIAL_BYTES
 from slurm_carbon.service.api.views import GROUPS
+from slurm_carbon.service.detail import MAX_TIMELINE_STEPS
 
 __all__ = ["openapi_document"]
 
@@ -61,6 +62,24 @@ _ERRORS = {
     "422": {**_ERROR, "description": "A bad query parameter, named first in the message."},
     "503": {**_ERROR, "description": "munged, Slurm or the database cannot be reached now."},
 }
+
+
+_DETAIL = (
+    "{job, result, deferral, not_forecast, nodes, split, timeline, recomputed, not_recomputed}:"
+    " job, the job's item of GET /api/v1/jobs (forecast, budget and action, caps, slowdown,"
+    " deferral); result, its stored result whole (every field under its own name, joules"
+    " and grams; null: pending); deferral, its carbon_defer decision whole (null: not"
+    " deferred); not_forecast, why a running job has no forecast (null otherwise); nodes,"
+    " its measured energy node by node (energy_j, gpu_energy_j, share_pct, ...); split, its"
+    " energy by device kind; timeline, its energy by kind and the carbon intensity per step,"
+    f" at most {MAX_TIMELINE_STEPS} steps (a job with more intervals has equally many merged"
+    " into each step: energies summed, the intensity energy-weighted; report -j shows the"
+    " same steps); caps lists every run of periods at one limit (report -j's table shows the"
+    " latest, saying how many it leaves out); recomputed (null: not_recomputed says why),"
+    " the footprint recomputed from the stored intervals (footprint), the cleanest start"
+    " and other regions (each with its footprint) and the energy card. slurm-carbon report"
+    " -j ID --service-url prints it as the database mode does, byte for byte."
+)
 
 
 def _answer(description: str) -> dict[str, Any]:
@@ -141,7 +160,8 @@ def openapi_document() -> dict[str, Any]:
                         }
                     ],
                     "responses": {
-                        "200": _answer("{job, split, timeline, recomputed, not_recomputed}"),
+                        "200": _answer(_DETAIL),
+                        "403": {**_ERROR, "description": "Not a job the caller may see."},
                         "404": {**_ERROR, "description": "No such job in the store."},
                         **_ERRORS,
                     },

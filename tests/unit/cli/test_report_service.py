@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,40 @@ from slurm_carbon.cli.report_service import SERVICE_TIMEOUT_S
 from slurm_carbon.config import load_config
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import MungeDecoder, ReadAccess
-from slurm_carbon.store import make_engine, session_factory, upgrade
-from tests.unit.cli.test_report_data import NOW, seed
+from slurm_carbon.store import (
+    NewInterval,
+    add_intervals,
+    get_or_create_cluster,
+    get_or_create_device,
+    get_or_create_node,
+    make_engine,
+    session_factory,
+    upgrade,
+)
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+from tests.unit.cli import test_report_detail_agrees as agrees
+from tests.unit.cli import test_report_forecast as forecast
+from tests.unit.cli.test_report_budget import NOW as BUDGET_NOW
+from tests.unit.cli.test_report_budget import url as budget_url
+from tests.unit.cli.test_report_caps import NOW as CAPS_NOW
+from tests.unit.cli.test_report_caps import measured as slowdown_url
+from tests.unit.cli.test_report_caps import url as caps_url
+from tests.unit.cli.test_report_data import DAY, NOW, seed
+from tests.unit.cli.test_report_deferral import NOW as DEFERRAL_NOW
+from tests.unit.cli.test_report_deferral import url as deferral_url
+from tests.unit.cli.test_report_detail_agrees import url as agrees_url
+from tests.unit.cli.test_report_forecast import url as forecast_url
 from tests.unit.service.test_api_auth import ALICE, FORGED, GOOD, ROOT, RecordedUnmunge, users
+
+# Other tests' stores, each with its jobs in detail (fixtures, shared).
+__all__ = [
+    "agrees_url",
+    "budget_url",
+    "caps_url",
+    "deferral_url",
+    "forecast_url",
+    "slowdown_url",
+]
 
 with warnings.catch_warnings():
     from starlette.exceptions import StarletteDeprecationWarning
@@ -49,7 +81,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path,
     upgrade(url)
     engine = make_engine(url)
     with session_factory(engine).begin() as session:
-        seed(session)
+        ids = seed(session)
+        # Job 100 also drew 900 kJ on a second node's GPU, 10:00-10:30: its detail has
+        # an energy-by-node table (gpu01 5.4 MJ = 1,500 Wh, 86 %; gpu02 250 Wh, 14 %).
+        cluster = get_or_create_cluster(session, "tc")
+        node = get_or_create_node(session, cluster.id, "gpu02")
+        gpu = get_or_create_device(session, node.id, "GPU-2", kind=DeviceKind.GPU, minor=0)
+        start = DAY + timedelta(hours=10)
+        add_intervals(
+            session,
+            [
+                NewInterval(ids[100], node.id, gpu.id, start, start + timedelta(minutes=30),
+                            900.0 * 1000, EnergyMethod.COUNTER, Sharing.EXCLUSIVE)
+            ],
+        )  # fmt: skip
     engine.dispose()
     config = folder / "site.toml"
     config.write_text(SITE_TOML)
@@ -103,6 +148,12 @@ def both(
         ["--by", "day", "-P", *EVERYTHING],
         ["-j", "200"],
         ["-j", "101,103"],
+        ["-j", "100"],
+        ["-j", "100", "--json"],
+        ["-j", "100", "-P"],
+        ["-j", "101"],
+        ["-j", "103"],
+        ["-j", "200_2"],
     ],
 )
 def test_every_output_is_the_databases_byte_for_byte(
@@ -213,7 +264,13 @@ def _unreachable(url: str, **_kwargs: Any) -> Any:
             None,
             "the service refused (403): alice may only see their own jobs, not those of bob",
         ),
-        (["-j", "102"], ALICE, None, "the service refused (403): alice may only see their own"),
+        (
+            ["-j", "102"],
+            ALICE,
+            None,
+            "the service refused (403): alice may only see their own jobs, and job 102 is not"
+            " among them",
+        ),
         ([], FORGED, None, "the service refused (401): "),
         ([], ROOT, _unreachable, "cannot reach the service at http://testserver: ConnectionError"),
         (
@@ -228,7 +285,6 @@ def _unreachable(url: str, **_kwargs: Any) -> Any:
             lambda url, **kw: Answer(502, None),
             "the service refused (502): no explanation",
         ),
-        (["-j", "100"], ROOT, None, "is not served by the read API to the report yet"),
     ],
 )
 def test_a_refusal_or_failure_is_one_line_exit_1(
@@ -254,3 +310,106 @@ def test_a_bad_url_in_the_site_toml_is_one_line_naming_it(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "api.url" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_one_job_in_detail_is_the_databases_with_every_part(
+    world: tuple[str, Path, TestClient],
+) -> None:
+    direct, served = both(world, ["-j", "100"], "root", ROOT)
+    assert served.exit_code == 0, served.output
+    assert served.stdout == direct.stdout
+    shown = " ".join(served.stdout.split())
+    # Job 100's result, its two nodes, its intervals (gpu02's 250 Wh in the first), the card.
+    assert "Job 100 (job)" in shown
+    assert "gpu01 │ 1,500 Wh │ 1,000 Wh │ 86 %" in shown
+    assert "gpu02 │ 250 Wh │ 250 Wh │ 14 %" in shown
+    assert "03-14 10:00:00 │ 03-14 10:30:00 │ 750 Wh │ 250 Wh" in shown
+    assert "| Emissions | 1,000 g CO2e |" in shown
+
+
+def test_a_user_sees_their_own_jobs_detail_as_the_database_shows_it(
+    world: tuple[str, Path, TestClient],
+) -> None:
+    direct, served = both(world, ["-j", "100"], "alice", ALICE)
+    assert served.exit_code == 0, served.output
+    assert served.stdout == direct.stdout
+    assert "Job 100 (job)" in served.stdout
+
+
+def test_a_job_gone_between_the_listing_and_its_detail_is_one_line(
+    world: tuple[str, Path, TestClient],
+) -> None:
+    _url, config, client = world
+
+    def get(url: str, **kwargs: Any) -> Any:
+        if url.endswith("/api/v1/jobs/100"):
+            return Answer(404, {"error": "no job 100 in the store"})
+        return via(client)(url, **kwargs)
+
+    caller = Caller("root", now=NOW, credential=lambda: GOOD[ROOT], http=get)
+    result = run(["--service-url", SERVICE, "--config", str(config), "-j", "100"], caller)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.strip() == "Error: the service refused (404): no job 100 in the store"
+
+
+def compare(url: str, now: datetime, args: list[str], site: Path | None = None) -> str:
+    """``report`` on the store at ``url`` and through a service over it, as root: the same."""
+    config = [] if site is None else ["--config", str(site)]
+    access = ReadAccess(
+        site=None if site is None else load_config(site),
+        decoder=MungeDecoder(runner=RecordedUnmunge()),
+        users=users,
+    )
+    direct = run(["--url", url, *config, *args], Caller("root", now=now))
+    with TestClient(create_app(url, clock=lambda: now, read_access=access)) as client:
+        through = Caller("root", now=now, credential=lambda: GOOD[ROOT], http=via(client))
+        served = run(["--service-url", SERVICE, *config, *args], through)
+    assert direct.exit_code == 0, direct.output
+    assert served.exit_code == 0, served.output
+    assert served.stdout == direct.stdout
+    return " ".join(served.stdout.split())
+
+
+# The stores of the report's other tests: a job in detail, and words its detail must show.
+STORES = [
+    ("caps_url", CAPS_NOW, "1", "Power caps"),
+    ("slowdown_url", CAPS_NOW, "4", "Slowdown 5.3 % against its own profile"),
+    ("budget_url", BUDGET_NOW, "2", "Action notify (done)"),
+    ("budget_url", BUDGET_NOW, "3", "Action cancel (failed)"),
+    ("deferral_url", DEFERRAL_NOW, "7", "Deferred 06:00:00 by carbon_defer=12h"),
+    ("deferral_url", DEFERRAL_NOW, "8", "no expected saving"),
+]
+
+
+@pytest.mark.parametrize("case", STORES)
+@pytest.mark.parametrize("output", [[], ["--json"], ["-P"]])
+def test_capped_budgeted_and_deferred_jobs_in_detail_are_the_databases(
+    request: pytest.FixtureRequest, case: tuple[str, datetime, str, str], output: list[str]
+) -> None:
+    store, now, job, words = case
+    shown = compare(request.getfixturevalue(store), now, ["-S", "2026-11-01", "-j", job, *output])
+    if not output:
+        assert words in shown
+
+
+@pytest.mark.parametrize("job", ["77", "78"])
+def test_a_running_job_with_its_forecast_in_detail_is_the_databases(
+    forecast_url: str, tmp_path: Path, job: str
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(forecast.SITE_TOML)
+    shown = compare(forecast_url, forecast.NOW, ["-j", job], site)
+    assert ("Forecast (an estimate" in shown) is (job == "77")
+    assert compare(forecast_url, forecast.NOW, ["-j", job, "--json"], site)
+
+
+def test_a_recomputed_job_with_its_card_in_detail_is_the_databases(
+    agrees_url: str, tmp_path: Path
+) -> None:
+    site = tmp_path / "site.toml"
+    site.write_text(agrees.SITE_TOML)
+    agrees._settle(agrees_url, site)
+    shown = compare(agrees_url, agrees.NOW, ["-j", "41"], site)
+    assert "Energy card" in shown
+    assert "Cleanest start within" in shown

@@ -34,7 +34,21 @@ def test_one_job_in_detail_is_the_reports(client: TestClient) -> None:
         ("2024-03-14T10:00:00+00:00", pytest.approx(0.5), pytest.approx(0.25)),
         ("2024-03-14T10:30:00+00:00", pytest.approx(0.5), pytest.approx(0.25)),
     ]
-    assert set(detail) == {"job", "split", "timeline", "recomputed", "not_recomputed"}
+    assert set(detail) == {
+        "job",
+        "result",
+        "deferral",
+        "not_forecast",
+        "nodes",
+        "split",
+        "timeline",
+        "recomputed",
+        "not_recomputed",
+    }
+    # The stored result whole (joules, its sharing), no forecast (ended), one node.
+    assert (detail["result"]["gpu_energy_j"], detail["result"]["sharing"]) == (3.6e6, "exclusive")
+    assert (detail["not_forecast"], detail["deferral"]) == (None, None)
+    assert [(n["node"], n["energy_j"]) for n in detail["nodes"]] == [("gpu01", 5.4e6)]
 
 
 @pytest.mark.parametrize(
@@ -137,3 +151,11 @@ def test_every_read_route_is_described_and_every_description_served(client: Test
         if method != "HEAD"
     }
     assert described == served
+
+
+def test_the_description_names_every_key_of_a_jobs_detail(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    said = document["paths"]["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]["description"]
+    detail = client.get("/api/v1/jobs/100", headers={"Authorization": f"MUNGE {GOOD[ALICE]}"})
+    assert said.startswith("{" + ", ".join(detail.json()) + "}:")
+    assert "at most 48 steps" in said
