@@ -147,7 +147,7 @@ def rich_detail() -> JobDetail:
     cap = CapDecisionRecord(0, "GPU-1", T0, T0 + HOUR, 175.0, "carbon", "CI 412 g/kWh", T0)
     deferral = DeferralRecord(
         0, 6 * 3600, T0 - 6 * HOUR, T0, T0 - 6 * HOUR, 31.25, "blend", T0 - 7 * HOUR,
-        T0 - 6 * HOUR, 1200.0, 27.0,
+        T0 - 6 * HOUR, 1200.0, 27.0, first_seen=True,
     )  # fmt: skip
     cleanest = acc.Counterfactual(f"start={T0 + HOUR}", T0 + HOUR, _footprint(900.0, T0), 1234.5)
     other = acc.Counterfactual("region=SE", T0, _footprint(120.0, T0), 1234.5)
@@ -173,8 +173,9 @@ def rich_detail() -> JobDetail:
         caps=(cap, CapDecisionRecord(0, None, T0 + HOUR, T0 + 2 * HOUR, 250.0, "static", "s", T0)),
         deferral=deferral,
         nodes=(
-            NodeEnergy("gpu01", 1.5 * KWH, KWH, 60.0),
-            NodeEnergy("gpu02", KWH, 0.5 * KWH, 40.0),
+            NodeEnergy("gpu01", 1.5 * KWH, KWH, 60.0, co2e_g=740.7, coverage_pct=100.0),
+            NodeEnergy("gpu02", KWH, 0.5 * KWH, 40.0, co2e_g=493.8, coverage_pct=50.0),
+            NodeEnergy("gpu03", 0.0, 0.0, 0.0, co2e_g=0.0, coverage_pct=0.0),
         ),
     )
 
