@@ -9,10 +9,12 @@ too many intervals), the token's node is the one the body names (403); then one
 transaction writes the whole batch. So only nodes learn what the service thinks
 of a body, and a forged token costs the service no memory for the body. The
 token is looked up in a transaction of its own, before the write: a token
-revoked in between still gets that one batch in. Progress points are stored
-without their node, so they are refused (422, the batch whole) for a job whose
-stored NodeList does not hold the token's node; a job whose nodes are not known
-yet is taken.
+revoked in between still gets that one batch in. A token found is trusted for
+:data:`~slurm_carbon.store.tokens.TOKEN_CACHE_TTL_S` by this process (by the
+clock the endpoint judges times by), so revoking takes effect within it.
+Progress points are stored without their node, so they are refused (422, the
+batch whole) for a job whose stored NodeList does not hold the token's node; a
+job whose nodes are not known yet is taken.
 
 Admission control: a process holds at most :data:`MAX_INFLIGHT_INGESTS`
 requests at once; beyond it a node is answered 429 with ``Retry-After``, which
@@ -43,8 +45,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.errors import SlurmError, StoreError
+from slurm_carbon.service.batch_columns import ValidBatch, parse_batch
 from slurm_carbon.service.metrics import PipelineMetrics
-from slurm_carbon.service.schemas import MAX_INTERVALS, Batch, first_error
+from slurm_carbon.service.schemas import MAX_INTERVALS, first_error
 from slurm_carbon.slurm.hostlist import expand_hostlist
 from slurm_carbon.store import (
     Session,
@@ -58,6 +61,7 @@ from slurm_carbon.store import (
 from slurm_carbon.store.engine import connection_slots
 from slurm_carbon.store.ingest import IdCache
 from slurm_carbon.store.nodes import NodeHealth, record_node_health
+from slurm_carbon.store.tokens import TokenCache
 from slurm_carbon.text import escape_control, quote_input
 
 __all__ = [
@@ -102,12 +106,19 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def token_owner(factory: SessionFactory, token: str) -> tuple[str, str]:
-    """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread."""
+def token_owner(
+    factory: SessionFactory, token: str, cache: TokenCache | None = None
+) -> tuple[str, str]:
+    """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread.
+
+    A token found is kept in ``cache`` (if given).
+    """
     with transaction(factory) as session:
         owner = node_for_token(session, token)
     if owner is None:
         raise ApiError(401, "unknown or revoked token")
+    if cache is not None:
+        cache.keep(token, owner)
     return owner
 
 
@@ -134,9 +145,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _parse(body: bytes, now: datetime) -> Batch:
+def _parse(body: bytes, now: datetime) -> ValidBatch:
     try:
-        return Batch.model_validate_json(body, context={"now": now})
+        return parse_batch(body, now)
     except ValidationError as err:
         kinds = {(e["type"], e["loc"]) for e in err.errors()}
         if any(kind == "json_invalid" for kind, _ in kinds):
@@ -147,11 +158,11 @@ def _parse(body: bytes, now: datetime) -> Batch:
         raise ApiError(422, first_error(err)) from None
 
 
-def _check_progress_jobs(session: Session, batch: Batch) -> None:
+def _check_progress_jobs(session: Session, batch: ValidBatch) -> None:
     """Refuse (422) progress for a job whose stored NodeList does not hold this node."""
-    node_lists = stored_node_lists(session, batch.cluster, [p.job_id for p in batch.progress])
+    node_lists = stored_node_lists(session, batch.cluster, [p.slurm_job_id for p in batch.progress])
     for index, point in enumerate(batch.progress):
-        node_list = node_lists.get(point.job_id)
+        node_list = node_lists.get(point.slurm_job_id)
         if node_list is None:
             continue
         try:
@@ -161,7 +172,7 @@ def _check_progress_jobs(session: Session, batch: Batch) -> None:
         if batch.node not in nodes:
             raise ApiError(
                 422,
-                f"progress[{index}].job_id: job {point.job_id} did not run on node "
+                f"progress[{index}].job_id: job {point.slurm_job_id} did not run on node "
                 f"{quote_input(batch.node)} (its NodeList is {quote_input(node_list)})",
             )
 
@@ -183,9 +194,11 @@ class IngestEndpoint:
     ids: IdCache = field(default_factory=IdCache)
     _inflight: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
+    _tokens: TokenCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        """Size the worker threads to the factory's connection pool."""
+        """Size the worker threads to the factory's connection pool; trust tokens by ``clock``."""
+        object.__setattr__(self, "_tokens", TokenCache(self.clock))
         slots = connection_slots(self.factory)
         if slots is not None:
             object.__setattr__(self, "_threads", anyio.CapacityLimiter(slots))
@@ -210,7 +223,10 @@ class IngestEndpoint:
 
     async def _handle(self, request: Request) -> Response:
         began = time.monotonic()
-        owner = await self._blocking(token_owner, self.factory, bearer_token(request))
+        token = bearer_token(request)
+        owner = self._tokens.get(token) or await self._blocking(
+            token_owner, self.factory, token, self._tokens
+        )
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)
@@ -242,8 +258,7 @@ class IngestEndpoint:
                 403,
                 f"this token reports for node {owner[1]!r} of cluster {owner[0]!r} only",
             )
-        intervals = [interval.to_store() for interval in batch.intervals]
-        progress = [point.to_store() for point in batch.progress]
+        intervals, progress = batch.intervals, batch.progress
         with transaction(self.factory, write_lock=True) as session:
             _check_progress_jobs(session, batch)
             stored = ingest_batch(session, batch.cluster, batch.node, intervals, ids=self.ids)

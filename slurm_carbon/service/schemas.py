@@ -54,6 +54,7 @@ __all__ = [
     "MAX_BUSY_CLOCK_MHZ",
     "MAX_CLOCK_AHEAD",
     "MAX_DEVICE_POWER_W",
+    "MAX_INT32",
     "MAX_INTERVAL",
     "MAX_INTERVALS",
     "MAX_JOB_ID",
@@ -74,7 +75,8 @@ MAX_INTERVALS = 10_000
 MAX_PROGRESS = 10_000
 #: Slurm job ids are uint32 (a 26-bit local id and 6 bits of federation cluster id).
 MAX_JOB_ID = 2**32 - 1
-_INT32_MAX = 2**31 - 1
+#: PostgreSQL's integer columns (a device's minor number, a spool's counts) hold 32 bits.
+MAX_INT32 = 2**31 - 1
 #: No measurement by this project predates it; earlier times are a broken node clock.
 EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 #: How far a node's clock may run ahead of the service's (time zone or NTP trouble);
@@ -160,7 +162,7 @@ class DeviceIn(_Strict):
     uuid: DeviceUuid
     kind: MeasuredKind
     model: DeviceModel | None = None
-    minor: int | None = Field(default=None, ge=0, le=_INT32_MAX)
+    minor: int | None = Field(default=None, ge=0, le=MAX_INT32)
     min_limit_w: float | None = Field(
         default=None, gt=0, le=MAX_DEVICE_POWER_W, allow_inf_nan=False
     )
@@ -277,8 +279,8 @@ class HealthIn(_Strict):
     Bounded by the store's 32-bit columns; a real spool holds far fewer.
     """
 
-    spool_backlog: int = Field(ge=0, le=_INT32_MAX)
-    dead_letters: int = Field(ge=0, le=_INT32_MAX)
+    spool_backlog: int = Field(ge=0, le=MAX_INT32)
+    dead_letters: int = Field(ge=0, le=MAX_INT32)
 
 
 class Batch(_Strict):

@@ -40,12 +40,14 @@ from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 __all__ = [
     "MAX_CACHED_IDS",
     "IdCache",
+    "IntervalColumns",
     "ReportedDevice",
     "ReportedInterval",
     "ReportedProgress",
     "ingest_batch",
     "ingest_progress",
     "stored_node_lists",
+    "unique_devices",
 ]
 
 
@@ -87,6 +89,57 @@ class ReportedInterval:
 
 
 @dataclass(frozen=True, slots=True)
+class IntervalColumns:
+    """A batch of intervals as one sequence per field: row ``i`` is the ``i``-th of each.
+
+    What the service builds straight from a validated body, without an object per
+    row. Units as :class:`ReportedInterval`'s; ``device_uuid`` names a device of
+    ``devices``, which holds each device the batch names (a uuid given more than
+    once: the last one given with a power-limit range wins, else the first).
+    """
+
+    slurm_job_id: Sequence[int]
+    device_uuid: Sequence[str]
+    start: Sequence[datetime]
+    end: Sequence[datetime]
+    energy_j: Sequence[float]
+    method: Sequence[str]
+    sharing: Sequence[str]
+    cap_w: Sequence[float | None]
+    busy_clock_mhz: Sequence[float | None]
+    devices: Sequence[ReportedDevice]
+
+    def __len__(self) -> int:
+        """How many intervals."""
+        return len(self.slurm_job_id)
+
+    @classmethod
+    def of(cls, intervals: Sequence[ReportedInterval]) -> IntervalColumns:
+        """The columns of ``intervals``."""
+        return cls(
+            slurm_job_id=[i.slurm_job_id for i in intervals],
+            device_uuid=[i.device.uuid for i in intervals],
+            start=[i.start for i in intervals],
+            end=[i.end for i in intervals],
+            energy_j=[i.energy_j for i in intervals],
+            method=[i.method.value for i in intervals],
+            sharing=[i.sharing.value for i in intervals],
+            cap_w=[i.cap_w for i in intervals],
+            busy_clock_mhz=[i.busy_clock_mhz for i in intervals],
+            devices=unique_devices(i.device for i in intervals),
+        )
+
+
+def unique_devices(devices: Iterable[ReportedDevice]) -> list[ReportedDevice]:
+    """Each uuid once: the last one given with a power-limit range, else the first."""
+    by_uuid: dict[str, ReportedDevice] = {}
+    for device in devices:  # the last limit range given wins, as it would row by row
+        if device.uuid not in by_uuid or device.min_limit_w is not None:
+            by_uuid[device.uuid] = device
+    return list(by_uuid.values())
+
+
+@dataclass(frozen=True, slots=True)
 class ReportedProgress:
     """How far a Slurm job said it was, as its node reported it.
 
@@ -103,7 +156,7 @@ def ingest_batch(
     session: Session,
     cluster: str,
     node: str,
-    intervals: Sequence[ReportedInterval],
+    intervals: Sequence[ReportedInterval] | IntervalColumns,
     *,
     ids: IdCache | None = None,
 ) -> int:
@@ -118,6 +171,7 @@ def ingest_batch(
     """
     if not intervals:
         return 0
+    columns = intervals if isinstance(intervals, IntervalColumns) else IntervalColumns.of(intervals)
     learned = _Learned(IdCache() if ids is None else ids, session)
     cluster_id = learned.id_of(
         ("cluster", cluster), lambda: get_or_create_cluster(session, cluster).id
@@ -125,9 +179,9 @@ def ingest_batch(
     node_id = learned.id_of(
         ("node", cluster_id, node), lambda: get_or_create_node(session, cluster_id, node).id
     )
-    device_ids = _device_ids(session, learned, node_id, [i.device for i in intervals])
-    job_ids = _job_ids(session, learned, cluster_id, {i.slurm_job_id for i in intervals})
-    return _insert_intervals(session, node_id, device_ids, job_ids, intervals)
+    device_ids = _device_ids(session, learned, node_id, columns.devices)
+    job_ids = _job_ids(session, learned, cluster_id, set(columns.slurm_job_id))
+    return _insert_intervals(session, node_id, device_ids, job_ids, columns)
 
 
 def ingest_progress(
@@ -263,16 +317,16 @@ def _dialect(session: Session) -> str:
 
 
 def _device_ids(
-    session: Session, learned: _Learned, node_id: int, devices: Iterable[ReportedDevice]
+    session: Session, learned: _Learned, node_id: int, devices: Sequence[ReportedDevice]
 ) -> dict[str, int]:
-    """Each device's id by uuid; the ones not known (or with a new limit range) in one upsert."""
-    by_uuid: dict[str, ReportedDevice] = {}
-    for device in devices:  # the last limit range given wins, as it would row by row
-        if device.uuid not in by_uuid or device.min_limit_w is not None:
-            by_uuid[device.uuid] = device
+    """Each device's id by uuid; the ones not known (or with a new limit range) in one upsert.
+
+    ``devices`` names each uuid once (:func:`unique_devices`).
+    """
     ids: dict[str, int] = {}
     missing = []
-    for uuid, device in by_uuid.items():
+    for device in devices:
+        uuid = device.uuid
         known = learned.get(("device", node_id, uuid))
         if known is not None and (
             device.min_limit_w is None or known[1:] == (device.min_limit_w, device.max_limit_w)
@@ -374,19 +428,19 @@ def _insert_intervals(
     node_id: int,
     device_ids: Mapping[str, int],
     job_ids: Mapping[int, int],
-    intervals: Sequence[ReportedInterval],
+    intervals: IntervalColumns,
 ) -> int:
     """Insert the intervals not stored yet in one statement; return how many were new."""
-    columns: dict[str, list[object]] = {
-        "job_id": [job_ids[i.slurm_job_id] for i in intervals],
-        "device_id": [device_ids[i.device.uuid] for i in intervals],
-        "interval_start": [i.start for i in intervals],
-        "interval_end": [i.end for i in intervals],
-        "energy_j": [i.energy_j for i in intervals],
-        "method": [i.method.value for i in intervals],
-        "sharing": [i.sharing.value for i in intervals],
-        "cap_w": [i.cap_w for i in intervals],
-        "busy_clock_mhz": [i.busy_clock_mhz for i in intervals],
+    columns: dict[str, Sequence[object]] = {
+        "job_id": [job_ids[j] for j in intervals.slurm_job_id],
+        "device_id": [device_ids[u] for u in intervals.device_uuid],
+        "interval_start": intervals.start,
+        "interval_end": intervals.end,
+        "energy_j": intervals.energy_j,
+        "method": intervals.method,
+        "sharing": intervals.sharing,
+        "cap_w": intervals.cap_w,
+        "busy_clock_mhz": intervals.busy_clock_mhz,
     }
     connection = session.connection()
     if _dialect(session) == "postgresql":

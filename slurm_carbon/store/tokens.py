@@ -10,13 +10,20 @@ byte. What timing could reveal is how much of the SHA-256 of a guess matched a
 stored hash; since SHA-256 outputs cannot be steered (that would need
 preimages), learning hash prefixes gets an attacker no closer to a token, and
 guessing 256 random bits is out of reach anyway.
+
+A service process keeps the tokens it found in a :class:`TokenCache` for
+:data:`TOKEN_CACHE_TTL_S`, so a node's batches cost no lookup: a revoked token
+keeps writing to that process for at most that long.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -24,7 +31,16 @@ from sqlalchemy.orm import Session
 from slurm_carbon.store.models import Cluster, Node, NodeToken
 from slurm_carbon.store.repositories import get_or_create_cluster, get_or_create_node
 
-__all__ = ["MAX_TOKEN_LENGTH", "hash_token", "issue_token", "node_for_token", "revoke_tokens"]
+__all__ = [
+    "MAX_CACHED_TOKENS",
+    "MAX_TOKEN_LENGTH",
+    "TOKEN_CACHE_TTL_S",
+    "TokenCache",
+    "hash_token",
+    "issue_token",
+    "node_for_token",
+    "revoke_tokens",
+]
 
 # Longer "tokens" are refused before hashing; ours are 43 characters.
 MAX_TOKEN_LENGTH = 256
@@ -92,3 +108,61 @@ def revoke_tokens(session: Session, cluster: str, node: str, *, now: datetime | 
         .execution_options(synchronize_session=False)
     )
     return len(session.execute(statement).all())
+
+
+#: How long a service process trusts a token it found without asking the database
+#: again, so how long a revoked token can still write. Two of the agent's one-minute
+#: batches: a node's steady batches cost one lookup per two minutes instead of one each.
+TOKEN_CACHE_TTL_S = 120.0
+#: Tokens a process keeps: one per node, so 100,000 nodes (about 20 MB); the least
+#: recently used goes first and is looked up again.
+MAX_CACHED_TOKENS = 100_000
+
+
+class TokenCache:
+    """The owners of tokens found in the database, trusted for ``ttl_s`` (thread-safe).
+
+    Only found tokens are kept (a token issued a moment ago is never refused from
+    here); keys are the tokens' hashes. ``clock`` is the service's: an entry is
+    looked up again once it is ``ttl_s`` old, or when the clock went back.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        ttl_s: float = TOKEN_CACHE_TTL_S,
+        bound: int = MAX_CACHED_TOKENS,
+    ) -> None:
+        """An empty cache of at most ``bound`` tokens, judged by ``clock``."""
+        self.clock = clock
+        self.ttl = timedelta(seconds=ttl_s)
+        self.bound = bound
+        self._owners: OrderedDict[str, tuple[tuple[str, str], datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        """How many tokens it holds."""
+        return len(self._owners)
+
+    def get(self, token: str) -> tuple[str, str] | None:
+        """``(cluster, node)`` of ``token`` if found within ``ttl_s``, else None."""
+        key, now = hash_token(token), self.clock()
+        with self._lock:
+            found = self._owners.get(key)
+            if found is None:
+                return None
+            owner, found_at = found
+            if not found_at <= now < found_at + self.ttl:
+                del self._owners[key]
+                return None
+            self._owners.move_to_end(key)
+            return owner
+
+    def keep(self, token: str, owner: tuple[str, str]) -> None:
+        """Remember ``owner`` of ``token`` as of now, dropping the least recently used."""
+        key, now = hash_token(token), self.clock()
+        with self._lock:
+            self._owners[key] = (owner, now)
+            self._owners.move_to_end(key)
+            while len(self._owners) > self.bound:
+                self._owners.popitem(last=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,9 @@ from slurm_carbon.agent.spool import DeviceRef, Spool
 from slurm_carbon.service import MAX_INTERVALS, create_app
 from slurm_carbon.service.schemas import MAX_BUSY_CLOCK_MHZ, MAX_DEVICE_POWER_W
 from slurm_carbon.store import Device, EnergyInterval, SessionFactory, issue_token, revoke_tokens
+from slurm_carbon.store.tokens import TOKEN_CACHE_TTL_S
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
-from tests.unit.service.conftest import GPU_UUID, interval
+from tests.unit.service.conftest import GPU_UUID, NOW, interval
 
 UNKNOWN_TOKEN = "x" * 43
 NOTHING_WRITTEN = {"clusters": 1, "nodes": 1, "devices": 0, "jobs": 0, "energy_intervals": 0}
@@ -203,16 +204,39 @@ def test_the_scheme_is_case_insensitive(api: Any) -> None:
     assert response.json() == {"received": 2, "stored": 2}
 
 
-def test_a_revoked_token_is_401(api: Any) -> None:
-    assert api.post(api.batch([interval(0)])).status_code == 200
+def test_a_revoked_token_is_401_once_its_lookup_is_older_than_the_cache_ttl(
+    api: Any, factory: SessionFactory
+) -> None:
+    now = [NOW]
+    headers = {"Authorization": f"Bearer {api.token}"}
+    with TestClient(create_app(factory, clock=lambda: now[0])) as client:
+
+        def post(minute: int) -> Any:
+            batch = api.batch([interval(minute)])
+            return client.post("/api/v1/intervals", json=batch, headers=headers)
+
+        assert post(0).status_code == 200
+        assert revoke_tokens(api.session, "sclocal", "vm") == 1
+        api.session.commit()
+        now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S - 1)
+        trusted = post(1)  # the lookup of minute 0 is still trusted
+        now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S)
+        response = post(2)
+
+    assert trusted.status_code == 200
+    assert response.status_code == 401
+    assert response.json() == {"error": "unknown or revoked token"}
+    assert len(api.stored()) == 2
+
+
+def test_a_revoked_token_never_trusted_by_this_process_is_401_at_once(api: Any) -> None:
     assert revoke_tokens(api.session, "sclocal", "vm") == 1
     api.session.commit()
 
-    response = api.post(api.batch([interval(1)]))
+    response = api.post(api.batch([interval(0)]))
 
     assert response.status_code == 401
-    assert response.json() == {"error": "unknown or revoked token"}
-    assert len(api.stored()) == 1
+    assert api.stored() == []
 
 
 @pytest.mark.parametrize(("cluster", "node"), [("sclocal", "gpu02"), ("other", "vm")])

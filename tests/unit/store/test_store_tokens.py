@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,6 +15,7 @@ from slurm_carbon.store import (
     node_for_token,
     revoke_tokens,
 )
+from slurm_carbon.store.tokens import TOKEN_CACHE_TTL_S, TokenCache
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 
@@ -85,3 +86,40 @@ def test_a_token_issued_after_revoking_is_valid(session: Session) -> None:
     token = issue_token(session, "sclocal", "vm")
 
     assert node_for_token(session, token) == ("sclocal", "vm")
+
+
+def test_the_token_cache_trusts_a_found_token_for_its_ttl_only() -> None:
+    now = [NOW]
+    cache = TokenCache(lambda: now[0])
+    cache.keep("t", ("sclocal", "vm"))
+
+    now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S - 1)
+    within = cache.get("t")
+    now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S)
+    expired = cache.get("t")
+
+    assert within == ("sclocal", "vm")
+    assert expired is None
+    assert len(cache) == 0  # an expired entry is dropped, not kept
+
+
+def test_the_token_cache_looks_up_again_when_the_clock_goes_back() -> None:
+    now = [NOW]
+    cache = TokenCache(lambda: now[0])
+    cache.keep("t", ("sclocal", "vm"))
+
+    now[0] = NOW - timedelta(seconds=1)
+
+    assert cache.get("t") is None
+
+
+def test_the_token_cache_holds_at_most_its_bound_least_recently_used_first() -> None:
+    cache = TokenCache(lambda: NOW, bound=2)
+    cache.keep("a", ("c", "a"))
+    cache.keep("b", ("c", "b"))
+    assert cache.get("a") == ("c", "a")  # a is now the most recently used
+
+    cache.keep("c", ("c", "c"))
+
+    assert len(cache) == 2
+    assert (cache.get("a"), cache.get("b"), cache.get("c")) == (("c", "a"), None, ("c", "c"))
