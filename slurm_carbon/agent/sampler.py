@@ -15,6 +15,10 @@ The energy between a device's last reading and now is spread over that span,
 but never before ``floor_s`` (the time up to which intervals are already
 closed): after a restart or a GPU that could not be read for a while, the
 energy of the gap lands in the jobs' open intervals, none lost, none twice.
+Unless a job started or stopped inside a gap longer than an interval: how much
+of the gap's energy was the job's is then unknown (a busy GPU draws many times
+its idle power, so a split by time is no measure), and it goes to no job, which
+shows as the job's missing coverage rather than as a lower figure.
 Units: joules, seconds; counters in their own units.
 """
 
@@ -31,6 +35,7 @@ from slurm_carbon.agent.spool import DeviceRef, Reading, Spool
 from slurm_carbon.errors import SensorError, SensorUnsupported
 from slurm_carbon.sensors.base import CpuDomain, CpuEnergyBackend, DomainKind, Gpu, PowerLimits
 from slurm_carbon.sensors.counters import counter_delta
+from slurm_carbon.text import escape_control
 
 __all__ = ["Sampler", "cpu_device_id"]
 
@@ -108,6 +113,20 @@ class Sampler:
         cap_mw: int | None = None,
         busy_mhz: float | None = None,
     ) -> None:
+        if t1_s - t0_s > self.interval_s and any(
+            t0_s < edge < t1_s
+            for h in holders
+            for edge in (h.start_s, h.stop_s)
+            if edge is not None
+        ):
+            logger.warning(
+                "%s: %.0f s unread with a job's start or stop inside; its %.0f J are left to"
+                " no job (missing coverage, not a guess)",
+                escape_control(device.uuid),
+                t1_s - t0_s,
+                energy_j,
+            )
+            return
         for share in attribute(t0_s, t1_s, energy_j, holders, self.interval_s):
             self.spool.add_energy(
                 job_id=share.job_id,

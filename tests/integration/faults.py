@@ -63,6 +63,9 @@ RESULTS_HEADER = (
 # Simulated work per job: ~1 s a unit on the synthetic profile, so ~30 s of work, enough
 # for six 5 s agent intervals and a fault in the middle, short enough for the ~8 min module.
 JOB_UNITS = 30
+# How long a job may take from submission to sacct's end: its ~30 s of work, slowed by the
+# faults' restarts on a loaded 2-core machine, three times over.
+JOB_DEADLINE_S = 180
 GPUS_PER_JOB_NODE = 2  # --gres=gpu:2 on each of the 2 nodes
 # How far sacct's Start/End (whole seconds; the prolog runs after Start) may lie outside
 # the stored intervals' span before the difference counts as missing coverage.
@@ -223,7 +226,9 @@ class FaultRig(Nodes):
     def account(self, fault: str, job_id: str) -> FaultRow:
         """Waits for the job, its intervals and its result; prints and records its row."""
         fields = ("JobID", "State", "Start", "End")
-        rows = self.cluster.wait_for_job(job_id, fields=fields, filled=("End",), timeout_s=180)
+        rows = self.cluster.wait_for_job(
+            job_id, fields=fields, filled=("End",), timeout_s=JOB_DEADLINE_S
+        )
         failed = sum(r["State"] != "COMPLETED" for r in rows)
         job = (float(rows[0]["Start"]), float(rows[0]["End"]))
         self.wait_delivered(job_id)

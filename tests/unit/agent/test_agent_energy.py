@@ -265,6 +265,35 @@ def test_restart_puts_the_gap_into_open_intervals_only(
     ]
 
 
+def test_a_job_that_stops_while_the_agent_is_down_keeps_what_was_read_and_no_guess(
+    make_agent: MakeAgent, dirs: tuple[Path, Path]
+) -> None:
+    """Busy at 300 W until its stop at 40 s, then idle at 30 W until the agent is back at
+    100 s: how much of that span's 4800 J was the job's cannot be known from the counter
+    (a split by time would say 1600 J, not 3000): the job keeps the 30 s read before."""
+    spool, _ = dirs
+    backend = FakeGpuBackend.with_gpus(1, power_mw=300_000)
+    hand_off(spool, 13, "start", 0.0, gpus="0")
+    first = make_agent(gpu_backend=backend, interval_s=10.0)
+    first.tick(0.0)
+    backend.advance(30.0)
+    first.tick(30.0)
+    del first  # SIGKILL
+    backend.advance(10.0)
+    hand_off(spool, 13, "stop", 40.0)
+    backend.gpu_by_minor(0).set_power_mw(30_000)
+    backend.advance(60.0)
+    second = make_agent(gpu_backend=backend, interval_s=10.0)
+    second.tick(100.0)
+
+    rows = outbox(second)
+    assert [(r.start_s, r.end_s, r.energy_j) for r in rows] == [
+        (0.0, 10.0, pytest.approx(3000)),
+        (10.0, 20.0, pytest.approx(3000)),
+        (20.0, 30.0, pytest.approx(3000)),
+    ]
+
+
 def test_a_second_epilog_after_accounting_is_harmless(
     make_agent: MakeAgent, dirs: tuple[Path, Path]
 ) -> None:
