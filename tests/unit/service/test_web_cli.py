@@ -33,11 +33,17 @@ __all__ = ["migrated"]  # fixture, shared
 START_DEADLINE_S = 10
 
 
-def serve(session: Session, factory: SessionFactory) -> Iterator[str]:
-    """The service over the report's test data on a free loopback port; yields its URL."""
+def serve(
+    session: Session, factory: SessionFactory, access: ReadAccess | None = None
+) -> Iterator[str]:
+    """The service over the report's test data on a free loopback port; yields its URL.
+
+    ``access`` judges callers (default: the read API tests' site, unmunge and users).
+    """
     seed(session)
     session.commit()
-    access = ReadAccess(site=SITE, decoder=MungeDecoder(runner=RecordedUnmunge()), users=users)
+    if access is None:
+        access = ReadAccess(site=SITE, decoder=MungeDecoder(runner=RecordedUnmunge()), users=users)
     app = create_app(factory, clock=lambda: NOW, read_access=access)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
