@@ -4,9 +4,10 @@ Sums are :func:`~slurm_carbon.store.reports.totals` in the read API's
 ``group_json`` form (``GET /api/v1/totals``), jobs are ``job_json`` items
 (``GET /api/v1/jobs``), both over the jobs the viewer may see
 (:func:`~slurm_carbon.service.api.access.restrict_query`). Cluster-wide panels
-(caps in force, budget actions, nodes that stopped reporting or hold dead
-letters, with their agents' latest spool health) are the store queries
-``/metrics`` reads, shown to admins only: they are not any one user's. Grid
+(caps in force and the limit each running job's GPU last reported, budget
+actions, nodes that stopped reporting or hold dead letters, with their agents'
+latest spool health) are the store queries ``/metrics`` reads, shown to admins
+only: they are not any one user's. Grid
 intensity is everyone's: the latest actual, the next 24 h as
 :func:`~slurm_carbon.service.ci_forecast.ci_ahead` knows it, and the cleanest
 hour in it as submit-time advice finds it (:mod:`slurm_carbon.forecast.advice`).
@@ -29,6 +30,7 @@ from slurm_carbon.store.metrics import (
     budget_action_counts,
     capped_gpus,
     ci_regions,
+    gpu_limits,
     latest_actual_ci,
     node_last_reports,
 )
@@ -113,6 +115,10 @@ def _cluster(session: Session, now: datetime) -> dict[str, Any]:
     ]
     return {
         "capped_gpus": capped_gpus(session, now),
+        "gpu_limits": [
+            {"cluster": g.cluster, "node": g.node, "gpu": g.gpu, "limit_w": g.limit_w}
+            for g in gpu_limits(session, now)
+        ],
         "budget_actions": [
             {"action": action, "outcome": outcome, "count": count}
             for (action, outcome), count in sorted(budget_action_counts(session).items())

@@ -180,6 +180,10 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
     if cluster is None:
         return "<p>Caps, budget actions and node health are shown to admins.</p>"
     caps = [[_text(name), str(count)] for name, count in sorted(cluster["capped_gpus"].items())]
+    limits = [
+        [_text(g["cluster"]), _text(g["node"]), _text(g["gpu"]), f"{g['limit_w']:,.0f} W"]
+        for g in cluster["gpu_limits"]
+    ]
     actions = [
         [_text(a["action"]), _text(a["outcome"]), str(a["count"])]
         for a in cluster["budget_actions"]
@@ -198,6 +202,12 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
         [
             "<h2>Power caps in force</h2>",
             _table(["Cluster", "GPUs capped"], caps, "caps"),
+            _table(
+                ["Cluster", "Node", "GPU", "Limit it last reported"],
+                limits,
+                "gpu-limits",
+                "No running job's GPU reported a power limit.",
+            ),
             "<p>What caps saved against the best static cap: not computed yet.</p>",
             "<h2>Budget actions</h2>",
             _table(["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."),
