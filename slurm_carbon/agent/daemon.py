@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -123,6 +124,7 @@ class Agent:
         self._started = False
         self._last_sweep_s = float("-inf")
         self._gpus_failing = False
+        self._spool_failing = False
 
     # -- one tick --------------------------------------------------------------
 
@@ -178,14 +180,22 @@ class Agent:
             self.caps.follow(now, leases, jobs=jobs, holders=holders, gpus=gpus)
         floor = self.spool.meta(_CLOSED_UNTIL)
         floor = float("-inf") if floor is None else floor
-        with self.spool.transaction():
-            for point in progress:
-                self.spool.add_progress(point.job_id, point.time_s, point.fraction)
-            self.sampler.sample_gpus(now, floor, gpus, holders)
-            self.sampler.sample_cpu(now, floor, list(jobs.values()))
-            finished = self._close(now, jobs)
-            self.spool.set_meta(_CLOSED_UNTIL, max(now, floor))
-            self.spool.forget_finished_before(now - _FINISHED_KEEP_S)
+        try:
+            with self.spool.transaction():
+                for point in progress:
+                    self.spool.add_progress(point.job_id, point.time_s, point.fraction)
+                self.sampler.sample_gpus(now, floor, gpus, holders)
+                self.sampler.sample_cpu(now, floor, list(jobs.values()))
+                finished = self._close(now, jobs)
+                self.spool.set_meta(_CLOSED_UNTIL, max(now, floor))
+                self.spool.forget_finished_before(now - _FINISHED_KEEP_S)
+        except sqlite3.Error as err:
+            self._spool_failed(err)
+            finished = []
+        else:
+            if self._spool_failing:
+                logger.info("agent.db can be written again")
+            self._spool_failing = False
         for job_id in finished:
             self.registry.forget(job_id)
             self.progress.remove(job_id)
@@ -193,6 +203,21 @@ class Agent:
         if sweep:
             self._last_sweep_s = now
         self.caps.reconcile(now, holders, gpus, sweep=sweep)
+
+    def _spool_failed(self, err: sqlite3.Error) -> None:
+        """Read on from the readings agent.db kept; log once that it cannot be written.
+
+        Nothing of the failed tick was kept (a full disk, say), so the next tick that
+        can write counts the whole span since those readings.
+        """
+        self.sampler.load()
+        if not self._spool_failing:
+            logger.warning(
+                "agent.db cannot be written (%s): energy is counted from the devices' "
+                "counters once it can be",
+                err,
+            )
+        self._spool_failing = True
 
     def _close(self, now_s: float, jobs: Mapping[int, Job]) -> list[int]:
         """Move ended intervals to the outbox; return the jobs now fully accounted."""

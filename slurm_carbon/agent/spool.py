@@ -291,11 +291,12 @@ class Spool:
         self._in_transaction = True
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
             self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite has rolled back already after some errors (a full disk).
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
         finally:
             self._in_transaction = False
 
