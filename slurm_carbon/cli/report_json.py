@@ -332,7 +332,9 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "waste": {"type": "boolean"},
                     "quality": {
                         "type": "string",
-                        "pattern": r"^(pending|(counter|integrated|estimated)(\+annual-ci)?)$",
+                        "pattern": (
+                            r"^(pending|(counter|integrated|estimated)(\+annual-ci)?(\+missing-nodes)?)$"
+                        ),
                     },
                     "estimate": {"type": "boolean"},
                     "name": _STRING_OR_NULL,
@@ -351,6 +353,16 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "ci_region": _STRING_OR_NULL,
                     "ci_source": _STRING_OR_NULL,
                     "pue": {"type": ["number", "null"], "minimum": 1},
+                    "node_coverage": {
+                        "description": "Share of the job's node-time its intervals cover.",
+                        "type": ["number", "null"],
+                        "minimum": 0,
+                        "maximum": 1,
+                    },
+                    "missing_nodes": {
+                        "description": "Its nodes that reported nothing (their energy is missing).",
+                        **_STRING_OR_NULL,
+                    },
                     "non_finite": _NON_FINITE,
                 },
             },

@@ -258,6 +258,8 @@ def job_json(
             ci_region=figures.ci_region,
             ci_source=figures.ci_source,
             pue=figures.pue,
+            node_coverage=figures.node_coverage,
+            missing_nodes=figures.missing_nodes,
         )
     return _finite(item)
 
@@ -293,6 +295,8 @@ FIGURE_KEYS = (
     "ci_region",
     "ci_source",
     "pue",
+    "node_coverage",
+    "missing_nodes",
 )
 
 

@@ -56,6 +56,7 @@ __all__ = ["SYNTHETIC_SOURCE", "deferral_totals", "group_totals", "job_detail_of
 #: The name a synthetic carbon-intensity series is stored under (revision 0006 flags it so).
 SYNTHETIC_SOURCE = "synthetic"
 _ANNUAL_MARK = "+annual-ci"
+_MISSING_MARK = "+missing-nodes"
 # When a result was computed is not sent; an ended job's end stands in, else this.
 _EPOCH = datetime.fromtimestamp(0, UTC)
 # A record a detail sends field by field (its result, its deferral, a node's energy).
@@ -79,7 +80,7 @@ def _kwh(item: dict[str, Any], key: str) -> float:
 def _figures(item: dict[str, Any], end: datetime | None) -> JobFigures | None:
     if item["pending"]:
         return None
-    quality = str(item["quality"])
+    quality = str(item["quality"]).removesuffix(_MISSING_MARK)
     source = item["ci_source"]
     return JobFigures(
         gpu_energy_j=_kwh(item, "gpu_kwh"),
@@ -96,6 +97,8 @@ def _figures(item: dict[str, Any], end: datetime | None) -> JobFigures | None:
         ci_synthetic=source is not None and SYNTHETIC_SOURCE in source.split(","),
         sharing=Sharing.EXCLUSIVE,
         computed_at=end or _EPOCH,
+        node_coverage=item["node_coverage"],
+        missing_nodes=item["missing_nodes"],
         slowdown=None if item["slowdown"] is None else item["slowdown"]["fraction"],
         nominal_s=None if item["slowdown"] is None else item["slowdown"]["nominal_s"],
         slowdown_profile=None if item["slowdown"] is None else item["slowdown"]["profile"],

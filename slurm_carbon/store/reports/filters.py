@@ -79,7 +79,11 @@ def _items(text: str, what: str) -> tuple[str, ...]:
 
 
 def quality_text(figures: JobFigures | None) -> str:
-    """``counter``, ``integrated`` or ``estimated``, plus ``+annual-ci``; ``pending`` without."""
+    """``counter``, ``integrated`` or ``estimated``, plus ``+annual-ci``; ``pending`` without.
+
+    Then ``+missing-nodes`` when a node of the job reported nothing (its energy is missing).
+    """
     if figures is None:
         return "pending"
-    return figures.quality + ("+annual-ci" if figures.ci_annual else "")
+    missing = "+missing-nodes" if figures.missing_nodes else ""
+    return figures.quality + ("+annual-ci" if figures.ci_annual else "") + missing

@@ -8,16 +8,24 @@ of its node-time was covered and names the silent node.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+import jsonschema
 import pytest
 from sqlalchemy.orm import Session
 
+from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.service.api.documents import job_json
+from slurm_carbon.service.api.rows import job_row
 from slurm_carbon.service.results import settle_result
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
+from slurm_carbon.store.reports import JobRow
+from slurm_carbon.store.reports.filters import quality_text
 from slurm_carbon.store.results import find_job, get_result
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import JOB_START, slurm_job
@@ -108,3 +116,46 @@ def test_a_one_node_job_that_reported_throughout_is_whole(session: Session) -> N
     values = settle_result(session, job(303, "scn1"), SITE, Flat(), END).values
 
     assert (values.node_coverage, values.missing_nodes) == (1.0, None)
+
+
+def test_the_json_item_and_the_list_quality_say_it_and_read_back() -> None:
+    figures = JobFigures(
+        gpu_energy_j=1.08e6,
+        cpu_energy_j=0.0,
+        dram_energy_j=0.0,
+        co2e_g=30.0,
+        ci_mean_g_per_kwh=100.0,
+        ci_region="SE",
+        ci_source="flat",
+        pue=1.0,
+        quality=EnergyMethod.COUNTER,
+        sharing=Sharing.EXCLUSIVE,
+        computed_at=END,
+        ci_annual=True,
+        node_coverage=0.5,
+        missing_nodes="scn2",
+    )
+    row = JobRow(1, 301, None, None, "x", "u", "a", "p", "COMPLETED", JOB_START, END, 2, figures)
+
+    item = job_json(row)
+
+    assert quality_text(figures) == "counter+annual-ci+missing-nodes"
+    assert (item["quality"], item["node_coverage"], item["missing_nodes"]) == (
+        "counter+annual-ci+missing-nodes",
+        0.5,
+        "scn2",
+    )
+    jsonschema.validate({"jobs": [item]}, _jobs_only(REPORT_JSON_SCHEMA))
+    back = job_row(item).figures
+    assert back is not None
+    assert (back.quality, back.ci_annual, back.node_coverage, back.missing_nodes) == (
+        EnergyMethod.COUNTER,
+        True,
+        0.5,
+        "scn2",
+    )
+
+
+def _jobs_only(schema: dict[str, Any]) -> dict[str, Any]:
+    """The report schema with only ``jobs`` required."""
+    return {**schema, "required": ["jobs"]}
