@@ -6,14 +6,23 @@ import functools
 import os
 import stat
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from slurm_carbon.errors import StoreError
-from slurm_carbon.store import redact_url, upgrade, url_has_password
+from slurm_carbon.config import load_config
+from slurm_carbon.errors import ConfigError, StoreError
+from slurm_carbon.store import (
+    make_engine,
+    redact_url,
+    session_factory,
+    upgrade,
+    url_has_password,
+)
+from slurm_carbon.store.rollup import RolledDay, maintain
 from slurm_carbon.text import has_control
 
 __all__ = ["DEFAULT_DB_URL", "MAX_URL_FILE_BYTES", "db", "url_option"]
@@ -134,3 +143,52 @@ def upgrade_command(url: str, revision: str) -> None:
         click.echo(f"{where}: already at revision {after}")
     else:
         click.echo(f"{where}: upgraded from revision {before or '(empty)'} to {after}")
+
+
+@db.command("maintain")
+@url_option
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The site file: its [storage] rollup_after_days and retention_days.",
+)
+def maintain_command(url: str, config_path: Path) -> None:
+    """Create the coming days' partitions, roll up old intervals, drop intervals past retention.
+
+    Intervals older than [storage] rollup_after_days (default 30) become one row
+    per job, node, device and hour, every job's energy and CO2e unchanged (only jobs
+    whose result is stored); with retention_days, older ones are dropped (whole
+    daily partitions on PostgreSQL). Jobs and their results are always kept. Run it
+    daily (e.g. a systemd timer); each day rolled up is said as it is done.
+    """
+    from slurm_carbon.cli.service import require_head  # noqa: PLC0415 (cli.service imports this module)
+
+    try:
+        storage = load_config(config_path).storage
+        require_head(url)
+        engine = make_engine(url)
+        try:
+            done = maintain(
+                session_factory(engine),
+                datetime.now(UTC),
+                rollup_after=timedelta(days=storage.rollup_after_days),
+                retention=None
+                if storage.retention_days is None
+                else timedelta(days=storage.retention_days),
+                progress=_said,
+            )
+        finally:
+            engine.dispose()
+    except (ConfigError, StoreError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(
+        f"{redact_url(url)}: {done.partitions} partitions created, {done.rolled_from} intervals"
+        f" rolled up into {done.rolled_to}, {done.dropped} dropped past retention"
+    )
+
+
+def _said(day: RolledDay) -> None:
+    if day.rows_before:
+        click.echo(f"{day.day}: {day.rows_before} intervals rolled up into {day.rows_after}")

@@ -28,6 +28,7 @@ from slurm_carbon.text import has_control
 __all__ = [
     "CI_SOURCES",
     "DEFAULT_ADVICE_HINT_MIN_MINUTES",
+    "DEFAULT_ROLLUP_AFTER_DAYS",
     "MAX_ADVICE_DEFER_H",
     "MAX_ADVICE_GPU_POWER_W",
     "MAX_ADVICE_HINT_MIN_MINUTES",
@@ -37,8 +38,11 @@ __all__ = [
     "MAX_MIN_RUNTIME_MIN",
     "MAX_NOTIFY_ARGS",
     "MAX_NOTIFY_ARG_CHARS",
+    "MAX_STORAGE_DAYS",
     "MAX_TRUSTED_PROXIES",
     "MIN_CAP_PERIOD_MIN",
+    "MIN_RETENTION_DAYS",
+    "MIN_ROLLUP_AFTER_DAYS",
     "NOTIFY_PLACEHOLDERS",
     "AdminCommentPolicy",
     "AdminsConfig",
@@ -55,6 +59,7 @@ __all__ = [
     "PueConfig",
     "RegionsConfig",
     "SiteConfig",
+    "StorageConfig",
     "WebConfig",
 ]
 
@@ -529,6 +534,41 @@ class WebConfig(_Model):
         return any(peer in ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies)
 
 
+DEFAULT_ROLLUP_AFTER_DAYS = 30
+"""The default ``rollup_after_days``: a month, by when every job's result is long settled
+(a job's intervals matter until its result is written) and reports read only results."""
+
+MIN_ROLLUP_AFTER_DAYS = 1
+"""The least ``rollup_after_days``: store revision 0018's trigger guards against a re-sent
+batch only rows older than a day, so ingest pays nothing for recent ones."""
+
+MIN_RETENTION_DAYS = 31
+"""The least ``retention_days``: longer than any job's run (Slurm sites rarely allow more
+than 30 days) and its settling, so no interval goes before its job's result is stored."""
+
+MAX_STORAGE_DAYS = 3660
+"""The largest ``rollup_after_days`` and ``retention_days``: ten years; more is a typo."""
+
+
+class StorageConfig(_Model):
+    """How long the energy intervals are kept, and when they are rolled up.
+
+    ``slurm-carbon db maintain`` (run daily) applies it; jobs and their results
+    are kept whatever it says.
+
+    Attributes:
+        rollup_after_days: Intervals older than this are rolled up to one row per
+            job, node, device and hour, every total kept exact. Units: days.
+        retention_days: Intervals older than this are dropped (on PostgreSQL, whole
+            daily partitions); None: kept for ever. Units: days.
+    """
+
+    rollup_after_days: int = Field(
+        default=DEFAULT_ROLLUP_AFTER_DAYS, ge=MIN_ROLLUP_AFTER_DAYS, le=MAX_STORAGE_DAYS
+    )
+    retention_days: int | None = Field(default=None, ge=MIN_RETENTION_DAYS, le=MAX_STORAGE_DAYS)
+
+
 class SiteConfig(_Model):
     """The whole site configuration.
 
@@ -546,6 +586,7 @@ class SiteConfig(_Model):
         advice: Submit-time advice.
         api: The read API.
         web: The dashboard's single sign-on.
+        storage: How long intervals are kept, and when they are rolled up.
     """
 
     model_config = ConfigDict(
@@ -565,6 +606,7 @@ class SiteConfig(_Model):
     advice: AdviceConfig = Field(default_factory=AdviceConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     def region_for(self, partition: str | None, node: str | None) -> str:
         """The grid region of a job on ``node`` in ``partition``.

@@ -139,6 +139,7 @@ REPORT_OTHER = [
     case("report-service-url-empty", "report", "--service-url", "", names="http(s) URL"),
 ]
 D = ("--url", "sqlite:///{tmp}/db.sqlite")
+DM = ("db", "maintain", *D, "--config")
 TOKENS = [
     case(f"token-{verb}-{flag[2:]}-{name}", "token", verb, *D, *other, flag, value, names=flag)
     for verb in ("issue", "revoke")
@@ -297,6 +298,10 @@ DB = [
     case("db-upgrade-revision-unknown", "db", "upgrade", *D, "--revision", "zzz", names="zzz"),
     case("db-upgrade-revision-nul", "db", "upgrade", *D, "--revision", "\x00", names="revision"),
     case("db-upgrade-url-proc", "db", "upgrade", "--url", "sqlite:////proc/x/y.db", names="/proc"),
+    case("db-maintain-no-config", "db", "maintain", *D, names="--config"),
+    case("db-maintain-config-missing", *DM, "{tmp}/absent.toml", names="absent.toml"),
+    case("db-maintain-config-dev-zero", *DM, "/dev/zero", names="not a regular file"),
+    case("db-maintain-config-deep", *DM, "{tmp}/deep.toml", names="nested too deeply"),
 ]
 J = ("evaluate", "job-energy")
 EVALUATE_JOB_ENERGY = [
