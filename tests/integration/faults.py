@@ -33,7 +33,7 @@ import pytest
 from slurm_carbon.cli.supervisor import stop_child
 from slurm_carbon.sensors.sim import state_path
 from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
-from slurm_carbon.store.results import StoredInterval
+from slurm_carbon.store.results import StoredInterval, find_job, get_result
 from tests.integration.conftest import (
     MULTINODE_NODES,
     SLURM_CARBON,
@@ -222,6 +222,17 @@ class FaultRig(Nodes):
         return sum(
             line.split()[1].rstrip("*~#$") not in HEALTHY_NODE_STATES for line in states if line
         )
+
+    def result_node_coverage(self, job_id: str) -> float | None:
+        """The share of the job's node-time its stored result says its intervals cover."""
+        engine = make_engine(self.service.db_url)
+        try:
+            with session_factory(engine)() as session:
+                job = find_job(session, "sclocal", int(job_id))
+                result = None if job is None else get_result(session, job.id)
+                return None if result is None else result.node_coverage
+        finally:
+            engine.dispose()
 
     def account(self, fault: str, job_id: str) -> FaultRow:
         """Waits for the job, its intervals and its result; prints and records its row."""

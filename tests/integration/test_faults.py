@@ -156,4 +156,7 @@ def test_an_agent_down_across_its_jobs_end_marks_the_tail_missing(fault_rig: Fau
     fault_rig.start_agent("scn2")
     row = fault_rig.account("agent down across job end", job_id)
     assert row.missing_coverage > 0, row.line()
+    coverage = fault_rig.result_node_coverage(job_id)  # the job's quality says so too
+    assert coverage is not None
+    assert coverage < 1, (coverage, row.line())
     assert_goal(row, missing_allowed=True)
