@@ -3,6 +3,10 @@
 Like test_faults: each test runs a GPU job on both nodes, injects its fault while the
 job runs, prints its row (appended to ``.local/faults.tsv``) and holds it to the goal.
 
+- a node's spool disk full: the agent's state directory (agent.db, where it keeps each
+  sample's energy before shipping) on a small tmpfs that a file then fills, for two
+  intervals while the job runs; the agent logs it once, keeps its readings and counts
+  the whole span once it can write again;
 - batches duplicated and reordered on the wire: one agent ships through a proxy that
   sends every batch of intervals to the service a second time, after the next batch;
 - a GPU's energy counter reset mid-job. NVML's total-energy counter is an unsigned
@@ -20,6 +24,7 @@ job runs, prints its row (appended to ``.local/faults.tsv``) and holds it to the
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import shutil
@@ -28,6 +33,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -50,6 +56,16 @@ pytestmark = pytest.mark.integration
 # The module's rig: pytest finds a fixture by the name it is bound to here.
 fault_rig = fault_rig_fixture
 
+# The small disk under one agent's state: room for its agent.db (a few hundred kB on
+# the module's fresh rig) and little else, so filling it takes a moment.
+SMALL_DISK = "16m"
+# How long the disk stays full while the job runs: two of the agents' 5 s intervals.
+DISK_FULL_S = 10
+# The filler's writes. Units: bytes.
+FILL_CHUNK = 1 << 16
+# What the agent logs when agent.db cannot be written, and when it can again.
+SPOOL_FULL_LOG = "agent.db cannot be written"
+SPOOL_BACK_LOG = "agent.db can be written again"
 # How long the proxy waits for the service: the agent's own request timeout is of the
 # same order, and a service that takes longer is down for this test's purpose.
 PROXY_TIMEOUT_S = 30
@@ -73,6 +89,66 @@ CAP_W = 150.0
 AGENT_SWEEP_S = 30.0
 # How long the SIGKILLed agent stays gone while its GPU is capped: two 5 s intervals.
 AGENT_DOWN_S = 10
+
+
+@contextmanager
+def small_disk(fault_rig: FaultRig, node: str) -> Iterator[Path]:
+    """The node's agent restarted with its state directory on a ``SMALL_DISK`` tmpfs
+    (agent.db copied over); back on the real disk, and restarted, after."""
+    state = fault_rig.work / f"agent-{node}"
+    kept = state.with_name(f"{state.name}.disk")
+    fault_rig.stop_agent(node, signal.SIGTERM)
+    state.rename(kept)
+    state.mkdir(mode=0o700)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={SMALL_DISK},mode=0700", "tmpfs", str(state)],
+        check=True,
+    )
+    try:
+        for path in kept.iterdir():
+            shutil.copy2(path, state / path.name)
+        fault_rig.start_agent(node)
+        yield state
+    finally:
+        if node in fault_rig.agents:
+            fault_rig.stop_agent(node, signal.SIGTERM)
+        (state / "filler").unlink(missing_ok=True)
+        for path in state.iterdir():
+            shutil.copy2(path, kept / path.name)
+        subprocess.run(["umount", str(state)], check=True)
+        state.rmdir()
+        kept.rename(state)
+        fault_rig.start_agent(node)
+
+
+def fill(directory: Path) -> None:
+    """Writes ``directory/filler`` until the filesystem has no room left."""
+    with (directory / "filler").open("wb") as filler:
+        try:
+            while True:
+                filler.write(bytes(FILL_CHUNK))
+                filler.flush()
+        except OSError as err:
+            full = err
+    assert full.errno == errno.ENOSPC, full
+
+
+def test_a_full_spool_disk_is_logged_once_and_loses_nothing_unmarked(
+    fault_rig: FaultRig,
+) -> None:
+    log = fault_rig.work / "agent-scn1.log"
+    with small_disk(fault_rig, "scn1") as state:
+        since = log.stat().st_size
+        job_id = fault_rig.submit()
+        fault_rig.wait_running(job_id)
+        fill(state)
+        time.sleep(DISK_FULL_S)
+        (state / "filler").unlink()
+        row = fault_rig.account("spool disk full", job_id)
+        said = log.read_text()[since:]
+    assert said.count(SPOOL_FULL_LOG) == 1, said[-3000:]
+    assert said.count(SPOOL_BACK_LOG) >= 1, said[-3000:]
+    assert_goal(row, missing_allowed=True)
 
 
 class ReplayingProxy(ThreadingHTTPServer):
