@@ -267,6 +267,28 @@ _DEFERRALS_SCHEMA: dict[str, Any] = {
     },
 }
 
+_NODES_SCHEMA: dict[str, Any] = {
+    "description": (
+        "The job's energy node by node (joules; a node of its node list that reported"
+        " nothing: 0 J, coverage_pct 0); co2e_g its share of the job's by energy;"
+        " coverage_pct the share of the run its intervals cover (null: not known)."
+    ),
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["node", "energy_j", "gpu_energy_j", "share_pct", "co2e_g", "coverage_pct"],
+        "additionalProperties": False,
+        "properties": {
+            "node": {"type": "string"},
+            "energy_j": _NUMBER_OR_NULL,
+            "gpu_energy_j": _NUMBER_OR_NULL,
+            "share_pct": _NUMBER_OR_NULL,
+            "co2e_g": _NUMBER_OR_NULL,
+            "coverage_pct": _NUMBER_OR_NULL,
+        },
+    },
+}
+
 REPORT_JSON_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "slurm-carbon report",
@@ -315,6 +337,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "caps",
                     "slowdown",
                     "deferral",
+                    "nodes",
                     *FIGURE_KEYS,
                 ],
                 "additionalProperties": False,
@@ -343,6 +366,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                     "caps": _CAPS_SCHEMA,
                     "slowdown": _SLOWDOWN_SCHEMA,
                     "deferral": _DEFERRAL_SCHEMA,
+                    "nodes": _NODES_SCHEMA,
                     "gpu_kwh": _NUMBER_OR_NULL,
                     "cpu_kwh": _NUMBER_OR_NULL,
                     "dram_kwh": _NUMBER_OR_NULL,

@@ -21,6 +21,7 @@ from slurm_carbon.service.detail import (
     JobDetail,
     job_caps,
     job_detail,
+    job_nodes,
     running_forecast,
 )
 from slurm_carbon.service.fallback import annual_fallbacks
@@ -88,6 +89,7 @@ class StoreSource:
                 running_forecast(self.session, row, self.context),
                 job_caps(self.session, row),
                 job_deferral(self.session, row.row_id),
+                job_nodes(self.session, row),
             )
 
     def totals(self, query: ReportQuery, by: GroupBy | None = None) -> list[GroupTotals]:

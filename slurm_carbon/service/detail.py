@@ -53,6 +53,7 @@ __all__ = [
     "RunningForecast",
     "job_caps",
     "job_detail",
+    "job_nodes",
     "node_split",
     "running_forecast",
 ]
@@ -290,11 +291,11 @@ def job_detail(
         running=running_forecast(session, row, context),
         caps=job_caps(session, row),
         deferral=job_deferral(session, row.row_id),
-        nodes=_nodes(session, row),
+        nodes=job_nodes(session, row),
     )
 
 
-def _nodes(session: Session, row: JobRow) -> tuple[NodeEnergy, ...]:
+def job_nodes(session: Session, row: JobRow) -> tuple[NodeEnergy, ...]:
     """The job's energy node by node, with its coverage and, with a result, its CO2e."""
     intervals = job_intervals(session, row.row_id)
     figures = row.figures

@@ -216,10 +216,12 @@ def job_json(
     running: RunningForecast | None = None,
     caps: Sequence[CapDecisionRecord] = (),
     deferral: DeferralRecord | None = None,
+    nodes: Sequence[NodeEnergy] = (),
 ) -> dict[str, Any]:
     """A job as an item of ``jobs`` in the report's JSON schema, with what else is stored.
 
-    Its forecast (running), its caps and its deferral (``carbon_defer``).
+    Its forecast (running), its caps, its deferral (``carbon_defer``) and its
+    energy node by node (each node's fields, as a detail's ``nodes``).
     """
     figures = row.figures
     elapsed = row.elapsed
@@ -243,6 +245,7 @@ def job_json(
         "caps": caps_json(caps),
         "slowdown": _slowdown_json(row),
         "deferral": deferral_json(deferral),
+        "nodes": [_fields_json(node) for node in nodes],
     }
     if figures is None:
         item.update(dict.fromkeys(FIGURE_KEYS))
@@ -404,7 +407,7 @@ def detail_json(detail: JobDetail) -> dict[str, Any]:
     figures = detail.job.figures
     running = detail.running
     return {
-        "job": job_json(detail.job, running, detail.caps, detail.deferral),
+        "job": job_json(detail.job, running, detail.caps, detail.deferral, detail.nodes),
         "result": None if figures is None else _fields_json(figures),
         "deferral": None if detail.deferral is None else _fields_json(detail.deferral),
         "not_forecast": None if running is None else running.not_forecast,

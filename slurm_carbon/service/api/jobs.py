@@ -31,7 +31,7 @@ from slurm_carbon.errors import ConfigError
 from slurm_carbon.intensity.chain import BestSeries
 from slurm_carbon.service.api.access import ReadAccess, Viewer, restrict_query
 from slurm_carbon.service.api.documents import job_json
-from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
+from slurm_carbon.service.detail import DetailContext, job_caps, job_nodes, running_forecast
 from slurm_carbon.service.fallback import annual_fallback
 from slurm_carbon.service.ingest import ApiError
 from slurm_carbon.slurm.states import parse_states
@@ -176,6 +176,7 @@ class JobsEndpoint:
                     running_forecast(session, row, detail),
                     job_caps(session, row),
                     job_deferral(session, row.row_id),
+                    job_nodes(session, row),
                 )
                 for row in rows[:limit]
             ]

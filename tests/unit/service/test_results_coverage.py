@@ -19,13 +19,14 @@ from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.api.documents import job_json
 from slurm_carbon.service.api.rows import job_row
+from slurm_carbon.service.detail import job_nodes
 from slurm_carbon.service.results import settle_result
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
-from slurm_carbon.store.reports import JobRow
-from slurm_carbon.store.reports.filters import quality_text
+from slurm_carbon.store.reports import JobRow, ReportQuery, iter_jobs
+from slurm_carbon.store.reports.filters import parse_jobs, quality_text
 from slurm_carbon.store.results import find_job, get_result
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
 from tests.builders import JOB_START, slurm_job
@@ -159,3 +160,19 @@ def test_the_json_item_and_the_list_quality_say_it_and_read_back() -> None:
 def _jobs_only(schema: dict[str, Any]) -> dict[str, Any]:
     """The report schema with only ``jobs`` required."""
     return {**schema, "required": ["jobs"]}
+
+
+def test_a_json_item_carries_its_nodes_with_a_silent_one(session: Session) -> None:
+    report(session, 304, "scn1", range(60))
+    settle_result(session, job(304, "scn[1-2]"), SITE, Flat(), END)
+    session.commit()
+    [row] = list(iter_jobs(session, ReportQuery(jobs=parse_jobs("304"))))
+
+    item = job_json(row, nodes=job_nodes(session, row))
+
+    assert [(n["node"], n["energy_j"], n["coverage_pct"]) for n in item["nodes"]] == [
+        ("scn1", pytest.approx(60 * MINUTE_J), pytest.approx(100.0)),
+        ("scn2", 0.0, 0.0),
+    ]
+    assert item["nodes"][0]["co2e_g"] == pytest.approx(item["co2e_g"])
+    jsonschema.validate({"jobs": [item]}, _jobs_only(REPORT_JSON_SCHEMA))
