@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from slurm_carbon.accounting.job_words import MAX_DEFER_S
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.service.deferrals import asked_delay_s, record_decision
 from slurm_carbon.service.results import store_job
@@ -26,16 +27,19 @@ from slurm_carbon.store.deferrals import job_deferral
 from slurm_carbon.store.results import find_job
 from slurm_carbon.text import escape_control
 
-__all__ = ["FIRST_SEEN_STATES", "SEEN_WINDOW", "record_first_seen"]
+__all__ = ["FIRST_SEEN_STATES", "SEEN_AHEAD", "record_first_seen"]
 
 logger = logging.getLogger(__name__)
 
 #: The states in which :func:`record_first_seen` records a job's decision.
 FIRST_SEEN_STATES = ("PENDING", "RUNNING")
-#: How far back ``sacct -s PENDING,RUNNING`` looks: it lists the jobs in those states at
-#: any time since, so those pending or running now are listed whatever its length; ten
-#: minutes (two of the writer's default 300 s sweeps) keeps the answer small.
-SEEN_WINDOW = timedelta(minutes=10)
+#: How far ahead ``sacct -s PENDING,RUNNING -S now -E <now + this>`` reaches. slurmdbd
+#: (22.05) lists a pending job only when its eligible time is before ``-E`` (which
+#: defaults to ``-S`` with ``-s``): a deferred job's begin time is at most
+#: ``MAX_DEFER_S`` after its submission, so the longest delay and an hour's margin reach
+#: every one (a job with its own later ``--begin`` is not deferred; it is recorded at
+#: its settle). A running job is listed whatever ``-E`` is.
+SEEN_AHEAD = timedelta(seconds=MAX_DEFER_S, hours=1)
 
 
 def _first_node(job: SlurmJob) -> str:
@@ -53,21 +57,22 @@ def record_first_seen(
 ) -> int:
     """Record the decision of each ``carbon_defer`` job pending or running, seen first now.
 
-    ``sacct -s PENDING,RUNNING`` since :data:`SEEN_WINDOW`; a job whose decision is
+    ``sacct -s PENDING,RUNNING`` from ``now`` to :data:`SEEN_AHEAD`; a job whose decision is
     stored is left as it is; the expected saving is from the forecasts the store holds
     at ``now``. A pending array's record (its tasks not yet split) is left for its tasks.
     Returns how many were recorded; a failing sacct is logged and records none (the
     settle records the job's decision, recomputed, once it has ended).
     """
     try:
-        jobs = slurm.jobs(JobQuery(states=FIRST_SEEN_STATES, start=now - SEEN_WINDOW))
+        query = JobQuery(states=FIRST_SEEN_STATES, start=now, end=now + SEEN_AHEAD)
+        jobs = slurm.jobs(query)
     except SlurmError as err:
         logger.info("deferrals not looked for: %s", escape_control(str(err)))
         return 0
     recorded = 0
     for job in jobs:
         if job.state not in FIRST_SEEN_STATES or job.end_time is not None:
-            continue  # listed for a state it has left since
+            continue  # ended since sacct's answer was made
         if job.array_job_id is not None and job.array_task_id is None:
             continue
         delay_s = asked_delay_s(job.comment, site)

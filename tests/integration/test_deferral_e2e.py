@@ -6,10 +6,14 @@ before the submission, and actual intensities, 500 until a minute mark M after t
 submission and 100 from M. ``sbatch -t 1 --comment carbon_defer=1h`` is deferred by the
 lua to the next 15-minute step (Eligible); the test then lets it start at M (``scontrol
 update StartTime=now``: waiting up to 15 minutes for the step would make a slow test) so
-that it runs in the clean minutes. The writer settles its result, records the deferral
-with the saving expected from the stored forecast (80 %: 100 against 500) and measures
-it: the job's energy profile moved to its submit time falls in the dirty minutes, 80 %
-more. ``report -j`` shows both.
+that it runs in the clean minutes. Before that, while the job is pending, the writer's
+sweep has recorded its decision (first seen): the begin time the lua set and the saving
+expected from the stored forecast (80 %: 100 against 500) with its issue time. A second
+job, ``carbon_defer=auto``, gets the delay the lua resolved ``auto`` to (the advice
+file's ``defer_default_s``) in its comment and its decision, then is cancelled. The
+writer settles the first job's result and measures its saving, the decision left as
+recorded: the job's energy profile moved to its submit time falls in the dirty minutes,
+80 % more. ``report -j`` shows both.
 
 Run under the servers' lock: ``flock /tmp/slurm_carbon-servers.lock .venv/bin/pytest ...``.
 """
@@ -18,7 +22,8 @@ from __future__ import annotations
 
 import subprocess
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -46,6 +51,10 @@ BEFORE_M_S = 40
 CLEAR_S = 180
 # Seconds for the job to run, end, and its result and deferral to be settled.
 DEADLINE_S = 150
+# Seconds for the writer's sweep (every 2 s here) to see a pending job and record it.
+SEEN_S = 30
+# The advice file's defer_default_s: what carbon_defer=auto means to the lua.
+AUTO_S = 12 * 3600
 SITE = """cluster = "sclocal"
 [regions]
 default = "SE"
@@ -107,6 +116,30 @@ def deferral_of(rig: Rig, job_id: str) -> DeferralRecord | None:
         engine.dispose()
 
 
+def decisions_while_pending(rig: Rig, job_id: str, auto_id: str) -> DeferralRecord:
+    """The first job's decision recorded while it is pending; the auto job's, then cancelled."""
+    # squeue: sacct 22.05 lists a job's comment empty until it has ended.
+    comment = rig.cluster.run("squeue", "-h", "-j", auto_id, "-o", "%k").strip()
+    assert comment == f"carbon_defer=auto carbon_defer_resolved={AUTO_S}s"
+    rig.wait_for(
+        lambda: deferral_of(rig, job_id) is not None and deferral_of(rig, auto_id) is not None,
+        "the pending jobs' decisions recorded",
+        timeout_s=SEEN_S,
+    )
+    try:
+        pending = deferral_of(rig, job_id)
+        auto = deferral_of(rig, auto_id)
+    finally:
+        rig.cluster.run("scancel", auto_id)
+    assert pending is not None
+    assert auto is not None
+    assert (auto.asked_s, auto.first_seen) == (AUTO_S, True)
+    assert pending.first_seen
+    assert pending.expected_saving_pct == pytest.approx(80.0)
+    assert pending.measured_saving_g is None
+    return pending
+
+
 def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
     now = int(time.time())
     if STEP_S - now % STEP_S < CLEAR_S:  # M and the submission in the same step
@@ -132,7 +165,7 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
         issued=now - 60,
         hint=True,
         threshold_pct=10.0,
-        defer_default_s=12 * 3600,
+        defer_default_s=AUTO_S,
         step_s=STEP_S,
         start=step,
         ci=(DIRTY,) + (CLEAN,) * 7,
@@ -144,12 +177,22 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
         job_id = rig.submit_work(
             "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=1h", units=UNITS
         )
+        auto_id = rig.submit_work(
+            "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=auto", units=UNITS
+        )
     finally:
         advice_file.unlink()
     fields = ["JobID", "Submit", "Eligible"]
     rig.wait_for(lambda: bool(rig.cluster.sacct(job_id, fields)), "sacct listing the job")
     (row,) = rig.cluster.sacct(job_id, fields)
     assert row["Eligible"] == str(step + STEP_S)  # the lua deferred it to the clean step
+    pending = decisions_while_pending(rig, job_id, auto_id)
+    assert pending.eligible_time == at(step + STEP_S)  # as the lua set it, not yet moved
+    assert (pending.forecast_source, pending.forecast_issued) == (
+        "slurm_carbon:blend",
+        at(now - 60),
+    )
+    assert time.time() < mark + 1, "recorded before the test moved the job's start"
     time.sleep(max(0.0, mark + 1 - time.time()))
     rig.cluster.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
     rig.cluster.wait_for_job(job_id, timeout_s=DEADLINE_S)
@@ -166,10 +209,8 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
     assert found is not None
     assert found.asked_s == 3600
     assert found.submit_time == at(int(row["Submit"]))
-    assert found.eligible_time is not None
-    assert found.eligible_time >= at(mark)  # started at M, as the test let it
-    assert found.expected_saving_pct == pytest.approx(80.0)
-    assert (found.forecast_source, found.forecast_issued) == ("slurm_carbon:blend", at(now - 60))
+    # The decision as first seen (the lua's begin time, not the one the test moved it to).
+    assert replace(found, measured_saving_g=None, measured_saving_pct=None) == pending
     assert found.measured_saving_pct == pytest.approx(80.0)
     assert found.measured_saving_g is not None
     assert found.measured_saving_g > 0
@@ -182,6 +223,5 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
         check=True,
     ).stdout
     text = " ".join(shown.split())
-    assert "by carbon_defer=1h: expected ~80 % less (recomputed from the forecast" in text
-    assert "measured 80 % less (" in text
-    assert timedelta(0) < found.eligible_time - found.submit_time < timedelta(minutes=3)
+    assert "by carbon_defer=1h: expected ~80 % less (forecast slurm_carbon:blend issued" in text
+    assert ", when the job was first seen), measured 80 % less (" in text

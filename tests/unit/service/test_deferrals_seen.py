@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from slurm_carbon.cli.report_detail import deferral_text
 from slurm_carbon.errors import SlurmError
-from slurm_carbon.service.first_seen import FIRST_SEEN_STATES, SEEN_WINDOW, record_first_seen
+from slurm_carbon.service.first_seen import FIRST_SEEN_STATES, SEEN_AHEAD, record_first_seen
 from slurm_carbon.slurm import JobQuery, SlurmJob
 from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import SessionFactory
@@ -80,7 +80,9 @@ def test_a_pending_jobs_decision_is_recorded_from_the_forecast_held_when_first_s
     assert record_first_seen(factory, slurm, SITE, SEEN) == 1
 
     (query,) = slurm.queries
-    assert (query.states, query.start) == (FIRST_SEEN_STATES, SEEN - SEEN_WINDOW)
+    # Pending jobs eligible up to 7 days and an hour ahead are listed (slurmdbd's -E).
+    assert (query.states, query.start, query.end) == (FIRST_SEEN_STATES, SEEN, SEEN + SEEN_AHEAD)
+    assert timedelta(days=7) < SEEN_AHEAD
     found = stored(session, 401)
     assert found is not None
     assert found.asked_s == 12 * 3600
@@ -155,7 +157,7 @@ def test_a_job_first_seen_after_it_ended_is_recomputed_at_settle(
     stored_forecast(session, VALLEY, ISSUED)
     ended = deferred(404)
 
-    # Listed for its pending time within the window, but it has ended: left to the settle.
+    # Listed, but it has ended: left to the settle.
     assert record_first_seen(factory, Sacct(ended), SITE, END) == 0
     found = settle(session, ended)
 
