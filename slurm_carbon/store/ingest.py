@@ -7,11 +7,14 @@ idempotently) and adds the intervals not stored yet, :func:`ingest_progress`
 the progress points. The caller owns the transaction, so a batch is stored
 whole or not at all.
 
-The fast path: a batch costs a constant few statements. Intervals go in with
-one statement (PostgreSQL: ``INSERT ... SELECT FROM unnest(<one array per
-column>)``, whose text never changes, so psycopg prepares it once; SQLite:
-``executemany``), both ``ON CONFLICT DO NOTHING`` on the interval's unique key,
-so a re-sent row is skipped and the count of new rows comes from the database.
+The fast path: a batch costs a constant few statements. The service hands
+its intervals over as :class:`IntervalColumns` (one sequence per field, no
+object per row). PostgreSQL: a binary ``COPY`` into a temporary stage table of
+the connection's own (created if missing), then one statement moves them into
+``energy_intervals`` with ``ON CONFLICT DO NOTHING`` on the interval's unique
+key; SQLite: one ``executemany`` INSERT with the same ``ON CONFLICT``. So a
+row stored before, or given twice in a batch, is stored once, and the count of
+new rows comes from the database.
 The ids of clusters, nodes, devices and jobs never change once stored, so an
 :class:`IdCache` (one per service process, bounded) keeps them; what it does
 not know, a batch resolves in one statement per table.
@@ -27,8 +30,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import repeat
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -405,21 +409,24 @@ _INTERVAL_COLUMNS = (
     "cap_w",
     "busy_clock_mhz",
 )
-_UNNEST_TYPES = (
-    ("bigint", "bigint", "timestamptz", "timestamptz")
-    + ("float8",)
-    + ("varchar",) * 2
-    + ("float8",) * 2
-)
 _CONFLICT_KEY = "node_id, device_id, job_id, interval_start"
-# One text for every batch, so psycopg prepares it on the server once per connection.
-_UNNEST_INSERT = text(
-    f"INSERT INTO energy_intervals (node_id, {', '.join(_INTERVAL_COLUMNS)}) "  # noqa: S608 (constants)
-    f"SELECT CAST(:node_id AS bigint), * FROM unnest("
-    + ", ".join(
-        f"CAST(:{c} AS {t}[])" for c, t in zip(_INTERVAL_COLUMNS, _UNNEST_TYPES, strict=True)
-    )
-    + f") ON CONFLICT ({_CONFLICT_KEY}) DO NOTHING"
+_COLUMNS = f"node_id, {', '.join(_INTERVAL_COLUMNS)}"
+# The columns' PostgreSQL types, for COPY's binary format (models.py: integer ids).
+_COPY_TYPES = (
+    ("int4",) * 3 + ("timestamptz",) * 2 + ("float8",) + ("varchar",) * 2 + ("float8",) * 2
+)
+# A batch is COPY-ed into this table of the connection's own, then moved out of it
+# with one statement that skips the rows already stored (the stage is left empty, so
+# a second batch in the same transaction moves only its own rows).
+_STAGE = "ingest_stage"
+_CREATE_STAGE = (
+    f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE energy_intervals) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGE = f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_MOVE_STAGE = (
+    f"WITH batch AS (DELETE FROM {_STAGE} RETURNING {_COLUMNS}) "  # noqa: S608 (constants)
+    f"INSERT INTO energy_intervals ({_COLUMNS}) SELECT {_COLUMNS} FROM batch "
+    f"ON CONFLICT ({_CONFLICT_KEY}) DO NOTHING"
 )
 
 
@@ -430,25 +437,34 @@ def _insert_intervals(
     job_ids: Mapping[int, int],
     intervals: IntervalColumns,
 ) -> int:
-    """Insert the intervals not stored yet in one statement; return how many were new."""
-    columns: dict[str, Sequence[object]] = {
-        "job_id": [job_ids[j] for j in intervals.slurm_job_id],
-        "device_id": [device_ids[u] for u in intervals.device_uuid],
-        "interval_start": intervals.start,
-        "interval_end": intervals.end,
-        "energy_j": intervals.energy_j,
-        "method": intervals.method,
-        "sharing": intervals.sharing,
-        "cap_w": intervals.cap_w,
-        "busy_clock_mhz": intervals.busy_clock_mhz,
-    }
+    """Insert the intervals not stored yet; return how many were new.
+
+    PostgreSQL: a binary COPY into the connection's stage table, then one INSERT
+    ... SELECT ... ON CONFLICT DO NOTHING (so a row stored before, or twice in the
+    batch, is stored once). SQLite: one ``executemany`` INSERT ... ON CONFLICT DO NOTHING.
+    """
+    columns: list[Sequence[object]] = [
+        [job_ids[j] for j in intervals.slurm_job_id],
+        [device_ids[u] for u in intervals.device_uuid],
+        intervals.start,
+        intervals.end,
+        intervals.energy_j,
+        intervals.method,
+        intervals.sharing,
+        intervals.cap_w,
+        intervals.busy_clock_mhz,
+    ]
     connection = session.connection()
     if _dialect(session) == "postgresql":
-        return connection.execute(_UNNEST_INSERT, {"node_id": node_id, **columns}).rowcount
-    rows = [
-        {"node_id": node_id, **dict(zip(columns, values, strict=True))}
-        for values in zip(*columns.values(), strict=True)
-    ]
+        connection.exec_driver_sql(_CREATE_STAGE)
+        raw = connection.connection.dbapi_connection
+        with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:  # type: ignore[union-attr]
+            copy.set_types(_COPY_TYPES)
+            for row in zip(repeat(node_id), *columns):
+                copy.write_row(row)
+        return connection.exec_driver_sql(_MOVE_STAGE).rowcount
+    names = ("node_id", *_INTERVAL_COLUMNS)
+    rows = [dict(zip(names, row, strict=True)) for row in zip(repeat(node_id), *columns)]
     statement = sqlite.insert(EnergyInterval).on_conflict_do_nothing(
         index_elements=["node_id", "device_id", "job_id", "interval_start"]
     )

@@ -66,6 +66,11 @@ def _statements(session: Session) -> Iterator[list[str]]:
         event.remove(connection, "before_cursor_execute", count)
 
 
+def _stage_statements(session: Session) -> int:
+    """PostgreSQL's rows go by COPY into a stage table, created first if it is missing."""
+    return 1 if session.get_bind().dialect.name == "postgresql" else 0
+
+
 def _energy_by_job(session: Session) -> dict[int, float]:
     query = (
         select(Job.slurm_job_id, func.sum(EnergyInterval.energy_j))
@@ -85,10 +90,10 @@ def test_a_new_batch_costs_as_many_statements_with_16_gpus_as_with_one(session: 
 
     assert stored == 48
     assert len(large) == len(small)
-    assert len(large) <= 9
+    assert len(large) <= 9 + _stage_statements(session)
 
 
-def test_a_known_nodes_batch_is_one_statement(session: Session) -> None:
+def test_a_known_nodes_batch_is_one_statement_and_the_stage_on_postgresql(session: Session) -> None:
     ids = IdCache()
     ingest_batch(session, "tc", "n1", _batch(gpus=8, jobs=2, minutes=range(1)), ids=ids)
     session.commit()
@@ -97,8 +102,8 @@ def test_a_known_nodes_batch_is_one_statement(session: Session) -> None:
         stored = ingest_batch(session, "tc", "n1", _batch(8, 2, range(1, 3)), ids=ids)
 
     assert stored == 16
-    assert len(seen) == 1
-    assert "energy_intervals" in seen[0]
+    assert len(seen) == 1 + _stage_statements(session)
+    assert "energy_intervals" in seen[-1]
 
 
 def test_ids_of_a_rolled_back_batch_are_not_kept(session: Session) -> None:

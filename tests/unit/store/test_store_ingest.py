@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -138,3 +138,40 @@ def test_a_missing_table_is_a_store_error(tmp_path: Path) -> None:
             ingest_batch(session, "sclocal", "vm", [_interval(0)])
     finally:
         engine.dispose()
+
+
+def _energies(session: Session) -> list[tuple[int, float]]:
+    query = select(EnergyInterval.interval_start, EnergyInterval.energy_j).order_by(
+        EnergyInterval.interval_start
+    )
+    return [
+        (int((start - T0).total_seconds() // 60), energy)
+        for start, energy in session.execute(query)
+    ]
+
+
+def test_a_row_twice_in_one_batch_is_stored_once_the_first_time(session: Session) -> None:
+    batch = [_interval(0, energy_j=60.0), _interval(1), _interval(0, energy_j=99.0)]
+
+    assert ingest_batch(session, "sclocal", "vm", batch) == 2
+
+    assert _energies(session) == [(0, 60.0), (1, 60.0)]
+
+
+def test_overlapping_batches_store_each_row_once_as_first_sent(session: Session) -> None:
+    first = [_interval(0, energy_j=10.0), _interval(1, energy_j=11.0)]
+    second = [_interval(1, energy_j=99.0), _interval(2, energy_j=12.0)]
+
+    stored = [ingest_batch(session, "sclocal", "vm", b) for b in (first, second, second)]
+
+    assert stored == [2, 1, 0]
+    assert _energies(session) == [(0, 10.0), (1, 11.0), (2, 12.0)]
+
+
+def test_a_second_batch_in_one_transaction_moves_only_its_own_rows(session: Session) -> None:
+    assert ingest_batch(session, "sclocal", "vm", [_interval(0)]) == 1
+    session.execute(delete(EnergyInterval))  # e.g. a rollup in the same transaction
+
+    assert ingest_batch(session, "sclocal", "vm", [_interval(1)]) == 1
+
+    assert _energies(session) == [(1, 60.0)]
