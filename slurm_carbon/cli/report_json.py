@@ -176,8 +176,10 @@ _DEFERRAL_SCHEMA: dict[str, Any] = {
         " allowed (auto: the site's default); submit; eligible, the begin time Slurm held"
         " (null: not known); counterfactual_start, the start the user asked for (the submit"
         " time); expected_saving_pct, the saving of the cleanest start within the delay,"
-        " recomputed by the service from the forecast stored at submit time"
-        " (forecast_source, forecast_issued; all three null: none covered the job);"
+        " from the forecast (forecast_source, forecast_issued; all three null: none covered"
+        " the job) the store held when the service first saw the job pending or running"
+        " (first_seen true), or else recomputed from the one stored at submit time"
+        " (first_seen false);"
         " measured_saving_g and measured_saving_pct, what starting at submission would have"
         " emitted more than the job did (negative: less), in grams and percent of that, an"
         " estimate: the job's measured energy profile moved in time, with the stored actual"
@@ -192,6 +194,7 @@ _DEFERRAL_SCHEMA: dict[str, Any] = {
         "expected_saving_pct",
         "forecast_source",
         "forecast_issued",
+        "first_seen",
         "measured_saving_g",
         "measured_saving_pct",
     ],
@@ -204,6 +207,7 @@ _DEFERRAL_SCHEMA: dict[str, Any] = {
         "expected_saving_pct": {"type": ["number", "null"]},
         "forecast_source": _STRING_OR_NULL,
         "forecast_issued": _TIME_OR_NULL,
+        "first_seen": {"type": "boolean"},
         "measured_saving_g": {"type": ["number", "null"]},
         "measured_saving_pct": {"type": ["number", "null"]},
         "non_finite": _NON_FINITE,

@@ -192,6 +192,7 @@ def deferral_json(deferral: DeferralRecord | None) -> dict[str, Any] | None:
             "expected_saving_pct": deferral.expected_saving_pct,
             "forecast_source": deferral.forecast_source,
             "forecast_issued": _iso(deferral.forecast_issued),
+            "first_seen": deferral.first_seen,
             "measured_saving_g": deferral.measured_saving_g,
             "measured_saving_pct": deferral.measured_saving_pct,
         }

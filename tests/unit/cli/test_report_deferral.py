@@ -66,7 +66,8 @@ def url(tmp_path: Path) -> str:
         set_measured_saving(session, rows[7], 1200.0, 27.0)
         record_deferral(
             session,
-            DeferralRecord(rows[8], 90 * 60, SUBMIT, None, SUBMIT, None, None, None, NOW),
+            # Recorded before the job ended: when it was first seen.
+            DeferralRecord(rows[8], 90 * 60, SUBMIT, None, SUBMIT, None, None, None, SUBMIT),
         )
     engine.dispose()
     return url
@@ -119,10 +120,12 @@ def test_json_items_carry_the_deferral(url: str) -> None:
         "expected_saving_pct": 31.2,
         "forecast_source": "slurm_carbon:blend\x1b[2J",
         "forecast_issued": "2026-12-01T09:45:00+00:00",
+        "first_seen": False,  # recorded after the job ended: recomputed
         "measured_saving_g": 1200.0,
         "measured_saving_pct": 27.0,
     }
     assert deferrals["8"]["expected_saving_pct"] is None
+    assert deferrals["8"]["first_seen"] is True
     assert deferrals["8"]["measured_saving_g"] is None
 
 
