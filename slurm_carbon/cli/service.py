@@ -238,7 +238,11 @@ def issue_command(node: str, cluster: str, url: str, replace: bool) -> None:
 @_cluster_option
 @url_option
 def revoke_command(node: str, cluster: str, url: str) -> None:
-    """Revoke every token of a node; fails if it held none (a mistyped name, say)."""
+    """Revoke every token of a node; fails if it held none (a mistyped name, say).
+
+    A running service trusts a token it has found for TOKEN_CACHE_TTL_S (120 s):
+    the node's batches are refused within 2 minutes.
+    """
     require_head(url)
     engine = make_engine(url)
     try:

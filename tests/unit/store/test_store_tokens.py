@@ -3,9 +3,11 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.cli.main import cli
 from slurm_carbon.store import (
     Cluster,
     Node,
@@ -123,3 +125,10 @@ def test_the_token_cache_holds_at_most_its_bound_least_recently_used_first() -> 
 
     assert len(cache) == 2
     assert (cache.get("a"), cache.get("b"), cache.get("c")) == (("c", "a"), None, ("c", "c"))
+
+
+def test_token_revoke_help_says_how_long_a_service_trusts_a_token() -> None:
+    result = CliRunner().invoke(cli, ["token", "revoke", "--help"])
+
+    assert result.exit_code == 0
+    assert f"TOKEN_CACHE_TTL_S ({TOKEN_CACHE_TTL_S:.0f} s)" in result.output
