@@ -48,6 +48,7 @@ from slurm_carbon.service.results import NoEnergy, ResultNotFinite, settle_resul
 from slurm_carbon.service.site import Site
 from slurm_carbon.slurm import JobQuery, SlurmClient, SlurmJob
 from slurm_carbon.store import SessionFactory, transaction
+from slurm_carbon.store.partitions import ensure_partitions
 from slurm_carbon.store.results import PendingComment, pending_comments, record_comment_attempt
 from slurm_carbon.text import escape_control
 
@@ -335,12 +336,17 @@ class Writer:
     def run_once(self, *, sweep: bool = True) -> PassReport:
         """One pass: take hand-offs, sweep (if ``sweep``), write what is due.
 
+        A sweep first creates the store's partitions for the days ahead
+        (:func:`~slurm_carbon.store.partitions.ensure_partitions`).
+
         Raises:
             StoreError: the database is unavailable.
             SlurmError: sacct failed while queueing.
         """
         queued = self.intake()
         if sweep:
+            with transaction(self._factory) as session:  # PostgreSQL: the days ahead
+                ensure_partitions(session, self._clock())
             queued += self.sweep() + self.recheck_written()
         report = self.write_due()
         report.queued = queued
