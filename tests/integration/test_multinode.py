@@ -328,6 +328,11 @@ def gpu_measured(rows: list[StoredInterval]) -> dict[tuple[str, str], float]:
     return measured
 
 
+def gpu_rows(nodes: Nodes, job_id: str) -> list[StoredInterval]:
+    """The job's stored GPU intervals."""
+    return [r for r in stored(nodes, job_id) if r.kind == "gpu"]
+
+
 def result_gpu_j(nodes: Nodes, job_id: str) -> float | None:
     """The GPU energy of the job's stored result; None before the writer stored one."""
     engine = make_engine(nodes.service.db_url)
@@ -360,13 +365,21 @@ def sim_work(work: Path, name: str) -> str:
 
 
 def wait_settled(nodes: Nodes, raw_ids: list[str]) -> dict[str, float]:
-    """The stored results' GPU energy of the jobs (raw ids) once the writer settled them all."""
+    """The stored results' GPU energy of the jobs (raw ids) once the writer settled them all.
+
+    Settled: each result's GPU energy is its stored intervals' (a result computed
+    before the last intervals arrived is stale, and the writer computes it again).
+    """
     nodes.start_writer()
     found: dict[str, float | None] = {}
 
     def settled() -> bool:
         found.update({raw: result_gpu_j(nodes, raw) for raw in raw_ids})
-        return all(value is not None for value in found.values())
+        return all(
+            value is not None
+            and value == pytest.approx(sum(gpu_measured(gpu_rows(nodes, raw)).values()), rel=1e-6)
+            for raw, value in found.items()
+        )
 
     nodes.wait_for(settled, f"the results of {raw_ids}", 90)
     return {raw: value for raw, value in found.items() if value is not None}
@@ -503,8 +516,7 @@ def test_a_node_whose_agent_is_down_is_missing_coverage_not_lower_energy(nodes: 
     truth_j = sum(expected.values())
     assert sum(gpu_measured(rows).values()) == pytest.approx(truth_j, rel=0.01)
 
-    nodes.start_writer()
-    nodes.wait_for(lambda: stored_result(nodes, job_id) is not None, "the job's result", 60)
+    wait_settled(nodes, [job_id])
     found = stored_result(nodes, job_id)
     assert found is not None
     gpu_j, coverage, missing = found
