@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slurm_carbon.control.hull import hull_at, lower_hull
+from slurm_carbon.control.hull_saving import HullSaving, SavingSpan, hull_saving
 from slurm_carbon.control.policies import (
     DEFAULT_MAX_SLOWDOWN,
     LimitGrid,
@@ -19,13 +20,16 @@ __all__ = [
     "DEFAULT_MAX_SLOWDOWN",
     "POLICIES",
     "ControlReplay",
+    "HullSaving",
     "LimitGrid",
     "Observation",
     "Profiler",
     "ReplaySetup",
+    "SavingSpan",
     "chase_index",
     "clamp_limit",
     "hull_at",
+    "hull_saving",
     "lower_hull",
     "none_index",
     "plan_carbon",
