@@ -7,7 +7,10 @@ Sums are :func:`~slurm_carbon.store.reports.totals` in the read API's
 (caps in force and the limit each running job's GPU last reported, budget
 actions, nodes that stopped reporting or hold dead letters, with their agents'
 latest spool health) are the store queries ``/metrics`` reads, shown to admins
-only: they are not any one user's. Grid
+only: they are not any one user's, as is what caps saved against the static-cap
+hull (:func:`~slurm_carbon.control.hull_saving.hull_saving`, an estimate) over
+the finished capped jobs of the days shown, each at its own stored profile and
+the stored carbon intensity of its region over its run. Grid
 intensity is everyone's: the latest actual, the next 24 h as
 :func:`~slurm_carbon.service.ci_forecast.ci_ahead` knows it, and the cleanest
 hour in it as submit-time advice finds it (:mod:`slurm_carbon.forecast.advice`).
@@ -19,13 +22,18 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from slurm_carbon.accounting import EnergySpan, align
+from slurm_carbon.control import SavingSpan, hull_saving, workload_key
 from slurm_carbon.forecast.advice import ADVICE_CARRIED_SOURCE, advice_series, cleanest_start
+from slurm_carbon.sensors.profiles import PowerProfile
 from slurm_carbon.service.api.access import Viewer, restrict_query
 from slurm_carbon.service.api.documents import group_json, job_json
 from slurm_carbon.service.api.grid import health_json
 from slurm_carbon.service.ci_forecast import ci_ahead
 from slurm_carbon.service.detail import DetailContext, job_caps, running_forecast
-from slurm_carbon.store import Session
+from slurm_carbon.store import Session, stored_profile
+from slurm_carbon.store.hull_savings import CappedRun, capped_runs
+from slurm_carbon.store.intensity import ci_points
 from slurm_carbon.store.metrics import (
     budget_action_counts,
     capped_gpus,
@@ -35,10 +43,13 @@ from slurm_carbon.store.metrics import (
     node_last_reports,
 )
 from slurm_carbon.store.reports import GroupBy, ReportQuery, iter_jobs, totals
+from slurm_carbon.vocabulary import DeviceKind
 
 __all__ = [
+    "CI_LOOKBACK",
     "DAYS_SHOWN",
     "EMITTERS_SHOWN",
+    "HULL_JOBS_MAX",
     "NODE_SILENT_S",
     "RUNNING_SHOWN",
     "overview",
@@ -54,6 +65,12 @@ RUNNING_SHOWN = 50
 # The agent ships every minute and retries for minutes: a node silent for 15
 # minutes has stopped reporting, not lagged.
 NODE_SILENT_S = 15 * 60
+# What caps saved is computed when the page loads, a few queries per job: the 200
+# latest finished capped jobs of the days shown keep that to a fraction of a second.
+HULL_JOBS_MAX = 200
+# Stored series are hourly or finer: the point in force at a job's start is at most
+# an hour before it.
+CI_LOOKBACK = timedelta(hours=1)
 # The grid-intensity horizon shown and searched for the cleanest hour.
 _AHEAD = timedelta(hours=24)
 _HOUR_S = 3600
@@ -124,7 +141,49 @@ def _cluster(session: Session, now: datetime) -> dict[str, Any]:
             for (action, outcome), count in sorted(budget_action_counts(session).items())
         ],
         "silent_nodes": silent,
+        "hull_saving": _hull_saving(session, now),
     }
+
+
+def _hull_saving(session: Session, now: datetime) -> dict[str, Any]:
+    """What caps saved against the static-cap hull, summed over the jobs that have a figure."""
+    since = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=DAYS_SHOWN - 1)
+    runs = capped_runs(session, since, now, HULL_JOBS_MAX)
+    saved = [s for s in (_run_saving(session, run) for run in runs) if s is not None]
+    return {
+        "saved_co2e_g": sum(saved) if saved else None,
+        "jobs": len(saved),
+        "capped_jobs": len(runs),
+        "days": DAYS_SHOWN,
+        "estimate": True,
+    }
+
+
+def _run_saving(session: Session, run: CappedRun) -> float | None:
+    """One job's saving (grams CO2e); None without a profile, a region, CI points or a figure."""
+    key = workload_key(run.name, run.comment)
+    found = (
+        None
+        if run.gpu_model is None or key is None
+        else stored_profile(session, run.gpu_model, key)
+    )
+    if found is None or run.ci_region is None:
+        return None
+    points = ci_points(session, run.ci_region, run.start - CI_LOOKBACK, run.end)
+    if not points or not run.intervals:
+        return None
+    spans = [EnergySpan(DeviceKind.GPU, i.start, i.end, i.energy_j) for i in run.intervals]
+    cap_of = {id(span): i.cap_w for span, i in zip(spans, run.intervals, strict=True)}
+    profile = PowerProfile(key or "", found.gpu_model, found.points, 0.0, found.source)
+    saving = hull_saving(
+        [
+            SavingSpan(p.start, p.end, cap_of[id(p.span)], p.energy_j, p.point.ci_g_per_kwh)
+            for p in align(spans, points)
+        ],
+        profile,
+        run.pue,
+    )
+    return None if saving is None else saving.saved_co2e_g
 
 
 def _region(session: Session, region: str, now: datetime) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
                 "gpu-limits",
                 "No running job's GPU reported a power limit.",
             ),
-            "<p>What caps saved against the best static cap: not computed yet.</p>",
+            _hull_saving(cluster["hull_saving"]),
             "<h2>Budget actions</h2>",
             _table(["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."),
             "<h2>Nodes that stopped reporting or hold dead letters</h2>",
@@ -220,6 +220,22 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
             ),
         ]
     )
+
+
+def _hull_saving(found: dict[str, Any]) -> str:
+    """What caps saved against the static-cap hull, labelled an estimate."""
+    if found["saved_co2e_g"] is None:
+        text = (
+            f"What caps saved against the best static cap: no finished capped job with a"
+            f" stored profile in the last {found['days']} days."
+        )
+    else:
+        text = (
+            f"Saved against the best static cap at the same slowdown (estimate):"
+            f" {grams(found['saved_co2e_g'])} over {found['jobs']} of {found['capped_jobs']}"
+            f" finished capped jobs of the last {found['days']} days."
+        )
+    return f'<p data-testid="hull-saving">{escape(text)}</p>'
 
 
 def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
