@@ -22,8 +22,8 @@ class SlurmJob:
 
     Attributes:
         cluster: The cluster's name (ClusterName in slurm.conf).
-        job_id: Slurm's id for addressing the job: ``"42"``, or ``"40_2"`` for
-            task 2 of array job 40.
+        job_id: Slurm's id for addressing the job: ``"42"``, ``"40_2"`` for
+            task 2 of array job 40, or ``"43+1"`` for component 1 of het job 43.
         job_id_raw: The unique numeric id Slurm gave this allocation.
         array_job_id: The array's id for an array task, else ``None``.
         array_task_id: The task's index for an array task, else ``None``.
@@ -54,6 +54,9 @@ class SlurmJob:
             time Slurm holds, its ``--begin`` or the one ``carbon_defer`` set, else its
             submit time; ``None`` while Slurm does not know it (a held job: sacct's
             ``Unknown``).
+        het_job_id: The het job's (its leader's) id for a heterogeneous job's
+            component, else ``None``.
+        het_job_offset: The component's offset in its het job, else ``None``.
     """
 
     cluster: str
@@ -82,6 +85,8 @@ class SlurmJob:
     comment: str
     admin_comment: str
     eligible_time: datetime | None = None
+    het_job_id: int | None = None
+    het_job_offset: int | None = None
 
     @property
     def finished(self) -> bool:

@@ -77,6 +77,9 @@ _SCANCEL_NOT_THERE = ("Invalid job id", "already completing or completed")
 # no blank, no "=" or "," that sacctmgr would read as another option or a list.
 _USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?")
 _ARRAY_ID = re.compile(r"^(?P<array>\d+)_(?:(?P<task>\d+)|\[.*\])$")
+# A heterogeneous job's component as sacct 22.05 names it (``843+1``): 22.05's sacct has
+# no HetJobID/HetJobOffset fields, and JobIDRaw is the component's own id (844).
+_HET_ID = re.compile(r"^(?P<het>\d+)\+(?P<offset>\d+)$")
 
 
 def _delimiter() -> str:
@@ -115,6 +118,7 @@ def _gpus(tres: str) -> int:
 def _record(fields: list[str]) -> SlurmJob:
     row = dict(zip(SACCT_FIELDS, fields, strict=True))
     match = _ARRAY_ID.match(row["JobID"])
+    het = _HET_ID.match(row["JobID"])
     submit = _time(row["Submit"])
     if submit is None:
         raise SlurmError(f"sacct gave job {row['JobID']} no submit time: {row['Submit']!r}")
@@ -145,6 +149,8 @@ def _record(fields: list[str]) -> SlurmJob:
         eligible_time=_time(row["Eligible"]),
         comment=row["Comment"],
         admin_comment=row["AdminComment"],
+        het_job_id=int(het["het"]) if het else None,
+        het_job_offset=int(het["offset"]) if het else None,
     )
 
 

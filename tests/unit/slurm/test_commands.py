@@ -51,6 +51,19 @@ def test_gpu_job_array_tasks_and_failed_job_are_parsed() -> None:
     assert gpu.array_job_id is None
 
 
+def test_het_job_components_keep_the_leaders_id_and_their_offset() -> None:
+    """Slurm 22.05.8's sacct has no HetJobID/HetJobOffset fields: JobID ``899+1`` names them."""
+    jobs = parse_sacct((RECORDED / "sacct_het_components.txt").read_text(), delimiter="\x1f")
+
+    assert [(j.job_id, j.job_id_raw, j.node_list) for j in jobs] == [
+        ("899+0", 899, "scn1"),
+        ("899+1", 900, "scn2"),
+    ]
+    assert [(j.het_job_id, j.het_job_offset) for j in jobs] == [(899, 0), (899, 1)]
+    assert {(j.array_job_id, j.array_task_id) for j in jobs} == {(None, None)}
+    assert all(j.finished and j.alloc_gpus == 1 for j in jobs)
+
+
 def test_comment_with_newline_and_array_cancelled_while_pending_are_parsed() -> None:
     jobs = parse_sacct((RECORDED / "sacct_newline_pending_array.txt").read_text(), delimiter="\x1f")
 
