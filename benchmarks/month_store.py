@@ -1,0 +1,308 @@
+"""A month of a GPU cluster in the store: table size, rollup, the report while it runs.
+
+Creates a PostgreSQL database on the server (dropped at the end unless
+``--keep``), migrates it (daily partitions of ``energy_intervals``), and loads
+with ``COPY`` ``--days`` days of ``--gpus`` GPUs at 60 s intervals ending
+``--rollup-after-days`` + 1 days ago (one user's 4-GPU jobs of ``--job-hours``
+hours back to back, each settled: an end and a result). Then it prints:
+
+1. the table's size (rows, bytes with indexes, bytes per row) before the rollup;
+2. ``slurm-carbon db maintain``'s rollup of every loaded day, timed, while a
+   second connection ingests today's rows through ``store.ingest_batch`` (batches
+   of one 8-GPU node's minute, as the service does): the ingest rate meanwhile,
+   against the same ingest alone;
+3. the report for one user's month (``slurm-carbon report -u``: every job of the
+   user, from the results) and one job's detail view (``report -j``: recomputed
+   from its intervals), timed, before and after the rollup;
+4. the table's size after the rollup.
+
+Usage (under the servers' lock; the local server: deploy/local/postgres start):
+    flock /tmp/slurm_carbon-servers.lock .venv/bin/python benchmarks/month_store.py
+        --server "$(deploy/local/postgres url)" [--gpus 2000] [--days 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from slurm_carbon.store import (
+    ReportedDevice,
+    ReportedInterval,
+    ingest_batch,
+    make_engine,
+    session_factory,
+    transaction,
+    upgrade,
+)
+from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+
+CLUSTER = "bench"
+_NAME = "slurm_carbon_month_bench"
+USER = "alice"
+GPUS_PER_NODE = 8
+GPUS_PER_JOB = 4
+STEP = timedelta(seconds=60)
+_COLUMNS = "job_id, node_id, device_id, interval_start, interval_end, energy_j, method, sharing"
+REPO = Path(__file__).resolve().parents[1]
+SLURM_CARBON = str(Path(sys.executable).with_name("slurm-carbon"))
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--server", required=True, help="URL of the server's postgres database")
+    parser.add_argument("--gpus", type=int, default=2000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--job-hours", type=int, default=6)
+    parser.add_argument("--rollup-after-days", type=int, default=30)
+    parser.add_argument("--ingest-s", type=float, default=20.0, help="ingest alone, seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the database")
+    return parser.parse_args()
+
+
+def _database(server: str) -> str:
+    name = _NAME
+    with psycopg.connect(_plain(server), autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return make_url(server).set(database=name).render_as_string(hide_password=False)
+
+
+def _plain(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _load(url: str, args: argparse.Namespace, first: datetime) -> tuple[int, float, int]:
+    """COPY the month in; return rows, seconds, and one job's Slurm id."""
+    nodes = args.gpus // GPUS_PER_NODE
+    minutes_per_job = args.job_hours * 60
+    jobs_per_gpu_pair = args.days * 24 // args.job_hours
+    with psycopg.connect(_plain(url)) as connection, connection.cursor() as cursor:
+        cursor.execute("INSERT INTO clusters (name) VALUES (%s) RETURNING id", (CLUSTER,))
+        cluster_id = _one(cursor)
+        devices: dict[tuple[int, int], tuple[int, int]] = {}
+        for node in range(nodes):
+            cursor.execute(
+                "INSERT INTO nodes (cluster_id, hostname) VALUES (%s, %s) RETURNING id",
+                (cluster_id, f"gpu{node:04d}"),
+            )
+            node_id = _one(cursor)
+            for gpu in range(GPUS_PER_NODE):
+                cursor.execute(
+                    "INSERT INTO devices (node_id, uuid, kind, minor) VALUES (%s, %s, 'gpu', %s)"
+                    " RETURNING id",
+                    (node_id, f"GPU-{node:04d}-{gpu}", gpu),
+                )
+                devices[node, gpu] = (node_id, _one(cursor))
+        jobs: dict[tuple[int, int, int], int] = {}
+        slurm_id = 1
+        for node in range(nodes):
+            for pair in range(GPUS_PER_NODE // GPUS_PER_JOB):
+                for n in range(jobs_per_gpu_pair):
+                    start = first + timedelta(minutes=n * minutes_per_job)
+                    end = start + timedelta(minutes=minutes_per_job)
+                    cursor.execute(
+                        "INSERT INTO jobs (cluster_id, slurm_job_id, user_name, partition,"
+                        " start_time, end_time, requested_gpus, node_list)"
+                        " VALUES (%s, %s, %s, 'gpu', %s, %s, %s, %s) RETURNING id",
+                        (
+                            cluster_id,
+                            slurm_id,
+                            USER if node % 50 == 0 else f"u{node % 50}",
+                            start,
+                            end,
+                            GPUS_PER_JOB,
+                            f"gpu{node:04d}",
+                        ),
+                    )
+                    job_id = _one(cursor)
+                    jobs[node, pair, n] = job_id
+                    slurm_id += 1
+        cursor.execute(
+            "INSERT INTO job_results (job_id, gpu_energy_j, cpu_energy_j, dram_energy_j,"
+            " other_energy_j, co2e_g, pue, quality, sharing, computed_at, ci_annual,"
+            " ci_synthetic) SELECT id, 1, 0, 0, 0, 1, 1.3, 'counter', 'exclusive', now(),"
+            " false, false FROM jobs"
+        )
+        connection.commit()
+        began = time.perf_counter()
+        rows = 0
+        with cursor.copy(f"COPY energy_intervals ({_COLUMNS}) FROM STDIN") as copy:
+            for chunk in _lines(args, first, devices, jobs):
+                copy.write(chunk)
+                rows += chunk.count("\n")
+        connection.commit()
+        cursor.execute(
+            "UPDATE job_results r SET gpu_energy_j = s.e FROM (SELECT job_id, sum(energy_j) e"
+            " FROM energy_intervals GROUP BY job_id) s WHERE s.job_id = r.job_id"
+        )
+        connection.commit()
+        return rows, time.perf_counter() - began, jobs_per_gpu_pair + 1
+
+
+def _lines(
+    args: argparse.Namespace,
+    first: datetime,
+    devices: dict[tuple[int, int], tuple[int, int]],
+    jobs: dict[tuple[int, int, int], int],
+) -> Iterator[str]:
+    minutes_per_job = args.job_hours * 60
+    for minute in range(args.days * 24 * 60):
+        start = first + minute * STEP
+        stamp, stop = start.isoformat(), (start + STEP).isoformat()
+        n = minute // minutes_per_job
+        lines = []
+        for (node, gpu), (node_id, device_id) in devices.items():
+            job_id = jobs[node, gpu // GPUS_PER_JOB, n]
+            energy = 15_000.0 + (minute * 7 + gpu * 13) % 3000
+            lines.append(
+                f"{job_id}\t{node_id}\t{device_id}\t{stamp}\t{stop}\t{energy}\tcounter\texclusive\n"
+            )
+        yield "".join(lines)
+
+
+def _one(cursor: psycopg.Cursor[Any]) -> int:
+    found = cursor.fetchone()
+    if found is None:
+        raise RuntimeError("no id returned")
+    return int(found[0])
+
+
+def _size(url: str, *, vacuum: bool = False) -> tuple[int, int]:
+    """Rows and bytes (with indexes); ``vacuum``: after VACUUM FULL (what the rows need)."""
+    if vacuum:
+        with psycopg.connect(_plain(url), autocommit=True) as connection:
+            connection.execute("VACUUM FULL energy_intervals")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text("SELECT count(*) FROM energy_intervals")).scalar_one()
+        size = connection.execute(
+            text(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+                " WHERE inhparent = 'energy_intervals'::regclass"
+            )
+        ).scalar_one()
+    engine.dispose()
+    return int(rows), int(size)
+
+
+class _Ingest(threading.Thread):
+    """Today's rows of one 8-GPU node a batch, through ingest_batch, until stopped."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(daemon=True)
+        self.engine = make_engine(url)
+        self.rows = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        factory = session_factory(self.engine)
+        at = datetime.now(UTC).replace(second=0, microsecond=0)
+        node = 0
+        while not self.stop.is_set():
+            batch = [
+                ReportedInterval(
+                    slurm_job_id=10_000_000 + node,
+                    device=ReportedDevice(f"GPU-live-{gpu}", DeviceKind.GPU),
+                    start=at,
+                    end=at + STEP,
+                    energy_j=15_000.0,
+                    method=EnergyMethod.COUNTER,
+                    sharing=Sharing.EXCLUSIVE,
+                )
+                for gpu in range(GPUS_PER_NODE)
+            ]
+            with transaction(factory, write_lock=True) as session:
+                self.rows += ingest_batch(session, CLUSTER, f"live{node % 1000:04d}", batch)
+            node += 1
+            if node % 1000 == 0:
+                at += STEP
+
+    def rate_over(self, seconds: float) -> float:
+        before = self.rows
+        time.sleep(seconds)
+        return (self.rows - before) / seconds
+
+
+def _timed(*command: str) -> tuple[float, str]:
+    began = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed: {done.stderr.strip()}")
+    return time.perf_counter() - began, done.stdout
+
+
+def _reports(url: str, job: int) -> str:
+    env_url = ("--url", url)
+    user_s, user_out = _timed(
+        SLURM_CARBON, "report", *env_url, "-u", USER, "-S", "2000-01-01", "-P", "-n"
+    )
+    job_s, _ = _timed(SLURM_CARBON, "report", *env_url, "-j", str(job))
+    return (
+        f"report -u {USER} (a month, {len(user_out.splitlines())} jobs): {user_s:.2f} s;"
+        f" report -j {job} (detail, from its intervals): {job_s:.2f} s"
+    )
+
+
+def main() -> None:
+    """Load, measure, roll up, measure again."""
+    args = _args()
+    url = _database(args.server)
+    try:
+        upgrade(url)
+        now = datetime.now(UTC)
+        first = (now - timedelta(days=args.rollup_after_days + 1 + args.days)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        rows, seconds, job = _load(url, args, first)
+        print(
+            f"loaded {rows:,} rows ({args.gpus} GPUs x {args.days} days) by COPY in "
+            f"{seconds:.0f} s ({rows / seconds:,.0f} rows/s)"
+        )
+        rows, size = _size(url)
+        print(f"before rollup: {rows:,} rows, {size / 1e6:,.0f} MB, {size / rows:.0f} B/row")
+        print(_reports(url, job))
+        ingest = _Ingest(url)
+        ingest.start()
+        alone = ingest.rate_over(args.ingest_s)
+        site = Path("/tmp/month_store_site.toml")  # noqa: S108 (a benchmark's scratch file)
+        site.write_text(
+            f'cluster = "{CLUSTER}"\n[regions]\ndefault = "DE"\n[pue]\ndefault = 1.3\n'
+            f"[storage]\nrollup_after_days = {args.rollup_after_days}\n"
+        )
+        before = ingest.rows
+        rolled_s, out = _timed(SLURM_CARBON, "db", "maintain", "--url", url, "--config", str(site))
+        during = (ingest.rows - before) / rolled_s
+        ingest.stop.set()
+        ingest.join()
+        print(out.splitlines()[-1])
+        print(
+            f"rollup: {rolled_s:.0f} s ({rows / rolled_s:,.0f} rows/s);"
+            f" ingest alone {alone:,.0f} rows/s, during the rollup {during:,.0f} rows/s"
+        )
+        rows, size = _size(url)
+        print(f"after rollup: {rows:,} rows, {size / 1e6:,.0f} MB", end="")
+        rows, size = _size(url, vacuum=True)
+        print(f"; after VACUUM FULL {size / 1e6:,.0f} MB")
+        print(_reports(url, job))
+    finally:
+        if not args.keep:
+            with psycopg.connect(_plain(args.server), autocommit=True) as connection:
+                connection.execute(
+                    'DROP DATABASE IF EXISTS "slurm_carbon_month_bench" WITH (FORCE)'
+                )
+
+
+if __name__ == "__main__":
+    main()
