@@ -18,12 +18,18 @@ job whose nodes are not known yet is taken.
 
 Admission control: a process holds at most :data:`MAX_INFLIGHT_INGESTS`
 requests at once; beyond it a node is answered 429 with ``Retry-After``, which
-the agent obeys. The blocking work runs on as many threads as the database pool
-has connections (:func:`~slurm_carbon.store.engine.connection_slots`), so
-requests queue for a thread, never for a connection. A database that is down,
-busy or out of free connections is a 503 with ``Retry-After``, never a 500.
-``Retry-After`` is a random whole number of seconds from 1 to
-:data:`INGEST_RETRY_AFTER_MAX_S`, so nodes refused together come back apart.
+the agent obeys: the slot :class:`~slurm_carbon.service.admission.DrainPacer`
+promises it, after the nodes refused before it, at the rate this process has
+been releasing held requests (so ``N`` nodes refused at once come back over
+the ``N / rate`` seconds the service needs for them), 1 to
+:data:`INGEST_RETRY_AFTER_MAX_S` whole seconds. The blocking work runs on as
+many threads as the database pool has connections
+(:func:`~slurm_carbon.store.engine.connection_slots`), so requests queue for a
+thread, never for a connection. A database that is down, busy or out of free
+connections is a 503 with ``Retry-After``, never a 500.
+A 503's ``Retry-After`` is a random whole number of seconds from 1 to
+:data:`INGEST_RETRY_AFTER_MAX_S` (nothing says when a database comes back), so
+nodes refused together come back apart.
 
 Logs name the node as the token says, and every piece of request text in them
 passes through :func:`slurm_carbon.text.escape_control`.
@@ -45,6 +51,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from slurm_carbon.errors import SlurmError, StoreError
+from slurm_carbon.service.admission import DrainPacer
 from slurm_carbon.service.batch_columns import ValidBatch, parse_batch
 from slurm_carbon.service.metrics import PipelineMetrics
 from slurm_carbon.service.schemas import MAX_INTERVALS, first_error
@@ -83,9 +90,10 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: 32 waiting on POOL_SIZE (8) connections drain in well under a second, far inside
 #: the agent's 30 s timeout; and 32 bodies at MAX_BODY_BYTES stay under 256 MB.
 MAX_INFLIGHT_INGESTS = 32
-#: The longest Retry-After given with a 429 or 503: each refused node gets a random
-#: 1..30 s, so 1,000 nodes refused at once come back spread over half a minute
-#: (about 33 a second), not all in the same second.
+#: The longest Retry-After given with a 429 or 503, well inside the agent's own cap
+#: (shipper.RETRY_AFTER_MAX_S). A 429 is told its slot at the measured drain rate,
+#: capped here; a 503 a random 1..30 s, so 1,000 nodes refused at once come back
+#: spread over half a minute (about 33 a second), not all in the same second.
 INGEST_RETRY_AFTER_MAX_S = 30
 
 
@@ -183,7 +191,7 @@ class IngestEndpoint:
 
     ``metrics`` (if given) counts each accepted batch's intervals and time;
     ``max_inflight`` bounds the requests held at once; ``ids`` keeps the store's
-    ids for the life of the process.
+    ids for the life of the process; ``pacer`` tells each 429 when to come back.
     """
 
     factory: SessionFactory
@@ -192,6 +200,7 @@ class IngestEndpoint:
     metrics: PipelineMetrics | None = None
     max_inflight: int = MAX_INFLIGHT_INGESTS
     ids: IdCache = field(default_factory=IdCache)
+    pacer: DrainPacer = field(default_factory=lambda: DrainPacer(INGEST_RETRY_AFTER_MAX_S))
     _inflight: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
     _tokens: TokenCache = field(init=False, repr=False)
@@ -206,7 +215,11 @@ class IngestEndpoint:
     async def handle(self, request: Request) -> Response:
         """Handle one POST: 429 beyond the in-flight bound, 503 while the database is not."""
         if self._inflight[0] >= self.max_inflight:
-            return _retry_later(429, "too many batches in flight, retry later")
+            return JSONResponse(
+                {"error": "too many batches in flight, retry later"},
+                429,
+                headers={"Retry-After": str(self.pacer.retry_after_s())},
+            )
         self._inflight[0] += 1  # the event loop's thread only: no lock needed
         try:
             return await self._handle(request)
@@ -217,9 +230,10 @@ class IngestEndpoint:
                 escape_control(request.url.path),
                 escape_control(str(err)),
             )
-            return _retry_later(503, "database unavailable, retry later")
+            return _database_unavailable()
         finally:
             self._inflight[0] -= 1
+            self.pacer.released()
 
     async def _handle(self, request: Request) -> Response:
         began = time.monotonic()
@@ -285,7 +299,9 @@ class IngestEndpoint:
         return answer
 
 
-def _retry_later(status_code: int, message: str) -> Response:
-    """A 429 or 503 telling the node when to try again (spread over 1..30 s)."""
+def _database_unavailable() -> Response:
+    """A 503 telling the node when to try again (spread over 1..30 s)."""
     wait_s = random.randint(1, INGEST_RETRY_AFTER_MAX_S)  # noqa: S311 (spreading, not secrets)
-    return JSONResponse({"error": message}, status_code, headers={"Retry-After": str(wait_s)})
+    return JSONResponse(
+        {"error": "database unavailable, retry later"}, 503, headers={"Retry-After": str(wait_s)}
+    )
