@@ -346,7 +346,7 @@ REPORT_JSON_SCHEMA: dict[str, Any] = {
                 ],
                 "additionalProperties": False,
                 "properties": {
-                    "job_id": {"type": "string", "pattern": r"^\d+(_\d+)?$"},
+                    "job_id": {"type": "string", "pattern": r"^\d+([_+]\d+)?$"},  # 12, 12_3, 12+1
                     "user": _STRING_OR_NULL,
                     "account": _STRING_OR_NULL,
                     "partition": _STRING_OR_NULL,

@@ -315,6 +315,8 @@ def store_job(session: Session, job: SlurmJob) -> int:
         budget_energy_j=None if budgets.energy_wh is None else budgets.energy_wh * J_PER_WH,
         node_list=job.node_list or None,
         time_limit_s=job.time_limit_s,
+        het_job_id=job.het_job_id,
+        het_job_offset=job.het_job_offset,
     )
     return row.id
 

@@ -181,12 +181,17 @@ class Device(Base):
 
 
 class Job(Base):
-    """A Slurm job (one array task is one job, with its own ``slurm_job_id``)."""
+    """A Slurm job (an array task or a het job's component is a job with its own ``slurm_job_id``).
+
+    ``het_job_id``/``het_job_offset``: a heterogeneous job's component ``843+1``
+    (its leader's id and its offset); None for any other job.
+    """
 
     __tablename__ = "jobs"
     __table_args__ = (
         UniqueConstraint("cluster_id", "slurm_job_id"),
         Index(None, "cluster_id", "array_job_id"),
+        Index(None, "cluster_id", "het_job_id"),
         Index(None, "user_name", "end_time"),
         Index(None, "end_time"),
         CheckConstraint("budget_co2e_g >= 0", name="budget_co2e_g_nonnegative"),
@@ -217,6 +222,8 @@ class Job(Base):
     node_list: Mapped[str | None] = mapped_column(Text)
     # Slurm's time limit (TimelimitRaw), in seconds; None: UNLIMITED or not known.
     time_limit_s: Mapped[float | None] = mapped_column(Float)
+    het_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    het_job_offset: Mapped[int | None]
 
 
 class EnergyInterval(Base):

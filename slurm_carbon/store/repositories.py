@@ -131,6 +131,8 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
     budget_energy_j: float | None = None,
     node_list: str | None = None,
     time_limit_s: float | None = None,
+    het_job_id: int | None = None,
+    het_job_offset: int | None = None,
 ) -> Job:
     """Insert the job, or update the stored one with every field given (not None).
 
@@ -156,6 +158,8 @@ def upsert_job(  # noqa: PLR0913 (one keyword per column the callers know)
             "budget_energy_j": budget_energy_j,
             "node_list": node_list,
             "time_limit_s": time_limit_s,
+            "het_job_id": het_job_id,
+            "het_job_offset": het_job_offset,
         }.items()
         if value is not None
     }

@@ -39,6 +39,7 @@ from slurm_carbon.store.caps import CapDecisionRecord
 from slurm_carbon.store.deferrals import DeferralRecord, DeferralTotals
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import GroupTotals, JobRow, TimelinePoint
+from slurm_carbon.store.reports.filters import parse_jobs
 from slurm_carbon.units import J_PER_KWH
 from slurm_carbon.vocabulary import (
     BudgetAction,
@@ -126,16 +127,22 @@ def _action(found: dict[str, Any] | None) -> BudgetActionRecord | None:
 
 
 def job_row(item: dict[str, Any]) -> JobRow:
-    """The row an item of ``GET /api/v1/jobs`` was made from, as far as the report shows it."""
-    job, _, task = str(item["job_id"]).partition("_")
+    """The row an item of ``GET /api/v1/jobs`` was made from, as far as the report shows it.
+
+    The item names a job as sacct does (``12``, ``12_3``, ``12+1``), not by its raw id:
+    an array task's or het job component's ``slurm_job_id`` is its array's or het job's.
+    """
+    [named] = parse_jobs(str(item["job_id"]))
     end = _time(item["end"])
     budget = item["budget"] or {}
     kwh = budget.get("kwh")
     return JobRow(
         row_id=0,
-        slurm_job_id=int(job),
-        array_job_id=int(job) if task else None,
-        array_task_id=int(task) if task else None,
+        slurm_job_id=named.job_id,
+        array_job_id=None if named.array_task_id is None else named.job_id,
+        array_task_id=named.array_task_id,
+        het_job_id=None if named.het_job_offset is None else named.job_id,
+        het_job_offset=named.het_job_offset,
         name=item["name"],
         user_name=item["user"],
         account=item["account"],

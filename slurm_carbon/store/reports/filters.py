@@ -29,14 +29,17 @@ PostgreSQL 65,535 in one statement (a job id with an array task takes two)."""
 SLURM_ID_MAX = 2**32 - 1
 """Largest Slurm job id: Slurm keeps job ids as ``uint32_t`` (the store's BIGINT holds it)."""
 
-_JOB = re.compile(r"(\d{1,10})(?:_(\d{1,10}))?", re.ASCII)
+_JOB = re.compile(r"(\d{1,10})(?:([_+])(\d{1,10}))?", re.ASCII)
 
 
 def parse_jobs(text: str) -> tuple[JobSelector, ...]:
-    """Comma-separated job ids: ``12`` (a job, or every task of array 12), ``12_3`` (one task).
+    """Comma-separated job ids as sacct prints them.
+
+    ``12`` (a job, every task of array 12 or every component of het job 12),
+    ``12_3`` (one array task), ``12+1`` (one het job component).
 
     Raises:
-        ConfigError: something else than such ids, an id (or task) above Slurm's uint32
+        ConfigError: something else than such ids, an id (task, offset) above Slurm's uint32
             (:data:`SLURM_ID_MAX`), or more than :data:`LIST_MAX` of them.
     """
     items = _items(text, "job id")
@@ -45,12 +48,16 @@ def parse_jobs(text: str) -> tuple[JobSelector, ...]:
         match = _JOB.fullmatch(item)
         if match is None:
             raise ConfigError(f"invalid job id {quote_input(item)} (use e.g. 12, 12_3 or 12,13)")
-        job, task = int(match.group(1)), None if match.group(2) is None else int(match.group(2))
-        if job > SLURM_ID_MAX or (task is not None and task > SLURM_ID_MAX):
+        job, mark, part = match.groups()
+        sub = None if part is None else int(part)
+        if int(job) > SLURM_ID_MAX or (sub is not None and sub > SLURM_ID_MAX):
             raise ConfigError(
                 f"job id {quote_input(item)} is out of Slurm's range (0 to {SLURM_ID_MAX})"
             )
-        selectors.append(JobSelector(job, task))
+        if mark == "+":
+            selectors.append(JobSelector(int(job), het_job_offset=sub))
+        else:
+            selectors.append(JobSelector(int(job), sub))
     return tuple(selectors)
 
 

@@ -52,13 +52,19 @@ class JobRow:
     budget_energy_j: float | None = None
     budget_action: BudgetActionRecord | None = None
     time_limit_s: float | None = None
+    het_job_id: int | None = None
+    het_job_offset: int | None = None
 
     @property
     def job_id_text(self) -> str:
-        """The id as sacct prints it: ``12_3`` for an array task, else ``12``."""
-        if self.array_job_id is not None and self.array_task_id is not None:
-            return f"{self.array_job_id}_{self.array_task_id}"
-        return str(self.slurm_job_id)
+        """The id as sacct prints it: ``12_3`` (array task), ``12+1`` (het component) or ``12``."""
+        return job_id_text(
+            self.slurm_job_id,
+            self.array_job_id,
+            self.array_task_id,
+            self.het_job_id,
+            self.het_job_offset,
+        )
 
     @property
     def elapsed(self) -> timedelta | None:
@@ -88,6 +94,8 @@ _JOB_COLUMNS = (
     Job.requested_gpus,
     Job.node_list,
     Job.time_limit_s,
+    Job.het_job_id,
+    Job.het_job_offset,
 )
 # The result's id (None: no result yet), then its columns in JobFigures' order.
 _FIGURE_COLUMNS = (JobResult.id, *(getattr(JobResult, f.name) for f in fields(JobFigures)))
@@ -115,6 +123,8 @@ def _row(values: Sequence[Any]) -> JobRow:
         requested_gpus,
         node_list,
         time_limit_s,
+        het_job_id,
+        het_job_offset,
     ) = values[: len(_JOB_COLUMNS)]
     result_id, *figures = values[len(_JOB_COLUMNS) : -len(_BUDGET_COLUMNS)]
     budget_co2e_g, budget_energy_j, *action = values[-len(_BUDGET_COLUMNS) :]
@@ -137,7 +147,24 @@ def _row(values: Sequence[Any]) -> JobRow:
         budget_energy_j=budget_energy_j,
         budget_action=None if action[0] is None else BudgetActionRecord(*action),
         time_limit_s=time_limit_s,
+        het_job_id=het_job_id,
+        het_job_offset=het_job_offset,
     )
+
+
+def job_id_text(
+    slurm_job_id: int,
+    array_job_id: int | None,
+    array_task_id: int | None,
+    het_job_id: int | None,
+    het_job_offset: int | None,
+) -> str:
+    """A job's id as sacct prints it: ``12_3``, ``12+1`` or ``12``."""
+    if array_job_id is not None and array_task_id is not None:
+        return f"{array_job_id}_{array_task_id}"
+    if het_job_id is not None and het_job_offset is not None:
+        return f"{het_job_id}+{het_job_offset}"
+    return str(slurm_job_id)
 
 
 def iter_jobs(
@@ -184,14 +211,15 @@ def foreign_jobs(session: Session, selectors: Sequence[JobSelector], user: str) 
     if not selectors:
         return []
     statement = (
-        select(Job.slurm_job_id, Job.array_job_id, Job.array_task_id)
+        select(
+            Job.slurm_job_id,
+            Job.array_job_id,
+            Job.array_task_id,
+            Job.het_job_id,
+            Job.het_job_offset,
+        )
         .where(selector_matches(selectors))
         .where(or_(Job.user_name.is_(None), Job.user_name != user))
         .order_by(Job.slurm_job_id)
     )
-    found = []
-    for job_id, array_id, task_id in session.execute(statement):
-        found.append(
-            f"{array_id}_{task_id}" if array_id is not None and task_id is not None else str(job_id)
-        )
-    return found
+    return [job_id_text(*ids) for ids in session.execute(statement)]

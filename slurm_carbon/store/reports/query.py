@@ -26,17 +26,21 @@ GroupBy = Literal["job", "user", "account", "partition", "day"]
 
 @dataclass(frozen=True, slots=True)
 class JobSelector:
-    """A job as ``-j`` names it: ``12`` (a job, or every task of array 12) or ``12_3``."""
+    """A job as ``-j`` names it: ``12``, ``12_3`` (an array task) or ``12+1`` (a het component).
+
+    ``12`` is job 12, every task of array 12, or every component of het job 12.
+    """
 
     job_id: int
     array_task_id: int | None = None
+    het_job_offset: int | None = None
 
     def __str__(self) -> str:
-        return (
-            f"{self.job_id}"
-            if self.array_task_id is None
-            else f"{self.job_id}_{self.array_task_id}"
-        )
+        if self.array_task_id is not None:
+            return f"{self.job_id}_{self.array_task_id}"
+        if self.het_job_offset is not None:
+            return f"{self.job_id}+{self.het_job_offset}"
+        return f"{self.job_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +69,20 @@ def _state_matches(states: Iterable[str]) -> ColumnElement[bool]:
 
 
 def selector_matches(selectors: Sequence[JobSelector]) -> ColumnElement[bool]:
-    """The condition that a job is one of ``selectors`` (an array id selects its tasks)."""
+    """The condition that a job is one of ``selectors`` (an array's or het job's id: all of it)."""
     clauses: list[ColumnElement[bool]] = []
     for selector in selectors:
-        if selector.array_task_id is None:
+        if selector.het_job_offset is not None:
+            clauses.append(
+                and_(
+                    Job.het_job_id == selector.job_id,
+                    Job.het_job_offset == selector.het_job_offset,
+                )
+            )
+        elif selector.array_task_id is None:
             clauses.append(Job.slurm_job_id == selector.job_id)
             clauses.append(Job.array_job_id == selector.job_id)
+            clauses.append(Job.het_job_id == selector.job_id)
         else:
             clauses.append(
                 and_(

@@ -74,8 +74,8 @@ def _group_column(by: GroupBy | None) -> ColumnElement[Any] | None:
     if by == "day":
         return _UtcDay(Job.end_time)
     if by == "job":
-        # An array's tasks are one group under the array's id.
-        return func.coalesce(Job.array_job_id, Job.slurm_job_id)
+        # An array's tasks, or a het job's components, are one group under its id.
+        return func.coalesce(Job.array_job_id, Job.het_job_id, Job.slurm_job_id)
     columns = {"user": Job.user_name, "account": Job.account, "partition": Job.partition}
     return columns[by].expression
 

@@ -16,7 +16,13 @@ from slurm_carbon.cli.main import cli
 from slurm_carbon.cli.report import Caller
 from slurm_carbon.cli.report_format import JOB_COLUMNS
 from slurm_carbon.cli.report_json import REPORT_JSON_SCHEMA
-from slurm_carbon.store import make_engine, session_factory, upgrade
+from slurm_carbon.store import (
+    get_or_create_cluster,
+    make_engine,
+    session_factory,
+    upgrade,
+    upsert_job,
+)
 from tests.unit.cli.test_report_data import (
     NOW,
     TOTAL_CO2E_G,
@@ -77,6 +83,24 @@ def as_json(url: str, *args: str, caller: Caller = ROOT) -> dict[str, Any]:
     document: dict[str, Any] = json.loads(result.stdout)
     jsonschema.validate(document, REPORT_JSON_SCHEMA)
     return document
+
+
+def test_het_components_are_listed_and_selected_as_sacct_names_them(tmp_path: Path) -> None:
+    """sacct 22.05 names het job 843's components 843+0 (raw 843) and 843+1 (raw 844)."""
+    url = f"sqlite:///{tmp_path / 'het.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    with session_factory(engine).begin() as session:
+        cluster = get_or_create_cluster(session, "tc")
+        for raw, offset in ((843, 0), (844, 1)):
+            upsert_job(session, cluster.id, raw, het_job_id=843, het_job_offset=offset)
+        upsert_job(session, cluster.id, 845, array_job_id=842, array_task_id=0)
+    engine.dispose()
+
+    assert ids(url, "-j", "843") == ["843+0", "843+1"]
+    assert ids(url, "-j", "843+1,842") == ["843+1", "842_0"]
+    assert ids(url, "-j", "844") == ["843+1"]
+    assert [job["job_id"] for job in as_json(url, "-j", "843")["jobs"]] == ["843+0", "843+1"]
 
 
 # Formats

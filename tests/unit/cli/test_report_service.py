@@ -32,6 +32,7 @@ from slurm_carbon.store import (
     make_engine,
     session_factory,
     upgrade,
+    upsert_job,
 )
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 from tests.unit.cli import test_report_detail_agrees as agrees
@@ -95,6 +96,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path,
                             900.0 * 1000, EnergyMethod.COUNTER, Sharing.EXCLUSIVE)
             ],
         )  # fmt: skip
+        # Het job 843: components 843+0 (raw 843) and 843+1 (raw 844), pending, ended
+        # before every window these tests list (only -j finds it).
+        for raw, offset in ((843, 0), (844, 1)):
+            upsert_job(session, cluster.id, raw, het_job_id=843, het_job_offset=offset,
+                       user_name="alice", end_time=DAY - timedelta(days=400))  # fmt: skip
     engine.dispose()
     config = folder / "site.toml"
     config.write_text(SITE_TOML)
@@ -154,6 +160,9 @@ def both(
         ["-j", "101"],
         ["-j", "103"],
         ["-j", "200_2"],
+        ["-j", "843"],  # a het job: both its components, as sacct -j 843 lists them
+        ["-j", "843+1"],
+        ["-j", "843+1", "--json"],
         ["-j", "999"],  # not stored: an empty table in both modes (as sacct -j shows none)
     ],
 )

@@ -57,6 +57,7 @@ def _job(
     end: datetime = T0,
     co2e_g: float | None = 10.0,
     array: tuple[int, int] | None = None,
+    het: tuple[int, int] | None = None,
 ) -> int:
     cluster = get_or_create_cluster(session, "tc")
     job = upsert_job(
@@ -65,6 +66,8 @@ def _job(
         slurm_job_id,
         array_job_id=array[0] if array else None,
         array_task_id=array[1] if array else None,
+        het_job_id=het[0] if het else None,
+        het_job_offset=het[1] if het else None,
         user_name=user,
         account="acct",
         partition=partition,
@@ -137,6 +140,28 @@ def test_selectors_name_jobs_arrays_and_tasks(session: Session) -> None:
     assert ids(JobSelector(7), JobSelector(10, 1)) == ["7", "10_1"]
     assert ids(JobSelector(99)) == []
     assert str(JobSelector(10, 2)) == "10_2"
+
+
+def test_het_components_are_named_and_selected_as_sacct_does(session: Session) -> None:
+    """sacct 22.05: ``-j 843`` lists 843+0 (raw 843) and 843+1 (raw 844); ``-j 843+1`` one."""
+    _job(session, 843, het=(843, 0))
+    _job(session, 844, het=(843, 1))
+    _job(session, 845, array=(842, 0))
+
+    def ids(*selectors: JobSelector) -> list[str]:
+        return [row.job_id_text for row in iter_jobs(session, ReportQuery(jobs=selectors))]
+
+    assert ids() == ["843+0", "843+1", "842_0"]
+    assert ids(JobSelector(843)) == ["843+0", "843+1"]
+    assert ids(JobSelector(843, het_job_offset=1)) == ["843+1"]
+    assert ids(JobSelector(844)) == ["843+1"]  # its raw id, as sacct -j 844 finds it
+    assert ids(JobSelector(842, het_job_offset=0)) == []
+    assert ids(JobSelector(843, 1)) == []  # an array task 843_1: no such job
+    assert str(JobSelector(843, het_job_offset=1)) == "843+1"
+    groups = {group.key: group.jobs for group in totals(session, ReportQuery(), "job")}
+    assert groups == {"843": 2, "842": 1}
+    _job(session, 844, user="bob", het=(843, 1), co2e_g=None)
+    assert foreign_jobs(session, [JobSelector(843)], "alice") == ["843+1"]
 
 
 class _CountingCursor:
