@@ -9,6 +9,14 @@ Node-time is the run time times the nodes of the job; a node's covered time is
 the union of its intervals' times within the run (a GPU's and a CPU's interval
 over the same time count once).
 
+A node's intervals are on its own clock (its agent opens and closes them at its
+Prolog's and Epilog's hand-offs), the run on slurmctld's: a node whose clock is
+off reports a run that lies outside sacct's Start..End by the offset, wholly
+outside when the offset exceeds the run. Its intervals are therefore moved, as a
+whole, by the least that brings the most of them into the run (nothing for a node
+already within it, or one that reported only part of its run) before they are
+clipped (:func:`_clock_shift`).
+
 Units: times in seconds (``_s``); shares are fractions (0..1).
 """
 
@@ -16,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 __all__ = ["JobCoverage", "NodeCoverage", "NodeSpan", "node_coverage"]
 
@@ -82,16 +90,35 @@ def node_coverage(
     by_node: dict[str, list[tuple[datetime, datetime]]] = {node: [] for node in nodes}
     for span in spans:
         if span.node in by_node:
-            by_node[span.node].append((max(span.start, start), min(span.end, end)))
+            by_node[span.node].append((span.start, span.end))
     run_s = (end - start).total_seconds()
     found = []
     for node in nodes:
         times = by_node[node]
-        covered_s = _union_s(times)
+        shift = _clock_shift(times, start, end)
+        clipped = [(max(low - shift, start), min(high - shift, end)) for low, high in times]
+        covered_s = _union_s(clipped)
         empty_run_share = 1.0 if times else 0.0
         share = min(covered_s / run_s, 1.0) if run_s > 0 else empty_run_share
         found.append(NodeCoverage(node, covered_s, share))
     return JobCoverage(tuple(found))
+
+
+def _clock_shift(
+    times: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> timedelta:
+    """How far a node's clock is taken to be ahead of the run's.
+
+    The shift closest to none that brings the most of ``times`` (its intervals, on its
+    clock) into the run ``[start, end)``: among the shifts that fit the span of ``times``
+    inside the run (or, when the span is longer than the run, the run inside the span),
+    the one nearest zero.
+    """
+    if not times:
+        return timedelta(0)
+    early = min(low for low, _ in times) - start
+    late = max(high for _, high in times) - end
+    return min(max(timedelta(0), min(early, late)), max(early, late))
 
 
 def _union_s(times: list[tuple[datetime, datetime]]) -> float:

@@ -28,10 +28,13 @@ __all__ = ["RUN_TIME_SLACK", "energy_spans", "own_intervals", "unmeasured_spans"
 logger = logging.getLogger(__name__)
 
 #: How far before a job's Start and after its End its intervals still count. The
-#: agent clips intervals to the job's start and stop as its node saw them, so only
-#: clock skew between the node and slurmctld and the hooks' delay need room: one
-#: agent interval (60 s, its default length) holds both.
-RUN_TIME_SLACK = timedelta(seconds=60)
+#: agent clips intervals to the job's start and stop as its node saw them, on the
+#: node's clock, so only clock skew between the node and slurmctld and the hooks'
+#: delay need room. 300 s is MUNGE's default credential TTL: Slurm's daemons
+#: authenticate every message with MUNGE, so a node whose clock is off by more
+#: cannot run jobs at all, and any skew Slurm tolerates is kept (a node 90 s off:
+#: tests/unit/service/test_results.py, tests/integration/test_faults_clock.py).
+RUN_TIME_SLACK = timedelta(seconds=300)
 
 
 def energy_spans(intervals: Sequence[StoredInterval]) -> list[acc.EnergySpan]:

@@ -55,3 +55,30 @@ def test_an_empty_run_is_covered_by_any_interval() -> None:
 def test_no_nodes_is_refused() -> None:
     with pytest.raises(ValueError, match="no node"):
         node_coverage([], [], at(0), at(1))
+
+
+@pytest.mark.parametrize("clock_min", [-1.5, 1.5, -90.0])
+def test_a_node_whose_clock_is_off_covers_its_run_on_its_own_clock(clock_min: float) -> None:
+    """Its intervals lie outside the run by its clock's offset, even wholly outside it."""
+    spans = [
+        NodeSpan("n1", at(0), at(10)),
+        NodeSpan("n2", at(clock_min), at(clock_min + 5)),
+        NodeSpan("n2", at(clock_min + 5), at(clock_min + 10)),
+    ]
+    found = node_coverage(["n1", "n2"], spans, at(0), at(10))
+    assert [n.share for n in found.nodes] == [1.0, pytest.approx(1.0)]
+    assert found.silent == ()
+
+
+def test_a_node_that_reported_part_of_its_run_is_not_moved() -> None:
+    """Only the first 4 of 10 minutes (its agent down after), or only the last 4: moving
+    its intervals could not cover more of the run, so none is moved."""
+    spans = [NodeSpan("n1", at(0.5), at(4)), NodeSpan("n2", at(6), at(10))]
+    found = node_coverage(["n1", "n2"], spans, at(0), at(10))
+    assert [n.covered_s for n in found.nodes] == [pytest.approx(210), pytest.approx(240)]
+
+
+def test_a_skewed_node_that_reported_part_of_its_run_covers_only_that_part() -> None:
+    spans = [NodeSpan("n1", at(-1.5), at(2.5))]  # 90 s behind; 4 of the run's 10 minutes
+    found = node_coverage(["n1"], spans, at(0), at(10))
+    assert found.nodes[0].covered_s == pytest.approx(240)

@@ -218,3 +218,27 @@ def test_the_result_records_its_ci_kinds_flags_and_every_source_uncut() -> None:
     assert values.ci_annual_share == pytest.approx(0.75)
     assert values.ci_forecast_share == 0.0
     assert values.estimated
+
+
+@pytest.mark.parametrize("clock_s", [-90, 90])
+def test_a_node_whose_clock_is_90_s_off_keeps_its_energy_and_its_coverage(clock_s: int) -> None:
+    """Its intervals, on its own clock, lie 90 s outside sacct's Start..End, more than one
+    default agent interval (60 s); they are the job's all the same, and cover its run."""
+    run = timedelta(minutes=10)
+    job = dataclasses.replace(JOB, node_list="gpu-se[01-02]", end_time=T0 + run)
+    rows = [
+        dataclasses.replace(
+            interval(0, 3.6e5),
+            node=node,
+            start=T0 + half + timedelta(seconds=skew_s),
+            end=T0 + half + run / 2 + timedelta(seconds=skew_s),
+        )
+        for node, skew_s in (("gpu-se01", 0), ("gpu-se02", clock_s))
+        for half in (timedelta(0), run / 2)
+    ]
+
+    computed = compute_result(job, rows, StaticSite("SE"), Series(), T0 + run)
+
+    assert computed.values.gpu_energy_j == pytest.approx(4 * 3.6e5)
+    assert computed.values.node_coverage == pytest.approx(1.0)
+    assert computed.values.missing_nodes is None
