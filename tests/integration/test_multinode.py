@@ -440,15 +440,11 @@ def test_array_tasks_and_het_components_are_each_their_own_nodes_energy(nodes: N
     ).stdout
     ids = {line.split("|")[0] for line in listed.splitlines()}
     assert {t["JobID"] for t in tasks} <= ids, listed
-    assert {c["JobIDRaw"] for c in components} <= ids, listed  # see the test below
+    assert {c["JobID"] for c in components} <= ids, listed  # 843+0, 843+1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a hetjob's components are listed by their raw ids (844), not as Slurm names"
-    " them (843+1): the store keeps no het ids (jobs needs het_job_id/het_job_offset)",
-)
 def test_het_components_are_listed_as_slurm_names_them(nodes: Nodes) -> None:
+    """``report`` lists 843+0 and 843+1 as sacct does, ``-j 843`` both, ``-j 843+1`` one."""
     script = nodes.work / "het-names.sh"
     script.write_text(
         "#!/bin/sh\n#SBATCH -N1 --gres=gpu:1\n#SBATCH hetjob\n#SBATCH -N1 --gres=gpu:1\n"
@@ -456,7 +452,7 @@ def test_het_components_are_listed_as_slurm_names_them(nodes: Nodes) -> None:
         + "\n"
     )
     het_id = nodes.cluster.sbatch(str(script))
-    components = nodes.cluster.wait_for_job(het_id, tasks=2, fields=("JobID", "JobIDRaw"))
+    components = nodes.cluster.wait_for_job(het_id, tasks=2, fields=("JobID", "JobIDRaw", "State"))
     wait_settled(nodes, [c["JobIDRaw"] for c in components])
     listed = subprocess.run(
         [SLURM_CARBON, "report", "--url", nodes.service.db_url, "-P", "-n"],
@@ -467,6 +463,18 @@ def test_het_components_are_listed_as_slurm_names_them(nodes: Nodes) -> None:
     ).stdout
     ids = {line.split("|")[0] for line in listed.splitlines()}
     assert {f"{het_id}+0", f"{het_id}+1"} <= ids, listed
+    for selected, expected in (
+        (het_id, [f"{het_id}+0", f"{het_id}+1"]),
+        (f"{het_id}+1", [f"{het_id}+1"]),
+    ):
+        chosen = subprocess.run(
+            [SLURM_CARBON, "report", "--url", nodes.service.db_url, "-P", "-n", "-j", selected],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=nodes.cluster.env,
+        ).stdout
+        assert [line.split("|")[0] for line in chosen.splitlines()] == expected, chosen
 
 
 def stored_result(nodes: Nodes, job_id: str) -> tuple[float, float | None, str | None] | None:
