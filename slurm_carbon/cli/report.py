@@ -1,7 +1,8 @@
 """``slurm-carbon report``: each job's energy and CO2e, with sacct's options and habits.
 
-Selection (as sacct): ``-j/--jobs`` (``12`` is a job or every task of array 12,
-``12_3`` one task), ``-u/--user``, ``-A/--account``, ``-r/--partition``,
+Selection (as sacct): ``-j/--jobs`` (``12`` is a job, every task of array 12 or
+every component of het job 12, ``12_3`` one task, ``12+1`` one component),
+``-u/--user``, ``-A/--account``, ``-r/--partition``,
 ``-s/--state`` (names or sacct's abbreviations: CD, F, CA, TO, OOM, ...),
 ``-S/--starttime`` and ``-E/--endtime`` (sacct's time formats, local time).
 A job is reported in the window in which it *ended* (its carbon is settled
@@ -130,7 +131,12 @@ def current_caller() -> Caller:
 
 
 @click.command()
-@click.option("-j", "--jobs", "jobs_text", help="Job ids, comma-separated: 12, 12_3 (array task).")
+@click.option(
+    "-j",
+    "--jobs",
+    "jobs_text",
+    help="Job ids, comma-separated: 12, 12_3 (array task), 12+1 (het job component).",
+)
 @click.option("-u", "--user", "users_text", help="Users, comma-separated.")
 @click.option("-A", "--account", "accounts_text", help="Accounts, comma-separated.")
 @click.option("-r", "--partition", "partitions_text", help="Partitions, comma-separated.")

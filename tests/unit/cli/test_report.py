@@ -101,6 +101,8 @@ def test_het_components_are_listed_and_selected_as_sacct_names_them(tmp_path: Pa
     assert ids(url, "-j", "843+1,842") == ["843+1", "842_0"]
     assert ids(url, "-j", "844") == ["843+1"]
     assert [job["job_id"] for job in as_json(url, "-j", "843")["jobs"]] == ["843+0", "843+1"]
+    helped = CliRunner().invoke(cli, ["report", "--help"]).output
+    assert "12+1 (het job component)" in " ".join(helped.split())
 
 
 # Formats
