@@ -155,7 +155,9 @@ def openapi_document() -> dict[str, Any]:
                             "name": "job_id",
                             "in": "path",
                             "required": True,
-                            "description": "12, or 12_3 for an array task.",
+                            "description": (
+                                "12, 12_3 for an array task, or 12+1 for a het job component."
+                            ),
                             "schema": {"type": "string"},
                         }
                     ],

@@ -74,7 +74,7 @@ class JobEndpoint:
                 raise ApiError(404, f"no job {query.jobs[0]} in the store")
             if len(rows) > 1:
                 tasks = ", ".join(row.job_id_text for row in rows[:3])
-                raise ApiError(422, f"job_id: names an array of {len(rows)} tasks ({tasks} ...)")
+                raise ApiError(422, f"job_id: names {len(rows)} jobs ({tasks} ...): ask for one")
             return detail_json(job_detail(session, rows[0], context))
 
 

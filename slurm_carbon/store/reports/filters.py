@@ -47,7 +47,9 @@ def parse_jobs(text: str) -> tuple[JobSelector, ...]:
     for item in items:
         match = _JOB.fullmatch(item)
         if match is None:
-            raise ConfigError(f"invalid job id {quote_input(item)} (use e.g. 12, 12_3 or 12,13)")
+            raise ConfigError(
+                f"invalid job id {quote_input(item)} (use e.g. 12, 12_3, 12+1 or 12,13)"
+            )
         job, mark, part = match.groups()
         sub = None if part is None else int(part)
         if int(job) > SLURM_ID_MAX or (sub is not None and sub > SLURM_ID_MAX):

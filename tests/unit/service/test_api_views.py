@@ -60,8 +60,8 @@ def test_one_job_in_detail_is_the_reports(client: TestClient) -> None:
             "alice may only see their own jobs, and job 102 is not among them",
         ),
         ("/api/v1/jobs/999", 404, "no job 999 in the store"),
-        ("/api/v1/jobs/200", 422, "job_id: names an array of 2 tasks (200_1, 200_2 ...)"),
-        ("/api/v1/jobs/1x", 422, "job_id: invalid job id '1x' (use e.g. 12, 12_3 or 12,13)"),
+        ("/api/v1/jobs/200", 422, "job_id: names 2 jobs (200_1, 200_2 ...): ask for one"),
+        ("/api/v1/jobs/1x", 422, "job_id: invalid job id '1x' (use e.g. 12, 12_3, 12+1 or 12,13)"),
         ("/api/v1/jobs/100?full=1", 422, "full: unknown query parameter"),
     ],
 )
