@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,8 +235,14 @@ class FaultRig(Nodes):
         finally:
             engine.dispose()
 
-    def account(self, fault: str, job_id: str) -> FaultRow:
-        """Waits for the job, its intervals and its result; prints and records its row."""
+    def account(
+        self, fault: str, job_id: str, node_clock_s: dict[str, float] | None = None
+    ) -> FaultRow:
+        """Waits for the job, its intervals and its result; prints and records its row.
+
+        ``node_clock_s``: how far a node's clock is off (seconds, + ahead), so that its
+        intervals are held to sacct's Start..End read on its own clock.
+        """
         fields = ("JobID", "State", "Start", "End")
         rows = self.cluster.wait_for_job(
             job_id, fields=fields, filled=("End",), timeout_s=JOB_DEADLINE_S
@@ -251,7 +258,9 @@ class FaultRig(Nodes):
                 state = json.loads(state_path(self.sim_dir(node), gpu["minor"]).read_text())
                 spans = [r for r in intervals if (r.node, r.device_uuid) == (node, gpu["uuid"])]
                 work = {"energy_j": gpu["energy_j"], "duration_s": truth["duration_s"]}
-                accounts.append(account_gpu(work, state["profile"]["idle_power_w"], spans, job))
+                offset_s = (node_clock_s or {}).get(node, 0.0)
+                on_node = (job[0] + offset_s, job[1] + offset_s)
+                accounts.append(account_gpu(work, state["profile"]["idle_power_w"], spans, on_node))
         assert len(accounts) == MULTINODE_NODES * GPUS_PER_JOB_NODE, accounts
         stored_j = sum(a.stored_j for a in accounts)
         # A result settled before the last intervals came in is recomputed at a later sweep.
@@ -288,9 +297,21 @@ def fault_rig_fixture(
     """The 2-node rig, its agents reading their GPUs, the writer running; all stopped after,
     and the cluster back to its single node."""
     del slurm_cluster  # started first, so that the 2-node start below finds it
-    work = tmp_path_factory.mktemp("faults")
+    with fault_rig_running(postgres_databases, tmp_path_factory.mktemp("faults")) as rig:
+        yield rig
+
+
+@contextmanager
+def fault_rig_running(
+    postgres_databases: PostgresDatabases, work: Path, start_env: dict[str, str] | None = None
+) -> Iterator[FaultRig]:
+    """The rig of :func:`fault_rig_fixture` in ``work``; ``start_env``: variables for its
+    ``deploy/local/cluster start --nodes 2`` (e.g. a node's clock offset)."""
     try:
-        cluster = start_cluster(MULTINODE_NODES)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in (start_env or {}).items():
+                patch.setenv(name, value)
+            cluster = start_cluster(MULTINODE_NODES)
         db_url = postgres_databases.create("faults")
         upgrade(db_url)
         service = ServiceProcess(
