@@ -124,6 +124,7 @@ class Tally:
     statuses: collections.Counter[int | str] = field(default_factory=collections.Counter)
     rows_stored: int = 0
     processed_twice: int = 0
+    retry_after_s: list[float] = field(default_factory=list)
 
 
 async def _ship(
@@ -150,7 +151,8 @@ async def _ship(
                 tally.processed_twice += int(sent_before and stored < rows)
                 return
             if response.status_code == 429:
-                await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                tally.retry_after_s.append(float(response.headers.get("Retry-After", "1")))
+                await asyncio.sleep(tally.retry_after_s[-1])
                 continue
             sent_before = sent_before or response.status_code >= 500
         attempt += 1
@@ -398,6 +400,14 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
         f" batches processed twice: {storm.processed_twice + calm.processed_twice};"
         f" rows stored {storm.rows_stored:,}; answers {dict(storm.statuses)}"
     )
+    if storm.retry_after_s:
+        acks = sorted(storm.acked_at_s.values())
+        told = statistics.quantiles(storm.retry_after_s, n=10)
+        print(
+            f"backlog 429s told Retry-After: median {statistics.median(storm.retry_after_s):.0f} s,"
+            f" 90 % {told[8]:.0f} s, max {max(storm.retry_after_s):.0f} s; nodes acknowledged:"
+            f" half by {acks[len(acks) // 2]:.1f} s, 90 % by {acks[len(acks) * 9 // 10]:.1f} s"
+        )
     print(f"COPY: {copy_n:,} rows in {copy_s:.1f} s = {copy_rate:,.0f} rows/s")
     print(f"ratio to COPY: {service_rate / copy_rate:.2f}x")
     if args.py_spy:
