@@ -14,8 +14,8 @@ from slurm_carbon.errors import ConfigError
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import ReadAccess
 from slurm_carbon.service.api.munge_auth import MungeDecoder, MungeIdentity
-from slurm_carbon.service.web.session import SESSION_COOKIE
 from slurm_carbon.service.web.proxy import MAX_USER_NAME_CHARS
+from slurm_carbon.service.web.session import SESSION_COOKIE
 from slurm_carbon.store import SessionFactory
 from tests.unit.cli.test_report_data import NOW, seed
 from tests.unit.service.test_api_auth import SITE_FIELDS, USERS, RecordedUnmunge, users
