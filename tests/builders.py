@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slurm_carbon.slurm import SlurmJob
+from slurm_carbon.store.figures import JobFigures
+from slurm_carbon.vocabulary import EnergyMethod, Sharing
 
-__all__ = ["FakeClock", "slurm_job"]
+__all__ = ["FakeClock", "job_figures", "slurm_job"]
 
 #: When :func:`slurm_job`'s job starts unless told otherwise.
 JOB_START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -45,6 +47,24 @@ _JOB = SlurmJob(
 def slurm_job(raw: int, **fields: Any) -> SlurmJob:
     """A finished one-GPU job of 2 h from :data:`JOB_START`, with id ``raw``, ``fields`` changed."""
     return dataclasses.replace(_JOB, **{"job_id": str(raw), "job_id_raw": raw, **fields})
+
+
+def job_figures(computed_at: datetime, **fields: Any) -> JobFigures:
+    """A measured job's figures: 0.3 kWh of GPU, 30 g at 100 g/kWh (SE); ``fields`` changed."""
+    figures = JobFigures(
+        gpu_energy_j=1.08e6,
+        cpu_energy_j=0.0,
+        dram_energy_j=0.0,
+        co2e_g=30.0,
+        ci_mean_g_per_kwh=100.0,
+        ci_region="SE",
+        ci_source="flat",
+        pue=1.0,
+        quality=EnergyMethod.COUNTER,
+        sharing=Sharing.EXCLUSIVE,
+        computed_at=computed_at,
+    )
+    return dataclasses.replace(figures, **fields)
 
 
 class FakeClock:

@@ -11,22 +11,10 @@ from slurm_carbon.cli.report_detail import show_job
 from slurm_carbon.service.detail import JobDetail
 from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import JobRow
-from slurm_carbon.vocabulary import EnergyMethod, Sharing
+from tests.builders import job_figures
 
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
-FIGURES = JobFigures(
-    gpu_energy_j=1.08e6,
-    cpu_energy_j=0.0,
-    dram_energy_j=0.0,
-    co2e_g=30.0,
-    ci_mean_g_per_kwh=100.0,
-    ci_region="SE",
-    ci_source="flat",
-    pue=1.0,
-    quality=EnergyMethod.COUNTER,
-    sharing=Sharing.EXCLUSIVE,
-    computed_at=START + timedelta(hours=1),
-)
+FIGURES = job_figures(START + timedelta(hours=1))
 
 
 def shown(figures: JobFigures) -> list[str]:

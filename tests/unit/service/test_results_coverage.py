@@ -23,13 +23,12 @@ from slurm_carbon.service.detail import job_nodes
 from slurm_carbon.service.results import settle_result
 from slurm_carbon.service.site import StaticSite
 from slurm_carbon.slurm import SlurmJob
-from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.ingest import ReportedDevice, ReportedInterval, ingest_batch
 from slurm_carbon.store.reports import JobRow, ReportQuery, iter_jobs
 from slurm_carbon.store.reports.filters import parse_jobs, quality_text
 from slurm_carbon.store.results import find_job, get_result
 from slurm_carbon.vocabulary import CiKind, CiSignal, DeviceKind, EnergyMethod, Sharing
-from tests.builders import JOB_START, slurm_job
+from tests.builders import JOB_START, job_figures, slurm_job
 
 SITE = StaticSite("SE", 1.0)
 END = JOB_START + timedelta(hours=1)
@@ -120,22 +119,7 @@ def test_a_one_node_job_that_reported_throughout_is_whole(session: Session) -> N
 
 
 def test_the_json_item_and_the_list_quality_say_it_and_read_back() -> None:
-    figures = JobFigures(
-        gpu_energy_j=1.08e6,
-        cpu_energy_j=0.0,
-        dram_energy_j=0.0,
-        co2e_g=30.0,
-        ci_mean_g_per_kwh=100.0,
-        ci_region="SE",
-        ci_source="flat",
-        pue=1.0,
-        quality=EnergyMethod.COUNTER,
-        sharing=Sharing.EXCLUSIVE,
-        computed_at=END,
-        ci_annual=True,
-        node_coverage=0.5,
-        missing_nodes="scn2",
-    )
+    figures = job_figures(END, ci_annual=True, node_coverage=0.5, missing_nodes="scn2")
     row = JobRow(1, 301, None, None, "x", "u", "a", "p", "COMPLETED", JOB_START, END, 2, figures)
 
     item = job_json(row)
