@@ -10,8 +10,10 @@ Unknown keys are refused, so a misspelt key is never silently ignored.
 Secrets never live in this file: providers name the *environment variable*
 that holds their token (``token_env``), and the entry point reads it.
 
-Two modules: :mod:`~slurm_carbon.config.site`, the schema (each section as a
-typed model, and :class:`SiteConfig`'s lookups), and
+Three modules: :mod:`~slurm_carbon.config.site`, the schema (each section as a
+typed model, and :class:`SiteConfig`'s lookups);
+:mod:`~slurm_carbon.config.policies`, the policy sections' models (what the
+service does: admin comment, budgets, capping, advice); and
 :mod:`~slurm_carbon.config.load`, reading the file and turning a validation
 error into that one line. Import from here: this is the public face.
 
@@ -21,11 +23,10 @@ Units: PUE dimensionless (>= 1); power in watts (``_w``); times aware UTC.
 from __future__ import annotations
 
 from slurm_carbon.config.load import CONFIG_MAX_BYTES, load_config, parse_config
+from slurm_carbon.config.policies import AdminCommentPolicy, BudgetsConfig
 from slurm_carbon.config.site import (
     CI_SOURCES,
-    AdminCommentPolicy,
     AdminsConfig,
-    BudgetsConfig,
     CounterfactualConfig,
     IntensityConfig,
     NodeType,

@@ -5,6 +5,10 @@ package asks (a job's grid region and PUE, a node's type and unmeasured power).
 Every model refuses unknown keys, so a misspelt key is never silently ignored.
 Every key is documented in ``deploy/site.example.toml``.
 
+The policy sections (``[admin_comment]``, ``[budgets]``, ``[capping]``,
+``[advice]``) live in :mod:`~slurm_carbon.config.policies`; their names are
+re-exported here, where the rest of the package has always imported them.
+
 Secrets never live in this file: providers name the *environment variable*
 that holds their token (``token_env``), and the entry point reads it.
 
@@ -20,10 +24,31 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
 from slurm_carbon.accounting.pue import PueSeries
-from slurm_carbon.text import has_control
+from slurm_carbon.config.base import Section
+from slurm_carbon.config.policies import (
+    DEFAULT_ADVICE_HINT_MIN_MINUTES,
+    MAX_ADVICE_DEFER_H,
+    MAX_ADVICE_GPU_POWER_W,
+    MAX_ADVICE_HINT_MIN_MINUTES,
+    MAX_ADVICE_WITHIN_H,
+    MAX_CAP_PERIOD_MIN,
+    MAX_CAP_SLOWDOWN,
+    MAX_MIN_RUNTIME_MIN,
+    MAX_NOTIFY_ARG_CHARS,
+    MAX_NOTIFY_ARGS,
+    MIN_CAP_PERIOD_MIN,
+    NOTIFY_PLACEHOLDERS,
+    AdminCommentPolicy,
+    AdviceConfig,
+    BudgetActionName,
+    BudgetPolicy,
+    BudgetsConfig,
+    CappingConfig,
+    CappingPolicy,
+)
 
 __all__ = [
     "CI_SOURCES",
@@ -48,6 +73,7 @@ __all__ = [
     "AdminsConfig",
     "AdviceConfig",
     "ApiConfig",
+    "BudgetActionName",
     "BudgetPolicy",
     "BudgetsConfig",
     "CappingConfig",
@@ -69,10 +95,6 @@ CI_SOURCES = ("trace", "electricitymaps", "uk", "watttime", "annual")
 SourceName = Literal["trace", "electricitymaps", "uk", "watttime", "annual"]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 def _pue_value(value: Any) -> PueSeries:
@@ -105,7 +127,7 @@ def _pue_value(value: Any) -> PueSeries:
 Pue = Annotated[PueSeries, BeforeValidator(_pue_value)]
 
 
-class RegionsConfig(_Model):
+class RegionsConfig(Section):
     """Which grid region a job's energy comes from.
 
     Attributes:
@@ -120,7 +142,7 @@ class RegionsConfig(_Model):
     nodes: dict[str, str] = Field(default_factory=dict)
 
 
-class PueConfig(_Model):
+class PueConfig(Section):
     """The PUE of the cluster and of partitions that differ.
 
     Attributes:
@@ -136,7 +158,7 @@ class PueConfig(_Model):
     partitions: dict[str, Pue] = Field(default_factory=dict)
 
 
-class ProviderConfig(_Model):
+class ProviderConfig(Section):
     """Settings of one carbon-intensity provider.
 
     Attributes:
@@ -177,7 +199,7 @@ def _default_sources() -> list[SourceName]:
     return ["annual"]
 
 
-class IntensityConfig(_Model):
+class IntensityConfig(Section):
     """Where carbon intensity comes from.
 
     Attributes:
@@ -196,7 +218,7 @@ class IntensityConfig(_Model):
         return value
 
 
-class CounterfactualConfig(_Model):
+class CounterfactualConfig(Section):
     """What-if comparisons shown in reports.
 
     Attributes:
@@ -210,7 +232,7 @@ class CounterfactualConfig(_Model):
     step_min: int = Field(default=60, gt=0)
 
 
-class NodeType(_Model):
+class NodeType(Section):
     """A kind of node, with the power of the parts we do not measure.
 
     Attributes:
@@ -223,7 +245,7 @@ class NodeType(_Model):
     unmeasured_power_w: float | None = Field(default=None, ge=0)
 
 
-class AdminsConfig(_Model):
+class AdminsConfig(Section):
     """Who may see every job in reports: root, and the users and groups named here.
 
     Attributes:
@@ -243,242 +265,7 @@ class AdminsConfig(_Model):
         return user == "root" or user in self.users or not set(groups).isdisjoint(self.groups)
 
 
-class AdminCommentPolicy(_Model):
-    """How results are mirrored into Slurm.
-
-    Attributes:
-        enabled: Whether to write at all.
-        field: The job field written (only ``admin_comment``).
-        foreign: What to do when the field holds another tool's value:
-            ``append`` ours after it, or ``skip`` the job. Never overwrite.
-    """
-
-    enabled: bool = True
-    field: Literal["admin_comment"] = "admin_comment"
-    foreign: Literal["append", "skip"] = "append"
-
-
-MAX_MIN_RUNTIME_MIN = 7 * 24 * 60
-"""The longest ``min_runtime_min``: a week. A job must be judged while there is time
-to act, and a week is longer than most sites' longest time limit; more is a typo."""
-
-MAX_NOTIFY_ARGS = 64
-"""The most words in ``notify_command``: far more than a mail command needs."""
-
-MAX_NOTIFY_ARG_CHARS = 1024
-"""The longest word of ``notify_command``, placeholders not yet replaced."""
-
-NOTIFY_PLACEHOLDERS = ("job_id", "user", "budget", "forecast")
-"""The placeholders ``notify_command`` may hold, each written ``{name}``."""
-
-_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-
-BudgetActionName = Literal["notify", "cancel", "none"]
-OverBy = Literal["low", "point"]
-MinProgress = Annotated[float, Field(gt=0, le=1)]
-MinRuntimeMin = Annotated[int, Field(gt=0, le=MAX_MIN_RUNTIME_MIN)]
-
-
-def _notify_command(value: list[str] | None) -> list[str] | None:
-    """An argv list run without a shell: an absolute program, bounded words, known placeholders."""
-    if value is None:
-        return value
-    if not value:
-        raise ValueError('must name a program, e.g. ["/usr/bin/mail", "-s", "...", "{user}"]')
-    if len(value) > MAX_NOTIFY_ARGS:
-        raise ValueError(f"more than {MAX_NOTIFY_ARGS} words")
-    if not value[0].startswith("/"):
-        raise ValueError(f"the program must be an absolute path (no PATH lookup), got {value[0]!r}")
-    for index, word in enumerate(value):
-        if len(word) > MAX_NOTIFY_ARG_CHARS:
-            raise ValueError(f"word {index} is longer than {MAX_NOTIFY_ARG_CHARS} characters")
-        if has_control(word):
-            raise ValueError(f"word {index} holds a control character")
-        for name in _PLACEHOLDER.findall(word):
-            if name not in NOTIFY_PLACEHOLDERS:
-                known = ", ".join(f"{{{known}}}" for known in NOTIFY_PLACEHOLDERS)
-                raise ValueError(f"word {index}: unknown placeholder {{{name}}}; use {known}")
-    return value
-
-
-NotifyCommand = Annotated[list[str] | None, AfterValidator(_notify_command)]
-
-
-class BudgetPolicy(_Model):
-    """What happens to a job whose forecast total exceeds its budget.
-
-    Attributes:
-        action: ``notify`` (a note in the live AdminComment, and ``notify_command``),
-            ``cancel`` (scancel), or ``none`` (nothing is done or recorded).
-        min_progress: The forecast is confident once the job reports this much of
-            its work done (a fraction, 0 < f <= 1)...
-        min_runtime_min: ...or once it has run this long, whichever comes first
-            (a job that reports no progress is judged by run time only). Units: minutes.
-        over_by: ``low``: act when the lower bound of the forecast total's 90 %
-            interval exceeds the budget (few false alarms: the default);
-            ``point``: when the point forecast does.
-        notify_command: For ``notify``: a program and its arguments, run without a
-            shell; ``{job_id}``, ``{user}``, ``{budget}`` and ``{forecast}`` are
-            replaced in each argument. None: no command.
-    """
-
-    action: BudgetActionName = "notify"
-    min_progress: MinProgress = 0.1
-    min_runtime_min: MinRuntimeMin = 10
-    over_by: OverBy = "low"
-    notify_command: NotifyCommand = None
-
-
-class PartitionBudgetPolicy(_Model):
-    """A partition's budget policy: the keys it sets replace the default's."""
-
-    action: BudgetActionName | None = None
-    min_progress: MinProgress | None = None
-    min_runtime_min: MinRuntimeMin | None = None
-    over_by: OverBy | None = None
-    notify_command: NotifyCommand = None
-
-
-class BudgetsConfig(BudgetPolicy):
-    """Per-job budgets (``--comment carbon_budget=5kg``): the default policy and partitions'.
-
-    Attributes:
-        partitions: Policy by partition name; a key left out takes the default's.
-    """
-
-    partitions: dict[str, PartitionBudgetPolicy] = Field(default_factory=dict)
-
-    def policy_for(self, partition: str | None) -> BudgetPolicy:
-        """The policy for a job in ``partition``: the default, with the partition's keys."""
-        keys = self.model_dump(exclude={"partitions"})
-        if partition is not None and partition in self.partitions:
-            keys.update(self.partitions[partition].model_dump(exclude_none=True))
-        return BudgetPolicy(**keys)
-
-
-MAX_CAP_SLOWDOWN = 0.5
-"""The largest ``max_slowdown``: online profiling stops at the first limit more than
-50 % slower, so a profile holds nothing slower to choose from."""
-
-MIN_CAP_PERIOD_MIN = 1
-"""The shortest capping period: periods are whole minutes. The agent pulls its caps
-every 30 s (``slurm_carbon.channel.CAP_POLL_S``), so a decision may reach the GPU up to half
-of a 1-minute period late; periods of 30 minutes or more (the default) are the ones
-meant for production, and the short ones for trying a policy out (a test's minutes)."""
-
-MAX_CAP_PERIOD_MIN = 24 * 60
-"""The longest capping period: a day, the horizon of our carbon-intensity forecast."""
-
-CapPolicyName = Literal["none", "static", "carbon"]
-MaxSlowdown = Annotated[float, Field(gt=0, le=MAX_CAP_SLOWDOWN)]
-CapPeriodMin = Annotated[int, Field(ge=MIN_CAP_PERIOD_MIN, le=MAX_CAP_PERIOD_MIN)]
-
-
-class CappingPolicy(_Model):
-    """How a running GPU job's power limit is chosen each period.
-
-    Attributes:
-        policy: ``none`` (never capped: the default, capping is opt-in),
-            ``static`` (the limit with the least energy per unit of work within
-            ``max_slowdown``), ``carbon`` (the least carbon within ``max_slowdown``,
-            following the carbon intensity ahead); ``slurm_carbon.control.policies``.
-        max_slowdown: The slowdown budget, a fraction of the job's time at the
-            highest limit (0 < s <= :data:`MAX_CAP_SLOWDOWN`).
-        period_min: How long each decision holds. Units: minutes.
-    """
-
-    policy: CapPolicyName = "none"
-    max_slowdown: MaxSlowdown = 0.025
-    period_min: CapPeriodMin = 30
-
-
-class PartitionCappingPolicy(_Model):
-    """A partition's capping policy: the keys it sets replace the default's."""
-
-    policy: CapPolicyName | None = None
-    max_slowdown: MaxSlowdown | None = None
-    period_min: CapPeriodMin | None = None
-
-
-class CappingConfig(CappingPolicy):
-    """GPU power capping: the default policy and partitions'.
-
-    Attributes:
-        partitions: Policy by partition name; a key left out takes the default's.
-    """
-
-    partitions: dict[str, PartitionCappingPolicy] = Field(default_factory=dict)
-
-    def policy_for(self, partition: str | None) -> CappingPolicy:
-        """The policy for a job in ``partition``: the default, with the partition's keys."""
-        keys = self.model_dump(exclude={"partitions"})
-        if partition is not None and partition in self.partitions:
-            keys.update(self.partitions[partition].model_dump(exclude_none=True))
-        return CappingPolicy(**keys)
-
-
-MAX_ADVICE_DEFER_H = 168
-"""The longest ``defer_default_h``: a week, the longest deferral worth asking for."""
-
-MAX_ADVICE_WITHIN_H = 48
-"""The longest ``within_h``: the service reads the CI 48 h ahead, so no start later
-than that can be judged."""
-
-MAX_ADVICE_HINT_MIN_MINUTES = 2880
-"""The largest ``hint_min_minutes``: 48 h, the advice files' reach; a longer job never
-gets a hint anyway."""
-
-DEFAULT_ADVICE_HINT_MIN_MINUTES = 60
-"""The default ``hint_min_minutes``: a job shorter than an hour emits too little for a
-line at every submission to be worth reading (and sbatch runs such jobs by the dozen)."""
-
-MAX_ADVICE_GPU_POWER_W = 2000.0
-"""The largest default GPU power: above any GPU sold today (1.2 kW); more is a typo."""
-
-
-class AdviceConfig(_Model):
-    """Submit-time advice: the files read by ``job_submit.lua`` and ``slurm-carbon advise``.
-
-    Attributes:
-        enabled: Whether the service writes advice files (False: it removes them).
-        dir: The directory of the files, ``<dir>/<partition>.advice`` (absolute).
-        threshold_pct: The sbatch hint is printed only when the saving is at least this.
-            Units: percent.
-        hint_min_minutes: The sbatch hint is printed only for a job at least this long
-            (its time limit; 0: any). Units: minutes.
-        defer_default_h: What ``carbon_defer=auto`` means. Units: hours.
-        within_h: ``slurm-carbon advise``'s default ``--within``. Units: hours.
-        hint_partitions: The partitions where the hint is printed (empty: all);
-            deferral works in every partition.
-        gpu_power_w: A job's expected power per GPU by GPU model when no profile is
-            stored for it. Units: watts.
-        partition_gpu: The GPU model of each partition, for ``gpu_power_w`` and profiles.
-    """
-
-    enabled: bool = True
-    dir: str = Field(default="/var/lib/slurm-carbon/advice", pattern=r"^/")
-    threshold_pct: float = Field(default=10.0, ge=0, le=100)
-    hint_min_minutes: int = Field(
-        default=DEFAULT_ADVICE_HINT_MIN_MINUTES, ge=0, le=MAX_ADVICE_HINT_MIN_MINUTES
-    )
-    defer_default_h: int = Field(default=12, ge=1, le=MAX_ADVICE_DEFER_H)
-    within_h: int = Field(default=24, ge=1, le=MAX_ADVICE_WITHIN_H)
-    hint_partitions: list[str] = Field(default_factory=list)
-    gpu_power_w: dict[str, Annotated[float, Field(gt=0, le=MAX_ADVICE_GPU_POWER_W)]] = Field(
-        default_factory=dict
-    )
-    partition_gpu: dict[str, str] = Field(default_factory=dict)
-
-    def hint_for(self, partition: str) -> bool:
-        """Whether the sbatch hint is printed for jobs in ``partition``."""
-        return not self.hint_partitions or partition in self.hint_partitions
-
-    def gpu_model_for(self, partition: str) -> str | None:
-        """The GPU model of ``partition``, if the site names it."""
-        return self.partition_gpu.get(partition)
-
-
-class ApiConfig(_Model):
+class ApiConfig(Section):
     """The service's read API (``/api/v1/``): how it identifies callers.
 
     Attributes:
@@ -500,7 +287,7 @@ class ApiConfig(_Model):
 MAX_TRUSTED_PROXIES = 64
 
 
-class WebConfig(_Model):
+class WebConfig(Section):
     """The dashboard's single sign-on by a trusted reverse proxy (off by default).
 
     Attributes:
@@ -550,7 +337,7 @@ MAX_STORAGE_DAYS = 3660
 """The largest ``rollup_after_days`` and ``retention_days``: ten years; more is a typo."""
 
 
-class StorageConfig(_Model):
+class StorageConfig(Section):
     """How long the energy intervals are kept, and when they are rolled up.
 
     ``slurm-carbon db maintain`` (run daily) applies it; jobs and their results
@@ -569,7 +356,7 @@ class StorageConfig(_Model):
     retention_days: int | None = Field(default=None, ge=MIN_RETENTION_DAYS, le=MAX_STORAGE_DAYS)
 
 
-class SiteConfig(_Model):
+class SiteConfig(Section):
     """The whole site configuration.
 
     Attributes:
