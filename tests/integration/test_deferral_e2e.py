@@ -1,27 +1,36 @@
-"""A carbon_defer job end to end: deferred by job_submit.lua, run, recorded, its saving measured.
+"""A carbon_defer job end to end: deferred by job_submit.lua to a valley, started there by Slurm.
 
-An advice file for debug (the cluster's default partition) says this 15-minute step is
-dirty (500 g/kWh) and the next clean (100); the store holds the same forecast, issued
-before the submission, and actual intensities, 500 until a minute mark M after the
-submission and 100 from M. ``sbatch -t 1 --comment carbon_defer=1h`` is deferred by the
-lua to the next 15-minute step (Eligible); the test then lets it start at M (``scontrol
-update StartTime=now``: waiting up to 15 minutes for the step would make a slow test) so
-that it runs in the clean minutes. Before that, while the job is pending, the writer's
-sweep has recorded its decision (first seen): the begin time the lua set and the saving
-expected from the stored forecast (80 %: 100 against 500) with its issue time. A second
-job, ``carbon_defer=auto``, gets the delay the lua resolved ``auto`` to (the advice
-file's ``defer_default_s``) in its comment and its decision, then is cancelled. The
-writer settles the first job's result and measures its saving, the decision left as
-recorded: the job's energy profile moved to its submit time falls in the dirty minutes,
-80 % more. ``report -j`` shows both.
+An advice file for debug (the cluster's default partition) says the minutes up to a
+minute mark V, 1.5 to 2.7 minutes after the submission, are dirty (500 g/kWh) and those
+from V clean (100), on a one-minute step. ``job_submit.lua`` accepts only the stored
+forecasts' steps (15 min, 30 min, 1 h: ``ADVICE_STEPS_S``), which would put the valley up
+to 15 minutes away; the test installs, for the two submissions only, the same lua with a
+one-minute step accepted as well (:func:`lua_accepting`), then puts the original back.
+``sbatch -t 1 --comment carbon_defer=1h`` gets its begin time set to V (``scontrol show
+job`` and sacct agree), and Slurm starts it there by itself: its Start is V or a few
+seconds after (the cluster schedules every second). A second job, ``carbon_defer=auto``,
+is deferred to V too, with the delay the lua resolved ``auto`` to (the advice file's
+``defer_default_s``) in its comment and its decision, then cancelled.
+
+The store holds a forecast issued before the submission (on the stored forecasts'
+15-minute step: the step holding the submission dirty, the next ones clean; so the
+service's expected saving is 80 %: 100 against 500) and actual intensities, 500 until V
+and 100 from V. While the job is pending, the writer's sweep records its decision (first
+seen): the begin time the lua set and the expected saving with the forecast's issue time.
+Once the job has run in the clean minutes, the writer settles its result and measures
+its saving, the decision left as recorded: the job's energy profile moved to its submit
+time falls in the dirty minutes, 80 % more. ``report -j`` shows both.
 
 Run under the servers' lock: ``flock /tmp/slurm_carbon-servers.lock .venv/bin/pytest ...``.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,26 +44,43 @@ from slurm_carbon.store.deferrals import DeferralRecord, job_deferral
 from slurm_carbon.store.intensity import add_ci_points
 from slurm_carbon.store.results import find_job
 from slurm_carbon.vocabulary import CiKind, CiSignal
-from tests.integration.conftest import SLURM_CARBON, Rig
+from tests.integration.conftest import SLURM_CARBON, Rig, SlurmCluster
 
 pytestmark = pytest.mark.integration
 
-STEP_S = 900  # the advice file's step
+# The advice file's step: a minute, so the valley lies a minute or two ahead.
+ADVICE_STEP_S = 60
+# The advice file's values: two hours, past the 1 h delay and the job's minute.
+ADVICE_POINTS = 120
+# The stored forecast's step: the stored forecasts' finest (the service's expected
+# saving is made on it, as the advice files are).
+FORECAST_STEP_S = 900
 DIRTY, CLEAN = 500.0, 100.0
-# Seconds of simulated work: short enough to fit between the submission and M when moved.
+# Seconds of simulated work: short enough to end before V when moved to the submission.
 UNITS = 10
-# Least time from the submission to M: the job's run (~10 s) moved to the submission must
-# end before M, in the dirty minutes.
-BEFORE_M_S = 40
-# Least time from the submission to the next 15-minute step: M (at most 100 s on) falls
-# before it, so the job is still pending when the test lets it start.
-CLEAR_S = 180
+# Least time from the submission to V: the writer's sweep records the pending jobs'
+# decisions (SEEN_S) before V, and the job's run (~10 s) moved to the submission ends
+# before V, in the dirty minutes. V is the first minute mark this long after the
+# submissions at the latest (SUBMIT_S): 1.5 to 2.7 minutes after the submission.
+LEAD_S = 90
+# Most seconds from the test's start to the submissions (the writer started, two sbatch).
+SUBMIT_S = 10
+# Least time from the test's start to the next 15-minute step: the submissions (SUBMIT_S)
+# land in the stored forecast's dirty step (else the test waits for the next one).
+STEP_MARGIN_S = 2 * SUBMIT_S
+# Seconds from V within which Slurm starts the job: deploy/local/slurm.conf.in sets
+# sched_interval=1 and bf_interval=1, so a scheduler pass sees the begin time passed
+# within a second or two; 10 s leaves room for a loaded two-core machine, and a start at
+# the submission or after a default pass (sched_interval=60) fails.
+START_SLACK_S = 10
 # Seconds for the job to run, end, and its result and deferral to be settled.
 DEADLINE_S = 150
 # Seconds for the writer's sweep (every 2 s here) to see a pending job and record it.
 SEEN_S = 30
 # The advice file's defer_default_s: what carbon_defer=auto means to the lua.
 AUTO_S = 12 * 3600
+# The lua's table of accepted steps, which lua_accepting extends for the test.
+LUA_STEPS = "local ADVICE_STEPS_S = {"
 SITE = """cluster = "sclocal"
 [regions]
 default = "SE"
@@ -69,13 +95,14 @@ def at(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, tz=UTC)
 
 
-def store_intensity(rig: Rig, submit: int, mark: int, step: int) -> None:
-    """The forecast (issued before ``submit``) and the actual values (dirty until ``mark``)."""
+def store_intensity(rig: Rig, submit: int, valley: int) -> None:
+    """The forecast (issued before ``submit``) and the actual values (dirty until ``valley``)."""
+    step = submit - submit % FORECAST_STEP_S
     forecast = [
         CiPoint(
             "SE",
-            at(step + i * STEP_S),
-            STEP_S,
+            at(step + i * FORECAST_STEP_S),
+            FORECAST_STEP_S,
             DIRTY if i == 0 else CLEAN,
             "slurm_carbon:blend",
             CiKind.FORECAST,
@@ -84,13 +111,13 @@ def store_intensity(rig: Rig, submit: int, mark: int, step: int) -> None:
         )
         for i in range(8)
     ]
-    minutes = range(mark - 20 * 60, mark + 20 * 60, 60)
+    minutes = range(valley - 20 * 60, valley + 20 * 60, 60)
     actuals = [
         CiPoint(
             "SE",
             at(t),
             60,
-            DIRTY if t < mark else CLEAN,
+            DIRTY if t < valley else CLEAN,
             "test-actual",
             CiKind.ACTUAL,
             CiSignal.AVERAGE,
@@ -106,6 +133,32 @@ def store_intensity(rig: Rig, submit: int, mark: int, step: int) -> None:
         engine.dispose()
 
 
+def _install(path: Path, text: str) -> None:
+    """``text`` as ``path``, atomically, its mtime a second ahead of any load so far.
+
+    slurmctld re-reads job_submit.lua when its mtime is later than the last load (whole
+    seconds): a write in the second of a load would otherwise be missed.
+    """
+    spare = path.with_name(path.name + ".test")
+    spare.write_text(text)
+    ahead = int(time.time()) + 1
+    os.utime(spare, (ahead, ahead))
+    spare.replace(path)
+
+
+@contextmanager
+def lua_accepting(cluster: SlurmCluster, step_s: int) -> Iterator[None]:
+    """The cluster's job_submit.lua accepting advice on ``step_s`` too, then as it was."""
+    installed = Path(cluster.env["SLURM_CONF"]).parent / "job_submit.lua"
+    original = installed.read_text()
+    assert original.count(LUA_STEPS) == 1, "job_submit.lua's ADVICE_STEPS_S not found"
+    _install(installed, original.replace(LUA_STEPS, f"{LUA_STEPS}[{step_s}] = true, "))
+    try:
+        yield
+    finally:
+        _install(installed, original)
+
+
 def deferral_of(rig: Rig, job_id: str) -> DeferralRecord | None:
     engine = make_engine(rig.service.db_url)
     try:
@@ -114,6 +167,12 @@ def deferral_of(rig: Rig, job_id: str) -> DeferralRecord | None:
             return None if job is None else job_deferral(session, job.id)
     finally:
         engine.dispose()
+
+
+def shown_job(cluster: SlurmCluster, job_id: str) -> dict[str, str]:
+    """``scontrol show job``'s fields (times in epoch seconds)."""
+    shown = cluster.run("scontrol", "-o", "show", "job", job_id)
+    return dict(field.split("=", 1) for field in shown.split() if "=" in field)
 
 
 def decisions_while_pending(rig: Rig, job_id: str, auto_id: str) -> DeferralRecord:
@@ -140,14 +199,27 @@ def decisions_while_pending(rig: Rig, job_id: str, auto_id: str) -> DeferralReco
     return pending
 
 
-def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
+def started_at(rig: Rig, job_id: str, valley: int) -> int:
+    """The job's StartTime as ``scontrol show job`` has it once it has started."""
+    started: dict[str, str] = {}
+    time.sleep(max(0.0, valley - time.time() - 1))  # not polling slurmctld for minutes
+
+    def running() -> bool:
+        started.update(shown_job(rig.cluster, job_id))
+        return started["JobState"] != "PENDING"
+
+    rig.wait_for(running, "the job started", timeout_s=valley - time.time() + DEADLINE_S)
+    return int(started["StartTime"])
+
+
+def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig) -> None:
     now = int(time.time())
-    if STEP_S - now % STEP_S < CLEAR_S:  # M and the submission in the same step
-        time.sleep(STEP_S - now % STEP_S + 1)
+    if FORECAST_STEP_S - now % FORECAST_STEP_S < STEP_MARGIN_S:
+        time.sleep(FORECAST_STEP_S - now % FORECAST_STEP_S + 1)
         now = int(time.time())
-    step = now - now % STEP_S
-    mark = now - now % 60 + 60 * (1 + (BEFORE_M_S + now % 60) // 60)
-    store_intensity(rig, now, mark, step)
+    earliest = now + SUBMIT_S + LEAD_S
+    valley = earliest + (-earliest) % ADVICE_STEP_S
+    store_intensity(rig, now, valley)
     advice_dir = rig.work / "advice"
     config = rig.work / "site.toml"
     config.write_text(SITE.format(advice_dir=advice_dir))
@@ -157,6 +229,8 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
         *("--config", str(config), "--poll-s", "0.5", "--sweep-s", "2"),
         *("--settle-delay-s", "8", "--log-level", "DEBUG"),
     )
+    start = now - now % ADVICE_STEP_S
+    dirty = (valley - start) // ADVICE_STEP_S
     advice = Advice(
         generated=now,
         partition="debug",
@@ -166,36 +240,44 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
         hint=True,
         threshold_pct=10.0,
         defer_default_s=AUTO_S,
-        step_s=STEP_S,
-        start=step,
-        ci=(DIRTY,) + (CLEAN,) * 7,
+        step_s=ADVICE_STEP_S,
+        start=start,
+        ci=(DIRTY,) * dirty + (CLEAN,) * (ADVICE_POINTS - dirty),
     )
     advice_file = Path(rig.cluster.env["SLURM_CARBON_ADVICE_DIR"]) / "debug.advice"
     advice_file.write_text(format_advice(advice))
 
     try:
-        job_id = rig.submit_work(
-            "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=1h", units=UNITS
-        )
-        auto_id = rig.submit_work(
-            "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=auto", units=UNITS
-        )
+        with lua_accepting(rig.cluster, ADVICE_STEP_S):
+            job_id = rig.submit_work(
+                "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=1h", units=UNITS
+            )
+            auto_id = rig.submit_work(
+                "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=auto", units=UNITS
+            )
     finally:
         advice_file.unlink()
     fields = ["JobID", "Submit", "Eligible"]
     rig.wait_for(lambda: bool(rig.cluster.sacct(job_id, fields)), "sacct listing the job")
     (row,) = rig.cluster.sacct(job_id, fields)
-    assert row["Eligible"] == str(step + STEP_S)  # the lua deferred it to the clean step
+    assert int(row["Submit"]) + LEAD_S <= valley  # the valley ahead, as planned
+    for held in (shown_job(rig.cluster, job_id), shown_job(rig.cluster, auto_id)):
+        assert (held["EligibleTime"], held["Reason"]) == (str(valley), "BeginTime")
+    assert row["Eligible"] == str(valley)  # sacct agrees with scontrol
     pending = decisions_while_pending(rig, job_id, auto_id)
-    assert pending.eligible_time == at(step + STEP_S)  # as the lua set it, not yet moved
+    assert pending.eligible_time == at(valley)
     assert (pending.forecast_source, pending.forecast_issued) == (
         "slurm_carbon:blend",
         at(now - 60),
     )
-    assert time.time() < mark + 1, "recorded before the test moved the job's start"
-    time.sleep(max(0.0, mark + 1 - time.time()))
-    rig.cluster.run("scontrol", "update", f"jobid={job_id}", "StartTime=now")
-    rig.cluster.wait_for_job(job_id, timeout_s=DEADLINE_S)
+    assert time.time() < valley, "recorded while the job was pending"
+
+    started = started_at(rig, job_id, valley)
+    assert valley <= started <= valley + START_SLACK_S
+    (ended,) = rig.cluster.wait_for_job(
+        job_id, fields=("JobID", "State", "Start"), timeout_s=DEADLINE_S
+    )
+    assert (ended["State"], ended["Start"]) == ("COMPLETED", str(started))
     rig.wait_for(
         lambda: (
             (found := deferral_of(rig, job_id)) is not None
@@ -209,7 +291,7 @@ def test_a_deferred_job_is_recorded_and_its_saving_measured(rig: Rig) -> None:
     assert found is not None
     assert found.asked_s == 3600
     assert found.submit_time == at(int(row["Submit"]))
-    # The decision as first seen (the lua's begin time, not the one the test moved it to).
+    # The decision as first seen, left as it was by the settle.
     assert replace(found, measured_saving_g=None, measured_saving_pct=None) == pending
     assert found.measured_saving_pct == pytest.approx(80.0)
     assert found.measured_saving_g is not None
