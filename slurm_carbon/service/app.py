@@ -64,9 +64,10 @@ def create_app(  # noqa: PLR0913 - keyword-only: what the app is wired to, injec
         factory, on_shutdown = store, None
     now = clock or partial(datetime.now, UTC)
     pipeline = PipelineMetrics()
+    ingest = IngestEndpoint(factory, now, max_body_bytes, pipeline)
     endpoints = (
-        IngestEndpoint(factory, now, max_body_bytes, pipeline),
-        CapsEndpoint(factory, now),
+        ingest,
+        CapsEndpoint(factory, now, ingest.tokens),
         MetricsEndpoint(factory, now, pipeline, intensity_poller),
     )
     access = read_access or ReadAccess()

@@ -1,8 +1,10 @@
 """``GET /api/v1/caps``: the GPU power limits in force for a node's running jobs.
 
 Authenticated as ingest is, by the node's bearer token (401 without a good
-one); the token names the node, so a node sees only the caps of its own
-running jobs (those whose stored NodeList holds it; see
+one), through the same cache of tokens found: a node polling every
+:data:`~slurm_carbon.channel.CAP_POLL_S` costs one token lookup per
+:data:`~slurm_carbon.store.tokens.TOKEN_CACHE_TTL_S`. The token names the node, so a
+node sees only the caps of its own running jobs (those whose stored NodeList holds it; see
 :func:`slurm_carbon.store.caps.caps_for_node`). The answer::
 
     {"caps": [{"job_id": 4242, "gpu": "GPU-5e0b..." or null (every GPU of the job),
@@ -26,9 +28,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from slurm_carbon.service.ingest import bearer_token, token_owner
+from slurm_carbon.service.ingest import token_owner
 from slurm_carbon.store import SessionFactory, transaction
 from slurm_carbon.store.caps import caps_for_node
+from slurm_carbon.store.tokens import TokenCache
 from slurm_carbon.text import escape_control
 
 __all__ = ["MAX_CAPS", "CapsEndpoint"]
@@ -43,14 +46,15 @@ MAX_CAPS = 1024
 
 @dataclass(frozen=True)
 class CapsEndpoint:
-    """The endpoint over the store it reads and the clock "in force now" is judged by."""
+    """The endpoint over its store, clock ("in force now") and ingest's cache of tokens found."""
 
     factory: SessionFactory
     clock: Callable[[], datetime]
+    tokens: TokenCache
 
     async def handle(self, request: Request) -> Response:
         """Handle one GET."""
-        owner = await run_in_threadpool(token_owner, self.factory, bearer_token(request))
+        owner = await token_owner(request, self.factory, self.tokens, run_in_threadpool)
         return JSONResponse(await run_in_threadpool(self._caps, owner))
 
     def _caps(self, owner: tuple[str, str]) -> dict[str, object]:

@@ -11,7 +11,8 @@ of a body, and a forged token costs the service no memory for the body. The
 token is looked up in a transaction of its own, before the write: a token
 revoked in between still gets that one batch in. A token found is trusted for
 :data:`~slurm_carbon.store.tokens.TOKEN_CACHE_TTL_S` by this process (by the
-clock the endpoint judges times by), so revoking takes effect within it.
+clock the endpoint judges times by; one cache for ingest and the caps channel),
+so revoking takes effect within it.
 Progress points are stored without their node, so they are refused (422, the
 batch whole) for a job whose stored NodeList does not hold the token's node; a
 job whose nodes are not known yet is taken.
@@ -40,7 +41,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,19 +115,31 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def token_owner(
-    factory: SessionFactory, token: str, cache: TokenCache | None = None
+async def token_owner(
+    request: Request,
+    factory: SessionFactory,
+    cache: TokenCache,
+    blocking: Callable[..., Awaitable[Any]],
 ) -> tuple[str, str]:
-    """``(cluster, node)`` of the token, or 401; blocking, so it runs in a worker thread.
+    """``(cluster, node)`` of the request's bearer token, or 401.
 
-    A token found is kept in ``cache`` (if given).
+    A token in ``cache`` is trusted without a lookup; any other is looked up in the
+    store through ``blocking`` (a worker thread) and, when found, kept in ``cache``.
     """
+    token = bearer_token(request)
+    owner = cache.get(token)
+    if owner is None:
+        owner = await blocking(_look_up_token, factory, token)
+        cache.keep(token, owner)
+    return owner
+
+
+def _look_up_token(factory: SessionFactory, token: str) -> tuple[str, str]:
+    """``(cluster, node)`` of ``token`` in the store, or 401; blocking."""
     with transaction(factory) as session:
         owner = node_for_token(session, token)
     if owner is None:
         raise ApiError(401, "unknown or revoked token")
-    if cache is not None:
-        cache.keep(token, owner)
     return owner
 
 
@@ -190,6 +203,8 @@ class IngestEndpoint:
     """The endpoint, bound to the store it writes to and the clock times are judged by.
 
     ``metrics`` (if given) counts each accepted batch's intervals and time;
+    ``tokens`` is the process's cache of node tokens found (shared with the caps
+    channel);
     ``max_inflight`` bounds the requests held at once; ``ids`` keeps the store's
     ids for the life of the process; ``pacer`` tells each 429 when to come back.
     """
@@ -203,11 +218,11 @@ class IngestEndpoint:
     pacer: DrainPacer = field(default_factory=lambda: DrainPacer(INGEST_RETRY_AFTER_MAX_S))
     _inflight: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
-    _tokens: TokenCache = field(init=False, repr=False)
+    tokens: TokenCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Size the worker threads to the factory's connection pool; trust tokens by ``clock``."""
-        object.__setattr__(self, "_tokens", TokenCache(self.clock))
+        object.__setattr__(self, "tokens", TokenCache(self.clock))
         slots = connection_slots(self.factory)
         if slots is not None:
             object.__setattr__(self, "_threads", anyio.CapacityLimiter(slots))
@@ -237,10 +252,7 @@ class IngestEndpoint:
 
     async def _handle(self, request: Request) -> Response:
         began = time.monotonic()
-        token = bearer_token(request)
-        owner = self._tokens.get(token) or await self._blocking(
-            token_owner, self.factory, token, self._tokens
-        )
+        owner = await token_owner(request, self.factory, self.tokens, self._blocking)
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
         body = await _read_body(request, self.max_body_bytes)

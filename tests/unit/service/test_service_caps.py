@@ -7,14 +7,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from slurm_carbon.agent.shipper import interval_json
 from slurm_carbon.agent.spool import DeviceRef, Spool
-from slurm_carbon.service import caps_api
+from slurm_carbon.service import caps_api, create_app
 from slurm_carbon.service.schemas import MAX_DEVICE_POWER_W
-from slurm_carbon.store import EnergyInterval, issue_token, upsert_job
+from slurm_carbon.store import (
+    EnergyInterval,
+    SessionFactory,
+    issue_token,
+    node_for_token,
+    revoke_tokens,
+    upsert_job,
+)
 from slurm_carbon.store.caps import CapDecisionRecord, record_decision
 from slurm_carbon.store.repositories import get_or_create_cluster
+from slurm_carbon.store.tokens import TOKEN_CACHE_TTL_S
 from tests.unit.service.conftest import CLUSTER, GPU_UUID, NOW, interval
 
 HALF_HOUR = timedelta(minutes=30)
@@ -91,6 +101,61 @@ def test_no_caps_without_a_good_token(api: Any, token: str, error: str) -> None:
     assert response.status_code == 401
     assert response.json() == {"error": error}
     assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def count_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens the service looks up in the store from now on, in order."""
+    looked_up: list[str] = []
+
+    def counting(session: Session, token: str) -> tuple[str, str] | None:
+        looked_up.append(token)
+        return node_for_token(session, token)
+
+    monkeypatch.setattr("slurm_carbon.service.ingest.node_for_token", counting)
+    return looked_up
+
+
+def test_polls_within_the_token_cache_ttl_look_the_token_up_once(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decide(api, 123, "vm")
+    looked_up = count_lookups(monkeypatch)
+
+    answers = [get(api) for _ in range(3)]
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert [cap["job_id"] for cap in answers[2].json()["caps"]] == [123]
+    assert looked_up == [api.token]
+
+
+def test_a_token_found_by_ingest_is_not_looked_up_again_by_the_caps_poll(
+    api: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up = count_lookups(monkeypatch)
+
+    assert api.post(api.batch([interval(0)])).status_code == 200
+    assert get(api).status_code == 200
+    assert looked_up == [api.token]
+
+
+def test_a_revoked_token_polls_caps_until_its_lookup_is_as_old_as_the_cache_ttl(
+    api: Any, factory: SessionFactory
+) -> None:
+    decide(api, 123, "vm")
+    now = [NOW]
+    headers = {"Authorization": f"Bearer {api.token}"}
+    with TestClient(create_app(factory, clock=lambda: now[0])) as client:
+        assert client.get("/api/v1/caps", headers=headers).status_code == 200
+        assert revoke_tokens(api.session, CLUSTER, "vm") == 1
+        api.session.commit()
+        now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S - 1)
+        trusted = client.get("/api/v1/caps", headers=headers)
+        now[0] = NOW + timedelta(seconds=TOKEN_CACHE_TTL_S)
+        refused = client.get("/api/v1/caps", headers=headers)
+
+    assert trusted.status_code == 200
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "unknown or revoked token"}
 
 
 def test_the_answer_is_bounded(api: Any, monkeypatch: pytest.MonkeyPatch) -> None:
