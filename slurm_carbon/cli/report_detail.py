@@ -18,12 +18,11 @@ estimate).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
-from slurm_carbon.accounting.job_words import DEFER_KEY
 from slurm_carbon.cli.report_format import plain, quality_text
 from slurm_carbon.service.detail import (
     Counterfactuals,
@@ -32,11 +31,15 @@ from slurm_carbon.service.detail import (
     Recomputed,
     RunningForecast,
 )
+from slurm_carbon.service.detail_words import (
+    MAX_CAP_ROWS,
+    coverage_text,
+    deferral_text,
+    slowdown_text,
+)
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.store.caps import CapDecisionRecord
-from slurm_carbon.store.deferrals import DeferralRecord
-from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.reports import JobRow, TimelinePoint
 from slurm_carbon.units import format_co2e, format_energy, format_number
 from slurm_carbon.vocabulary import DeviceKind
@@ -142,21 +145,6 @@ def _facts(console: Console, detail: JobDetail) -> None:
             facts.add_row("", "~ an estimate (estimated energy or a yearly-mean intensity)")
     console.print(f"[bold]{title}[/]")
     console.print(facts)
-
-
-def coverage_text(figures: JobFigures) -> str | None:
-    """The result's coverage in one line when a node of the job reported nothing; else None.
-
-    The share is of the job's node-time (its run time times its nodes) that the
-    stored intervals cover; the silent nodes' energy is missing, not estimated.
-    """
-    share = figures.node_coverage
-    if share is None or not figures.missing_nodes:
-        return None
-    return (
-        f"{share * 100:.0f} % of node-time; no energy from {figures.missing_nodes}"
-        " (missing, not estimated)"
-    )
 
 
 def _forecast(console: Console, running: RunningForecast) -> None:
@@ -265,10 +253,6 @@ def _when(end: datetime, now: datetime) -> str:
     return local.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
 
 
-#: The most rows of the power-cap table: the latest runs (``--json`` has them all).
-MAX_CAP_ROWS = 48
-
-
 def _nodes(console: Console, nodes: tuple[NodeEnergy, ...]) -> None:
     """A multi-node job's measured energy node by node (the job's is their sum); one node: none."""
     if len(nodes) < 2:
@@ -314,62 +298,9 @@ def _caps(console: Console, caps: tuple[CapDecisionRecord, ...]) -> None:
 
 def _slowdown(console: Console, row: JobRow) -> None:
     """A capped job's slowdown against its own profile, stored with its result; else nothing."""
-    figures = row.figures
-    if figures is None or figures.slowdown is None or figures.nominal_s is None:
-        return
-    nominal = timedelta(seconds=round(figures.nominal_s))
-    run = timedelta(seconds=round(figures.nominal_s * (1 + figures.slowdown)))
-    console.print(
-        plain(
-            f"Slowdown {100 * figures.slowdown:.1f} % against its own profile"
-            f" ({figures.slowdown_profile}), an estimate: {format_elapsed(run)} run"
-            f" for {format_elapsed(nominal)} of work at the profile's highest limit."
-        )
-    )
-
-
-# carbon_defer's units, largest first, as the lua reads them: a delay shown as it was asked.
-_DEFER_UNITS_S = (("d", 86400), ("h", 3600), ("m", 60))
-
-
-def _defer_word(asked_s: int) -> str:
-    unit, size = next(((u, s) for u, s in _DEFER_UNITS_S if asked_s % s == 0), ("s", 1))
-    return f"{DEFER_KEY}={asked_s // size}{unit}"
-
-
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def deferral_text(deferral: DeferralRecord) -> str:
-    """One line: how long the job was deferred, the saving expected and the one measured."""
-    held = deferral.eligible_time
-    by = "(begin time not known)" if held is None else format_elapsed(held - deferral.submit_time)
-    if deferral.expected_saving_pct is None or deferral.forecast_issued is None:
-        expected = "no expected saving (no forecast stored at submission)"
-    elif deferral.first_seen:
-        expected = (
-            f"expected ~{deferral.expected_saving_pct:.0f} % less (forecast"
-            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)},"
-            " when the job was first seen)"
-        )
-    else:
-        expected = (
-            f"expected ~{deferral.expected_saving_pct:.0f} % less (recomputed from the forecast"
-            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)})"
-        )
-    saving_g, saving_pct = deferral.measured_saving_g, deferral.measured_saving_pct
-    if saving_g is None:
-        measured = "not measured yet"
-    else:
-        more = "less" if saving_g >= 0 else "more"
-        pct = "" if saving_pct is None else f"{abs(saving_pct):.0f} % "
-        measured = (
-            f"measured {pct}{more} ({format_co2e(abs(saving_g))}) than starting at submission"
-            f" ({_local(deferral.counterfactual_start)}), an estimate: the job's energy"
-            " profile moved in time"
-        )
-    return f"Deferred {by} by {_defer_word(deferral.asked_s)}: {expected}, {measured}."
+    text = slowdown_text(row.figures)
+    if text is not None:
+        console.print(plain(text))
 
 
 def _timeline(console: Console, timeline: list[TimelinePoint]) -> None:

@@ -35,8 +35,9 @@ from slurm_carbon.service.api.documents import detail_json
 from slurm_carbon.service.api.jobs import detail_context
 from slurm_carbon.service.detail import job_detail
 from slurm_carbon.service.ingest import ApiError
+from slurm_carbon.service.web.job_page import job_page
 from slurm_carbon.service.web.overview import overview
-from slurm_carbon.service.web.pages import error_page, job_page, overview_page
+from slurm_carbon.service.web.pages import error_page, overview_page
 from slurm_carbon.service.web.proxy import proxy_user
 from slurm_carbon.service.web.session import (
     LOGIN_TOKEN_TTL_S,

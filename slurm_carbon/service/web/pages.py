@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-__all__ = ["error_page", "grams", "job_page", "kwh", "overview_page"]
+from slurm_carbon.text import escape_control
+
+__all__ = ["error_page", "grams", "kwh", "overview_page"]
 
 _NOT_YET = "No data yet."
 
@@ -41,7 +43,8 @@ def _when(iso: str | None) -> str:
 
 
 def _text(value: Any) -> str:
-    return "-" if value is None else escape(str(value))
+    """Outside text as shown: control characters written as escapes, then HTML-escaped."""
+    return "-" if value is None else escape(escape_control(str(value)))
 
 
 def _table(
@@ -236,49 +239,6 @@ def _hull_saving(found: dict[str, Any]) -> str:
             f" finished capped jobs of the last {found['days']} days."
         )
     return f'<p data-testid="hull-saving">{escape(text)}</p>'
-
-
-def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
-    """One job's page: the read API's ``GET /api/v1/jobs/{id}`` document."""
-    job = detail["job"]
-    facts = [
-        ("User", _text(job["user"])),
-        ("Account", _text(job["account"])),
-        ("Partition", _text(job["partition"])),
-        ("State", _text(job["state"])),
-        ("Start", _when(job["start"])),
-        ("End", _when(job["end"])),
-        ("CO2e", grams(job["co2e_g"])),
-        ("Energy (facility)", kwh(job["facility_kwh"])),
-        (
-            "Carbon intensity",
-            "-" if job["ci_g_per_kwh"] is None else f"{job['ci_g_per_kwh']:,.0f} g/kWh",
-        ),
-        ("PUE", "-" if job["pue"] is None else f"{job['pue']:.2f}"),
-        ("Quality", _text(job["quality"])),
-    ]
-    forecast = job["forecast"]
-    if forecast is not None:
-        facts.append(("Forecast total", grams(forecast["total_co2e_g"])))
-    rows = "".join(
-        f'<tr><th>{escape(k)}</th><td data-testid="job-{k.lower().split(" ")[0]}">{v}</td></tr>'
-        for k, v in facts
-    )
-    split = _table(
-        ["Device", "Energy", "Share"],
-        ([_text(s["kind"]), kwh(s["kwh"]), f"{s['share_pct']:.1f} %"] for s in detail["split"]),
-        "split",
-    )
-    body = (
-        f'<table class="facts">{rows}</table><h2>Energy by device</h2>{split}'
-        "<h2>Energy and carbon intensity over time</h2>"
-        '<div class="chart" id="chart-timeline"></div>'
-    )
-    if not detail["timeline"]:
-        body += f"<p>{_NOT_YET}</p>"
-    if detail["recomputed"] is None and detail["not_recomputed"]:
-        body += f"<p>Not recomputed: {_text(detail['not_recomputed'])}</p>"
-    return _layout(f"Job {job['job_id']}", _who(viewer), body, detail)
 
 
 def error_page(status: int, message: str) -> str:

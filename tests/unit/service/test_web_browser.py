@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,28 @@ from selenium.webdriver.common.by import By
 from sqlalchemy.orm import Session
 
 from slurm_carbon.service.web.pages import grams, kwh
-from slurm_carbon.store import SessionFactory
+from slurm_carbon.store import (
+    NewInterval,
+    SessionFactory,
+    add_intervals,
+    get_or_create_cluster,
+    get_or_create_device,
+    get_or_create_node,
+    upsert_job,
+)
+from slurm_carbon.store.budgets import BudgetActionRecord, record_budget_action
+from slurm_carbon.store.caps import CapDecisionRecord, record_decision
+from slurm_carbon.store.deferrals import DeferralRecord, record_deferral, set_measured_saving
+from slurm_carbon.units import J_PER_KWH
+from slurm_carbon.vocabulary import (
+    BudgetAction,
+    BudgetKind,
+    BudgetOutcome,
+    DeviceKind,
+    EnergyMethod,
+    Sharing,
+)
+from tests.unit.cli.test_report_data import DAY
 from tests.unit.service.test_api_auth import ALICE, GOOD, ROOT
 from tests.unit.service.test_web_cli import serve
 
@@ -30,6 +52,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[3] / ".local" / "screenshots"
 WINDOW = (1280, 2400)
 #: Seconds a page may take to load (the service is on loopback).
 PAGE_LOAD_S = 20
+HALF = timedelta(minutes=30)
 
 pytestmark = pytest.mark.skipif(
     shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None,
@@ -37,9 +60,50 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def enrich(session: Session, ids: dict[int, int]) -> None:
+    """Alice's job 100 made rich: a budget and its action, two caps, a deferral, a second node.
+
+    It ran 10:00-11:00 on gpu01 (the seeded intervals); gpu02's GPU adds 0.25 kWh a half hour.
+    """
+    job, start = ids[100], DAY + timedelta(hours=10)
+    cluster = get_or_create_cluster(session, "tc")
+    upsert_job(session, cluster.id, 100, budget_co2e_g=500.0)
+    node = get_or_create_node(session, cluster.id, "gpu02")
+    gpu = get_or_create_device(session, node.id, "GPU-2", kind=DeviceKind.GPU, minor=0)
+    add_intervals(
+        session,
+        [
+            NewInterval(job, node.id, gpu.id, begin, begin + HALF, 900_000.0,
+                        EnergyMethod.COUNTER, Sharing.EXCLUSIVE)
+            for begin in (start, start + HALF)
+        ],
+    )  # fmt: skip
+    for period, (limit_w, reason) in enumerate(
+        ((250.0, "static: 250 W, least energy"), (175.0, "carbon: 175 W, CI 300 g/kWh"))
+    ):
+        begin = start + period * HALF
+        policy = reason.split(":", 1)[0]
+        cap = CapDecisionRecord(job, None, begin, begin + HALF, limit_w, policy, reason, begin)
+        record_decision(session, cap)
+    record_budget_action(
+        session,
+        BudgetActionRecord(
+            job, BudgetAction.NOTIFY, start + HALF, BudgetKind.CO2E, 500.0, 620.0, 560.0, 700.0,
+            0.5, "forecast 620 g > budget 500 g", BudgetOutcome.DONE, "mailed <alice>",
+        ),
+    )  # fmt: skip
+    submit = start - timedelta(hours=6)
+    record_deferral(
+        session,
+        DeferralRecord(job, 6 * 3600, submit, start, submit, 31.0, "electricitymaps",
+                       submit - timedelta(hours=1), submit),
+    )  # fmt: skip
+    set_measured_saving(session, job, 150.0, 20.0)
+
+
 @pytest.fixture
 def live(session: Session, factory: SessionFactory) -> Iterator[str]:
-    yield from serve(session, factory)
+    yield from serve(session, factory, more=enrich)
 
 
 @pytest.fixture
@@ -88,6 +152,14 @@ def charts(browser: webdriver.Chrome) -> int:
     return len(browser.find_elements(By.CSS_SELECTOR, ".uplot canvas"))
 
 
+#: Whether a canvas has a pixel drawn (not all transparent).
+DRAWN = """
+const c = arguments[0];
+const pixels = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+return pixels.some((value, i) => i % 4 === 3 && value !== 0);
+"""
+
+
 def save(browser: webdriver.Chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / name))
@@ -106,13 +178,36 @@ def test_an_admin_sees_every_page_with_the_apis_figures(
     assert console_errors(browser) == []
     save(browser, "overview-admin.png")
 
+
+def test_a_rich_jobs_page_shows_every_section_with_the_apis_figures(
+    live: str, browser: webdriver.Chrome
+) -> None:
+    log_in(browser, live, ALICE)
     browser.get(f"{live}/web/jobs/100")
-    job = api(live, ROOT, "/api/v1/jobs/100")["job"]
+    detail = api(live, ALICE, "/api/v1/jobs/100")
+    job, nodes = detail["job"], detail["nodes"]
     assert isinstance(job, dict)
+    assert isinstance(nodes, list)
     assert shown(browser, "job-co2e") == grams(job["co2e_g"]) == "600.0 g"
     assert shown(browser, "job-energy") == kwh(job["facility_kwh"])
-    assert charts(browser) == 1  # energy and CI over time
+    assert grams(job["budget"]["co2e_g"]) + " CO2e" in shown(browser, "budget-table")
+    assert "notify (done)" in shown(browser, "budget-table")
+    caps = shown(browser, "cap-table")
+    assert [f"{cap['power_limit_w']:,.0f} W" for cap in job["caps"]] == ["250 W", "175 W"]
+    assert all(f"{cap['power_limit_w']:,.0f} W" in caps for cap in job["caps"])
+    by_node = shown(browser, "node-table")
+    assert [node["node"] for node in nodes] == ["gpu01", "gpu02"]
+    for node in nodes:
+        assert f"{node['node']} {kwh(node['energy_j'] / J_PER_KWH)}" in by_node
+    assert "by carbon_defer=6h" in shown(browser, "deferral")
+    assert charts(browser) == 2  # energy and CI over time; the caps in force
+    assert all(
+        browser.execute_script(DRAWN, canvas)
+        for canvas in browser.find_elements(By.CSS_SELECTOR, ".uplot canvas")
+    )
     assert console_errors(browser) == []
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(WINDOW[0], int(height))  # the whole page in the screenshot
     save(browser, "job-100.png")
 
 

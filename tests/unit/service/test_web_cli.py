@@ -6,7 +6,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +34,19 @@ START_DEADLINE_S = 10
 
 
 def serve(
-    session: Session, factory: SessionFactory, access: ReadAccess | None = None
+    session: Session,
+    factory: SessionFactory,
+    access: ReadAccess | None = None,
+    more: Callable[[Session, dict[int, int]], None] | None = None,
 ) -> Iterator[str]:
     """The service over the report's test data on a free loopback port; yields its URL.
 
-    ``access`` judges callers (default: the read API tests' site, unmunge and users).
+    ``access`` judges callers (default: the read API tests' site, unmunge and users);
+    ``more`` adds to the seeded store (given the jobs' row ids by Slurm id).
     """
-    seed(session)
+    ids = seed(session)
+    if more is not None:
+        more(session, ids)
     session.commit()
     if access is None:
         access = ReadAccess(site=SITE, decoder=MungeDecoder(runner=RecordedUnmunge()), users=users)

@@ -127,4 +127,48 @@
       true
     );
   }
+
+  if (data.job && data.job.caps && data.job.caps.length) {
+    // The limit in force over time, one step line per GPU (null: every GPU of the job);
+    // no line where no cap was decided.
+    var caps = data.job.caps;
+    var devices = [];
+    var ticks = [];
+    caps.forEach(function (cap) {
+      if (devices.indexOf(cap.device) < 0) {
+        devices.push(cap.device);
+      }
+      [seconds(cap.period_start), seconds(cap.period_end)].forEach(function (t) {
+        if (ticks.indexOf(t) < 0) {
+          ticks.push(t);
+        }
+      });
+    });
+    ticks.sort(function (a, b) { return a - b; });
+    draw(
+      "chart-caps",
+      "GPU power limit in force (W)",
+      ticks,
+      devices.map(function (device) {
+        return {
+          label: device === null ? "all its GPUs" : device,
+          values: ticks.map(function (t, i) {
+            var found = caps.filter(function (cap) {
+              return cap.device === device && seconds(cap.period_start) <= t &&
+                t < seconds(cap.period_end);
+            })[0];
+            // The last edge repeats the step before it, so the last period is drawn.
+            if (!found && i === ticks.length - 1) {
+              found = caps.filter(function (cap) {
+                return cap.device === device && seconds(cap.period_end) === t;
+              })[0];
+            }
+            return found ? found.power_limit_w : null;
+          })
+        };
+      }),
+      [{ label: "W" }],
+      true
+    );
+  }
 })();
