@@ -8,7 +8,6 @@ to ``.local/screenshots/`` for a person to look at.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -42,22 +41,17 @@ from slurm_carbon.vocabulary import (
     EnergyMethod,
     Sharing,
 )
+from tests.browser import CHROMEDRIVER, CHROMIUM, require_browser
 from tests.unit.cli.test_report_data import DAY
 from tests.unit.service.test_api_auth import ALICE, GOOD, ROOT
 from tests.unit.service.test_web_cli import serve
 
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 SCREENSHOTS = Path(__file__).resolve().parents[3] / ".local" / "screenshots"
 #: Wide enough for the tables side by side with the charts; tall enough for the overview.
 WINDOW = (1280, 2400)
 #: Seconds a page may take to load (the service is on loopback).
 PAGE_LOAD_S = 20
 HALF = timedelta(minutes=30)
-
-pytestmark = pytest.mark.skipif(
-    shutil.which(CHROMIUM) is None or shutil.which(CHROMEDRIVER) is None,
-    reason="Debian's chromium and chromium-driver are not installed: run scripts/setup",
-)
 
 
 def enrich(session: Session, ids: dict[int, int]) -> None:
@@ -108,6 +102,7 @@ def live(session: Session, factory: SessionFactory) -> Iterator[str]:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
+    require_browser()
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):

@@ -19,14 +19,13 @@ from tests.unit.service.test_api_auth import SITE_FIELDS, RecordedUnmunge, users
 from tests.unit.service.test_web_browser import (
     browser,
     console_errors,
-    pytestmark,
     save,
     shown,
 )
 from tests.unit.service.test_web_cli import serve
 from tests.unit.service.test_web_proxy import names
 
-__all__ = ["browser", "pytestmark"]  # the fixture and the skip, shared
+__all__ = ["browser"]  # the fixture (it skips or fails without a browser), shared
 
 
 @pytest.fixture
