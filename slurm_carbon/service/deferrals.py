@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -53,6 +53,7 @@ from slurm_carbon.store.deferrals import (
     record_deferral,
     set_measured_saving,
 )
+from slurm_carbon.store.results import find_job
 from slurm_carbon.text import escape_control
 
 if TYPE_CHECKING:
@@ -158,6 +159,17 @@ def settle_deferral(  # noqa: PLR0913 (the job, its row and footprint, and the c
     _measure(session, job, job_id, found, intensity)
 
 
+def _array_decision(session: Session, job: SlurmJob) -> DeferralRecord | None:
+    """The decision stored for the array ``job`` is a task of, measured saving left out."""
+    if job.array_job_id is None:
+        return None
+    array = find_job(session, job.cluster, job.array_job_id)
+    found = None if array is None else job_deferral(session, array.id)
+    if found is None:
+        return None
+    return replace(found, measured_saving_g=None, measured_saving_pct=None)
+
+
 def record_decision(  # noqa: PLR0913 (the job, its row, its delay and region, and when)
     session: Session,
     job: SlurmJob,
@@ -168,7 +180,17 @@ def record_decision(  # noqa: PLR0913 (the job, its row, its delay and region, a
     known_at: datetime,
     now: datetime,
 ) -> int:
-    """Record the job's decision, the saving expected as known at ``known_at``; 1 if new."""
+    """Record the job's decision, the saving expected as known at ``known_at``; 1 if new.
+
+    An array task's decision is its array's when that is stored (recorded when the array
+    was first seen pending, not yet split: the same submission, delay and begin time).
+    """
+    inherited = _array_decision(session, job)
+    if inherited is not None:
+        new = record_deferral(session, replace(inherited, job_id=job_id))
+        if new:
+            logger.info("deferral job=%s the decision of array %s", job.job_id, job.array_job_id)
+        return int(new)
     expected = None
     if job.time_limit_s is not None:
         expected = expected_saving(

@@ -5,7 +5,9 @@ At each sweep the writer's :class:`~slurm_carbon.service.queueing.Queuer` calls
 ``carbon_defer`` job whose decision is not stored yet is stored with it
 (:func:`~slurm_carbon.service.deferrals.record_decision`): the delay asked, the begin
 time Slurm holds then (the one ``job_submit.lua`` set, before anyone moves it), and the
-saving expected from the forecasts the store holds at that moment. A job first seen
+saving expected from the forecasts the store holds at that moment. A pending array that
+has not split into tasks is one record (its id the array's); its decision is the
+array's, and each task, a job of its own once split, gets the same. A job first seen
 after it ended gets its decision recomputed when its result is settled
 (:func:`~slurm_carbon.service.deferrals.settle_deferral`).
 """
@@ -59,7 +61,9 @@ def record_first_seen(
 
     ``sacct -s PENDING,RUNNING`` from ``now`` to :data:`SEEN_AHEAD`; a job whose decision is
     stored is left as it is; the expected saving is from the forecasts the store holds
-    at ``now``. A pending array's record (its tasks not yet split) is left for its tasks.
+    at ``now``. A pending array's record (``<id>_[0-3]``, not split into tasks yet) is
+    recorded as the array's decision, which each task inherits when it appears
+    (:func:`~slurm_carbon.service.deferrals.record_decision`).
     Returns how many were recorded; a failing sacct is logged and records none (the
     settle records the job's decision, recomputed, once it has ended).
     """
@@ -73,8 +77,6 @@ def record_first_seen(
     for job in jobs:
         if job.state not in FIRST_SEEN_STATES or job.end_time is not None:
             continue  # ended since sacct's answer was made
-        if job.array_job_id is not None and job.array_task_id is None:
-            continue
         delay_s = asked_delay_s(job.comment, site)
         if delay_s is None:
             continue

@@ -171,13 +171,77 @@ def test_a_job_first_seen_after_it_ended_is_recomputed_at_settle(
     [
         pending(405, comment="carbon_budget=5kg"),  # asks for no deferral
         pending(406, comment="carbon_defer=8y"),  # one the lua refuses
-        replace(pending(407), job_id="407_[1-3]", array_job_id=407),  # an array not split yet
     ],
-    ids=["no carbon_defer", "a refused word", "a pending array"],
+    ids=["no carbon_defer", "a refused word"],
 )
 def test_nothing_is_recorded_for(session: Session, factory: SessionFactory, job: SlurmJob) -> None:
     assert record_first_seen(factory, Sacct(job), SITE, SEEN) == 0
     assert session.scalar(select(func.count()).select_from(Deferral)) == 0
+
+
+ARRAY = 420  # an array's id: its record's raw id until split, then its last task's
+
+
+def array_job(raw: int, task: int | None) -> SlurmJob:
+    """Array ARRAY's pending record (``420_[0-3]``, not split into tasks) or its task."""
+    job_id = f"{ARRAY}_[0-3]" if task is None else f"{ARRAY}_{task}"
+    return replace(pending(raw), job_id=job_id, array_job_id=ARRAY, array_task_id=task)
+
+
+def running(job: SlurmJob) -> SlurmJob:
+    return replace(job, state="RUNNING", start_time=JOB_START, node_list="vm")
+
+
+def test_a_pending_array_is_recorded_whole_and_each_task_inherits_its_decision(
+    session: Session, factory: SessionFactory
+) -> None:
+    stored_forecast(session, VALLEY, ISSUED_AFTER)
+
+    assert record_first_seen(factory, Sacct(array_job(ARRAY, None)), SITE, SEEN) == 1
+    whole = stored(session, ARRAY)
+    assert whole is not None
+    assert (whole.first_seen, whole.recorded_at, whole.forecast_issued) == (
+        True,
+        SEEN,
+        ISSUED_AFTER,
+    )
+    assert whole.expected_saving_pct == pytest.approx(100 * (1 - 90 / 410))
+
+    # An hour on, a later forecast (a fresh decision would expect 90 %); task 0 split off
+    # and running as job 421, the others still the array's record.
+    stored_forecast(session, [500.0] * 6 + [50.0] * 2 + [300.0] * 10, SEEN + HOUR / 2)
+    split = Sacct(running(array_job(421, 0)), replace(array_job(ARRAY, None), job_id="420_[1-3]"))
+    assert record_first_seen(factory, split, SITE, SEEN + HOUR) == 1
+    task = stored(session, 421)
+    assert task is not None
+    assert task.job_id != whole.job_id
+    assert replace(task, job_id=whole.job_id) == whole  # the array's decision, as first seen
+
+    # The last task keeps the array's id (Slurm's record becomes it): already decided.
+    last = Sacct(running(array_job(ARRAY, 3)))
+    assert record_first_seen(factory, last, SITE, SEEN + 2 * HOUR) == 0
+    assert stored(session, ARRAY) == whole
+
+
+def test_a_task_first_seen_after_it_ended_inherits_the_arrays_decision_at_settle(
+    session: Session, factory: SessionFactory
+) -> None:
+    measure(session, 422, profile=False)
+    stored_forecast(session, VALLEY, ISSUED_AFTER)
+    record_first_seen(factory, Sacct(array_job(ARRAY, None)), SITE, SEEN)
+    whole = stored(session, ARRAY)
+    assert whole is not None
+
+    task = replace(deferred(422), job_id=f"{ARRAY}_2", array_job_id=ARRAY, array_task_id=2)
+    found = settle(session, task)
+
+    # Recomputed, it would have had no forecast issued by the submission (ISSUED_AFTER).
+    assert found is not None
+    assert replace(found, job_id=whole.job_id, measured_saving_g=None) == replace(
+        whole, measured_saving_pct=found.measured_saving_pct
+    )
+    assert found.first_seen
+    assert found.measured_saving_pct == pytest.approx(75.0)  # as in test_deferrals
 
 
 def test_auto_is_recorded_with_the_delay_the_lua_resolved(
