@@ -9,7 +9,8 @@ Routes (:func:`web_routes`):
   requested through it with its user header opens a session as that user
   (:mod:`slurm_carbon.service.web.proxy`);
 - ``GET /web/``: the overview of the jobs the session's user may see;
-- ``GET /web/jobs/{job_id}``: one job's page (403 for another user's job);
+- ``GET /web/jobs/{job_id}``: one job's page (403 for another user's job); an id
+  naming several (an array's tasks, a het job's components) lists them, each linked;
 - ``GET /web/static/...``: the stylesheet, script and the vendored uPlot (MIT).
 """
 
@@ -31,11 +32,11 @@ from slurm_carbon.config.site import WebConfig
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.service.api import ReadAccess, Viewer
 from slurm_carbon.service.api.access import restrict_query
-from slurm_carbon.service.api.documents import detail_json
+from slurm_carbon.service.api.documents import detail_json, job_json
 from slurm_carbon.service.api.jobs import detail_context
 from slurm_carbon.service.detail import job_detail
 from slurm_carbon.service.ingest import ApiError
-from slurm_carbon.service.web.job_page import job_page
+from slurm_carbon.service.web.job_page import job_page, jobs_page
 from slurm_carbon.service.web.overview import overview
 from slurm_carbon.service.web.pages import error_page, overview_page
 from slurm_carbon.service.web.proxy import proxy_user
@@ -142,10 +143,13 @@ class _Dashboard:
         with transaction(self.factory) as session:
             restrict_query(session, query, viewer)
             rows = list(iter_jobs(session, query))
-            if len(rows) != 1:
-                raise ApiError(404, f"no single job {job_id} in the store")
+            if not rows:
+                raise ApiError(404, f"no job {job_id} in the store")
+            who = {"name": viewer.name, "admin": viewer.admin}
+            if len(rows) > 1:  # an array's tasks or a het job's components
+                return jobs_page(job_id, [job_json(row) for row in rows], who)
             detail = detail_json(job_detail(session, rows[0], context))
-        return job_page(detail, {"name": viewer.name, "admin": viewer.admin})
+        return job_page(detail, who)
 
 
 def web_routes(

@@ -30,11 +30,19 @@ from slurm_carbon.service.detail_words import (
     deferral_text,
     slowdown_text,
 )
-from slurm_carbon.service.web.pages import _layout, _table, _text, _when, _who, grams, kwh
+from slurm_carbon.service.web.pages import (
+    escaped,
+    grams,
+    kwh,
+    page_layout,
+    shown_time,
+    table_html,
+    viewer_label,
+)
 from slurm_carbon.slurm.times import format_elapsed
 from slurm_carbon.units import J_PER_KWH
 
-__all__ = ["job_page"]
+__all__ = ["job_page", "jobs_page"]
 
 
 def _pct(share: float | None) -> str:
@@ -43,7 +51,7 @@ def _pct(share: float | None) -> str:
 
 def _shares(shares: Mapping[str, float]) -> str:
     """Shares of one (0..1) as ``counter 75 %, estimated 25 %``; a dash for none."""
-    return ", ".join(f"{_text(k)} {100 * v:.0f} %" for k, v in shares.items()) or "-"
+    return ", ".join(f"{escaped(k)} {100 * v:.0f} %" for k, v in shares.items()) or "-"
 
 
 def _pairs(rows: list[list[str]], test_id: str) -> str:
@@ -66,13 +74,13 @@ def _facts(detail: dict[str, Any], rebuilt: JobDetail) -> str:
     pending = job["pending"]
     ci = job["ci_g_per_kwh"]
     facts = [
-        ("Name", "name", _text(job["name"])),
-        ("User", "user", _text(job["user"])),
-        ("Account", "account", _text(job["account"])),
-        ("Partition", "partition", _text(job["partition"])),
-        ("State", "state", _text(job["state"])),
-        ("Start", "start", _when(job["start"])),
-        ("End", "end", _when(job["end"])),
+        ("Name", "name", escaped(job["name"])),
+        ("User", "user", escaped(job["user"])),
+        ("Account", "account", escaped(job["account"])),
+        ("Partition", "partition", escaped(job["partition"])),
+        ("State", "state", escaped(job["state"])),
+        ("Start", "start", shown_time(job["start"])),
+        ("End", "end", shown_time(job["end"])),
         (
             "Elapsed",
             "elapsed",
@@ -80,7 +88,7 @@ def _facts(detail: dict[str, Any], rebuilt: JobDetail) -> str:
             if job["end"] is None or job["elapsed_s"] is None
             else format_elapsed(timedelta(seconds=job["elapsed_s"])),
         ),
-        ("GPUs", "gpus", _text(job["gpus"])),
+        ("GPUs", "gpus", escaped(job["gpus"])),
         ("CO2e", "co2e", "pending" if pending else grams(job["co2e_g"]) + mark),
         ("Energy (facility)", "energy", "pending" if pending else kwh(job["facility_kwh"]) + mark),
         (
@@ -89,15 +97,15 @@ def _facts(detail: dict[str, Any], rebuilt: JobDetail) -> str:
             "-"
             if ci is None
             else f"{ci:,.0f} g/kWh (energy-weighted mean) "
-            f"[{_text(job['ci_region'])}, {_text(job['ci_source'])}]",
+            f"[{escaped(job['ci_region'])}, {escaped(job['ci_source'])}]",
         ),
         ("PUE", "pue", "-" if job["pue"] is None else f"{job['pue']:.2f}"),
-        ("Quality", "quality", _text(job["quality"]) + mark),
+        ("Quality", "quality", escaped(job["quality"]) + mark),
     ]
     figures = rebuilt.job.figures
     coverage = None if figures is None else coverage_text(figures)
     if coverage is not None:
-        facts.append(("Coverage", "coverage", _text(coverage)))
+        facts.append(("Coverage", "coverage", escaped(coverage)))
     rows = "".join(
         f'<tr><th>{escape(label)}</th><td data-testid="job-{tid}">{value}</td></tr>'
         for label, tid, value in facts
@@ -112,11 +120,11 @@ def _facts(detail: dict[str, Any], rebuilt: JobDetail) -> str:
 
 def _nodes(detail: dict[str, Any]) -> str:
     rows = (
-        [_text(n["node"]), kwh(n["energy_j"] / J_PER_KWH), kwh(n["gpu_energy_j"] / J_PER_KWH)]
+        [escaped(n["node"]), kwh(n["energy_j"] / J_PER_KWH), kwh(n["gpu_energy_j"] / J_PER_KWH)]
         + [_pct(n["share_pct"]), grams(n["co2e_g"]), _pct(n["coverage_pct"])]
         for n in detail["nodes"]
     )
-    table = _table(
+    table = table_html(
         ["Node", "Energy", "GPU", "Share", "CO2e", "Run time covered"],
         rows,
         "node-table",
@@ -143,13 +151,13 @@ def _forecast(detail: dict[str, Any]) -> str:
         ["Remaining energy", spread(kwh, "remaining_kwh")],
         ["Total CO2e", spread(grams, "total_co2e_g")],
         ["Total energy", spread(kwh, "total_kwh")],
-        ["Ends", _when(found["end"])],
-        ["CI ahead", _text(found["ci_source"])],
+        ["Ends", shown_time(found["end"])],
+        ["CI ahead", escaped(found["ci_source"])],
     ]
     for key, what in (("budget_co2e_pct", "CO2e"), ("budget_energy_pct", "energy")):
         if found[key] is not None:
             rows.append(["Budget", f"forecast to use {found[key]:.0f} % of its {what} budget"])
-    head = f"<p>An estimate; method {_text(found['method'])}, progress {progress}.</p>"
+    head = f"<p>An estimate; method {escaped(found['method'])}, progress {progress}.</p>"
     return _section("forecast", "Forecast", head + _pairs(rows, "forecast-table"))
 
 
@@ -177,18 +185,18 @@ def _budget(job: dict[str, Any]) -> str:
         rows += [
             [
                 "Action",
-                f"{_text(action['action'])} ({_text(action['outcome'])})"
-                f" at {_when(action['at'])}{work}",
+                f"{escaped(action['action'])} ({escaped(action['outcome'])})"
+                f" at {shown_time(action['at'])}{work}",
             ],
             [
                 "Why",
                 f"forecast {show(action['forecast'])} (90 %: {show(action['forecast_low'])}"
                 f" to {show(action['forecast_high'])}) against {show(action['budget'])}:"
-                f" {_text(action['reason'])}",
+                f" {escaped(action['reason'])}",
             ],
         ]
         if action["outcome_message"]:
-            rows.append(["Outcome", _text(action["outcome_message"])])
+            rows.append(["Outcome", escaped(action["outcome_message"])])
     return _section("budget", "Budget", _pairs(rows, "budget-table"))
 
 
@@ -200,11 +208,11 @@ def _caps(detail: dict[str, Any], rebuilt: JobDetail) -> str:
         hidden = len(caps) - MAX_CAP_ROWS
         rows = (
             [
-                _when(cap["period_start"]),
-                _when(cap["period_end"]),
+                shown_time(cap["period_start"]),
+                shown_time(cap["period_end"]),
                 f"{cap['power_limit_w']:,.0f} W",
-                _text(cap["policy"]),
-                _text(
+                escaped(cap["policy"]),
+                escaped(
                     cap["reason"] if cap["device"] is None else f"{cap['device']}: {cap['reason']}"
                 ),
             ]
@@ -213,7 +221,7 @@ def _caps(detail: dict[str, Any], rebuilt: JobDetail) -> str:
         body = (
             '<div class="chart" id="chart-caps"></div>'
             + (f"<p>({hidden} earlier runs of power caps not shown.)</p>" if hidden > 0 else "")
-            + _table(["From", "To", "Limit", "Policy", "Reason"], rows, "cap-table")
+            + table_html(["From", "To", "Limit", "Policy", "Reason"], rows, "cap-table")
         )
     slowdown = slowdown_text(rebuilt.job.figures)
     said = _said(
@@ -231,13 +239,13 @@ def _deferral(rebuilt: JobDetail) -> str:
     text = (
         "Not deferred (no carbon_defer in its comment)." if found is None else deferral_text(found)
     )
-    return _section("deferral", "Deferral", f"<p>{_text(text)}</p>")
+    return _section("deferral", "Deferral", f"<p>{escaped(text)}</p>")
 
 
 def _energy(detail: dict[str, Any]) -> str:
-    split = _table(
+    split = table_html(
         ["Device", "Energy", "Share"],
-        ([_text(s["kind"]), kwh(s["kwh"]), f"{s['share_pct']:.1f} %"] for s in detail["split"]),
+        ([escaped(s["kind"]), kwh(s["kwh"]), f"{s['share_pct']:.1f} %"] for s in detail["split"]),
         "split",
         "No energy stored for this job yet.",
     )
@@ -264,7 +272,7 @@ def _what_if(detail: dict[str, Any]) -> str:
             " intensity changed since it was computed).</p>"
         )
     found = recomputed["counterfactuals"]
-    best, source = found["cleanest"], _text(found["source"])
+    best, source = found["cleanest"], escaped(found["source"])
 
     def saving(what: dict[str, Any]) -> str:
         actual = what["actual_co2e_g"]
@@ -281,17 +289,17 @@ def _what_if(detail: dict[str, Any]) -> str:
     else:
         parts.append(
             f"<p>Cleanest start within {found['window_h']:g} h ({source}, stored CI):</p>"
-            + _table(
+            + table_html(
                 ["Start", "CO2e", "Saves"],
-                [[_when(best["start"]), grams(best["co2e_g"]), saving(best)]],
+                [[shown_time(best["start"]), grams(best["co2e_g"]), saving(best)]],
                 "cleanest",
             )
         )
     parts.append(
-        _table(
+        table_html(
             ["Same job in", "CO2e", "Saves"],
             (
-                [_text(o["label"].removeprefix("region=")), grams(o["co2e_g"]), saving(o)]
+                [escaped(o["label"].removeprefix("region=")), grams(o["co2e_g"]), saving(o)]
                 for o in found["other_regions"]
             ),
             "other-regions",
@@ -313,7 +321,7 @@ def _footprint(detail: dict[str, Any]) -> str:
     rows = [
         [
             "Energy at the devices",
-            ", ".join(f"{_text(k)} {kwh(v)}" for k, v in found["energy_kwh"].items()),
+            ", ".join(f"{escaped(k)} {kwh(v)}" for k, v in found["energy_kwh"].items()),
         ],
         ["Energy at the facility", kwh(found["facility_kwh"])],
         ["CO2e", grams(found["co2e_g"])],
@@ -324,7 +332,7 @@ def _footprint(detail: dict[str, Any]) -> str:
         ["Energy measured by", _shares(quality["methods"])],
         ["Devices", _shares(quality["sharing"])],
         ["Intensity kinds", _shares(quality["ci_kinds"]) + synthetic],
-        ["Intensity sources", _text(", ".join(quality["ci_sources"]) or None)],
+        ["Intensity sources", escaped(", ".join(quality["ci_sources"]) or None)],
         ["Gap-filled (estimate)", f"{100 * quality['gap_share']:.0f} %"],
     ]
     return _section("footprint", "Footprint and data quality", _pairs(rows, "footprint-table"))
@@ -337,11 +345,11 @@ def _card(rebuilt: JobDetail, why: str | None) -> str:
     lines = rebuilt.recomputed.card.to_markdown().splitlines()
     title = lines[0].removeprefix("### ")
     cells = [line.strip("| ").split(" | ") for line in lines if line.startswith("| ")]
-    table = _table(cells[0], ([_text(c) for c in row] for row in cells[2:]), "card-table")
+    table = table_html(cells[0], ([escaped(c) for c in row] for row in cells[2:]), "card-table")
     notes = "".join(
-        f"<p>{_text(line)}</p>" for line in lines[1:] if line and not line.startswith("|")
+        f"<p>{escaped(line)}</p>" for line in lines[1:] if line and not line.startswith("|")
     )
-    return _section("card", "Energy card", f"<h3>{_text(title)}</h3>{table}{notes}")
+    return _section("card", "Energy card", f"<h3>{escaped(title)}</h3>{table}{notes}")
 
 
 def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
@@ -362,4 +370,27 @@ def job_page(detail: dict[str, Any], viewer: dict[str, Any]) -> str:
             _card(rebuilt, detail["not_recomputed"]),
         ]
     )
-    return _layout(f"Job {job['job_id']}", _who(viewer), body, detail)
+    return page_layout(f"Job {job['job_id']}", viewer_label(viewer), body, detail)
+
+
+def jobs_page(job_id: str, items: list[dict[str, Any]], viewer: dict[str, Any]) -> str:
+    """The jobs one id names (an array's tasks, a het job's components), each linked to its page.
+
+    ``items`` are the read API's job items (``GET /api/v1/jobs?jobs=ID``).
+    """
+    rows = (
+        [
+            f'<a href="/web/jobs/{escaped(item["job_id"])}">{escaped(item["job_id"])}</a>',
+            escaped(item["state"]),
+            kwh(item["facility_kwh"]),
+            grams(item["co2e_g"]) + (" (estimate)" if item["estimate"] else ""),
+        ]
+        for item in items
+    )
+    body = (
+        f"<p>Job {escaped(job_id)} names {len(items)} jobs (array tasks or het job components):</p>"
+    )
+    table = table_html(["Job", "State", "Energy (facility)", "CO2e"], rows, "component-table")
+    return page_layout(
+        f"Job {job_id}", viewer_label(viewer), body + _section("components", "Jobs", table)
+    )

@@ -16,7 +16,17 @@ from typing import Any
 
 from slurm_carbon.text import escape_control
 
-__all__ = ["error_page", "grams", "kwh", "overview_page"]
+__all__ = [
+    "error_page",
+    "escaped",
+    "grams",
+    "kwh",
+    "overview_page",
+    "page_layout",
+    "shown_time",
+    "table_html",
+    "viewer_label",
+]
 
 _NOT_YET = "No data yet."
 
@@ -35,19 +45,19 @@ def kwh(value: float | None) -> str:
     return f"{value * 1000:,.2f} Wh" if abs(value) < 1 else f"{value:,.3f} kWh"
 
 
-def _when(iso: str | None) -> str:
+def shown_time(iso: str | None) -> str:
     """An ISO 8601 time of the API as shown: to the minute, in UTC."""
     if iso is None:
         return "-"
     return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _text(value: Any) -> str:
+def escaped(value: Any) -> str:
     """Outside text as shown: control characters written as escapes, then HTML-escaped."""
     return "-" if value is None else escape(escape_control(str(value)))
 
 
-def _table(
+def table_html(
     headers: Sequence[str], rows: Iterable[Sequence[str]], test_id: str, empty: str = _NOT_YET
 ) -> str:
     """A table of already-escaped cells; ``empty`` when there is no row."""
@@ -58,7 +68,8 @@ def _table(
     return f'<table data-testid="{test_id}"><tr>{head}</tr>{body}</table>'
 
 
-def _layout(title: str, who: str, body: str, data: Any = None) -> str:
+def page_layout(title: str, who: str, body: str, data: Any = None) -> str:
+    """A whole page: header with ``who``, ``body`` (escaped HTML) and ``data`` for the charts."""
     # "<" never appears raw in the JSON, so no text in it can close the script element.
     embedded = (
         ""
@@ -83,7 +94,7 @@ def _layout(title: str, who: str, body: str, data: Any = None) -> str:
 
 def _group_rows(groups: list[dict[str, Any]]) -> list[list[str]]:
     return [
-        [_text(g["key"]), str(g["jobs"]), kwh(g["facility_kwh"]), grams(g["co2e_g"])]
+        [escaped(g["key"]), str(g["jobs"]), kwh(g["facility_kwh"]), grams(g["co2e_g"])]
         for g in groups
     ]
 
@@ -119,19 +130,21 @@ def overview_page(data: dict[str, Any]) -> str:
     for by in ("partition", "account", "user"):
         parts.append(f"<h2>By {by}</h2>")
         parts.append(
-            _table(["Name", "Jobs", "Energy", "CO2e"], _group_rows(data["groups"][by]), f"by-{by}")
+            table_html(
+                ["Name", "Jobs", "Energy", "CO2e"], _group_rows(data["groups"][by]), f"by-{by}"
+            )
         )
     parts.append(_intensity(data["intensity"]))
     running = data["running"]
     parts.append(f"<h2>Running now ({running['count']})</h2>")
     parts.append(
-        _table(
+        table_html(
             ["Job", "User", "Partition", "So far", "Forecast total"],
             (
                 [
                     _job_link(j["job_id"]),
-                    _text(j["user"]),
-                    _text(j["partition"]),
+                    escaped(j["user"]),
+                    escaped(j["partition"]),
                     grams(j["forecast"]["so_far_co2e_g"]) if j["forecast"] else "-",
                     grams(j["forecast"]["total_co2e_g"]) if j["forecast"] else "no forecast yet",
                 ]
@@ -143,7 +156,7 @@ def overview_page(data: dict[str, Any]) -> str:
     )
     parts.append("<h2>Biggest emitters</h2>")
     parts.append(
-        _table(
+        table_html(
             ["Job", "Energy", "CO2e"],
             (
                 [_job_link(g["key"]), kwh(g["facility_kwh"]), grams(g["co2e_g"])]
@@ -153,10 +166,11 @@ def overview_page(data: dict[str, Any]) -> str:
         )
     )
     parts.append(_cluster(data["cluster"]))
-    return _layout("Overview", _who(viewer), "".join(parts), data)
+    return page_layout("Overview", viewer_label(viewer), "".join(parts), data)
 
 
-def _who(viewer: dict[str, Any]) -> str:
+def viewer_label(viewer: dict[str, Any]) -> str:
+    """Who is logged in, as the header shows it: name and role."""
     return f"{viewer['name']} ({'admin' if viewer['admin'] else 'user'})"
 
 
@@ -168,12 +182,12 @@ def _intensity(regions: list[dict[str, Any]]) -> str:
         cleanest = (
             "no forecast stored"
             if best is None
-            else f"{_when(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
+            else f"{shown_time(best['start'])}: {best['mean_g_per_kwh']:,.0f} g/kWh"
             f" ({best['saving_pct']:.0f} % below now)"
         )
         now = r["now_g_per_kwh"]
-        rows.append([_text(r["region"]), "-" if now is None else f"{now:,.0f} g/kWh", cleanest])
-    parts.append(_table(["Region", "Now", "Cleanest hour in the next 24 h"], rows, "intensity"))
+        rows.append([escaped(r["region"]), "-" if now is None else f"{now:,.0f} g/kWh", cleanest])
+    parts.append(table_html(["Region", "Now", "Cleanest hour in the next 24 h"], rows, "intensity"))
     if regions:
         parts.append('<div class="chart" id="chart-intensity"></div>')
     return "".join(parts)
@@ -182,30 +196,30 @@ def _intensity(regions: list[dict[str, Any]]) -> str:
 def _cluster(cluster: dict[str, Any] | None) -> str:
     if cluster is None:
         return "<p>Caps, budget actions and node health are shown to admins.</p>"
-    caps = [[_text(name), str(count)] for name, count in sorted(cluster["capped_gpus"].items())]
+    caps = [[escaped(name), str(count)] for name, count in sorted(cluster["capped_gpus"].items())]
     limits = [
-        [_text(g["cluster"]), _text(g["node"]), _text(g["gpu"]), f"{g['limit_w']:,.0f} W"]
+        [escaped(g["cluster"]), escaped(g["node"]), escaped(g["gpu"]), f"{g['limit_w']:,.0f} W"]
         for g in cluster["gpu_limits"]
     ]
     actions = [
-        [_text(a["action"]), _text(a["outcome"]), str(a["count"])]
+        [escaped(a["action"]), escaped(a["outcome"]), str(a["count"])]
         for a in cluster["budget_actions"]
     ]
     silent = [
         [
-            _text(n["cluster"]),
-            _text(n["node"]),
-            _when(n["last_end"]),
-            _text(n["spool_backlog"]),
-            _text(n["dead_letters"]),
+            escaped(n["cluster"]),
+            escaped(n["node"]),
+            shown_time(n["last_end"]),
+            escaped(n["spool_backlog"]),
+            escaped(n["dead_letters"]),
         ]
         for n in cluster["silent_nodes"]
     ]
     return "".join(
         [
             "<h2>Power caps in force</h2>",
-            _table(["Cluster", "GPUs capped"], caps, "caps"),
-            _table(
+            table_html(["Cluster", "GPUs capped"], caps, "caps"),
+            table_html(
                 ["Cluster", "Node", "GPU", "Limit it last reported"],
                 limits,
                 "gpu-limits",
@@ -213,9 +227,11 @@ def _cluster(cluster: dict[str, Any] | None) -> str:
             ),
             _hull_saving(cluster["hull_saving"]),
             "<h2>Budget actions</h2>",
-            _table(["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."),
+            table_html(
+                ["Action", "Outcome", "Jobs"], actions, "budget-actions", "No budget action."
+            ),
             "<h2>Nodes that stopped reporting or hold dead letters</h2>",
-            _table(
+            table_html(
                 ["Cluster", "Node", "Last interval ended", "Rows in its spool", "Dead letters"],
                 silent,
                 "silent-nodes",
@@ -243,6 +259,6 @@ def _hull_saving(found: dict[str, Any]) -> str:
 
 def error_page(status: int, message: str) -> str:
     """A page that says, in one sentence, why nothing else is shown."""
-    return _layout(
+    return page_layout(
         f"Error {status}", "", f'<p class="error" data-testid="error">{escape(message)}</p>'
     )

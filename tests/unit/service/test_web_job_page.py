@@ -14,14 +14,18 @@ from html import escape
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
 
 from slurm_carbon.service.api.documents import detail_json
 from slurm_carbon.service.detail import JobDetail
 from slurm_carbon.service.detail_words import deferral_text, slowdown_text
 from slurm_carbon.service.web.job_page import job_page
 from slurm_carbon.service.web.pages import grams, kwh
+from tests.unit.service.test_api_auth import ALICE, GOOD
 from tests.unit.service.test_api_detail import rich_detail
-from tests.unit.service.test_web import shown
+from tests.unit.service.test_web import client, login, shown, unmunge
+
+__all__ = ["client", "unmunge"]  # fixtures, shared
 
 VIEWER = {"name": "alice", "admin": False}
 
@@ -152,3 +156,21 @@ def test_a_job_with_none_of_it_says_so_in_words() -> None:
     assert "no energy intervals are stored for job 200_3" in section(page, "what-if")
     assert "No slowdown" in section(page, "slowdown")
     assert shown(page, "job-co2e") == "pending"
+
+
+def test_an_id_naming_several_jobs_lists_them_with_the_apis_figures(client: TestClient) -> None:
+    # Array 200's tasks 200_1 and 200_2 (as a het job's 843 names 843+0 and 843+1).
+    api = client.get(
+        "/api/v1/jobs", params={"jobs": "200"}, headers={"Authorization": f"MUNGE {GOOD[ALICE]}"}
+    ).json()
+    login(client, ALICE)
+    page = client.get("/web/jobs/200")
+    assert page.status_code == 200, page.text
+    listed = section(page.text, "components")
+    for item in api["jobs"]:
+        link = f'<a href="/web/jobs/{item["job_id"]}">{item["job_id"]}</a>'
+        assert (
+            f"<td>{link}</td><td>{item['state']}</td><td>{kwh(item['facility_kwh'])}</td>" in listed
+        )
+    assert [item["job_id"] for item in api["jobs"]] == ["200_1", "200_2"]
+    assert "Job 200 names 2 jobs" in page.text
