@@ -22,7 +22,6 @@ missing coverage.
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass
@@ -33,17 +32,13 @@ import pytest
 
 from slurm_carbon.cli.supervisor import stop_child
 from slurm_carbon.sensors.sim import state_path
-from slurm_carbon.store import issue_token, make_engine, session_factory, upgrade
+from slurm_carbon.store import make_engine, session_factory
 from slurm_carbon.store.results import StoredInterval, find_job, get_result
-from tests.integration.conftest import (
-    MULTINODE_NODES,
-    SLURM_CARBON,
-    ServiceProcess,
-    start_cluster,
-)
+from tests.integration.conftest import MULTINODE_NODES, SLURM_CARBON
 from tests.integration.test_multinode import (
     DELIVERY_DEADLINE_S,
     Nodes,
+    nodes_running,
     result_gpu_j,
     stored,
 )
@@ -307,45 +302,6 @@ def fault_rig_running(
 ) -> Iterator[FaultRig]:
     """The rig of :func:`fault_rig_fixture` in ``work``; ``start_env``: variables for its
     ``deploy/local/cluster start --nodes 2`` (e.g. a node's clock offset)."""
-    try:
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in (start_env or {}).items():
-                patch.setenv(name, value)
-            cluster = start_cluster(MULTINODE_NODES)
-        db_url = postgres_databases.create("faults")
-        upgrade(db_url)
-        service = ServiceProcess(
-            db_url, work / "service.log", host=cluster.env["SLURM_CARBON_HOST_ADDR"]
-        )
-        rig = FaultRig(cluster, service, work)
-        engine = make_engine(db_url)
-        try:
-            with session_factory(engine).begin() as session:
-                for node in cluster.nodes:
-                    token = work / f"token-{node}"
-                    token.write_text(issue_token(session, "sclocal", node) + "\n")
-                    token.chmod(0o600)
-        finally:
-            engine.dispose()
-        for node in cluster.nodes:
-            subprocess.run(
-                [SLURM_CARBON, "sim", "init", "--dir", str(rig.sim_dir(node)), "--gpus", "4"],
-                check=True,
-                capture_output=True,
-            )
-            for old in rig.node_spool(node).glob("*/*"):  # earlier sessions' hand-offs
-                old.unlink()
-        service.start()
-        try:
-            for node in cluster.nodes:
-                rig.start_agent(node)
-            for node in cluster.nodes:
-                rig.wait_for(rig.reads_all_gpus(node), f"{node}'s agent reading its GPUs", 30)
-            rig.start_writer()
-            yield rig
-        finally:
-            for process in rig.agents.values():
-                stop_child(process)
-            service.stop()
-    finally:
-        start_cluster()
+    with nodes_running(FaultRig, postgres_databases, work, "faults", start_env) as rig:
+        rig.start_writer()
+        yield rig

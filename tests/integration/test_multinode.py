@@ -14,9 +14,10 @@ import sqlite3
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
@@ -147,22 +148,29 @@ class Nodes:
             time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def nodes(
-    slurm_cluster: SlurmCluster,
-    postgres_databases: PostgresDatabases,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Nodes]:
-    """The 2-node cluster, tokens issued per node, a service for them, an agent on each.
+RigT = TypeVar("RigT", bound=Nodes)
 
-    One for the module's tests (a cluster start costs ~10 s); all stopped after, and
-    the cluster back to its single node.
+
+@contextmanager
+def nodes_running(
+    rig_type: type[RigT],
+    postgres_databases: PostgresDatabases,
+    work: Path,
+    purpose: str,
+    start_env: dict[str, str] | None = None,
+) -> Iterator[RigT]:
+    """A ``rig_type`` rig in ``work``: the 2-node cluster, a database for ``purpose``,
+    tokens issued per node, a service for them, an agent on each reading its GPUs.
+
+    ``start_env``: variables for ``deploy/local/cluster start --nodes 2`` (e.g. a
+    node's clock offset). All stopped after, and the cluster back to its single node.
     """
-    del slurm_cluster  # started first, so that the 2-node start below finds it
-    work = tmp_path_factory.mktemp("multinode")
     try:
-        cluster = start_cluster(MULTINODE_NODES)
-        db_url = postgres_databases.create("multinode")
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in (start_env or {}).items():
+                patch.setenv(name, value)
+            cluster = start_cluster(MULTINODE_NODES)
+        db_url = postgres_databases.create(purpose)
         upgrade(db_url)
         service = ServiceProcess(
             db_url, work / "service.log", host=cluster.env["SLURM_CARBON_HOST_ADDR"]
@@ -173,7 +181,7 @@ def nodes(
                 tokens = {node: issue_token(session, "sclocal", node) for node in cluster.nodes}
         finally:
             engine.dispose()
-        rig = Nodes(cluster, service, work)
+        rig = rig_type(cluster, service, work)
         for node, token in tokens.items():
             subprocess.run(
                 [SLURM_CARBON, "sim", "init", "--dir", str(rig.sim_dir(node)), "--gpus", "4"],
@@ -197,6 +205,20 @@ def nodes(
             service.stop()
     finally:
         start_cluster()
+
+
+@pytest.fixture(scope="module")
+def nodes(
+    slurm_cluster: SlurmCluster,
+    postgres_databases: PostgresDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Nodes]:
+    """The rig of :func:`nodes_running`, one for the module's tests (a cluster start
+    costs ~10 s)."""
+    del slurm_cluster  # started first, so that the 2-node start below finds it
+    work = tmp_path_factory.mktemp("multinode")
+    with nodes_running(Nodes, postgres_databases, work, "multinode") as rig:
+        yield rig
 
 
 def test_nodes_run_in_their_own_namespaces_and_stop_removes_only_those(
