@@ -5,7 +5,7 @@ Every section of ``GET /api/v1/jobs/{id}``
 report's order: the job's facts and data quality (estimates labelled), its
 energy by node, its forecast (running), budget and budget action, the power caps
 in force over time (table and step chart) and the slowdown they cost, its
-deferral, its energy by device and over time (chart, with the carbon intensity),
+deferral, its energy by device and mean power over time (chart, with the carbon intensity),
 the what-ifs (cleanest start, other regions), its footprint and its energy card.
 A section without data says so in words. Figures are formatted by
 :func:`~slurm_carbon.service.web.pages.grams` and
@@ -255,7 +255,7 @@ def _energy(detail: dict[str, Any]) -> str:
         else _said("No energy intervals stored for this job.")
     )
     return _section("energy", "Energy by device", split) + _section(
-        "timeline", "Energy and carbon intensity over time", timeline
+        "timeline", "Power and carbon intensity over time", timeline
     )
 
 

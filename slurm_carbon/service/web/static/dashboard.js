@@ -102,10 +102,14 @@
   if (data.timeline) {
     var points = data.timeline;
     // Each value holds from its step's start to its end: the last step's end closes the chart.
-    // Energy per step is small (a minute of a GPU: a few Wh): drawn in Wh.
-    function column(key, scale) {
+    // Energy is drawn as the mean power over its step (W), so steps of any length compare.
+    function column(key, toPower) {
       var values = points.map(function (p) {
-        return p[key] === null ? null : p[key] * scale;
+        if (p[key] === null) {
+          return null;
+        }
+        var span = seconds(p.end) - seconds(p.start);
+        return toPower ? (span > 0 ? p[key] * 3600000 / span : null) : p[key];
       });
       return values.concat(values.slice(-1));
     }
@@ -115,15 +119,15 @@
     }
     draw(
       "chart-timeline",
-      "Energy per step (Wh) and grid carbon intensity (g/kWh)",
+      "Mean power per step (W) and grid carbon intensity (g/kWh)",
       edges,
       [
-        { label: "GPU Wh", values: column("gpu_kwh", 1000) },
-        { label: "CPU Wh", values: column("cpu_kwh", 1000) },
-        { label: "DRAM Wh", values: column("dram_kwh", 1000) },
-        { label: "CI g/kWh", values: column("ci_g_per_kwh", 1), scale: "ci" }
+        { label: "GPU W", values: column("gpu_kwh", true) },
+        { label: "CPU W", values: column("cpu_kwh", true) },
+        { label: "DRAM W", values: column("dram_kwh", true) },
+        { label: "CI g/kWh", values: column("ci_g_per_kwh", false), scale: "ci" }
       ],
-      [{ label: "Wh" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }],
+      [{ label: "W" }, { scale: "ci", side: 1, label: "g/kWh", grid: { show: false } }],
       true
     );
   }
