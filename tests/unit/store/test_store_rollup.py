@@ -42,6 +42,7 @@ START = datetime(2024, 3, 1, 10, 0, 30, tzinfo=UTC)  # not on the minute: the ag
 END = START + timedelta(hours=3, minutes=10)
 NOW = END + timedelta(days=40)
 SITE = StaticSite("DE", pue=1.4)
+_MINUTE = timedelta(seconds=60)
 MINIMAL_SITE = 'cluster = "c1"\n[regions]\ndefault = "DE"\n[pue]\ndefault = 1.4\n'
 
 
@@ -156,6 +157,49 @@ def test_rollup_keeps_every_figure_and_rolls_nothing_twice(session: Session, ids
     assert after.co2e_g > 0
     assert _stored(session, job_id) == stored
     assert _roll_all(session) == (0, 0)
+
+
+def _all_rows(session: Session) -> list[dict[str, Any]]:
+    query = select(EnergyInterval.__table__).order_by(
+        EnergyInterval.job_id, EnergyInterval.device_id, EnergyInterval.interval_start
+    )
+    return [dict(row._mapping) for row in session.execute(query)]
+
+
+def test_the_sql_and_the_python_rollup_give_the_same_rows(session: Session, ids: Any) -> None:
+    job_id, _ = _settled_job(session, ids)
+    save_result(session, job_id, _figures(session, job_id))
+    running = upsert_job(session, ids.cluster_id, 4243, start_time=START, partition="gpu")
+    assert add_intervals(session, _minutes(ids, ids.device_id, running.id)[:30]) == 30
+    before = NOW - timedelta(days=30)
+    days = days_to_roll(session, before)
+    savepoint = session.begin_nested()
+    in_python = [roll_up_day(session, day, before, in_python=True) for day in days]
+    python_rows = _all_rows(session)
+    savepoint.rollback()
+
+    in_sql = [roll_up_day(session, day, before) for day in days]  # SQL on PostgreSQL
+
+    assert in_sql == in_python
+    assert (in_sql[0].rows_before, in_sql[0].rows_after) == (2 * 187, 2 * 6)
+    assert all(d.rows_before == 0 for d in in_sql[1:])
+    sql_rows = _all_rows(session)
+    assert len(sql_rows) == 2 * 9 + 30  # the running job's 30 rows stay as they were
+    for got, want in zip(sql_rows, python_rows, strict=True):
+        numbers, others = _split(got)
+        assert (numbers, others) == (pytest.approx(_split(want)[0], rel=1e-12), _split(want)[1])
+    # The GPU's hour 11: rows 60..118 (11:00:30 to 11:59:30), a cap of 250 W on the odd
+    # ones only (a mean that counted the others as 0 W would give 123 W), clock 900 + n.
+    hour_11 = next(
+        row
+        for row in sql_rows
+        if row["device_id"] == ids.device_id and row["interval_start"] == START + 60 * _MINUTE
+    )
+    assert hour_11["interval_end"] == START + 119 * _MINUTE
+    assert hour_11["energy_j"] == pytest.approx(
+        sum(12_000.0 + 1_000.3 * (n % 7) for n in range(60, 119)), rel=1e-15
+    )
+    assert (hour_11["cap_w"], hour_11["busy_clock_mhz"]) == (250.0, pytest.approx(989.0))
 
 
 def test_a_batch_resent_after_its_rollup_adds_nothing(session: Session, ids: Any) -> None:
