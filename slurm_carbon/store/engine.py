@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.store.ingest import create_stage
 from slurm_carbon.text import has_control
 
 __all__ = [
@@ -131,6 +132,9 @@ def make_engine(
     concurrent nodes are served one transaction at a time, never refused
     (:func:`~slurm_carbon.store.transaction` with ``write_lock=True``).
 
+    A PostgreSQL connection gets the ingest's stage table when it is made
+    (:func:`~slurm_carbon.store.ingest.create_stage`).
+
     A PostgreSQL or SQLite-file engine holds at most ``pool_size`` connections
     (no overflow) and waits ``pool_timeout_s`` for a free one.
 
@@ -157,6 +161,8 @@ def make_engine(
         ) from err
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
+    else:
+        event.listen(engine, "connect", create_stage)
     event.listen(engine, "handle_error", _translate_connect_error)
     return engine
 

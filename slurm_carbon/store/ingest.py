@@ -10,7 +10,9 @@ whole or not at all.
 The fast path: a batch costs a constant few statements. The service hands
 its intervals over as :class:`IntervalColumns` (one sequence per field, no
 object per row). PostgreSQL: a binary ``COPY`` into a temporary stage table of
-the connection's own (created if missing), then one statement moves them into
+the connection's own (made with the pooled connection, by :func:`create_stage`,
+outside any batch's transaction; else in the batch's, if missing), then one
+statement moves them into
 ``energy_intervals`` with ``ON CONFLICT DO NOTHING`` on the interval's unique
 key; SQLite: one ``executemany`` INSERT with the same ``ON CONFLICT``. So a
 row stored before, or given twice in a batch, is stored once, and the count of
@@ -31,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
+from typing import Any
 
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -48,6 +51,7 @@ __all__ = [
     "ReportedDevice",
     "ReportedInterval",
     "ReportedProgress",
+    "create_stage",
     "ingest_batch",
     "ingest_progress",
     "stored_node_lists",
@@ -422,12 +426,30 @@ _STAGE = "ingest_stage"
 _CREATE_STAGE = (
     f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE energy_intervals) ON COMMIT DELETE ROWS"
 )
+# A pooled connection's info under this key: its stage table exists, committed.
+_STAGE_READY = "slurm_carbon.ingest_stage"
 _COPY_STAGE = f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _MOVE_STAGE = (
     f"WITH batch AS (DELETE FROM {_STAGE} RETURNING {_COLUMNS}) "  # noqa: S608 (constants)
     f"INSERT INTO energy_intervals ({_COLUMNS}) SELECT {_COLUMNS} FROM batch "
     f"ON CONFLICT ({_CONFLICT_KEY}) DO NOTHING"
 )
+
+
+def create_stage(dbapi_connection: Any, record: Any) -> None:
+    """The pool's ``connect`` event (PostgreSQL): make the new connection's stage table.
+
+    Once per database connection, committed on its own, so no batch's transaction
+    spends a statement on it. A database without ``energy_intervals`` yet (not
+    migrated) gets none: the batches of that connection make it, if missing, in
+    their own transaction.
+    """
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass('energy_intervals')")
+        if cursor.fetchone()[0] is not None:
+            cursor.execute(_CREATE_STAGE)
+            record.info[_STAGE_READY] = True
+    dbapi_connection.commit()
 
 
 def _insert_intervals(
@@ -456,7 +478,8 @@ def _insert_intervals(
     ]
     connection = session.connection()
     if _dialect(session) == "postgresql":
-        connection.exec_driver_sql(_CREATE_STAGE)
+        if not connection.connection.info.get(_STAGE_READY):
+            connection.exec_driver_sql(_CREATE_STAGE)
         raw = connection.connection.dbapi_connection
         with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:  # type: ignore[union-attr]
             copy.set_types(_COPY_TYPES)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from slurm_carbon.store import (
     ping,
     session_factory,
     transaction,
+    upgrade,
     upsert_job,
 )
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
@@ -175,3 +177,24 @@ def test_a_second_batch_in_one_transaction_moves_only_its_own_rows(session: Sess
     assert ingest_batch(session, "sclocal", "vm", [_interval(1)]) == 1
 
     assert _energies(session) == [(1, 60.0)]
+
+
+def test_an_engine_connected_before_the_migrations_still_ingests(
+    empty_db: Callable[[str], str],
+) -> None:
+    # Its pooled connection has no stage table (PostgreSQL): the batch makes one.
+    url = empty_db("early")
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        upgrade(url)
+        factory = session_factory(engine)
+        for _ in range(2):  # the second batch, on the same connection, is all re-sent
+            with transaction(factory) as session:
+                stored = ingest_batch(session, "sclocal", "vm", [_interval(0), _interval(1)])
+        with transaction(factory) as session:
+            assert _energies(session) == [(0, 60.0), (1, 60.0)]
+        assert stored == 0
+    finally:
+        engine.dispose()
