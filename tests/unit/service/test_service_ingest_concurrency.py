@@ -2,7 +2,7 @@
 
 429 beyond the in-flight bound, 503 when the database is busy, and a batch sent
 again (after its answer, or while the first is still being processed, as an
-agent does after a timeout) leaves every job's energy as one sending does.
+agent does after a timeout) leaves every job's energy and CO2e as one sending does.
 
 Real concurrency: these tests run requests from threads against an app over a
 database of their own (SQLite file or PostgreSQL), not the rolled-back session.
@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,6 +25,8 @@ from starlette.testclient import TestClient
 import slurm_carbon.service.ingest as ingest_module
 from slurm_carbon.service import create_app
 from slurm_carbon.service.ingest import INGEST_RETRY_AFTER_MAX_S, IngestEndpoint
+from slurm_carbon.service.results import compute_result
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.store import (
     ingest_batch,
     issue_token,
@@ -33,8 +35,11 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
-from slurm_carbon.store.results import find_job, job_intervals
+from slurm_carbon.store.results import find_job, job_intervals, jobs_on_node_slots, save_result
+from slurm_carbon.units import J_PER_KWH
+from tests.builders import slurm_job
 from tests.unit.service.conftest import CLUSTER, NODE, NOW, interval
+from tests.unit.service.test_results_coverage import Flat
 
 #: Long enough for a request to be seen waiting, short enough for a quick test.
 HOLD_S = 0.3
@@ -183,6 +188,31 @@ def _energy_by_job(url: str) -> dict[int, float]:
     return energy
 
 
+SITE = StaticSite("DE", pue=1.4)
+#: The jobs' run: the five minutes of :func:`_resent_batch`.
+RUN_START = datetime(2026, 11, 23, 15, tzinfo=UTC)
+#: What one sending gives each job, in grams: its energy at Flat's 100 g/kWh, times the PUE.
+CO2E_G = {job: energy_j / J_PER_KWH * 100.0 * SITE.pue for job, energy_j in ENERGY_J.items()}
+
+
+def _co2e_by_job(url: str) -> dict[int, float]:
+    """Each job settled as the writer does (its result computed and stored): its CO2e."""
+    engine = make_engine(url)
+    co2e = {}
+    with transaction(session_factory(engine)) as session:
+        for job in ENERGY_J:
+            found = find_job(session, CLUSTER, job)
+            assert found is not None
+            run = slurm_job(
+                job, node_list=NODE, start_time=RUN_START, end_time=RUN_START + timedelta(minutes=5)
+            )
+            rows, sharers = job_intervals(session, found.id), jobs_on_node_slots(session, found.id)
+            computed = compute_result(run, rows, SITE, Flat(), NOW, sharers=sharers).values
+            co2e[job] = save_result(session, found.id, computed).co2e_g
+    engine.dispose()
+    return co2e
+
+
 def test_a_batch_resent_after_its_answer_leaves_every_jobs_energy_unchanged(
     store: tuple[str, str],
 ) -> None:
@@ -190,13 +220,15 @@ def test_a_batch_resent_after_its_answer_leaves_every_jobs_energy_unchanged(
     headers = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(url, clock=lambda: NOW)) as client:
         first = client.post("/api/v1/intervals", json=_resent_batch(), headers=headers)
-        energy = _energy_by_job(url)
+        energy, co2e = _energy_by_job(url), _co2e_by_job(url)
         again = client.post("/api/v1/intervals", json=_resent_batch(), headers=headers)
 
     assert first.json() == {"received": 30, "stored": 30}
     assert again.json() == {"received": 30, "stored": 0}
     assert energy == ENERGY_J
     assert _energy_by_job(url) == ENERGY_J
+    assert co2e == pytest.approx(CO2E_G, rel=1e-12)
+    assert _co2e_by_job(url) == co2e
 
 
 def test_a_batch_resent_while_the_first_is_processed_is_stored_once(
@@ -225,3 +257,4 @@ def test_a_batch_resent_while_the_first_is_processed_is_stored_once(
     assert sorted(a.json()["stored"] for a in answers) == [0, 30]
     assert [a.json()["received"] for a in answers] == [30, 30]
     assert _energy_by_job(url) == ENERGY_J
+    assert _co2e_by_job(url) == pytest.approx(CO2E_G, rel=1e-12)
