@@ -5,13 +5,14 @@ in one line: a silent node's coverage, a capped job's slowdown against its own
 profile, a ``carbon_defer`` job's deferral. They live below the CLI so that the
 service's pages (which import nothing from ``slurm_carbon.cli``) say the same.
 
-Units: figures as :func:`~slurm_carbon.units.format_co2e` shows them; times in
-the host's local time zone, to the minute.
+Units: figures as :func:`~slurm_carbon.units.format_co2e` shows them; times to
+the minute, in the host's local time zone unnamed (as ``sacct`` shows them), or
+in a zone given and named (the dashboard's UTC).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from slurm_carbon.accounting.job_words import DEFER_KEY
 from slurm_carbon.slurm.times import format_elapsed
@@ -63,12 +64,17 @@ def _defer_word(asked_s: int) -> str:
     return f"{DEFER_KEY}={asked_s // size}{unit}"
 
 
-def _local(moment: datetime) -> str:
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+def _local(moment: datetime, zone: tzinfo | None) -> str:
+    if zone is None:
+        return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def deferral_text(deferral: DeferralRecord) -> str:
-    """One line: how long the job was deferred, the saving expected and the one measured."""
+def deferral_text(deferral: DeferralRecord, zone: tzinfo | None = None) -> str:
+    """One line: how long the job was deferred, the saving expected and the one measured.
+
+    Times are in ``zone``, named; without one, in the host's local zone, unnamed.
+    """
     held = deferral.eligible_time
     by = "(begin time not known)" if held is None else format_elapsed(held - deferral.submit_time)
     if deferral.expected_saving_pct is None or deferral.forecast_issued is None:
@@ -76,13 +82,13 @@ def deferral_text(deferral: DeferralRecord) -> str:
     elif deferral.first_seen:
         expected = (
             f"expected ~{deferral.expected_saving_pct:.0f} % less (forecast"
-            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)},"
+            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued, zone)},"
             " when the job was first seen)"
         )
     else:
         expected = (
             f"expected ~{deferral.expected_saving_pct:.0f} % less (recomputed from the forecast"
-            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued)})"
+            f" {deferral.forecast_source} issued {_local(deferral.forecast_issued, zone)})"
         )
     saving_g, saving_pct = deferral.measured_saving_g, deferral.measured_saving_pct
     if saving_g is None:
@@ -92,7 +98,7 @@ def deferral_text(deferral: DeferralRecord) -> str:
         pct = "" if saving_pct is None else f"{abs(saving_pct):.0f} % "
         measured = (
             f"measured {pct}{more} ({format_co2e(abs(saving_g))}) than starting at submission"
-            f" ({_local(deferral.counterfactual_start)}), an estimate: the job's energy"
+            f" ({_local(deferral.counterfactual_start, zone)}), an estimate: the job's energy"
             " profile moved in time"
         )
     return f"Deferred {by} by {_defer_word(deferral.asked_s)}: {expected}, {measured}."

@@ -18,7 +18,7 @@ rebuilds (:func:`~slurm_carbon.service.api.rows.job_detail_of`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, timedelta
 from html import escape
 from typing import Any
 
@@ -237,7 +237,9 @@ def _caps(detail: dict[str, Any], rebuilt: JobDetail) -> str:
 def _deferral(rebuilt: JobDetail) -> str:
     found = rebuilt.deferral
     text = (
-        "Not deferred (no carbon_defer in its comment)." if found is None else deferral_text(found)
+        "Not deferred (no carbon_defer in its comment)."
+        if found is None
+        else deferral_text(found, UTC)
     )
     return _section("deferral", "Deferral", f"<p>{escaped(text)}</p>")
 

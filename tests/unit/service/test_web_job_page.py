@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from datetime import UTC
 from html import escape
 from typing import Any
 
@@ -98,7 +99,11 @@ def test_the_deferral_is_the_reports_line(rich: tuple[dict[str, Any], str]) -> N
     _, page = rich
     deferral = rich_detail().deferral
     assert deferral is not None
-    assert escape(deferral_text(deferral)) in section(page, "deferral")
+    shown_line = section(page, "deferral")
+    assert escape(deferral_text(deferral, UTC)) in shown_line
+    # The page's times are UTC and say so, as its tables do; the report's are the host's.
+    assert "issued 2026-12-01 03:00 UTC" in shown_line
+    assert "at submission (2026-12-01 04:00 UTC)" in shown_line
 
 
 def test_energy_by_node_lists_every_node(rich: tuple[dict[str, Any], str]) -> None:
