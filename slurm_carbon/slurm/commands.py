@@ -227,7 +227,9 @@ class CommandLineSlurm:
 
         sacct 22.05 lists a pending or running job's Comment empty: it reaches the
         accounting database when the job ends. One ``squeue`` call lists the
-        comments of every queued job, each field followed by this call's delimiter.
+        comments of every queued job, each field followed by this call's delimiter,
+        by raw id (its ``JobID`` for an array's pending record, an array task and a het
+        job's component, which sacct prints ``7_[0-3]``, ``7_1``, ``43+1``).
         A job sacct listed as not ended that squeue no longer lists ended between
         the two calls: its record is stale and its comment unknown (empty, it would
         read as a job without budgets or ``carbon_cap=off``), so it is left out;
@@ -249,9 +251,11 @@ class CommandLineSlurm:
             for job_id, comment in zip(pairs[::2], pairs[1::2], strict=True)
         }
         return [
-            dataclasses.replace(job, comment=comments[job.job_id]) if job.end_time is None else job
+            dataclasses.replace(job, comment=comments[str(job.job_id_raw)])
+            if job.end_time is None
+            else job
             for job in jobs
-            if job.end_time is not None or job.job_id in comments
+            if job.end_time is not None or str(job.job_id_raw) in comments
         ]
 
     def cluster_name(self) -> str:

@@ -389,3 +389,28 @@ def test_a_job_ending_between_sacct_and_squeue_is_left_out_not_read_without_comm
         return CommandResult(0, "", "")  # squeue: no queued job any more
 
     assert CommandLineSlurm(RecordedRunner(answer)).jobs(JobQuery(job_ids=["5"])) == []
+
+
+def test_queued_comments_of_array_records_tasks_and_het_components_are_read_by_raw_id() -> None:
+    """squeue 22.05's ``-O JobID`` prints the raw id (seen on the local cluster: a pending
+    array 950, its task 1 running as 952; het job 953's component 1 as 954), where sacct
+    prints ``950_[0-2]``, ``950_1`` and ``953+1``."""
+    queued = [
+        {"JobID": "950_[0-2]", "JobIDRaw": "950", "State": "PENDING", "Comment": "carbon_defer=1h"},
+        {"JobID": "950_1", "JobIDRaw": "952", "State": "RUNNING", "Comment": "carbon_defer=1h"},
+        {"JobID": "953+1", "JobIDRaw": "954", "State": "RUNNING", "Comment": "carbon_budget=5kg"},
+    ]
+
+    def answer(argv: Sequence[str]) -> CommandResult:
+        if argv[0] == "sacct":
+            empty = [{**job, "Comment": "", "End": "Unknown"} for job in queued]
+            return CommandResult(0, sacct_as_slurm_prints(argv, *empty), "")
+        delimiter = argv[-1].split(":0", 2)[1].split(",")[0]
+        lines = (f"{j['JobIDRaw']}{delimiter}{j['Comment']}{delimiter}\n" for j in queued)
+        return CommandResult(0, "".join(lines), "")
+
+    jobs = CommandLineSlurm(RecordedRunner(answer)).jobs(JobQuery(job_ids=["950", "953"]))
+
+    assert [(job.job_id, job.comment) for job in jobs] == [
+        (job["JobID"], job["Comment"]) for job in queued
+    ]
