@@ -12,9 +12,11 @@ from click.testing import CliRunner
 from slurm_carbon.cli.advise import NO_ADVICE_EXIT
 from slurm_carbon.cli.main import cli
 from slurm_carbon.intensity.base import CiPoint
+from slurm_carbon.slurm.fake import FakeSlurm
 from slurm_carbon.store import make_engine, session_factory, transaction, upgrade
 from slurm_carbon.store.intensity import add_ci_points
 from slurm_carbon.vocabulary import CiKind, CiSignal
+from tests.builders import slurm_job
 
 MODEL = "NVIDIA A100-SXM4-80GB"
 SITE = f"""
@@ -119,3 +121,49 @@ def test_a_job_shorter_than_the_hints_minimum_is_advised_and_told_no_hint_is_sho
     assert "75 %" in table.output  # the advice itself is given
     assert json.loads(found.output)["hint_min_s"] == 3600  # [advice] hint_min_minutes default
     assert "no hint at sbatch" not in long.output
+
+
+@pytest.fixture
+def slurm(monkeypatch: pytest.MonkeyPatch) -> FakeSlurm:
+    """Slurm as advise -j asks it: a fake in place of the command-line client."""
+    fake = FakeSlurm(
+        slurm_job(7, state="PENDING", partition="gpu", time_limit_s=7200.0, req_gpus=2,
+                  name="train", start_time=None, end_time=None),
+        slurm_job(8, state="RUNNING", partition="gpu", end_time=None),
+    )  # fmt: skip
+    monkeypatch.setattr("slurm_carbon.cli.advise.CommandLineSlurm", lambda runner: fake)
+    return fake
+
+
+def test_a_pending_jobs_shape_comes_from_slurm(
+    setup: tuple[list[str], datetime], slurm: FakeSlurm
+) -> None:
+    args, hour = setup
+    result = CliRunner().invoke(cli, [*args, "-j", "7"])
+    assert result.exit_code == 0, result.output
+    cells = [line.split("│")[1:3] for line in result.output.splitlines() if "│" in line]
+    rows = {name.strip(): value.strip() for name, value in cells}
+    assert rows["Job"] == "2 h, 2 GPU(s), partition gpu"  # sacct's, not a default
+    # 300 W x 2 GPUs x 2 h = 1.2 kWh, x PUE 1.25 = 1.5 kWh: 600 g at 400 g/kWh now,
+    # 375 g at the mean 250 g/kWh of the two hours from the valley's eve.
+    assert rows["Power (estimate)"].startswith("300 W per GPU, site default")
+    assert rows["Start now"].endswith(": 400 g/kWh, ~600 g")
+    best = (hour + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    assert rows["Cleanest start"] == f"{best}: 250 g/kWh, ~375 g"
+    assert rows["sbatch"] == f"--begin={best}"
+
+
+@pytest.mark.parametrize(
+    ("job", "error"),
+    [
+        ("8", "Error: job 8 is RUNNING, not pending: nothing to advise"),
+        ("9", "Error: job '9': not found (or an array: name one task)"),
+    ],
+)
+def test_a_job_that_is_not_pending_is_refused_in_one_line(
+    setup: tuple[list[str], datetime], slurm: FakeSlurm, job: str, error: str
+) -> None:
+    args, _ = setup
+    result = CliRunner().invoke(cli, [*args, "-j", job])
+    assert result.exit_code == 1
+    assert result.output.strip() == error
