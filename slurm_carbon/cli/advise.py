@@ -26,8 +26,8 @@ from rich.table import Table
 
 from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.params import Name
-from slurm_carbon.config import load_config
-from slurm_carbon.config.site import MAX_ADVICE_WITHIN_H, SiteConfig
+from slurm_carbon.config import SiteConfig, load_config
+from slurm_carbon.config.policies import MAX_ADVICE_WITHIN_H
 from slurm_carbon.errors import ConfigError, SlurmError, StoreError
 from slurm_carbon.forecast.advice import AdviceSeries, CleanestStart
 from slurm_carbon.service.advise import (

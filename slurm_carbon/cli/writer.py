@@ -23,8 +23,8 @@ from slurm_carbon.cli.db import url_option
 from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
 from slurm_carbon.cli.service import require_head
-from slurm_carbon.config import load_config
-from slurm_carbon.config.site import BudgetsConfig, CappingConfig, SiteConfig
+from slurm_carbon.config import BudgetsConfig, SiteConfig, load_config
+from slurm_carbon.config.policies import CappingConfig
 from slurm_carbon.errors import ConfigError, SlurmCarbonError
 from slurm_carbon.intensity.base import IntensityProvider
 from slurm_carbon.intensity.chain import BestSeries

@@ -12,7 +12,7 @@ Units: times in minutes (``_min``) or hours (``_h``); power in watts (``_w``).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Generic, Literal, TypeVar, cast
 
 from pydantic import AfterValidator, Field
 
@@ -39,7 +39,36 @@ __all__ = [
     "BudgetsConfig",
     "CappingConfig",
     "CappingPolicy",
+    "PartitionPolicies",
 ]
+
+
+PolicyT = TypeVar("PolicyT", bound=Section)
+OverrideT = TypeVar("OverrideT", bound=Section)
+
+
+class PartitionPolicies(Section, Generic[PolicyT, OverrideT]):
+    """A default policy whose keys each partition may override: ``[budgets]``, ``[capping]``.
+
+    A subclass inherits ``PolicyT`` too (its keys are the default policy's) and
+    names it in :attr:`policy_type`; ``OverrideT`` has the same keys, each optional.
+
+    Attributes:
+        partitions: Policy by partition name; a key left out takes the default's.
+    """
+
+    policy_type: ClassVar[type[Section]]
+    """The class of the policies :meth:`policy_for` returns: ``PolicyT``."""
+
+    partitions: dict[str, OverrideT] = Field(default_factory=dict)
+
+    def policy_for(self, partition: str | None) -> PolicyT:
+        """The policy for a job in ``partition``: the default, with the partition's keys."""
+        keys = self.model_dump(exclude={"partitions"})
+        if partition is not None and partition in self.partitions:
+            keys.update(self.partitions[partition].model_dump(exclude_none=True))
+        # A ClassVar cannot be typed with PolicyT, so policy_type is a Section's type.
+        return cast("PolicyT", self.policy_type(**keys))
 
 
 class AdminCommentPolicy(Section):
@@ -138,21 +167,10 @@ class PartitionBudgetPolicy(Section):
     notify_command: NotifyCommand = None
 
 
-class BudgetsConfig(BudgetPolicy):
-    """Per-job budgets (``--comment carbon_budget=5kg``): the default policy and partitions'.
+class BudgetsConfig(PartitionPolicies[BudgetPolicy, PartitionBudgetPolicy], BudgetPolicy):
+    """Per-job budgets (``--comment carbon_budget=5kg``): the default policy and partitions'."""
 
-    Attributes:
-        partitions: Policy by partition name; a key left out takes the default's.
-    """
-
-    partitions: dict[str, PartitionBudgetPolicy] = Field(default_factory=dict)
-
-    def policy_for(self, partition: str | None) -> BudgetPolicy:
-        """The policy for a job in ``partition``: the default, with the partition's keys."""
-        keys = self.model_dump(exclude={"partitions"})
-        if partition is not None and partition in self.partitions:
-            keys.update(self.partitions[partition].model_dump(exclude_none=True))
-        return BudgetPolicy(**keys)
+    policy_type = BudgetPolicy
 
 
 MAX_CAP_SLOWDOWN = 0.5
@@ -199,21 +217,10 @@ class PartitionCappingPolicy(Section):
     period_min: CapPeriodMin | None = None
 
 
-class CappingConfig(CappingPolicy):
-    """GPU power capping: the default policy and partitions'.
+class CappingConfig(PartitionPolicies[CappingPolicy, PartitionCappingPolicy], CappingPolicy):
+    """GPU power capping: the default policy and partitions'."""
 
-    Attributes:
-        partitions: Policy by partition name; a key left out takes the default's.
-    """
-
-    partitions: dict[str, PartitionCappingPolicy] = Field(default_factory=dict)
-
-    def policy_for(self, partition: str | None) -> CappingPolicy:
-        """The policy for a job in ``partition``: the default, with the partition's keys."""
-        keys = self.model_dump(exclude={"partitions"})
-        if partition is not None and partition in self.partitions:
-            keys.update(self.partitions[partition].model_dump(exclude_none=True))
-        return CappingPolicy(**keys)
+    policy_type = CappingPolicy
 
 
 MAX_ADVICE_DEFER_H = 168

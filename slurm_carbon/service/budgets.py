@@ -2,7 +2,7 @@
 
 :meth:`BudgetReviewer.review` decides for one running job and its forecast, each sweep:
 
-1. the partition's policy (:meth:`~slurm_carbon.config.site.BudgetsConfig.policy_for`)
+1. the partition's policy (:meth:`~slurm_carbon.config.policies.BudgetsConfig.policy_for`)
    says ``none``: nothing, and nothing recorded;
 2. the job was acted on already (its stored :class:`BudgetActionRecord`):
    nothing again, ever;
@@ -38,7 +38,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from slurm_carbon.config.site import BudgetPolicy, BudgetsConfig
+from slurm_carbon.config.policies import BudgetPolicy, BudgetsConfig
 from slurm_carbon.errors import SlurmError
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.slurm import SlurmClient, SlurmJob

@@ -3,7 +3,7 @@
 :meth:`CapDecider.decide` is called by the writer's sweep for every running job
 (:meth:`~slurm_carbon.service.queueing.Queuer._running`). For a job:
 
-1. its partition's policy (:meth:`~slurm_carbon.config.site.CappingConfig.policy_for`)
+1. its partition's policy (:meth:`~slurm_carbon.config.policies.CappingConfig.policy_for`)
    is ``none``, its comment says ``carbon_cap=off`` (or holds capping words that
    cannot be read), or it has no stored GPU interval: nothing;
 2. a decision of the site's policy for the current period (``[now floored to
@@ -61,7 +61,7 @@ import numpy as np
 
 from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
 from slurm_carbon.channel import CAP_POLL_S
-from slurm_carbon.config.site import CappingConfig, CappingPolicy
+from slurm_carbon.config.policies import CappingConfig, CappingPolicy
 from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
 from slurm_carbon.control.profiling import workload_key
 from slurm_carbon.control.slowdown import CappedSpan, Slowdown, measured_slowdown, nominal_s

@@ -39,7 +39,8 @@ from typing import TYPE_CHECKING
 
 from slurm_carbon.accounting.counterfactual import shifted
 from slurm_carbon.accounting.job_words import DEFER_AUTO, BadJobWord, parse_job_words
-from slurm_carbon.config.site import AdviceConfig, SiteConfig
+from slurm_carbon.config import SiteConfig
+from slurm_carbon.config.policies import AdviceConfig
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.forecast.advice import advice_series, cleanest_start
 from slurm_carbon.intensity.base import IntensityProvider

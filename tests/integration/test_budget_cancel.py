@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session, sessionmaker
 
-from slurm_carbon.config.site import BudgetsConfig
+from slurm_carbon.config import BudgetsConfig
 from slurm_carbon.errors import SlurmJobNotFound
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.job_forecast import JobForecast

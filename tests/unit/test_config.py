@@ -11,7 +11,7 @@ from typing import Any, get_args
 import pytest
 
 from slurm_carbon.config import CONFIG_MAX_BYTES, AdminsConfig, load_config, parse_config
-from slurm_carbon.config.site import BudgetActionName, CappingPolicy
+from slurm_carbon.config.policies import BudgetActionName, BudgetPolicy, CappingPolicy
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.vocabulary import BudgetAction
 
@@ -82,6 +82,17 @@ def test_the_example_loads_and_answers_lookups() -> None:
     assert (gpu_caps.policy, gpu_caps.max_slowdown, gpu_caps.period_min) == ("carbon", 0.025, 30)
     assert config.capping.policy_for("inference").policy == "static"
     assert config.capping.policy_for("inference").max_slowdown == 0.05
+
+
+def test_a_partitions_policy_is_a_plain_policy_in_budgets_and_capping() -> None:
+    text = MINIMAL + '[budgets.partitions.gpu]\naction = "cancel"\n'
+    text += '[capping]\npolicy = "static"\n[capping.partitions.gpu]\nmax_slowdown = 0.1\n'
+    config = parse_config(tomllib.loads(text))
+
+    assert config.budgets.policy_for("gpu") == BudgetPolicy(action="cancel")
+    assert config.budgets.policy_for("cpu") == BudgetPolicy()
+    assert config.capping.policy_for("gpu") == CappingPolicy(policy="static", max_slowdown=0.1)
+    assert config.capping.policy_for(None) == CappingPolicy(policy="static")
 
 
 def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from slurm_carbon.config import load_config, parse_config
-from slurm_carbon.config.site import (
+from slurm_carbon.config.policies import (
     MAX_ADVICE_DEFER_H,
     MAX_ADVICE_GPU_POWER_W,
     MAX_ADVICE_HINT_MIN_MINUTES,

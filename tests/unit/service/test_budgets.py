@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from slurm_carbon.config.site import BudgetsConfig
+from slurm_carbon.config import BudgetsConfig
 from slurm_carbon.service.budgets import BUDGET_NOTE, BudgetReviewer, run_notify_command
 from slurm_carbon.service.job_forecast import JobForecast
 from slurm_carbon.service.results import store_job

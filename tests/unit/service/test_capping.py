@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.config.site import CappingConfig
+from slurm_carbon.config.policies import CappingConfig
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.sensors.profiles import ProfilePoint
 from slurm_carbon.service.capping import CapDecider, period_of

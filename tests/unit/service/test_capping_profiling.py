@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.config.site import CappingConfig
+from slurm_carbon.config.policies import CappingConfig
 from slurm_carbon.sensors.profiles import PowerProfile, ProfilePoint
 from slurm_carbon.service.capping import CapDecider
 from slurm_carbon.service.profiling import PROFILING_LEASE

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slurm_carbon.config.site import BudgetsConfig
+from slurm_carbon.config import BudgetsConfig
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.budgets import BudgetReviewer
 from slurm_carbon.service.site import StaticSite
