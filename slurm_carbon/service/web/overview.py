@@ -49,14 +49,20 @@ __all__ = [
     "CI_LOOKBACK",
     "DAYS_SHOWN",
     "EMITTERS_SHOWN",
+    "GROUPS_CHARTED",
     "HULL_JOBS_MAX",
     "NODE_SILENT_S",
     "RUNNING_SHOWN",
+    "day_series",
     "overview",
 ]
 
 # Two weeks of daily sums: a fortnight's pattern, one aggregate query a day.
 DAYS_SHOWN = 14
+# A chart over time draws the five biggest groups by CO2e over the days shown and
+# sums the rest as "other": six lines, one per colour of the dashboard's palette,
+# so that 500 users do not make 500 series.
+GROUPS_CHARTED = 5
 # The ten biggest jobs: a page's table, enough to see who dominates.
 EMITTERS_SHOWN = 10
 # A page lists at most 50 running jobs (each has its forecast computed); the
@@ -88,7 +94,7 @@ def overview(
         "viewer": {"name": viewer.name, "admin": viewer.admin},
         "totals": group_json(totals(session, query)[0]),
         "groups": {by: [group_json(g) for g in totals(session, query, by)] for by in _GROUPS},
-        "days": _days(session, query, now),
+        "over_time": _over_time(session, query, now),
         "running": {
             "count": len(running_rows),
             "jobs": [
@@ -102,20 +108,51 @@ def overview(
     }
 
 
-def _days(session: Session, query: ReportQuery, now: datetime) -> list[dict[str, Any]]:
-    """CO2e and energy of the jobs that ended each day, by partition (``/api/v1/totals``)."""
+def _over_time(session: Session, query: ReportQuery, now: datetime) -> dict[str, Any]:
+    """CO2e and energy of the jobs that ended each UTC day, by partition, account and user.
+
+    A day's figures of a group are ``GET /api/v1/totals?group=BY&start=DAY&end=NEXT_DAY``'s.
+    """
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    days = []
-    for back in range(DAYS_SHOWN - 1, -1, -1):
-        start = midnight - timedelta(days=back)
-        window = replace(query, start=start, end=start + timedelta(days=1))
-        days.append(
-            {
-                "day": start.date().isoformat(),
-                "partitions": [group_json(g) for g in totals(session, window, "partition")],
-            }
-        )
-    return days
+    starts = [midnight - timedelta(days=back) for back in range(DAYS_SHOWN - 1, -1, -1)]
+    windows = [replace(query, start=start, end=start + timedelta(days=1)) for start in starts]
+    return {
+        "days": [start.date().isoformat() for start in starts],
+        "by": {
+            by: day_series([[group_json(g) for g in totals(session, w, by)] for w in windows])
+            for by in _GROUPS
+        },
+    }
+
+
+def day_series(days: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Each day's ``group_json`` items as one series per group, CO2e and kWh a value a day.
+
+    The :data:`GROUPS_CHARTED` biggest groups by CO2e over all the days (ties by
+    name), then, when there are more, one series "other" (key None) summing the rest.
+    """
+    by_key = [{g["key"]: g for g in day} for day in days]
+    emitted: dict[str | None, float] = {}
+    for day in days:
+        for g in day:
+            emitted[g["key"]] = emitted.get(g["key"], 0.0) + g["co2e_g"]
+    ranked = sorted(emitted, key=lambda key: (-emitted[key], key or ""))
+    shown, rest = ranked[:GROUPS_CHARTED], ranked[GROUPS_CHARTED:]
+
+    def summed(keys: list[str | None], label: str, key: str | None) -> dict[str, Any]:
+        return {
+            "key": key,
+            "label": label,
+            **{
+                measure: [sum(day[k][measure] for k in keys if k in day) for day in by_key]
+                for measure in ("co2e_g", "facility_kwh")
+            },
+        }
+
+    series = [summed([key], "(none)" if key is None else key, key) for key in shown]
+    if rest:
+        series.append(summed(rest, f"other ({len(rest)} more)", None))
+    return series
 
 
 def _cluster(session: Session, now: datetime) -> dict[str, Any]:

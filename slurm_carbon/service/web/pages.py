@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
+from slurm_carbon.service.web.overview import GROUPS_CHARTED
 from slurm_carbon.text import escape_control
 
 __all__ = [
@@ -125,14 +126,12 @@ def overview_page(data: dict[str, Any]) -> str:
             for label, value, tid in cards
         )
         + "</section>",
-        '<h2>CO2e by day and partition</h2><div class="chart" id="chart-days"></div>',
+        _over_time(data["over_time"]),
     ]
-    for by in ("partition", "account", "user"):
+    for by, groups in data["groups"].items():
         parts.append(f"<h2>By {by}</h2>")
         parts.append(
-            table_html(
-                ["Name", "Jobs", "Energy", "CO2e"], _group_rows(data["groups"][by]), f"by-{by}"
-            )
+            table_html(["Name", "Jobs", "Energy", "CO2e"], _group_rows(groups), f"by-{by}")
         )
     parts.append(_intensity(data["intensity"]))
     running = data["running"]
@@ -167,6 +166,20 @@ def overview_page(data: dict[str, Any]) -> str:
     )
     parts.append(_cluster(data["cluster"]))
     return page_layout("Overview", viewer_label(viewer), "".join(parts), data)
+
+
+def _over_time(over_time: dict[str, Any]) -> str:
+    """The charts per day, with the choice of grouping they draw."""
+    options = "".join(f'<option value="{by}">{by}</option>' for by in over_time["by"])
+    return (
+        "<h2>CO2e and energy per day</h2>"
+        '<p>By <select id="days-group" data-testid="days-group">'
+        f"{options}</select>: the {GROUPS_CHARTED} biggest by CO2e over the last"
+        f' {len(over_time["days"])} days, the rest summed as "other";'
+        " jobs by the UTC day they ended.</p>"
+        '<div class="chart" id="chart-days-co2e_g"></div>'
+        '<div class="chart" id="chart-days-facility_kwh"></div>'
+    )
 
 
 def viewer_label(viewer: dict[str, Any]) -> str:

@@ -8,17 +8,22 @@ to ``.local/screenshots/`` for a person to look at.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 import requests
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
 from sqlalchemy.orm import Session
 
+from slurm_carbon.service.web.overview import DAYS_SHOWN
 from slurm_carbon.service.web.pages import grams, kwh
 from slurm_carbon.store import (
     NewInterval,
@@ -52,6 +57,8 @@ WINDOW = (1280, 2400)
 #: Seconds a page may take to load (the service is on loopback).
 PAGE_LOAD_S = 20
 HALF = timedelta(minutes=30)
+#: The browser's own zone, far from UTC: the charts must still show UTC, as the tables do.
+BROWSER_TZ = "America/New_York"
 
 
 def enrich(session: Session, ids: dict[int, int]) -> None:
@@ -109,7 +116,8 @@ def browser() -> Iterator[webdriver.Chrome]:
         options.add_argument(argument)
     options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    service = Service(CHROMEDRIVER, env={**os.environ, "TZ": BROWSER_TZ})
+    driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(PAGE_LOAD_S)
     yield driver
     driver.quit()
@@ -155,6 +163,31 @@ return pixels.some((value, i) => i % 4 === 3 && value !== 0);
 """
 
 
+#: The legend of chart arguments[0] with the cursor on its point arguments[1]: [label, value]s.
+LEGEND = """
+const u = window.slurmCarbonCharts[arguments[0]];
+u.setCursor({left: u.valToPos(u.data[0][arguments[1]], "x"), top: 10});
+return Array.from(u.root.querySelectorAll(".u-legend .u-series")).map(
+  (row) => [row.querySelector(".u-label").textContent, row.querySelector(".u-value").textContent]);
+"""
+#: The labels chart arguments[0] drew on its time axis.
+TIME_LABELS = "return window.slurmCarbonCharts[arguments[0]].axes[0]._values;"
+
+
+def legend(browser: webdriver.Chrome, chart: str, index: int) -> dict[str, str]:
+    rows = browser.execute_script(LEGEND, chart, index)
+    return {str(label): str(value) for label, value in rows}
+
+
+def time_labels(browser: webdriver.Chrome, chart: str) -> list[str]:
+    return [str(label) for label in browser.execute_script(TIME_LABELS, chart)]
+
+
+def drawn(browser: webdriver.Chrome, chart: str) -> bool:
+    canvas = browser.find_element(By.CSS_SELECTOR, f"#{chart} canvas")
+    return bool(browser.execute_script(DRAWN, canvas))
+
+
 def save(browser: webdriver.Chrome, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOTS / name))
@@ -169,7 +202,25 @@ def test_an_admin_sees_every_page_with_the_apis_figures(
     assert shown(browser, "total-co2e") == grams(totals["co2e_g"])
     assert shown(browser, "total-kwh") == kwh(totals["facility_kwh"])
     assert shown(browser, "total-jobs") == str(totals["jobs"])
-    assert charts(browser) >= 1  # CO2e by day
+    day = {"start": DAY.isoformat(), "end": (DAY + timedelta(days=1)).isoformat()}
+    for by in ("partition", "user"):
+        Select(browser.find_element(By.ID, "days-group")).select_by_value(by)
+        groups = api(live, ROOT, "/api/v1/totals?" + urlencode({"group": by, **day}))["groups"]
+        assert isinstance(groups, list)
+        assert len(groups) == 2  # gpu and cpu; alice and bob
+        for measure, shown_as in (("co2e_g", grams), ("facility_kwh", kwh)):
+            chart_id = f"chart-days-{measure}"
+            assert drawn(browser, chart_id)
+            # Today (the last day) as the legend shows it under the cursor.
+            today = legend(browser, chart_id, DAYS_SHOWN - 1)
+            assert today["Time"] == f"{DAY:%Y-%m-%d} 00:00 UTC"
+            for group in groups:
+                assert today[group["key"]] == shown_as(group[measure])
+            # Midnight ticks in UTC read as dates, though the browser's zone is New York's.
+            labels = time_labels(browser, chart_id)
+            assert labels[0] == "03-01\n2024"
+            assert all(re.fullmatch(r"03-\d\d", label) for label in labels[1:]), labels
+    Select(browser.find_element(By.ID, "days-group")).select_by_value("partition")
     assert console_errors(browser) == []
     save(browser, "overview-admin.png")
 
@@ -196,6 +247,11 @@ def test_a_rich_jobs_page_shows_every_section_with_the_apis_figures(
         assert f"{node['node']} {kwh(node['energy_j'] / J_PER_KWH)}" in by_node
     assert "by carbon_defer=6h" in shown(browser, "deferral")
     assert charts(browser) == 2  # energy and CI over time; the caps in force
+    # 24-hour UTC times (the job ran 10:00-11:00 UTC), whatever the browser's zone.
+    labels = time_labels(browser, "chart-timeline")
+    assert "10:00\n2024-03-14" in labels, labels
+    assert not any(re.search("am|pm", label) for label in labels)
+    assert "2024-03-14 03:00 UTC" in shown(browser, "deferral")  # forecast issued
     assert all(
         browser.execute_script(DRAWN, canvas)
         for canvas in browser.find_elements(By.CSS_SELECTOR, ".uplot canvas")

@@ -12,6 +12,52 @@
     return Date.parse(iso) / 1000;
   }
 
+  // Times as the tables show them: UTC, 24-hour, whatever the browser's zone.
+  function utcDate(ts) {
+    return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC");
+  }
+  function iso(ts) {
+    return new Date(ts * 1000).toISOString();
+  }
+  // Midnight ticks read as MM-DD, the year under the first of a year; others as HH:MM,
+  // the date under the first of a day.
+  function timeLabels(u, splits) {
+    return splits.map(function (ts, i) {
+      var date = iso(ts).slice(0, 10);
+      var previous = i > 0 ? iso(splits[i - 1]).slice(0, 10) : "";
+      if (ts % 86400 === 0) {
+        return date.slice(5) + (date.slice(0, 4) === previous.slice(0, 4) ? "" : "\n" + date.slice(0, 4));
+      }
+      return iso(ts).slice(11, 16) + (date === previous ? "" : "\n" + date);
+    });
+  }
+  function timeValue(u, ts) {
+    return ts === null ? "--" : iso(ts).slice(0, 16).replace("T", " ") + " UTC";
+  }
+
+  // Figures as pages.py's grams() and kwh() show them in the tables.
+  function fixed(value, digits) {
+    return value.toLocaleString("en-US", {
+      minimumFractionDigits: digits, maximumFractionDigits: digits
+    });
+  }
+  function grams(u, value) {
+    if (value === null) {
+      return "-";
+    }
+    return Math.abs(value) < 1000 ? fixed(value, 1) + " g" : fixed(value / 1000, 3) + " kg";
+  }
+  function kwh(u, value) {
+    if (value === null) {
+      return "-";
+    }
+    return Math.abs(value) < 1 ? fixed(value * 1000, 2) + " Wh" : fixed(value, 3) + " kWh";
+  }
+
+  // The charts drawn, by element id: redrawn when a choice changes, read by the browser tests.
+  var charts = {};
+  window.slurmCarbonCharts = charts;
+
   // Carbon intensity and energy hold over each step: drawn as steps, not slopes.
   var STEPS = uPlot.paths.stepped({ align: 1 });
 
@@ -19,6 +65,10 @@
     var target = document.getElementById(id);
     if (!target) {
       return;
+    }
+    if (charts[id]) {
+      charts[id].destroy();
+      delete charts[id];
     }
     if (xs.length < 2) {
       target.textContent = "Too few points for a chart yet.";
@@ -29,8 +79,9 @@
       title: title,
       width: Math.max(320, (target.clientWidth || 800) - 24),
       height: 260,
-      series: [{}].concat(series.map(function (s, i) {
-        return {
+      tzDate: utcDate,
+      series: [{ value: timeValue }].concat(series.map(function (s, i) {
+        var shown = {
           label: s.label,
           stroke: COLOURS[i % COLOURS.length],
           width: 2,
@@ -39,36 +90,37 @@
           paths: stepped ? STEPS : undefined,
           spanGaps: false
         };
+        if (s.format) {
+          shown.value = s.format;
+        }
+        return shown;
       })),
-      axes: [{}].concat(axes)
+      axes: [{ values: timeLabels }].concat(axes)
     };
-    new uPlot(opts, [xs].concat(series.map(function (s) { return s.values; })), target);
+    charts[id] = new uPlot(opts, [xs].concat(series.map(function (s) { return s.values; })), target);
   }
 
-  if (data.days) {
-    var partitions = [];
-    data.days.forEach(function (day) {
-      day.partitions.forEach(function (g) {
-        if (partitions.indexOf(g.key) < 0) {
-          partitions.push(g.key);
-        }
-      });
+  // CO2e and kWh per day of the groups the select names (the biggest, then "other").
+  var choice = document.getElementById("days-group");
+  function drawDays() {
+    var days = data.over_time.days.map(function (day) { return seconds(day + "T00:00:00Z"); });
+    var groups = data.over_time.by[choice.value];
+    [["co2e_g", "CO2e per day", "g CO2e", grams], ["facility_kwh", "Energy per day (facility)",
+      "kWh", kwh]].forEach(function (measure) {
+      draw(
+        "chart-days-" + measure[0],
+        measure[1] + " by " + choice.value,
+        days,
+        groups.map(function (g) {
+          return { label: g.label, values: g[measure[0]], format: measure[3] };
+        }),
+        [{ label: measure[2] }]
+      );
     });
-    draw(
-      "chart-days",
-      "CO2e per day (g)",
-      data.days.map(function (day) { return seconds(day.day + "T00:00:00Z"); }),
-      partitions.map(function (name) {
-        return {
-          label: name,
-          values: data.days.map(function (day) {
-            var found = day.partitions.filter(function (g) { return g.key === name; })[0];
-            return found ? found.co2e_g : 0;
-          })
-        };
-      }),
-      [{ label: "g CO2e" }]
-    );
+  }
+  if (data.over_time && choice) {
+    choice.addEventListener("change", drawDays);
+    drawDays();
   }
 
   if (data.intensity && data.intensity.length) {
