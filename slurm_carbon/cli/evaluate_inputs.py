@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import click
 
+from slurm_carbon.cli.params import workload_options
 from slurm_carbon.errors import ConfigError
 from slurm_carbon.forecast.intensity import ALLOWED_STEPS_S
 from slurm_carbon.intensity.trace import Trace, read_trace
@@ -151,13 +152,8 @@ def read_regular_trace(path: Path) -> Trace:
 
 
 def profile_options(command: F) -> F:
-    """``--profile FILE`` (our CSV or Zeus's summary) and ``--workload`` (its row selection)."""
-    command = click.option(
-        "--workload",
-        default="imagenet/resnet50",
-        show_default=True,
-        help="Row selection in a Zeus file: dataset/network[/batch_size[/optimizer]].",
-    )(command)
+    """``--profile FILE`` (our CSV or Zeus's summary) and its row selection (workload_options)."""
+    command = workload_options(command)
     return click.option(
         "--profile",
         "profile_path",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from slurm_carbon.cli.db import url_option
+from slurm_carbon.cli.params import workload_options
 from slurm_carbon.cli.service import require_head
 from slurm_carbon.control.profiling import MAX_WORKLOAD_KEY_CHARS
 from slurm_carbon.errors import ConfigError, StoreError
@@ -54,12 +55,7 @@ def profile() -> None:
     required=True,
     help="The kind of job: its name, or its comment's carbon_profile=NAME.",
 )
-@click.option(
-    "--workload",
-    default="imagenet/resnet50",
-    show_default=True,
-    help="Row selection in a Zeus file: dataset/network[/batch_size[/optimizer]].",
-)
+@workload_options
 @url_option
 def import_command(file: str, gpu_model: str, key: str, workload: str, url: str) -> None:
     """Store a profile for a GPU model and a kind of job, replacing the one stored.

@@ -15,7 +15,7 @@ from types import FrameType
 
 import click
 
-from slurm_carbon.cli.params import FiniteRange
+from slurm_carbon.cli.params import FiniteRange, workload_options
 from slurm_carbon.errors import ConfigError, SensorError
 from slurm_carbon.jobprogress import progress as report_progress
 from slurm_carbon.sensors.profiles import PowerProfile, load_zeus_profile
@@ -51,12 +51,6 @@ profile_option = click.option(
     help="Zeus summary_power_<gpu>.csv; default: the synthetic profile (init) "
     "or each GPU's own (work).",
 )
-workload_option = click.option(
-    "--workload",
-    default="imagenet/resnet50",
-    show_default=True,
-    help="Row selection in --profile: dataset/network[/batch_size[/optimizer]].",
-)
 
 
 def _profile(path: Path | None, workload: str) -> PowerProfile | None:
@@ -77,7 +71,7 @@ def sim() -> None:
 @dir_option
 @click.option("--gpus", type=click.IntRange(1, SIM_GPUS_MAX), default=4, show_default=True)
 @profile_option
-@workload_option
+@workload_options
 def init_command(directory: Path, gpus: int, profile: Path | None, workload: str) -> None:
     """Create (or reset) simulated GPUs 0..N-1, idle, at their default limit."""
     chosen = _profile(profile, workload)
@@ -123,7 +117,7 @@ def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
     help="Work to do (epochs for Zeus profiles).",
 )
 @profile_option
-@workload_option
+@workload_options
 @click.option(
     "--tick", "tick_s", type=FiniteRange(0.001, TICK_MAX_S), default=0.1, show_default=True
 )

@@ -204,6 +204,8 @@ SIM = [
     case("sim-init-profile-directory", "sim", "init", "--dir", "{tmp}/s2", "--profile", "{tmp}",
          names="--profile"),
     case("sim-init-dir-is-a-file", "sim", "init", "--dir", "{tmp}/deep.toml", names="deep.toml"),
+    case("sim-init-workload-and-flag", "sim", "init", "--dir", "{tmp}/s2", "--workload", "a/b",
+         "--dataset", "a", names="--workload or --dataset"),
     case("sim-work-units-nan", "sim", "work", *S, "--gpus", "0", "--units", "nan",
          names="--units"),
     case("sim-work-units-inf", "sim", "work", *S, "--gpus", "0", "--units", "inf",
@@ -322,6 +324,10 @@ EVALUATE_JOB_ENERGY = [
          names="--jobs"),
     case("evaluate-job-energy-seed-negative", *J, "--profile", "{tmp}/fifo", "--seed", "-1",
          names="--seed"),
+    case("evaluate-job-energy-network-alone", *J, "--profile", "{tmp}/fifo", "--network", "b",
+         names="needs --dataset and --network"),
+    case("evaluate-job-energy-batch-size-zero", *J, "--profile", "{tmp}/fifo",
+         "--batch-size", "0", names="--batch-size"),
 ]  # fmt: skip
 EC = ("evaluate", "control", "--profile", "{tmp}/plain.csv", "--trace", "{tmp}/trace.csv")
 EVALUATE_CONTROL = [
@@ -341,6 +347,9 @@ EVALUATE_CONTROL = [
     case("evaluate-control-job-hours-zero", *EC, "--job-hours", "0", names="--job-hours"),
     case("evaluate-control-job-hours-huge", *EC, "--job-hours", HUGE, names="--job-hours"),
     case("evaluate-control-period-escape", *EC, "--period", ESC, names="--period"),
+    case("evaluate-control-workload-and-flag", *EC, "--workload", "a/b", "--optimizer", "adam",
+         names="--workload or --optimizer"),
+    case("evaluate-control-dataset-slash", *EC, "--dataset", "a/b", names="--dataset"),
     case("evaluate-control-period-short", *EC, "--period", "1m", names="--period"),
     case("evaluate-control-start-every-huge", *EC, "--start-every", HUGE, names="--start-every"),
     case("evaluate-control-overhead-negative", *EC, "--node-overhead-w", "-1",
@@ -406,6 +415,14 @@ PROFILE = [
          "--key", "k", names="--gpu-model"),
     case("profile-import-workload-bad", *PI, "{tmp}/longfield.csv", "--gpu-model", "A40",
          "--key", "k", "--workload", "x", names="workload"),
+    case("profile-import-workload-and-flags", *PI, *PLAIN, "--key", "k", "--workload", "a/b",
+         "--dataset", "a", "--network", "b", names="--workload or --dataset, --network"),
+    case("profile-import-optimizer-alone", *PI, *PLAIN, "--key", "k", "--dataset", "a",
+         "--network", "b", "--optimizer", "adam", names="--optimizer needs --batch-size"),
+    case("profile-import-batch-size-huge", *PI, *PLAIN, "--key", "k", "--batch-size", HUGE,
+         names="--batch-size"),
+    case("profile-import-network-escape", *PI, *PLAIN, "--key", "k", "--network", ESC,
+         names="--network"),
     case("profile-list-url-garbage", "profile", "list", "--url", "nope", names="database"),
 ]  # fmt: skip
 SITE = str(Path(__file__).parents[3] / "deploy" / "site.example.toml")

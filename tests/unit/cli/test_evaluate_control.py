@@ -125,3 +125,9 @@ def test_the_v100_resnet50_targets(shared_data: Callable[[str], Path], region: s
     assert policies["carbon"]["mean_slowdown_pct"] <= 2.5
     assert policies["carbon"]["worst_slowdown_pct"] <= 2.5 + 1e-9
     assert policies["carbon"]["premium_pp"] > 0
+
+
+def test_workload_and_a_filter_flag_together_are_one_error_line(tmp_path: Path) -> None:
+    code, output = run(tmp_path, "--workload", "imagenet/resnet50", "--network", "resnet50")
+
+    assert (code, output) == (1, "Error: --workload or --network: give one form, not both\n")

@@ -75,3 +75,19 @@ def test_a_bad_plain_profile_is_one_error_line(tmp_path: Path, text: str, shown:
     assert result.output.count("\n") == 1
     assert result.output.startswith("Error: ")
     assert shown in result.output
+
+
+def test_the_filter_flags_select_what_workload_does(shared_data: Callable[[str], Path]) -> None:
+    path = shared_data("gpu_power_profiles/zeus_nsdi23/summary_power_v100.csv")
+    args = ["evaluate", "job-energy", "--profile", str(path), "--json", "--jobs", "5"]
+    flags = ["--dataset", "cifar100", "--network", "shufflenetv2", "--batch-size", "1024"]
+    workload = ["--workload", "cifar100/shufflenetv2/1024/adam"]
+
+    by_flags = CliRunner().invoke(cli, [*args, *flags, "--optimizer", "adam"])
+    by_workload = CliRunner().invoke(cli, [*args, *workload])
+    default = CliRunner().invoke(cli, [*args, *flags])  # adadelta: first alphabetically
+
+    assert by_flags.exit_code == 0, by_flags.output
+    assert by_flags.output == by_workload.output
+    assert json.loads(by_flags.output)["profile"] == "v100 cifar100/shufflenetv2/1024/adam"
+    assert json.loads(default.output)["profile"] == "v100 cifar100/shufflenetv2/1024/adadelta"

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from slurm_carbon.cli.main import cli
+from slurm_carbon.cli.params import DEFAULT_WORKLOAD, workload_filter
 from slurm_carbon.store import make_engine, session_factory, stored_profile, transaction, upgrade
 
 
@@ -111,3 +112,63 @@ def test_a_zeus_summary_is_imported_with_its_filter(
         "summary_power_v100.csv (v100 imagenet/resnet50/128/adadelta): 7 limits 100-250 W,"
         " speed 0.528-1 of the highest limit's"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "label"),
+    [
+        (["--dataset", "imagenet", "--network", "resnet50"], "imagenet/resnet50/360/adadelta"),
+        (
+            ["--dataset", "cifar100", "--network", "shufflenetv2", "--batch-size", "1024",
+             "--optimizer", "adam"],
+            "cifar100/shufflenetv2/1024/adam",
+        ),
+    ],
+)  # fmt: skip
+def test_the_filter_flags_import_what_workload_does(
+    url: str, shared_data: Callable[[str], Path], flags: list[str], label: str
+) -> None:
+    path = shared_data("gpu_power_profiles/zeus_nsdi23/summary_power_v100.csv")
+    args = ["profile", "import", str(path), "--gpu-model", "V100", "--key", "k", "--url", url]
+    outputs = [
+        invoke(*args, *selection) for selection in (flags, ["--workload", "/".join(flags[1::2])])
+    ]
+
+    assert outputs[0] == outputs[1]
+    assert outputs[0][0] == 0, outputs[0][1]
+    assert outputs[0][1].startswith(f"summary_power_v100.csv (v100 {label}): ")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ((None, None, None, None, None), DEFAULT_WORKLOAD),
+        (("mnist/lenet", None, None, None, None), "mnist/lenet"),
+        ((None, "mnist", "lenet", None, None), "mnist/lenet"),
+        ((None, "mnist", "lenet", 64, None), "mnist/lenet/64"),
+        ((None, "mnist", "lenet", 64, "adam"), "mnist/lenet/64/adam"),
+    ],
+)
+def test_the_flags_build_the_workload_filter(
+    given: tuple[str | None, str | None, str | None, int | None, str | None], expected: str
+) -> None:
+    assert workload_filter(*given) == expected
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (["--workload", "a/b", "--dataset", "a"],
+         "--workload or --dataset: give one form, not both"),
+        (["--dataset", "a", "--batch-size", "8"],
+         "--dataset, --batch-size needs --dataset and --network"),
+        (["--dataset", "a", "--network", "b", "--optimizer", "adam"],
+         "--optimizer needs --batch-size (the largest is not assumed)"),
+    ],
+)  # fmt: skip
+def test_a_filter_that_cannot_be_built_is_one_error_line(
+    url: str, tmp_path: Path, flags: list[str], error: str
+) -> None:
+    csv = write_plain(tmp_path / "p.csv", "100,3.0,95\n")
+    args = ["profile", "import", str(csv), "--gpu-model", "A40", "--key", "k", "--url", url]
+    assert invoke(*args, *flags) == (1, f"Error: {error}\n")
