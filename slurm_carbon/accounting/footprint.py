@@ -93,13 +93,17 @@ class Footprint:
         energy_kwh: Energy at the devices by kind (every kind present, 0 if
             unused). Units: kWh.
         facility_kwh: Device energy times PUE. Units: kWh.
-        co2e_g: Emissions. Units: grams CO2e.
+        co2e_g: Emissions: the sum of ``co2e_g_by_kind``. Units: grams CO2e.
         ci_mean_g_per_kwh: Mean CI weighted by facility energy, so that
             ``co2e_g == facility_kwh * ci_mean_g_per_kwh`` (None without energy).
             Units: gCO2e/kWh.
         start: Start of the earliest span (None without spans).
         end: End of the latest span (None without spans).
         quality: How the figures were obtained.
+        co2e_g_by_kind: Emissions by device kind, each part at its own CI and PUE
+            (not the total split by energy share); every kind present when
+            :func:`footprint` computed it, empty when not known (a footprint
+            rebuilt from the read API's detail document). Units: grams CO2e.
     """
 
     energy_kwh: Mapping[DeviceKind, float]
@@ -109,6 +113,7 @@ class Footprint:
     start: datetime | None
     end: datetime | None
     quality: Quality
+    co2e_g_by_kind: Mapping[DeviceKind, float] = field(default_factory=dict)
 
     @property
     def device_kwh(self) -> float:
@@ -172,13 +177,14 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
     spans = list(spans)
     pue_at = pue_function(pue)
     energy_j: dict[DeviceKind, float] = dict.fromkeys(DeviceKind, 0.0)
+    co2e_by_kind_g: dict[DeviceKind, float] = dict.fromkeys(DeviceKind, 0.0)
     by_method: dict[str, float] = defaultdict(float)
     by_sharing: dict[str, float] = defaultdict(float)
     by_kind: dict[str, float] = defaultdict(float)
     sources: set[str] = set()
     regions: set[str] = set()
     signals: set[CiSignal] = set()
-    gap_j = facility_j = co2e_g = 0.0
+    gap_j = facility_j = 0.0
     synthetic = False
     parts = align(spans, ci_points) if spans else []
     for part in parts:
@@ -186,7 +192,9 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
         part_facility_j = part.energy_j * factor
         energy_j[part.span.device_kind] += part.energy_j
         facility_j += part_facility_j
-        co2e_g += part_facility_j / J_PER_KWH * part.point.ci_g_per_kwh
+        co2e_by_kind_g[part.span.device_kind] += (
+            part_facility_j / J_PER_KWH * part.point.ci_g_per_kwh
+        )
         by_method[part.span.method] += part.energy_j
         by_sharing[part.span.sharing] += part.energy_j
         by_kind[part.point.kind] += part.energy_j
@@ -209,6 +217,7 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
         ci_synthetic=synthetic,
     )
     facility_kwh = facility_j / J_PER_KWH
+    co2e_g = sum(co2e_by_kind_g.values())  # the kinds add up to the total exactly
     return Footprint(
         energy_kwh={kind: joules / J_PER_KWH for kind, joules in energy_j.items()},
         facility_kwh=facility_kwh,
@@ -217,4 +226,5 @@ def footprint(spans: Iterable[EnergySpan], ci_points: Sequence[CiPoint], pue: Pu
         start=min((s.start for s in spans), default=None),
         end=max((s.end for s in spans), default=None),
         quality=quality,
+        co2e_g_by_kind=co2e_by_kind_g,
     )

@@ -202,3 +202,24 @@ def test_no_spans_give_a_zero_footprint() -> None:
     assert fp.ci_mean_g_per_kwh is None
     assert fp.pue is None
     assert fp.start is None
+
+
+def test_co2e_by_device_kind_uses_each_parts_own_ci_and_adds_up_to_the_total() -> None:
+    # GPU 10:00-11:00 at 100 g/kWh, CPU 11:00-12:00 at 300 g/kWh, 1 kWh each, PUE 1.5: an
+    # energy-share split would give each half (300 g); each part's own CI gives 150 and 450.
+    spans = [span(10, 11, 1.0), span(11, 12, 1.0, kind="cpu"), span(11, 11.5, 0.5, kind="dram")]
+    series = [point(10, 100), point(11, 300)]
+
+    fp = footprint(spans, series, 1.5)
+
+    assert fp.co2e_g_by_kind == pytest.approx(
+        {
+            DeviceKind.GPU: 1.5 * 100,
+            DeviceKind.CPU: 1.5 * 300,
+            DeviceKind.DRAM: 1.5 * 0.5 * 300,
+            DeviceKind.OTHER: 0.0,
+        }
+    )
+    assert sum(fp.co2e_g_by_kind.values()) == fp.co2e_g  # exactly, not approximately
+    assert fp.co2e_g == pytest.approx(825.0)
+    assert footprint([], series, 1.5).co2e_g_by_kind == dict.fromkeys(DeviceKind, 0.0)
