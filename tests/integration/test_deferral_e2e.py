@@ -10,7 +10,11 @@ one-minute step accepted as well (:func:`lua_accepting`), then puts the original
 job`` and sacct agree), and Slurm starts it there by itself: its Start is V or a few
 seconds after (the cluster schedules every second). A second job, ``carbon_defer=auto``,
 is deferred to V too, with the delay the lua resolved ``auto`` to (the advice file's
-``defer_default_s``) in its comment and its decision, then cancelled.
+``defer_default_s``) in its comment and its decision, then cancelled. A job array of
+TASKS tasks with ``carbon_defer=1h``, one record in sacct while pending (``<id>_[0-1]``,
+not split into tasks), has its decision recorded for it whole; its tasks start from V
+(the node's two CPUs: one at V beside the job, the other when a CPU frees) and each
+holds that decision, its own saving measured.
 
 The store holds a forecast issued before the submission (on the stored forecasts'
 15-minute step: the step holding the submission dirty, the next ones clean; so the
@@ -33,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -77,6 +82,8 @@ START_SLACK_S = 10
 DEADLINE_S = 150
 # Seconds for the writer's sweep (every 2 s here) to see a pending job and record it.
 SEEN_S = 30
+# The tasks of the deferred array (one GPU each, beside the job's: the simulator has 4).
+TASKS = 2
 # The advice file's defer_default_s: what carbon_defer=auto means to the lua.
 AUTO_S = 12 * 3600
 # The lua's table of accepted steps, which lua_accepting extends for the test.
@@ -133,6 +140,28 @@ def store_intensity(rig: Rig, submit: int, valley: int) -> None:
         engine.dispose()
 
 
+def write_advice(rig: Rig, now: int, valley: int) -> Path:
+    """debug's advice file: dirty until ``valley``, clean from it, on ADVICE_STEP_S."""
+    start = now - now % ADVICE_STEP_S
+    dirty = (valley - start) // ADVICE_STEP_S
+    advice = Advice(
+        generated=now,
+        partition="debug",
+        region="SE",
+        source="slurm_carbon:blend",
+        issued=now - 60,
+        hint=True,
+        threshold_pct=10.0,
+        defer_default_s=AUTO_S,
+        step_s=ADVICE_STEP_S,
+        start=start,
+        ci=(DIRTY,) * dirty + (CLEAN,) * (ADVICE_POINTS - dirty),
+    )
+    advice_file = Path(rig.cluster.env["SLURM_CARBON_ADVICE_DIR"]) / "debug.advice"
+    advice_file.write_text(format_advice(advice))
+    return advice_file
+
+
 def _install(path: Path, text: str) -> None:
     """``text`` as ``path``, atomically, its mtime a second ahead of any load so far.
 
@@ -167,6 +196,12 @@ def deferral_of(rig: Rig, job_id: str) -> DeferralRecord | None:
             return None if job is None else job_deferral(session, job.id)
     finally:
         engine.dispose()
+
+
+def measured(rig: Rig, job_id: str) -> bool:
+    """Whether the job's deferral is stored with its measured saving."""
+    found = deferral_of(rig, job_id)
+    return found is not None and found.measured_saving_pct is not None
 
 
 def shown_job(cluster: SlurmCluster, job_id: str) -> dict[str, str]:
@@ -212,6 +247,44 @@ def started_at(rig: Rig, job_id: str, valley: int) -> int:
     return int(started["StartTime"])
 
 
+def array_decision(rig: Rig, array_id: str, valley: int) -> DeferralRecord:
+    """The pending array's decision, recorded for it whole (one record, not split yet)."""
+    (listed,) = rig.cluster.sacct(array_id, ["JobID", "Eligible"])
+    assert listed == {"JobID": f"{array_id}_[0-{TASKS - 1}]", "Eligible": str(valley)}
+    rig.wait_for(
+        lambda: deferral_of(rig, array_id) is not None,
+        "the pending array's decision recorded",
+        timeout_s=SEEN_S,
+    )
+    whole = deferral_of(rig, array_id)
+    assert whole is not None
+    assert (whole.first_seen, whole.eligible_time) == (True, at(valley))
+    assert whole.expected_saving_pct == pytest.approx(80.0)
+    return whole
+
+
+def tasks_inherit(rig: Rig, array_id: str, whole: DeferralRecord, valley: int) -> None:
+    """The tasks started from the valley, with the array's decision, their savings measured.
+
+    The node has 2 CPUs: the job and one task start at the valley, the other task when
+    a CPU frees (the first ends ~10 s later).
+    """
+    tasks = rig.cluster.wait_for_job(
+        array_id, tasks=TASKS, fields=("JobID", "JobIDRaw", "State", "Start"), timeout_s=DEADLINE_S
+    )
+    starts = sorted(int(task["Start"]) for task in tasks)
+    assert valley <= starts[0] <= valley + START_SLACK_S
+    for task in tasks:
+        assert task["State"] == "COMPLETED"
+        raw = task["JobIDRaw"]
+        rig.wait_for(partial(measured, rig, raw), f"{task['JobID']} measured", DEADLINE_S)
+        found = deferral_of(rig, raw)
+        assert found is not None
+        inherited = replace(found, measured_saving_g=None, measured_saving_pct=None)
+        assert replace(inherited, job_id=whole.job_id) == whole
+        assert found.measured_saving_pct == pytest.approx(80.0)
+
+
 def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig) -> None:
     now = int(time.time())
     if FORECAST_STEP_S - now % FORECAST_STEP_S < STEP_MARGIN_S:
@@ -229,24 +302,7 @@ def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig
         *("--config", str(config), "--poll-s", "0.5", "--sweep-s", "2"),
         *("--settle-delay-s", "8", "--log-level", "DEBUG"),
     )
-    start = now - now % ADVICE_STEP_S
-    dirty = (valley - start) // ADVICE_STEP_S
-    advice = Advice(
-        generated=now,
-        partition="debug",
-        region="SE",
-        source="slurm_carbon:blend",
-        issued=now - 60,
-        hint=True,
-        threshold_pct=10.0,
-        defer_default_s=AUTO_S,
-        step_s=ADVICE_STEP_S,
-        start=start,
-        ci=(DIRTY,) * dirty + (CLEAN,) * (ADVICE_POINTS - dirty),
-    )
-    advice_file = Path(rig.cluster.env["SLURM_CARBON_ADVICE_DIR"]) / "debug.advice"
-    advice_file.write_text(format_advice(advice))
-
+    advice_file = write_advice(rig, now, valley)
     try:
         with lua_accepting(rig.cluster, ADVICE_STEP_S):
             job_id = rig.submit_work(
@@ -254,6 +310,11 @@ def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig
             )
             auto_id = rig.submit_work(
                 "-t", "1", "--gres=gpu:1", "--comment=carbon_defer=auto", units=UNITS
+            )
+            array_id = rig.submit_work(
+                f"--array=0-{TASKS - 1}",
+                *("-t", "1", "--gres=gpu:1", "--comment=carbon_defer=1h"),
+                units=UNITS,
             )
     finally:
         advice_file.unlink()
@@ -264,6 +325,7 @@ def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig
     for held in (shown_job(rig.cluster, job_id), shown_job(rig.cluster, auto_id)):
         assert (held["EligibleTime"], held["Reason"]) == (str(valley), "BeginTime")
     assert row["Eligible"] == str(valley)  # sacct agrees with scontrol
+    whole = array_decision(rig, array_id, valley)
     pending = decisions_while_pending(rig, job_id, auto_id)
     assert pending.eligible_time == at(valley)
     assert (pending.forecast_source, pending.forecast_issued) == (
@@ -278,14 +340,7 @@ def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig
         job_id, fields=("JobID", "State", "Start"), timeout_s=DEADLINE_S
     )
     assert (ended["State"], ended["Start"]) == ("COMPLETED", str(started))
-    rig.wait_for(
-        lambda: (
-            (found := deferral_of(rig, job_id)) is not None
-            and found.measured_saving_pct is not None
-        ),
-        "the deferral recorded and measured",
-        timeout_s=DEADLINE_S,
-    )
+    rig.wait_for(partial(measured, rig, job_id), "the deferral measured", DEADLINE_S)
 
     found = deferral_of(rig, job_id)
     assert found is not None
@@ -296,6 +351,7 @@ def test_a_deferred_job_starts_at_the_valley_and_its_saving_is_measured(rig: Rig
     assert found.measured_saving_pct == pytest.approx(80.0)
     assert found.measured_saving_g is not None
     assert found.measured_saving_g > 0
+    tasks_inherit(rig, array_id, whole, valley)
     shown = subprocess.run(
         [SLURM_CARBON, "report", "--url", rig.service.db_url, "-j", job_id],
         env={**rig.cluster.env, "COLUMNS": "400"},
