@@ -169,3 +169,29 @@ def test_user_and_foreign_text_cannot_move_a_field(
     assert (job.job_id, job.name, job.comment) == (job_id, name, "budget")
     assert job.admin_comment == held
     assert (job.state, job.partition, job.user) == ("CANCELLED", "debug", "root")
+
+
+def test_queued_array_records_and_tasks_are_read_with_their_comments(
+    client: CommandLineSlurm, slurm_cluster: SlurmCluster
+) -> None:
+    """sacct 22.05 lists a queued job's comment empty; squeue's, matched by raw id, fills it."""
+    later = client.submit(
+        ["--array=0-1", "--begin=now+600", "--comment=carbon_budget=5kg", "--wrap=true"]
+    )
+    running = client.submit(["--array=0-1", "--comment=carbon_budget=6kg", "--wrap=sleep 30"])
+    try:
+        deadline = time.monotonic() + 30
+        tasks = client.jobs(JobQuery(job_ids=[running]))
+        while [job.state for job in tasks] != ["RUNNING"] * 2 and time.monotonic() < deadline:
+            time.sleep(0.25)
+            tasks = client.jobs(JobQuery(job_ids=[running]))
+        pending = client.jobs(JobQuery(job_ids=[later]))
+    finally:
+        slurm_cluster.run("scancel", later, running)
+
+    assert [(job.job_id, job.state, job.comment) for job in pending] == [
+        (f"{later}_[0-1]", "PENDING", "carbon_budget=5kg")
+    ]
+    assert sorted((job.job_id, job.state, job.comment) for job in tasks) == [
+        (f"{running}_{task}", "RUNNING", "carbon_budget=6kg") for task in range(2)
+    ]
