@@ -322,6 +322,7 @@ local ADVICE_FUTURE_S = 300
 local ADVICE_TIE_G_PER_KWH = 1e-9
 -- The hint looks this far ahead: a day holds the daily valley of every grid's intensity.
 local ADVICE_HINT_WITHIN_S = 24 * 3600
+-- The series' allowed steps (advice.py's ADVICE_STEPS_S): the stored forecasts' steps.
 local ADVICE_STEPS_S = {[900] = true, [1800] = true, [3600] = true}
 local ADVICE_CARRIED_SOURCE = "actual-carried"
 local ADVICE_KEYS = {"version", "generated", "partition", "region", "source", "issued", "hint",

@@ -4,7 +4,7 @@ An advice file for debug (the cluster's default partition) says the minutes up t
 minute mark V, 1.5 to 2.7 minutes after the submission, are dirty (500 g/kWh) and those
 from V clean (100), on a one-minute step. ``job_submit.lua`` accepts only the stored
 forecasts' steps (15 min, 30 min, 1 h: ``ADVICE_STEPS_S``), which would put the valley up
-to 15 minutes away; the test installs, for the two submissions only, the same lua with a
+to 15 minutes away; the test installs, for its submissions only, the same lua with a
 one-minute step accepted as well (:func:`lua_accepting`), then puts the original back.
 ``sbatch -t 1 --comment carbon_defer=1h`` gets its begin time set to V (``scontrol show
 job`` and sacct agree), and Slurm starts it there by itself: its Start is V or a few
