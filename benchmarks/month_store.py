@@ -1,23 +1,26 @@
 """A month of a GPU cluster in the store: table size, rollup, the report while it runs.
 
 Creates a PostgreSQL database on the server (dropped at the end unless
-``--keep``), migrates it (daily partitions of ``energy_intervals``), and loads
-with ``COPY`` ``--days`` days of ``--gpus`` GPUs at 60 s intervals ending
-``--rollup-after-days`` + 1 days ago (one user's 4-GPU jobs of ``--job-hours``
-hours back to back, each settled: an end and a result). Then it prints:
+``--keep``), migrates it, creates the daily partitions of the loaded days, and
+has the server generate (``INSERT ... SELECT`` from ``generate_series``, a day a
+statement) ``--days`` days of ``--gpus`` GPUs at 60 s intervals ending
+``--rollup-after-days`` + 1 days ago (4-GPU jobs of ``--job-hours`` hours back to
+back, each settled: an end and a result). Then it prints:
 
 1. the table's size (rows, bytes with indexes, bytes per row) before the rollup;
-2. ``slurm-carbon db maintain``'s rollup of every loaded day, timed, while a
-   second connection ingests today's rows through ``store.ingest_batch`` (batches
-   of one 8-GPU node's minute, as the service does): the ingest rate meanwhile,
-   against the same ingest alone;
+2. the first day rolled up row by row in Python (``roll_up_day(in_python=True)``,
+   SQLite's path), then ``slurm-carbon db maintain``'s rollup of the other days in
+   SQL, each timed while a second connection ingests today's rows through
+   ``store.ingest_batch`` (batches of one 8-GPU node's minute, as the service
+   does): the ingest rate meanwhile, against the same ingest alone;
 3. the report for one user's month (``slurm-carbon report -u``: every job of the
    user, from the results) and one job's detail view (``report -j``: recomputed
    from its intervals), timed, before and after the rollup;
-4. the table's size after the rollup.
+4. the table's size after the rollup, and after ``VACUUM FULL``.
 
-Usage (under the servers' lock; the local server: deploy/local/postgres start):
-    flock /tmp/slurm_carbon-servers.lock .venv/bin/python benchmarks/month_store.py
+Usage (the local server: deploy/local/postgres start; the shared one under the
+servers' lock, a private clone's without it):
+    .venv/bin/python benchmarks/month_store.py
         --server "$(deploy/local/postgres url)" [--gpus 2000] [--days 30]
 """
 
@@ -28,7 +31,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,6 +48,8 @@ from slurm_carbon.store import (
     transaction,
     upgrade,
 )
+from slurm_carbon.store.partitions import create_day_partition
+from slurm_carbon.store.rollup import roll_up_day
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 
 CLUSTER = "bench"
@@ -136,13 +140,30 @@ def _load(url: str, args: argparse.Namespace, first: datetime) -> tuple[int, flo
             " false, false FROM jobs"
         )
         connection.commit()
+        cursor.execute(
+            "CREATE TEMP TABLE bench_devices (node int, gpu int, node_id int, device_id int)"
+        )
+        with cursor.copy("COPY bench_devices FROM STDIN") as copy:
+            for (node, gpu), (node_id, device_id) in devices.items():
+                copy.write_row((node, gpu, node_id, device_id))
+        cursor.execute("CREATE TEMP TABLE bench_jobs (node int, pair int, n int, job_id int)")
+        with cursor.copy("COPY bench_jobs FROM STDIN") as copy:
+            for (node, pair, n), job_id in jobs.items():
+                copy.write_row((node, pair, n, job_id))
+        cursor.execute("ANALYZE bench_devices")
+        cursor.execute("ANALYZE bench_jobs")
+        # Fresh rows of days no rollup has touched: the guard trigger has nothing to guard.
+        cursor.execute("ALTER TABLE energy_intervals DISABLE TRIGGER USER")
         began = time.perf_counter()
         rows = 0
-        with cursor.copy(f"COPY energy_intervals ({_COLUMNS}) FROM STDIN") as copy:
-            for chunk in _lines(args, first, devices, jobs):
-                copy.write(chunk)
-                rows += chunk.count("\n")
-        connection.commit()
+        for day in range(args.days):
+            m0 = day * 1440
+            cursor.execute(_DAY_ROWS, {"first": first, "m0": m0, "per_job": minutes_per_job})
+            rows += cursor.rowcount
+            connection.commit()
+            seconds = time.perf_counter() - began
+            print(f"  day {day + 1}: {rows:,} rows, {seconds:.0f} s", flush=True)
+        cursor.execute("ALTER TABLE energy_intervals ENABLE TRIGGER USER")
         cursor.execute(
             "UPDATE job_results r SET gpu_energy_j = s.e FROM (SELECT job_id, sum(energy_j) e"
             " FROM energy_intervals GROUP BY job_id) s WHERE s.job_id = r.job_id"
@@ -151,25 +172,39 @@ def _load(url: str, args: argparse.Namespace, first: datetime) -> tuple[int, flo
         return rows, time.perf_counter() - began, jobs_per_gpu_pair + 1
 
 
-def _lines(
-    args: argparse.Namespace,
-    first: datetime,
-    devices: dict[tuple[int, int], tuple[int, int]],
-    jobs: dict[tuple[int, int, int], int],
-) -> Iterator[str]:
-    minutes_per_job = args.job_hours * 60
-    for minute in range(args.days * 24 * 60):
-        start = first + minute * STEP
-        stamp, stop = start.isoformat(), (start + STEP).isoformat()
-        n = minute // minutes_per_job
-        lines = []
-        for (node, gpu), (node_id, device_id) in devices.items():
-            job_id = jobs[node, gpu // GPUS_PER_JOB, n]
-            energy = 15_000.0 + (minute * 7 + gpu * 13) % 3000
-            lines.append(
-                f"{job_id}\t{node_id}\t{device_id}\t{stamp}\t{stop}\t{energy}\tcounter\texclusive\n"
-            )
-        yield "".join(lines)
+#: One day of every GPU's 60 s intervals, made by the server (generating them in Python
+#: and sending them by COPY ran at 8-20k rows/s on 2 shared cores: a month would take hours).
+_DAY_ROWS = f"""
+INSERT INTO energy_intervals ({_COLUMNS})
+SELECT j.job_id, d.node_id, d.device_id,
+       %(first)s::timestamptz + m * interval '60 s',
+       %(first)s::timestamptz + (m + 1) * interval '60 s',
+       15000 + (m * 7 + d.gpu * 13) %% 3000, 'counter', 'exclusive'
+FROM generate_series(%(m0)s::int, %(m0)s::int + 1439) AS m
+CROSS JOIN bench_devices d
+JOIN bench_jobs j ON j.node = d.node AND j.pair = d.gpu / {GPUS_PER_JOB}
+                 AND j.n = m / %(per_job)s::int
+"""  # noqa: S608 (constants)
+
+
+def _partitions(url: str, first: datetime, days: int) -> None:
+    """The loaded days' partitions, as the service would have created them ahead."""
+    engine = make_engine(url)
+    with transaction(session_factory(engine)) as session:
+        for day in range(days):
+            create_day_partition(session, (first + timedelta(days=day)).date())
+    engine.dispose()
+
+
+def _python_day(url: str, first: datetime, ingest: _Ingest) -> tuple[int, float, float]:
+    """The first loaded day rolled up row by row in Python: rows, seconds, ingest rate meanwhile."""
+    engine = make_engine(url)
+    before, began = ingest.rows, time.perf_counter()
+    with transaction(session_factory(engine)) as session:
+        done = roll_up_day(session, first.date(), datetime.now(UTC), in_python=True)
+    seconds = time.perf_counter() - began
+    engine.dispose()
+    return done.rows_before, seconds, (ingest.rows - before) / seconds
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> int:
@@ -243,14 +278,14 @@ def _timed(*command: str) -> tuple[float, str]:
     return time.perf_counter() - began, done.stdout
 
 
-def _reports(url: str, job: int) -> str:
+def _reports(url: str, job: int, days: int) -> str:
     env_url = ("--url", url)
     user_s, user_out = _timed(
         SLURM_CARBON, "report", *env_url, "-u", USER, "-S", "2000-01-01", "-P", "-n"
     )
     job_s, _ = _timed(SLURM_CARBON, "report", *env_url, "-j", str(job))
     return (
-        f"report -u {USER} (a month, {len(user_out.splitlines())} jobs): {user_s:.2f} s;"
+        f"report -u {USER} ({days} days, {len(user_out.splitlines())} jobs): {user_s:.2f} s;"
         f" report -j {job} (detail, from its intervals): {job_s:.2f} s"
     )
 
@@ -265,14 +300,15 @@ def main() -> None:
         first = (now - timedelta(days=args.rollup_after_days + 1 + args.days)).replace(
             hour=0, minute=0, second=0, microsecond=0
         )
+        _partitions(url, first, args.days)
         rows, seconds, job = _load(url, args, first)
         print(
-            f"loaded {rows:,} rows ({args.gpus} GPUs x {args.days} days) by COPY in "
+            f"loaded {rows:,} rows ({args.gpus} GPUs x {args.days} days) in "
             f"{seconds:.0f} s ({rows / seconds:,.0f} rows/s)"
         )
         rows, size = _size(url)
         print(f"before rollup: {rows:,} rows, {size / 1e6:,.0f} MB, {size / rows:.0f} B/row")
-        print(_reports(url, job))
+        print(_reports(url, job, args.days))
         ingest = _Ingest(url)
         ingest.start()
         alone = ingest.rate_over(args.ingest_s)
@@ -281,21 +317,28 @@ def main() -> None:
             f'cluster = "{CLUSTER}"\n[regions]\ndefault = "DE"\n[pue]\ndefault = 1.3\n'
             f"[storage]\nrollup_after_days = {args.rollup_after_days}\n"
         )
+        in_python, python_s, python_during = _python_day(url, first, ingest)
+        print(
+            f"rollup of day 1 in Python: {in_python:,} rows in {python_s:.0f} s"
+            f" ({in_python / python_s:,.0f} rows/s), ingest meanwhile {python_during:,.0f} rows/s"
+        )
         before = ingest.rows
         rolled_s, out = _timed(SLURM_CARBON, "db", "maintain", "--url", url, "--config", str(site))
         during = (ingest.rows - before) / rolled_s
         ingest.stop.set()
         ingest.join()
         print(out.splitlines()[-1])
+        in_sql = rows - in_python
         print(
-            f"rollup: {rolled_s:.0f} s ({rows / rolled_s:,.0f} rows/s);"
-            f" ingest alone {alone:,.0f} rows/s, during the rollup {during:,.0f} rows/s"
+            f"rollup of the other days in SQL (db maintain): {in_sql:,} rows in {rolled_s:.0f} s"
+            f" ({in_sql / rolled_s:,.0f} rows/s); ingest alone {alone:,.0f} rows/s,"
+            f" during the rollup {during:,.0f} rows/s"
         )
         rows, size = _size(url)
         print(f"after rollup: {rows:,} rows, {size / 1e6:,.0f} MB", end="")
         rows, size = _size(url, vacuum=True)
         print(f"; after VACUUM FULL {size / 1e6:,.0f} MB")
-        print(_reports(url, job))
+        print(_reports(url, job, args.days))
     finally:
         if not args.keep:
             with psycopg.connect(_plain(args.server), autocommit=True) as connection:
