@@ -43,7 +43,7 @@ from slurm_carbon.store.results import (
     save_result,
 )
 from slurm_carbon.units import J_PER_KWH, J_PER_WH, round_sig
-from slurm_carbon.vocabulary import CiKind, EnergyMethod, Sharing
+from slurm_carbon.vocabulary import CiKind, DeviceKind, EnergyMethod, Sharing
 
 __all__ = [
     "Computed",
@@ -268,6 +268,10 @@ def _computed(label: str, found: JobFootprint, now: datetime) -> Computed:
         ci_annual_share=quality.ci_kinds.get(CiKind.ANNUAL, 0.0),
         node_coverage=None if coverage is None else coverage.share,
         missing_nodes=None if coverage is None else ",".join(coverage.silent) or None,
+        gpu_co2e_g=figures.co2e_g_by_kind[DeviceKind.GPU],
+        cpu_co2e_g=figures.co2e_g_by_kind[DeviceKind.CPU],
+        dram_co2e_g=figures.co2e_g_by_kind[DeviceKind.DRAM],
+        other_co2e_g=figures.co2e_g_by_kind[DeviceKind.OTHER],
     )
     _check_finite(label, values)
     return Computed(values, acc.comment_payload(figures))

@@ -4,8 +4,9 @@ One field per column of :class:`~slurm_carbon.store.models.JobResult` (but its
 ids): the writer builds it from a footprint, the reports read it back.
 
 Units: ``*_energy_j`` in joules at the devices (before PUE), ``co2e_g`` in grams
-CO2e after PUE, ``ci_mean_g_per_kwh`` in gCO2e/kWh (energy-weighted); PUE
-dimensionless; shares are fractions (0..1) of the device energy.
+CO2e after PUE (``*_co2e_g``: its parts by device kind), ``ci_mean_g_per_kwh``
+in gCO2e/kWh (energy-weighted); PUE dimensionless; shares are fractions (0..1)
+of the device energy.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ class JobFigures:
             or computed before revision 0016).
         missing_nodes: The nodes of its node list that reported nothing,
             comma-separated (None: none): its energy is the other nodes' only.
+        gpu_co2e_g: The part of ``co2e_g`` used by the GPUs, each part of their
+            energy at its own CI and PUE (not ``co2e_g`` split by energy share).
+            The four are all set or all None: None for a result computed before
+            revision 0020, which records them.
+        cpu_co2e_g: The same for the CPUs.
+        dram_co2e_g: The same for the DRAM.
+        other_co2e_g: The same for the share of unmeasured node parts.
     """
 
     gpu_energy_j: float
@@ -67,6 +75,10 @@ class JobFigures:
     slowdown_profile: str | None = None
     node_coverage: float | None = None
     missing_nodes: str | None = None
+    gpu_co2e_g: float | None = None
+    cpu_co2e_g: float | None = None
+    dram_co2e_g: float | None = None
+    other_co2e_g: float | None = None
 
     @property
     def device_energy_j(self) -> float:

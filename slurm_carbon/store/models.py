@@ -418,6 +418,17 @@ class JobResult(Base):
             name="slowdown_whole",
         ),
         CheckConstraint("node_coverage >= 0 AND node_coverage <= 1", name="node_coverage_share"),
+        # CO2e by device kind (revision 0020): all four or none (a result computed before it).
+        CheckConstraint(
+            "(cpu_co2e_g IS NULL) = (gpu_co2e_g IS NULL)"
+            " AND (dram_co2e_g IS NULL) = (gpu_co2e_g IS NULL)"
+            " AND (other_co2e_g IS NULL) = (gpu_co2e_g IS NULL)",
+            name="co2e_g_split_whole",
+        ),
+        CheckConstraint(
+            "gpu_co2e_g >= 0 AND cpu_co2e_g >= 0 AND dram_co2e_g >= 0 AND other_co2e_g >= 0",
+            name="co2e_g_split_nonnegative",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -455,6 +466,12 @@ class JobResult(Base):
     # node list known, or computed before revision 0016.
     node_coverage: Mapped[float | None] = mapped_column(Float)
     missing_nodes: Mapped[str | None] = mapped_column(Text)
+    # ``co2e_g`` by device kind, each part of the energy at its own CI and PUE; None:
+    # computed before revision 0020, which records them.
+    gpu_co2e_g: Mapped[float | None] = mapped_column(Float)
+    cpu_co2e_g: Mapped[float | None] = mapped_column(Float)
+    dram_co2e_g: Mapped[float | None] = mapped_column(Float)
+    other_co2e_g: Mapped[float | None] = mapped_column(Float)
 
 
 class Deferral(Base):

@@ -242,3 +242,16 @@ def test_a_node_whose_clock_is_90_s_off_keeps_its_energy_and_its_coverage(clock_
     assert computed.values.gpu_energy_j == pytest.approx(4 * 3.6e5)
     assert computed.values.node_coverage == pytest.approx(1.0)
     assert computed.values.missing_nodes is None
+
+
+def test_the_result_keeps_the_co2e_of_each_device_kind_at_its_own_ci_and_pue() -> None:
+    # GPU 1 kWh at 200 g/kWh x PUE 1.5; CPU 1 kWh in the next hour at 50 x 1.1. Split by
+    # energy share, each would have half of 355 g.
+    cpu = dataclasses.replace(interval(1, 3.6e6), device_uuid="cpu0", kind=DeviceKind.CPU)
+    rows = [interval(0, 3.6e6), cpu]
+
+    values = compute_result(JOB, rows, SITE, Series(), now=T0 + timedelta(hours=3)).values
+
+    split = (values.gpu_co2e_g, values.cpu_co2e_g, values.dram_co2e_g, values.other_co2e_g)
+    assert split == pytest.approx((300.0, 55.0, 0.0, 0.0))
+    assert sum(part or 0.0 for part in split) == values.co2e_g
