@@ -9,12 +9,13 @@ whole or not at all.
 
 The fast path: a batch costs a constant few statements. The service hands
 its intervals over as :class:`IntervalColumns` (one sequence per field, no
-object per row). PostgreSQL: a binary ``COPY`` into a temporary stage table of
-the connection's own (made with the pooled connection, by :func:`create_stage`,
-outside any batch's transaction; else in the batch's, if missing), then one
-statement moves them into
-``energy_intervals`` with ``ON CONFLICT DO NOTHING`` on the interval's unique
-key; SQLite: one ``executemany`` INSERT with the same ``ON CONFLICT``. So a
+object per row). PostgreSQL: a binary ``COPY`` straight into
+``energy_intervals``, in a savepoint; a batch with a row stored before (re-sent)
+is instead ``COPY``-ed into a temporary stage table of the connection's own
+(made with the pooled connection, by :func:`create_stage`, outside any batch's
+transaction; else in the batch's, if missing), then one statement moves them
+into ``energy_intervals`` with ``ON CONFLICT DO NOTHING`` on the interval's
+unique key; SQLite: one ``executemany`` INSERT with the same ``ON CONFLICT``. So a
 row stored before, or given twice in a batch, is stored once, and the count of
 new rows comes from the database.
 The ids of clusters, nodes, devices and jobs never change once stored, so an
@@ -35,6 +36,7 @@ from datetime import datetime
 from itertools import repeat
 from typing import Any
 
+from psycopg import IntegrityError
 from sqlalchemy import event, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -429,11 +431,22 @@ _CREATE_STAGE = (
 # A pooled connection's info under this key: its stage table exists, committed.
 _STAGE_READY = "slurm_carbon.ingest_stage"
 _COPY_STAGE = f"COPY {_STAGE} ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_SAVEPOINT = "ingest_copy"  # a clash undoes the batch's COPY into energy_intervals only
+_COPY_TABLE = f"COPY energy_intervals ({_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _MOVE_STAGE = (
     f"WITH batch AS (DELETE FROM {_STAGE} RETURNING {_COLUMNS}) "  # noqa: S608 (constants)
     f"INSERT INTO energy_intervals ({_COLUMNS}) SELECT {_COLUMNS} FROM batch "
     f"ON CONFLICT ({_CONFLICT_KEY}) DO NOTHING"
 )
+
+
+def _copy(session: Session, statement: str, rows: Iterable[Sequence[object]]) -> None:
+    """Binary COPY of ``rows`` (the columns of :data:`_COLUMNS`) on the session's connection."""
+    raw = session.connection().connection.dbapi_connection
+    with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
 
 
 def create_stage(dbapi_connection: Any, record: Any) -> None:
@@ -461,9 +474,12 @@ def _insert_intervals(
 ) -> int:
     """Insert the intervals not stored yet; return how many were new.
 
-    PostgreSQL: a binary COPY into the connection's stage table, then one INSERT
-    ... SELECT ... ON CONFLICT DO NOTHING (so a row stored before, or twice in the
-    batch, is stored once). SQLite: one ``executemany`` INSERT ... ON CONFLICT DO NOTHING.
+    PostgreSQL: a binary COPY straight into ``energy_intervals``, in a savepoint;
+    if a row clashes with one stored (a re-sent batch, or a row twice in it), the
+    savepoint is rolled back and the batch goes by COPY into the connection's
+    stage table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING, so each
+    row is stored once (a row the table refuses otherwise, e.g. a CHECK, fails
+    there, as SQLAlchemy's error). SQLite: one ``executemany`` INSERT ... ON CONFLICT DO NOTHING.
     """
     columns: list[Sequence[object]] = [
         [job_ids[j] for j in intervals.slurm_job_id],
@@ -478,13 +494,20 @@ def _insert_intervals(
     ]
     connection = session.connection()
     if _dialect(session) == "postgresql":
+        copied = list(zip(repeat(node_id), *columns))
+        # A savepoint of its own, not the session's: its release is no commit (ids
+        # learned are kept on the transaction's commit only).
+        connection.exec_driver_sql(f"SAVEPOINT {_SAVEPOINT}")
+        try:
+            _copy(session, _COPY_TABLE, copied)
+        except IntegrityError:  # a row stored before or twice; else the move says what
+            connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        else:
+            connection.exec_driver_sql(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+            return len(copied)
         if not connection.connection.info.get(_STAGE_READY):
             connection.exec_driver_sql(_CREATE_STAGE)
-        raw = connection.connection.dbapi_connection
-        with raw.cursor() as cursor, cursor.copy(_COPY_STAGE) as copy:  # type: ignore[union-attr]
-            copy.set_types(_COPY_TYPES)
-            for row in zip(repeat(node_id), *columns):
-                copy.write_row(row)
+        _copy(session, _COPY_STAGE, copied)
         return connection.exec_driver_sql(_MOVE_STAGE).rowcount
     names = ("node_id", *_INTERVAL_COLUMNS)
     rows = [dict(zip(names, row, strict=True)) for row in zip(repeat(node_id), *columns)]

@@ -85,12 +85,13 @@ def test_a_new_batch_costs_as_many_statements_with_16_gpus_as_with_one(session: 
 
     assert stored == 48
     assert len(large) == len(small)
-    assert len(large) <= 9
+    # The cluster and node looked up and created, the devices, the jobs, the intervals;
+    # PostgreSQL: the intervals' COPY is not counted, its savepoint and release are.
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    assert len(large) <= (10 if postgresql else 9)
 
 
-def test_a_known_nodes_batch_is_one_statement(session: Session) -> None:
-    # PostgreSQL: the COPY (on the driver, not counted) and the move; the stage table
-    # was made with the pooled connection, not in the batch's transaction.
+def test_a_known_nodes_new_batch_goes_straight_into_the_table(session: Session) -> None:
     ids = IdCache()
     ingest_batch(session, "tc", "n1", _batch(gpus=8, jobs=2, minutes=range(1)), ids=ids)
     session.commit()
@@ -99,8 +100,13 @@ def test_a_known_nodes_batch_is_one_statement(session: Session) -> None:
         stored = ingest_batch(session, "tc", "n1", _batch(8, 2, range(1, 3)), ids=ids)
 
     assert stored == 16
-    assert len(seen) == 1
-    assert "energy_intervals" in seen[-1]
+    if session.get_bind().dialect.name == "postgresql":
+        # A COPY into energy_intervals (on the driver, not counted) in a savepoint: no
+        # stage table, no INSERT ... SELECT.
+        assert [statement.split()[0] for statement in seen] == ["SAVEPOINT", "RELEASE"]
+    else:
+        assert len(seen) == 1
+        assert "energy_intervals" in seen[0]
 
 
 def test_ids_of_a_rolled_back_batch_are_not_kept(session: Session) -> None:
