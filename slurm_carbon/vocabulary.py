@@ -28,6 +28,7 @@ __all__ = [
     "STORED_BUDGET_ACTIONS",
     "STORED_CI_KINDS",
     "TIME_LIMIT_BOUND",
+    "UNSPLIT",
     "BudgetAction",
     "BudgetKind",
     "BudgetOutcome",
@@ -56,6 +57,10 @@ class DeviceKind(enum.StrEnum):
 
 MEASURED_DEVICE_KINDS = (DeviceKind.GPU, DeviceKind.CPU, DeviceKind.DRAM)
 """The kinds a measured device can be (every kind but ``other``)."""
+
+UNSPLIT = "unsplit"
+"""The ``device_kind`` of the emissions of results settled before revision 0020, which
+records a result's CO2e by device kind: their CO2e is known only whole."""
 
 
 class EnergyMethod(enum.StrEnum):

@@ -47,7 +47,13 @@ from slurm_carbon.store.metrics import (
     latest_actual_ci,
     node_last_reports,
 )
-from slurm_carbon.vocabulary import STORED_BUDGET_ACTIONS, BudgetOutcome, CiKind, EnergyMethod
+from slurm_carbon.vocabulary import (
+    STORED_BUDGET_ACTIONS,
+    UNSPLIT,
+    BudgetOutcome,
+    CiKind,
+    EnergyMethod,
+)
 
 __all__ = [
     "FORECAST_HOURS",
@@ -108,8 +114,10 @@ FACILITY = MetricSpec(
 EMISSIONS = MetricSpec(
     "slurm_carbon_emissions_grams",
     "counter",
-    _GROUP,
-    "Emissions of the accounted jobs, grams CO2e (after PUE).",
+    (*_GROUP, "device_kind"),
+    "Emissions of the accounted jobs, grams CO2e (after PUE), each device kind's energy at "
+    f"its own carbon intensity (device_kind {UNSPLIT}: results settled before revision 0020, "
+    "known only whole).",
 )
 JOBS = MetricSpec(
     "slurm_carbon_jobs_accounted", "counter", ("cluster", "partition"), "Jobs with a result."
@@ -287,7 +295,9 @@ class StoreCollector(Collector):
             for kind, energy_j in group.energy_j.items():
                 energy.add_metric([*key, kind.value], energy_j)
             facility.add_metric(key, group.facility_energy_j)
-            emissions.add_metric(key, group.co2e_g)
+            for kind, co2e_g in group.co2e_g_by_kind.items():
+                emissions.add_metric([*key, kind.value], co2e_g)
+            emissions.add_metric([*key, UNSPLIT], group.unsplit_co2e_g)
             where = (group.cluster, group.partition)
             per_partition[where] = per_partition.get(where, 0) + group.jobs
         for (cluster, partition), count in per_partition.items():

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from slurm_carbon.store.models import (
@@ -56,8 +56,12 @@ __all__ = [
 class AccountedGroup:
     """Sums of the stored results of one cluster, partition and account ('' for none).
 
+    ``co2e_g_by_kind`` sums the results' CO2e by device kind; ``unsplit_co2e_g``
+    the CO2e of results settled before revision 0020, which have no split. The
+    two together make ``co2e_g``.
+
     Units: ``*_energy_j`` in joules at the devices, ``facility_energy_j`` after
-    PUE, ``co2e_g`` in grams CO2e.
+    PUE, ``*co2e_g*`` in grams CO2e.
     """
 
     cluster: str
@@ -67,6 +71,8 @@ class AccountedGroup:
     energy_j: dict[DeviceKind, float]
     facility_energy_j: float
     co2e_g: float
+    co2e_g_by_kind: dict[DeviceKind, float]
+    unsplit_co2e_g: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,13 @@ def accounted_groups(session: Session) -> list[AccountedGroup]:
         DeviceKind.DRAM: JobResult.dram_energy_j,
         DeviceKind.OTHER: JobResult.other_energy_j,
     }
+    co2e_columns = (
+        JobResult.gpu_co2e_g,
+        JobResult.cpu_co2e_g,
+        JobResult.dram_co2e_g,
+        JobResult.other_co2e_g,
+    )
+    unsplit = case((JobResult.gpu_co2e_g.is_(None), JobResult.co2e_g), else_=0.0)
     device_j = _device_j()
     partition = func.coalesce(Job.partition, "")
     account = func.coalesce(Job.account, "")
@@ -122,6 +135,8 @@ def accounted_groups(session: Session) -> list[AccountedGroup]:
             *(func.sum(column) for column in columns.values()),
             func.sum(device_j * JobResult.pue),
             func.sum(JobResult.co2e_g),
+            *(func.coalesce(func.sum(column), 0.0) for column in co2e_columns),
+            func.sum(unsplit),
         )
         .join(Job, Job.id == JobResult.job_id)
         .join(Cluster, Cluster.id == Job.cluster_id)
@@ -130,7 +145,8 @@ def accounted_groups(session: Session) -> list[AccountedGroup]:
     )
     groups = []
     for cluster, part, acct, jobs, *sums in session.execute(statement):
-        *energies, facility, co2e = (float(value) for value in sums)
+        values = [float(value) for value in sums]
+        energies, (facility, co2e), kinds_g = values[:4], values[4:6], values[6:10]
         groups.append(
             AccountedGroup(
                 cluster=cluster,
@@ -140,6 +156,8 @@ def accounted_groups(session: Session) -> list[AccountedGroup]:
                 energy_j=dict(zip(columns, energies, strict=True)),
                 facility_energy_j=facility,
                 co2e_g=co2e,
+                co2e_g_by_kind=dict(zip(columns, kinds_g, strict=True)),
+                unsplit_co2e_g=values[10],
             )
         )
     return groups

@@ -11,10 +11,13 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
+from slurm_carbon.accounting import EnergySpan, footprint
 from slurm_carbon.errors import IntensityUnavailable
 from slurm_carbon.intensity.base import CiPoint
 from slurm_carbon.service.metrics import METRICS, MetricsEndpoint, PipelineMetrics
 from slurm_carbon.service.poller import IntensityPoller
+from slurm_carbon.service.results import compute_result, store_job
+from slurm_carbon.service.site import StaticSite
 from slurm_carbon.store import (
     NewInterval,
     SessionFactory,
@@ -33,8 +36,14 @@ from slurm_carbon.store.figures import JobFigures
 from slurm_carbon.store.intensity import add_ci_points
 from slurm_carbon.store.nodes import NodeHealth, record_node_health
 from slurm_carbon.store.reports import ReportQuery, totals
-from slurm_carbon.store.results import record_comment_attempt, request_comment, save_result
+from slurm_carbon.store.results import (
+    StoredInterval,
+    record_comment_attempt,
+    request_comment,
+    save_result,
+)
 from slurm_carbon.vocabulary import (
+    UNSPLIT,
     BudgetAction,
     BudgetKind,
     BudgetOutcome,
@@ -44,9 +53,12 @@ from slurm_carbon.vocabulary import (
     EnergyMethod,
     Sharing,
 )
+from tests.builders import slurm_job
 
 #: The app's clock here: that of the service tests' ``api`` fixture.
 NOW = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+_MEASURED = (EnergyMethod.COUNTER, Sharing.EXCLUSIVE)
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -70,7 +82,15 @@ def _sum(samples: Samples, name: str, **labels: str) -> float:
     )
 
 
-def _figures(gpu_j: float, co2e_g: float, quality: EnergyMethod, **fields: float) -> JobFigures:
+def _figures(
+    gpu_j: float,
+    co2e_g: float,
+    quality: EnergyMethod,
+    split: tuple[float, float, float, float] | None = None,
+    **fields: float,
+) -> JobFigures:
+    """A result; ``split``: its CO2e by GPU, CPU, DRAM, other (None: settled before 0020)."""
+    gpu_g, cpu_g, dram_g, other_g = (None,) * 4 if split is None else split
     return JobFigures(
         gpu_energy_j=gpu_j,
         cpu_energy_j=fields.get("cpu", 0.0),
@@ -84,6 +104,10 @@ def _figures(gpu_j: float, co2e_g: float, quality: EnergyMethod, **fields: float
         quality=quality,
         sharing=Sharing.EXCLUSIVE,
         computed_at=NOW,
+        gpu_co2e_g=gpu_g,
+        cpu_co2e_g=cpu_g,
+        dram_co2e_g=dram_g,
+        other_co2e_g=other_g,
     )
 
 
@@ -111,7 +135,16 @@ def _store(session: Session) -> None:
     save_result(
         session,
         physics,
-        _figures(3.6e6, 900.0, EnergyMethod.COUNTER, cpu=1.8e6, dram=3.6e5, other=1.8e5, pue=1.5),
+        _figures(
+            3.6e6,
+            900.0,
+            EnergyMethod.COUNTER,
+            (500.0, 250.0, 100.0, 50.0),
+            cpu=1.8e6,
+            dram=3.6e5,
+            other=1.8e5,
+            pue=1.5,
+        ),
     )
     save_result(session, chemistry, _figures(7.2e6, 500.0, EnergyMethod.ESTIMATED, pue=1.2))
     save_result(session, debug, _figures(1.0e6, 100.0, EnergyMethod.INTEGRATED))
@@ -202,11 +235,10 @@ def test_accounted_counters_equal_the_reports_totals(
     assert _sum(samples, "slurm_carbon_facility_energy_joules_total") == pytest.approx(
         overall.facility_energy_j
     )
+    emissions = "slurm_carbon_emissions_grams_total"
     for group in totals(session, ReportQuery(), by="partition"):
         partition = group.key or ""
-        assert _sum(samples, "slurm_carbon_emissions_grams_total", partition=partition) == (
-            pytest.approx(group.co2e_g)
-        )
+        assert _sum(samples, emissions, partition=partition) == pytest.approx(group.co2e_g)
         assert value_of(
             samples, "slurm_carbon_jobs_accounted_total", cluster="tc", partition=partition
         ) == (group.jobs - group.pending_jobs)
@@ -226,6 +258,18 @@ def test_accounted_counters_equal_the_reports_totals(
         value_of(samples, "slurm_carbon_jobs_accounted_total", cluster="tc", partition="gpu") == 2
     )
     assert value_of(samples, "slurm_carbon_jobs_accounted_total", cluster="tc", partition="") == 1
+    # Emissions by device kind: a result settled before revision 0020 counts as unsplit,
+    # so that the kinds of every account add up to the report's total for it.
+    for group in totals(session, ReportQuery(), by="account"):
+        assert _sum(samples, emissions, account=group.key or "") == pytest.approx(group.co2e_g)
+    physics = {"cluster": "tc", "partition": "gpu", "account": "phys"}
+    assert [
+        value_of(samples, emissions, **physics, device_kind=kind)
+        for kind in ("gpu", "cpu", "dram", "other", UNSPLIT)
+    ] == [500.0, 250.0, 100.0, 50.0, 0.0]
+    chemistry = {"cluster": "tc", "partition": "gpu", "account": "chem"}
+    assert value_of(samples, emissions, **chemistry, device_kind=UNSPLIT) == 500.0
+    assert value_of(samples, emissions, **chemistry, device_kind="gpu") == 0.0
 
 
 def test_quality_budget_and_writer_figures(session: Session, factory: SessionFactory) -> None:
@@ -365,3 +409,58 @@ def test_every_family_is_one_of_metrics(session: Session, factory: SessionFactor
     endpoint = MetricsEndpoint(factory, lambda: NOW, PipelineMetrics())
     collected = {family.name for family in endpoint.registry.collect()}
     assert collected == {spec.name for spec in METRICS}
+
+
+class _TwoHours:
+    """200 gCO2e/kWh in the hour from ``start``, 50 in the next (a job's CI provider)."""
+
+    name = "two-hours"
+    start = NOW - timedelta(hours=6)
+
+    def history(self, region: str, start: datetime, end: datetime) -> list[CiPoint]:
+        return [
+            _ci(self.start + timedelta(hours=h), ci, CiKind.ACTUAL, self.start)
+            for h, ci in ((0, 200.0), (1, 50.0))
+        ]
+
+    def forecast(self, region: str, start: datetime, hours: int) -> list[CiPoint]:
+        raise IntensityUnavailable("no forecast")
+
+
+def test_emissions_by_device_kind_are_the_footprints(
+    session: Session, factory: SessionFactory
+) -> None:
+    """A job settled by the writer's path: its GPU ran in the dirty hour, its CPU in the clean
+    one, so an energy-share split of its CO2e would be wrong by a factor of 2.5."""
+    _store(session)
+    start = _TwoHours.start
+    rows = [
+        StoredInterval("gpu01", "GPU-1", DeviceKind.GPU, start, start + HOUR, 3.6e6, *_MEASURED),
+        StoredInterval(
+            "gpu01", "cpu0", DeviceKind.CPU, start + HOUR, start + 2 * HOUR, 3.6e6, *_MEASURED
+        ),
+    ]
+    job = slurm_job(6, cluster="tc", partition="gpu", account="bio", node_list="gpu01")
+    site = StaticSite("SE", pue=1.25)
+    row = store_job(session, job)
+    save_result(session, row, compute_result(job, rows, site, _TwoHours(), NOW).values)
+    session.commit()
+    spans = [EnergySpan(r.kind, r.start, r.end, r.energy_j, *_MEASURED) for r in rows]
+    expected = footprint(spans, _TwoHours().history("SE", start, NOW), 1.25)
+
+    samples = _scrape(factory)
+
+    bio = {"cluster": "tc", "partition": "gpu", "account": "bio"}
+    for kind in DeviceKind:
+        assert value_of(
+            samples, "slurm_carbon_emissions_grams_total", **bio, device_kind=kind.value
+        ) == pytest.approx(expected.co2e_g_by_kind[kind])
+    assert value_of(
+        samples, "slurm_carbon_emissions_grams_total", **bio, device_kind="gpu"
+    ) == pytest.approx(1.25 * 200)
+    assert value_of(
+        samples, "slurm_carbon_emissions_grams_total", **bio, device_kind="cpu"
+    ) == pytest.approx(1.25 * 50)
+    assert _sum(samples, "slurm_carbon_emissions_grams_total", **bio) == pytest.approx(
+        expected.co2e_g
+    )
