@@ -2,8 +2,9 @@
 
 Creates two PostgreSQL databases on the server (dropped at the end unless
 ``--keep``), starts ``slurm-carbon service`` (uvicorn, as in production) over
-the first, and plays, from this process (asyncio + httpx, as many simulated
-agents as nodes):
+the first, and plays, from ``--senders`` processes of its own (asyncio + httpx,
+each playing its share of the nodes, one HTTP client per node as each agent has
+its own):
 
 1. steady: ``--nodes`` nodes x (``--gpus`` GPUs + 2 CPU packages + 2 DRAM), one
    batch a minute per node, each node at its own offset in the minute, for
@@ -20,9 +21,18 @@ agents as nodes):
 Prints rows/s (the backlog, received to last acknowledgement) and its ratio to
 COPY, p50/p99 latency at the steady rate, how many nodes had their backlog
 acknowledged within 5 minutes, and the batches the service processed twice
-(answered ``stored`` < ``received`` for a batch sent again). With ``--py-spy
-FILE`` (py-spy installed in the venv) it samples the service during the backlog
-and prints where its time went.
+(answered ``stored`` < ``received`` for a batch sent again), and the CPU
+seconds the service, the senders, the service's PostgreSQL connections and
+everything else on the machine used during the backlog. With ``--py-spy FILE``
+(py-spy installed in the venv) it samples the service during the backlog and
+prints where its time went.
+
+Why one client per node and several sender processes: one httpx client shared
+by 1,000 nodes spends its time in its own connection pool (httpcore re-scans
+every connection for each request it queues or ends, O(connections²) with
+hundreds idle): py-spy of the single sender during the backlog sampled it
+running all the time, 80 % of it in ``_assign_requests_to_connections``. The
+benchmark then measured its own sender, not the service.
 
 Usage (under the servers' lock; the local server: deploy/local/postgres start):
     flock /tmp/slurm_carbon-servers.lock .venv/bin/python benchmarks/ingest_scale.py
@@ -35,14 +45,17 @@ import argparse
 import asyncio
 import collections
 import json
+import multiprocessing
 import os
 import random
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
 import time
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -64,6 +77,9 @@ TIMEOUT_S = 30.0
 ACK_WINDOW_S = 300.0
 #: The agent's longest backoff between attempts (shipper: capped exponential).
 BACKOFF_MAX_S = 60.0
+#: Sender processes by default: the machine's cores, so the simulated nodes are not
+#: what bounds the run (the --senders help says it; the CPU they used is printed).
+DEFAULT_SENDERS = os.cpu_count() or 1
 NULL = "\\N"  # COPY's text format
 _COLUMNS = (
     "job_id, node_id, device_id, interval_start, interval_end, energy_j, method, sharing,"
@@ -117,7 +133,11 @@ def _intervals(node: int, minutes: range, gpus: int) -> list[dict[str, Any]]:
 
 @dataclass
 class Tally:
-    """What the simulated agents saw."""
+    """What the simulated agents saw.
+
+    ``acked_at_s`` by ``time.monotonic()`` (one clock for all processes of the
+    machine); ``cpu_s`` the senders' own CPU time.
+    """
 
     latencies_s: list[float] = field(default_factory=list)
     acked_at_s: dict[int, float] = field(default_factory=dict)
@@ -125,6 +145,17 @@ class Tally:
     rows_stored: int = 0
     processed_twice: int = 0
     retry_after_s: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        """Count ``other``'s too."""
+        self.latencies_s += other.latencies_s
+        self.acked_at_s |= other.acked_at_s
+        self.statuses.update(other.statuses)
+        self.rows_stored += other.rows_stored
+        self.processed_twice += other.processed_twice
+        self.retry_after_s += other.retry_after_s
+        self.cpu_s += other.cpu_s
 
 
 async def _ship(
@@ -159,11 +190,9 @@ async def _ship(
         await asyncio.sleep(min(BACKOFF_MAX_S, 2.0**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
 
 
-async def steady(base: str, tokens: list[str], args: argparse.Namespace) -> Tally:
-    """Every node's batch once a (compressed) minute, at its own offset."""
-    tally = Tally()
-    minute_s = 60.0 / args.speedup
-    bodies = {
+def _steady_bodies(nodes: list[int], args: argparse.Namespace) -> dict[tuple[int, int], bytes]:
+    """Each node's one-minute batch of each steady minute."""
+    return {
         (node, minute): json.dumps(
             {
                 "cluster": CLUSTER,
@@ -171,68 +200,121 @@ async def steady(base: str, tokens: list[str], args: argparse.Namespace) -> Tall
                 "intervals": _intervals(node, range(minute, minute + 1), args.gpus),
             }
         ).encode()
-        for node in range(args.nodes)
+        for node in nodes
         for minute in range(args.minutes)
     }
-    rows = args.gpus + 4
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=args.nodes)
-    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, limits=limits) as client:
-        began = time.perf_counter()
-        tasks = []
-        for minute in range(args.minutes):
-            for node in range(args.nodes):
-                due = began + minute_s * (minute + node / args.nodes)
-                await asyncio.sleep(max(0.0, due - time.perf_counter()))
-                body = bodies[node, minute]
-                tasks.append(asyncio.create_task(_ship(client, tokens[node], body, rows, tally)))
-        await asyncio.gather(*tasks)
-    return tally
 
 
-def backlog_bodies(args: argparse.Namespace) -> list[list[tuple[bytes, int]]]:
+def _backlog_bodies(
+    nodes: list[int], args: argparse.Namespace
+) -> dict[int, list[tuple[bytes, int]]]:
     """Each node's backlog as the agent sends it: batches of at most BATCH_MAX intervals."""
     first = args.minutes
-    per_node = []
-    for node in range(args.nodes):
+    per_node = {}
+    for node in nodes:
         rows = _intervals(node, range(first, first + args.backlog_minutes), args.gpus)
-        per_node.append(
-            [
-                (
-                    json.dumps(
-                        {
-                            "cluster": CLUSTER,
-                            "node": f"n{node:05d}",
-                            "intervals": rows[i : i + BATCH_MAX],
-                        }
-                    ).encode(),
-                    len(rows[i : i + BATCH_MAX]),
-                )
-                for i in range(0, len(rows), BATCH_MAX)
-            ]
-        )
+        per_node[node] = [
+            (
+                json.dumps(
+                    {
+                        "cluster": CLUSTER,
+                        "node": f"n{node:05d}",
+                        "intervals": rows[i : i + BATCH_MAX],
+                    }
+                ).encode(),
+                len(rows[i : i + BATCH_MAX]),
+            )
+            for i in range(0, len(rows), BATCH_MAX)
+        ]
     return per_node
 
 
-async def backlog(
-    base: str, tokens: list[str], bodies: list[list[tuple[bytes, int]]]
-) -> tuple[Tally, float]:
-    """All nodes at once, each sending its batches in order; (tally, seconds to the last ack)."""
+async def _play(
+    phase: str, base: str, tokens: dict[int, str], args: argparse.Namespace, start: Any
+) -> Tally:
+    """One sender's nodes through ``phase``: each node with an HTTP client of its own.
+
+    ``start`` (a barrier of every sender and the parent) is passed once the bodies
+    are built, so the load starts at once in every sender.
+    """
     tally = Tally()
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=len(bodies))
-    async with httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, limits=limits) as client:
-        began = time.perf_counter()
+    nodes = sorted(tokens)
+    steady_bodies = _steady_bodies(nodes, args) if phase == "steady" else {}
+    backlog_bodies = _backlog_bodies(nodes, args) if phase == "backlog" else {}
+    tls = ssl.create_default_context()  # one for all clients (each would build its own)
+    async with AsyncExitStack() as stack:
+        clients = {
+            node: await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base, timeout=TIMEOUT_S, verify=tls)
+            )
+            for node in nodes
+        }
+        await asyncio.to_thread(start.wait)
+        cpu_began_s, began = time.process_time(), time.monotonic()
 
         async def node_backlog(node: int) -> None:
-            for body, rows in bodies[node]:
-                await _ship(client, tokens[node], body, rows, tally)
-            tally.acked_at_s[node] = time.perf_counter() - began
+            for body, rows in backlog_bodies[node]:
+                await _ship(clients[node], tokens[node], body, rows, tally)
+            tally.acked_at_s[node] = time.monotonic()
 
-        await asyncio.gather(*(node_backlog(node) for node in range(len(bodies))))
-        return tally, time.perf_counter() - began
+        async def node_steady(node: int) -> None:
+            for minute in range(args.minutes):  # every node at its own offset in the minute
+                due = began + 60.0 / args.speedup * (minute + node / args.nodes)
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+                body = steady_bodies[node, minute]
+                await _ship(clients[node], tokens[node], body, args.gpus + 4, tally)
+
+        play = node_steady if phase == "steady" else node_backlog
+        await asyncio.gather(*(play(node) for node in nodes))
+        tally.cpu_s = time.process_time() - cpu_began_s
+    return tally
 
 
-def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float]:
-    """COPY the backlog's rows into a fresh database; (rows, seconds of the COPY alone)."""
+def _sender(
+    share: tuple[str, str, dict[int, str]], args: argparse.Namespace, start: Any, out: Any
+) -> None:
+    """A sender process: play ``(phase, base URL, tokens by node)``, put its tally on ``out``."""
+    out.put(asyncio.run(_play(*share, args, start)))
+
+
+def play(
+    phase: str, base: str, tokens: list[str], args: argparse.Namespace, started: Any = None
+) -> tuple[Tally, float]:
+    """``phase`` ("steady" or "backlog") from ``--senders`` processes.
+
+    Returns the tallies added up and the monotonic time the load started;
+    ``started()`` (if given) is called just after.
+    """
+    context = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    start, out = context.Barrier(args.senders + 1), context.Queue()
+    shares = [
+        {node: tokens[node] for node in range(k, args.nodes, args.senders)}
+        for k in range(args.senders)
+    ]
+    senders = [
+        context.Process(target=_sender, args=((phase, base, share), args, start, out))
+        for share in shares
+    ]
+    for sender in senders:
+        sender.start()
+    start.wait()
+    began = time.monotonic()
+    if started is not None:
+        started()
+    tally = Tally()
+    for _ in senders:
+        tally.add(out.get())
+    for sender in senders:
+        sender.join()
+    return tally, began
+
+
+def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float, float]:
+    """COPY the backlog's rows into a fresh database.
+
+    Returns rows, seconds of the COPY alone, and the CPU seconds it cost (this
+    process and its PostgreSQL connection).
+    """
     libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     first = args.minutes
     with psycopg.connect(libpq) as connection, connection.cursor() as cursor:
@@ -274,12 +356,16 @@ def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float]:
                     f"\t{row['energy_j']}\tcounter\texclusive\t{row.get('cap_w', NULL)}"
                     f"\t{row.get('busy_clock_mhz', NULL)}\n"
                 )
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = _one(cursor)
+        cpu_began_s = time.process_time() + _process_cpu_s(backend)
         began = time.perf_counter()
         with cursor.copy(f"COPY energy_intervals ({_COLUMNS}) FROM STDIN") as copy:
             for start in range(0, len(lines), 10_000):
                 copy.write("".join(lines[start : start + 10_000]))
         connection.commit()
-        return len(lines), time.perf_counter() - began
+        took_s = time.perf_counter() - began
+        return len(lines), took_s, time.process_time() + _process_cpu_s(backend) - cpu_began_s
 
 
 def _one(cursor: psycopg.Cursor[Any]) -> int:
@@ -333,6 +419,122 @@ def profile_summary(path: Path) -> list[tuple[str, float]]:
     return [(name, 100.0 * counts[name] / max(total, 1)) for name in parts]
 
 
+def _py_spy(pid: int, path: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling ``pid`` and its children into ``path`` (raw stacks) until SIGINT."""
+    command = [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid)]
+    return subprocess.Popen(
+        [*command, "--subprocesses", "--format", "raw", "-o", path, "--nonblocking"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` has used, from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores have spent not idle since boot, from /proc/stat."""
+    ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / _TICKS_PER_S  # less idle and iowait
+
+
+class CpuMeter:
+    """CPU seconds of the service (and its workers), its PostgreSQL connections, the machine."""
+
+    def __init__(self, service_pid: int, service_url: str) -> None:
+        """Measure ``service_pid`` and the server processes serving ``service_url``'s database."""
+        self.service_pid = service_pid
+        url = make_url(service_url)
+        self.database = url.database
+        self.libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.before: dict[str, float] = {}
+        self.backends: dict[int, float] = {}
+
+    def _service_pids(self) -> list[int]:
+        children = [
+            int(stat.parent.name)
+            for stat in Path("/proc").glob("[0-9]*/stat")
+            if _parent_pid(stat) == self.service_pid
+        ]
+        return [self.service_pid, *children]
+
+    def _backend_pids(self) -> list[int]:
+        with psycopg.connect(self.libpq) as connection:
+            rows = connection.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.database,),
+            ).fetchall()
+        return [int(row[0]) for row in rows]
+
+    def begin(self) -> None:
+        """Start counting."""
+        self.backends = {pid: _process_cpu_s(pid) for pid in self._backend_pids()}
+        self.before = {
+            "service": sum(_process_cpu_s(pid) for pid in self._service_pids()),
+            "machine": _machine_busy_s(),
+            "load_before": os.getloadavg()[0],
+        }
+
+    def end(self) -> dict[str, float]:
+        """CPU seconds since :meth:`begin` by part, and the load averages."""
+        backends = sum(
+            _process_cpu_s(pid) - self.backends.get(pid, 0.0) for pid in self._backend_pids()
+        )
+        return {
+            "service": sum(_process_cpu_s(pid) for pid in self._service_pids())
+            - self.before["service"],
+            "postgresql": backends,
+            "machine": _machine_busy_s() - self.before["machine"],
+            "load_before": self.before["load_before"],
+            "load_after": os.getloadavg()[0],
+        }
+
+
+def _parent_pid(stat: Path) -> int:
+    try:
+        return int(stat.read_text().rpartition(")")[2].split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+
+
+def _print_cpu(
+    args: argparse.Namespace, storm: Tally, backlog_s: float, cpu_s: dict[str, float]
+) -> None:
+    """Where the machine's CPU went during the backlog."""
+    others_s = cpu_s["machine"] - cpu_s["service"] - cpu_s["postgresql"] - storm.cpu_s
+    print(
+        f"backlog CPU seconds: service {cpu_s['service']:.1f}, senders ({args.senders})"
+        f" {storm.cpu_s:.1f}, the service's PostgreSQL connections {cpu_s['postgresql']:.1f},"
+        f" everything else {others_s:.1f}"
+        f" (of {os.cpu_count()} cores x {backlog_s:.1f} s);"
+        f" load average before/after {cpu_s['load_before']:.2f}/{cpu_s['load_after']:.2f}"
+    )
+
+
+def _print_cpu_per_row(
+    backlog_rows: int, storm: Tally, cpu_s: dict[str, float], copy: tuple[int, float]
+) -> None:
+    """CPU per 1,000 rows, the service's way (service, PostgreSQL, senders) and COPY's."""
+    copy_n, copy_cpu_s = copy
+    service_cpu_s = cpu_s["service"] + cpu_s["postgresql"] + storm.cpu_s
+    print(
+        f"CPU ms per 1,000 rows: the service's way {1e6 * service_cpu_s / backlog_rows:.0f}"
+        f" (service {1e6 * cpu_s['service'] / backlog_rows:.0f}, PostgreSQL"
+        f" {1e6 * cpu_s['postgresql'] / backlog_rows:.0f}, senders"
+        f" {1e6 * storm.cpu_s / backlog_rows:.0f}), COPY {1e6 * copy_cpu_s / copy_n:.0f};"
+        f" ratio {copy_cpu_s / copy_n * backlog_rows / service_cpu_s:.2f}x"
+    )
+
+
 def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
     """Start the service, play both loads, COPY, print."""
     upgrade(service_url)
@@ -353,42 +555,31 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
     )
     try:
         _wait_healthy(base, service)
-        calm = asyncio.run(steady(base, tokens, args))
-        bodies = backlog_bodies(args)
-        spy = None
-        if args.py_spy:
-            spy_command = [
-                str(Path(sys.executable).parent / "py-spy"),
-                "record",
-                "--pid",
-                str(service.pid),
-            ]
-            spy = subprocess.Popen(
-                [
-                    *spy_command,
-                    "--subprocesses",
-                    "--format",
-                    "raw",
-                    "-o",
-                    args.py_spy,
-                    "--nonblocking",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        storm, backlog_s = asyncio.run(backlog(base, tokens, bodies))
-        if spy is not None:
-            spy.send_signal(2)
-            spy.wait(60)
+        calm, _ = play("steady", base, tokens, args)
+        spy: list[subprocess.Popen[bytes]] = []
+        cpu = CpuMeter(service.pid, service_url)
+
+        def started() -> None:
+            if args.py_spy:
+                spy.append(_py_spy(service.pid, args.py_spy))
+            cpu.begin()
+
+        storm, began = play("backlog", base, tokens, args, started)
+        backlog_s = max(storm.acked_at_s.values()) - began
+        cpu_s = cpu.end()
+        for profiler in spy:
+            profiler.send_signal(2)
+            profiler.wait(60)
     finally:
         service.terminate()
         service.wait(30)
-    backlog_rows = sum(rows for node in bodies for _, rows in node)
-    copy_n, copy_s = copy_rows(copy_url, args)
+    backlog_rows = args.nodes * args.backlog_minutes * (args.gpus + 4)
+    copy_n, copy_s, copy_cpu_s = copy_rows(copy_url, args)
     service_rate, copy_rate = backlog_rows / backlog_s, copy_n / copy_s
     p50 = statistics.median(calm.latencies_s) * 1000
     p99 = statistics.quantiles(calm.latencies_s, n=100)[98] * 1000
-    acked = sum(1 for s in storm.acked_at_s.values() if s <= ACK_WINDOW_S)
+    acks = sorted(at - began for at in storm.acked_at_s.values())
+    acked = sum(1 for s in acks if s <= ACK_WINDOW_S)
     print(f"nodes {args.nodes} x ({args.gpus} GPUs + 4 CPU/DRAM), workers {args.workers}")
     print(
         f"steady: {len(calm.latencies_s):,} batches ({args.minutes} min at x{args.speedup:g}):"
@@ -400,8 +591,8 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
         f" batches processed twice: {storm.processed_twice + calm.processed_twice};"
         f" rows stored {storm.rows_stored:,}; answers {dict(storm.statuses)}"
     )
+    _print_cpu(args, storm, backlog_s, cpu_s)
     if storm.retry_after_s:
-        acks = sorted(storm.acked_at_s.values())
         told = statistics.quantiles(storm.retry_after_s, n=10)
         print(
             f"backlog 429s told Retry-After: median {statistics.median(storm.retry_after_s):.0f} s,"
@@ -409,6 +600,7 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
             f" half by {acks[len(acks) // 2]:.1f} s, 90 % by {acks[len(acks) * 9 // 10]:.1f} s"
         )
     print(f"COPY: {copy_n:,} rows in {copy_s:.1f} s = {copy_rate:,.0f} rows/s")
+    _print_cpu_per_row(backlog_rows, storm, cpu_s, (copy_n, copy_cpu_s))
     print(f"ratio to COPY: {service_rate / copy_rate:.2f}x")
     if args.py_spy:
         for name, share in profile_summary(Path(args.py_spy)):
@@ -425,6 +617,12 @@ def main() -> None:
     parser.add_argument("--speedup", type=float, default=3.0, help="steady time compression")
     parser.add_argument("--backlog-minutes", type=int, default=60)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument(
+        "--senders",
+        type=int,
+        default=DEFAULT_SENDERS,
+        help="processes playing the nodes (default: the machine's cores)",
+    )
     parser.add_argument("--py-spy", help="raw py-spy profile of the service to write")
     parser.add_argument("--keep", action="store_true", help="do not drop the databases")
     args = parser.parse_args()
