@@ -225,14 +225,18 @@ def stored_node_lists(
 ) -> dict[int, str]:
     """Slurm's host list of each of these jobs of ``cluster`` that has one stored.
 
-    Jobs not stored yet, or whose nodes are not known yet, are left out.
+    Jobs not stored yet, or whose nodes are not known yet, are left out. No
+    jobs (a batch without progress): no statement.
     """
+    wanted = sorted(set(slurm_job_ids))
+    if not wanted:
+        return {}
     query = (
         select(Job.slurm_job_id, Job.node_list)
         .join(Cluster, Cluster.id == Job.cluster_id)
         .where(
             Cluster.name == cluster,
-            Job.slurm_job_id.in_(sorted(set(slurm_job_ids))),
+            Job.slurm_job_id.in_(wanted),
             Job.node_list.is_not(None),
         )
     )

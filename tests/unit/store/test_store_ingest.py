@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, event, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -24,6 +24,7 @@ from slurm_carbon.store import (
     make_engine,
     ping,
     session_factory,
+    stored_node_lists,
     transaction,
     upgrade,
     upsert_job,
@@ -198,3 +199,20 @@ def test_an_engine_connected_before_the_migrations_still_ingests(
         assert stored == 0
     finally:
         engine.dispose()
+
+
+def test_no_job_ids_ask_the_database_nothing(session: Session) -> None:
+    # A batch without progress asks for the node lists of no jobs: no round trip.
+    session.execute(select(1))
+    seen: list[str] = []
+
+    def count(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        assert stored_node_lists(session, "sclocal", []) == {}
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert seen == []
