@@ -100,10 +100,9 @@ class Footprint:
         start: Start of the earliest span (None without spans).
         end: End of the latest span (None without spans).
         quality: How the figures were obtained.
-        co2e_g_by_kind: Emissions by device kind, each part at its own CI and PUE
-            (not the total split by energy share); every kind present when
-            :func:`footprint` computed it, empty when not known (a footprint
-            rebuilt from the read API's detail document). Units: grams CO2e.
+        co2e_g_by_kind: Emissions by device kind (every kind present, 0 if
+            unused), each part at its own CI and PUE: not the total split by
+            energy share. Units: grams CO2e.
     """
 
     energy_kwh: Mapping[DeviceKind, float]
@@ -113,7 +112,7 @@ class Footprint:
     start: datetime | None
     end: datetime | None
     quality: Quality
-    co2e_g_by_kind: Mapping[DeviceKind, float] = field(default_factory=dict)
+    co2e_g_by_kind: Mapping[DeviceKind, float]
 
     @property
     def device_kwh(self) -> float:

@@ -316,6 +316,7 @@ def footprint_json(found: acc.Footprint) -> dict[str, Any]:
             }
         ),
         "energy_kwh": {kind.value: kwh for kind, kwh in found.energy_kwh.items()},
+        "co2e_g_by_kind": {kind.value: grams for kind, grams in found.co2e_g_by_kind.items()},
         "start": _iso(found.start),
         "end": _iso(found.end),
         "quality": {

@@ -268,6 +268,7 @@ def _footprint(item: dict[str, Any]) -> acc.Footprint:
             methods_present=frozenset(EnergyMethod(key) for key in quality["methods_present"]),
             ci_synthetic=quality["ci_synthetic"],
         ),
+        co2e_g_by_kind={DeviceKind(kind): g for kind, g in item["co2e_g_by_kind"].items()},
     )
 
 

@@ -71,6 +71,12 @@ def _footprint(co2e_g: float, start: datetime) -> acc.Footprint:
             methods_present=frozenset({EnergyMethod.COUNTER, EnergyMethod.ESTIMATED}),
             ci_synthetic=True,
         ),
+        co2e_g_by_kind={
+            DeviceKind.GPU: co2e_g * 0.5,
+            DeviceKind.CPU: co2e_g * 0.25,
+            DeviceKind.DRAM: co2e_g * 0.125,
+            DeviceKind.OTHER: co2e_g * 0.125,
+        },
     )
 
 
@@ -96,6 +102,10 @@ def rich_detail() -> JobDetail:
         ci_forecast_share=0.125,
         node_coverage=0.75,
         missing_nodes="gpu03",
+        gpu_co2e_g=800.0,
+        cpu_co2e_g=234.5,
+        dram_co2e_g=120.0,
+        other_co2e_g=80.0,
     )
     action = BudgetActionRecord(
         job_id=0,
