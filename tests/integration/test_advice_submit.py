@@ -1,10 +1,10 @@
 """Submit-time advice on the real local cluster: job_submit.lua's hint and opt-in deferral.
 
 An advice file for the cluster's default partition (debug) holds a series dirty now and
-clean two hours on: ``sbatch -t 60`` is told so on stderr (with the site's minimum of an
-hour, a 2 h job is and a 10 min one is not); ``carbon_defer=6h`` gets its
-EligibleTime at the clean start (Reason=BeginTime); a stale or corrupted file, or
-``carbon_advice=off``, prints nothing and the job is accepted.
+clean two hours on: a GPU job ``sbatch --gres=gpu:1 -t 60`` is told so on stderr (with
+the site's minimum of an hour, a 2 h GPU job is and a 10 min one is not);
+``carbon_defer=6h`` gets its EligibleTime at the clean start (Reason=BeginTime); a stale
+or corrupted file, or ``carbon_advice=off``, prints nothing and the job is accepted.
 
 Run under the servers' lock: ``flock /tmp/slurm_carbon-servers.lock .venv/bin/pytest ...``.
 """
@@ -25,6 +25,9 @@ from tests.integration.conftest import SlurmCluster
 pytestmark = pytest.mark.integration
 
 H = 3600
+# What the hint cases' jobs ask for: the hint is meant for GPU jobs, and the local cluster's
+# node has 4 simulated GPUs (deploy/local/cluster), so one fits beside other tests' jobs.
+GPU = "--gres=gpu:1"
 # Seconds kept clear of the end of an hour: the series' steps are hours, and a submission
 # crossing into the next one would see another window (a few sbatch calls take < 10 s).
 EDGE_S = 20
@@ -94,14 +97,14 @@ def clock(at: int) -> str:
     return time.strftime("%H:%M", time.localtime(at))
 
 
-def test_a_long_job_is_told_at_sbatch_when_it_would_be_cleaner(
+def test_a_long_gpu_job_is_told_at_sbatch_when_it_would_be_cleaner(
     slurm_cluster: SlurmCluster, advice_file: Path
 ) -> None:
     advice = dirty_then_clean(int(time.time()))
     write(advice_file, advice)
     clean = advice.start + 2 * H
 
-    submitted = sbatch(slurm_cluster, "--hold", "-t", "60")
+    submitted = sbatch(slurm_cluster, "--hold", GPU, "-t", "60")
 
     assert submitted.returncode == 0
     assert submitted.stderr.splitlines() == [
@@ -111,7 +114,7 @@ def test_a_long_job_is_told_at_sbatch_when_it_would_be_cleaner(
     ]
 
 
-def test_the_hint_is_for_a_job_as_long_as_the_sites_minimum_not_a_shorter_one(
+def test_the_hint_is_for_a_gpu_job_as_long_as_the_sites_minimum_not_a_shorter_one(
     slurm_cluster: SlurmCluster, advice_file: Path
 ) -> None:
     # Dirty for three hours: a 2 h job started now is wholly in it, whatever the minute.
@@ -119,8 +122,8 @@ def test_the_hint_is_for_a_job_as_long_as_the_sites_minimum_not_a_shorter_one(
     write(advice_file, replace(advice, hint_min_s=H))
     clean = advice.start + 3 * H
 
-    short = sbatch(slurm_cluster, "--hold", "-t", "10")
-    long = sbatch(slurm_cluster, "--hold", "-t", "120")
+    short = sbatch(slurm_cluster, "--hold", GPU, "-t", "10")
+    long = sbatch(slurm_cluster, "--hold", GPU, "-t", "120")
 
     assert (short.returncode, short.stderr) == (0, "")
     assert long.returncode == 0
