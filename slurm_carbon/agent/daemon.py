@@ -27,6 +27,7 @@ from types import FrameType
 from slurm_carbon.agent.caps import CapKeeper
 from slurm_carbon.agent.capsock import CapChannel
 from slurm_carbon.agent.cpu import CpuEnergyEstimate, JobCpuTime
+from slurm_carbon.agent.metrics import AgentMetrics
 from slurm_carbon.agent.progress_files import ProgressReader
 from slurm_carbon.agent.registry import Job, JobRegistry
 from slurm_carbon.agent.sampler import Sampler
@@ -90,6 +91,9 @@ class Agent:
         shipper: Run on its own thread by :meth:`run_forever`; ``None`` ships nothing.
         clock: Wall clock (seconds since the epoch).
         monotonic: For sleeping between ticks.
+
+    Attributes:
+        metrics: What it leaves for its ``/metrics`` (see :mod:`slurm_carbon.agent.metrics`).
     """
 
     def __init__(  # noqa: PLR0913 - everything that touches the world is injected
@@ -109,6 +113,7 @@ class Agent:
         self.shipper = shipper
         self.clock = clock
         self.monotonic = monotonic
+        self.metrics = AgentMetrics()
         self.spool = Spool(config.db_path)
         self.registry = JobRegistry(config.spool_dir / "jobs", shared_gpus=config.shared_gpus)
         self.sampler = Sampler(
@@ -117,6 +122,7 @@ class Agent:
             cpu_backend=cpu_backend,
             cpu_estimate=cpu_estimate,
             cpu_time=cpu_time,
+            metrics=self.metrics,
         )
         self.caps = CapKeeper(self.spool)
         self.progress = ProgressReader(config.progress_dir)
@@ -134,6 +140,7 @@ class Agent:
         try:
             gpus = self.gpu_backend.gpus()
         except SensorError as err:
+            self.metrics.sensor_error("gpu", err)
             if not self._gpus_failing:
                 logger.warning("cannot list GPUs (GPU energy loses precision): %s", err)
             self._gpus_failing = True
@@ -167,6 +174,7 @@ class Agent:
         self.start()
         now = self.clock() if now_s is None else now_s
         jobs = self.registry.scan(self.spool.finished_jobs())
+        self.metrics.jobs = len(jobs)
         progress = self.progress.read(jobs, now)
         gpus = self._gpus()
         holders = self.registry.gpu_holders(jobs.values(), [gpu.info for gpu in gpus])
@@ -279,13 +287,16 @@ class Agent:
             )
             shipper_thread.start()
         logger.info("agent started on %s (sample %.3g s)", self.config.node, self.config.sample_s)
+        due = self.monotonic()
         while not stop.is_set():
             began = self.monotonic()
+            self.metrics.sampling_lag_s = max(0.0, began - due)
             try:
                 self.tick()
             except Exception:
                 logger.exception("tick failed (continuing)")
-            stop.wait(max(0.0, self.config.sample_s - (self.monotonic() - began)))
+            due = began + self.config.sample_s
+            stop.wait(max(0.0, due - self.monotonic()))
         self.shutdown()
         if shipper_thread is not None:
             shipper_thread.join(timeout=10)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 from slurm_carbon.agent.cpu import CpuEnergyEstimate, JobCpuTime
 from slurm_carbon.agent.intervals import Holder, attribute
+from slurm_carbon.agent.metrics import AgentMetrics, Sensor
 from slurm_carbon.agent.registry import Job
 from slurm_carbon.agent.spool import DeviceRef, Reading, Spool
 from slurm_carbon.errors import SensorError, SensorUnsupported
@@ -65,6 +66,7 @@ class Sampler:
         cpu_backend: RAPL counters, or ``None``.
         cpu_estimate: Used when ``cpu_backend`` is ``None``.
         cpu_time: Jobs' CPU time, to split RAPL energy; ``None`` splits by time.
+        metrics: Where failed reads are counted (each one, though logged once).
     """
 
     spool: Spool
@@ -72,6 +74,7 @@ class Sampler:
     cpu_backend: CpuEnergyBackend | None = None
     cpu_estimate: CpuEnergyEstimate | None = None
     cpu_time: JobCpuTime | None = None
+    metrics: AgentMetrics = field(default_factory=AgentMetrics)
     _readings: dict[str, Reading] = field(default_factory=dict)
     _failing: set[str] = field(default_factory=set)
     _cpu_seen: dict[int, float] = field(default_factory=dict)
@@ -83,7 +86,8 @@ class Sampler:
 
     # -- bookkeeping -----------------------------------------------------------
 
-    def _failed(self, device: str, err: Exception) -> None:
+    def _failed(self, sensor: Sensor, device: str, err: SensorError) -> None:
+        self.metrics.sensor_error(sensor, err)
         if device not in self._failing:
             self._failing.add(device)
             logger.warning(
@@ -151,7 +155,7 @@ class Sampler:
             try:
                 self._sample_gpu(now_s, floor_s, gpu, holders.get(info.uuid, []))
             except SensorError as err:
-                self._failed(f"GPU {info.uuid} (minor {info.minor})", err)
+                self._failed("gpu", f"GPU {info.uuid} (minor {info.minor})", err)
             else:
                 self._ok(f"GPU {info.uuid} (minor {info.minor})")
 
@@ -243,7 +247,7 @@ class Sampler:
         try:
             domains = backend.domains()
         except SensorError as err:
-            self._failed("RAPL", err)
+            self._failed("rapl", "RAPL", err)
             return
         self._ok("RAPL")
         for domain in domains:
@@ -251,7 +255,7 @@ class Sampler:
             try:
                 energy_uj = backend.energy_uj(domain)
             except SensorError as err:
-                self._failed(f"RAPL domain {domain.name}", err)
+                self._failed("rapl", f"RAPL domain {domain.name}", err)
                 continue
             self._ok(f"RAPL domain {domain.name}")
             previous = self._record(device_id, Reading(energy_uj, None, now_s))
@@ -292,7 +296,7 @@ class Sampler:
                 try:
                     energy_j = estimate.energy_j(job.job_id, kind, start_s, end_s)
                 except SensorError as err:
-                    self._failed(f"{kind.value} estimate", err)
+                    self._failed("cpu_estimate", f"{kind.value} estimate", err)
                     continue
                 for share in attribute(
                     start_s,

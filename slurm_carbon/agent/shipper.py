@@ -195,6 +195,8 @@ class Shipper:
         self._progress_suspect = False
         # Cleared when the service is too old to take the spool's health.
         self._send_health = True
+        #: When the service last accepted a batch (seconds since the epoch), or None.
+        self.last_ship_s: float | None = None
 
     @property
     def spool(self) -> Spool:
@@ -269,6 +271,7 @@ class Shipper:
         status = response.status_code
         if status == 200:
             self.spool.delete_outbox([row.id for row in rows], [point.id for point in points])
+            self.last_ship_s = self.clock()
             self._recovered()
             self._auth_refused_since = None
             self._passed(rows)

@@ -40,6 +40,7 @@ __all__ = [
     "Reading",
     "SavedCap",
     "Spool",
+    "read_health",
 ]
 
 _SCHEMA = """
@@ -255,6 +256,30 @@ class SavedCap:
     uuid: str
     original_mw: int
     job_id: int | None
+
+
+def _health(db: sqlite3.Connection) -> tuple[int, int]:
+    waiting, dead = db.execute(
+        "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM progress), "
+        "(SELECT count(*) FROM dead_letter)"
+    ).fetchone()
+    return int(waiting), int(dead)
+
+
+def read_health(path: Path, timeout_s: float) -> tuple[int, int]:
+    """:meth:`Spool.health` from any thread, on a read-only connection of its own.
+
+    Creates nothing: a missing ``agent.db`` raises. Readers do not wait on the
+    agent's writes (WAL). Units: seconds.
+
+    Raises:
+        sqlite3.Error: ``agent.db`` cannot be opened or read within ``timeout_s``.
+    """
+    db = sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True, timeout=timeout_s)
+    try:
+        return _health(db)
+    finally:
+        db.close()
 
 
 class Spool:
@@ -480,11 +505,7 @@ class Spool:
 
     def health(self) -> tuple[int, int]:
         """Rows waiting to be shipped (intervals and progress points), and dead letters kept."""
-        waiting, dead = self._db.execute(
-            "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM progress), "
-            "(SELECT count(*) FROM dead_letter)"
-        ).fetchone()
-        return int(waiting), int(dead)
+        return _health(self._db)
 
     def dead_letters(self) -> list[tuple[int, str, object]]:
         """Every dead letter as (status, error, body)."""

@@ -13,6 +13,7 @@ import requests
 from slurm_carbon.agent import Agent, AgentConfig
 from slurm_carbon.agent.capsock import DEFAULT_SOCKET, request_cap
 from slurm_carbon.agent.handoff import JOB_ID_MAX, CapRequest, check_gpu_name
+from slurm_carbon.agent.metrics import METRICS_ADDR, PORT_MAX, AgentCollector, serve_metrics
 from slurm_carbon.agent.shipper import Shipper
 from slurm_carbon.cli.options import spool_option
 from slurm_carbon.cli.params import FiniteRange, Name
@@ -169,6 +170,18 @@ def agent() -> None:
     f"[env: {PROGRESS_DIR_ENV}]",
 )
 @click.option(
+    "--metrics-port",
+    envvar="SLURM_CARBON_AGENT_METRICS_PORT",
+    type=click.IntRange(0, PORT_MAX),
+    default=0,
+    show_default=True,
+    help=f"Serve the agent's own Prometheus /metrics (spool backlog, sampling lag, sensor "
+    f"errors) on {METRICS_ADDR}:PORT; 0: off. Loopback only, never 0.0.0.0: it is for a "
+    "scraper on this node (a local Prometheus agent, or a node exporter's textfile fed "
+    "from it), and the agent runs as root among users' jobs "
+    "[env: SLURM_CARBON_AGENT_METRICS_PORT]",
+)
+@click.option(
     "--log-level",
     envvar="SLURM_CARBON_LOG_LEVEL",
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]),
@@ -192,6 +205,7 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
     tdp_table: Path | None,
     shared_gpus: bool,
     progress_dir: Path,
+    metrics_port: int,
     log_level: str,
 ) -> None:
     """Run the agent until SIGTERM/SIGINT (as root, one per node).
@@ -241,11 +255,25 @@ def run_command(  # noqa: PLR0913, PLR0917 - one parameter per option, as click 
         cpu_time=CpuTimeReader(),
         shipper=shipper,
     )
+    server = None
+    if metrics_port:
+        try:
+            server = serve_metrics(
+                metrics_port, AgentCollector(config.db_path, daemon.metrics, shipper)
+            )
+        except OSError as err:
+            raise click.ClickException(
+                f"--metrics-port {metrics_port}: cannot listen on {METRICS_ADDR}: {err.strerror}"
+            ) from err
     try:
         daemon.start()
+        daemon.run_forever()
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
-    daemon.run_forever()
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
     session.close()
 
 

@@ -257,6 +257,11 @@ AGENT_RUN = [
          child=True),
     case("agent-run-state-unwritable", *A, "--state", "/proc/slurm-carbon", names="/proc",
          child=True),
+] + [
+    case(f"agent-run-metrics-port-{name}", *A, "--metrics-port", value, names="--metrics-port",
+         child=True)
+    for name, value in {"negative": "-1", "65536": "65536", "text": "http",
+                        "huge": HUGE}.items()
 ]  # fmt: skip
 W = ("writer", *D, "--spool", "{tmp}/spool", "--once")
 WRITER = [
