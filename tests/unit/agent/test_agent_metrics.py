@@ -27,6 +27,7 @@ from slurm_carbon.cli.main import cli
 from slurm_carbon.errors import DeviceLost, SensorError, SensorPermission
 from slurm_carbon.sensors.fake import FakeGpu, FakeGpuBackend
 from tests.unit.agent.conftest import hand_off
+from tests.unit.agent.test_shipper import Service, fill, make_shipper
 
 T0 = 1_800_000_000.0
 
@@ -165,6 +166,25 @@ def test_the_lag_is_how_late_the_tick_began_against_its_schedule(
     loop.start()
     loop.join(timeout=10)
     assert lags == [0.0, 0.75]
+
+
+def test_the_last_ship_is_when_the_service_last_accepted_a_batch(tmp_path: Path) -> None:
+    service = Service()
+    service.thread.start()
+    service.script = [(503, {}, {"error": "busy"})]
+    db = tmp_path / "agent.db"
+    fill(db, 2)
+    try:
+        with requests.Session() as session:
+            shipper = make_shipper(db, service.url, session, clock=lambda: T0 + 7.5)
+            assert shipper.ship_once() is not None  # refused: no ship yet
+            assert shipper.last_ship_s is None
+            assert shipper.ship_once() is None
+            assert shipper.last_ship_s == T0 + 7.5
+            shipper.close()
+    finally:
+        service.server.shutdown()
+        service.server.server_close()
 
 
 @pytest.fixture
