@@ -186,7 +186,7 @@ meant for production, and the short ones for trying a policy out (a test's minut
 MAX_CAP_PERIOD_MIN = 24 * 60
 """The longest capping period: a day, the horizon of our carbon-intensity forecast."""
 
-CapPolicyName = Literal["none", "static", "carbon"]
+CapPolicyName = Literal["none", "static", "carbon", "chase"]
 MaxSlowdown = Annotated[float, Field(gt=0, le=MAX_CAP_SLOWDOWN)]
 CapPeriodMin = Annotated[int, Field(ge=MIN_CAP_PERIOD_MIN, le=MAX_CAP_PERIOD_MIN)]
 
@@ -198,7 +198,8 @@ class CappingPolicy(Section):
         policy: ``none`` (never capped: the default, capping is opt-in),
             ``static`` (the limit with the least energy per unit of work within
             ``max_slowdown``), ``carbon`` (the least carbon within ``max_slowdown``,
-            following the carbon intensity ahead); ``slurm_carbon.control.policies``.
+            following the carbon intensity ahead), ``chase`` (Chase's rule, a baseline
+            for comparison: it ignores ``max_slowdown``); ``slurm_carbon.control.policies``.
         max_slowdown: The slowdown budget, a fraction of the job's time at the
             highest limit (0 < s <= :data:`MAX_CAP_SLOWDOWN`).
         period_min: How long each decision holds. Units: minutes.

@@ -39,8 +39,10 @@ throughput are interpolated (:meth:`PowerProfile.at`).
   workshop), Zeus's cost with energy replaced by carbon:
   ``argmin_p (eta x P(p) x CI_t + (1 - eta) x MaxPower x MaxCI) / throughput(p)``,
   ``eta`` = :data:`CHASE_ETA` (Zeus's default knob), MaxPower the maximum
-  limit, MaxCI the highest intensity of the past week. It has no slowdown
-  budget; it is the baseline.
+  limit, MaxCI the highest intensity of the past week
+  (:data:`CHASE_MAX_CI_WINDOW_S`, up to the one in force at the period's start).
+  :func:`plan_chase` takes the intensities of that window, for the replay and
+  the service alike. It has no slowdown budget; it is the baseline.
 
 A fixed node power per GPU (``overhead_w``: CPU, memory, fans) is added to the
 draw at every limit: it is drawn for as long as the job runs, which shrinks the
@@ -64,14 +66,17 @@ from slurm_carbon.sensors.profiles import PowerProfile
 
 __all__ = [
     "CHASE_ETA",
+    "CHASE_MAX_CI_WINDOW_S",
     "DEFAULT_MAX_SLOWDOWN",
     "LIMIT_STEP_W",
     "CarbonDecision",
+    "ChaseDecision",
     "LimitGrid",
     "chase_index",
     "clamp_limit",
     "none_index",
     "plan_carbon",
+    "plan_chase",
     "static_index",
 ]
 
@@ -81,6 +86,9 @@ LIMIT_STEP_W = 25.0
 DEFAULT_MAX_SLOWDOWN = 0.025
 #: Chase's eta (weight of carbon against time): Zeus's default ``eta_knob``.
 CHASE_ETA = 0.5
+#: Chase's MaxCI: the highest intensity over this past window (a week, the
+#: history our forecaster needs). Units: seconds.
+CHASE_MAX_CI_WINDOW_S = 7 * 86_400
 #: An intensity of zero is taken as this (gCO2e/kWh) so that lambda / CI is defined.
 _CLEANEST = 1e-9
 
@@ -190,6 +198,38 @@ def chase_index(grid: LimitGrid, ci_g_per_kwh: float, max_ci_g_per_kwh: float) -
         CHASE_ETA * grid.power_w * ci_g_per_kwh + (1 - CHASE_ETA) * max_power_w * max_ci_g_per_kwh
     ) / grid.throughput
     return int(np.argmin(cost))
+
+
+@dataclass(frozen=True)
+class ChaseDecision:
+    """Chase's choice for a period and the intensities it was made with.
+
+    Attributes:
+        index: Index of the chosen limit in the grid.
+        ci_g_per_kwh: The period's intensity. Units: gCO2e/kWh.
+        max_ci_g_per_kwh: MaxCI. Units: gCO2e/kWh.
+    """
+
+    index: int
+    ci_g_per_kwh: float
+    max_ci_g_per_kwh: float
+
+
+def plan_chase(
+    grid: LimitGrid, ci_g_per_kwh: float, past_ci_g_per_kwh: Sequence[float] | Floats
+) -> ChaseDecision:
+    """Chase's rule for a period of mean intensity ``ci_g_per_kwh``.
+
+    Args:
+        grid: The allowed limits.
+        ci_g_per_kwh: The period's (forecast) mean intensity.
+        past_ci_g_per_kwh: The intensities of the :data:`CHASE_MAX_CI_WINDOW_S` up to
+            the one in force at the period's start; MaxCI is the highest of them
+            (none known: the period's own).
+    """
+    past = np.asarray(past_ci_g_per_kwh, dtype=np.float64)
+    max_ci = float(past.max()) if len(past) else ci_g_per_kwh
+    return ChaseDecision(chase_index(grid, ci_g_per_kwh, max_ci), ci_g_per_kwh, max_ci)
 
 
 @dataclass(frozen=True)

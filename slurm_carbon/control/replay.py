@@ -45,11 +45,12 @@ from numpy.typing import NDArray
 
 from slurm_carbon.control.hull import hull_at, lower_hull
 from slurm_carbon.control.policies import (
+    CHASE_MAX_CI_WINDOW_S,
     DEFAULT_MAX_SLOWDOWN,
     LimitGrid,
-    chase_index,
     none_index,
     plan_carbon,
+    plan_chase,
     static_index,
 )
 from slurm_carbon.forecast.intensity import DEFAULT_METHOD, predictions
@@ -57,7 +58,6 @@ from slurm_carbon.vocabulary import CapPolicy
 
 __all__ = [
     "HORIZON_S",
-    "MAX_CI_WINDOW_S",
     "ORACLE",
     "PARTIAL",
     "POLICIES",
@@ -76,9 +76,6 @@ HORIZON_S = 2 * 86_400
 #: A job starts no later than the trace's end less this many times its length: a
 #: job slowed by up to 30 % still ends within the trace.
 TAIL_JOBS = 1.3
-#: Chase's MaxCI: the highest intensity over this past window (a week, the
-#: history the forecaster needs).
-MAX_CI_WINDOW_S = 7 * 86_400
 #: Ours with the trace's own future instead of the forecast: what a perfect forecast allows.
 ORACLE = "carbon_oracle"
 #: Ours with the actual values for the first ``known_ahead_s`` and the forecast after.
@@ -291,7 +288,7 @@ def replay_jobs(
     horizon_steps = math.ceil(min(HORIZON_S, deadline_s + setup.period_s) / step_s)
     made = forecast_matrix(values, step_s, horizon_steps)
     padded = np.concatenate([values, np.full(horizon_steps, values[-1])])
-    max_ci_steps = max(1, MAX_CI_WINDOW_S // step_s)
+    max_ci_steps = max(1, CHASE_MAX_CI_WINDOW_S // step_s)
 
     def origin(period_s: float) -> int:
         return min(int((period_s - first_s) // step_s), len(values) - 1)
@@ -320,9 +317,7 @@ def replay_jobs(
     def chase(job_s: float, at_s: float, work_left: float, time_left_s: float) -> int:
         i = origin(at_s)
         ci = _Steps(first_s + i * step_s, step_s, forecast(i)).means(at_s, setup.period_s, 1)
-        return chase_index(
-            grid, float(ci[0]), float(values[max(0, i - max_ci_steps + 1) : i + 1].max())
-        )
+        return plan_chase(grid, float(ci[0]), values[max(0, i - max_ci_steps + 1) : i + 1]).index
 
     decisions: list[Decision] = []
 

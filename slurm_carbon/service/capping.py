@@ -23,7 +23,12 @@
    ``carbon``: :func:`~slurm_carbon.control.policies.plan_carbon` with the mean
    carbon intensity of each period ahead over :data:`CAP_HORIZON`
    (:func:`~slurm_carbon.service.ci_forecast.ci_ahead`; with nothing stored for
-   the region, the static limit) and the slowdown so far;
+   the region, the static limit) and the slowdown so far; ``chase`` (a baseline
+   for comparison, without a slowdown budget):
+   :func:`~slurm_carbon.control.policies.plan_chase`, the replay's function, with
+   the period's mean intensity (``ci_ahead``) and MaxCI the highest stored actual
+   in force over the week up to the period's start
+   (:data:`~slurm_carbon.control.policies.CHASE_MAX_CI_WINDOW_S`);
 5. one :class:`~slurm_carbon.store.caps.CapDecisionRecord` for all the job's
    GPUs, with a one-line reason, recorded once (a second replica records nothing).
 
@@ -62,7 +67,13 @@ import numpy as np
 from slurm_carbon.accounting.job_words import BadJobWord, parse_job_words
 from slurm_carbon.channel import CAP_POLL_S
 from slurm_carbon.config.policies import CappingConfig, CappingPolicy
-from slurm_carbon.control.policies import LimitGrid, plan_carbon, static_index
+from slurm_carbon.control.policies import (
+    CHASE_MAX_CI_WINDOW_S,
+    LimitGrid,
+    plan_carbon,
+    plan_chase,
+    static_index,
+)
 from slurm_carbon.control.profiling import workload_key
 from slurm_carbon.control.slowdown import CappedSpan, Slowdown, measured_slowdown, nominal_s
 from slurm_carbon.errors import ConfigError
@@ -82,6 +93,7 @@ from slurm_carbon.store.caps import (
     interval_caps,
     record_decision,
 )
+from slurm_carbon.store.intensity import ci_series, latest_actual_source
 from slurm_carbon.store.profiles import StoredProfile, save_profile, stored_profile
 from slurm_carbon.store.progress import job_progress
 from slurm_carbon.store.results import StoredInterval, find_job, job_intervals
@@ -90,6 +102,7 @@ from slurm_carbon.vocabulary import (
     PROFILE_LEARNED,
     PROFILE_LEARNED_BUSY_CLOCK,
     PROFILING_POLICY,
+    CiSignal,
     DeviceKind,
     ProfilingPhase,
 )
@@ -130,6 +143,27 @@ def _period_means(
     covered = weights > 0
     overall = float(sums.sum() / weights.sum())
     return [float(s / w) if c else overall for s, w, c in zip(sums, weights, covered, strict=True)]
+
+
+def _chase(  # noqa: PLR0913 (the grid, where, and the period)
+    session: Session, grid: LimitGrid, *, region: str, start: datetime, end: datetime, now: datetime
+) -> tuple[int | None, str]:
+    """Chase's limit for ``[start, end)`` and its reason; None: no intensity (the static limit)."""
+    points = ci_ahead(session, region, start, end, now)
+    if not points:
+        return None, f"no carbon intensity for {region}: the static limit"
+    ci = _period_means(points, start, end - start, 1)[0]
+    source = latest_actual_source(session, region, start)
+    window = timedelta(seconds=CHASE_MAX_CI_WINDOW_S)
+    past = (
+        []
+        if source is None
+        else ci_series(session, region, source, start - window, start, signal=CiSignal.AVERAGE)
+    )
+    decision = plan_chase(grid, ci, [p.ci_g_per_kwh for p in past])
+    return decision.index, (
+        f"CI {decision.ci_g_per_kwh:.0f} of max {decision.max_ci_g_per_kwh:.0f} g/kWh"
+    )
 
 
 def _gpu_intervals(session: Session, job_id: int) -> list[StoredInterval]:
@@ -254,6 +288,10 @@ class CapDecider:
         if policy.policy == "static":
             index = static
             why = f"least energy per unit of work within {budget} slowdown ({key})"
+        elif policy.policy == "chase":
+            region = self._site.region_for(job.partition, gpu[0].node)
+            chase, why = _chase(session, grid, region=region, start=start, end=end, now=now)
+            index = static if chase is None else chase
         else:
             carbon, why = self._carbon(
                 session,

@@ -95,6 +95,14 @@ def test_a_partitions_policy_is_a_plain_policy_in_budgets_and_capping() -> None:
     assert config.capping.policy_for(None) == CappingPolicy(policy="static")
 
 
+def test_chase_is_a_capping_policy_a_partition_may_choose() -> None:
+    text = MINIMAL + '[capping]\npolicy = "static"\n[capping.partitions.gpu]\npolicy = "chase"\n'
+    config = parse_config(tomllib.loads(text))
+
+    assert config.capping.policy_for("gpu") == CappingPolicy(policy="chase")
+    assert config.capping.policy_for("cpu") == CappingPolicy(policy="static")
+
+
 def test_a_minimal_file_takes_the_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
 
@@ -187,7 +195,11 @@ NOTIFY = "[budgets]\nnotify_command = "
             "budgets.partitions.gpu.min_runtime",
             "unknown",
         ),
-        ('[capping]\npolicy = "chase"\n', "capping.policy", "'none', 'static' or 'carbon'"),
+        (
+            '[capping]\npolicy = "chasee"\n',
+            "capping.policy",
+            "'none', 'static', 'carbon' or 'chase'",
+        ),
         ("[capping]\nmax_slowdown = 0\n", "capping.max_slowdown", "greater than 0"),
         ("[capping]\nmax_slowdown = 0.6\n", "capping.max_slowdown", "less than or equal to 0.5"),
         ("[capping]\nperiod_min = 0\n", "capping.period_min", "greater than or equal to 1"),

@@ -8,6 +8,7 @@ from slurm_carbon.control.policies import (
     clamp_limit,
     none_index,
     plan_carbon,
+    plan_chase,
     static_index,
 )
 from slurm_carbon.errors import ConfigError
@@ -79,6 +80,20 @@ def test_chase_caps_when_the_grid_is_at_its_dirtiest(ci: float, expected: float)
     # (0.5 x P x CI + 0.5 x 300 W x 400) / throughput: at CI 400, 200 W costs
     # 106,667 against 110,000 at 300 W; at CI 100, 300 W costs 72,500 against 76,667.
     assert limit(chase_index(grid(), ci, 400.0)) == expected
+
+
+@pytest.mark.parametrize(
+    ("past", "max_ci", "expected"), [((200.0, 400.0, 50.0), 400.0, 300.0), ((), 100.0, 200.0)]
+)
+def test_chase_takes_max_ci_from_the_past_window_else_the_periods_own(
+    past: tuple[float, ...], max_ci: float, expected: float
+) -> None:
+    # At CI 100 and MaxCI 400, 300 W (above); at MaxCI 100, 200 W costs
+    # (9,000 + 15,000) / 0.9 = 26,667 against (12,500 + 15,000) / 1 at 300 W.
+    decision = plan_chase(grid(), 100.0, past)
+
+    assert (decision.ci_g_per_kwh, decision.max_ci_g_per_kwh) == (100.0, max_ci)
+    assert limit(decision.index) == expected
 
 
 def test_the_envelope_goes_from_least_energy_to_fastest() -> None:
