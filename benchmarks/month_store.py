@@ -16,7 +16,8 @@ back, each settled: an end and a result). Then it prints:
 3. the report for one user's month (``slurm-carbon report -u``: every job of the
    user, from the results) and one job's detail view (``report -j``: recomputed
    from its intervals), timed, before and after the rollup;
-4. the table's size after the rollup, and after ``VACUUM FULL``.
+4. the table's size after the rollup (``db maintain`` compacts each day it rolled up,
+   saying how long it took), and after ``VACUUM FULL`` of the whole table.
 
 Usage (the local server: deploy/local/postgres start; the shared one under the
 servers' lock, a private clone's without it):
@@ -327,7 +328,7 @@ def main() -> None:
         during = (ingest.rows - before) / rolled_s
         ingest.stop.set()
         ingest.join()
-        print(out.splitlines()[-1])
+        print(out, end="")  # each day rolled up (and compacted), then the totals
         in_sql = rows - in_python
         print(
             f"rollup of the other days in SQL (db maintain): {in_sql:,} rows in {rolled_s:.0f} s"

@@ -22,6 +22,7 @@ from slurm_carbon.store import (
     upgrade,
     url_has_password,
 )
+from slurm_carbon.store.compact import COMPACT_LOCK_TIMEOUT
 from slurm_carbon.store.rollup import RolledDay, maintain
 from slurm_carbon.text import has_control
 
@@ -152,7 +153,7 @@ def upgrade_command(url: str, revision: str) -> None:
     "config_path",
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="The site file: its [storage] rollup_after_days and retention_days.",
+    help="The site file: its [storage] rollup_after_days, retention_days and compact_rolled_days.",
 )
 def maintain_command(url: str, config_path: Path) -> None:
     """Create the coming days' partitions, roll up old intervals, drop intervals past retention.
@@ -162,6 +163,11 @@ def maintain_command(url: str, config_path: Path) -> None:
     whose result is stored); with retention_days, older ones are dropped (whole
     daily partitions on PostgreSQL). Jobs and their results are always kept. Run it
     daily (e.g. a systemd timer); each day rolled up is said as it is done.
+
+    On PostgreSQL a day rolled up then gives its disk back (VACUUM FULL of its
+    partition, waiting at most 5 s for its lock; ingest goes on meanwhile, a
+    job's detail view of that day waits); [storage] compact_rolled_days = false
+    leaves the partitions as they are.
     """
     from slurm_carbon.cli.service import require_head  # noqa: PLC0415 (cli.service imports this module)
 
@@ -177,6 +183,7 @@ def maintain_command(url: str, config_path: Path) -> None:
                 retention=None
                 if storage.retention_days is None
                 else timedelta(days=storage.retention_days),
+                compact=storage.compact_rolled_days,
                 progress=_said,
             )
         finally:
@@ -190,5 +197,18 @@ def maintain_command(url: str, config_path: Path) -> None:
 
 
 def _said(day: RolledDay) -> None:
-    if day.rows_before:
-        click.echo(f"{day.day}: {day.rows_before} intervals rolled up into {day.rows_after}")
+    if not day.rows_before:
+        return
+    said = f"{day.day}: {day.rows_before} intervals rolled up into {day.rows_after}"
+    done = day.compacted
+    if done is not None and done.busy:
+        said += (
+            f"; {done.partition} not compacted: its lock was not free within"
+            f" {COMPACT_LOCK_TIMEOUT} (VACUUM FULL it later)"
+        )
+    elif done is not None:
+        said += (
+            f"; {done.partition} compacted from {done.bytes_before / 1e6:,.1f} MB"
+            f" to {done.bytes_after / 1e6:,.1f} MB in {done.seconds:.1f} s"
+        )
+    click.echo(said)

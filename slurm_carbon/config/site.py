@@ -314,12 +314,15 @@ class StorageConfig(Section):
             job, node, device and hour, every total kept exact. Units: days.
         retention_days: Intervals older than this are dropped (on PostgreSQL, whole
             daily partitions); None: kept for ever. Units: days.
+        compact_rolled_days: After a day is rolled up, its PostgreSQL partition is
+            rewritten (``VACUUM FULL``) to give the deleted rows' disk back.
     """
 
     rollup_after_days: int = Field(
         default=DEFAULT_ROLLUP_AFTER_DAYS, ge=MIN_ROLLUP_AFTER_DAYS, le=MAX_STORAGE_DAYS
     )
     retention_days: int | None = Field(default=None, ge=MIN_RETENTION_DAYS, le=MAX_STORAGE_DAYS)
+    compact_rolled_days: bool = True
 
 
 class SiteConfig(Section):

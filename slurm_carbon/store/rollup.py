@@ -42,7 +42,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
@@ -50,6 +50,7 @@ from sqlalchemy import and_, bindparam, delete, exists, func, insert, select, te
 from sqlalchemy.orm import Session
 
 from slurm_carbon.errors import StoreError
+from slurm_carbon.store.compact import Compacted, compact_day
 from slurm_carbon.store.models import Base, EnergyInterval, Job, JobResult
 from slurm_carbon.store.partitions import drop_partitions_before, ensure_partitions
 from slurm_carbon.store.transactions import SessionFactory, transaction
@@ -77,11 +78,15 @@ _T = Base.metadata.tables[EnergyInterval.__tablename__]
 
 @dataclass(frozen=True, slots=True)
 class RolledDay:
-    """What rolling up one day did: ``rows_before`` rows became ``rows_after``."""
+    """What rolling up one day did: ``rows_before`` rows became ``rows_after``.
+
+    ``compacted``: its partition's ``VACUUM FULL`` after (:func:`maintain`), if any.
+    """
 
     day: date
     rows_before: int
     rows_after: int
+    compacted: Compacted | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,19 +106,22 @@ class Maintained:
     dropped: int
 
 
-def maintain(
+def maintain(  # noqa: PLR0913 - the factory, the time, and [storage]'s three settings
     factory: SessionFactory,
     now: datetime,
     *,
     rollup_after: timedelta,
     retention: timedelta | None,
+    compact: bool = True,
     progress: Callable[[RolledDay], None] | None = None,
 ) -> Maintained:
     """Create partitions ahead, roll up rows older than ``rollup_after``, drop past ``retention``.
 
     Each step, and each day rolled up, is its own transaction, so a long run
     holds no lock for long and an interrupted one keeps what it did; ``progress``
-    hears of each day rolled up. Jobs and results are never touched.
+    hears of each day rolled up. With ``compact``, a day partition whose rows were
+    rolled up is then compacted (:func:`~slurm_carbon.store.compact.compact_day`,
+    PostgreSQL only). Jobs and results are never touched.
 
     Raises:
         StoreError: the database failed, or a day's rows changed while it rolled
@@ -128,6 +136,8 @@ def maintain(
     for day in days:
         with transaction(factory) as session:
             done = roll_up_day(session, day, before)
+        if compact and done.rows_before:
+            done = replace(done, compacted=compact_day(factory, day, now.astimezone(UTC).date()))
         rolled_from += done.rows_before
         rolled_to += done.rows_after
         if progress is not None:
@@ -343,7 +353,8 @@ def _roll_up_in_sql(session: Session, bounds: dict[str, datetime]) -> _Replaced:
     whole table against ingest and re-checks every foreign key of the day's rows,
     where a delete locks only the rows it replaces, so ingest (a backlog's rows of
     that very day too) goes on meanwhile. The space the deleted rows held is
-    free for reuse after a VACUUM; ``VACUUM FULL`` of the partition gives it back.
+    free for reuse after a VACUUM; :func:`maintain` then gives it back
+    (:mod:`slurm_carbon.store.compact`).
     """
     connection = session.connection()
     connection.execute(text(f"SET LOCAL work_mem = '{ROLLUP_WORK_MEM}'"))

@@ -28,6 +28,12 @@ def test_defaults_roll_up_after_a_month_and_keep_for_ever() -> None:
     assert _storage("[storage]\nrollup_after_days = 2\nretention_days = 400\n") == (2, 400)
 
 
+def test_rolled_days_are_compacted_unless_the_site_says_not() -> None:
+    compact = parse_config(tomllib.loads(MINIMAL)).storage.compact_rolled_days
+    off = tomllib.loads(MINIMAL + "[storage]\ncompact_rolled_days = false\n")
+    assert (compact, parse_config(off).storage.compact_rolled_days) == (True, False)
+
+
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
@@ -36,6 +42,7 @@ def test_defaults_roll_up_after_a_month_and_keep_for_ever() -> None:
         (f"retention_days = {MIN_RETENTION_DAYS - 1}", "storage.retention_days"),
         ('retention_days = "never"', "storage.retention_days"),
         ("keep = 3", "storage.keep"),
+        ('compact_rolled_days = "yes"', "storage.compact_rolled_days"),
     ],
 )
 def test_out_of_bounds_names_the_key(extra: str, key: str) -> None:
