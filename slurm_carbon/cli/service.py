@@ -22,6 +22,7 @@ from slurm_carbon.intensity.factory import build_chain
 from slurm_carbon.service import create_app
 from slurm_carbon.service.api import ReadAccess
 from slurm_carbon.service.ci_forecast import OwnForecaster
+from slurm_carbon.service.http_protocol import BoundedHttpToolsProtocol
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.service.web.session import SECRET_BYTES
 from slurm_carbon.slurm import CommandLineSlurm, SubprocessRunner
@@ -178,6 +179,9 @@ def service(url: str, host: str, port: int, workers: int, config: Path | None) -
         port=port,
         workers=workers,
         log_config=_log_config(),
+        # Named, not uvicorn's "auto", which without httptools falls back to h11 (twice
+        # the CPU) silently: a missing httptools is an ImportError, here at the latest.
+        http=BoundedHttpToolsProtocol,
     )
 
 
