@@ -85,8 +85,9 @@ def app_from_environment() -> Starlette:
     if not config:
         return create_app(url, web_secret=web_secret)
     # The poller shares the app's store, so the app gets a session factory; its
-    # engine lives as long as the worker process.
-    factory = session_factory(make_engine(url))
+    # engine lives as long as the worker process, and pings no connection, as
+    # create_app's own (:func:`~slurm_carbon.service.create_app`).
+    factory = session_factory(make_engine(url, pre_ping=False))
     site = load_config(Path(config))
     poller = intensity_poller(site, factory)
     return create_app(

@@ -119,6 +119,7 @@ def make_engine(
     sqlite_foreign_keys: bool = True,
     pool_size: int = POOL_SIZE,
     pool_timeout_s: float = POOL_TIMEOUT_S,
+    pre_ping: bool = True,
 ) -> Engine:
     """Create an engine for a PostgreSQL or SQLite URL.
 
@@ -136,7 +137,13 @@ def make_engine(
     (:func:`~slurm_carbon.store.ingest.create_stage`).
 
     A PostgreSQL or SQLite-file engine holds at most ``pool_size`` connections
-    (no overflow) and waits ``pool_timeout_s`` for a free one.
+    (no overflow) and waits ``pool_timeout_s`` for a free one. With ``pre_ping``
+    the pool tests a connection (a round trip) each time it hands it out and
+    replaces a dead one, say after a PostgreSQL restart; without it the first
+    statement on a dead connection fails (``OperationalError``: a
+    :class:`~slurm_carbon.errors.StoreError` in
+    :func:`~slurm_carbon.store.transaction`) and the pool then replaces all its
+    connections. The service, which retries through its nodes, goes without.
 
     Nothing connects here. When a later connection attempt fails, the driver's
     error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
@@ -153,7 +160,7 @@ def make_engine(
     if parsed.get_backend_name() == "postgresql" or sqlite_file(parsed) is not None:
         pool = {"pool_size": pool_size, "max_overflow": 0, "pool_timeout": pool_timeout_s}
     try:
-        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=True, **pool)
+        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=pre_ping, **pool)
     except (NoSuchModuleError, ImportError) as err:
         raise StoreError(
             f"unsupported database URL {redact_url(parsed)}: no driver for"
