@@ -20,7 +20,8 @@ its own):
 
 Prints rows/s (the backlog, received to last acknowledgement) and its ratio to
 COPY, p50/p99 latency at the steady rate, how many nodes had their backlog
-acknowledged within 5 minutes, and the batches the service processed twice
+acknowledged within 5 minutes, the interval rows in the service's database
+against the rows sent (nothing lost), and the batches the service processed twice
 (answered ``stored`` < ``received`` for a batch sent again), and the CPU
 seconds the service, the senders, the service's PostgreSQL connections and
 everything else on the machine used during the backlog. With ``--py-spy FILE``
@@ -368,6 +369,19 @@ def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float, float]:
         return len(lines), took_s, time.process_time() + _process_cpu_s(backend) - cpu_began_s
 
 
+def _print_stored(args: argparse.Namespace, url: str) -> None:
+    """Print the service database's interval rows against the rows sent (steady + backlog)."""
+    sent = args.nodes * (args.minutes + args.backlog_minutes) * (args.gpus + 4)
+    engine = make_engine(url)
+    try:
+        with transaction(session_factory(engine)) as session:
+            count = session.execute(text("SELECT count(*) FROM energy_intervals"))
+            stored = int(count.scalar_one())
+    finally:
+        engine.dispose()
+    print(f"in the database: {stored:,} interval rows of the {sent:,} sent, {sent - stored:,} lost")
+
+
 def _one(cursor: psycopg.Cursor[Any]) -> int:
     found = cursor.fetchone()
     if found is None:
@@ -591,6 +605,7 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
         f" batches processed twice: {storm.processed_twice + calm.processed_twice};"
         f" rows stored {storm.rows_stored:,}; answers {dict(storm.statuses)}"
     )
+    _print_stored(args, service_url)
     _print_cpu(args, storm, backlog_s, cpu_s)
     if storm.retry_after_s:
         told = statistics.quantiles(storm.retry_after_s, n=10)
