@@ -19,7 +19,6 @@ from sqlalchemy.orm import Session
 from slurm_carbon.cli.main import cli
 from slurm_carbon.store import (
     EnergyInterval,
-    JobResult,
     NewInterval,
     add_intervals,
     get_or_create_cluster,
@@ -35,6 +34,7 @@ from slurm_carbon.store.partitions import ensure_partitions
 from slurm_carbon.store.results import get_result, save_result
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
 from tests.builders import job_figures
+from tests.unit.store.test_store_rollup import _stored
 
 #: Past a 60-day retention (the least allowed is 31) and the 30-day rollup.
 RETENTION_DAYS = 60
@@ -77,13 +77,6 @@ def _rows(session: Session, job_id: int) -> list[Row]:
     return [(device, start, end, energy) for device, start, end, energy in found]
 
 
-def _result(session: Session, job_id: int) -> dict[str, object] | None:
-    row = get_result(session, job_id)
-    if row is None:
-        return None
-    return {column.name: getattr(row, column.name) for column in JobResult.__table__.columns}
-
-
 def test_retention_keeps_every_result_and_a_running_jobs_recent_rows(
     empty_db: Callable[[str], str], tmp_path: Path
 ) -> None:
@@ -110,7 +103,7 @@ def test_retention_keeps_every_result_and_a_running_jobs_recent_rows(
             save_result(session, settled.id, job_figures(old_start + timedelta(hours=1)))
             settled_id, running_id = settled.id, running.id
         with transaction(factory) as session:
-            result_before = _result(session, settled_id)
+            result_before = _stored(session, settled_id)
             running_before = _rows(session, running_id)
         site = tmp_path / "site.toml"
         site.write_text(SITE + f"[storage]\nretention_days = {RETENTION_DAYS}\n")
@@ -124,11 +117,10 @@ def test_retention_keeps_every_result_and_a_running_jobs_recent_rows(
         )
         with transaction(factory) as session:
             assert _rows(session, settled_id) == []
-            assert _result(session, settled_id) == result_before
-            assert result_before is not None
+            assert _stored(session, settled_id) == result_before
             assert result_before["co2e_g"] == 30.0
             assert _rows(session, running_id) == running_before
             assert len(running_before) == MINUTES
-            assert _result(session, running_id) is None
+            assert get_result(session, running_id) is None
     finally:
         engine.dispose()
