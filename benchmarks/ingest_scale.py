@@ -24,7 +24,9 @@ acknowledged within 5 minutes, the interval rows in the service's database
 against the rows sent (nothing lost), and the batches the service processed twice
 (answered ``stored`` < ``received`` for a batch sent again), and the CPU
 seconds the service, the senders, the service's PostgreSQL connections and
-everything else on the machine used during the backlog. With ``--py-spy FILE``
+everything else on the machine used during the backlog. Before the backlog and
+before the COPY it waits for PostgreSQL's autovacuum workers to finish (and says
+how long), so neither phase is timed beside a vacuum of the other's rows. With ``--py-spy FILE``
 (py-spy installed in the venv) it samples the service during the backlog and
 prints where its time went.
 
@@ -81,6 +83,10 @@ BACKOFF_MAX_S = 60.0
 #: Sender processes by default: the machine's cores, so the simulated nodes are not
 #: what bounds the run (the --senders help says it; the CPU they used is printed).
 DEFAULT_SENDERS = os.cpu_count() or 1
+#: The longest wait for PostgreSQL's autovacuum workers to finish before a timed
+#: phase: the steady phase's or the backlog's rows are vacuumed within a minute,
+#: and a phase timed beside a vacuum of the other's rows would measure both.
+QUIET_WAIT_MAX_S = 300.0
 NULL = "\\N"  # COPY's text format
 _COLUMNS = (
     "job_id, node_id, device_id, interval_start, interval_end, energy_j, method, sharing,"
@@ -310,15 +316,19 @@ def play(
     return tally, began
 
 
+def _libpq(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float, float]:
     """COPY the backlog's rows into a fresh database.
 
     Returns rows, seconds of the COPY alone, and the CPU seconds it cost (this
     process and its PostgreSQL connection).
     """
-    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     first = args.minutes
-    with psycopg.connect(libpq) as connection, connection.cursor() as cursor:
+    with psycopg.connect(_libpq(url)) as connection, connection.cursor() as cursor:
         cursor.execute("INSERT INTO clusters (name) VALUES (%s) RETURNING id", (CLUSTER,))
         cluster_id = _one(cursor)
         devices = _devices(args.gpus)
@@ -357,6 +367,8 @@ def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float, float]:
                     f"\t{row['energy_j']}\tcounter\texclusive\t{row.get('cap_w', NULL)}"
                     f"\t{row.get('busy_clock_mhz', NULL)}\n"
                 )
+        connection.commit()
+        wait_for_autovacuum(url, "COPY")
         cursor.execute("SELECT pg_backend_pid()")
         backend = _one(cursor)
         cpu_began_s = time.process_time() + _process_cpu_s(backend)
@@ -367,6 +379,20 @@ def copy_rows(url: str, args: argparse.Namespace) -> tuple[int, float, float]:
         connection.commit()
         took_s = time.perf_counter() - began
         return len(lines), took_s, time.process_time() + _process_cpu_s(backend) - cpu_began_s
+
+
+def wait_for_autovacuum(url: str, phase: str) -> None:
+    """Wait (at most QUIET_WAIT_MAX_S) until no autovacuum worker runs on the server; print it."""
+    began = time.monotonic()
+    with psycopg.connect(_libpq(url), autocommit=True) as connection:
+        while time.monotonic() - began < QUIET_WAIT_MAX_S:
+            busy = connection.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+            ).fetchone()
+            if busy is None or busy[0] == 0:
+                break
+            time.sleep(0.5)
+    print(f"before {phase}: waited {time.monotonic() - began:.0f} s for autovacuum")
 
 
 def _print_stored(args: argparse.Namespace, url: str) -> None:
@@ -467,9 +493,8 @@ class CpuMeter:
     def __init__(self, service_pid: int, service_url: str) -> None:
         """Measure ``service_pid`` and the server processes serving ``service_url``'s database."""
         self.service_pid = service_pid
-        url = make_url(service_url)
-        self.database = url.database
-        self.libpq = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.database = make_url(service_url).database
+        self.libpq = _libpq(service_url)
         self.before: dict[str, float] = {}
         self.backends: dict[int, float] = {}
 
@@ -549,6 +574,19 @@ def _print_cpu_per_row(
     )
 
 
+def _start_service(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``slurm-carbon service`` over ``url`` on a free port: the process and its base URL."""
+    port = _free_port()
+    command = [str(Path(sys.executable).parent / "slurm-carbon"), "service", "--port", str(port)]
+    service = subprocess.Popen(
+        [*command, "--workers", str(workers)],
+        env={**os.environ, "SLURM_CARBON_DB_URL": url},
+        stdout=subprocess.DEVNULL,  # its access log: written, as in production, not shown
+        stderr=subprocess.DEVNULL,
+    )
+    return service, f"http://127.0.0.1:{port}"
+
+
 def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
     """Start the service, play both loads, COPY, print."""
     upgrade(service_url)
@@ -557,19 +595,11 @@ def run(args: argparse.Namespace, service_url: str, copy_url: str) -> None:
     with transaction(session_factory(engine)) as session:
         tokens = [issue_token(session, CLUSTER, f"n{node:05d}") for node in range(args.nodes)]
     engine.dispose()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SLURM_CARBON_DB_URL": service_url}
-    command = [str(Path(sys.executable).parent / "slurm-carbon"), "service", "--port", str(port)]
-    service = subprocess.Popen(
-        [*command, "--workers", str(args.workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,  # its access log: written, as in production, not shown
-        stderr=subprocess.DEVNULL,
-    )
+    service, base = _start_service(service_url, args.workers)
     try:
         _wait_healthy(base, service)
         calm, _ = play("steady", base, tokens, args)
+        wait_for_autovacuum(service_url, "the backlog")
         spy: list[subprocess.Popen[bytes]] = []
         cpu = CpuMeter(service.pid, service_url)
 

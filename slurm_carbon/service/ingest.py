@@ -18,7 +18,9 @@ batch whole) for a job whose stored NodeList does not hold the token's node; a
 job whose nodes are not known yet is taken.
 
 Admission control: a process holds at most :data:`MAX_INFLIGHT_INGESTS`
-requests at once; beyond it a node is answered 429 with ``Retry-After``, which
+requests at once, bringing at most :data:`MAX_HELD_BODY_BYTES` of body (each
+its declared length, or :data:`MAX_BODY_BYTES` undeclared); beyond either a node
+is answered 429 with ``Retry-After``, which
 the agent obeys: the slot :class:`~slurm_carbon.service.admission.DrainPacer`
 promises it, after the nodes refused before it, at the rate this process has
 been releasing held requests (so ``N`` nodes refused at once come back over
@@ -75,6 +77,7 @@ from slurm_carbon.text import escape_control, quote_input
 __all__ = [
     "INGEST_RETRY_AFTER_MAX_S",
     "MAX_BODY_BYTES",
+    "MAX_HELD_BODY_BYTES",
     "MAX_INFLIGHT_INGESTS",
     "ApiError",
     "IngestEndpoint",
@@ -87,10 +90,20 @@ logger = logging.getLogger(__name__)
 # 10,000 intervals take about 3 MB of JSON.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 #: Requests one service process holds at once (bodies being read, judged, or waiting
-#: for a thread); beyond it, 429. A node's batch takes a few ms of database time, so
-#: 32 waiting on POOL_SIZE (8) connections drain in well under a second, far inside
-#: the agent's 30 s timeout; and 32 bodies at MAX_BODY_BYTES stay under 256 MB.
-MAX_INFLIGHT_INGESTS = 32
+#: for a thread); beyond it, 429. Nodes refused in a burst come back in whole seconds
+#: of Retry-After, bunched and with gaps, so the held requests must cover the worker
+#: threads for about two seconds of draining: a 2-core service drains 50-80 one-hour
+#: batches (720 rows) a second, so 128. With 32, 45 % of the cores sat idle while
+#: 1,000 nodes sent their backlog (0.29x COPY; 128: 0.5-0.9x, README "Ingest at
+#: scale"). The wait stays far inside the agent's 30 s timeout: 128 such batches
+#: drain in 2-3 s.
+MAX_INFLIGHT_INGESTS = 128
+#: Bytes of body the held requests may bring at once: each holds its declared
+#: Content-Length, or MAX_BODY_BYTES when it declares none (chunked); beyond it,
+#: 429. The memory bound of the held requests, whatever their number: 256 MiB, as
+#: 32 bodies of MAX_BODY_BYTES; 128 agent batches of an hour (about 100 KB each)
+#: hold a twentieth of it.
+MAX_HELD_BODY_BYTES = 256 * 1024 * 1024
 #: The longest Retry-After given with a 429 or 503, well inside the agent's own cap
 #: (shipper.RETRY_AFTER_MAX_S). A 429 is told its slot at the measured drain rate,
 #: capped here; a 503 a random 1..30 s, so 1,000 nodes refused at once come back
@@ -141,6 +154,12 @@ def _look_up_token(factory: SessionFactory, token: str) -> tuple[str, str]:
     if owner is None:
         raise ApiError(401, "unknown or revoked token")
     return owner
+
+
+def _held_bytes(request: Request, limit: int) -> int:
+    """The body bytes a request may bring: its declared length, or ``limit`` (413 beyond it)."""
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() and int(declared) <= limit else limit
 
 
 def _declared_length(request: Request, limit: int) -> None:
@@ -205,8 +224,10 @@ class IngestEndpoint:
     ``metrics`` (if given) counts each accepted batch's intervals and time;
     ``tokens`` is the process's cache of node tokens found (shared with the caps
     channel);
-    ``max_inflight`` bounds the requests held at once; ``ids`` keeps the store's
-    ids for the life of the process; ``pacer`` tells each 429 when to come back.
+    ``max_inflight`` bounds the requests held at once and ``max_held_bytes`` the
+    bodies they may bring (each its declared length, or ``max_body_bytes``); ``ids``
+    keeps the store's ids for the life of the process; ``pacer`` tells each 429 when
+    to come back.
     """
 
     factory: SessionFactory
@@ -214,28 +235,38 @@ class IngestEndpoint:
     max_body_bytes: int = MAX_BODY_BYTES
     metrics: PipelineMetrics | None = None
     max_inflight: int = MAX_INFLIGHT_INGESTS
+    max_held_bytes: int = MAX_HELD_BODY_BYTES
     ids: IdCache = field(default_factory=IdCache)
     pacer: DrainPacer = field(default_factory=lambda: DrainPacer(INGEST_RETRY_AFTER_MAX_S))
-    _inflight: list[int] = field(default_factory=lambda: [0], init=False, repr=False)
+    _inflight: list[int] = field(default_factory=lambda: [0, 0], init=False, repr=False)
     _threads: anyio.CapacityLimiter | None = field(default=None, init=False, repr=False)
     tokens: TokenCache = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         """Size the worker threads to the factory's connection pool; trust tokens by ``clock``."""
+        if self.max_held_bytes < self.max_body_bytes:
+            raise ValueError(
+                f"max_held_bytes {self.max_held_bytes} is below max_body_bytes"
+                f" {self.max_body_bytes}: a body of the largest size would never be taken"
+            )
         object.__setattr__(self, "tokens", TokenCache(self.clock))
         slots = connection_slots(self.factory)
         if slots is not None:
             object.__setattr__(self, "_threads", anyio.CapacityLimiter(slots))
 
     async def handle(self, request: Request) -> Response:
-        """Handle one POST: 429 beyond the in-flight bound, 503 while the database is not."""
-        if self._inflight[0] >= self.max_inflight:
+        """Handle one POST: 429 beyond the in-flight bounds, 503 while the database is not."""
+        held = _held_bytes(request, self.max_body_bytes)
+        requests, bytes_held = self._inflight
+        if requests >= self.max_inflight or bytes_held + held > self.max_held_bytes:
             return JSONResponse(
                 {"error": "too many batches in flight, retry later"},
                 429,
                 headers={"Retry-After": str(self.pacer.retry_after_s())},
             )
-        self._inflight[0] += 1  # the event loop's thread only: no lock needed
+        # The event loop's thread only: no lock needed.
+        self._inflight[0] += 1
+        self._inflight[1] += held
         try:
             return await self._handle(request)
         except StoreError as err:
@@ -248,6 +279,7 @@ class IngestEndpoint:
             return _database_unavailable()
         finally:
             self._inflight[0] -= 1
+            self._inflight[1] -= held
             self.pacer.released()
 
     async def _handle(self, request: Request) -> Response:

@@ -10,6 +10,7 @@ database of their own (SQLite file or PostgreSQL), not the rolled-back session.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -62,8 +63,11 @@ def _body(minute: int = 0) -> dict[str, Any]:
 
 
 def _post(client: TestClient, token: str, minute: int = 0) -> Any:
+    """POST minute ``minute``'s batch: ``len(json.dumps(_body(minute)))`` bytes, declared."""
     return client.post(
-        "/api/v1/intervals", json=_body(minute), headers={"Authorization": f"Bearer {token}"}
+        "/api/v1/intervals",
+        content=json.dumps(_body(minute)),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
 
 
@@ -73,12 +77,16 @@ def _retry_after(response: Any) -> int:
     return value
 
 
-def test_beyond_the_in_flight_bound_a_node_gets_429_with_retry_after(
-    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    url, token = store
-    engine = make_engine(url)
-    endpoint = IngestEndpoint(session_factory(engine), lambda: NOW, max_inflight=1)
+def _held_endpoint(
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch, **bounds: int
+) -> tuple[Starlette, threading.Event, threading.Event, Callable[[], None]]:
+    """An app whose first batch is held in its parse until ``release`` is set.
+
+    Returns the app, ``entered`` (set once a batch is held), ``release`` and a
+    function disposing of its engine.
+    """
+    engine = make_engine(store[0])
+    endpoint = IngestEndpoint(session_factory(engine), lambda: NOW, **bounds)  # type: ignore[arg-type]
     app = Starlette(routes=[Route("/api/v1/intervals", endpoint.handle, methods=["POST"])])
     release, entered = threading.Event(), threading.Event()
     real_parse = ingest_module._parse
@@ -89,6 +97,14 @@ def test_beyond_the_in_flight_bound_a_node_gets_429_with_retry_after(
         return real_parse(body, now)
 
     monkeypatch.setattr("slurm_carbon.service.ingest._parse", held_parse)
+    return app, entered, release, engine.dispose
+
+
+def test_beyond_the_in_flight_bound_a_node_gets_429_with_retry_after(
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = store[1]
+    app, entered, release, dispose = _held_endpoint(store, monkeypatch, max_inflight=1)
     with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(_post, client, token, 0)
         assert entered.wait(10)
@@ -96,13 +112,78 @@ def test_beyond_the_in_flight_bound_a_node_gets_429_with_retry_after(
         release.set()
         answered = first.result(10)
         after = _post(client, token, 2)
-    engine.dispose()
+    dispose()
 
     assert refused.status_code == 429
     assert refused.json() == {"error": "too many batches in flight, retry later"}
     assert _retry_after(refused) == 1  # nothing drained yet: the next slot, 1 s
     assert answered.json() == {"received": 1, "stored": 1}
     assert after.json() == {"received": 1, "stored": 1}  # the slot was given back
+
+
+def test_beyond_the_held_body_bytes_a_node_gets_429_though_the_count_has_room(
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held bodies are bounded in bytes (their declared length), not only in number."""
+    token = store[1]
+    size = len(json.dumps(_body(0)))  # every minute's body has this size
+    app, entered, release, dispose = _held_endpoint(
+        store,
+        monkeypatch,
+        max_inflight=10,
+        max_body_bytes=2 * size - 1,
+        max_held_bytes=2 * size - 1,
+    )
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_post, client, token, 0)
+        assert entered.wait(10)
+        refused = _post(client, token, 1)  # two bodies held would be 2 * size bytes
+        release.set()
+        answered = first.result(10)
+        after = _post(client, token, 2)
+    dispose()
+
+    assert refused.status_code == 429
+    assert refused.json() == {"error": "too many batches in flight, retry later"}
+    _retry_after(refused)
+    assert answered.json() == {"received": 1, "stored": 1}
+    assert after.json() == {"received": 1, "stored": 1}  # the bytes were given back
+
+
+def test_a_body_of_undeclared_length_holds_the_largest_body_allowed(
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunked (no Content-Length): it may grow to max_body_bytes, so that much is held."""
+    token = store[1]
+    app, entered, release, dispose = _held_endpoint(
+        store, monkeypatch, max_inflight=10, max_body_bytes=10_000, max_held_bytes=10_100
+    )
+    chunks = [json.dumps(_body(0)).encode()]
+    with TestClient(app) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(
+            client.post,
+            "/api/v1/intervals",
+            content=iter(chunks),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        assert entered.wait(10)
+        refused = _post(client, token, 1)  # 10,000 held + a few hundred > 10,100
+        release.set()
+        answered = first.result(10)
+    dispose()
+
+    assert refused.status_code == 429
+    assert answered.json() == {"received": 1, "stored": 1}
+
+
+def test_the_held_bytes_bound_admits_the_largest_body_allowed() -> None:
+    with pytest.raises(ValueError, match="max_held_bytes 99 is below max_body_bytes 100"):
+        IngestEndpoint(
+            session_factory(make_engine("sqlite://")),
+            lambda: NOW,
+            max_body_bytes=100,
+            max_held_bytes=99,
+        )
 
 
 def test_a_pool_of_one_held_by_another_session_is_503_with_retry_after(
