@@ -8,17 +8,22 @@ backlog. :func:`parse_batch` takes a cheaper road for the bodies nodes send: a
 pydantic-core (types, bounds, lengths, choices, ISO 8601 text), then the checks
 that span fields (end after start, energy a device could use, GPU-only fields,
 times inside the service's window, text without control characters) as loops
-over whole columns. Anything that road does not take (a body ``Batch`` refuses,
-or one it leaves to ``Batch``: times with a UTC offset other than zero, fields
-it does not know) goes through ``Batch``, which stores the same values or gives
-the one-line refusal. So the fast road only ever accepts what ``Batch`` accepts,
-with the same values.
+over whole columns. What a body repeats is judged once: an agent's batch names a
+few devices and minutes in hundreds of intervals, so each distinct device
+description and time text goes through pydantic-core once, and each distinct
+(start, end) pair is measured once. Anything that road does not take (a body
+``Batch`` refuses, or one it leaves to ``Batch``: times with a UTC offset other
+than zero, fields it does not know) goes through ``Batch``, which stores the
+same values or gives the one-line refusal. So the fast road only ever accepts
+what ``Batch`` accepts, with the same values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import eq, itemgetter
 from typing import Annotated, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, GetPydanticSchema, TypeAdapter, ValidationError
@@ -72,12 +77,29 @@ class _Device(TypedDict):
     max_limit_w: NotRequired[_Watts | None]
 
 
+class _DescribedDevice(TypedDict):
+    """A device as an interval describes it: only its fields' types, checked strictly.
+
+    Strict types make Python's ``==`` safe for telling descriptions apart: ``true``
+    and ``1.0`` (equal to 1) are refused for ``minor``, so two descriptions that
+    compare equal pass or fail :class:`_Device`'s checks alike, with equal values.
+    """
+
+    __pydantic_config__ = _CONFIG  # type: ignore[misc]
+    uuid: str
+    kind: str
+    model: NotRequired[str | None]
+    minor: NotRequired[int | None]
+    min_limit_w: NotRequired[float | None]
+    max_limit_w: NotRequired[float | None]
+
+
 class _Interval(TypedDict):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
     job_id: Annotated[int, Field(gt=0, le=MAX_JOB_ID)]
-    device: _Device
-    start: _Time
-    end: _Time
+    device: _DescribedDevice
+    start: str  # read by _TIMES, once per distinct text
+    end: str
     energy_j: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     method: Literal["counter", "integrated", "estimated"]
     sharing: Literal["exclusive", "shared"]
@@ -90,7 +112,7 @@ class _Interval(TypedDict):
 class _Progress(TypedDict):
     __pydantic_config__ = _CONFIG  # type: ignore[misc]
     job_id: Annotated[int, Field(gt=0, le=MAX_JOB_ID)]
-    time: _Time
+    time: str
     fraction: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 
 
@@ -110,6 +132,8 @@ class _Body(TypedDict):
 
 
 _BODY: TypeAdapter[_Body] = TypeAdapter(_Body)
+_TIMES: TypeAdapter[list[datetime]] = TypeAdapter(list[_Time])
+_DEVICES: TypeAdapter[list[_Device]] = TypeAdapter(list[_Device])
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,50 +179,98 @@ def _columns(body: _Body, now: datetime) -> ValidBatch | None:
     """The batch, if every check that spans fields passes; else None (``Batch`` decides)."""
     rows = body["intervals"]
     points = body.get("progress", [])
-    start = [row["start"] for row in rows]
-    end = [row["end"] for row in rows]
-    times = [*start, *end, *(point["time"] for point in points)]
-    if times and not (
-        all(time.utcoffset() == _ZERO for time in times)
-        and min(times) >= EARLIEST_TIME
-        and max(times) <= now + MAX_CLOCK_AHEAD
-    ):
-        return None
+    starts, ends = list(map(itemgetter("start"), rows)), list(map(itemgetter("end"), rows))
+    moments = _moments({*starts, *ends, *map(itemgetter("time"), points)}, now)
     energy_j = [row["energy_j"] + 0.0 for row in rows]  # -0.0 becomes 0.0
-    for began, ended, joules in zip(start, end, energy_j, strict=True):
-        lasted = ended - began
-        if not _ZERO < lasted <= MAX_INTERVAL or joules > MAX_DEVICE_POWER_W * (
-            lasted.total_seconds()
-        ):
-            return None
-    devices = [row["device"] for row in rows]
+    if moments is None or not _physical(list(zip(starts, ends, strict=True)), moments, energy_j):
+        return None
+    devices = list(map(itemgetter("device"), rows))
     cap_w = [row.get("cap_w") for row in rows]
     busy_clock_mhz = [row.get("busy_clock_mhz") for row in rows]
-    for device, cap, busy in zip(devices, cap_w, busy_clock_mhz, strict=True):
-        if (cap is not None or busy is not None) and device["kind"] != "gpu":
-            return None
-    chosen = _chosen_devices(devices)
-    texts = {body["cluster"], body["node"], *(device.get("model") or "" for device in devices)}
-    if chosen is None or any(has_control(text) for text in texts.union(chosen)):
+    not_gpu = [kind != "gpu" for kind in map(itemgetter("kind"), devices)]
+    if {*compress(cap_w, not_gpu), *compress(busy_clock_mhz, not_gpu)} - {None}:
+        return None  # a power limit or busy clock given for a CPU or DRAM
+    device_uuid = list(map(itemgetter("uuid"), devices))
+    described = _described(devices, device_uuid)
+    chosen = None if described is None else _chosen_devices(described)
+    if described is None or chosen is None:
+        return None
+    texts = {body["cluster"], body["node"], *(device.get("model") or "" for device in described)}
+    if any(has_control(text) for text in texts.union(chosen)):
         return None
     return ValidBatch(
         body["cluster"],
         body["node"],
         IntervalColumns(
-            slurm_job_id=[row["job_id"] for row in rows],
-            device_uuid=[device["uuid"] for device in devices],
-            start=start,
-            end=end,
+            slurm_job_id=list(map(itemgetter("job_id"), rows)),
+            device_uuid=device_uuid,
+            start=list(map(moments.__getitem__, starts)),
+            end=list(map(moments.__getitem__, ends)),
             energy_j=energy_j,
-            method=[row["method"] for row in rows],
-            sharing=[row["sharing"] for row in rows],
+            method=list(map(itemgetter("method"), rows)),
+            sharing=list(map(itemgetter("sharing"), rows)),
             cap_w=cap_w,
             busy_clock_mhz=busy_clock_mhz,
             devices=[_reported(device) for device in chosen.values()],
         ),
-        [ReportedProgress(p["job_id"], p["time"], p["fraction"] + 0.0) for p in points],
+        [ReportedProgress(p["job_id"], moments[p["time"]], p["fraction"] + 0.0) for p in points],
         None if body.get("health") is None else HealthIn.model_validate(body.get("health")),
     )
+
+
+def _moments(texts: set[str], now: datetime) -> dict[str, datetime] | None:
+    """Each time text read once as ``Batch`` reads it; None when one is not UTC or out of window."""
+    ordered = list(texts)
+    try:
+        read = _TIMES.validate_python(ordered)
+    except ValidationError:
+        return None
+    if read and not (
+        all(time.utcoffset() == _ZERO for time in read)
+        and min(read) >= EARLIEST_TIME
+        and max(read) <= now + MAX_CLOCK_AHEAD
+    ):
+        return None
+    return dict(zip(ordered, read, strict=True))
+
+
+def _physical(
+    spans: list[tuple[str, str]], moments: dict[str, datetime], energy_j: list[float]
+) -> bool:
+    """Whether each interval ends after its start, within MAX_INTERVAL, using energy a device can.
+
+    Each distinct ``(start, end)`` is measured once; the energies are held to the shortest
+    interval's bound first, and one by one only when one exceeds it.
+    """
+    seconds: dict[tuple[str, str], float] = {}
+    for span in set(spans):
+        lasted = moments[span[1]] - moments[span[0]]
+        if not _ZERO < lasted <= MAX_INTERVAL:
+            return False
+        seconds[span] = lasted.total_seconds()
+    if max(energy_j, default=0.0) <= MAX_DEVICE_POWER_W * min(seconds.values(), default=0.0):
+        return True
+    return all(
+        joules <= MAX_DEVICE_POWER_W * seconds[span]
+        for joules, span in zip(energy_j, spans, strict=True)
+    )
+
+
+def _described(devices: list[_DescribedDevice], uuids: list[str]) -> list[_Device] | None:
+    """The device descriptions to judge, validated; None when one is refused.
+
+    One per uuid, in the order the body first names them, when every interval describes
+    its device as the first one naming that uuid does (the agent's batches); else every
+    interval's, for :func:`_chosen_devices` to pick from as it does for the whole body.
+    """
+    first = dict(zip(reversed(uuids), reversed(devices), strict=True))
+    judged: list[_DescribedDevice] = devices
+    if all(map(eq, devices, map(first.__getitem__, uuids))):
+        judged = [first[uuid] for uuid in dict.fromkeys(uuids)]
+    try:
+        return _DEVICES.validate_python(judged)
+    except ValidationError:
+        return None
 
 
 def _chosen_devices(devices: list[_Device]) -> dict[str, _Device] | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
+from pydantic import ValidationError
 
 from slurm_carbon.service.batch_columns import ValidBatch, fast_batch, parse_batch
-from slurm_carbon.service.schemas import Batch
+from slurm_carbon.service.schemas import Batch, first_error
 from slurm_carbon.store.ingest import IntervalColumns
 from tests.unit.service.conftest import CLUSTER, NODE, NOW, interval
 from tests.unit.service.test_hostile_ingest import (
@@ -94,3 +96,110 @@ def test_a_mutated_batch_on_the_fast_road_is_what_batch_makes_of_it(
 
     if fast is not None:
         assert fast == _as_batch(body)
+
+
+def _body_of(*rows: dict[str, Any]) -> bytes:
+    return json.dumps({"cluster": CLUSTER, "node": NODE, "intervals": list(rows)}).encode()
+
+
+def _gpu(**fields: Any) -> dict[str, Any]:
+    return {"uuid": "GPU-b", "kind": "gpu", "model": "A100", "minor": 1} | fields
+
+
+@pytest.mark.parametrize(
+    ("devices", "chosen"),
+    [
+        # No range given: the first description wins.
+        ([_gpu(), _gpu(model="H100"), _gpu()], (None, "A100")),
+        # The last description given with a range wins, wherever it stands.
+        (
+            [_gpu(min_limit_w=100.0, max_limit_w=300.0), _gpu(min_limit_w=150, max_limit_w=400)]
+            + [_gpu(model="H100")],
+            (150.0, "A100"),
+        ),
+        ([_gpu(model="H100"), _gpu(min_limit_w=100.0, max_limit_w=300.0), _gpu()], (100.0, "A100")),
+    ],
+    ids=["first-without-range", "last-with-range", "range-in-the-middle"],
+)
+def test_a_uuid_described_twice_in_a_body_is_what_batch_makes_of_it(
+    devices: list[dict[str, Any]], chosen: tuple[float | None, str]
+) -> None:
+    body = _body_of(*(interval(i, device=device) for i, device in enumerate(devices)))
+
+    fast = fast_batch(body, NOW)
+
+    assert fast is not None
+    assert fast == _as_batch(body)
+    assert [(d.min_limit_w, d.model) for d in fast.intervals.devices] == [chosen]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        # true and 1.0 are equal to 1 in Python, but Batch refuses both.
+        ({"minor": True}, "intervals[2].device.minor: Input should be a valid integer"),
+        ({"minor": 1.0}, "intervals[2].device.minor: Input should be a valid integer"),
+        ({"min_limit_w": True, "max_limit_w": 300.0}, "intervals[2].device.min_limit_w: Input"),
+        ({"model": "A1\x1b00"}, "intervals[2].device.model: must not contain"),
+        ({"cap": 1}, "intervals[2].device.cap: Extra inputs are not permitted"),
+    ],
+    ids=["minor-true", "minor-float", "limit-true", "model-control", "extra-field"],
+)
+def test_a_bad_copy_of_a_repeated_device_is_refused_with_batchs_words(
+    bad: dict[str, Any], error: str
+) -> None:
+    good = _gpu(min_limit_w=1.0, max_limit_w=300.0)
+    body = _body_of(*(interval(i, device=good) for i in range(2)), interval(2, device=good | bad))
+
+    assert fast_batch(body, NOW) is None
+    with pytest.raises(ValidationError) as refused:
+        parse_batch(body, NOW)
+
+    assert first_error(refused.value).startswith(error)
+
+
+def test_a_time_repeated_in_a_body_is_read_as_batch_reads_each() -> None:
+    # One instant written two ways; the progress point reuses an interval's text.
+    rows = [interval(0, end="2026-11-23T15:01:00Z"), interval(1)]
+    points = [{"job_id": 123, "time": "2026-11-23T15:01:00+00:00", "fraction": 0.5}]
+    body = json.dumps({"cluster": CLUSTER, "node": NODE, "intervals": rows, "progress": points})
+
+    fast = fast_batch(body.encode(), NOW)
+
+    assert fast is not None
+    assert fast == _as_batch(body.encode())
+    assert (
+        fast.intervals.end[0]
+        == fast.intervals.start[1]
+        == datetime(2026, 11, 23, 15, 1, tzinfo=UTC)
+    )
+    assert fast.progress[0].time == fast.intervals.start[1]
+
+
+@pytest.mark.parametrize("when", ["1700000000", "2026-11-23T15:00:00", "2026-11-25T15:00:00Z"])
+def test_a_bad_time_repeated_in_a_body_is_refused(when: str) -> None:
+    body = _body_of(interval(0), interval(1, start=when), interval(2, start=when))
+
+    assert fast_batch(body, NOW) is None
+    with pytest.raises(ValidationError) as refused:
+        parse_batch(body, NOW)
+
+    assert first_error(refused.value).startswith("intervals[1].start: ")
+
+
+def test_energy_is_bounded_by_each_intervals_own_length() -> None:
+    # 200 kJ: within 10 kW over a minute, beyond it over the 10 s interval beside it.
+    short = {"start": "2026-11-23T15:05:00Z", "end": "2026-11-23T15:05:10Z"}
+    within = _body_of(interval(0, energy_j=200_000.0), interval(5, **short))
+    beyond = _body_of(interval(0), interval(5, **short, energy_j=200_000.0))
+
+    fast = fast_batch(within, NOW)
+
+    assert fast is not None
+    assert fast.intervals.energy_j == [200_000.0, 17.5]
+    assert fast_batch(beyond, NOW) is None
+    with pytest.raises(ValidationError) as refused:
+        parse_batch(beyond, NOW)
+    assert first_error(refused.value) == (
+        "intervals[1].energy_j: more than 10000 W over the interval's 10 s"
+    )
