@@ -182,7 +182,7 @@ def _columns(body: _Body, now: datetime) -> ValidBatch | None:
     starts, ends = list(map(itemgetter("start"), rows)), list(map(itemgetter("end"), rows))
     moments = _moments({*starts, *ends, *map(itemgetter("time"), points)}, now)
     energy_j = [row["energy_j"] + 0.0 for row in rows]  # -0.0 becomes 0.0
-    if moments is None or not _physical(list(zip(starts, ends, strict=True)), moments, energy_j):
+    if moments is None or not _physical(starts, ends, moments, energy_j):
         return None
     devices = list(map(itemgetter("device"), rows))
     cap_w = [row.get("cap_w") for row in rows]
@@ -235,7 +235,7 @@ def _moments(texts: set[str], now: datetime) -> dict[str, datetime] | None:
 
 
 def _physical(
-    spans: list[tuple[str, str]], moments: dict[str, datetime], energy_j: list[float]
+    starts: list[str], ends: list[str], moments: dict[str, datetime], energy_j: list[float]
 ) -> bool:
     """Whether each interval ends after its start, within MAX_INTERVAL, using energy a device can.
 
@@ -243,7 +243,7 @@ def _physical(
     interval's bound first, and one by one only when one exceeds it.
     """
     seconds: dict[tuple[str, str], float] = {}
-    for span in set(spans):
+    for span in set(zip(starts, ends, strict=True)):
         lasted = moments[span[1]] - moments[span[0]]
         if not _ZERO < lasted <= MAX_INTERVAL:
             return False
@@ -252,7 +252,7 @@ def _physical(
         return True
     return all(
         joules <= MAX_DEVICE_POWER_W * seconds[span]
-        for joules, span in zip(energy_j, spans, strict=True)
+        for joules, span in zip(energy_j, zip(starts, ends, strict=True), strict=True)
     )
 
 
