@@ -9,11 +9,17 @@ seconds the service needs for them, instead of over a fixed window whatever
 the load. The wait is between 1 s and ``max_s``; nodes beyond ``max_s`` are
 told ``max_s`` and get a new slot when they come back.
 
-The rate counts the releases of the current congestion (from its first
+The rate counts the releases of the current congestion (after its first
 refusal, at most :data:`DRAIN_WINDOW_S` back): releases before it were paced by
-the nodes, not by the service. Until a rate is measured (less than
-:data:`MIN_RATE_SPAN_S` of congestion, or fewer than :data:`MIN_RATE_RELEASES`
-releases) it is :data:`ASSUMED_DRAIN_PER_S`.
+the nodes, not by the service. It is measured from the first of them to now:
+``n`` releases make ``n - 1`` gaps over that time. Not from the first refusal:
+a service that has just filled up is still reading and parsing its held
+requests and releases nothing for a while, and counting that time would halve
+its rate, promise the last nodes slots twice too late, and leave the service
+idle while they wait. A service that stops releasing still slows the rate, as
+``now`` moves on. Until a rate is measured (less than :data:`MIN_RATE_SPAN_S`
+since the first release, or fewer than :data:`MIN_RATE_RELEASES` releases) it is
+:data:`ASSUMED_DRAIN_PER_S`.
 
 ``Retry-After`` is whole seconds (HTTP), so a slot ``w`` seconds ahead is told
 ``floor(w + u)`` with ``u`` uniform in ``[0, 1)``: 2.3 s is 3 for 30 % of nodes
@@ -43,8 +49,8 @@ __all__ = [
 #: tens a second a busy service drains, and follows a database that slows down
 #: within seconds. A service that refused nobody for this long is not congested.
 DRAIN_WINDOW_S = 5.0
-#: Congestion shorter than this has no rate yet: the first held requests of a
-#: burst take a few hundred ms, and fewer releases would be a guess.
+#: Releases over less time than this are no rate yet: the first held requests of
+#: a burst come out of the worker threads together, and fewer would be a guess.
 MIN_RATE_SPAN_S = 0.5
 #: Fewer releases than this in the window are no rate.
 MIN_RATE_RELEASES = 2
@@ -83,10 +89,10 @@ class DrainPacer:
     def drain_per_s(self, now_s: float) -> float:
         """The measured release rate of the current congestion, or the assumed one."""
         since_s = max(self._congested_since_s, now_s - DRAIN_WINDOW_S)
-        released = sum(1 for t in self._releases if t > since_s)
-        if now_s - since_s < MIN_RATE_SPAN_S or released < MIN_RATE_RELEASES:
+        released = [t for t in self._releases if t > since_s]
+        if len(released) < MIN_RATE_RELEASES or now_s - released[0] < MIN_RATE_SPAN_S:
             return ASSUMED_DRAIN_PER_S
-        return released / (now_s - since_s)
+        return (len(released) - 1) / (now_s - released[0])
 
     def retry_after_s(self) -> int:
         """Whole seconds a node refused now should wait: its slot, 1 to ``max_s``."""

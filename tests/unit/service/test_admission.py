@@ -57,6 +57,22 @@ def test_a_burst_refused_at_a_measured_rate_is_spread_over_n_over_r() -> None:
     assert all(10 <= per_second[s] <= 30 for s in range(2, 11))  # about 20 in each second
 
 
+def test_the_rate_is_counted_from_the_first_release_not_from_the_first_refusal() -> None:
+    """A service filling its pipeline releases nothing for a while, then drains at its rate."""
+    clock = Clock()
+    pacer = _pacer(clock)
+    pacer.retry_after_s()  # full: the held requests are still being read and parsed
+    clock.now_s += 1.0  # the first batches take a second to come out
+    _drain(pacer, clock, rate_per_s=60, seconds=1)
+
+    waits = [pacer.retry_after_s() for _ in range(300)]
+
+    # 300 nodes at 60 a second: 5 s. Counting the second before the first release
+    # would halve the rate (30 a second) and make the last nodes wait 10 s, idle.
+    assert 5 <= max(waits) <= 6
+    assert abs(statistics.mean(waits) - 2.5) < 0.3
+
+
 def test_a_slower_service_spreads_the_same_burst_wider() -> None:
     clock = Clock()
     pacer = _pacer(clock)
