@@ -163,6 +163,7 @@ PUBLIC: dict[str, list[str] | None] = {
         "hash_token",
         "head_revision",
         "ingest_batch",
+        "ingest_engine",
         "ingest_progress",
         "issue_token",
         "job_progress",

@@ -30,6 +30,7 @@ from slurm_carbon.store import (
     SessionFactory,
     current_revision,
     head_revision,
+    ingest_engine,
     issue_token,
     make_engine,
     redact_url,
@@ -85,9 +86,8 @@ def app_from_environment() -> Starlette:
     if not config:
         return create_app(url, web_secret=web_secret)
     # The poller shares the app's store, so the app gets a session factory; its
-    # engine lives as long as the worker process, and pings no connection, as
-    # create_app's own (:func:`~slurm_carbon.service.create_app`).
-    factory = session_factory(make_engine(url, pre_ping=False))
+    # engine lives as long as the worker process, and is create_app's own kind.
+    factory = session_factory(ingest_engine(url))
     site = load_config(Path(config))
     poller = intensity_poller(site, factory)
     return create_app(

@@ -21,7 +21,7 @@ from slurm_carbon.service.ingest import MAX_BODY_BYTES, ApiError, IngestEndpoint
 from slurm_carbon.service.metrics import MetricsEndpoint, PipelineMetrics
 from slurm_carbon.service.poller import IntensityPoller
 from slurm_carbon.service.web import web_routes
-from slurm_carbon.store import SessionFactory, make_engine, ping, session_factory
+from slurm_carbon.store import SessionFactory, ingest_engine, ping, session_factory
 from slurm_carbon.text import escape_control
 
 __all__ = ["create_app"]
@@ -58,10 +58,7 @@ def create_app(  # noqa: PLR0913 - keyword-only: what the app is wired to, injec
         StoreError: ``store`` is a URL that cannot be parsed or has no driver.
     """
     if isinstance(store, str):
-        # No ping before each use (a round trip per request, 10-13 % of the service's
-        # time under load): a connection a PostgreSQL restart killed costs one 503,
-        # which the node sends again, and the pool replaces all its connections.
-        engine = make_engine(store, pre_ping=False)
+        engine = ingest_engine(store)
         factory, on_shutdown = session_factory(engine), engine.dispose
     else:
         factory, on_shutdown = store, None

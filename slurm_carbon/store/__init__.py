@@ -33,6 +33,7 @@ from slurm_carbon.store.budgets import (
     set_budget_outcome,
 )
 from slurm_carbon.store.engine import (
+    ingest_engine,
     make_engine,
     redact_url,
     session_factory,
@@ -121,6 +122,7 @@ __all__ = [
     "hash_token",
     "head_revision",
     "ingest_batch",
+    "ingest_engine",
     "ingest_progress",
     "issue_token",
     "job_progress",

@@ -22,6 +22,7 @@ __all__ = [
     "POOL_TIMEOUT_S",
     "connection_slots",
     "create_sqlite_file",
+    "ingest_engine",
     "make_engine",
     "redact_url",
     "session_factory",
@@ -133,9 +134,6 @@ def make_engine(
     concurrent nodes are served one transaction at a time, never refused
     (:func:`~slurm_carbon.store.transaction` with ``write_lock=True``).
 
-    A PostgreSQL connection gets the ingest's stage table when it is made
-    (:func:`~slurm_carbon.store.ingest.create_stage`).
-
     A PostgreSQL or SQLite-file engine holds at most ``pool_size`` connections
     (no overflow) and waits ``pool_timeout_s`` for a free one. With ``pre_ping``
     the pool tests a connection (a round trip) each time it hands it out and
@@ -143,7 +141,8 @@ def make_engine(
     statement on a dead connection fails (``OperationalError``: a
     :class:`~slurm_carbon.errors.StoreError` in
     :func:`~slurm_carbon.store.transaction`) and the pool then replaces all its
-    connections. The service, which retries through its nodes, goes without.
+    connections. The service, which retries through its nodes, goes without
+    (:func:`ingest_engine`).
 
     Nothing connects here. When a later connection attempt fails, the driver's
     error is replaced by a :class:`~slurm_carbon.errors.StoreError` naming the
@@ -168,9 +167,30 @@ def make_engine(
         ) from err
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, foreign_keys=sqlite_foreign_keys)
-    else:
-        event.listen(engine, "connect", create_stage)
     event.listen(engine, "handle_error", _translate_connect_error)
+    return engine
+
+
+def ingest_engine(url: str | URL) -> Engine:
+    """The engine of a process taking nodes' batches (the service): see :func:`make_engine`.
+
+    On PostgreSQL its connections get the ingest's stage table when they are made
+    (:func:`~slurm_carbon.store.ingest.create_stage`), so no batch spends a
+    statement on it. Other engines go without: a temporary table is catalog rows
+    written and dropped with each connection, and their rare batches (tests, the
+    simulator) make it in their own transaction when a re-send needs it.
+
+    Its connections are never pinged before use: a ping is a round trip per request
+    (10-13 % of the service's time under load), while a connection a PostgreSQL
+    restart killed costs one 503, which the node sends again, and the pool then
+    replaces all its connections.
+
+    Raises:
+        StoreError: ``url`` cannot be parsed or names no installed driver.
+    """
+    engine = make_engine(url, pre_ping=False)
+    if engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", create_stage)
     return engine
 
 

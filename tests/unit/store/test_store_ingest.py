@@ -21,6 +21,7 @@ from slurm_carbon.store import (
     SessionFactory,
     get_or_create_cluster,
     ingest_batch,
+    ingest_engine,
     make_engine,
     ping,
     session_factory,
@@ -30,6 +31,7 @@ from slurm_carbon.store import (
     upsert_job,
 )
 from slurm_carbon.vocabulary import DeviceKind, EnergyMethod, Sharing
+from tests.conftest import PostgresDatabases
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 GPU = ReportedDevice("GPU-aaaa", DeviceKind.GPU, model="Tesla V100", minor=0)
@@ -197,6 +199,23 @@ def test_an_engine_connected_before_the_migrations_still_ingests(
         with transaction(factory) as session:
             assert _energies(session) == [(0, 60.0), (1, 60.0)]
         assert stored == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("ingest_stage", [False, True])
+def test_only_the_ingest_engine_makes_the_stage_table_when_it_connects(
+    postgres_databases: PostgresDatabases, ingest_stage: bool
+) -> None:
+    # A temporary table is catalog rows written and dropped per connection: the
+    # report, the writer and every other CLI connection go without.
+    url = postgres_databases.create("stage")
+    upgrade(url)
+    engine = ingest_engine(url) if ingest_stage else make_engine(url)
+    try:
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql("SELECT to_regclass('pg_temp.ingest_stage')")
+            assert (found.scalar() is not None) is ingest_stage
     finally:
         engine.dispose()
 
