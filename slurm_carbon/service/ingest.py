@@ -94,15 +94,15 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: of Retry-After, bunched and with gaps, so the held requests must cover the worker
 #: threads for about two seconds of draining: a 2-core service drains 50-80 one-hour
 #: batches (720 rows) a second, so 128. With 32, 45 % of the cores sat idle while
-#: 1,000 nodes sent their backlog (0.29x COPY; 128: 0.5-0.9x, README "Ingest at
+#: 1,000 nodes sent their backlog (0.29x COPY; 128: 0.61-0.84x, README "Ingest at
 #: scale"). The wait stays far inside the agent's 30 s timeout: 128 such batches
 #: drain in 2-3 s.
 MAX_INFLIGHT_INGESTS = 128
 #: Bytes of body the held requests may bring at once: each holds its declared
 #: Content-Length, or MAX_BODY_BYTES when it declares none (chunked); beyond it,
 #: 429. The memory bound of the held requests, whatever their number: 256 MiB, as
-#: 32 bodies of MAX_BODY_BYTES; 128 agent batches of an hour (about 100 KB each)
-#: hold a twentieth of it.
+#: 32 bodies of MAX_BODY_BYTES; 128 agent batches of an hour of 12 devices (about
+#: 240 KB each) hold an eighth of it.
 MAX_HELD_BODY_BYTES = 256 * 1024 * 1024
 #: The longest Retry-After given with a 429 or 503, well inside the agent's own cap
 #: (shipper.RETRY_AFTER_MAX_S). A 429 is told its slot at the measured drain rate,
