@@ -21,6 +21,14 @@ idle while they wait. A service that stops releasing still slows the rate, as
 since the first release, or fewer than :data:`MIN_RATE_RELEASES` releases) it is
 :data:`ASSUMED_DRAIN_PER_S`.
 
+While congested, the service also holds no more requests than it drains in
+:data:`MAX_HOLD_WAIT_S` at that rate (:meth:`DrainPacer.hold_bound`): a
+database slowed to 2 batches a second would keep 128 held requests waiting
+64 s, past the agent's 30 s timeout, and each node would send its batch again
+while the first was still to be written: work done twice, on a service that
+has the least to spare. Outside congestion the releases are paced by the nodes,
+not by the service, and say nothing of what it can hold.
+
 ``Retry-After`` is whole seconds (HTTP), so a slot ``w`` seconds ahead is told
 ``floor(w + u)`` with ``u`` uniform in ``[0, 1)``: 2.3 s is 3 for 30 % of nodes
 and 2 for the rest, so as many nodes come back in each second as the rate
@@ -40,6 +48,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ASSUMED_DRAIN_PER_S",
     "DRAIN_WINDOW_S",
+    "MAX_HOLD_WAIT_S",
     "MIN_RATE_RELEASES",
     "MIN_RATE_SPAN_S",
     "DrainPacer",
@@ -60,6 +69,10 @@ MIN_RATE_RELEASES = 2
 #: idle. The service alone takes about 80 one-hour batches of 12 devices a second
 #: on a 2-core machine (README, Ingest at scale).
 ASSUMED_DRAIN_PER_S = 100.0
+#: The longest a held request should wait for its turn at the drain rate: a third
+#: of the agent's 30 s read timeout, so a batch held is written and answered before
+#: its node gives up on it and sends it again, with room for the write itself.
+MAX_HOLD_WAIT_S = 10
 
 
 @dataclass
@@ -93,6 +106,17 @@ class DrainPacer:
         if len(released) < MIN_RATE_RELEASES or now_s - released[0] < MIN_RATE_SPAN_S:
             return ASSUMED_DRAIN_PER_S
         return (len(released) - 1) / (now_s - released[0])
+
+    def hold_bound(self, bound: int) -> int:
+        """Requests to hold at most: ``bound``, or fewer while congested and draining slowly.
+
+        While congested (a refusal within :data:`DRAIN_WINDOW_S`), what the measured
+        rate drains in :data:`MAX_HOLD_WAIT_S`, at least 1.
+        """
+        now_s = self.clock()
+        if now_s - self._last_refusal_s > DRAIN_WINDOW_S:
+            return bound
+        return max(1, min(bound, math.floor(self.drain_per_s(now_s) * MAX_HOLD_WAIT_S)))
 
     def retry_after_s(self) -> int:
         """Whole seconds a node refused now should wait: its slot, 1 to ``max_s``."""

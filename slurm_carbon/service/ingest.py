@@ -18,9 +18,11 @@ batch whole) for a job whose stored NodeList does not hold the token's node; a
 job whose nodes are not known yet is taken.
 
 Admission control: a process holds at most :data:`MAX_INFLIGHT_INGESTS`
-requests at once, bringing at most :data:`MAX_HELD_BODY_BYTES` of body (each
-its declared length, or :data:`MAX_BODY_BYTES` undeclared); beyond either a node
-is answered 429 with ``Retry-After``, which
+requests at once (fewer while congested and draining slowly: what it drains in
+:data:`~slurm_carbon.service.admission.MAX_HOLD_WAIT_S`), bringing at most
+:data:`MAX_HELD_BODY_BYTES` of body (each its declared length, or
+:data:`MAX_BODY_BYTES` undeclared); beyond either a node is answered 429 with
+``Retry-After``, which
 the agent obeys: the slot :class:`~slurm_carbon.service.admission.DrainPacer`
 promises it, after the nodes refused before it, at the rate this process has
 been releasing held requests (so ``N`` nodes refused at once come back over
@@ -94,7 +96,7 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: of Retry-After, bunched and with gaps, so the held requests must cover the worker
 #: threads for about two seconds of draining: a 2-core service drains 50-80 one-hour
 #: batches (720 rows) a second, so 128. With 32, 45 % of the cores sat idle while
-#: 1,000 nodes sent their backlog (0.29x COPY; 128: 0.61-0.84x, README "Ingest at
+#: 1,000 nodes sent their backlog (0.29x COPY; 128: 0.61-0.89x, README "Ingest at
 #: scale"). The wait stays far inside the agent's 30 s timeout: 128 such batches
 #: drain in 2-3 s.
 MAX_INFLIGHT_INGESTS = 128
@@ -258,7 +260,8 @@ class IngestEndpoint:
         """Handle one POST: 429 beyond the in-flight bounds, 503 while the database is not."""
         held = _held_bytes(request, self.max_body_bytes)
         requests, bytes_held = self._inflight
-        if requests >= self.max_inflight or bytes_held + held > self.max_held_bytes:
+        holdable = self.pacer.hold_bound(self.max_inflight)
+        if requests >= holdable or bytes_held + held > self.max_held_bytes:
             return JSONResponse(
                 {"error": "too many batches in flight, retry later"},
                 429,

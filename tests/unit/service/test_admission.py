@@ -9,6 +9,7 @@ from collections import Counter
 from slurm_carbon.service.admission import (
     ASSUMED_DRAIN_PER_S,
     DRAIN_WINDOW_S,
+    MAX_HOLD_WAIT_S,
     DrainPacer,
 )
 from slurm_carbon.service.ingest import INGEST_RETRY_AFTER_MAX_S
@@ -135,3 +136,33 @@ def test_releases_before_a_quiet_window_do_not_count() -> None:
 
     # A fresh burst: the old 2 a second is not the rate; the assumed one is.
     assert max(waits) <= 500 / ASSUMED_DRAIN_PER_S + 1
+
+
+def test_a_slow_service_holds_only_what_it_drains_before_the_nodes_give_up() -> None:
+    """Draining 2 a second, 128 held would wait 64 s, past the agent's 30 s timeout."""
+    clock = Clock()
+    pacer = _pacer(clock)
+    assert pacer.hold_bound(128) == 128  # nothing measured: the bound as set
+    pacer.retry_after_s()
+    _drain(pacer, clock, rate_per_s=2, seconds=4)
+
+    assert pacer.hold_bound(128) == 2 * MAX_HOLD_WAIT_S
+    assert pacer.hold_bound(10) == 10  # never above the bound set
+
+
+def test_a_fast_service_holds_the_whole_bound() -> None:
+    clock = Clock()
+    pacer = _pacer(clock)
+    pacer.retry_after_s()
+    _drain(pacer, clock, rate_per_s=60, seconds=2)
+
+    assert pacer.hold_bound(128) == 128
+
+
+def test_a_service_out_of_congestion_holds_the_whole_bound() -> None:
+    """Releases paced by a trickle of nodes are no measure of what the service can drain."""
+    clock = Clock()
+    pacer = _pacer(clock)
+    _drain(pacer, clock, rate_per_s=0.5, seconds=20)  # a quiet cluster, nobody refused
+
+    assert pacer.hold_bound(128) == 128

@@ -25,6 +25,7 @@ from starlette.testclient import TestClient
 
 import slurm_carbon.service.ingest as ingest_module
 from slurm_carbon.service import create_app
+from slurm_carbon.service.admission import DrainPacer
 from slurm_carbon.service.ingest import INGEST_RETRY_AFTER_MAX_S, IngestEndpoint
 from slurm_carbon.service.results import compute_result
 from slurm_carbon.service.site import StaticSite
@@ -78,15 +79,15 @@ def _retry_after(response: Any) -> int:
 
 
 def _held_endpoint(
-    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch, **bounds: int
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch, **fields: Any
 ) -> tuple[Starlette, threading.Event, threading.Event, Callable[[], None]]:
-    """An app whose first batch is held in its parse until ``release`` is set.
+    """An app of ``IngestEndpoint(**fields)``, its first batch held in its parse until ``release``.
 
     Returns the app, ``entered`` (set once a batch is held), ``release`` and a
     function disposing of its engine.
     """
     engine = make_engine(store[0])
-    endpoint = IngestEndpoint(session_factory(engine), lambda: NOW, **bounds)  # type: ignore[arg-type]
+    endpoint = IngestEndpoint(session_factory(engine), lambda: NOW, **fields)
     app = Starlette(routes=[Route("/api/v1/intervals", endpoint.handle, methods=["POST"])])
     release, entered = threading.Event(), threading.Event()
     real_parse = ingest_module._parse
@@ -98,6 +99,13 @@ def _held_endpoint(
 
     monkeypatch.setattr("slurm_carbon.service.ingest._parse", held_parse)
     return app, entered, release, engine.dispose
+
+
+class SlowPacer(DrainPacer):
+    """A pacer that measured a congested service draining too slowly to hold two."""
+
+    def hold_bound(self, bound: int) -> int:
+        return 1
 
 
 #: Bytes of every minute's body as :func:`_post` sends it.
@@ -114,10 +122,14 @@ BODY_BYTES = len(json.dumps(_body(0)))
             | {"max_held_bytes": 2 * BODY_BYTES - 1},
             id="body-bytes",
         ),
+        # Room for ten requests, but a congested service draining slowly holds one.
+        pytest.param(
+            {"max_inflight": 10, "pacer": SlowPacer(INGEST_RETRY_AFTER_MAX_S)}, id="slow-drain"
+        ),
     ],
 )
 def test_beyond_a_held_bound_a_node_gets_429_with_retry_after(
-    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch, bounds: dict[str, int]
+    store: tuple[str, str], monkeypatch: pytest.MonkeyPatch, bounds: dict[str, Any]
 ) -> None:
     token = store[1]
     app, entered, release, dispose = _held_endpoint(store, monkeypatch, **bounds)
