@@ -4,9 +4,10 @@ Order of checks: nothing of the body is read, and nothing about it is said,
 before the token is known good. A bearer token is present and known and valid
 (401), from the headers alone; then the declared Content-Length fits (413) and
 the Content-Type is JSON (415); then the body is read, cut off as soon as it
-passes the limit (413), and judged: the JSON (400), its fields (422, or 413 for
-too many intervals), the token's node is the one the body names (403); then one
-transaction writes the whole batch. So only nodes learn what the service thinks
+passes the limit (413) or when it is not all in within
+:data:`BODY_READ_TIMEOUT_S` (408), and judged: the JSON (400), its fields (422,
+or 413 for too many intervals), the token's node is the one the body names
+(403); then one transaction writes the whole batch. So only nodes learn what the service thinks
 of a body, and a forged token costs the service no memory for the body. The
 token is looked up in a transaction of its own, before the write: a token
 revoked in between still gets that one batch in. A token found is trusted for
@@ -77,6 +78,7 @@ from slurm_carbon.store.tokens import TokenCache
 from slurm_carbon.text import escape_control, quote_input
 
 __all__ = [
+    "BODY_READ_TIMEOUT_S",
     "INGEST_RETRY_AFTER_MAX_S",
     "MAX_BODY_BYTES",
     "MAX_HELD_BODY_BYTES",
@@ -106,6 +108,13 @@ MAX_INFLIGHT_INGESTS = 128
 #: 32 bodies of MAX_BODY_BYTES; 128 agent batches of an hour of 12 devices (about
 #: 240 KB each) hold an eighth of it.
 MAX_HELD_BODY_BYTES = 256 * 1024 * 1024
+#: The longest a request's body may take to come in, from when the service starts
+#: reading it (the token known good) to its last byte; beyond it, 408 (which the
+#: agent retries). A held request keeps its place and its bytes until its body is
+#: in, so without a deadline a node on a failing link, or a stolen token trickling
+#: bytes, would hold them for good. 8 MiB (MAX_BODY_BYTES) in 30 s is a 2 Mbit/s
+#: link; a node's batch on a cluster network takes milliseconds.
+BODY_READ_TIMEOUT_S = 30.0
 #: The longest Retry-After given with a 429 or 503, well inside the agent's own cap
 #: (shipper.RETRY_AFTER_MAX_S). A 429 is told its slot at the measured drain rate,
 #: capped here; a 503 a random 1..30 s, so 1,000 nodes refused at once come back
@@ -290,7 +299,13 @@ class IngestEndpoint:
         owner = await token_owner(request, self.factory, self.tokens, self._blocking)
         _declared_length(request, self.max_body_bytes)
         _json_content_type(request)
-        body = await _read_body(request, self.max_body_bytes)
+        try:
+            with anyio.fail_after(BODY_READ_TIMEOUT_S):
+                body = await _read_body(request, self.max_body_bytes)
+        except TimeoutError:
+            raise ApiError(
+                408, f"request body not received within {BODY_READ_TIMEOUT_S:g} s"
+            ) from None
         answer = await self._blocking(self._ingest, owner, body, began)
         return JSONResponse(answer)
 

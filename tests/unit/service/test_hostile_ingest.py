@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import operator
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -514,17 +515,23 @@ def test_a_mutated_batch_is_never_a_server_error_and_a_refusal_writes_nothing(
 
 @dataclass
 class Upload:
-    """A raw ASGI POST whose body comes in chunks, counting how many the app pulled."""
+    """A raw ASGI POST whose body comes in chunks, counting how many the app pulled.
+
+    With ``stall_s``, every chunk after the first comes that many seconds late.
+    """
 
     headers: dict[str, str]
     chunks: int
     chunk_bytes: int = 64 * 1024
+    stall_s: float = 0.0
     pulled: int = 0
     status: int = 0
 
     async def receive(self) -> dict[str, Any]:
         if self.pulled == self.chunks:
             return {"type": "http.disconnect"}
+        if self.pulled:
+            await anyio.sleep(self.stall_s)
         self.pulled += 1
         more = self.pulled < self.chunks
         return {"type": "http.request", "body": b" " * self.chunk_bytes, "more_body": more}
@@ -596,6 +603,23 @@ def test_a_streamed_body_is_cut_off_at_the_limit(hostile: Api, factory: SessionF
     upload = Upload(headers, chunks=200, chunk_bytes=300).to(app)
 
     assert (upload.status, upload.pulled) == (413, 4)  # 1200 bytes: the first over 1000
+
+
+def test_a_body_that_stops_coming_is_408_and_gives_its_place_back(
+    hostile: Api, factory: SessionFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node (or a stolen token) trickling its body holds a place for BODY_READ_TIMEOUT_S only."""
+    monkeypatch.setattr("slurm_carbon.service.ingest.BODY_READ_TIMEOUT_S", 0.2)
+    headers = {**FORGED, "Authorization": f"Bearer {hostile.token}", "Content-Length": "1000"}
+    app = create_app(factory, clock=lambda: NOW)
+
+    began = time.monotonic()
+    upload = Upload(headers, chunks=4, chunk_bytes=250, stall_s=60).to(app)
+
+    assert (upload.status, upload.pulled) == (408, 1)  # the first chunk, then nothing for 60 s
+    assert time.monotonic() - began < 30
+    ingest = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/intervals")
+    assert ingest.endpoint.__self__._inflight == [0, 0]  # type: ignore[attr-defined]
 
 
 # --- request text in logs ---------------------------------------------------------------
