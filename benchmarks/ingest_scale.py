@@ -26,9 +26,9 @@ against the rows sent (nothing lost), and the batches the service processed twic
 seconds the service, the senders, the service's PostgreSQL connections and
 everything else on the machine used during the backlog. Before the backlog and
 before the COPY it waits for PostgreSQL's autovacuum workers to finish (and says
-how long), so neither phase is timed beside a vacuum of the other's rows. With ``--py-spy FILE``
-(py-spy installed in the venv) it samples the service during the backlog and
-prints where its time went.
+how long), so neither phase is timed beside a vacuum of the other's rows. With
+``--py-spy FILE`` (py-spy installed in the venv) it samples the service during
+the backlog and prints where its time went.
 
 Why one client per node and several sender processes: one httpx client shared
 by 1,000 nodes spends its time in its own connection pool (httpcore re-scans

@@ -167,16 +167,22 @@ def _look_up_token(factory: SessionFactory, token: str) -> tuple[str, str]:
     return owner
 
 
+def _content_length(request: Request) -> int | None:
+    """The body length the request declares (Content-Length), or None (chunked, or unreadable)."""
+    declared = request.headers.get("content-length", "")
+    return int(declared) if declared.isdigit() else None
+
+
 def _held_bytes(request: Request, limit: int) -> int:
     """The body bytes a request may bring: its declared length, or ``limit`` (413 beyond it)."""
-    declared = request.headers.get("content-length", "")
-    return int(declared) if declared.isdigit() and int(declared) <= limit else limit
+    declared = _content_length(request)
+    return limit if declared is None or declared > limit else declared
 
 
 def _declared_length(request: Request, limit: int) -> None:
     """Refuse a body whose Content-Length says it exceeds ``limit``, before reading it."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = _content_length(request)
+    if declared is not None and declared > limit:
         raise ApiError(413, f"request body over {limit} bytes")
 
 
